@@ -1,0 +1,1 @@
+//! Runnable examples for faas; see the `[[example]]` targets.

@@ -1,0 +1,393 @@
+//! [`PackageBuilder`]: from a source directory to a [`Package`].
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::archive::{self, ArchiveOptions};
+use crate::deps::{self, DependencyOptions};
+use crate::walk::{self, SourceFile};
+use crate::{
+    ManifestEntry, Package, PackageError, PackageLimits, Runtime, RuntimeFamily, hex, largest,
+};
+
+/// 1980-01-01T00:00:00Z, the earliest time a zip can record.
+const ZIP_EPOCH: u64 = 315_532_800;
+
+/// Builds a [`Package`] from a source directory. See the crate docs for the guarantees.
+#[derive(Debug, Clone)]
+pub struct PackageBuilder {
+    source: PathBuf,
+    output: Option<PathBuf>,
+    runtime: Option<Runtime>,
+    handler: Option<String>,
+    limits: PackageLimits,
+    dependencies: DependencyOptions,
+    timestamp: Option<u64>,
+    level: u32,
+    threads: Option<usize>,
+}
+
+impl PackageBuilder {
+    /// Starts a package of the files under `source`.
+    pub fn new(source: impl Into<PathBuf>) -> Self {
+        PackageBuilder {
+            source: source.into(),
+            output: None,
+            runtime: None,
+            handler: None,
+            limits: PackageLimits::NONE,
+            dependencies: DependencyOptions::default(),
+            timestamp: None,
+            level: 6,
+            threads: None,
+        }
+    }
+
+    /// Where to write the zip (default `./dist/<source dir name>.zip`). Must be outside the source.
+    pub fn output(mut self, path: impl Into<PathBuf>) -> Self {
+        self.output = Some(path.into());
+        self
+    }
+
+    /// The runtime: enables the handler check and dependency vendoring.
+    pub fn runtime(mut self, runtime: Runtime) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    /// The handler (`lambda_function.lambda_handler`, `index.handler`); its file must be packaged.
+    pub fn handler(mut self, handler: impl Into<String>) -> Self {
+        self.handler = Some(handler.into());
+        self
+    }
+
+    /// Size limits to enforce (see [`PackageLimits::LAMBDA`]).
+    pub fn limits(mut self, limits: PackageLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How dependencies are vendored.
+    pub fn dependencies(mut self, options: DependencyOptions) -> Self {
+        self.dependencies = options;
+        self
+    }
+
+    /// The timestamp of every entry, in seconds since the Unix epoch (default:
+    /// `SOURCE_DATE_EPOCH`, else 1980-01-01). Clamped to what a zip can hold (1980–2107).
+    pub fn timestamp(mut self, unix_seconds: u64) -> Self {
+        self.timestamp = Some(unix_seconds);
+        self
+    }
+
+    /// The deflate level, 0–9 (default 6). Part of what decides the bytes.
+    pub fn compression_level(mut self, level: u32) -> Self {
+        self.level = level.min(9);
+        self
+    }
+
+    /// Compression threads (default: one per core).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = Some(threads.max(1));
+        self
+    }
+
+    /// Builds the package. Validates everything before writing; on error no output is left behind.
+    pub fn build(self) -> Result<Package, PackageError> {
+        let source = &self.source;
+        match fs::metadata(source) {
+            Err(_) => {
+                return Err(PackageError::SourceMissing {
+                    path: source.clone(),
+                });
+            }
+            Ok(m) if !m.is_dir() => {
+                return Err(PackageError::SourceNotDirectory {
+                    path: source.clone(),
+                });
+            }
+            Ok(_) => {}
+        }
+        let output = match &self.output {
+            Some(o) => o.clone(),
+            None => default_output(source),
+        };
+        check_output_outside(source, &output)?;
+        let candidates = match (&self.runtime, &self.handler) {
+            (Some(rt), Some(h)) => Some(rt.handler_candidates(h)?),
+            (Some(rt), None) if rt.family() == RuntimeFamily::Custom => {
+                Some(vec!["bootstrap".to_string()])
+            }
+            _ => None,
+        };
+        let timestamp = match self.timestamp {
+            Some(t) => t,
+            None => source_date_epoch()?,
+        };
+
+        let staged = match &self.runtime {
+            Some(rt) => deps::stage(source, rt, &self.dependencies)?,
+            None => None,
+        };
+        if let Some(s) = &staged {
+            tracing::info!(dir = %s.root.display(), from_cache = !s.installed, "dependencies staged");
+        }
+        let skip: Vec<&str> = staged.iter().filter_map(|s| s.replaces).collect();
+        let mut files = walk::walk(source, &skip)?;
+        if let Some(staged) = staged.as_ref().filter(|s| s.root.is_dir()) {
+            for (name, file) in walk::walk(&staged.root, &[])? {
+                let name = format!("{}{name}", staged.prefix);
+                files
+                    .entry(name.clone())
+                    .or_insert(SourceFile { name, ..file });
+            }
+        }
+        if files.is_empty() {
+            return Err(PackageError::EmptySource {
+                path: source.clone(),
+            });
+        }
+        if let (Some(candidates), Some(rt)) = (&candidates, &self.runtime) {
+            check_handler(
+                &files,
+                candidates,
+                rt,
+                self.handler.as_deref().unwrap_or("bootstrap"),
+            )?;
+        }
+        let unzipped: u64 = files.values().map(|f| f.size).sum();
+        if let Some(limit) = self.limits.max_unzipped.filter(|l| unzipped > *l) {
+            return Err(too_large("unzipped", unzipped, limit, &files));
+        }
+
+        let files: Vec<SourceFile> = files.into_values().collect();
+        let parent = output
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        fs::create_dir_all(parent).map_err(|e| PackageError::io(parent, e))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".faas-package-")
+            .suffix(".zip.tmp")
+            .tempfile_in(parent)
+            .map_err(|e| PackageError::io(parent, e))?;
+        let options = ArchiveOptions {
+            level: self.level,
+            dos_time: dos_time(timestamp),
+            threads: self
+                .threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        };
+        let (written, sha, size) = archive::write_zip(&files, tmp.as_file_mut(), &output, options)?;
+        if let Some(limit) = self.limits.max_zipped.filter(|l| size > *l) {
+            return Err(too_large(
+                "zipped",
+                size,
+                limit,
+                &files.into_iter().map(|f| (f.name.clone(), f)).collect(),
+            ));
+        }
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| PackageError::io(&output, e))?;
+        tmp.persist(&output)
+            .map_err(|e| PackageError::io(&output, e.error))?;
+        let manifest: Vec<ManifestEntry> = written
+            .into_iter()
+            .map(|w| ManifestEntry {
+                path: w.name,
+                size: w.size,
+                sha256: hex(&w.sha256),
+                executable: w.executable,
+            })
+            .collect();
+        tracing::info!(output = %output.display(), sha256 = %hex(&sha), size, files = manifest.len(), "package built");
+        Ok(Package {
+            path: output,
+            sha256: hex(&sha),
+            code_sha256: base64::engine::general_purpose::STANDARD.encode(sha),
+            size,
+            unzipped_size: manifest.iter().map(|m| m.size).sum(),
+            files: manifest.len(),
+            manifest,
+        })
+    }
+}
+
+fn default_output(source: &Path) -> PathBuf {
+    let name = fs::canonicalize(source)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "function".into());
+    PathBuf::from("dist").join(format!("{name}.zip"))
+}
+
+/// Canonicalizes the longest existing ancestor of `path` and appends the rest.
+fn canonical_lenient(path: &Path) -> PathBuf {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
+    let mut existing = abs.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(c) = fs::canonicalize(existing) {
+            return rest
+                .iter()
+                .rev()
+                .fold(c, |acc: PathBuf, part| acc.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return abs,
+        }
+    }
+}
+
+fn check_output_outside(source: &Path, output: &Path) -> Result<(), PackageError> {
+    let src = canonical_lenient(source);
+    if canonical_lenient(output).starts_with(&src) {
+        return Err(PackageError::OutputInsideSource {
+            output: output.to_path_buf(),
+            source_dir: source.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+fn check_handler(
+    files: &BTreeMap<String, SourceFile>,
+    candidates: &[String],
+    runtime: &Runtime,
+    handler: &str,
+) -> Result<(), PackageError> {
+    let Some(found) = candidates.iter().find_map(|c| files.get(c)) else {
+        let top: Vec<&str> = files
+            .keys()
+            .filter(|k| !k.contains('/'))
+            .take(10)
+            .map(String::as_str)
+            .collect();
+        return Err(PackageError::HandlerMissing {
+            handler: handler.to_string(),
+            expected: candidates.join(", "),
+            found: top.join(", "),
+        });
+    };
+    if runtime.family() == RuntimeFamily::Custom && !found.executable {
+        return Err(PackageError::NotExecutable {
+            path: found.name.clone(),
+            runtime: runtime.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn too_large(
+    what: &'static str,
+    size: u64,
+    limit: u64,
+    files: &BTreeMap<String, SourceFile>,
+) -> PackageError {
+    PackageError::TooLarge {
+        what,
+        size,
+        limit,
+        over: size - limit,
+        largest: largest(files.values().map(|f| (f.name.clone(), f.size)), 5),
+    }
+}
+
+fn source_date_epoch() -> Result<u64, PackageError> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => {
+            v.trim().parse().map_err(|_| PackageError::InvalidOption {
+                field: "SOURCE_DATE_EPOCH".into(),
+                value: v.clone(),
+                reason: "expected whole seconds since 1970-01-01 (e.g. `git log -1 --format=%ct`)"
+                    .into(),
+            })
+        }
+        _ => Ok(ZIP_EPOCH),
+    }
+}
+
+/// The DOS (time, date) of a Unix timestamp, in UTC, clamped to 1980-01-01..2107-12-31.
+fn dos_time(unix: u64) -> (u16, u16) {
+    let secs = unix.max(ZIP_EPOCH);
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day, rem) = if year > 2107 {
+        (2107, 12, 31, 86_398)
+    } else {
+        (year, month, day, rem)
+    };
+    let (hour, minute, second) = (
+        (rem / 3600) as u16,
+        (rem % 3600 / 60) as u16,
+        (rem % 60) as u16,
+    );
+    let time = (hour << 11) | (minute << 5) | (second / 2);
+    let date = (((year - 1980) as u16) << 9) | (u16::from(month) << 5) | u16::from(day);
+    (time, date)
+}
+
+pub(crate) fn hash_file(path: &Path) -> Result<([u8; 32], u64), PackageError> {
+    let mut f = File::open(path).map_err(|e| PackageError::io(path, e))?;
+    let mut sha = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(|e| PackageError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        sha.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((sha.finalize().into(), size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn civil((time, date): (u16, u16)) -> String {
+        format!(
+            "{}-{:02}-{:02} {:02}:{:02}:{:02}",
+            1980 + (date >> 9),
+            (date >> 5) & 15,
+            date & 31,
+            time >> 11,
+            (time >> 5) & 63,
+            (time & 31) * 2
+        )
+    }
+
+    #[test]
+    fn dos_time_conversion() {
+        assert_eq!(civil(dos_time(0)), "1980-01-01 00:00:00");
+        // 2024-02-29T12:34:56Z
+        assert_eq!(civil(dos_time(1_709_210_096)), "2024-02-29 12:34:56");
+        assert_eq!(civil(dos_time(u64::MAX / 2)), "2107-12-31 23:59:58");
+    }
+}

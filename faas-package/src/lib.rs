@@ -1,0 +1,126 @@
+//! Reproducible, streaming, parallel packaging of serverless function code.
+//!
+//! `faas-package` turns a source directory into a deployment zip and knows no cloud.
+//!
+//! * **Reproducible**: the same files give byte-identical zips whatever the mtimes, the
+//!   directory order, the umask or the machine: entries sorted by name, one fixed timestamp
+//!   (`SOURCE_DATE_EPOCH` when set, else 1980-01-01), modes 0644/0755 keeping the executable
+//!   bit, no extra fields. The sha256 of the zip therefore says whether anything changed.
+//! * **Ignore rules** in gitignore syntax from `.faasignore`, `.funcignore` and `.gcloudignore`,
+//!   plus [`DEFAULT_IGNORES`].
+//! * **Symlinks** inside the tree are stored as their target's content; a link leaving the
+//!   tree is an error.
+//! * **Dependencies** from `requirements.txt` (pip, Lambda platform wheels) or a Node lock
+//!   file (`npm ci --omit=dev`), cached by the hash of their inputs (see [`DependencyOptions`]).
+//! * **Streaming and parallel**: files are deflated on every core and written in order to a
+//!   temporary file renamed into place; memory stays bounded whatever the tree's size.
+//!
+//! ```no_run
+//! use faas_package::{PackageBuilder, PackageLimits};
+//!
+//! # fn main() -> Result<(), faas_package::PackageError> {
+//! let package = PackageBuilder::new("./src")
+//!     .runtime("python3.12".parse()?)
+//!     .handler("lambda_function.lambda_handler")
+//!     .limits(PackageLimits::LAMBDA)
+//!     .output("./dist/function.zip")
+//!     .build()?;
+//! println!("{} {} bytes", package.sha256, package.size);
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+mod archive;
+mod builder;
+mod deps;
+mod error;
+mod read;
+mod runtime;
+mod walk;
+
+pub use builder::PackageBuilder;
+pub use deps::{Architecture, DependencyOptions};
+pub use error::PackageError;
+pub use runtime::{Runtime, RuntimeFamily};
+pub use walk::DEFAULT_IGNORES;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// A built deployment package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Package {
+    /// Where the zip is.
+    pub path: PathBuf,
+    /// The sha256 of the zip, lowercase hex.
+    pub sha256: String,
+    /// The same digest in base64, as Lambda reports `CodeSha256`.
+    pub code_sha256: String,
+    /// The zip's size in bytes.
+    pub size: u64,
+    /// The sum of the entries' uncompressed sizes.
+    pub unzipped_size: u64,
+    /// The number of files.
+    pub files: usize,
+    /// One line per file, sorted by path.
+    pub manifest: Vec<ManifestEntry>,
+}
+
+/// One file of a [`Package`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    /// The path inside the zip.
+    pub path: String,
+    /// The uncompressed size.
+    pub size: u64,
+    /// The sha256 of the content, lowercase hex.
+    pub sha256: String,
+    /// Whether the entry is stored with mode 0755.
+    pub executable: bool,
+}
+
+/// Size limits checked while packaging; `None` means no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PackageLimits {
+    /// The largest zip allowed, in bytes.
+    pub max_zipped: Option<u64>,
+    /// The largest sum of uncompressed sizes allowed, in bytes.
+    pub max_unzipped: Option<u64>,
+}
+
+impl PackageLimits {
+    /// Lambda's limits for a zip uploaded inline: 50 MB zipped, 250 MB unzipped.
+    pub const LAMBDA: PackageLimits = PackageLimits {
+        max_zipped: Some(50 * 1024 * 1024),
+        max_unzipped: Some(250 * 1024 * 1024),
+    };
+    /// No limits.
+    pub const NONE: PackageLimits = PackageLimits {
+        max_zipped: None,
+        max_unzipped: None,
+    };
+}
+
+/// Hex of a digest.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// Lists the largest of `(name, size)` for error messages.
+pub(crate) fn largest(entries: impl Iterator<Item = (String, u64)>, n: usize) -> String {
+    let mut all: Vec<(String, u64)> = entries.collect();
+    all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    all.iter()
+        .take(n)
+        .map(|(name, size)| format!("{name} ({size})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

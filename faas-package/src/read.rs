@@ -1,0 +1,135 @@
+//! Reading existing zips: describing one as a [`Package`] and unpacking one safely.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::builder::hash_file;
+use crate::{ManifestEntry, Package, PackageError, hex};
+
+fn open(path: &Path) -> Result<zip::ZipArchive<File>, PackageError> {
+    let f = File::open(path).map_err(|e| PackageError::Unreadable {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    zip::ZipArchive::new(f).map_err(|e| PackageError::zip(path, e))
+}
+
+/// The entry's path inside a directory, or an error when it is absolute or climbs with `..`.
+fn safe_name(zip_path: &Path, name: &str) -> Result<PathBuf, PackageError> {
+    let unsafe_entry = || PackageError::UnsafeEntry {
+        path: zip_path.to_path_buf(),
+        entry: name.to_string(),
+    };
+    let p = Path::new(name);
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(part) => out.push(part),
+            Component::CurDir => {}
+            _ => return Err(unsafe_entry()),
+        }
+    }
+    if name.contains('\\') || out.as_os_str().is_empty() {
+        return Err(unsafe_entry());
+    }
+    Ok(out)
+}
+
+impl Package {
+    /// Describes an existing zip: its digests, sizes and manifest. Rejects entries whose names
+    /// are absolute or contain `..`.
+    pub fn from_zip(path: impl AsRef<Path>) -> Result<Package, PackageError> {
+        let path = path.as_ref();
+        let mut archive = open(path)?;
+        let mut manifest = Vec::with_capacity(archive.len());
+        for i in 0..archive.len() {
+            let mut entry = archive
+                .by_index(i)
+                .map_err(|e| PackageError::zip(path, e))?;
+            let name = entry
+                .name()
+                .map_err(|e| PackageError::zip(path, e))?
+                .to_string();
+            safe_name(path, &name)?;
+            if entry.is_dir() {
+                continue;
+            }
+            let mut sha = Sha256::new();
+            let size = io::copy(&mut entry, &mut HashSink(&mut sha))
+                .map_err(|e| PackageError::zip(path, e))?;
+            manifest.push(ManifestEntry {
+                executable: entry.unix_mode().is_some_and(|m| m & 0o111 != 0),
+                path: name,
+                size,
+                sha256: hex(&sha.finalize()),
+            });
+        }
+        manifest.sort_by(|a, b| a.path.cmp(&b.path));
+        let (sha, size) = hash_file(path)?;
+        Ok(Package {
+            path: path.to_path_buf(),
+            sha256: hex(&sha),
+            code_sha256: base64::engine::general_purpose::STANDARD.encode(sha),
+            size,
+            unzipped_size: manifest.iter().map(|m| m.size).sum(),
+            files: manifest.len(),
+            manifest,
+        })
+    }
+
+    /// Unpacks the zip at `zip_path` into `dest` (created if missing), keeping the executable
+    /// bit. Every entry name is checked first: nothing is written when one is unsafe.
+    pub fn extract(zip_path: impl AsRef<Path>, dest: impl AsRef<Path>) -> Result<(), PackageError> {
+        let (zip_path, dest) = (zip_path.as_ref(), dest.as_ref());
+        let mut archive = open(zip_path)?;
+        let mut names = Vec::with_capacity(archive.len());
+        for i in 0..archive.len() {
+            let entry = archive
+                .by_index_raw(i)
+                .map_err(|e| PackageError::zip(zip_path, e))?;
+            let name = entry.name().map_err(|e| PackageError::zip(zip_path, e))?;
+            names.push(safe_name(zip_path, &name)?);
+        }
+        fs::create_dir_all(dest).map_err(|e| PackageError::io(dest, e))?;
+        for (i, rel) in names.into_iter().enumerate() {
+            let mut entry = archive
+                .by_index(i)
+                .map_err(|e| PackageError::zip(zip_path, e))?;
+            let target = dest.join(rel);
+            if entry.is_dir() {
+                fs::create_dir_all(&target).map_err(|e| PackageError::io(&target, e))?;
+                continue;
+            }
+            if let Some(parent) = target.parent() {
+                fs::create_dir_all(parent).map_err(|e| PackageError::io(parent, e))?;
+            }
+            let mut out = File::create(&target).map_err(|e| PackageError::io(&target, e))?;
+            io::copy(&mut entry, &mut out).map_err(|e| PackageError::io(&target, e))?;
+            let mode = if entry.unix_mode().is_some_and(|m| m & 0o111 != 0) {
+                0o755
+            } else {
+                0o644
+            };
+            fs::set_permissions(&target, fs::Permissions::from_mode(mode))
+                .map_err(|e| PackageError::io(&target, e))?;
+        }
+        Ok(())
+    }
+}
+
+struct HashSink<'a>(&'a mut Sha256);
+
+impl Write for HashSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,1 +1,56 @@
+//! Provider-neutral continuous delivery of serverless functions.
+//!
+//! `faas-core` holds the model ([`FunctionSpec`], [`Deployment`], [`Version`], [`Label`],
+//! [`Invocation`], [`Plan`]), the object-safe [`Provider`] trait with its [`Capability`],
+//! the one [`Error`] enum, the waiting and retrying policies ([`RetryConfig`],
+//! [`PollPolicy`]) and, behind the default `local` feature, [`local::LocalProvider`]: an
+//! embedded provider that keeps its state in a directory and runs the real handlers, so
+//! everything works offline. Cloud providers live in `faas-aws`, `faas-gcp`, `faas-azure`.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use faas_core::{DeployOptions, FunctionSpec, InvokeRequest, Provider, ProviderExt};
+//! use faas_package::PackageBuilder;
+//!
+//! # async fn run() -> Result<(), faas_core::Error> {
+//! let provider: Arc<dyn Provider> = Arc::new(faas_core::local::LocalProvider::from_env()?);
+//! let spec = FunctionSpec::new("hello", "python3.12".parse()?, "lambda_function.lambda_handler");
+//! let package = PackageBuilder::new("functions/hello").runtime(spec.runtime.clone())
+//!     .handler(&spec.handler).output("dist/hello.zip").build()?;
+//! let opts = DeployOptions { publish: true, label: Some("live".into()), ..Default::default() };
+//! let report = provider.deploy_package(&spec, &package, &opts).await?;
+//! let out = provider.invoke("hello", &InvokeRequest::json(&serde_json::json!({"name": "you"})).qualifier("live")).await?;
+//! println!("{} -> {}", report.change, String::from_utf8_lossy(&out.payload));
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
 
+mod error;
+mod model;
+mod plan;
+mod provider;
+mod retry;
+mod spec;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+#[cfg(feature = "local")]
+pub mod local;
+
+pub use error::{Error, ResourceKind, Result};
+pub use faas_package::{
+    Architecture, Package, PackageBuilder, PackageLimits, Runtime, RuntimeFamily,
+};
+pub use model::{
+    ArtifactRef, Change, DeployOutcome, DeployState, Deployment, ExecutionReport, FunctionError,
+    Invocation, InvokeMode, InvokeRequest, Label, Routing, Version,
+};
+pub use plan::{ConfigDiff, Plan, PlannedAction, diff_config};
+pub use provider::{
+    Capability, DeployOptions, DeployReport, LabelModel, Provider, ProviderExt, ProviderInfo,
+    PublishRequest, local_artifact,
+};
+pub use retry::{PollPolicy, PollStatus, RetryConfig};
+pub use spec::{
+    AwsSettings, AzureSettings, FunctionSpec, GcpSettings, LAMBDA_RESERVED_ENV, Limits, REDACTED,
+};

@@ -1,0 +1,205 @@
+//! The one error type every provider maps into.
+
+use std::time::Duration;
+
+/// What kind of thing was not found, already existed or conflicted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResourceKind {
+    /// A function.
+    Function,
+    /// A published version.
+    Version,
+    /// A label (alias, slot or traffic tag).
+    Label,
+    /// An uploaded artifact.
+    Artifact,
+}
+
+impl std::fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ResourceKind::Function => "function",
+            ResourceKind::Version => "version",
+            ResourceKind::Label => "label",
+            ResourceKind::Artifact => "artifact",
+        })
+    }
+}
+
+/// Everything a faas operation can fail with.
+///
+/// Callers match on the variants; providers keep their own error types private and map
+/// into these. Messages say what to do next where that is known. No variant ever holds a
+/// secret (keys, tokens, connection strings, secret environment values).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The resource does not exist.
+    #[error("{kind} {name:?} not found{}", hint_suffix(.hint))]
+    NotFound {
+        /// What kind of resource.
+        kind: ResourceKind,
+        /// Its name (`fn`, `fn:3`, `fn@live`).
+        name: String,
+        /// What to do, when known.
+        hint: Option<String>,
+    },
+    /// The resource exists already.
+    #[error("{kind} {name:?} already exists")]
+    AlreadyExists {
+        /// What kind of resource.
+        kind: ResourceKind,
+        /// Its name.
+        name: String,
+    },
+    /// Someone else changed the resource, or an update is still in progress.
+    #[error("conflict on {resource}: {message}")]
+    Conflict {
+        /// The resource.
+        resource: String,
+        /// What changed underneath, as far as is known.
+        message: String,
+    },
+    /// The provider asked us to slow down.
+    #[error("throttled: {message}{}", .retry_after.map(|d| format!(" (retry after {:.1}s)", d.as_secs_f64())).unwrap_or_default())]
+    Throttled {
+        /// How long the provider asked us to wait, when it said.
+        retry_after: Option<Duration>,
+        /// The provider's message.
+        message: String,
+    },
+    /// The credentials are valid but lack a permission.
+    #[error("permission denied{}: {message}", .action.as_ref().map(|a| format!(" (grant {a})")).unwrap_or_default())]
+    PermissionDenied {
+        /// The denied action (`lambda:UpdateFunctionCode`), when known.
+        action: Option<String>,
+        /// The provider's message.
+        message: String,
+    },
+    /// No valid credentials.
+    #[error("unauthenticated: {message}")]
+    Unauthenticated {
+        /// What was missing or rejected.
+        message: String,
+    },
+    /// Input rejected before anything was changed.
+    #[error("invalid {field}: {value}: {reason}")]
+    InvalidInput {
+        /// The field (`memory_mb`, `environment`, `routing.weights`).
+        field: String,
+        /// The offending value (never a secret: secret values are shown as `***`).
+        value: String,
+        /// The limit and what to do.
+        reason: String,
+    },
+    /// The provider cannot do this (see its [`Capability`](crate::Capability)).
+    #[error("{provider} does not support {operation}{}", hint_suffix(.hint))]
+    Unsupported {
+        /// The provider's name.
+        provider: String,
+        /// The operation.
+        operation: String,
+        /// An alternative, when there is one.
+        hint: Option<String>,
+    },
+    /// A wait ran out of time.
+    #[error("timed out after {:.1}s waiting for {operation}; last seen: {last_seen}", .waited.as_secs_f64())]
+    Timeout {
+        /// What was awaited.
+        operation: String,
+        /// How long we waited.
+        waited: Duration,
+        /// The last state observed.
+        last_seen: String,
+    },
+    /// The function ran and failed (for callers that turn function errors into errors).
+    #[error("function failed: {error_type}: {message}")]
+    FunctionFailed {
+        /// The error type (`ValueError`, `Runtime.ExitError`).
+        error_type: String,
+        /// The message.
+        message: String,
+        /// The stack trace lines.
+        trace: Vec<String>,
+    },
+    /// Packaging failed.
+    #[error(transparent)]
+    Package(#[from] faas_package::PackageError),
+    /// Any other provider error.
+    #[error("{provider} error {code}: {message}")]
+    Provider {
+        /// The provider's name.
+        provider: String,
+        /// The provider's error code.
+        code: String,
+        /// The provider's message.
+        message: String,
+        /// Whether retrying may help.
+        retryable: bool,
+    },
+    /// A local I/O error (state directory, child process).
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The path or resource.
+        path: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn hint_suffix(hint: &Option<String>) -> String {
+    hint.as_ref().map(|h| format!(": {h}")).unwrap_or_default()
+}
+
+impl Error {
+    /// Whether retrying the same call may succeed (throttling, conflicts, retryable provider errors).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Throttled { .. } | Error::Conflict { .. } => true,
+            Error::Provider { retryable, .. } => *retryable,
+            _ => false,
+        }
+    }
+
+    /// The wait the provider asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Throttled { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Shorthand for [`Error::InvalidInput`].
+    pub fn invalid(
+        field: impl Into<String>,
+        value: impl ToString,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::InvalidInput {
+            field: field.into(),
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::NotFound`].
+    pub fn not_found(kind: ResourceKind, name: impl Into<String>, hint: Option<String>) -> Self {
+        Error::NotFound {
+            kind,
+            name: name.into(),
+            hint,
+        }
+    }
+
+    pub(crate) fn io(path: impl ToString, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_string(),
+            source,
+        }
+    }
+}
+
+/// The result type of faas operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

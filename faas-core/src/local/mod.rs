@@ -1,0 +1,614 @@
+//! The embedded local provider: Lambda's semantics in a directory, running the real handlers.
+//!
+//! * State lives under one directory (default `.faas/` in the working directory, or
+//!   `FAAS_STATE_DIR`); see the layout in the `store` module docs. Every change takes an
+//!   exclusive file lock and is written atomically, so several tasks or processes can share
+//!   it.
+//! * Deploys are create-or-update and rewrite nothing when code and configuration are
+//!   unchanged. Versions are immutable snapshots numbered 1, 2, 3 …; publishing unchanged
+//!   code and configuration returns the last version, as Lambda does.
+//! * Labels are aliases with weighted routing; the weighted pick uses a seedable generator
+//!   ([`LocalBuilder::seed`]) and the [`Invocation`] says which version ran.
+//! * Invocations run the handler in a child process behind the Lambda Runtime API: Python
+//!   and Node through bundled bootstraps, custom runtimes through their own `bootstrap` (a
+//!   `lambda_runtime` binary or `awslambdaric` runs unchanged). Timeouts kill the process;
+//!   the log tail, durations and peak memory come back like Lambda's `REPORT` line.
+
+mod runner;
+mod runtime_api;
+mod store;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use faas_package::Package;
+
+use self::store::{FunctionRecord, Store, VersionRecord};
+use crate::{
+    ArtifactRef, Capability, Change, DeployOutcome, DeployState, Deployment, Error, FunctionSpec,
+    Invocation, InvokeMode, InvokeRequest, Label, LabelModel, Limits, Plan, PlannedAction,
+    Provider, ProviderInfo, PublishRequest, ResourceKind, Result, Routing, Version, diff_config,
+};
+
+/// The latest, unpublished version.
+pub const LATEST: &str = "$LATEST";
+
+/// Builds a [`LocalProvider`].
+#[derive(Debug, Clone, Default)]
+pub struct LocalBuilder {
+    state_dir: Option<PathBuf>,
+    seed: Option<u64>,
+    python: Option<String>,
+    node: Option<String>,
+    region: Option<String>,
+}
+
+impl LocalBuilder {
+    /// Reads `FAAS_STATE_DIR` (state directory), `FAAS_LOCAL_SEED` (routing seed),
+    /// `FAAS_PYTHON` and `FAAS_NODE` (interpreters).
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        LocalBuilder {
+            state_dir: var("FAAS_STATE_DIR").map(PathBuf::from),
+            seed: var("FAAS_LOCAL_SEED").and_then(|s| s.parse().ok()),
+            python: var("FAAS_PYTHON"),
+            node: var("FAAS_NODE"),
+            region: None,
+        }
+    }
+
+    /// The state directory (default `.faas`).
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// Seeds the weighted-routing generator, for reproducible traffic splits.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// The Python interpreter (default `pythonX.Y` for the runtime when on the PATH, else `python3`).
+    pub fn python(mut self, cmd: impl Into<String>) -> Self {
+        self.python = Some(cmd.into());
+        self
+    }
+
+    /// The Node interpreter (default `node`).
+    pub fn node(mut self, cmd: impl Into<String>) -> Self {
+        self.node = Some(cmd.into());
+        self
+    }
+
+    /// The region reported to functions (`AWS_REGION`, default `us-east-1`).
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// Opens (creating if needed) the state directory.
+    pub fn build(self) -> Result<LocalProvider> {
+        let store = Store::open(self.state_dir.unwrap_or_else(|| PathBuf::from(".faas")))?;
+        let rng = match self.seed {
+            Some(s) => fastrand::Rng::with_seed(s),
+            None => fastrand::Rng::new(),
+        };
+        Ok(LocalProvider {
+            inner: Arc::new(Inner {
+                store,
+                rng: Mutex::new(rng),
+                python: self.python,
+                node: self.node.unwrap_or_else(|| "node".into()),
+                region: self.region.unwrap_or_else(|| "us-east-1".into()),
+            }),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    rng: Mutex<fastrand::Rng>,
+    python: Option<String>,
+    node: String,
+    region: String,
+}
+
+/// The embedded local provider. Cheap to clone; clones share state and the routing generator.
+#[derive(Debug, Clone)]
+pub struct LocalProvider {
+    inner: Arc<Inner>,
+}
+
+/// The local provider's capability: Lambda's model, everything supported.
+pub const CAPABILITY: Capability = Capability {
+    immutable_versions: true,
+    label_model: LabelModel::Alias,
+    weighted_versions: 1,
+    slot_swap: false,
+    async_invoke: true,
+    log_tail: true,
+    delete_versions: true,
+    inline_package_limit: 50 * 1024 * 1024,
+    unzipped_limit: 250 * 1024 * 1024,
+};
+
+impl LocalProvider {
+    /// A builder.
+    pub fn builder() -> LocalBuilder {
+        LocalBuilder::default()
+    }
+
+    /// A provider configured from the environment (see [`LocalBuilder::from_env`]).
+    pub fn from_env() -> Result<LocalProvider> {
+        LocalBuilder::from_env().build()
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> PathBuf {
+        self.inner.store.root().to_path_buf()
+    }
+
+    /// Runs `f` on a blocking thread with the store locked.
+    async fn locked<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let _guard = inner.store.lock()?;
+            f(&inner.store)
+        })
+        .await
+        .map_err(|e| Error::io("local state", std::io::Error::other(e)))?
+    }
+
+    async fn record(&self, function: &str) -> Result<FunctionRecord> {
+        let name = function.to_string();
+        self.locked(move |s| s.read(&name)?.ok_or_else(|| missing_function(&name)))
+            .await
+    }
+
+    fn pick(&self, routing: &Routing) -> String {
+        let draw = self
+            .inner
+            .rng
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .f64();
+        let mut acc = 0.0;
+        for (v, w) in &routing.weights {
+            acc += w;
+            if draw < acc {
+                return v.clone();
+            }
+        }
+        routing.primary.clone()
+    }
+
+    /// The version, spec and code a qualifier resolves to.
+    fn resolve(
+        &self,
+        rec: &FunctionRecord,
+        qualifier: Option<&str>,
+    ) -> Result<(String, FunctionSpec, String)> {
+        let name = &rec.spec.name;
+        let version = match qualifier {
+            None | Some(LATEST) => {
+                return Ok((LATEST.into(), rec.spec.clone(), rec.code_sha256.clone()));
+            }
+            Some(q) if q.chars().all(|c| c.is_ascii_digit()) => q.to_string(),
+            Some(label) => {
+                let routing = rec.labels.get(label).ok_or_else(|| {
+                    Error::not_found(
+                        ResourceKind::Label,
+                        format!("{name}@{label}"),
+                        Some("create it with set_label".into()),
+                    )
+                })?;
+                self.pick(routing)
+            }
+        };
+        if version == LATEST {
+            return Ok((LATEST.into(), rec.spec.clone(), rec.code_sha256.clone()));
+        }
+        let v = rec
+            .versions
+            .iter()
+            .find(|v| v.id == version)
+            .ok_or_else(|| {
+                Error::not_found(ResourceKind::Version, format!("{name}:{version}"), None)
+            })?;
+        Ok((v.id.clone(), v.spec.clone(), v.code_sha256.clone()))
+    }
+}
+
+fn missing_function(name: &str) -> Error {
+    Error::not_found(ResourceKind::Function, name, Some("deploy it first".into()))
+}
+
+fn to_version(v: &VersionRecord) -> Version {
+    Version {
+        id: v.id.clone(),
+        code_sha256: v.code_sha256.clone(),
+        description: v.description.clone(),
+    }
+}
+
+fn deployment(rec: &FunctionRecord) -> Deployment {
+    Deployment {
+        spec: rec.spec.clone(),
+        code_sha256: rec.code_sha256.clone(),
+        state: DeployState::Active,
+        revision: Some(rec.revision.to_string()),
+        url: None,
+    }
+}
+
+fn plan_for(rec: Option<&FunctionRecord>, spec: &FunctionSpec, sha256: &str) -> Plan {
+    let mut actions = Vec::new();
+    match rec {
+        None => actions.push(PlannedAction::Create {
+            function: spec.name.clone(),
+        }),
+        Some(rec) => {
+            if rec.code_sha256 != sha256 {
+                actions.push(PlannedAction::UpdateCode {
+                    from: rec.code_sha256.clone(),
+                    to: sha256.to_string(),
+                });
+            }
+            let diffs = diff_config(&rec.spec, spec);
+            if !diffs.is_empty() || rec.spec.secret_env != spec.secret_env {
+                actions.push(PlannedAction::UpdateConfig { diffs });
+            }
+        }
+    }
+    Plan {
+        function: spec.name.clone(),
+        actions,
+    }
+}
+
+fn check_routing(rec: &FunctionRecord, routing: &Routing) -> Result<()> {
+    routing.validate(usize::from(CAPABILITY.weighted_versions))?;
+    for v in routing.versions() {
+        if v == LATEST {
+            if !routing.weights.is_empty() {
+                return Err(Error::invalid(
+                    "routing",
+                    v,
+                    "$LATEST cannot take part in weighted routing: publish a version",
+                ));
+            }
+            continue;
+        }
+        if !rec.versions.iter().any(|x| x.id == v) {
+            return Err(Error::not_found(
+                ResourceKind::Version,
+                format!("{}:{v}", rec.spec.name),
+                Some("publish it first".into()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Provider for LocalProvider {
+    fn info(&self) -> ProviderInfo {
+        ProviderInfo {
+            name: "local".into(),
+            capability: CAPABILITY,
+            limits: Limits::LAMBDA,
+        }
+    }
+
+    async fn upload(&self, _function: &str, package: &Package) -> Result<ArtifactRef> {
+        let (path, sha) = (package.path.clone(), package.sha256.clone());
+        let inner = self.inner.clone();
+        let stored = tokio::task::spawn_blocking(move || -> Result<PathBuf> {
+            let actual = Package::from_zip(&path)?;
+            if actual.sha256 != sha {
+                return Err(Error::Conflict {
+                    resource: path.display().to_string(),
+                    message: format!("the file's sha256 is {} but the package says {sha}: it changed after packaging", actual.sha256),
+                });
+            }
+            inner.store.put_artifact(&path, &sha)?;
+            inner.store.code_dir(&sha)?;
+            Ok(inner.store.artifact_path(&sha))
+        })
+        .await
+        .map_err(|e| Error::io("local upload", std::io::Error::other(e)))??;
+        Ok(ArtifactRef {
+            uri: format!("file://{}", stored.display()),
+            sha256: package.sha256.clone(),
+            size: package.size,
+            local_path: Some(stored),
+        })
+    }
+
+    async fn plan(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<Plan> {
+        let name = spec.name.clone();
+        let rec = self.locked(move |s| s.read(&name)).await?;
+        Ok(plan_for(rec.as_ref(), spec, &artifact.sha256))
+    }
+
+    async fn deploy(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<DeployOutcome> {
+        spec.validate(&Limits::LAMBDA)?;
+        if !self.inner.store.artifact_path(&artifact.sha256).is_file() {
+            return Err(Error::not_found(
+                ResourceKind::Artifact,
+                &artifact.uri,
+                Some("upload the package to this provider first".into()),
+            ));
+        }
+        let (spec, sha) = (spec.clone(), artifact.sha256.clone());
+        self.locked(move |s| {
+            let current = s.read(&spec.name)?;
+            let plan = plan_for(current.as_ref(), &spec, &sha);
+            let change = Change {
+                created: plan.creates(),
+                code_updated: plan.updates_code(),
+                config_updated: plan
+                    .actions
+                    .iter()
+                    .any(|a| matches!(a, PlannedAction::UpdateConfig { .. })),
+            };
+            let rec = match current {
+                Some(rec) if change.is_noop() => rec,
+                Some(mut rec) => {
+                    rec.spec = spec;
+                    rec.code_sha256 = sha;
+                    rec.revision += 1;
+                    s.write(&rec)?;
+                    rec
+                }
+                None => {
+                    let rec = FunctionRecord {
+                        spec,
+                        code_sha256: sha,
+                        revision: 1,
+                        next_version: 1,
+                        versions: Vec::new(),
+                        labels: Default::default(),
+                    };
+                    s.write(&rec)?;
+                    rec
+                }
+            };
+            tracing::info!(function = %rec.spec.name, %change, "deployed");
+            Ok(DeployOutcome {
+                deployment: deployment(&rec),
+                change,
+            })
+        })
+        .await
+    }
+
+    async fn get(&self, function: &str) -> Result<Deployment> {
+        Ok(deployment(&self.record(function).await?))
+    }
+
+    async fn delete(&self, function: &str) -> Result<()> {
+        let name = function.to_string();
+        self.locked(move |s| {
+            if s.remove(&name)? {
+                Ok(())
+            } else {
+                Err(missing_function(&name))
+            }
+        })
+        .await
+    }
+
+    async fn publish(&self, function: &str, request: &PublishRequest) -> Result<Version> {
+        let (name, request) = (function.to_string(), request.clone());
+        self.locked(move |s| {
+            let mut rec = s.read(&name)?.ok_or_else(|| missing_function(&name))?;
+            if let Some(expected) = request.expected_code_sha256.as_ref().filter(|e| **e != rec.code_sha256) {
+                return Err(Error::Conflict {
+                    resource: name.clone(),
+                    message: format!("the latest code is {} but {expected} was expected: another deploy changed it", rec.code_sha256),
+                });
+            }
+            if let Some(last) = rec.versions.last().filter(|v| v.code_sha256 == rec.code_sha256 && v.spec == rec.spec) {
+                return Ok(to_version(last));
+            }
+            let v = VersionRecord {
+                id: rec.next_version.to_string(),
+                spec: rec.spec.clone(),
+                code_sha256: rec.code_sha256.clone(),
+                description: request.description.clone(),
+            };
+            rec.next_version += 1;
+            rec.versions.push(v.clone());
+            s.write(&rec)?;
+            tracing::info!(function = %name, version = %v.id, "published");
+            Ok(to_version(&v))
+        })
+        .await
+    }
+
+    async fn list_versions(&self, function: &str) -> Result<Vec<Version>> {
+        Ok(self
+            .record(function)
+            .await?
+            .versions
+            .iter()
+            .map(to_version)
+            .collect())
+    }
+
+    async fn delete_version(&self, function: &str, version: &str) -> Result<()> {
+        let (name, version) = (function.to_string(), version.to_string());
+        self.locked(move |s| {
+            let mut rec = s.read(&name)?.ok_or_else(|| missing_function(&name))?;
+            if version == LATEST {
+                return Err(Error::invalid(
+                    "version",
+                    LATEST,
+                    "$LATEST cannot be deleted: delete the function instead",
+                ));
+            }
+            if let Some((label, _)) = rec
+                .labels
+                .iter()
+                .find(|(_, r)| r.versions().any(|v| v == version))
+            {
+                return Err(Error::Conflict {
+                    resource: format!("{name}:{version}"),
+                    message: format!(
+                        "label {label:?} routes to this version: move the label first"
+                    ),
+                });
+            }
+            let before = rec.versions.len();
+            rec.versions.retain(|v| v.id != version);
+            if rec.versions.len() == before {
+                return Err(Error::not_found(
+                    ResourceKind::Version,
+                    format!("{name}:{version}"),
+                    None,
+                ));
+            }
+            s.write(&rec)
+        })
+        .await
+    }
+
+    async fn set_label(&self, function: &str, label: &str, routing: &Routing) -> Result<Label> {
+        let (name, label, routing) = (function.to_string(), label.to_string(), routing.clone());
+        if label.is_empty() || label.chars().all(|c| c.is_ascii_digit()) || label == LATEST {
+            return Err(Error::invalid(
+                "label",
+                &label,
+                "a label name must not be empty, numeric or $LATEST",
+            ));
+        }
+        self.locked(move |s| {
+            let mut rec = s.read(&name)?.ok_or_else(|| missing_function(&name))?;
+            check_routing(&rec, &routing)?;
+            if rec.labels.get(&label) != Some(&routing) {
+                rec.labels.insert(label.clone(), routing.clone());
+                s.write(&rec)?;
+            }
+            Ok(Label {
+                name: label,
+                routing,
+            })
+        })
+        .await
+    }
+
+    async fn get_label(&self, function: &str, label: &str) -> Result<Label> {
+        let rec = self.record(function).await?;
+        let routing = rec.labels.get(label).ok_or_else(|| {
+            Error::not_found(ResourceKind::Label, format!("{function}@{label}"), None)
+        })?;
+        Ok(Label {
+            name: label.to_string(),
+            routing: routing.clone(),
+        })
+    }
+
+    async fn list_labels(&self, function: &str) -> Result<Vec<Label>> {
+        let rec = self.record(function).await?;
+        Ok(rec
+            .labels
+            .into_iter()
+            .map(|(name, routing)| Label { name, routing })
+            .collect())
+    }
+
+    async fn delete_label(&self, function: &str, label: &str) -> Result<()> {
+        let (name, label) = (function.to_string(), label.to_string());
+        self.locked(move |s| {
+            let mut rec = s.read(&name)?.ok_or_else(|| missing_function(&name))?;
+            if rec.labels.remove(&label).is_none() {
+                return Err(Error::not_found(
+                    ResourceKind::Label,
+                    format!("{name}@{label}"),
+                    None,
+                ));
+            }
+            s.write(&rec)
+        })
+        .await
+    }
+
+    async fn invoke(&self, function: &str, request: &InvokeRequest) -> Result<Invocation> {
+        let payload = if request.payload.iter().all(u8::is_ascii_whitespace) {
+            b"{}".to_vec()
+        } else {
+            request.payload.clone()
+        };
+        if let Err(e) = serde_json::from_slice::<serde_json::Value>(&payload) {
+            return Err(Error::invalid(
+                "payload",
+                String::from_utf8_lossy(&payload)
+                    .chars()
+                    .take(80)
+                    .collect::<String>(),
+                format!("Could not parse request body into json: {e}"),
+            ));
+        }
+        let rec = self.record(function).await?;
+        let (version, spec, sha) = self.resolve(&rec, request.qualifier.as_deref())?;
+        let inner = self.inner.clone();
+        let (code_dir, bootstrap_dir) =
+            tokio::task::spawn_blocking(move || -> Result<(PathBuf, PathBuf)> {
+                Ok((
+                    inner.store.code_dir(&sha)?,
+                    inner.store.install_bootstraps()?,
+                ))
+            })
+            .await
+            .map_err(|e| Error::io("local invoke", std::io::Error::other(e)))??;
+        let run = runner::RunRequest {
+            version,
+            spec,
+            code_dir,
+            bootstrap_dir,
+            payload,
+            python: self.inner.python.clone(),
+            node: self.inner.node.clone(),
+            region: self.inner.region.clone(),
+        };
+        match request.mode {
+            InvokeMode::Sync => {
+                let mut inv = runner::run(run).await?;
+                if !request.log_tail {
+                    inv.log_tail = None;
+                }
+                Ok(inv)
+            }
+            InvokeMode::Async => {
+                let executed = run.version.clone();
+                let started = tokio::time::Instant::now();
+                tokio::spawn(async move {
+                    if let Err(e) = runner::run(run).await {
+                        tracing::warn!(error = %e, "asynchronous invocation failed");
+                    }
+                });
+                Ok(accepted(202, executed, started))
+            }
+            InvokeMode::DryRun => Ok(accepted(204, run.version, tokio::time::Instant::now())),
+        }
+    }
+}
+
+fn accepted(status: u16, version: String, started: tokio::time::Instant) -> Invocation {
+    Invocation {
+        status,
+        payload: Vec::new(),
+        function_error: None,
+        executed_version: Some(version),
+        log_tail: None,
+        report: None,
+        elapsed: started.elapsed(),
+    }
+}

@@ -1,0 +1,228 @@
+//! The AWS Lambda Runtime API, served on a loopback port for one invocation.
+//!
+//! Routes (all under `/2018-06-01/runtime`): `GET /invocation/next`,
+//! `POST /invocation/{id}/response`, `POST /invocation/{id}/error`, `POST /init/error`, as
+//! documented for custom runtimes, with the `Lambda-Runtime-*` headers. A runtime built with
+//! the `lambda_runtime` crate or Python's `awslambdaric` talks to it unchanged; so do our own
+//! Python and Node bootstraps.
+//!
+//! Each server hands out exactly one event. A second `GET /next` (the runtime asking for more
+//! work after answering) is held open until the process is stopped.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Lambda's limit on a synchronous response.
+pub(crate) const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
+
+/// The one event this server hands out.
+#[derive(Debug, Clone)]
+pub(crate) struct Event {
+    pub request_id: String,
+    pub payload: Vec<u8>,
+    pub function_arn: String,
+    pub timeout_ms: u64,
+}
+
+/// What the runtime did.
+#[derive(Debug)]
+pub(crate) enum RuntimeSignal {
+    /// It asked for the event (init is over), at this instant; the deadline starts now.
+    Next(Instant),
+    /// It answered.
+    Response(Bytes, Instant),
+    /// The handler failed: the `Lambda-Runtime-Function-Error-Type` header and the body.
+    Error(Option<String>, Bytes, Instant),
+    /// Initialisation failed.
+    InitError(Option<String>, Bytes),
+    /// The runtime answered for a request it was not given.
+    Protocol(String),
+}
+
+struct Shared {
+    event: Mutex<Option<Event>>,
+    request_id: String,
+    signals: mpsc::UnboundedSender<RuntimeSignal>,
+}
+
+/// A running Runtime API server.
+pub(crate) struct RuntimeApi {
+    /// `127.0.0.1:port`, the value of `AWS_LAMBDA_RUNTIME_API`.
+    pub address: String,
+    /// What the runtime did, in order.
+    pub signals: mpsc::UnboundedReceiver<RuntimeSignal>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RuntimeApi {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl RuntimeApi {
+    /// Serves `event` on a free loopback port.
+    pub async fn start(event: Event) -> std::io::Result<RuntimeApi> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let address = listener.local_addr()?.to_string();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            request_id: event.request_id.clone(),
+            event: Mutex::new(Some(event)),
+            signals: tx,
+        });
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(response),
+            )
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .layer(DefaultBodyLimit::max(2 * MAX_RESPONSE_BYTES))
+            .with_state(shared);
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::warn!(error = %e, "runtime API server stopped");
+            }
+        });
+        Ok(RuntimeApi {
+            address,
+            signals: rx,
+            task,
+        })
+    }
+}
+
+fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+async fn next(State(s): State<Arc<Shared>>) -> Response {
+    let event = s
+        .event
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    let Some(event) = event else {
+        // No more work: hold the runtime here until the process is stopped.
+        std::future::pending::<()>().await;
+        return StatusCode::NO_CONTENT.into_response();
+    };
+    let _ = s.signals.send(RuntimeSignal::Next(Instant::now()));
+    let mut headers = HeaderMap::new();
+    let mut put = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    };
+    put("lambda-runtime-aws-request-id", event.request_id.clone());
+    put(
+        "lambda-runtime-deadline-ms",
+        (epoch_ms() + event.timeout_ms).to_string(),
+    );
+    put(
+        "lambda-runtime-invoked-function-arn",
+        event.function_arn.clone(),
+    );
+    put(
+        "lambda-runtime-trace-id",
+        format!(
+            "Root=1-{:08x}-{};Parent=0000000000000000;Sampled=0",
+            epoch_ms() / 1000,
+            &event.request_id.replace('-', "")[..24]
+        ),
+    );
+    put("content-type", "application/json".into());
+    (StatusCode::OK, headers, event.payload).into_response()
+}
+
+fn accepted() -> Response {
+    (
+        StatusCode::ACCEPTED,
+        [("content-type", "application/json")],
+        r#"{"status":"OK"}"#,
+    )
+        .into_response()
+}
+
+fn wrong_id(s: &Shared, id: &str) -> Option<Response> {
+    if id == s.request_id {
+        return None;
+    }
+    let _ = s.signals.send(RuntimeSignal::Protocol(format!(
+        "runtime answered unknown request id {id:?}"
+    )));
+    Some(
+        (
+            StatusCode::BAD_REQUEST,
+            r#"{"errorType":"InvalidRequestID","errorMessage":"unknown request id"}"#,
+        )
+            .into_response(),
+    )
+}
+
+async fn response(State(s): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {
+    if let Some(r) = wrong_id(&s, &id) {
+        return r;
+    }
+    if body.len() > MAX_RESPONSE_BYTES {
+        let message = format!(
+            r#"{{"errorType":"Function.ResponseSizeTooLarge","errorMessage":"Response payload size ({} bytes) exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."}}"#,
+            body.len()
+        );
+        let _ = s.signals.send(RuntimeSignal::Error(
+            Some("Function.ResponseSizeTooLarge".into()),
+            Bytes::from(message.clone()),
+            Instant::now(),
+        ));
+        return (StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
+    }
+    let _ = s
+        .signals
+        .send(RuntimeSignal::Response(body, Instant::now()));
+    accepted()
+}
+
+fn error_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("lambda-runtime-function-error-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+async fn error(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = wrong_id(&s, &id) {
+        return r;
+    }
+    let _ = s.signals.send(RuntimeSignal::Error(
+        error_type(&headers),
+        body,
+        Instant::now(),
+    ));
+    accepted()
+}
+
+async fn init_error(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let _ = s
+        .signals
+        .send(RuntimeSignal::InitError(error_type(&headers), body));
+    accepted()
+}

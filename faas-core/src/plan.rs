@@ -1,0 +1,256 @@
+//! [`Plan`]: what a deploy would change — the basis of dry runs and of the no-op fast path.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::spec::REDACTED;
+use crate::{FunctionSpec, Routing};
+
+/// One configuration field that differs. Secret values are shown as `***`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigDiff {
+    /// The field (`memory_mb`, `environment.LOG_LEVEL`).
+    pub field: String,
+    /// The current value (`None`: absent).
+    pub from: Option<String>,
+    /// The desired value (`None`: removed).
+    pub to: Option<String>,
+}
+
+/// One step a deploy would take.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum PlannedAction {
+    /// Create the function.
+    Create {
+        /// The function.
+        function: String,
+    },
+    /// Replace the code.
+    UpdateCode {
+        /// The current code sha256.
+        from: String,
+        /// The new code sha256.
+        to: String,
+    },
+    /// Update configuration fields.
+    UpdateConfig {
+        /// The differing fields.
+        diffs: Vec<ConfigDiff>,
+    },
+    /// Publish a new version.
+    Publish,
+    /// Point a label somewhere else.
+    Route {
+        /// The label.
+        label: String,
+        /// Its current routing, if it exists.
+        from: Option<Routing>,
+        /// The new routing (`"(new)"` stands for the version being published).
+        to: Routing,
+    },
+}
+
+/// What a deploy would do, in order. An empty plan means nothing would change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The function.
+    pub function: String,
+    /// The steps.
+    pub actions: Vec<PlannedAction>,
+}
+
+impl Plan {
+    /// Whether nothing would change.
+    pub fn is_noop(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    /// Whether the plan creates the function.
+    pub fn creates(&self) -> bool {
+        self.actions
+            .iter()
+            .any(|a| matches!(a, PlannedAction::Create { .. }))
+    }
+
+    /// Whether the plan replaces the code.
+    pub fn updates_code(&self) -> bool {
+        self.actions
+            .iter()
+            .any(|a| matches!(a, PlannedAction::UpdateCode { .. }))
+    }
+
+    /// The configuration differences, if any.
+    pub fn config_diffs(&self) -> &[ConfigDiff] {
+        self.actions
+            .iter()
+            .find_map(|a| match a {
+                PlannedAction::UpdateConfig { diffs } => Some(diffs.as_slice()),
+                _ => None,
+            })
+            .unwrap_or(&[])
+    }
+}
+
+fn routing_text(r: &Routing) -> String {
+    let mut s = r.primary.clone();
+    for (v, w) in &r.weights {
+        s.push_str(&format!(" + {v}@{:.0}%", w * 100.0));
+    }
+    s
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.actions.is_empty() {
+            return writeln!(f, "{}: no changes", self.function);
+        }
+        for a in &self.actions {
+            match a {
+                PlannedAction::Create { function } => {
+                    writeln!(f, "{}: create function {function}", self.function)?
+                }
+                PlannedAction::UpdateCode { from, to } => writeln!(
+                    f,
+                    "{}: update code {} -> {}",
+                    self.function,
+                    short(from),
+                    short(to)
+                )?,
+                PlannedAction::UpdateConfig { diffs } => {
+                    writeln!(f, "{}: update configuration", self.function)?;
+                    for d in diffs {
+                        writeln!(
+                            f,
+                            "    {}: {} -> {}",
+                            d.field,
+                            d.from.as_deref().unwrap_or("(none)"),
+                            d.to.as_deref().unwrap_or("(removed)")
+                        )?;
+                    }
+                }
+                PlannedAction::Publish => writeln!(f, "{}: publish a new version", self.function)?,
+                PlannedAction::Route { label, from, to } => writeln!(
+                    f,
+                    "{}: route {label}: {} -> {}",
+                    self.function,
+                    from.as_ref()
+                        .map(routing_text)
+                        .unwrap_or_else(|| "(new label)".into()),
+                    routing_text(to)
+                )?,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}
+
+/// Compares the provider-neutral fields of two specs (name excluded). Providers add their own.
+pub fn diff_config(current: &FunctionSpec, desired: &FunctionSpec) -> Vec<ConfigDiff> {
+    let mut diffs = Vec::new();
+    let mut cmp = |field: &str, from: String, to: String| {
+        if from != to {
+            diffs.push(ConfigDiff {
+                field: field.to_string(),
+                from: Some(from),
+                to: Some(to),
+            });
+        }
+    };
+    cmp(
+        "runtime",
+        current.runtime.to_string(),
+        desired.runtime.to_string(),
+    );
+    cmp("handler", current.handler.clone(), desired.handler.clone());
+    cmp(
+        "memory_mb",
+        current.memory_mb.to_string(),
+        desired.memory_mb.to_string(),
+    );
+    cmp(
+        "timeout_s",
+        current.timeout_s.to_string(),
+        desired.timeout_s.to_string(),
+    );
+    cmp(
+        "description",
+        current.description.clone(),
+        desired.description.clone(),
+    );
+    cmp("architecture", desired_arch(current), desired_arch(desired));
+    let shown = |spec: &FunctionSpec, k: &str, v: &String| {
+        if spec.is_secret(k) {
+            REDACTED.to_string()
+        } else {
+            v.clone()
+        }
+    };
+    let keys: std::collections::BTreeSet<&String> = current
+        .environment
+        .keys()
+        .chain(desired.environment.keys())
+        .collect();
+    for k in keys {
+        let (a, b) = (current.environment.get(k), desired.environment.get(k));
+        if a != b {
+            diffs.push(ConfigDiff {
+                field: format!("environment.{k}"),
+                from: a.map(|v| shown(desired, k, v)),
+                to: b.map(|v| shown(desired, k, v)),
+            });
+        }
+    }
+    let keys: std::collections::BTreeSet<&String> =
+        current.tags.keys().chain(desired.tags.keys()).collect();
+    for k in keys {
+        let (a, b) = (current.tags.get(k), desired.tags.get(k));
+        if a != b {
+            diffs.push(ConfigDiff {
+                field: format!("tags.{k}"),
+                from: a.cloned(),
+                to: b.cloned(),
+            });
+        }
+    }
+    diffs
+}
+
+fn desired_arch(spec: &FunctionSpec) -> String {
+    spec.architecture.lambda_name().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_names_fields_and_hides_secrets() {
+        let a = FunctionSpec::new("f", "python3.12".parse().unwrap(), "h.h")
+            .env("A", "1")
+            .secret_env("K", "old-secret");
+        let b = a
+            .clone()
+            .memory_mb(256)
+            .env("A", "2")
+            .secret_env("K", "new-secret");
+        let d = diff_config(&a, &b);
+        let fields: Vec<&str> = d.iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(fields, vec!["memory_mb", "environment.A", "environment.K"]);
+        let plan = Plan {
+            function: "f".into(),
+            actions: vec![PlannedAction::UpdateConfig { diffs: d }],
+        };
+        let text = plan.to_string();
+        assert!(
+            !text.contains("secret") && text.contains("***") && text.contains("128 -> 256"),
+            "{text}"
+        );
+        assert!(diff_config(&a, &a).is_empty());
+    }
+}

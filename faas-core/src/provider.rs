@@ -1,0 +1,361 @@
+//! The [`Provider`] trait every cloud implements, its [`Capability`], and the conveniences
+//! every provider gets for free through [`ProviderExt`].
+
+use std::collections::BTreeSet;
+use std::fmt::Debug;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use faas_package::Package;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    ArtifactRef, DeployOutcome, Deployment, Error, FunctionSpec, Invocation, InvokeRequest, Label,
+    Limits, Plan, PlannedAction, Result, Routing, Version,
+};
+
+/// What labels are on a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelModel {
+    /// Named aliases pointing at versions (AWS Lambda, local).
+    Alias,
+    /// Deployment slots, promoted by swapping (Azure).
+    Slot,
+    /// Traffic tags on revisions (Cloud Run behind GCP functions).
+    TrafficTag,
+}
+
+/// What a provider can do, read by callers and by the conformance suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capability {
+    /// Published versions never change.
+    pub immutable_versions: bool,
+    /// What a label is.
+    pub label_model: LabelModel,
+    /// How many versions besides the primary a label can send weighted traffic to (0: none).
+    pub weighted_versions: u8,
+    /// Labels are promoted by swapping (Azure slots).
+    pub slot_swap: bool,
+    /// Fire-and-forget invocation.
+    pub async_invoke: bool,
+    /// The log tail comes back with a synchronous invocation.
+    pub log_tail: bool,
+    /// Versions can be deleted.
+    pub delete_versions: bool,
+    /// Largest package sent inline, in bytes (larger ones go through the artifact store).
+    pub inline_package_limit: u64,
+    /// Largest unzipped package, in bytes.
+    pub unzipped_limit: u64,
+}
+
+/// A provider's name, capability and limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderInfo {
+    /// `local`, `aws`, `gcp`, `azure`.
+    pub name: String,
+    /// What it can do.
+    pub capability: Capability,
+    /// What it accepts.
+    pub limits: Limits,
+}
+
+/// Guards for [`Provider::publish`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishRequest {
+    /// The version's description.
+    pub description: String,
+    /// Publish only if the latest code still has this sha256 (hex): another deployer's code
+    /// is never published by mistake.
+    pub expected_code_sha256: Option<String>,
+}
+
+/// The operations a provider implements. Small and object-safe: use it as `Arc<dyn Provider>`.
+///
+/// Every method is idempotent where the cloud allows it; deploys wait until the function is
+/// ready. Names are function names; `version` is a version id; `label` a label name.
+#[async_trait]
+pub trait Provider: Send + Sync + Debug {
+    /// The provider's name, capability and limits.
+    fn info(&self) -> ProviderInfo;
+
+    /// Stores a package where the provider can deploy it from (skipped when already there).
+    async fn upload(&self, function: &str, package: &Package) -> Result<ArtifactRef>;
+
+    /// What [`Provider::deploy`] would change, calling only read APIs.
+    async fn plan(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<Plan>;
+
+    /// Creates or updates the function's latest code and configuration and waits until it is
+    /// ready. Changes only what differs; an unchanged function costs one read.
+    async fn deploy(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<DeployOutcome>;
+
+    /// The function's current state.
+    async fn get(&self, function: &str) -> Result<Deployment>;
+
+    /// Deletes the function with its versions and labels.
+    async fn delete(&self, function: &str) -> Result<()>;
+
+    /// Publishes the latest code and configuration as an immutable version. Publishing when
+    /// nothing changed since the last version returns that version.
+    async fn publish(&self, function: &str, request: &PublishRequest) -> Result<Version>;
+
+    /// Published versions, oldest first.
+    async fn list_versions(&self, function: &str) -> Result<Vec<Version>>;
+
+    /// Deletes a version; refused with [`Error::Conflict`] while a label routes to it.
+    async fn delete_version(&self, function: &str, version: &str) -> Result<()>;
+
+    /// Creates or updates a label.
+    async fn set_label(&self, function: &str, label: &str, routing: &Routing) -> Result<Label>;
+
+    /// Reads a label.
+    async fn get_label(&self, function: &str, label: &str) -> Result<Label>;
+
+    /// All labels of a function.
+    async fn list_labels(&self, function: &str) -> Result<Vec<Label>>;
+
+    /// Deletes a label.
+    async fn delete_label(&self, function: &str, label: &str) -> Result<()>;
+
+    /// Invokes the function. A function error is returned inside the [`Invocation`].
+    async fn invoke(&self, function: &str, request: &InvokeRequest) -> Result<Invocation>;
+}
+
+/// Options of [`ProviderExt::deploy_package`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployOptions {
+    /// Publish a version after deploying.
+    pub publish: bool,
+    /// Point this label at the published version (needs `publish`).
+    pub label: Option<String>,
+    /// After publishing, delete all but the newest N versions (routed versions are kept).
+    pub keep_versions: Option<usize>,
+    /// Only plan: call no mutating API.
+    pub dry_run: bool,
+    /// The description of the published version.
+    pub description: String,
+}
+
+/// What [`ProviderExt::deploy_package`] did (or, in a dry run, would do).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeployReport {
+    /// The function.
+    pub function: String,
+    /// The plan that was carried out (or only shown, in a dry run).
+    pub plan: Plan,
+    /// What changed (all false in a dry run).
+    pub change: crate::Change,
+    /// The deployed code's sha256, hex.
+    pub code_sha256: String,
+    /// The published version, if one was published.
+    pub version: Option<Version>,
+    /// The label as it now routes.
+    pub label: Option<Label>,
+    /// Versions deleted by pruning.
+    pub pruned: Vec<String>,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+}
+
+/// An artifact reference for a package not uploaded anywhere (dry runs, the local provider).
+pub fn local_artifact(package: &Package) -> ArtifactRef {
+    ArtifactRef {
+        uri: format!("file://{}", package.path.display()),
+        sha256: package.sha256.clone(),
+        size: package.size,
+        local_path: Some(package.path.clone()),
+    }
+}
+
+/// Conveniences over any [`Provider`], `dyn` included.
+#[async_trait]
+pub trait ProviderExt: Provider {
+    /// Validate, upload, deploy, check the deployed hash, then optionally publish, move a
+    /// label and prune — the whole delivery of one package. Validation happens before
+    /// anything is uploaded; a dry run only plans.
+    async fn deploy_package(
+        &self,
+        spec: &FunctionSpec,
+        package: &Package,
+        opts: &DeployOptions,
+    ) -> Result<DeployReport> {
+        let info = self.info();
+        spec.validate(&info.limits)?;
+        if package.unzipped_size > info.limits.unzipped_bytes {
+            return Err(Error::invalid(
+                "package",
+                format!("{} bytes unzipped", package.unzipped_size),
+                format!(
+                    "{} accepts at most {} bytes unzipped: trim the package or use layers",
+                    info.name, info.limits.unzipped_bytes
+                ),
+            ));
+        }
+        if opts.label.is_some() && !opts.publish {
+            return Err(Error::invalid(
+                "label",
+                opts.label.clone().unwrap_or_default(),
+                "moving a label needs a published version: set publish",
+            ));
+        }
+        if opts.dry_run {
+            let mut plan = self.plan(spec, &local_artifact(package)).await?;
+            if opts.publish {
+                plan.actions.push(PlannedAction::Publish);
+            }
+            if let Some(label) = &opts.label {
+                let from = match self.get_label(&spec.name, label).await {
+                    Ok(l) => Some(l.routing),
+                    Err(Error::NotFound { .. }) => None,
+                    Err(e) => return Err(e),
+                };
+                plan.actions.push(PlannedAction::Route {
+                    label: label.clone(),
+                    from,
+                    to: Routing::to("(new)"),
+                });
+            }
+            return Ok(DeployReport {
+                function: spec.name.clone(),
+                plan,
+                change: crate::Change::default(),
+                code_sha256: package.sha256.clone(),
+                version: None,
+                label: None,
+                pruned: Vec::new(),
+                dry_run: true,
+            });
+        }
+        let artifact = self.upload(&spec.name, package).await?;
+        let plan = self.plan(spec, &artifact).await?;
+        let outcome = self.deploy(spec, &artifact).await?;
+        if outcome.deployment.code_sha256 != package.sha256 {
+            return Err(Error::Conflict {
+                resource: spec.name.clone(),
+                message: format!(
+                    "the deployed code has sha256 {} but the package has {}: another deployer changed the function, or the upload was altered",
+                    outcome.deployment.code_sha256, package.sha256
+                ),
+            });
+        }
+        let mut report = DeployReport {
+            function: spec.name.clone(),
+            plan,
+            change: outcome.change,
+            code_sha256: outcome.deployment.code_sha256.clone(),
+            version: None,
+            label: None,
+            pruned: Vec::new(),
+            dry_run: false,
+        };
+        if opts.publish {
+            let version = self
+                .publish(
+                    &spec.name,
+                    &PublishRequest {
+                        description: opts.description.clone(),
+                        expected_code_sha256: Some(package.sha256.clone()),
+                    },
+                )
+                .await?;
+            if let Some(label) = &opts.label {
+                report.label = Some(
+                    self.set_label(&spec.name, label, &Routing::to(&version.id))
+                        .await?,
+                );
+            }
+            report.version = Some(version);
+        }
+        if let Some(keep) = opts.keep_versions {
+            report.pruned = self.prune_versions(&spec.name, keep).await?;
+        }
+        Ok(report)
+    }
+
+    /// Sends all of `label`'s traffic to `version`.
+    async fn promote(&self, function: &str, label: &str, version: &str) -> Result<Label> {
+        self.set_label(function, label, &Routing::to(version)).await
+    }
+
+    /// Points `label` at the newest version older than the one it routes to now.
+    async fn rollback(&self, function: &str, label: &str) -> Result<Label> {
+        let current = self.get_label(function, label).await?;
+        let versions = self.list_versions(function).await?;
+        let pos = versions
+            .iter()
+            .position(|v| v.id == current.routing.primary)
+            .ok_or_else(|| {
+                Error::not_found(
+                    crate::ResourceKind::Version,
+                    format!("{function}:{}", current.routing.primary),
+                    None,
+                )
+            })?;
+        let previous = pos
+            .checked_sub(1)
+            .map(|p| versions[p].id.clone())
+            .ok_or_else(|| {
+                Error::invalid(
+                    "label",
+                    format!("{function}@{label} -> {}", current.routing.primary),
+                    "there is no earlier version to roll back to",
+                )
+            })?;
+        tracing::info!(function, label, from = %current.routing.primary, to = %previous, "rolling back");
+        self.set_label(function, label, &Routing::to(previous))
+            .await
+    }
+
+    /// Deletes all but the newest `keep` versions, never one a label routes to (primary or
+    /// weighted). Returns the deleted version ids.
+    async fn prune_versions(&self, function: &str, keep: usize) -> Result<Vec<String>> {
+        if !self.info().capability.delete_versions {
+            return Err(Error::Unsupported {
+                provider: self.info().name,
+                operation: "deleting versions".into(),
+                hint: None,
+            });
+        }
+        let versions = self.list_versions(function).await?;
+        let routed: BTreeSet<String> = self
+            .list_labels(function)
+            .await?
+            .iter()
+            .flat_map(|l| l.routing.versions().map(str::to_string).collect::<Vec<_>>())
+            .collect();
+        let cut = versions.len().saturating_sub(keep);
+        let mut deleted = Vec::new();
+        for v in &versions[..cut] {
+            if routed.contains(&v.id) {
+                continue;
+            }
+            self.delete_version(function, &v.id).await?;
+            deleted.push(v.id.clone());
+        }
+        tracing::info!(function, keep, deleted = deleted.len(), "pruned versions");
+        Ok(deleted)
+    }
+
+    /// Moves `label` to `version` gradually: each weight in `steps` (e.g. `[0.1, 0.5]`) for
+    /// `interval`, then all traffic.
+    async fn shift_traffic(
+        &self,
+        function: &str,
+        label: &str,
+        version: &str,
+        steps: &[f64],
+        interval: Duration,
+    ) -> Result<Label> {
+        let current = self.get_label(function, label).await?;
+        if current.routing.primary != version {
+            for w in steps {
+                let routing = Routing::to(current.routing.primary.clone()).with(version, *w);
+                self.set_label(function, label, &routing).await?;
+                tokio::time::sleep(interval).await;
+            }
+        }
+        self.set_label(function, label, &Routing::to(version)).await
+    }
+}
+
+impl<P: Provider + ?Sized> ProviderExt for P {}

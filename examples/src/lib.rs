@@ -1,1 +1,17 @@
-//! Runnable examples for faas; see the `[[example]]` targets.
+//! Helpers shared by the runnable examples (see the `[[example]]` targets).
+#![allow(clippy::print_stdout)]
+
+/// Sends `tracing` output to stderr, filtered by `RUST_LOG` (default `warn`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Prints a line for the person running the example.
+pub fn say(line: &str) {
+    println!("{line}");
+}

@@ -31,6 +31,7 @@ mod plan;
 mod provider;
 mod retry;
 mod spec;
+pub mod testcase;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

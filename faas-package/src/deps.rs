@@ -217,7 +217,7 @@ fn stage_node(source: &Path, opts: &DependencyOptions) -> Result<Option<Staged>,
         .map(|n| source.join(n))
         .find(|p| p.is_file());
     let (true, Some(lock)) = (manifest.is_file(), lock) else {
-        if manifest.is_file() {
+        if manifest.is_file() && declares_dependencies(&manifest) {
             tracing::warn!(
                 source = %source.display(),
                 "package.json has no package-lock.json: dependencies are packaged as found in node_modules; run `npm install` to create a lock file for reproducible builds"
@@ -261,6 +261,19 @@ fn stage_node(source: &Path, opts: &DependencyOptions) -> Result<Option<Staged>,
         replaces: Some("node_modules"),
         installed,
     }))
+}
+
+fn declares_dependencies(manifest: &Path) -> bool {
+    let parsed: Option<serde_json::Value> = fs::read(manifest)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    match parsed {
+        Some(v) => v
+            .get("dependencies")
+            .and_then(|d| d.as_object())
+            .is_some_and(|d| !d.is_empty()),
+        None => true,
+    }
 }
 
 /// Makes `dir` exist by running the command `make` builds in a temporary sibling directory and

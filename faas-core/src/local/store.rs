@@ -83,6 +83,8 @@ impl Store {
             let d = root.join(sub);
             fs::create_dir_all(&d).map_err(io(&d))?;
         }
+        // Absolute, because children run in the code directory.
+        let root = fs::canonicalize(&root).map_err(io(&root))?;
         Ok(Store { root })
     }
 

@@ -1,0 +1,89 @@
+//! Invokes a function on the local provider.
+//!
+//! ```text
+//! cargo run -p examples --example invoke -- --function hello-python --qualifier live \
+//!     --payload '{"name": "you"}' [--state-dir .faas] [--json]
+//! ```
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use faas_core::local::LocalProvider;
+use faas_core::{InvokeMode, InvokeRequest, Provider};
+
+/// Invoke a deployed function and show its answer, log tail and REPORT figures.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// The function's name.
+    #[arg(long)]
+    function: String,
+    /// A version or label (default: the latest code).
+    #[arg(long)]
+    qualifier: Option<String>,
+    /// The event, as JSON.
+    #[arg(long, default_value = "{}")]
+    payload: String,
+    /// Where the local provider keeps its state.
+    #[arg(long, default_value = ".faas")]
+    state_dir: PathBuf,
+    /// Queue the event and return at once.
+    #[arg(long)]
+    r#async: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<ExitCode> {
+    examples::init_tracing();
+    let args = Args::parse();
+    let provider = LocalProvider::builder()
+        .state_dir(&args.state_dir)
+        .build()?;
+    let request = InvokeRequest {
+        qualifier: args.qualifier.clone(),
+        payload: args.payload.clone().into_bytes(),
+        mode: if args.r#async {
+            InvokeMode::Async
+        } else {
+            InvokeMode::Sync
+        },
+        log_tail: true,
+    };
+    let inv = provider.invoke(&args.function, &request).await?;
+    let payload: serde_json::Value = serde_json::from_slice(&inv.payload).unwrap_or_else(|_| {
+        serde_json::Value::String(String::from_utf8_lossy(&inv.payload).into_owned())
+    });
+    if args.json {
+        let out = serde_json::json!({
+            "status": inv.status,
+            "payload": payload,
+            "function_error": inv.function_error,
+            "executed_version": inv.executed_version,
+            "report": inv.report,
+            "log_tail": inv.log_tail,
+        });
+        examples::say(&serde_json::to_string(&out)?);
+    } else {
+        examples::say(&format!(
+            "status {} (version {})",
+            inv.status,
+            inv.executed_version.as_deref().unwrap_or("?")
+        ));
+        examples::say(&serde_json::to_string_pretty(&payload)?);
+        if let Some(fe) = &inv.function_error {
+            examples::say(&format!("function error {}: {}", fe.error_type, fe.message));
+        }
+        if let Some(tail) = &inv.log_tail {
+            examples::say("--- log tail ---");
+            examples::say(tail.trim_end());
+        }
+    }
+    Ok(if inv.function_error.is_some() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

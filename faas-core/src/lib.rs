@@ -25,6 +25,11 @@
 //! ```
 #![deny(missing_docs)]
 
+/// The README's code blocks, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 mod error;
 mod model;
 mod plan;

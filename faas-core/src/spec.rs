@@ -204,7 +204,10 @@ impl FunctionSpec {
                 format!("memory must be {lo}–{hi} MB"),
             ));
         }
-        if let Some(step) = limits.memory_step_mb.filter(|s| self.memory_mb % s != 0) {
+        if let Some(step) = limits
+            .memory_step_mb
+            .filter(|s| !self.memory_mb.is_multiple_of(*s))
+        {
             return Err(Error::invalid(
                 "memory_mb",
                 self.memory_mb,

@@ -1,5 +1,7 @@
 //! The whole conformance suite against the local provider, one test per check.
 
+#![allow(clippy::unwrap_used)]
+
 use faas_core::conformance::{self, Fixture};
 use faas_core::local::LocalProvider;
 

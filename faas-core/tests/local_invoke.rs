@@ -1,5 +1,7 @@
 //! How the local provider runs real handlers, and how it fails the way Lambda does.
 
+#![allow(clippy::unwrap_used)]
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 

@@ -1,6 +1,8 @@
 //! Packaging behaviour as a user sees it: reproducibility, ignore rules, symlinks, limits,
 //! dependency vendoring and bad input.
 
+#![allow(clippy::unwrap_used)]
+
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::{PermissionsExt, symlink};

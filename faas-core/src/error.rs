@@ -193,6 +193,7 @@ impl Error {
         }
     }
 
+    #[cfg_attr(not(feature = "local"), allow(dead_code))]
     pub(crate) fn io(path: impl ToString, source: std::io::Error) -> Self {
         Error::Io {
             path: path.to_string(),

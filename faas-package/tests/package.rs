@@ -252,6 +252,13 @@ fn bad_input_gives_typed_errors_and_no_output() {
     assert!(matches!(err, PackageError::SourceMissing { .. }), "{err}");
     assert!(err.to_string().contains("/nonexistent/faas-src"));
 
+    let truly_empty = tempfile::tempdir().unwrap();
+    let err = PackageBuilder::new(truly_empty.path())
+        .output(&zip)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, PackageError::EmptySource { .. }), "{err}");
+
     let empty = tempfile::tempdir().unwrap();
     write(empty.path(), ".faasignore", b"*\n", 0o644);
     let err = PackageBuilder::new(empty.path())

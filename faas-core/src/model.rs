@@ -36,7 +36,7 @@ pub enum DeployState {
     Inactive,
 }
 
-/// The observed state of a function's latest (unpublished) configuration and code.
+/// The observed state of a function's code and configuration: the latest, or a version's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deployment {
     /// The function's configuration as the provider reports it.
@@ -49,6 +49,8 @@ pub struct Deployment {
     pub revision: Option<String>,
     /// The URL that invokes it, where there is one.
     pub url: Option<String>,
+    /// The version this is: `$LATEST` (or the provider's equivalent) or a published version id.
+    pub version: String,
 }
 
 /// What a deploy changed.

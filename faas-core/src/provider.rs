@@ -89,8 +89,12 @@ pub trait Provider: Send + Sync + Debug {
     /// ready. Changes only what differs; an unchanged function costs one read.
     async fn deploy(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<DeployOutcome>;
 
-    /// The function's current state.
+    /// The function's current state (its latest code and configuration).
     async fn get(&self, function: &str) -> Result<Deployment>;
+
+    /// The code and configuration a version or label serves (for a weighted label, its
+    /// primary version). One read: this is what makes an unchanged redeploy cheap.
+    async fn get_qualified(&self, function: &str, qualifier: &str) -> Result<Deployment>;
 
     /// Deletes the function with its versions and labels.
     async fn delete(&self, function: &str) -> Result<()>;
@@ -149,7 +153,8 @@ pub struct DeployReport {
     pub code_sha256: String,
     /// The published version, if one was published.
     pub version: Option<Version>,
-    /// The label as it now routes.
+    /// The label as it now routes; `None` when no label was asked for, or when it already
+    /// served the deployed code and configuration and was left alone.
     pub label: Option<Label>,
     /// Versions deleted by pruning.
     pub pruned: Vec<String>,
@@ -226,29 +231,62 @@ pub trait ProviderExt: Provider {
                 dry_run: true,
             });
         }
-        let artifact = self.upload(&spec.name, package).await?;
-        let plan = self.plan(spec, &artifact).await?;
-        let outcome = self.deploy(spec, &artifact).await?;
-        if outcome.deployment.code_sha256 != package.sha256 {
-            return Err(Error::Conflict {
-                resource: spec.name.clone(),
-                message: format!(
-                    "the deployed code has sha256 {} but the package has {}: another deployer changed the function, or the upload was altered",
-                    outcome.deployment.code_sha256, package.sha256
-                ),
-            });
-        }
+        // Read first: an unchanged function costs this one read, and no upload at all.
+        let plan = self.plan(spec, &local_artifact(package)).await?;
         let mut report = DeployReport {
             function: spec.name.clone(),
-            plan,
-            change: outcome.change,
-            code_sha256: outcome.deployment.code_sha256.clone(),
+            plan: plan.clone(),
+            change: crate::Change::default(),
+            code_sha256: package.sha256.clone(),
             version: None,
             label: None,
             pruned: Vec::new(),
             dry_run: false,
         };
+        if !plan.is_noop() {
+            let artifact = if plan.creates() || plan.updates_code() {
+                self.upload(&spec.name, package).await?
+            } else {
+                local_artifact(package)
+            };
+            let outcome = self.deploy(spec, &artifact).await?;
+            if outcome.deployment.code_sha256 != package.sha256 {
+                return Err(Error::Conflict {
+                    resource: spec.name.clone(),
+                    message: format!(
+                        "the deployed code has sha256 {} but the package has {}: another deployer changed the function, or the upload was altered",
+                        outcome.deployment.code_sha256, package.sha256
+                    ),
+                });
+            }
+            report.change = outcome.change;
+            report.code_sha256 = outcome.deployment.code_sha256;
+        }
         if opts.publish {
+            // Nothing changed and the label already serves this code and configuration:
+            // neither publish nor move anything (one more read).
+            if let (true, Some(label)) = (plan.is_noop(), &opts.label) {
+                match self.get_qualified(&spec.name, label).await {
+                    Ok(d)
+                        if d.code_sha256 == package.sha256
+                            && crate::diff_config(&d.spec, spec)
+                                .iter()
+                                .all(|c| c.field == "description") =>
+                    {
+                        report.version = Some(Version {
+                            id: d.version.clone(),
+                            code_sha256: d.code_sha256,
+                            description: String::new(),
+                        });
+                        if let Some(keep) = opts.keep_versions {
+                            report.pruned = self.prune_versions(&spec.name, keep).await?;
+                        }
+                        return Ok(report);
+                    }
+                    Ok(_) | Err(Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
             let version = self
                 .publish(
                     &spec.name,

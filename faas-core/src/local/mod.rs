@@ -244,6 +244,7 @@ fn deployment(rec: &FunctionRecord) -> Deployment {
         state: DeployState::Active,
         revision: Some(rec.revision.to_string()),
         url: None,
+        version: LATEST.into(),
     }
 }
 
@@ -391,6 +392,23 @@ impl Provider for LocalProvider {
 
     async fn get(&self, function: &str) -> Result<Deployment> {
         Ok(deployment(&self.record(function).await?))
+    }
+
+    async fn get_qualified(&self, function: &str, qualifier: &str) -> Result<Deployment> {
+        let rec = self.record(function).await?;
+        let version = match rec.labels.get(qualifier) {
+            Some(routing) => routing.primary.clone(),
+            None => qualifier.to_string(),
+        };
+        let (version, spec, code_sha256) = self.resolve(&rec, Some(&version))?;
+        Ok(Deployment {
+            spec,
+            code_sha256,
+            state: DeployState::Active,
+            revision: None,
+            url: None,
+            version,
+        })
     }
 
     async fn delete(&self, function: &str) -> Result<()> {

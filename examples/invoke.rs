@@ -39,9 +39,7 @@ struct Args {
 async fn main() -> anyhow::Result<ExitCode> {
     examples::init_tracing();
     let args = Args::parse();
-    let provider = LocalProvider::builder()
-        .state_dir(&args.state_dir)
-        .build()?;
+    let provider = LocalProvider::builder().state_dir(&args.state_dir).build()?;
     let request = InvokeRequest {
         qualifier: args.qualifier.clone(),
         payload: args.payload.clone().into_bytes(),
@@ -53,9 +51,8 @@ async fn main() -> anyhow::Result<ExitCode> {
         log_tail: true,
     };
     let inv = provider.invoke(&args.function, &request).await?;
-    let payload: serde_json::Value = serde_json::from_slice(&inv.payload).unwrap_or_else(|_| {
-        serde_json::Value::String(String::from_utf8_lossy(&inv.payload).into_owned())
-    });
+    let payload: serde_json::Value = serde_json::from_slice(&inv.payload)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&inv.payload).into_owned()));
     if args.json {
         let out = serde_json::json!({
             "status": inv.status,

@@ -65,9 +65,7 @@ fn on_path(cmd: &str) -> bool {
 async fn main() -> anyhow::Result<ExitCode> {
     examples::init_tracing();
     let args = Args::parse();
-    let provider = LocalProvider::builder()
-        .state_dir(&args.state_dir)
-        .build()?;
+    let provider = LocalProvider::builder().state_dir(&args.state_dir).build()?;
     let functions = Path::new(env!("CARGO_MANIFEST_DIR")).join("functions");
     let mut failed = 0;
     for ex in &EXAMPLES {
@@ -88,12 +86,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn run_example(
-    provider: &LocalProvider,
-    functions: &Path,
-    ex: &Example,
-    args: &Args,
-) -> anyhow::Result<usize> {
+async fn run_example(provider: &LocalProvider, functions: &Path, ex: &Example, args: &Args) -> anyhow::Result<usize> {
     let src = functions.join(ex.dir);
     let spec = FunctionSpec::new(ex.name, ex.runtime.parse()?, ex.handler)
         .memory_mb(256)
@@ -121,11 +114,7 @@ async fn run_example(
         dry_run: false,
     };
     let report = provider.deploy_package(&spec, &package, &opts).await?;
-    let version = report
-        .version
-        .as_ref()
-        .map(|v| v.id.clone())
-        .unwrap_or_default();
+    let version = report.version.as_ref().map(|v| v.id.clone()).unwrap_or_default();
     examples::say(&format!(
         "{}: deploy {}; version {version}; live -> {version}",
         ex.name, report.change

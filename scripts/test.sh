@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (once, under target/), then runs every test.
 #   scripts/test.sh [extra cargo test args]
-# Needs Rust, Python 3 with venv/pip and Node.js. In CI (CI=true) a missing tool is an error.
+# Needs Rust, Python 3 with venv/pip and Node.js. Installs into target/test-venv:
+#   awslambdaric (a real Lambda runtime client) and moto[server] (the AWS emulator).
+# In CI (CI=true) a missing tool makes the tests fail, never skip.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$here"
 venv="$here/target/test-venv"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import awslambdaric' 2>/dev/null; then
-  echo "== installing test tools into $venv (awslambdaric)"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import awslambdaric, moto' 2>/dev/null \
+   || [ ! -x "$venv/bin/moto_server" ]; then
+  echo "== installing test tools into $venv (awslambdaric, moto[server])"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'awslambdaric>=2,<5'
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'awslambdaric>=2,<5' 'moto[server]>=5.1,<6'
 fi
 export FAAS_TEST_RIC_PYTHON="$venv/bin/python"
+export FAAS_MOTO_SERVER="$venv/bin/moto_server"
 if ! command -v node >/dev/null; then
   echo "node is not on the PATH: the Node.js runtime tests need it" >&2
   exit 1

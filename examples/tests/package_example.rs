@@ -10,11 +10,7 @@ use std::process::Command;
 
 fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("examples")
-        .join(name)
+    exe.parent().and_then(Path::parent).unwrap().join("examples").join(name)
 }
 
 fn package_json(src: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
@@ -26,11 +22,7 @@ fn package_json(src: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
         .args(extra)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
@@ -45,8 +37,7 @@ fn make_tree(root: &Path, mode: u32, exec_mode: u32, mtime: u64) {
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         fs::write(&p, content).unwrap();
         fs::set_permissions(&p, fs::Permissions::from_mode(m)).unwrap();
-        let t =
-            std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime + rel.len() as u64 * 977);
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime + rel.len() as u64 * 977);
         fs::File::options()
             .write(true)
             .open(&p)
@@ -72,10 +63,7 @@ fn same_sha256_for_the_same_files() {
     }
     assert_eq!(first["files"], 3);
 
-    let zipinfo = Command::new("zipinfo")
-        .arg(dir.path().join("3.zip"))
-        .output()
-        .unwrap();
+    let zipinfo = Command::new("zipinfo").arg(dir.path().join("3.zip")).output().unwrap();
     let listing = String::from_utf8_lossy(&zipinfo.stdout);
     let line = listing
         .lines()

@@ -7,11 +7,7 @@ use std::process::Command;
 
 fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("examples")
-        .join(name)
+    exe.parent().and_then(Path::parent).unwrap().join("examples").join(name)
 }
 
 #[test]
@@ -61,11 +57,7 @@ fn quickstart_then_invoke_json() {
         .arg(&state)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["status"], 200);
     assert_eq!(v["executed_version"], "1");

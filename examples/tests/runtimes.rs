@@ -24,14 +24,7 @@ fn example_binary(name: &str) -> PathBuf {
     bin
 }
 
-async fn deploy(
-    provider: &LocalProvider,
-    dir: &Path,
-    name: &str,
-    src: &Path,
-    runtime: &str,
-    handler: &str,
-) {
+async fn deploy(provider: &LocalProvider, dir: &Path, name: &str, src: &Path, runtime: &str, handler: &str) {
     let spec = FunctionSpec::new(name, runtime.parse().unwrap(), handler).timeout_s(10);
     let package = PackageBuilder::new(src)
         .runtime(spec.runtime.clone())
@@ -60,21 +53,10 @@ async fn lambda_runtime_crate_function_runs_unchanged() {
         .state_dir(dir.path().join("state"))
         .build()
         .unwrap();
-    deploy(
-        &provider,
-        dir.path(),
-        "rust-fn",
-        &src,
-        "provided.al2023",
-        "bootstrap",
-    )
-    .await;
+    deploy(&provider, dir.path(), "rust-fn", &src, "provided.al2023", "bootstrap").await;
 
     let inv = provider
-        .invoke(
-            "rust-fn",
-            &InvokeRequest::json(&serde_json::json!({"name": "crab"})),
-        )
+        .invoke("rust-fn", &InvokeRequest::json(&serde_json::json!({"name": "crab"})))
         .await
         .unwrap();
     assert!(
@@ -93,10 +75,7 @@ async fn lambda_runtime_crate_function_runs_unchanged() {
     assert!(inv.report.unwrap().init_duration_ms.is_some());
 
     let inv = provider
-        .invoke(
-            "rust-fn",
-            &InvokeRequest::json(&serde_json::json!({"fail": true})),
-        )
+        .invoke("rust-fn", &InvokeRequest::json(&serde_json::json!({"fail": true})))
         .await
         .unwrap();
     let fe = inv
@@ -113,9 +92,7 @@ async fn awslambdaric_function_runs_unchanged() {
             panic!("FAAS_TEST_RIC_PYTHON is not set: run the tests with scripts/test.sh")
         }
         Err(_) => {
-            eprintln!(
-                "SKIPPED awslambdaric test: FAAS_TEST_RIC_PYTHON not set (scripts/test.sh sets it)"
-            );
+            eprintln!("SKIPPED awslambdaric test: FAAS_TEST_RIC_PYTHON not set (scripts/test.sh sets it)");
             return;
         }
     };
@@ -138,15 +115,7 @@ async fn awslambdaric_function_runs_unchanged() {
         .state_dir(dir.path().join("state"))
         .build()
         .unwrap();
-    deploy(
-        &provider,
-        dir.path(),
-        "ric-fn",
-        &src,
-        "provided.al2023",
-        "app.handler",
-    )
-    .await;
+    deploy(&provider, dir.path(), "ric-fn", &src, "provided.al2023", "app.handler").await;
     let inv = provider
         .invoke("ric-fn", &InvokeRequest::json(&serde_json::json!({"a": 1})))
         .await
@@ -158,8 +127,5 @@ async fn awslambdaric_function_runs_unchanged() {
         inv.log_tail.unwrap_or_default()
     );
     let body: serde_json::Value = serde_json::from_slice(&inv.payload).unwrap();
-    assert_eq!(
-        body,
-        serde_json::json!({"ric": true, "got": {"a": 1}, "fn": "ric-fn"})
-    );
+    assert_eq!(body, serde_json::json!({"ric": true, "got": {"a": 1}, "fn": "ric-fn"}));
 }

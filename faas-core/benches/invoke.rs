@@ -33,9 +33,7 @@ fn bench(c: &mut Criterion) {
     group.sample_size(30);
     group.bench_function("faas local invoke hello-python", |b| {
         b.iter(|| {
-            let inv = rt
-                .block_on(provider.invoke("hello-python", &request))
-                .unwrap();
+            let inv = rt.block_on(provider.invoke("hello-python", &request)).unwrap();
             assert!(inv.function_error.is_none());
         })
     });

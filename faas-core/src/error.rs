@@ -172,11 +172,7 @@ impl Error {
     }
 
     /// Shorthand for [`Error::InvalidInput`].
-    pub fn invalid(
-        field: impl Into<String>,
-        value: impl ToString,
-        reason: impl Into<String>,
-    ) -> Self {
+    pub fn invalid(field: impl Into<String>, value: impl ToString, reason: impl Into<String>) -> Self {
         Error::InvalidInput {
             field: field.into(),
             value: value.to_string(),

@@ -44,19 +44,15 @@ pub mod conformance;
 pub mod local;
 
 pub use error::{Error, ResourceKind, Result};
-pub use faas_package::{
-    Architecture, Package, PackageBuilder, PackageLimits, Runtime, RuntimeFamily,
-};
+pub use faas_package::{Architecture, Package, PackageBuilder, PackageLimits, Runtime, RuntimeFamily};
 pub use model::{
-    ArtifactRef, Change, DeployOutcome, DeployState, Deployment, ExecutionReport, FunctionError,
-    Invocation, InvokeMode, InvokeRequest, Label, Routing, Version,
+    ArtifactRef, Change, DeployOutcome, DeployState, Deployment, ExecutionReport, FunctionError, Invocation,
+    InvokeMode, InvokeRequest, Label, Routing, Version,
 };
 pub use plan::{ConfigDiff, Plan, PlannedAction, diff_config};
 pub use provider::{
-    Capability, DeployOptions, DeployReport, LabelModel, Provider, ProviderExt, ProviderInfo,
-    PublishRequest, local_artifact,
+    Capability, DeployOptions, DeployReport, LabelModel, Provider, ProviderExt, ProviderInfo, PublishRequest,
+    local_artifact,
 };
 pub use retry::{PollPolicy, PollStatus, RetryConfig};
-pub use spec::{
-    AwsSettings, AzureSettings, FunctionSpec, GcpSettings, LAMBDA_RESERVED_ENV, Limits, REDACTED,
-};
+pub use spec::{AwsSettings, AzureSettings, FunctionSpec, GcpSettings, LAMBDA_RESERVED_ENV, Limits, REDACTED};

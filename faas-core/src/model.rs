@@ -154,9 +154,7 @@ impl Routing {
             return Err(Error::invalid(
                 "routing.weights",
                 format!("{} extra versions", self.weights.len()),
-                format!(
-                    "this provider routes to at most {max_extra} extra version(s) besides the primary"
-                ),
+                format!("this provider routes to at most {max_extra} extra version(s) besides the primary"),
             ));
         }
         let mut sum = 0.0;

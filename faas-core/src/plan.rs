@@ -69,9 +69,7 @@ impl Plan {
 
     /// Whether the plan creates the function.
     pub fn creates(&self) -> bool {
-        self.actions
-            .iter()
-            .any(|a| matches!(a, PlannedAction::Create { .. }))
+        self.actions.iter().any(|a| matches!(a, PlannedAction::Create { .. }))
     }
 
     /// Whether the plan replaces the code.
@@ -108,16 +106,10 @@ impl fmt::Display for Plan {
         }
         for a in &self.actions {
             match a {
-                PlannedAction::Create { function } => {
-                    writeln!(f, "{}: create function {function}", self.function)?
+                PlannedAction::Create { function } => writeln!(f, "{}: create function {function}", self.function)?,
+                PlannedAction::UpdateCode { from, to } => {
+                    writeln!(f, "{}: update code {} -> {}", self.function, short(from), short(to))?
                 }
-                PlannedAction::UpdateCode { from, to } => writeln!(
-                    f,
-                    "{}: update code {} -> {}",
-                    self.function,
-                    short(from),
-                    short(to)
-                )?,
                 PlannedAction::UpdateConfig { diffs } => {
                     writeln!(f, "{}: update configuration", self.function)?;
                     for d in diffs {
@@ -135,9 +127,7 @@ impl fmt::Display for Plan {
                     f,
                     "{}: route {label}: {} -> {}",
                     self.function,
-                    from.as_ref()
-                        .map(routing_text)
-                        .unwrap_or_else(|| "(new label)".into()),
+                    from.as_ref().map(routing_text).unwrap_or_else(|| "(new label)".into()),
                     routing_text(to)
                 )?,
             }
@@ -162,11 +152,7 @@ pub fn diff_config(current: &FunctionSpec, desired: &FunctionSpec) -> Vec<Config
             });
         }
     };
-    cmp(
-        "runtime",
-        current.runtime.to_string(),
-        desired.runtime.to_string(),
-    );
+    cmp("runtime", current.runtime.to_string(), desired.runtime.to_string());
     cmp("handler", current.handler.clone(), desired.handler.clone());
     cmp(
         "memory_mb",
@@ -178,11 +164,7 @@ pub fn diff_config(current: &FunctionSpec, desired: &FunctionSpec) -> Vec<Config
         current.timeout_s.to_string(),
         desired.timeout_s.to_string(),
     );
-    cmp(
-        "description",
-        current.description.clone(),
-        desired.description.clone(),
-    );
+    cmp("description", current.description.clone(), desired.description.clone());
     cmp("architecture", desired_arch(current), desired_arch(desired));
     let shown = |spec: &FunctionSpec, k: &str, v: &String| {
         if spec.is_secret(k) {
@@ -191,11 +173,8 @@ pub fn diff_config(current: &FunctionSpec, desired: &FunctionSpec) -> Vec<Config
             v.clone()
         }
     };
-    let keys: std::collections::BTreeSet<&String> = current
-        .environment
-        .keys()
-        .chain(desired.environment.keys())
-        .collect();
+    let keys: std::collections::BTreeSet<&String> =
+        current.environment.keys().chain(desired.environment.keys()).collect();
     for k in keys {
         let (a, b) = (current.environment.get(k), desired.environment.get(k));
         if a != b {
@@ -206,8 +185,7 @@ pub fn diff_config(current: &FunctionSpec, desired: &FunctionSpec) -> Vec<Config
             });
         }
     }
-    let keys: std::collections::BTreeSet<&String> =
-        current.tags.keys().chain(desired.tags.keys()).collect();
+    let keys: std::collections::BTreeSet<&String> = current.tags.keys().chain(desired.tags.keys()).collect();
     for k in keys {
         let (a, b) = (current.tags.get(k), desired.tags.get(k));
         if a != b {
@@ -234,11 +212,7 @@ mod tests {
         let a = FunctionSpec::new("f", "python3.12".parse().unwrap(), "h.h")
             .env("A", "1")
             .secret_env("K", "old-secret");
-        let b = a
-            .clone()
-            .memory_mb(256)
-            .env("A", "2")
-            .secret_env("K", "new-secret");
+        let b = a.clone().memory_mb(256).env("A", "2").secret_env("K", "new-secret");
         let d = diff_config(&a, &b);
         let fields: Vec<&str> = d.iter().map(|d| d.field.as_str()).collect();
         assert_eq!(fields, vec!["memory_mb", "environment.A", "environment.K"]);

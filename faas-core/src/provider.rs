@@ -10,8 +10,8 @@ use faas_package::Package;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    ArtifactRef, DeployOutcome, Deployment, Error, FunctionSpec, Invocation, InvokeRequest, Label,
-    Limits, Plan, PlannedAction, Result, Routing, Version,
+    ArtifactRef, DeployOutcome, Deployment, Error, FunctionSpec, Invocation, InvokeRequest, Label, Limits, Plan,
+    PlannedAction, Result, Routing, Version,
 };
 
 /// What labels are on a provider.
@@ -297,10 +297,7 @@ pub trait ProviderExt: Provider {
                 )
                 .await?;
             if let Some(label) = &opts.label {
-                report.label = Some(
-                    self.set_label(&spec.name, label, &Routing::to(&version.id))
-                        .await?,
-                );
+                report.label = Some(self.set_label(&spec.name, label, &Routing::to(&version.id)).await?);
             }
             report.version = Some(version);
         }
@@ -329,19 +326,15 @@ pub trait ProviderExt: Provider {
                     None,
                 )
             })?;
-        let previous = pos
-            .checked_sub(1)
-            .map(|p| versions[p].id.clone())
-            .ok_or_else(|| {
-                Error::invalid(
-                    "label",
-                    format!("{function}@{label} -> {}", current.routing.primary),
-                    "there is no earlier version to roll back to",
-                )
-            })?;
+        let previous = pos.checked_sub(1).map(|p| versions[p].id.clone()).ok_or_else(|| {
+            Error::invalid(
+                "label",
+                format!("{function}@{label} -> {}", current.routing.primary),
+                "there is no earlier version to roll back to",
+            )
+        })?;
         tracing::info!(function, label, from = %current.routing.primary, to = %previous, "rolling back");
-        self.set_label(function, label, &Routing::to(previous))
-            .await
+        self.set_label(function, label, &Routing::to(previous)).await
     }
 
     /// Deletes all but the newest `keep` versions, never one a label routes to (primary or

@@ -53,8 +53,7 @@ impl RetryConfig {
     /// The backoff cap before retry number `retry` (0-based): `initial * multiplier^retry`, at most `max_backoff`.
     pub fn cap(&self, retry: u32) -> Duration {
         let factor = self.multiplier.max(1.0).powi(retry.min(64) as i32);
-        let secs =
-            (self.initial_backoff.as_secs_f64() * factor).min(self.max_backoff.as_secs_f64());
+        let secs = (self.initial_backoff.as_secs_f64() * factor).min(self.max_backoff.as_secs_f64());
         Duration::from_secs_f64(secs)
     }
 
@@ -65,11 +64,7 @@ impl RetryConfig {
             return after;
         }
         let cap = self.cap(retry);
-        if self.jitter {
-            cap.mul_f64(rng.f64())
-        } else {
-            cap
-        }
+        if self.jitter { cap.mul_f64(rng.f64()) } else { cap }
     }
 
     /// Runs `call` until it succeeds, fails with a non-retryable error, runs out of attempts,
@@ -207,14 +202,10 @@ mod tests {
         let err = throttled(None);
         let draws: Vec<Duration> = (0..200).map(|_| c.delay(2, &err, &mut rng)).collect();
         assert!(draws.iter().all(|d| *d <= c.cap(2)));
-        let distinct: std::collections::BTreeSet<u128> =
-            draws.iter().map(|d| d.as_micros()).collect();
+        let distinct: std::collections::BTreeSet<u128> = draws.iter().map(|d| d.as_micros()).collect();
         assert!(distinct.len() > 150, "jitter must spread the waits");
         let mean = draws.iter().map(|d| d.as_secs_f64()).sum::<f64>() / 200.0;
-        assert!(
-            (mean - c.cap(2).as_secs_f64() / 2.0).abs() < 0.1,
-            "mean {mean}"
-        );
+        assert!((mean - c.cap(2).as_secs_f64() / 2.0).abs() < 0.1, "mean {mean}");
         let fixed = RetryConfig { jitter: false, ..c };
         assert_eq!(fixed.delay(2, &err, &mut rng), c.cap(2));
     }
@@ -223,10 +214,7 @@ mod tests {
     fn retry_after_is_honoured() {
         let c = RetryConfig::default();
         let mut rng = fastrand::Rng::with_seed(1);
-        assert_eq!(
-            c.delay(0, &throttled(Some(7)), &mut rng),
-            Duration::from_secs(7)
-        );
+        assert_eq!(c.delay(0, &throttled(Some(7)), &mut rng), Duration::from_secs(7));
     }
 
     #[tokio::test(start_paused = true)]
@@ -248,10 +236,7 @@ mod tests {
             .unwrap();
         assert_eq!(v, 42);
         assert_eq!(calls.load(Ordering::SeqCst), 3);
-        assert!(
-            start.elapsed() >= Duration::from_secs(3),
-            "Retry-After was not waited"
-        );
+        assert!(start.elapsed() >= Duration::from_secs(3), "Retry-After was not waited");
     }
 
     #[tokio::test(start_paused = true)]
@@ -328,9 +313,7 @@ mod tests {
         };
         let err = p
             .poll("update of f", || async {
-                Ok(PollStatus::<()>::Pending(
-                    "LastUpdateStatus=InProgress".into(),
-                ))
+                Ok(PollStatus::<()>::Pending("LastUpdateStatus=InProgress".into()))
             })
             .await
             .unwrap_err();

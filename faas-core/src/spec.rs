@@ -204,10 +204,7 @@ impl FunctionSpec {
                 format!("memory must be {lo}–{hi} MB"),
             ));
         }
-        if let Some(step) = limits
-            .memory_step_mb
-            .filter(|s| !self.memory_mb.is_multiple_of(*s))
-        {
+        if let Some(step) = limits.memory_step_mb.filter(|s| !self.memory_mb.is_multiple_of(*s)) {
             return Err(Error::invalid(
                 "memory_mb",
                 self.memory_mb,
@@ -230,8 +227,7 @@ impl FunctionSpec {
                 format!("at most {} characters", limits.description_max),
             ));
         }
-        if let (Some(mb), Some((lo, hi))) =
-            (self.aws.ephemeral_storage_mb, limits.ephemeral_storage_mb)
+        if let (Some(mb), Some((lo, hi))) = (self.aws.ephemeral_storage_mb, limits.ephemeral_storage_mb)
             && (mb < lo || mb > hi)
         {
             return Err(Error::invalid(
@@ -241,11 +237,7 @@ impl FunctionSpec {
             ));
         }
         if self.handler.trim().is_empty() {
-            return Err(Error::invalid(
-                "handler",
-                "\"\"",
-                "the handler must not be empty",
-            ));
+            return Err(Error::invalid("handler", "\"\"", "the handler must not be empty"));
         }
         Ok(())
     }
@@ -287,17 +279,12 @@ impl FunctionSpec {
 }
 
 fn validate_name(name: &str, limits: &Limits) -> Result<()> {
-    let ok_chars = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if name.is_empty() || name.len() > limits.name_max || !ok_chars {
         return Err(Error::invalid(
             "name",
             format!("{name:?}"),
-            format!(
-                "a function name is 1–{} characters of [a-zA-Z0-9-_]",
-                limits.name_max
-            ),
+            format!("a function name is 1–{} characters of [a-zA-Z0-9-_]", limits.name_max),
         ));
     }
     Ok(())
@@ -379,11 +366,7 @@ mod tests {
     use super::*;
 
     fn spec() -> FunctionSpec {
-        FunctionSpec::new(
-            "fn-1",
-            "python3.12".parse().unwrap(),
-            "lambda_function.lambda_handler",
-        )
+        FunctionSpec::new("fn-1", "python3.12".parse().unwrap(), "lambda_function.lambda_handler")
     }
 
     fn field(err: Error) -> (String, String) {
@@ -428,31 +411,16 @@ mod tests {
         let s = spec().env("BIG", "x".repeat(4096));
         let err = s.validate(&Limits::LAMBDA).unwrap_err();
         let msg = err.to_string();
-        assert!(
-            msg.contains("4096 bytes") && msg.contains("3 bytes over"),
-            "{msg}"
-        );
-        let (f, _) = field(
-            spec()
-                .env("AWS_REGION", "x")
-                .validate(&Limits::LAMBDA)
-                .unwrap_err(),
-        );
+        assert!(msg.contains("4096 bytes") && msg.contains("3 bytes over"), "{msg}");
+        let (f, _) = field(spec().env("AWS_REGION", "x").validate(&Limits::LAMBDA).unwrap_err());
         assert_eq!(f, "environment");
-        let (f, _) = field(
-            spec()
-                .env("1BAD", "x")
-                .validate(&Limits::LAMBDA)
-                .unwrap_err(),
-        );
+        let (f, _) = field(spec().env("1BAD", "x").validate(&Limits::LAMBDA).unwrap_err());
         assert_eq!(f, "environment");
     }
 
     #[test]
     fn secrets_never_show_in_debug_or_errors() {
-        let s = spec()
-            .secret_env("TOKEN", "hunter2-secret")
-            .env("PLAIN", "visible");
+        let s = spec().secret_env("TOKEN", "hunter2-secret").env("PLAIN", "visible");
         let dbg = format!("{s:?}");
         assert!(
             !dbg.contains("hunter2") && dbg.contains("visible") && dbg.contains(REDACTED),

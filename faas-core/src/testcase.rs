@@ -81,9 +81,7 @@ pub fn status_and_body(inv: &Invocation) -> (u16, Value) {
     match payload.get("statusCode").and_then(Value::as_u64) {
         Some(code) => {
             let body = match payload.get("body") {
-                Some(Value::String(s)) => {
-                    serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone()))
-                }
+                Some(Value::String(s)) => serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone())),
                 Some(other) => other.clone(),
                 None => payload.clone(),
             };
@@ -106,13 +104,8 @@ pub fn evaluate(case: &TestCase, inv: &Invocation) -> TestResult {
                 ));
             }
         }
-        (Some(want), None) => {
-            failures.push(format!("error: expected {want:?}, the function succeeded"))
-        }
-        (None, Some(fe)) => failures.push(format!(
-            "error: unexpected {}: {}",
-            fe.error_type, fe.message
-        )),
+        (Some(want), None) => failures.push(format!("error: expected {want:?}, the function succeeded")),
+        (None, Some(fe)) => failures.push(format!("error: unexpected {}: {}", fe.error_type, fe.message)),
         (None, None) => {}
     }
     if let Some(want) = case.expected_status.filter(|w| *w != status) {
@@ -121,9 +114,7 @@ pub fn evaluate(case: &TestCase, inv: &Invocation) -> TestResult {
     if let Some(want) = &case.expected_response {
         let mut diffs = Vec::new();
         match case.match_mode {
-            MatchMode::Exact if want != &body => {
-                diffs.push(format!("response: expected {want}, got {body}"))
-            }
+            MatchMode::Exact if want != &body => diffs.push(format!("response: expected {want}, got {body}")),
             MatchMode::Exact => {}
             MatchMode::Subset => subset_diff("response", want, &body, &mut diffs),
         }
@@ -184,20 +175,14 @@ mod tests {
 
     #[test]
     fn proxy_status_and_json_body_are_compared() {
-        let i = inv(
-            serde_json::json!({"statusCode": 400, "body": "{\"error\": \"bad\", \"extra\": 1}"}),
-        );
+        let i = inv(serde_json::json!({"statusCode": 400, "body": "{\"error\": \"bad\", \"extra\": 1}"}));
         let ok = evaluate(
-            &case(
-                serde_json::json!({"name": "e", "expected_status": 400, "expected_response": {"error": "bad"}}),
-            ),
+            &case(serde_json::json!({"name": "e", "expected_status": 400, "expected_response": {"error": "bad"}})),
             &i,
         );
         assert!(ok.passed, "{:?}", ok.failures);
         let bad = evaluate(
-            &case(
-                serde_json::json!({"name": "e", "expected_status": 200, "expected_response": {"error": "other"}}),
-            ),
+            &case(serde_json::json!({"name": "e", "expected_status": 200, "expected_response": {"error": "other"}})),
             &i,
         );
         assert_eq!(
@@ -208,9 +193,7 @@ mod tests {
             ]
         );
         let exact = evaluate(
-            &case(
-                serde_json::json!({"name": "e", "expected_response": {"error": "bad"}, "match": "exact"}),
-            ),
+            &case(serde_json::json!({"name": "e", "expected_response": {"error": "bad"}, "match": "exact"})),
             &i,
         );
         assert!(!exact.passed);
@@ -218,11 +201,6 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_rejected() {
-        assert!(
-            serde_json::from_value::<TestCase>(
-                serde_json::json!({"name": "x", "expect_status": 200})
-            )
-            .is_err()
-        );
+        assert!(serde_json::from_value::<TestCase>(serde_json::json!({"name": "x", "expect_status": 200})).is_err());
     }
 }

@@ -6,10 +6,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use faas_core::local::LocalProvider;
-use faas_core::{
-    DeployOptions, Error, FunctionSpec, Invocation, InvokeRequest, Provider, ProviderExt,
-    PublishRequest,
-};
+use faas_core::{DeployOptions, Error, FunctionSpec, Invocation, InvokeRequest, Provider, ProviderExt, PublishRequest};
 use faas_package::PackageBuilder;
 
 struct Env {
@@ -27,13 +24,7 @@ impl Env {
         Env { dir, provider }
     }
 
-    async fn deploy(
-        &self,
-        name: &str,
-        runtime: &str,
-        handler: &str,
-        files: &[(&str, &str, u32)],
-    ) -> FunctionSpec {
+    async fn deploy(&self, name: &str, runtime: &str, handler: &str, files: &[(&str, &str, u32)]) -> FunctionSpec {
         let src = self.dir.path().join(format!("src-{name}"));
         for (rel, content, mode) in files {
             let p = src.join(rel);
@@ -100,13 +91,8 @@ def handler(event, context):
 #[tokio::test]
 async fn python_handler_gets_event_context_and_environment() {
     let env = Env::new();
-    env.deploy(
-        "py",
-        "python3.12",
-        "app.handler",
-        &[("app.py", PY_OK, 0o644)],
-    )
-    .await;
+    env.deploy("py", "python3.12", "app.handler", &[("app.py", PY_OK, 0o644)])
+        .await;
     let inv = env.invoke("py", r#"{"x": 1}"#).await;
     assert!(
         inv.function_error.is_none(),
@@ -132,9 +118,7 @@ async fn python_handler_gets_event_context_and_environment() {
     );
     let report = inv.report.unwrap();
     assert_eq!(
-        faas_core::ExecutionReport::from_log(&log)
-            .unwrap()
-            .billed_duration_ms,
+        faas_core::ExecutionReport::from_log(&log).unwrap().billed_duration_ms,
         report.billed_duration_ms
     );
     assert!(report.max_memory_used_mb > 0 && report.memory_size_mb == 128);
@@ -162,11 +146,7 @@ async fn function_errors_are_shaped_like_lambda() {
         (fe.error_type.as_str(), fe.message.as_str()),
         ("ValueError", "bad value")
     );
-    assert!(
-        fe.trace.iter().any(|l| l.contains("app.py")),
-        "{:?}",
-        fe.trace
-    );
+    assert!(fe.trace.iter().any(|l| l.contains("app.py")), "{:?}", fe.trace);
     assert_eq!(body(&inv)["errorType"], "ValueError");
     let err = inv.into_result().unwrap_err();
     assert!(matches!(err, Error::FunctionFailed { .. }));
@@ -184,11 +164,7 @@ async fn import_time_failure_is_an_init_error() {
     .await;
     let fe = env.invoke("init", "{}").await.function_error.unwrap();
     assert_eq!(fe.error_type, "Runtime.ImportModuleError");
-    assert!(
-        fe.message.contains("Unable to import module 'app'"),
-        "{}",
-        fe.message
-    );
+    assert!(fe.message.contains("Unable to import module 'app'"), "{}", fe.message);
     env.state_is_intact();
 }
 
@@ -204,23 +180,14 @@ async fn non_json_result_is_a_marshal_error() {
     .await;
     let fe = env.invoke("marshal", "{}").await.function_error.unwrap();
     assert_eq!(fe.error_type, "Runtime.MarshalError");
-    assert!(
-        fe.message.contains("Unable to marshal response"),
-        "{}",
-        fe.message
-    );
+    assert!(fe.message.contains("Unable to marshal response"), "{}", fe.message);
 }
 
 #[tokio::test]
 async fn bad_payload_and_missing_targets_are_typed_errors() {
     let env = Env::new();
-    env.deploy(
-        "p",
-        "python3.12",
-        "app.handler",
-        &[("app.py", PY_OK, 0o644)],
-    )
-    .await;
+    env.deploy("p", "python3.12", "app.handler", &[("app.py", PY_OK, 0o644)])
+        .await;
     let req = InvokeRequest {
         payload: b"not json".to_vec(),
         ..InvokeRequest::default()
@@ -248,13 +215,8 @@ async fn bad_payload_and_missing_targets_are_typed_errors() {
 async fn timeout_kills_the_process_and_says_so() {
     let env = Env::new();
     let code = "import time\ndef handler(e, c):\n    print('going to sleep')\n    time.sleep(30)\n";
-    env.deploy(
-        "slow",
-        "python3.12",
-        "app.handler",
-        &[("app.py", code, 0o644)],
-    )
-    .await;
+    env.deploy("slow", "python3.12", "app.handler", &[("app.py", code, 0o644)])
+        .await;
     let started = std::time::Instant::now();
     let inv = env.invoke("slow", "{}").await;
     assert!(
@@ -280,21 +242,12 @@ async fn timeout_kills_the_process_and_says_so() {
 async fn printing_100_mb_keeps_memory_bounded() {
     let env = Env::new();
     let code = "import sys\ndef handler(e, c):\n    chunk = 'x' * 1048575 + '\\n'\n    for _ in range(100):\n        sys.stdout.write(chunk)\n    print('last line')\n    return {'ok': True}\n";
-    env.deploy(
-        "loud",
-        "python3.12",
-        "app.handler",
-        &[("app.py", code, 0o644)],
-    )
-    .await;
+    env.deploy("loud", "python3.12", "app.handler", &[("app.py", code, 0o644)])
+        .await;
     let inv = env.invoke("loud", "{}").await;
     assert!(inv.function_error.is_none(), "{:?}", inv.function_error);
     let log = inv.log_tail.unwrap();
-    assert!(
-        log.len() <= 4096,
-        "the tail is bounded: {} bytes",
-        log.len()
-    );
+    assert!(log.len() <= 4096, "the tail is bounded: {} bytes", log.len());
     assert!(log.contains("last line") && log.contains("REPORT"), "{log}");
     let status = fs::read_to_string("/proc/self/status").unwrap();
     let hwm_kb: u64 = status
@@ -353,13 +306,8 @@ deadline=$(grep -i '^lambda-runtime-deadline-ms:' "$headers" | tr -d '\r' | awk 
 curl -sS -X POST "$api/invocation/$id/response" -d "{\"echo\": $event, \"has_deadline\": $([ -n "$deadline" ] && echo true || echo false)}" >/dev/null
 sleep 5
 "#;
-    env.deploy(
-        "sh",
-        "provided.al2023",
-        "unused",
-        &[("bootstrap", script, 0o755)],
-    )
-    .await;
+    env.deploy("sh", "provided.al2023", "unused", &[("bootstrap", script, 0o755)])
+        .await;
     let inv = env.invoke("sh", r#"{"k":"v"}"#).await;
     assert!(
         inv.function_error.is_none(),
@@ -396,8 +344,7 @@ async fn node_handlers_async_and_callback() {
             0o644,
         ),
     ];
-    env.deploy("node-async", "nodejs20.x", "index.handler", &files)
-        .await;
+    env.deploy("node-async", "nodejs20.x", "index.handler", &files).await;
     let inv = env.invoke("node-async", r#"{"n": 41}"#).await;
     assert!(
         inv.function_error.is_none(),
@@ -407,32 +354,19 @@ async fn node_handlers_async_and_callback() {
     );
     assert_eq!(body(&inv)["n"], 42);
     assert_eq!(body(&inv)["fn"], "node-async");
-    env.deploy("node-cb", "nodejs20.x", "cb.handler", &files)
-        .await;
+    env.deploy("node-cb", "nodejs20.x", "cb.handler", &files).await;
     let b = body(&env.invoke("node-cb", "{}").await);
-    assert_eq!(
-        (b["cb"].as_bool(), b["left"].as_bool()),
-        (Some(true), Some(true))
-    );
-    env.deploy("node-bad", "nodejs20.x", "bad.handler", &files)
-        .await;
+    assert_eq!((b["cb"].as_bool(), b["left"].as_bool()), (Some(true), Some(true)));
+    env.deploy("node-bad", "nodejs20.x", "bad.handler", &files).await;
     let fe = env.invoke("node-bad", "{}").await.function_error.unwrap();
-    assert_eq!(
-        (fe.error_type.as_str(), fe.message.as_str()),
-        ("TypeError", "nope")
-    );
+    assert_eq!((fe.error_type.as_str(), fe.message.as_str()), ("TypeError", "nope"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_publishers_never_clobber_each_other() {
     let env = Env::new();
-    env.deploy(
-        "race",
-        "python3.12",
-        "app.handler",
-        &[("app.py", PY_OK, 0o644)],
-    )
-    .await;
+    env.deploy("race", "python3.12", "app.handler", &[("app.py", PY_OK, 0o644)])
+        .await;
     // Several providers over the same directory stand for several processes.
     let mut tasks = Vec::new();
     for i in 0..8 {
@@ -440,8 +374,8 @@ async fn concurrent_publishers_never_clobber_each_other() {
             .state_dir(env.dir.path().join("state"))
             .build()
             .unwrap();
-        let spec = FunctionSpec::new("race", "python3.12".parse().unwrap(), "app.handler")
-            .memory_mb(128 + 64 * (i + 1));
+        let spec =
+            FunctionSpec::new("race", "python3.12".parse().unwrap(), "app.handler").memory_mb(128 + 64 * (i + 1));
         let src = env.dir.path().join("src-race");
         let zip = env.dir.path().join(format!("race-{i}.zip"));
         tasks.push(tokio::spawn(async move {
@@ -456,8 +390,7 @@ async fn concurrent_publishers_never_clobber_each_other() {
         ids.push(t.await.unwrap().id);
     }
     let versions = env.provider.list_versions("race").await.unwrap();
-    let listed: std::collections::BTreeSet<String> =
-        versions.iter().map(|v| v.id.clone()).collect();
+    let listed: std::collections::BTreeSet<String> = versions.iter().map(|v| v.id.clone()).collect();
     assert!(
         ids.iter().all(|id| listed.contains(id)),
         "every published version is recorded: {ids:?} vs {listed:?}"
@@ -473,13 +406,8 @@ async fn concurrent_publishers_never_clobber_each_other() {
 #[tokio::test]
 async fn async_and_dry_run_invocations() {
     let env = Env::new();
-    env.deploy(
-        "bg",
-        "python3.12",
-        "app.handler",
-        &[("app.py", PY_OK, 0o644)],
-    )
-    .await;
+    env.deploy("bg", "python3.12", "app.handler", &[("app.py", PY_OK, 0o644)])
+        .await;
     let mut req = InvokeRequest::json(&serde_json::json!({}));
     req.mode = faas_core::InvokeMode::Async;
     assert_eq!(env.provider.invoke("bg", &req).await.unwrap().status, 202);

@@ -12,8 +12,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use faas_package::PackageBuilder;
 
 fn corpus() -> PathBuf {
-    let root =
-        PathBuf::from(std::env::var("FAAS_CORPUS").unwrap_or_else(|_| "/tmp/faas-corpus".into()));
+    let root = PathBuf::from(std::env::var("FAAS_CORPUS").unwrap_or_else(|_| "/tmp/faas-corpus".into()));
     assert!(
         root.join("py-medium").is_dir() && root.join("node-many").is_dir(),
         "no corpus at {}: run `python3 ../shared/bench/make_corpus.py --root {}` (or benches/package.sh)",
@@ -50,9 +49,7 @@ fn bench(c: &mut Criterion) {
                     .expect("package")
             })
         });
-        group.bench_function("zip -r -X", |b| {
-            b.iter(|| info_zip(&src, &out.path().join("info.zip")))
-        });
+        group.bench_function("zip -r -X", |b| b.iter(|| info_zip(&src, &out.path().join("info.zip"))));
         group.finish();
     }
 }

@@ -124,9 +124,7 @@ pub(crate) fn write_zip(
         (written, sink.sha.finalize().into(), bytes)
     })
     .and_then(|(written, sha, bytes)| {
-        sink.inner
-            .flush()
-            .map_err(|e| PackageError::io(out_path, e))?;
+        sink.inner.flush().map_err(|e| PackageError::io(out_path, e))?;
         Ok((written, sha, bytes))
     })
 }
@@ -224,8 +222,7 @@ fn compress_one(
         crc.update(&data);
         sha.update(&data);
         encoder.write_all(&data).map_err(spill_err)?;
-        let Sink::Memory(deflated) = encoder.reset(Sink::Memory(Vec::new())).map_err(spill_err)?
-        else {
+        let Sink::Memory(deflated) = encoder.reset(Sink::Memory(Vec::new())).map_err(spill_err)? else {
             return Err(spill_err(io::Error::other("deflater lost its memory sink")));
         };
         let size = data.len() as u64;
@@ -323,8 +320,7 @@ fn write_in_order<W: Write>(
     rx: mpsc::Receiver<Message>,
 ) -> Result<Vec<WrittenEntry>, PackageError> {
     let io_err = |e| PackageError::io(out_path, e);
-    let mut pending: BTreeMap<usize, (u64, Vec<Result<Compressed, PackageError>>)> =
-        BTreeMap::new();
+    let mut pending: BTreeMap<usize, (u64, Vec<Result<Compressed, PackageError>>)> = BTreeMap::new();
     let mut written = Vec::with_capacity(files.len());
     let mut central = Vec::with_capacity(files.len());
     let mut next = 0;
@@ -340,8 +336,7 @@ fn write_in_order<W: Write>(
                         .ok()
                         .filter(|_| offset + c.compressed_size < MAX_ARCHIVE)
                 };
-                let (Some(offset32), Some(csize), Some(size)) =
-                    (fits(offset), fits(c.compressed_size), fits(c.size))
+                let (Some(offset32), Some(csize), Some(size)) = (fits(offset), fits(c.compressed_size), fits(c.size))
                 else {
                     return Err(too_big(out_path, &file.name));
                 };
@@ -378,10 +373,7 @@ fn write_in_order<W: Write>(
         }
     }
     if written.len() != files.len() {
-        return Err(PackageError::zip(
-            out_path,
-            "a compression worker stopped early",
-        ));
+        return Err(PackageError::zip(out_path, "a compression worker stopped early"));
     }
     write_central_directory(out, &central, opts.dos_time).map_err(io_err)?;
     if out.bytes > MAX_ARCHIVE {
@@ -402,11 +394,7 @@ fn method(e: &CentralEntry) -> u16 {
     if e.deflated { 8 } else { 0 }
 }
 
-fn write_local_header(
-    w: &mut impl Write,
-    e: &CentralEntry,
-    (time, date): (u16, u16),
-) -> io::Result<()> {
+fn write_local_header(w: &mut impl Write, e: &CentralEntry, (time, date): (u16, u16)) -> io::Result<()> {
     let mut h = Vec::with_capacity(30 + e.name.len());
     h.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
     h.extend_from_slice(&VERSION_NEEDED.to_le_bytes());

@@ -11,9 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::archive::{self, ArchiveOptions};
 use crate::deps::{self, DependencyOptions};
 use crate::walk::{self, SourceFile};
-use crate::{
-    ManifestEntry, Package, PackageError, PackageLimits, Runtime, RuntimeFamily, hex, largest,
-};
+use crate::{ManifestEntry, Package, PackageError, PackageLimits, Runtime, RuntimeFamily, hex, largest};
 
 /// 1980-01-01T00:00:00Z, the earliest time a zip can record.
 const ZIP_EPOCH: u64 = 315_532_800;
@@ -102,14 +100,10 @@ impl PackageBuilder {
         let source = &self.source;
         match fs::metadata(source) {
             Err(_) => {
-                return Err(PackageError::SourceMissing {
-                    path: source.clone(),
-                });
+                return Err(PackageError::SourceMissing { path: source.clone() });
             }
             Ok(m) if !m.is_dir() => {
-                return Err(PackageError::SourceNotDirectory {
-                    path: source.clone(),
-                });
+                return Err(PackageError::SourceNotDirectory { path: source.clone() });
             }
             Ok(_) => {}
         }
@@ -120,9 +114,7 @@ impl PackageBuilder {
         check_output_outside(source, &output)?;
         let candidates = match (&self.runtime, &self.handler) {
             (Some(rt), Some(h)) => Some(rt.handler_candidates(h)?),
-            (Some(rt), None) if rt.family() == RuntimeFamily::Custom => {
-                Some(vec!["bootstrap".to_string()])
-            }
+            (Some(rt), None) if rt.family() == RuntimeFamily::Custom => Some(vec!["bootstrap".to_string()]),
             _ => None,
         };
         let timestamp = match self.timestamp {
@@ -142,23 +134,14 @@ impl PackageBuilder {
         if let Some(staged) = staged.as_ref().filter(|s| s.root.is_dir()) {
             for (name, file) in walk::walk(&staged.root, &[])? {
                 let name = format!("{}{name}", staged.prefix);
-                files
-                    .entry(name.clone())
-                    .or_insert(SourceFile { name, ..file });
+                files.entry(name.clone()).or_insert(SourceFile { name, ..file });
             }
         }
         if files.is_empty() {
-            return Err(PackageError::EmptySource {
-                path: source.clone(),
-            });
+            return Err(PackageError::EmptySource { path: source.clone() });
         }
         if let (Some(candidates), Some(rt)) = (&candidates, &self.runtime) {
-            check_handler(
-                &files,
-                candidates,
-                rt,
-                self.handler.as_deref().unwrap_or("bootstrap"),
-            )?;
+            check_handler(&files, candidates, rt, self.handler.as_deref().unwrap_or("bootstrap"))?;
         }
         let unzipped: u64 = files.values().map(|f| f.size).sum();
         if let Some(limit) = self.limits.max_unzipped.filter(|l| unzipped > *l) {
@@ -192,11 +175,8 @@ impl PackageBuilder {
                 &files.into_iter().map(|f| (f.name.clone(), f)).collect(),
             ));
         }
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| PackageError::io(&output, e))?;
-        tmp.persist(&output)
-            .map_err(|e| PackageError::io(&output, e.error))?;
+        tmp.as_file().sync_all().map_err(|e| PackageError::io(&output, e))?;
+        tmp.persist(&output).map_err(|e| PackageError::io(&output, e.error))?;
         let manifest: Vec<ManifestEntry> = written
             .into_iter()
             .map(|w| ManifestEntry {
@@ -238,10 +218,7 @@ fn canonical_lenient(path: &Path) -> PathBuf {
     let mut rest = Vec::new();
     loop {
         if let Ok(c) = fs::canonicalize(existing) {
-            return rest
-                .iter()
-                .rev()
-                .fold(c, |acc: PathBuf, part| acc.join(part));
+            return rest.iter().rev().fold(c, |acc: PathBuf, part| acc.join(part));
         }
         match (existing.parent(), existing.file_name()) {
             (Some(parent), Some(name)) => {
@@ -292,12 +269,7 @@ fn check_handler(
     Ok(())
 }
 
-fn too_large(
-    what: &'static str,
-    size: u64,
-    limit: u64,
-    files: &BTreeMap<String, SourceFile>,
-) -> PackageError {
+fn too_large(what: &'static str, size: u64, limit: u64, files: &BTreeMap<String, SourceFile>) -> PackageError {
     PackageError::TooLarge {
         what,
         size,
@@ -309,14 +281,11 @@ fn too_large(
 
 fn source_date_epoch() -> Result<u64, PackageError> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => {
-            v.trim().parse().map_err(|_| PackageError::InvalidOption {
-                field: "SOURCE_DATE_EPOCH".into(),
-                value: v.clone(),
-                reason: "expected whole seconds since 1970-01-01 (e.g. `git log -1 --format=%ct`)"
-                    .into(),
-            })
-        }
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| PackageError::InvalidOption {
+            field: "SOURCE_DATE_EPOCH".into(),
+            value: v.clone(),
+            reason: "expected whole seconds since 1970-01-01 (e.g. `git log -1 --format=%ct`)".into(),
+        }),
         _ => Ok(ZIP_EPOCH),
     }
 }
@@ -341,11 +310,7 @@ fn dos_time(unix: u64) -> (u16, u16) {
     } else {
         (year, month, day, rem)
     };
-    let (hour, minute, second) = (
-        (rem / 3600) as u16,
-        (rem % 3600 / 60) as u16,
-        (rem % 60) as u16,
-    );
+    let (hour, minute, second) = ((rem / 3600) as u16, (rem % 3600 / 60) as u16, (rem % 60) as u16);
     let time = (hour << 11) | (minute << 5) | (second / 2);
     let date = (((year - 1980) as u16) << 9) | (u16::from(month) << 5) | u16::from(day);
     (time, date)

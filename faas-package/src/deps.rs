@@ -147,11 +147,7 @@ fn read(path: &Path) -> Result<Vec<u8>, PackageError> {
     })
 }
 
-fn stage_python(
-    source: &Path,
-    runtime: &Runtime,
-    opts: &DependencyOptions,
-) -> Result<Option<Staged>, PackageError> {
+fn stage_python(source: &Path, runtime: &Runtime, opts: &DependencyOptions) -> Result<Option<Staged>, PackageError> {
     let req = source.join(&opts.requirements);
     if !req.is_file() {
         return Ok(None);
@@ -190,13 +186,7 @@ fn stage_python(
         .arg(&req)
         .arg("--target")
         .arg(tmp)
-        .args([
-            "--platform",
-            platform,
-            "--only-binary=:all:",
-            "--implementation",
-            "cp",
-        ])
+        .args(["--platform", platform, "--only-binary=:all:", "--implementation", "cp"])
         .args(["--python-version", version])
         .args(&opts.pip_args)
         .current_dir(source);
@@ -227,10 +217,7 @@ fn stage_node(source: &Path, opts: &DependencyOptions) -> Result<Option<Staged>,
     };
     let manifest_bytes = read(&manifest)?;
     let lock_bytes = read(&lock)?;
-    let lock_name = lock
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
+    let lock_name = lock.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     let dir = cache_root(opts).join(format!(
         "npm-{}",
         key(&[
@@ -245,14 +232,8 @@ fn stage_node(source: &Path, opts: &DependencyOptions) -> Result<Option<Staged>,
         let _ = fs::write(tmp.join("package.json"), &manifest_bytes);
         let _ = fs::write(tmp.join(&lock_name), &lock_bytes);
         let mut cmd = Command::new(&opts.npm);
-        cmd.args([
-            "ci",
-            "--omit=dev",
-            "--no-audit",
-            "--no-fund",
-            "--loglevel=error",
-        ])
-        .current_dir(tmp);
+        cmd.args(["ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(tmp);
         cmd
     })?;
     Ok(Some(Staged {
@@ -264,9 +245,7 @@ fn stage_node(source: &Path, opts: &DependencyOptions) -> Result<Option<Staged>,
 }
 
 fn declares_dependencies(manifest: &Path) -> bool {
-    let parsed: Option<serde_json::Value> = fs::read(manifest)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+    let parsed: Option<serde_json::Value> = fs::read(manifest).ok().and_then(|b| serde_json::from_slice(&b).ok());
     match parsed {
         Some(v) => v
             .get("dependencies")
@@ -346,9 +325,7 @@ mod tests {
 
     #[test]
     fn redacts_url_credentials() {
-        let s = redact_urls(
-            "pip --extra-index-url https://bob:s3cret@pypi.example/simple and http://plain/x",
-        );
+        let s = redact_urls("pip --extra-index-url https://bob:s3cret@pypi.example/simple and http://plain/x");
         assert!(!s.contains("s3cret") && !s.contains("bob"), "{s}");
         assert!(
             s.contains("https://***@pypi.example/simple") && s.contains("http://plain/x"),

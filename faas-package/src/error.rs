@@ -10,9 +10,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum PackageError {
     /// The source directory does not exist.
-    #[error(
-        "source directory {path} does not exist: pass the directory that holds the function code"
-    )]
+    #[error("source directory {path} does not exist: pass the directory that holds the function code")]
     SourceMissing {
         /// The path that was given.
         path: PathBuf,
@@ -82,9 +80,7 @@ pub enum PackageError {
         found: String,
     },
     /// The runtime's entry file exists but is not executable.
-    #[error(
-        "{path} must be executable for runtime {runtime}: run `chmod +x {path}` before packaging"
-    )]
+    #[error("{path} must be executable for runtime {runtime}: run `chmod +x {path}` before packaging")]
     NotExecutable {
         /// The path inside the package.
         path: String,
@@ -136,9 +132,7 @@ pub enum PackageError {
         stderr_tail: String,
     },
     /// A zip being read holds an entry that would land outside the extraction directory.
-    #[error(
-        "zip {path} holds an unsafe entry name {entry:?} (absolute or with `..`): refusing to read it"
-    )]
+    #[error("zip {path} holds an unsafe entry name {entry:?} (absolute or with `..`): refusing to read it")]
     UnsafeEntry {
         /// The zip file.
         path: PathBuf,

@@ -48,20 +48,14 @@ impl Package {
         let mut archive = open(path)?;
         let mut manifest = Vec::with_capacity(archive.len());
         for i in 0..archive.len() {
-            let mut entry = archive
-                .by_index(i)
-                .map_err(|e| PackageError::zip(path, e))?;
-            let name = entry
-                .name()
-                .map_err(|e| PackageError::zip(path, e))?
-                .to_string();
+            let mut entry = archive.by_index(i).map_err(|e| PackageError::zip(path, e))?;
+            let name = entry.name().map_err(|e| PackageError::zip(path, e))?.to_string();
             safe_name(path, &name)?;
             if entry.is_dir() {
                 continue;
             }
             let mut sha = Sha256::new();
-            let size = io::copy(&mut entry, &mut HashSink(&mut sha))
-                .map_err(|e| PackageError::zip(path, e))?;
+            let size = io::copy(&mut entry, &mut HashSink(&mut sha)).map_err(|e| PackageError::zip(path, e))?;
             manifest.push(ManifestEntry {
                 executable: entry.unix_mode().is_some_and(|m| m & 0o111 != 0),
                 path: name,
@@ -89,17 +83,13 @@ impl Package {
         let mut archive = open(zip_path)?;
         let mut names = Vec::with_capacity(archive.len());
         for i in 0..archive.len() {
-            let entry = archive
-                .by_index_raw(i)
-                .map_err(|e| PackageError::zip(zip_path, e))?;
+            let entry = archive.by_index_raw(i).map_err(|e| PackageError::zip(zip_path, e))?;
             let name = entry.name().map_err(|e| PackageError::zip(zip_path, e))?;
             names.push(safe_name(zip_path, &name)?);
         }
         fs::create_dir_all(dest).map_err(|e| PackageError::io(dest, e))?;
         for (i, rel) in names.into_iter().enumerate() {
-            let mut entry = archive
-                .by_index(i)
-                .map_err(|e| PackageError::zip(zip_path, e))?;
+            let mut entry = archive.by_index(i).map_err(|e| PackageError::zip(zip_path, e))?;
             let target = dest.join(rel);
             if entry.is_dir() {
                 fs::create_dir_all(&target).map_err(|e| PackageError::io(&target, e))?;
@@ -115,8 +105,7 @@ impl Package {
             } else {
                 0o644
             };
-            fs::set_permissions(&target, fs::Permissions::from_mode(mode))
-                .map_err(|e| PackageError::io(&target, e))?;
+            fs::set_permissions(&target, fs::Permissions::from_mode(mode)).map_err(|e| PackageError::io(&target, e))?;
         }
         Ok(())
     }

@@ -92,9 +92,7 @@ impl Runtime {
             return Ok(vec!["bootstrap".to_string()]);
         }
         let (module, function) = handler.rsplit_once('.').ok_or_else(|| {
-            invalid(
-                "expected `module.function`, e.g. lambda_function.lambda_handler or index.handler",
-            )
+            invalid("expected `module.function`, e.g. lambda_function.lambda_handler or index.handler")
         })?;
         if module.is_empty() || function.is_empty() {
             return Err(invalid(
@@ -102,9 +100,7 @@ impl Runtime {
             ));
         }
         if module.starts_with('/') || module.split('/').any(|c| c == ".." || c.is_empty()) {
-            return Err(invalid(
-                "the module path must be relative and must not contain `..`",
-            ));
+            return Err(invalid("the module path must be relative and must not contain `..`"));
         }
         Ok(match self.family {
             RuntimeFamily::Python => {
@@ -153,9 +149,7 @@ impl FromStr for Runtime {
                 .or_else(|| rest.strip_prefix('3'))
                 .ok_or_else(unknown)?;
             return match minor {
-                "9" | "10" | "11" | "12" | "13" => {
-                    Ok(make(RuntimeFamily::Python, &format!("3.{minor}")))
-                }
+                "9" | "10" | "11" | "12" | "13" => Ok(make(RuntimeFamily::Python, &format!("3.{minor}"))),
                 _ => Err(unknown()),
             };
         }
@@ -233,16 +227,10 @@ mod tests {
             vec!["app/main.py", "app/main/__init__.py"]
         );
         let node: Runtime = "nodejs20.x".parse().unwrap();
-        assert_eq!(
-            node.handler_candidates("src/index.handler").unwrap()[0],
-            "src/index.js"
-        );
+        assert_eq!(node.handler_candidates("src/index.handler").unwrap()[0], "src/index.js");
         assert!(py.handler_candidates("nodot").is_err());
         assert!(py.handler_candidates("../x.handler").is_err());
         let custom: Runtime = "provided.al2023".parse().unwrap();
-        assert_eq!(
-            custom.handler_candidates("anything").unwrap(),
-            vec!["bootstrap"]
-        );
+        assert_eq!(custom.handler_candidates("anything").unwrap(), vec!["bootstrap"]);
     }
 }

@@ -50,10 +50,7 @@ pub(crate) struct SourceFile {
 ///
 /// `skip_top` names top-level directories left out (e.g. `node_modules` when npm
 /// re-installs them into a staging directory).
-pub(crate) fn walk(
-    root: &Path,
-    skip_top: &[&str],
-) -> Result<BTreeMap<String, SourceFile>, PackageError> {
+pub(crate) fn walk(root: &Path, skip_top: &[&str]) -> Result<BTreeMap<String, SourceFile>, PackageError> {
     let canonical_root = fs::canonicalize(root).map_err(|e| PackageError::io(root, e))?;
     let mut overrides = OverrideBuilder::new(root);
     for glob in DEFAULT_IGNORES {
@@ -108,10 +105,7 @@ pub(crate) fn walk(
             }
             // Report the same error whatever order the threads found them in.
             Err(e) => {
-                if first_error
-                    .as_ref()
-                    .is_none_or(|f| e.to_string() < f.to_string())
-                {
+                if first_error.as_ref().is_none_or(|f| e.to_string() < f.to_string()) {
                     first_error = Some(e);
                 }
             }
@@ -196,9 +190,7 @@ fn walk_error(root: &Path, err: ignore::Error) -> PackageError {
 fn error_path(err: &ignore::Error) -> Option<PathBuf> {
     match err {
         ignore::Error::WithPath { path, .. } => Some(path.clone()),
-        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
-            error_path(err)
-        }
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => error_path(err),
         ignore::Error::Loop { child, .. } => Some(child.clone()),
         _ => None,
     }

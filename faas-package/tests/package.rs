@@ -8,9 +8,7 @@ use std::io::Read;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
-use faas_package::{
-    DependencyOptions, Package, PackageBuilder, PackageError, PackageLimits, Runtime,
-};
+use faas_package::{DependencyOptions, Package, PackageBuilder, PackageError, PackageLimits, Runtime};
 
 fn write(root: &Path, rel: &str, content: &[u8], mode: u32) {
     let p = root.join(rel);
@@ -66,10 +64,7 @@ fn same_files_give_the_same_bytes_whatever_mtimes_order_and_modes() {
     let out = tempfile::tempdir().unwrap();
     sample_tree(a.path(), &[0, 1, 2, 3, 4], 0o644, 0o755);
     sample_tree(b.path(), &[4, 2, 0, 3, 1], 0o600, 0o700);
-    for (i, f) in ["lambda_function.py", "lib/util.py", "bootstrap"]
-        .iter()
-        .enumerate()
-    {
+    for (i, f) in ["lambda_function.py", "lib/util.py", "bootstrap"].iter().enumerate() {
         set_mtime(&b.path().join(f), 1_000_000_000 + i as i64 * 12_345);
     }
     let p1 = build(a.path(), &out.path().join("a.zip")).unwrap();
@@ -82,10 +77,7 @@ fn same_files_give_the_same_bytes_whatever_mtimes_order_and_modes() {
     );
     assert_eq!(fs::read(&p1.path).unwrap(), fs::read(&p3.path).unwrap());
     assert_eq!(p1.files, 5);
-    assert_eq!(
-        p1.unzipped_size,
-        p1.manifest.iter().map(|m| m.size).sum::<u64>()
-    );
+    assert_eq!(p1.unzipped_size, p1.manifest.iter().map(|m| m.size).sum::<u64>());
     assert_eq!(p1.size, fs::metadata(&p1.path).unwrap().len());
     // The base64 digest is the hex digest's bytes.
     assert_eq!(p1.code_sha256.len(), 44);
@@ -102,19 +94,9 @@ fn same_files_give_the_same_bytes_whatever_mtimes_order_and_modes() {
         let mut f = zip.by_index(i).unwrap();
         let name = f.name().unwrap().to_string();
         let mode = f.unix_mode().unwrap() & 0o777;
-        assert_eq!(
-            mode,
-            if name == "bootstrap" { 0o755 } else { 0o644 },
-            "{name}"
-        );
-        assert_eq!(
-            f.last_modified().unwrap().to_string(),
-            "1980-01-01 00:00:00"
-        );
-        assert!(
-            f.extra_data().is_none_or(|e| e.is_empty()),
-            "{name} has extra fields"
-        );
+        assert_eq!(mode, if name == "bootstrap" { 0o755 } else { 0o644 }, "{name}");
+        assert_eq!(f.last_modified().unwrap().to_string(), "1980-01-01 00:00:00");
+        assert!(f.extra_data().is_none_or(|e| e.is_empty()), "{name} has extra fields");
         let mut content = Vec::new();
         f.read_to_end(&mut content).unwrap();
         let entry = p1.manifest.iter().find(|m| m.path == name).unwrap();
@@ -140,11 +122,7 @@ fn timestamp_is_honoured_and_changes_the_digest() {
     assert_ne!(a.sha256, b.sha256);
     let mut zip = zip::ZipArchive::new(fs::File::open(&b.path).unwrap()).unwrap();
     assert_eq!(
-        zip.by_index(0)
-            .unwrap()
-            .last_modified()
-            .unwrap()
-            .to_string(),
+        zip.by_index(0).unwrap().last_modified().unwrap().to_string(),
         "2024-02-29 12:34:56"
     );
 }
@@ -154,12 +132,7 @@ fn ignore_files_and_defaults_apply() {
     let src = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     let r = src.path();
-    write(
-        r,
-        "lambda_function.py",
-        b"def lambda_handler(e, c): pass\n",
-        0o644,
-    );
+    write(r, "lambda_function.py", b"def lambda_handler(e, c): pass\n", 0o644);
     write(r, ".faasignore", b"tests/\n*.log\n!keep.log\n", 0o644);
     write(r, "tests/test_x.py", b"", 0o644);
     write(r, "debug.log", b"x", 0o644);
@@ -194,28 +167,15 @@ fn symlinks_inside_are_stored_as_content_and_escaping_ones_are_refused() {
     let src = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     let r = src.path();
-    write(
-        r,
-        "lambda_function.py",
-        b"def lambda_handler(e, c): pass\n",
-        0o644,
-    );
+    write(r, "lambda_function.py", b"def lambda_handler(e, c): pass\n", 0o644);
     write(r, "shared/config.json", b"{\"a\":1}", 0o644);
     symlink("shared/config.json", r.join("config.json")).unwrap();
     symlink("shared", r.join("shared-dir")).unwrap();
     let p = build(r, &out.path().join("f.zip")).unwrap();
     let link = p.manifest.iter().find(|m| m.path == "config.json").unwrap();
-    let target = p
-        .manifest
-        .iter()
-        .find(|m| m.path == "shared/config.json")
-        .unwrap();
+    let target = p.manifest.iter().find(|m| m.path == "shared/config.json").unwrap();
     assert_eq!(link.sha256, target.sha256);
-    assert!(
-        p.manifest
-            .iter()
-            .any(|m| m.path == "shared-dir/config.json")
-    );
+    assert!(p.manifest.iter().any(|m| m.path == "shared-dir/config.json"));
 
     let outside = tempfile::tempdir().unwrap();
     write(outside.path(), "secret.txt", b"nope", 0o644);
@@ -261,10 +221,7 @@ fn bad_input_gives_typed_errors_and_no_output() {
 
     let empty = tempfile::tempdir().unwrap();
     write(empty.path(), ".faasignore", b"*\n", 0o644);
-    let err = PackageBuilder::new(empty.path())
-        .output(&zip)
-        .build()
-        .unwrap_err();
+    let err = PackageBuilder::new(empty.path()).output(&zip).build().unwrap_err();
     assert!(matches!(err, PackageError::EmptySource { .. }), "{err}");
 
     let src = tempfile::tempdir().unwrap();
@@ -284,10 +241,7 @@ fn bad_input_gives_typed_errors_and_no_output() {
         .output(src.path().join("dist/f.zip"))
         .build()
         .unwrap_err();
-    assert!(
-        matches!(err, PackageError::OutputInsideSource { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, PackageError::OutputInsideSource { .. }), "{err}");
     assert!(!src.path().join("dist").exists());
 
     // A FIFO cannot be packaged; a dangling link cannot be read.
@@ -359,10 +313,7 @@ fn size_limits_name_the_largest_entries() {
         })
         .build()
         .unwrap_err();
-    assert!(
-        matches!(err, PackageError::TooLarge { what: "zipped", .. }),
-        "{err}"
-    );
+    assert!(matches!(err, PackageError::TooLarge { what: "zipped", .. }), "{err}");
     no_output(out.path());
 }
 
@@ -387,11 +338,7 @@ fn large_files_and_many_files_round_trip() {
         .unwrap();
     assert_eq!(p.files, 70_001);
     let mut zip = zip::ZipArchive::new(fs::File::open(&p.path).unwrap()).unwrap();
-    assert_eq!(
-        zip.len(),
-        70_001,
-        "zip64 end record lets readers see every entry"
-    );
+    assert_eq!(zip.len(), 70_001, "zip64 end record lets readers see every entry");
     let mut f = zip.by_name("big.bin").unwrap();
     assert_eq!(f.unix_mode().unwrap() & 0o777, 0o755);
     let mut back = Vec::new();
@@ -428,10 +375,7 @@ fn counting_wrapper(dir: &Path, name: &str, real: &str) -> (PathBuf, PathBuf) {
     let script = dir.join(name);
     fs::write(
         &script,
-        format!(
-            "#!/bin/sh\necho \"$@\" >> {}\nexec {real} \"$@\"\n",
-            log.display()
-        ),
+        format!("#!/bin/sh\necho \"$@\" >> {}\nexec {real} \"$@\"\n", log.display()),
     )
     .unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
@@ -439,9 +383,7 @@ fn counting_wrapper(dir: &Path, name: &str, real: &str) -> (PathBuf, PathBuf) {
 }
 
 fn calls(log: &Path) -> usize {
-    fs::read_to_string(log)
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
+    fs::read_to_string(log).map(|s| s.lines().count()).unwrap_or(0)
 }
 
 /// Builds a minimal pure-Python wheel by hand (a wheel is a zip with a dist-info).
@@ -509,10 +451,7 @@ fn python_requirements_are_vendored_with_pip_and_cached() {
     };
     let first = build("a.zip");
     assert!(
-        first
-            .manifest
-            .iter()
-            .any(|m| m.path == "faasdemo/__init__.py"),
+        first.manifest.iter().any(|m| m.path == "faasdemo/__init__.py"),
         "{:?}",
         first.manifest
     );
@@ -528,18 +467,9 @@ fn python_requirements_are_vendored_with_pip_and_cached() {
         assert!(args.contains(flag), "pip was called without {flag}: {args}");
     }
     let second = build("b.zip");
-    assert_eq!(
-        calls(&log),
-        1,
-        "an unchanged requirements.txt must not run pip again"
-    );
+    assert_eq!(calls(&log), 1, "an unchanged requirements.txt must not run pip again");
     assert_eq!(first.sha256, second.sha256);
-    write(
-        src.path(),
-        "requirements.txt",
-        b"faasdemo==1.0\n# changed\n",
-        0o644,
-    );
+    write(src.path(), "requirements.txt", b"faasdemo==1.0\n# changed\n", 0o644);
     build("c.zip");
     assert_eq!(calls(&log), 2, "a changed requirements.txt runs pip again");
 }
@@ -560,24 +490,14 @@ fn node_lockfile_is_installed_with_npm_ci_and_cached() {
     .unwrap();
     fs::set_permissions(&npm, fs::Permissions::from_mode(0o755)).unwrap();
     let src = tempfile::tempdir().unwrap();
-    write(
-        src.path(),
-        "index.js",
-        b"exports.handler = async () => 1;\n",
-        0o644,
-    );
+    write(src.path(), "index.js", b"exports.handler = async () => 1;\n", 0o644);
     write(
         src.path(),
         "package.json",
         b"{\"name\":\"f\",\"dependencies\":{\"leftpad\":\"1\"}}",
         0o644,
     );
-    write(
-        src.path(),
-        "package-lock.json",
-        b"{\"lockfileVersion\":3}",
-        0o644,
-    );
+    write(src.path(), "package-lock.json", b"{\"lockfileVersion\":3}", 0o644);
     write(src.path(), "node_modules/stale/index.js", b"stale", 0o644);
     let out = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
@@ -607,23 +527,14 @@ fn node_lockfile_is_installed_with_npm_ci_and_cached() {
     );
     assert!(fs::read_to_string(&log).unwrap().contains("ci --omit=dev"));
     build("b.zip");
-    assert_eq!(
-        calls(&log),
-        1,
-        "an unchanged lock file must not run npm again"
-    );
+    assert_eq!(calls(&log), 1, "an unchanged lock file must not run npm again");
 }
 
 #[test]
 fn failing_pip_reports_the_command_without_credentials() {
     let src = tempfile::tempdir().unwrap();
     write(src.path(), "lambda_function.py", b"", 0o644);
-    write(
-        src.path(),
-        "requirements.txt",
-        b"no-such-package-faas==9.9\n",
-        0o644,
-    );
+    write(src.path(), "requirements.txt", b"no-such-package-faas==9.9\n", 0o644);
     let out = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
     let err = PackageBuilder::new(src.path())

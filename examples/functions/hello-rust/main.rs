@@ -12,10 +12,7 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
     if payload.get("fail").and_then(Value::as_bool) == Some(true) {
         return Err("asked to fail".into());
     }
-    let name = payload
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or("world");
+    let name = payload.get("name").and_then(Value::as_str).unwrap_or("world");
     Ok(json!({
         "statusCode": 200,
         "message": format!("Hello, {name}!"),

@@ -26,9 +26,9 @@ use faas_package::Package;
 
 use self::store::{FunctionRecord, Store, VersionRecord};
 use crate::{
-    ArtifactRef, Capability, Change, DeployOutcome, DeployState, Deployment, Error, FunctionSpec,
-    Invocation, InvokeMode, InvokeRequest, Label, LabelModel, Limits, Plan, PlannedAction,
-    Provider, ProviderInfo, PublishRequest, ResourceKind, Result, Routing, Version, diff_config,
+    ArtifactRef, Capability, Change, DeployOutcome, DeployState, Deployment, Error, FunctionSpec, Invocation,
+    InvokeMode, InvokeRequest, Label, LabelModel, Limits, Plan, PlannedAction, Provider, ProviderInfo, PublishRequest,
+    ResourceKind, Result, Routing, Version, diff_config,
 };
 
 /// The latest, unpublished version.
@@ -152,10 +152,7 @@ impl LocalProvider {
     }
 
     /// Runs `f` on a blocking thread with the store locked.
-    async fn locked<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
+    async fn locked<T: Send + 'static>(&self, f: impl FnOnce(&Store) -> Result<T> + Send + 'static) -> Result<T> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let _guard = inner.store.lock()?;
@@ -172,12 +169,7 @@ impl LocalProvider {
     }
 
     fn pick(&self, routing: &Routing) -> String {
-        let draw = self
-            .inner
-            .rng
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .f64();
+        let draw = self.inner.rng.lock().unwrap_or_else(PoisonError::into_inner).f64();
         let mut acc = 0.0;
         for (v, w) in &routing.weights {
             acc += w;
@@ -189,11 +181,7 @@ impl LocalProvider {
     }
 
     /// The version, spec and code a qualifier resolves to.
-    fn resolve(
-        &self,
-        rec: &FunctionRecord,
-        qualifier: Option<&str>,
-    ) -> Result<(String, FunctionSpec, String)> {
+    fn resolve(&self, rec: &FunctionRecord, qualifier: Option<&str>) -> Result<(String, FunctionSpec, String)> {
         let name = &rec.spec.name;
         let version = match qualifier {
             None | Some(LATEST) => {
@@ -218,9 +206,7 @@ impl LocalProvider {
             .versions
             .iter()
             .find(|v| v.id == version)
-            .ok_or_else(|| {
-                Error::not_found(ResourceKind::Version, format!("{name}:{version}"), None)
-            })?;
+            .ok_or_else(|| Error::not_found(ResourceKind::Version, format!("{name}:{version}"), None))?;
         Ok((v.id.clone(), v.spec.clone(), v.code_sha256.clone()))
     }
 }
@@ -315,7 +301,10 @@ impl Provider for LocalProvider {
             if actual.sha256 != sha {
                 return Err(Error::Conflict {
                     resource: path.display().to_string(),
-                    message: format!("the file's sha256 is {} but the package says {sha}: it changed after packaging", actual.sha256),
+                    message: format!(
+                        "the file's sha256 is {} but the package says {sha}: it changed after packaging",
+                        actual.sha256
+                    ),
                 });
             }
             inner.store.put_artifact(&path, &sha)?;
@@ -430,10 +419,17 @@ impl Provider for LocalProvider {
             if let Some(expected) = request.expected_code_sha256.as_ref().filter(|e| **e != rec.code_sha256) {
                 return Err(Error::Conflict {
                     resource: name.clone(),
-                    message: format!("the latest code is {} but {expected} was expected: another deploy changed it", rec.code_sha256),
+                    message: format!(
+                        "the latest code is {} but {expected} was expected: another deploy changed it",
+                        rec.code_sha256
+                    ),
                 });
             }
-            if let Some(last) = rec.versions.last().filter(|v| v.code_sha256 == rec.code_sha256 && v.spec == rec.spec) {
+            if let Some(last) = rec
+                .versions
+                .last()
+                .filter(|v| v.code_sha256 == rec.code_sha256 && v.spec == rec.spec)
+            {
                 return Ok(to_version(last));
             }
             let v = VersionRecord {
@@ -452,13 +448,7 @@ impl Provider for LocalProvider {
     }
 
     async fn list_versions(&self, function: &str) -> Result<Vec<Version>> {
-        Ok(self
-            .record(function)
-            .await?
-            .versions
-            .iter()
-            .map(to_version)
-            .collect())
+        Ok(self.record(function).await?.versions.iter().map(to_version).collect())
     }
 
     async fn delete_version(&self, function: &str, version: &str) -> Result<()> {
@@ -472,16 +462,10 @@ impl Provider for LocalProvider {
                     "$LATEST cannot be deleted: delete the function instead",
                 ));
             }
-            if let Some((label, _)) = rec
-                .labels
-                .iter()
-                .find(|(_, r)| r.versions().any(|v| v == version))
-            {
+            if let Some((label, _)) = rec.labels.iter().find(|(_, r)| r.versions().any(|v| v == version)) {
                 return Err(Error::Conflict {
                     resource: format!("{name}:{version}"),
-                    message: format!(
-                        "label {label:?} routes to this version: move the label first"
-                    ),
+                    message: format!("label {label:?} routes to this version: move the label first"),
                 });
             }
             let before = rec.versions.len();
@@ -514,19 +498,17 @@ impl Provider for LocalProvider {
                 rec.labels.insert(label.clone(), routing.clone());
                 s.write(&rec)?;
             }
-            Ok(Label {
-                name: label,
-                routing,
-            })
+            Ok(Label { name: label, routing })
         })
         .await
     }
 
     async fn get_label(&self, function: &str, label: &str) -> Result<Label> {
         let rec = self.record(function).await?;
-        let routing = rec.labels.get(label).ok_or_else(|| {
-            Error::not_found(ResourceKind::Label, format!("{function}@{label}"), None)
-        })?;
+        let routing = rec
+            .labels
+            .get(label)
+            .ok_or_else(|| Error::not_found(ResourceKind::Label, format!("{function}@{label}"), None))?;
         Ok(Label {
             name: label.to_string(),
             routing: routing.clone(),
@@ -547,11 +529,7 @@ impl Provider for LocalProvider {
         self.locked(move |s| {
             let mut rec = s.read(&name)?.ok_or_else(|| missing_function(&name))?;
             if rec.labels.remove(&label).is_none() {
-                return Err(Error::not_found(
-                    ResourceKind::Label,
-                    format!("{name}@{label}"),
-                    None,
-                ));
+                return Err(Error::not_found(ResourceKind::Label, format!("{name}@{label}"), None));
             }
             s.write(&rec)
         })
@@ -567,25 +545,18 @@ impl Provider for LocalProvider {
         if let Err(e) = serde_json::from_slice::<serde_json::Value>(&payload) {
             return Err(Error::invalid(
                 "payload",
-                String::from_utf8_lossy(&payload)
-                    .chars()
-                    .take(80)
-                    .collect::<String>(),
+                String::from_utf8_lossy(&payload).chars().take(80).collect::<String>(),
                 format!("Could not parse request body into json: {e}"),
             ));
         }
         let rec = self.record(function).await?;
         let (version, spec, sha) = self.resolve(&rec, request.qualifier.as_deref())?;
         let inner = self.inner.clone();
-        let (code_dir, bootstrap_dir) =
-            tokio::task::spawn_blocking(move || -> Result<(PathBuf, PathBuf)> {
-                Ok((
-                    inner.store.code_dir(&sha)?,
-                    inner.store.install_bootstraps()?,
-                ))
-            })
-            .await
-            .map_err(|e| Error::io("local invoke", std::io::Error::other(e)))??;
+        let (code_dir, bootstrap_dir) = tokio::task::spawn_blocking(move || -> Result<(PathBuf, PathBuf)> {
+            Ok((inner.store.code_dir(&sha)?, inner.store.install_bootstraps()?))
+        })
+        .await
+        .map_err(|e| Error::io("local invoke", std::io::Error::other(e)))??;
         let run = runner::RunRequest {
             version,
             spec,

@@ -18,9 +18,7 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use super::runtime_api::{Event, RuntimeApi, RuntimeSignal};
-use crate::{
-    Error, ExecutionReport, FunctionError, FunctionSpec, Invocation, Result, RuntimeFamily,
-};
+use crate::{Error, ExecutionReport, FunctionError, FunctionSpec, Invocation, Result, RuntimeFamily};
 
 /// Bytes of log kept in memory per invocation.
 const LOG_KEEP: usize = 64 * 1024;
@@ -65,9 +63,7 @@ async fn pump(mut from: impl AsyncRead + Unpin, tail: Arc<Mutex<Tail>>) {
         if n == 0 {
             break;
         }
-        tail.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(&buf[..n]);
+        tail.lock().unwrap_or_else(PoisonError::into_inner).push(&buf[..n]);
     }
 }
 
@@ -82,11 +78,7 @@ fn peak_rss_kb(pid: Option<u32>) -> Option<u64> {
 fn resolve_interpreter(cmd: &str, probe: &[&str]) -> Option<String> {
     static CACHE: OnceLock<Mutex<HashMap<String, Option<String>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    if let Some(found) = cache
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(cmd)
-    {
+    if let Some(found) = cache.lock().unwrap_or_else(PoisonError::into_inner).get(cmd) {
         return found.clone();
     }
     let resolved = std::process::Command::new(cmd)
@@ -151,33 +143,23 @@ fn lambda_env(cmd: &mut Command, req: &RunRequest, api: &str, request_id: &str) 
     cmd.env("LANG", "en_US.UTF-8")
         .env("TZ", ":UTC")
         .env("LAMBDA_TASK_ROOT", &task_root)
-        .env(
-            "LAMBDA_RUNTIME_DIR",
-            req.bootstrap_dir.display().to_string(),
-        )
+        .env("LAMBDA_RUNTIME_DIR", req.bootstrap_dir.display().to_string())
         .env("_HANDLER", &s.handler)
         .env("AWS_LAMBDA_RUNTIME_API", api)
         .env("AWS_LAMBDA_FUNCTION_NAME", &s.name)
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", s.memory_mb.to_string())
         .env("AWS_LAMBDA_FUNCTION_VERSION", &req.version)
         .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
-        .env(
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            format!("/aws/lambda/{}", s.name),
-        )
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", s.name))
         .env(
             "AWS_LAMBDA_LOG_STREAM_NAME",
             format!("local/[{}]{request_id}", req.version),
         )
-        .env(
-            "AWS_EXECUTION_ENV",
-            format!("AWS_Lambda_{}", s.runtime.lambda_name()),
-        )
+        .env("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", s.runtime.lambda_name()))
         .env("AWS_REGION", &req.region)
         .env("AWS_DEFAULT_REGION", &req.region);
     if s.runtime.family() == RuntimeFamily::Python {
-        cmd.env("PYTHONPATH", &task_root)
-            .env("PYTHONDONTWRITEBYTECODE", "1");
+        cmd.env("PYTHONPATH", &task_root).env("PYTHONDONTWRITEBYTECODE", "1");
     }
     if s.runtime.family() == RuntimeFamily::Node {
         cmd.env("NODE_PATH", format!("{task_root}/node_modules"));
@@ -192,16 +174,10 @@ fn function_error(header_type: Option<String>, body: &[u8]) -> FunctionError {
         .get("stackTrace")
         .or_else(|| v.get("trace"))
         .and_then(|t| t.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|l| l.as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|l| l.as_str().map(str::to_string)).collect())
         .unwrap_or_default();
     FunctionError {
-        error_type: text("errorType")
-            .or(header_type)
-            .unwrap_or_else(|| "Unhandled".into()),
+        error_type: text("errorType").or(header_type).unwrap_or_else(|| "Unhandled".into()),
         message: text("errorMessage").unwrap_or_else(|| String::from_utf8_lossy(body).into_owned()),
         trace,
     }
@@ -226,10 +202,7 @@ pub(crate) async fn run(req: RunRequest) -> Result<Invocation> {
     let mut api = RuntimeApi::start(Event {
         request_id: request_id.clone(),
         payload: req.payload.clone(),
-        function_arn: format!(
-            "arn:aws:lambda:{}:000000000000:function:{}",
-            req.region, req.spec.name
-        ),
+        function_arn: format!("arn:aws:lambda:{}:000000000000:function:{}", req.region, req.spec.name),
         timeout_ms: timeout.as_millis() as u64,
     })
     .await
@@ -261,14 +234,8 @@ pub(crate) async fn run(req: RunRequest) -> Result<Invocation> {
     };
     let pid = child.id();
     let pumps = [
-        child
-            .stdout
-            .take()
-            .map(|o| tokio::spawn(pump(o, tail.clone()))),
-        child
-            .stderr
-            .take()
-            .map(|e| tokio::spawn(pump(e, tail.clone()))),
+        child.stdout.take().map(|o| tokio::spawn(pump(o, tail.clone()))),
+        child.stderr.take().map(|e| tokio::spawn(pump(e, tail.clone()))),
     ];
 
     let mut peak_kb = 0u64;
@@ -376,10 +343,7 @@ fn finish(
         body.extend_from_slice(b);
         let mut text = format!("START RequestId: {request_id} Version: {}\n", req.version);
         if t.dropped > 0 {
-            text.push_str(&format!(
-                "[faas: {} earlier log bytes not kept]\n",
-                t.dropped
-            ));
+            text.push_str(&format!("[faas: {} earlier log bytes not kept]\n", t.dropped));
         }
         text.push_str(&String::from_utf8_lossy(&body));
         if !text.ends_with('\n') {
@@ -392,9 +356,7 @@ fn finish(
         text
     };
     let cut = log.len().saturating_sub(TAIL_BYTES);
-    let cut = (cut..log.len())
-        .find(|i| log.is_char_boundary(*i))
-        .unwrap_or(log.len());
+    let cut = (cut..log.len()).find(|i| log.is_char_boundary(*i)).unwrap_or(log.len());
     tracing::debug!(function = %req.spec.name, version = %req.version, "{}", report.to_line(request_id));
     Invocation {
         status: 200,

@@ -82,10 +82,7 @@ impl RuntimeApi {
         });
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(response),
-            )
+            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .layer(DefaultBodyLimit::max(2 * MAX_RESPONSE_BYTES))
@@ -111,11 +108,7 @@ fn epoch_ms() -> u64 {
 }
 
 async fn next(State(s): State<Arc<Shared>>) -> Response {
-    let event = s
-        .event
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take();
+    let event = s.event.lock().unwrap_or_else(PoisonError::into_inner).take();
     let Some(event) = event else {
         // No more work: hold the runtime here until the process is stopped.
         std::future::pending::<()>().await;
@@ -133,10 +126,7 @@ async fn next(State(s): State<Arc<Shared>>) -> Response {
         "lambda-runtime-deadline-ms",
         (epoch_ms() + event.timeout_ms).to_string(),
     );
-    put(
-        "lambda-runtime-invoked-function-arn",
-        event.function_arn.clone(),
-    );
+    put("lambda-runtime-invoked-function-arn", event.function_arn.clone());
     put(
         "lambda-runtime-trace-id",
         format!(
@@ -190,9 +180,7 @@ async fn response(State(s): State<Arc<Shared>>, Path(id): Path<String>, body: By
         ));
         return (StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
     }
-    let _ = s
-        .signals
-        .send(RuntimeSignal::Response(body, Instant::now()));
+    let _ = s.signals.send(RuntimeSignal::Response(body, Instant::now()));
     accepted()
 }
 
@@ -203,26 +191,17 @@ fn error_type(headers: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
-async fn error(
-    State(s): State<Arc<Shared>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn error(State(s): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(r) = wrong_id(&s, &id) {
         return r;
     }
-    let _ = s.signals.send(RuntimeSignal::Error(
-        error_type(&headers),
-        body,
-        Instant::now(),
-    ));
+    let _ = s
+        .signals
+        .send(RuntimeSignal::Error(error_type(&headers), body, Instant::now()));
     accepted()
 }
 
 async fn init_error(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let _ = s
-        .signals
-        .send(RuntimeSignal::InitError(error_type(&headers), body));
+    let _ = s.signals.send(RuntimeSignal::InitError(error_type(&headers), body));
     accepted()
 }

@@ -71,8 +71,7 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     tmp.write_all(data).map_err(io(path))?;
     tmp.as_file().sync_all().map_err(io(path))?;
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode)).map_err(io(path))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io(path.display(), e.error))?;
+    tmp.persist(path).map_err(|e| Error::io(path.display(), e.error))?;
     Ok(())
 }
 
@@ -112,12 +111,9 @@ impl Store {
     pub fn read(&self, name: &str) -> Result<Option<FunctionRecord>> {
         let path = self.record_path(name);
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                Error::io(
-                    path.display(),
-                    std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-                )
-            }),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::io(path.display(), std::io::Error::new(std::io::ErrorKind::InvalidData, e))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(path.display(), e)),
         }
@@ -126,8 +122,8 @@ impl Store {
     /// Writes a record atomically; the caller holds the lock.
     pub fn write(&self, record: &FunctionRecord) -> Result<()> {
         let path = self.record_path(&record.spec.name);
-        let data = serde_json::to_vec_pretty(record)
-            .map_err(|e| Error::io(path.display(), std::io::Error::other(e)))?;
+        let data =
+            serde_json::to_vec_pretty(record).map_err(|e| Error::io(path.display(), std::io::Error::other(e)))?;
         write_atomic(&path, &data, 0o600)
     }
 
@@ -156,8 +152,7 @@ impl Store {
             .tempfile_in(dir)
             .map_err(io(dir))?;
         fs::copy(source, tmp.path()).map_err(io(source))?;
-        tmp.persist(&dest)
-            .map_err(|e| Error::io(dest.display(), e.error))?;
+        tmp.persist(&dest).map_err(|e| Error::io(dest.display(), e.error))?;
         Ok(true)
     }
 

@@ -1,0 +1,248 @@
+//! [`AwsBuilder`]: one SDK configuration for Lambda, S3 and STS.
+
+use std::fmt;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::sts::AssumeRoleProvider;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use faas_core::{Error, PollPolicy, Result, RetryConfig};
+
+use crate::AwsProvider;
+
+/// A role to assume through STS before calling Lambda and S3.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AssumeRole {
+    /// The role's ARN.
+    pub role_arn: String,
+    /// The external id the role's trust policy requires, if any.
+    pub external_id: Option<String>,
+    /// The session name (default `faas`).
+    pub session_name: Option<String>,
+    /// How long each session lasts (default one hour); credentials are refreshed before they expire.
+    pub duration: Option<Duration>,
+}
+
+impl fmt::Debug for AssumeRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AssumeRole")
+            .field("role_arn", &self.role_arn)
+            .field("external_id", &self.external_id.as_ref().map(|_| "***"))
+            .field("session_name", &self.session_name)
+            .field("duration", &self.duration)
+            .finish()
+    }
+}
+
+/// Static credentials. `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StaticKeys {
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: String,
+    /// A session token, for temporary keys.
+    pub session_token: Option<String>,
+}
+
+impl fmt::Debug for StaticKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StaticKeys")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"***")
+            .field("session_token", &self.session_token.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// Builds an [`AwsProvider`].
+///
+/// ```no_run
+/// # async fn t() -> Result<(), faas_core::Error> {
+/// let aws = faas_aws::AwsBuilder::from_env()
+///     .region("eu-west-1")
+///     .bucket("my-artifacts")
+///     .prefix("functions/")
+///     .assume_role(faas_aws::AssumeRole {
+///         role_arn: "arn:aws:iam::123456789012:role/deployer".into(),
+///         external_id: Some("ci".into()),
+///         session_name: None,
+///         duration: None,
+///     })
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct AwsBuilder {
+    pub(crate) region: Option<String>,
+    pub(crate) profile: Option<String>,
+    pub(crate) endpoint_url: Option<String>,
+    pub(crate) keys: Option<StaticKeys>,
+    pub(crate) assume_role: Option<AssumeRole>,
+    pub(crate) bucket: Option<String>,
+    pub(crate) prefix: String,
+    pub(crate) inline_limit: u64,
+    pub(crate) multipart_threshold: u64,
+    pub(crate) part_size: u64,
+    pub(crate) retry: RetryConfig,
+    pub(crate) poll: PollPolicy,
+}
+
+impl Default for AwsBuilder {
+    fn default() -> Self {
+        AwsBuilder {
+            region: None,
+            profile: None,
+            endpoint_url: None,
+            keys: None,
+            assume_role: None,
+            bucket: None,
+            prefix: String::new(),
+            inline_limit: 50 * 1024 * 1024,
+            multipart_threshold: 16 * 1024 * 1024,
+            part_size: 8 * 1024 * 1024,
+            retry: RetryConfig::default(),
+            poll: PollPolicy::default(),
+        }
+    }
+}
+
+impl AwsBuilder {
+    /// Reads `AWS_REGION`/`AWS_DEFAULT_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`,
+    /// `FAAS_AWS_BUCKET` and `FAAS_AWS_PREFIX`; credentials come from the standard chain
+    /// (environment, profile, SSO, web identity, container and instance metadata).
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        AwsBuilder {
+            region: var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")),
+            profile: var("AWS_PROFILE"),
+            endpoint_url: var("AWS_ENDPOINT_URL"),
+            bucket: var("FAAS_AWS_BUCKET"),
+            prefix: var("FAAS_AWS_PREFIX").unwrap_or_default(),
+            ..AwsBuilder::default()
+        }
+    }
+
+    /// The region.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// A named profile from `~/.aws/config`.
+    pub fn profile(mut self, profile: impl Into<String>) -> Self {
+        self.profile = Some(profile.into());
+        self
+    }
+
+    /// One endpoint for every service (an emulator such as moto); S3 then uses path-style URLs.
+    pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
+        self.endpoint_url = Some(url.into());
+        self
+    }
+
+    /// Static keys instead of the default credential chain.
+    pub fn static_keys(mut self, keys: StaticKeys) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// Assume this role (with the base credentials) for every call.
+    pub fn assume_role(mut self, role: AssumeRole) -> Self {
+        self.assume_role = Some(role);
+        self
+    }
+
+    /// The S3 bucket for artifacts. Without one, packages go inline (up to the inline limit).
+    pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.bucket = Some(bucket.into());
+        self
+    }
+
+    /// The key prefix in the bucket (`functions/`); keys are `{prefix}{function}/{sha256}.zip`.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Packages below this size are sent inline as `ZipFile` (default 50 MB, Lambda's limit).
+    pub fn inline_limit(mut self, bytes: u64) -> Self {
+        self.inline_limit = bytes;
+        self
+    }
+
+    /// Uploads at or above this size use S3 multipart (default 16 MB), in parts of `part_size`
+    /// bytes (default 8 MB, at least 5 MB as S3 requires), one part in memory at a time.
+    pub fn multipart(mut self, threshold: u64, part_size: u64) -> Self {
+        self.multipart_threshold = threshold;
+        self.part_size = part_size.max(5 * 1024 * 1024);
+        self
+    }
+
+    /// Retries: drives the SDK's standard retry mode (throttling, 5xx, transport errors) and
+    /// our own retries of `ResourceConflictException`, which the SDK does not retry.
+    pub fn retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// How long waits for `State`/`LastUpdateStatus` poll.
+    pub fn poll(mut self, poll: PollPolicy) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    /// Loads the SDK configuration and builds the provider.
+    pub async fn build(self) -> Result<AwsProvider> {
+        let retry = aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(self.retry.max_attempts.max(1))
+            .with_initial_backoff(self.retry.initial_backoff)
+            .with_max_backoff(self.retry.max_backoff);
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
+        if let Some(region) = &self.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        if let Some(profile) = &self.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(url) = &self.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some(keys) = &self.keys {
+            loader = loader.credentials_provider(Credentials::new(
+                keys.access_key_id.clone(),
+                keys.secret_access_key.clone(),
+                keys.session_token.clone(),
+                None,
+                "faas-static",
+            ));
+        }
+        let mut config = loader.load().await;
+        if config.region().is_none() {
+            return Err(Error::invalid(
+                "region",
+                "(none)",
+                "no AWS region: set AWS_REGION or call AwsBuilder::region",
+            ));
+        }
+        if let Some(role) = &self.assume_role {
+            let mut provider = AssumeRoleProvider::builder(role.role_arn.clone())
+                .session_name(role.session_name.clone().unwrap_or_else(|| "faas".into()))
+                .configure(&config);
+            if let Some(id) = &role.external_id {
+                provider = provider.external_id(id.clone());
+            }
+            if let Some(d) = role.duration {
+                provider = provider.session_length(d);
+            }
+            let provider = provider.build().await;
+            config = config
+                .into_builder()
+                .credentials_provider(SharedCredentialsProvider::new(provider))
+                .build();
+        }
+        Ok(AwsProvider::new(self, &config))
+    }
+}

@@ -1,0 +1,193 @@
+//! Mapping the SDK's errors into faas-core's one error type.
+
+use std::time::Duration;
+
+use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use faas_core::{Error, ResourceKind};
+
+/// What the call was about, for `NotFound` and `Conflict` messages.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target<'a> {
+    pub kind: ResourceKind,
+    pub name: &'a str,
+}
+
+/// The action in an AccessDenied message (`... is not authorized to perform: lambda:X on ...`).
+fn denied_action(message: &str) -> Option<String> {
+    let start = message.find("perform: ")? + "perform: ".len();
+    let rest = &message[start..];
+    let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    Some(rest[..end].trim_end_matches(',').to_string())
+}
+
+/// Maps any SDK error. `code` and `message` come from the service's error metadata.
+pub(crate) fn map<E>(err: SdkError<E, HttpResponse>, target: Target<'_>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let (code, message) = (err.code().map(str::to_string), err.message().map(str::to_string));
+    let (status, retry_after) = match &err {
+        SdkError::ServiceError(s) => (
+            Some(s.raw().status().as_u16()),
+            s.raw()
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.parse::<f64>().ok())
+                .map(Duration::from_secs_f64),
+        ),
+        _ => (None, None),
+    };
+    match (&err, code) {
+        (SdkError::ServiceError(_), Some(code)) => {
+            let mapped = from_code(&code, message.unwrap_or_default(), target);
+            match mapped {
+                Error::Throttled {
+                    message,
+                    retry_after: None,
+                } => Error::Throttled { message, retry_after },
+                other => other,
+            }
+        }
+        (SdkError::ServiceError(_), None) => {
+            if status == Some(404) {
+                return Error::not_found(target.kind, target.name, None);
+            }
+            if status == Some(429) {
+                return Error::Throttled {
+                    retry_after,
+                    message: "Too Many Requests".into(),
+                };
+            }
+            Error::Provider {
+                provider: "aws".into(),
+                code: "Unknown".into(),
+                message: message.unwrap_or_else(|| "the service returned an error without a code".into()),
+                retryable: false,
+            }
+        }
+        (SdkError::TimeoutError(_), _) => Error::Provider {
+            provider: "aws".into(),
+            code: "Timeout".into(),
+            message: "the request timed out".into(),
+            retryable: true,
+        },
+        (SdkError::DispatchFailure(d), _) => Error::Provider {
+            provider: "aws".into(),
+            code: "Transport".into(),
+            message: format!("could not reach the service: {d:?}"),
+            retryable: true,
+        },
+        (SdkError::ResponseError(_), _) => Error::Provider {
+            provider: "aws".into(),
+            code: "Response".into(),
+            message: "the service's response could not be read".into(),
+            retryable: true,
+        },
+        (SdkError::ConstructionFailure(_), _) => Error::invalid(
+            "request",
+            target.name,
+            format!(
+                "the request could not be built: {}",
+                aws_smithy_types::error::display::DisplayErrorContext(&err)
+            ),
+        ),
+        _ => Error::Provider {
+            provider: "aws".into(),
+            code: "Sdk".into(),
+            message: aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
+            retryable: false,
+        },
+    }
+}
+
+fn from_code(code: &str, message: String, target: Target<'_>) -> Error {
+    match code {
+        "ResourceNotFoundException" | "NoSuchKey" | "NotFound" | "NoSuchBucket" | "NoSuchUpload" => {
+            let hint =
+                (code == "NoSuchBucket").then(|| "create the artifact bucket or fix FAAS_AWS_BUCKET".to_string());
+            Error::not_found(target.kind, target.name, hint.or(Some(message)))
+        }
+        "ResourceConflictException" | "ResourceInUseException" | "PreconditionFailedException" => Error::Conflict {
+            resource: target.name.to_string(),
+            message,
+        },
+        "TooManyRequestsException" | "ThrottlingException" | "Throttling" | "SlowDown" | "RequestLimitExceeded" => {
+            Error::Throttled {
+                retry_after: None,
+                message,
+            }
+        }
+        "AccessDeniedException" | "AccessDenied" | "AuthorizationError" => Error::PermissionDenied {
+            action: denied_action(&message),
+            message,
+        },
+        "UnrecognizedClientException"
+        | "InvalidSignatureException"
+        | "ExpiredToken"
+        | "ExpiredTokenException"
+        | "InvalidClientTokenId"
+        | "SignatureDoesNotMatch"
+        | "MissingAuthenticationToken" => Error::Unauthenticated {
+            message: format!("{code}: {message}"),
+        },
+        "InvalidParameterValueException" | "InvalidRequestContentException" | "RequestTooLargeException" => {
+            Error::invalid(target.kind.to_string(), target.name, format!("{code}: {message}"))
+        }
+        "CodeStorageExceededException" => Error::Provider {
+            provider: "aws".into(),
+            code: code.into(),
+            message: format!(
+                "{message}: the region's 75 GB code storage is full; prune old versions (ProviderExt::prune_versions, or --keep-versions N)"
+            ),
+            retryable: false,
+        },
+        "ServiceException" | "InternalError" | "InternalFailure" | "ServiceUnavailable" | "EC2ThrottledException" => {
+            Error::Provider {
+                provider: "aws".into(),
+                code: code.into(),
+                message,
+                retryable: true,
+            }
+        }
+        _ => Error::Provider {
+            provider: "aws".into(),
+            code: code.into(),
+            message,
+            retryable: false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn denied_action_is_extracted() {
+        let m = "User: arn:aws:iam::1:user/ci is not authorized to perform: lambda:UpdateFunctionCode on resource: arn:aws:lambda:x";
+        assert_eq!(denied_action(m).as_deref(), Some("lambda:UpdateFunctionCode"));
+        let e = from_code(
+            "AccessDeniedException",
+            m.into(),
+            Target {
+                kind: ResourceKind::Function,
+                name: "f",
+            },
+        );
+        assert!(e.to_string().contains("grant lambda:UpdateFunctionCode"), "{e}");
+    }
+
+    #[test]
+    fn code_storage_points_to_pruning() {
+        let e = from_code(
+            "CodeStorageExceededException",
+            "Code storage limit exceeded.".into(),
+            Target {
+                kind: ResourceKind::Function,
+                name: "f",
+            },
+        );
+        assert!(e.to_string().contains("prune"), "{e}");
+    }
+}

@@ -1,0 +1,563 @@
+//! Lambda functions: reading, planning, creating, updating and waiting until ready.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{
+    Architecture, Environment, EphemeralStorage, FunctionCode, FunctionConfiguration, LastUpdateStatus, Runtime, State,
+};
+use base64::Engine;
+use faas_core::{
+    ArtifactRef, Change, ConfigDiff, DeployState, Deployment, Error, FunctionSpec, Plan, PlannedAction, PollPolicy,
+    PollStatus, ResourceKind, Result, RetryConfig, diff_config,
+};
+
+use crate::error::{Target, map};
+
+/// Hex of a base64 digest (`CodeSha256` → our sha256).
+pub(crate) fn b64_to_hex(b64: &str) -> String {
+    match base64::engine::general_purpose::STANDARD.decode(b64) {
+        Ok(bytes) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+        Err(_) => b64.to_string(),
+    }
+}
+
+/// A function's configuration and tags as Lambda reports them.
+#[derive(Debug, Clone)]
+pub(crate) struct Observed {
+    pub config: FunctionConfiguration,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The Lambda side of the provider.
+#[derive(Debug, Clone)]
+pub(crate) struct Functions {
+    pub client: aws_sdk_lambda::Client,
+    pub poll: PollPolicy,
+    pub retry: RetryConfig,
+    pub inline_limit: u64,
+}
+
+fn fn_target(name: &str) -> Target<'_> {
+    Target {
+        kind: ResourceKind::Function,
+        name,
+    }
+}
+
+fn arch_name(spec: &FunctionSpec) -> &'static str {
+    spec.architecture.lambda_name()
+}
+
+/// The provider-neutral view of what Lambda reports; fields Lambda does not report are
+/// taken from `desired` (or defaults), so they never show up as differences.
+pub(crate) fn observed_spec(o: &Observed, desired: Option<&FunctionSpec>) -> FunctionSpec {
+    let c = &o.config;
+    let name = c.function_name().unwrap_or_default().to_string();
+    let runtime = c
+        .runtime()
+        .and_then(|r| r.as_str().parse().ok())
+        .or_else(|| desired.map(|d| d.runtime.clone()))
+        .unwrap_or_else(|| {
+            "provided.al2023"
+                .parse()
+                .unwrap_or_else(|_| unreachable!("known runtime"))
+        });
+    let mut spec = FunctionSpec::new(name, runtime, c.handler().unwrap_or_default());
+    spec.memory_mb = c.memory_size().unwrap_or(128) as u32;
+    spec.timeout_s = c.timeout().unwrap_or(3) as u32;
+    spec.description = c.description().unwrap_or_default().to_string();
+    spec.environment = c
+        .environment()
+        .and_then(|e| e.variables())
+        .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    spec.architecture = match c.architectures().first() {
+        Some(Architecture::Arm64) => faas_core::Architecture::Arm64,
+        _ => faas_core::Architecture::X86_64,
+    };
+    spec.tags = o.tags.clone();
+    spec.aws.role_arn = c.role().map(str::to_string);
+    spec.aws.layers = c.layers().iter().filter_map(|l| l.arn().map(str::to_string)).collect();
+    spec.aws.ephemeral_storage_mb = c.ephemeral_storage().map(|e| e.size() as u32);
+    if let Some(d) = desired {
+        spec.secret_env = d.secret_env.clone();
+        spec.gcp = d.gcp.clone();
+        spec.azure = d.azure.clone();
+    }
+    spec
+}
+
+/// What differs between the function and the spec, split by the call that changes it.
+#[derive(Debug, Default)]
+pub(crate) struct Differences {
+    pub code: bool,
+    /// Fields UpdateFunctionConfiguration changes.
+    pub config: Vec<ConfigDiff>,
+    /// Architecture changes through UpdateFunctionCode.
+    pub architecture: bool,
+    pub tags_to_set: HashMap<String, String>,
+    pub tags_to_remove: Vec<String>,
+}
+
+pub(crate) fn differences(o: &Observed, desired: &FunctionSpec, sha256: &str) -> Differences {
+    let current = observed_spec(o, Some(desired));
+    let code = o.config.code_sha256().map(b64_to_hex).as_deref() != Some(sha256);
+    let mut all = diff_config(&current, desired);
+    let architecture = all.iter().any(|d| d.field == "architecture");
+    let tags: Vec<ConfigDiff> = all.iter().filter(|d| d.field.starts_with("tags.")).cloned().collect();
+    all.retain(|d| d.field != "architecture" && !d.field.starts_with("tags."));
+    let mut cmp = |field: &str, from: String, to: String| {
+        if from != to {
+            all.push(ConfigDiff {
+                field: field.into(),
+                from: Some(from),
+                to: Some(to),
+            });
+        }
+    };
+    if let Some(role) = &desired.aws.role_arn {
+        cmp(
+            "aws.role_arn",
+            current.aws.role_arn.clone().unwrap_or_default(),
+            role.clone(),
+        );
+    }
+    cmp("aws.layers", current.aws.layers.join(","), desired.aws.layers.join(","));
+    if let Some(mb) = desired.aws.ephemeral_storage_mb {
+        cmp(
+            "aws.ephemeral_storage_mb",
+            current.aws.ephemeral_storage_mb.unwrap_or(512).to_string(),
+            mb.to_string(),
+        );
+    }
+    let mut d = Differences {
+        code,
+        config: all,
+        architecture,
+        ..Differences::default()
+    };
+    for t in tags {
+        let key = t.field.trim_start_matches("tags.").to_string();
+        match t.to {
+            Some(v) => {
+                d.tags_to_set.insert(key, v);
+            }
+            None => d.tags_to_remove.push(key),
+        }
+    }
+    d
+}
+
+/// The plan for a spec against what Lambda reports (`None`: the function does not exist).
+pub(crate) fn plan(observed: Option<&Observed>, desired: &FunctionSpec, artifact: &ArtifactRef) -> Plan {
+    let mut actions = Vec::new();
+    match observed {
+        None => actions.push(PlannedAction::Create {
+            function: desired.name.clone(),
+        }),
+        Some(o) => {
+            let d = differences(o, desired, &artifact.sha256);
+            if d.code || d.architecture {
+                actions.push(PlannedAction::UpdateCode {
+                    from: o.config.code_sha256().map(b64_to_hex).unwrap_or_default(),
+                    to: artifact.sha256.clone(),
+                });
+            }
+            let mut diffs = d.config;
+            if d.architecture {
+                diffs.push(ConfigDiff {
+                    field: "architecture".into(),
+                    from: o.config.architectures().first().map(|a| a.as_str().to_string()),
+                    to: Some(arch_name(desired).into()),
+                });
+            }
+            for (k, v) in d.tags_to_set {
+                diffs.push(ConfigDiff {
+                    field: format!("tags.{k}"),
+                    from: o.tags.get(&k).cloned(),
+                    to: Some(v),
+                });
+            }
+            for k in d.tags_to_remove {
+                diffs.push(ConfigDiff {
+                    field: format!("tags.{k}"),
+                    from: o.tags.get(&k).cloned(),
+                    to: None,
+                });
+            }
+            if !diffs.is_empty() {
+                diffs.sort_by(|a, b| a.field.cmp(&b.field));
+                actions.push(PlannedAction::UpdateConfig { diffs });
+            }
+        }
+    }
+    Plan {
+        function: desired.name.clone(),
+        actions,
+    }
+}
+
+/// The code of a create or update: inline below the limit when the file is here, else S3.
+enum Code {
+    Inline(Blob),
+    S3 { bucket: String, key: String },
+}
+
+impl Functions {
+    async fn code(&self, artifact: &ArtifactRef) -> Result<Code> {
+        if let Some(rest) = artifact.uri.strip_prefix("s3://")
+            && let Some((bucket, key)) = rest.split_once('/')
+            && artifact.size >= self.inline_limit
+        {
+            return Ok(Code::S3 {
+                bucket: bucket.into(),
+                key: key.into(),
+            });
+        }
+        let path = artifact.local_path.as_ref().ok_or_else(|| {
+            Error::invalid(
+                "artifact",
+                &artifact.uri,
+                "neither an S3 object nor a local file: upload the package first",
+            )
+        })?;
+        if artifact.size >= self.inline_limit && !artifact.uri.starts_with("s3://") {
+            return Err(Error::invalid(
+                "package",
+                format!("{} bytes", artifact.size),
+                format!(
+                    "packages of {} bytes or more go through S3: configure a bucket (FAAS_AWS_BUCKET or AwsBuilder::bucket)",
+                    self.inline_limit
+                ),
+            ));
+        }
+        let bytes = tokio::fs::read(path).await.map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+        Ok(Code::Inline(Blob::new(bytes)))
+    }
+
+    /// GetFunction: configuration and tags, or `None`.
+    pub async fn observe(&self, name: &str) -> Result<Option<Observed>> {
+        self.observe_qualified(name, None).await
+    }
+
+    /// GetFunction of a version or alias: what it serves, or `None`.
+    pub async fn observe_qualified(&self, name: &str, qualifier: Option<&str>) -> Result<Option<Observed>> {
+        let req = self
+            .client
+            .get_function()
+            .function_name(name)
+            .set_qualifier(qualifier.map(str::to_string));
+        match req.send().await {
+            Ok(out) => Ok(out.configuration().cloned().map(|config| Observed {
+                config,
+                tags: out
+                    .tags()
+                    .map(|t| {
+                        t.iter()
+                            .filter(|(k, _)| !k.starts_with("aws:"))
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })),
+            Err(e) => match map(e, fn_target(name)) {
+                Error::NotFound { .. } => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Waits until `State=Active` and `LastUpdateStatus` is not `InProgress`.
+    pub async fn wait_ready(&self, name: &str) -> Result<FunctionConfiguration> {
+        self.poll
+            .poll(&format!("function {name} to be ready"), || async {
+                let out = self
+                    .client
+                    .get_function()
+                    .function_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| map(e, fn_target(name)))?;
+                let c = out
+                    .configuration()
+                    .cloned()
+                    .unwrap_or_else(|| FunctionConfiguration::builder().build());
+                let state = c.state().cloned();
+                let update = c.last_update_status().cloned();
+                match (&state, &update) {
+                    (Some(State::Failed), _) => Err(Error::Provider {
+                        provider: "aws".into(),
+                        code: c
+                            .state_reason_code()
+                            .map(|r| r.as_str().to_string())
+                            .unwrap_or_else(|| "Failed".into()),
+                        message: format!(
+                            "function {name} failed: {}",
+                            c.state_reason().unwrap_or("no reason given")
+                        ),
+                        retryable: false,
+                    }),
+                    (_, Some(LastUpdateStatus::Failed)) => Err(Error::Provider {
+                        provider: "aws".into(),
+                        code: c
+                            .last_update_status_reason_code()
+                            .map(|r| r.as_str().to_string())
+                            .unwrap_or_else(|| "UpdateFailed".into()),
+                        message: format!(
+                            "update of {name} failed: {}",
+                            c.last_update_status_reason().unwrap_or("no reason given")
+                        ),
+                        retryable: false,
+                    }),
+                    (Some(State::Pending), _) | (_, Some(LastUpdateStatus::InProgress)) => {
+                        Ok(PollStatus::Pending(format!(
+                            "State={}, LastUpdateStatus={}",
+                            state.as_ref().map(|s| s.as_str()).unwrap_or("-"),
+                            update.as_ref().map(|s| s.as_str()).unwrap_or("-")
+                        )))
+                    }
+                    _ => Ok(PollStatus::Done(c)),
+                }
+            })
+            .await
+    }
+
+    /// Runs `call`, retrying `ResourceConflictException` (an update in progress) after waiting
+    /// for the function to be ready; other retryable errors follow the retry policy.
+    async fn with_conflict_retry<T, F, Fut>(&self, name: &str, what: &str, mut call: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        self.retry
+            .retry(what, || {
+                let fut = call();
+                async move {
+                    match fut.await {
+                        Err(Error::Conflict { resource, message }) => {
+                            tracing::info!(function = name, %message, "conflict: waiting for the function, then retrying");
+                            let _ = self.wait_ready(name).await;
+                            Err(Error::Conflict { resource, message })
+                        }
+                        other => other,
+                    }
+                }
+            })
+            .await
+    }
+
+    /// Create-or-update; returns the ready configuration and what changed.
+    pub async fn deploy(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<(FunctionConfiguration, Change)> {
+        let name = spec.name.as_str();
+        match self.observe(name).await? {
+            None => match self.create(spec, artifact).await {
+                Ok(()) => {
+                    let config = self.wait_ready(name).await?;
+                    Ok((
+                        config,
+                        Change {
+                            created: true,
+                            ..Change::default()
+                        },
+                    ))
+                }
+                // Another deployer (or our own retried request) created it first: update instead.
+                Err(Error::Conflict { .. }) => match self.observe(name).await? {
+                    Some(o) => self.update(spec, artifact, o).await,
+                    None => Err(Error::Conflict {
+                        resource: name.into(),
+                        message: "the function was created and deleted while we deployed".into(),
+                    }),
+                },
+                Err(e) => Err(e),
+            },
+            Some(o) => self.update(spec, artifact, o).await,
+        }
+    }
+
+    async fn create(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<()> {
+        let role = spec.aws.role_arn.clone().ok_or_else(|| {
+            Error::invalid(
+                "aws.role_arn",
+                "(none)",
+                "creating a Lambda function needs an execution role ARN",
+            )
+        })?;
+        let code = match self.code(artifact).await? {
+            Code::Inline(blob) => FunctionCode::builder().zip_file(blob).build(),
+            Code::S3 { bucket, key } => FunctionCode::builder().s3_bucket(bucket).s3_key(key).build(),
+        };
+        let env = Environment::builder()
+            .set_variables(Some(spec.environment.clone().into_iter().collect()))
+            .build();
+        let mut req = self
+            .client
+            .create_function()
+            .function_name(&spec.name)
+            .runtime(Runtime::from(spec.runtime.lambda_name().as_str()))
+            .handler(&spec.handler)
+            .role(role)
+            .code(code)
+            .memory_size(spec.memory_mb as i32)
+            .timeout(spec.timeout_s as i32)
+            .description(&spec.description)
+            .environment(env)
+            .architectures(Architecture::from(arch_name(spec)))
+            .set_layers(Some(spec.aws.layers.clone()))
+            .set_tags(Some(spec.tags.clone().into_iter().collect()))
+            .publish(false);
+        if let Some(mb) = spec.aws.ephemeral_storage_mb {
+            req = req.ephemeral_storage(EphemeralStorage::builder().size(mb as i32).build().map_err(build_err)?);
+        }
+        self.retry
+            .retry("CreateFunction", || async {
+                req.clone().send().await.map_err(|e| map(e, fn_target(&spec.name)))
+            })
+            .await?;
+        tracing::info!(function = %spec.name, "created");
+        Ok(())
+    }
+
+    async fn update(
+        &self,
+        spec: &FunctionSpec,
+        artifact: &ArtifactRef,
+        o: Observed,
+    ) -> Result<(FunctionConfiguration, Change)> {
+        let name = spec.name.as_str();
+        let d = differences(&o, spec, &artifact.sha256);
+        let mut change = Change::default();
+        let mut revision = o.config.revision_id().map(str::to_string);
+        if d.code || d.architecture {
+            self.wait_ready(name).await?;
+            let code = self.code(artifact).await?;
+            let c = self
+                .with_conflict_retry(name, "UpdateFunctionCode", || {
+                    let req = self
+                        .client
+                        .update_function_code()
+                        .function_name(name)
+                        .architectures(Architecture::from(arch_name(spec)))
+                        .set_revision_id(revision.clone());
+                    let req = match &code {
+                        Code::Inline(blob) => req.zip_file(blob.clone()),
+                        Code::S3 { bucket, key } => req.s3_bucket(bucket).s3_key(key),
+                    };
+                    async move { req.send().await.map_err(|e| map(e, fn_target(name))) }
+                })
+                .await?;
+            change.code_updated = true;
+            revision = c.revision_id().map(str::to_string);
+            revision = self
+                .wait_ready(name)
+                .await?
+                .revision_id()
+                .map(str::to_string)
+                .or(revision);
+        }
+        if !d.config.is_empty() {
+            self.wait_ready(name).await?;
+            let env = Environment::builder()
+                .set_variables(Some(spec.environment.clone().into_iter().collect()))
+                .build();
+            let storage = match spec.aws.ephemeral_storage_mb {
+                Some(mb) => Some(EphemeralStorage::builder().size(mb as i32).build().map_err(build_err)?),
+                None => None,
+            };
+            self.with_conflict_retry(name, "UpdateFunctionConfiguration", || {
+                let req = self
+                    .client
+                    .update_function_configuration()
+                    .function_name(name)
+                    .runtime(Runtime::from(spec.runtime.lambda_name().as_str()))
+                    .handler(&spec.handler)
+                    .memory_size(spec.memory_mb as i32)
+                    .timeout(spec.timeout_s as i32)
+                    .description(&spec.description)
+                    .environment(env.clone())
+                    .set_layers(Some(spec.aws.layers.clone()))
+                    .set_role(spec.aws.role_arn.clone())
+                    .set_ephemeral_storage(storage.clone())
+                    .set_revision_id(revision.clone());
+                async move { req.send().await.map_err(|e| map(e, fn_target(name))) }
+            })
+            .await?;
+            change.config_updated = true;
+        }
+        if !d.tags_to_set.is_empty() || !d.tags_to_remove.is_empty() {
+            let arn = o.config.function_arn().unwrap_or(name).to_string();
+            if !d.tags_to_set.is_empty() {
+                let tags = d.tags_to_set.clone();
+                self.retry
+                    .retry("TagResource", || async {
+                        self.client
+                            .tag_resource()
+                            .resource(&arn)
+                            .set_tags(Some(tags.clone()))
+                            .send()
+                            .await
+                            .map_err(|e| map(e, fn_target(name)))
+                    })
+                    .await?;
+            }
+            if !d.tags_to_remove.is_empty() {
+                self.retry
+                    .retry("UntagResource", || async {
+                        self.client
+                            .untag_resource()
+                            .resource(&arn)
+                            .set_tag_keys(Some(d.tags_to_remove.clone()))
+                            .send()
+                            .await
+                            .map_err(|e| map(e, fn_target(name)))
+                    })
+                    .await?;
+            }
+            change.config_updated = true;
+        }
+        let config = if change.is_noop() {
+            o.config
+        } else {
+            self.wait_ready(name).await?
+        };
+        Ok((config, change))
+    }
+
+    /// The deployment as faas-core models it.
+    pub fn deployment(
+        &self,
+        config: &FunctionConfiguration,
+        tags: BTreeMap<String, String>,
+        desired: Option<&FunctionSpec>,
+    ) -> Deployment {
+        let o = Observed {
+            config: config.clone(),
+            tags,
+        };
+        let state = match (config.state(), config.last_update_status()) {
+            (Some(State::Failed), _) => DeployState::Failed(config.state_reason().unwrap_or_default().to_string()),
+            (_, Some(LastUpdateStatus::Failed)) => {
+                DeployState::Failed(config.last_update_status_reason().unwrap_or_default().to_string())
+            }
+            (Some(State::Pending), _) | (_, Some(LastUpdateStatus::InProgress)) => DeployState::Pending,
+            (Some(State::Inactive), _) => DeployState::Inactive,
+            _ => DeployState::Active,
+        };
+        Deployment {
+            spec: observed_spec(&o, desired),
+            code_sha256: config.code_sha256().map(b64_to_hex).unwrap_or_default(),
+            state,
+            revision: config.revision_id().map(str::to_string),
+            url: None,
+            version: config.version().unwrap_or("$LATEST").to_string(),
+        }
+    }
+}
+
+fn build_err(e: aws_sdk_lambda::error::BuildError) -> Error {
+    Error::invalid("aws.ephemeral_storage_mb", "?", e.to_string())
+}

@@ -1,0 +1,502 @@
+//! [`AwsProvider`]: faas-core's `Provider` on Lambda, S3 and STS.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{AliasConfiguration, AliasRoutingConfiguration, InvocationType, LogType};
+use base64::Engine;
+use faas_core::{
+    ArtifactRef, Capability, DeployOutcome, Deployment, Error, ExecutionReport, FunctionError, FunctionSpec,
+    Invocation, InvokeMode, InvokeRequest, Label, LabelModel, Limits, Plan, Provider, ProviderInfo, PublishRequest,
+    ResourceKind, Result, Routing, Version,
+};
+use faas_package::Package;
+
+use crate::AwsBuilder;
+use crate::artifacts::ArtifactStore;
+use crate::error::{Target, map};
+use crate::lambda::{Functions, b64_to_hex, plan};
+
+/// The AWS Lambda provider. Build it with [`AwsBuilder`].
+#[derive(Debug, Clone)]
+pub struct AwsProvider {
+    functions: Functions,
+    store: Option<ArtifactStore>,
+    sts: aws_sdk_sts::Client,
+}
+
+/// What Lambda can do.
+pub const CAPABILITY: Capability = Capability {
+    immutable_versions: true,
+    label_model: LabelModel::Alias,
+    weighted_versions: 1,
+    slot_swap: false,
+    async_invoke: true,
+    log_tail: true,
+    delete_versions: true,
+    inline_package_limit: 50 * 1024 * 1024,
+    unzipped_limit: 250 * 1024 * 1024,
+};
+
+fn target(kind: ResourceKind, name: &str) -> Target<'_> {
+    Target { kind, name }
+}
+
+fn to_hex(sha_b64: &str) -> String {
+    b64_to_hex(sha_b64)
+}
+
+fn label_of(a: &AliasConfiguration) -> Label {
+    let weights = a
+        .routing_config()
+        .and_then(|r| r.additional_version_weights())
+        .map(|w| w.iter().map(|(k, v)| (k.clone(), *v)).collect())
+        .unwrap_or_default();
+    Label {
+        name: a.name().unwrap_or_default().to_string(),
+        routing: Routing {
+            primary: a.function_version().unwrap_or_default().to_string(),
+            weights,
+        },
+    }
+}
+
+impl AwsProvider {
+    pub(crate) fn new(b: AwsBuilder, config: &aws_config::SdkConfig) -> AwsProvider {
+        let lambda = aws_sdk_lambda::Client::new(config);
+        let s3_config = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(b.endpoint_url.is_some())
+            .build();
+        let store = b.bucket.clone().map(|bucket| ArtifactStore {
+            client: aws_sdk_s3::Client::from_conf(s3_config),
+            bucket,
+            prefix: b.prefix.clone(),
+            multipart_threshold: b.multipart_threshold,
+            part_size: b.part_size,
+        });
+        AwsProvider {
+            functions: Functions {
+                client: lambda,
+                poll: b.poll,
+                retry: b.retry,
+                inline_limit: b.inline_limit,
+            },
+            store,
+            sts: aws_sdk_sts::Client::new(config),
+        }
+    }
+
+    /// A builder reading the environment (see [`AwsBuilder::from_env`]).
+    pub fn builder() -> AwsBuilder {
+        AwsBuilder::from_env()
+    }
+
+    /// The account and ARN the provider's credentials belong to (`sts:GetCallerIdentity`).
+    pub async fn caller_identity(&self) -> Result<(String, String)> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| map(e, target(ResourceKind::Function, "sts:GetCallerIdentity")))?;
+        Ok((
+            out.account().unwrap_or_default().to_string(),
+            out.arn().unwrap_or_default().to_string(),
+        ))
+    }
+
+    async fn get_alias(&self, function: &str, label: &str) -> Result<Option<AliasConfiguration>> {
+        let name = format!("{function}@{label}");
+        match self
+            .functions
+            .client
+            .get_alias()
+            .function_name(function)
+            .name(label)
+            .send()
+            .await
+        {
+            Ok(a) => Ok(Some(
+                AliasConfiguration::builder()
+                    .set_name(a.name().map(str::to_string))
+                    .set_function_version(a.function_version().map(str::to_string))
+                    .set_routing_config(a.routing_config().cloned())
+                    .set_revision_id(a.revision_id().map(str::to_string))
+                    .build(),
+            )),
+            Err(e) => match map(e, target(ResourceKind::Label, &name)) {
+                Error::NotFound { .. } => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn require_function(&self, function: &str) -> Result<crate::lambda::Observed> {
+        self.functions
+            .observe(function)
+            .await?
+            .ok_or_else(|| Error::not_found(ResourceKind::Function, function, Some("deploy it first".into())))
+    }
+}
+
+#[async_trait]
+impl Provider for AwsProvider {
+    fn info(&self) -> ProviderInfo {
+        ProviderInfo {
+            name: "aws".into(),
+            capability: CAPABILITY,
+            limits: Limits::LAMBDA,
+        }
+    }
+
+    async fn upload(&self, function: &str, package: &Package) -> Result<ArtifactRef> {
+        match &self.store {
+            Some(store) => Ok(store.put(function, package).await?.0),
+            None if package.size < self.functions.inline_limit => Ok(faas_core::local_artifact(package)),
+            None => Err(Error::invalid(
+                "package",
+                format!("{} bytes", package.size),
+                format!(
+                    "packages of {} bytes or more go through S3: configure a bucket (FAAS_AWS_BUCKET or AwsBuilder::bucket)",
+                    self.functions.inline_limit
+                ),
+            )),
+        }
+    }
+
+    async fn plan(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<Plan> {
+        let observed = self.functions.observe(&spec.name).await?;
+        Ok(plan(observed.as_ref(), spec, artifact))
+    }
+
+    async fn deploy(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<DeployOutcome> {
+        spec.validate(&Limits::LAMBDA)?;
+        let (config, change) = self.functions.deploy(spec, artifact).await?;
+        let tags = if change.is_noop() {
+            spec.tags.clone()
+        } else {
+            self.functions
+                .observe(&spec.name)
+                .await?
+                .map(|o| o.tags)
+                .unwrap_or_default()
+        };
+        let deployment = self.functions.deployment(&config, tags, Some(spec));
+        if deployment.code_sha256 != artifact.sha256 {
+            return Err(Error::Conflict {
+                resource: spec.name.clone(),
+                message: format!(
+                    "Lambda reports CodeSha256 {} but the package is {}: the code was changed by someone else or altered in transit",
+                    deployment.code_sha256, artifact.sha256
+                ),
+            });
+        }
+        Ok(DeployOutcome { deployment, change })
+    }
+
+    async fn get(&self, function: &str) -> Result<Deployment> {
+        let o = self.require_function(function).await?;
+        Ok(self.functions.deployment(&o.config, o.tags, None))
+    }
+
+    async fn get_qualified(&self, function: &str, qualifier: &str) -> Result<Deployment> {
+        let o = self
+            .functions
+            .observe_qualified(function, Some(qualifier))
+            .await?
+            .ok_or_else(|| Error::not_found(ResourceKind::Version, format!("{function}:{qualifier}"), None))?;
+        Ok(self.functions.deployment(&o.config, o.tags, None))
+    }
+
+    async fn delete(&self, function: &str) -> Result<()> {
+        self.functions
+            .client
+            .delete_function()
+            .function_name(function)
+            .send()
+            .await
+            .map_err(|e| map(e, target(ResourceKind::Function, function)))?;
+        Ok(())
+    }
+
+    async fn publish(&self, function: &str, request: &PublishRequest) -> Result<Version> {
+        let config = self.functions.wait_ready(function).await?;
+        let current = config.code_sha256().map(to_hex).unwrap_or_default();
+        if let Some(expected) = request.expected_code_sha256.as_ref().filter(|e| **e != current) {
+            return Err(Error::Conflict {
+                resource: function.into(),
+                message: format!("$LATEST has code {current} but {expected} was expected: another deploy changed it"),
+            });
+        }
+        // CodeSha256 and RevisionId make Lambda refuse to publish anything but what we checked.
+        let out = self
+            .functions
+            .retry
+            .retry("PublishVersion", || async {
+                self.functions
+                    .client
+                    .publish_version()
+                    .function_name(function)
+                    .set_code_sha256(config.code_sha256().map(str::to_string))
+                    .set_revision_id(config.revision_id().map(str::to_string))
+                    .description(&request.description)
+                    .send()
+                    .await
+                    .map_err(|e| map(e, target(ResourceKind::Function, function)))
+            })
+            .await?;
+        Ok(Version {
+            id: out.version().unwrap_or_default().to_string(),
+            code_sha256: out.code_sha256().map(to_hex).unwrap_or_default(),
+            description: out.description().unwrap_or_default().to_string(),
+        })
+    }
+
+    async fn list_versions(&self, function: &str) -> Result<Vec<Version>> {
+        let mut versions = Vec::new();
+        let mut pages = self
+            .functions
+            .client
+            .list_versions_by_function()
+            .function_name(function)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| map(e, target(ResourceKind::Function, function)))?;
+            for v in page.versions() {
+                let id = v.version().unwrap_or_default();
+                if id == "$LATEST" {
+                    continue;
+                }
+                versions.push(Version {
+                    id: id.to_string(),
+                    code_sha256: v.code_sha256().map(to_hex).unwrap_or_default(),
+                    description: v.description().unwrap_or_default().to_string(),
+                });
+            }
+        }
+        versions.sort_by_key(|v| v.id.parse::<u64>().unwrap_or(u64::MAX));
+        Ok(versions)
+    }
+
+    async fn delete_version(&self, function: &str, version: &str) -> Result<()> {
+        if version == "$LATEST" {
+            return Err(Error::invalid(
+                "version",
+                version,
+                "$LATEST cannot be deleted: delete the function instead",
+            ));
+        }
+        if let Some(label) = self
+            .list_labels(function)
+            .await?
+            .into_iter()
+            .find(|l| l.routing.versions().any(|v| v == version))
+        {
+            return Err(Error::Conflict {
+                resource: format!("{function}:{version}"),
+                message: format!("alias {:?} routes to this version: move the alias first", label.name),
+            });
+        }
+        let name = format!("{function}:{version}");
+        self.functions
+            .client
+            .delete_function()
+            .function_name(function)
+            .qualifier(version)
+            .send()
+            .await
+            .map_err(|e| map(e, target(ResourceKind::Version, &name)))?;
+        Ok(())
+    }
+
+    async fn set_label(&self, function: &str, label: &str, routing: &Routing) -> Result<Label> {
+        routing.validate(usize::from(CAPABILITY.weighted_versions))?;
+        let weights: HashMap<String, f64> = routing.weights.clone().into_iter().collect();
+        let routing_config = AliasRoutingConfiguration::builder()
+            .set_additional_version_weights(Some(weights))
+            .build();
+        let name = format!("{function}@{label}");
+        let update = |revision: Option<String>| {
+            let req = self
+                .functions
+                .client
+                .update_alias()
+                .function_name(function)
+                .name(label)
+                .function_version(&routing.primary)
+                .routing_config(routing_config.clone())
+                .set_revision_id(revision);
+            let name = name.clone();
+            async move {
+                let a = req
+                    .send()
+                    .await
+                    .map_err(|e| map(e, target(ResourceKind::Label, &name)))?;
+                Ok::<_, Error>(
+                    AliasConfiguration::builder()
+                        .set_name(a.name().map(str::to_string))
+                        .set_function_version(a.function_version().map(str::to_string))
+                        .set_routing_config(a.routing_config().cloned())
+                        .build(),
+                )
+            }
+        };
+        let retry = &self.functions.retry;
+        let out = match self.get_alias(function, label).await? {
+            Some(existing) if label_of(&existing).routing == *routing => return Ok(label_of(&existing)),
+            Some(existing) => {
+                let revision = existing.revision_id().map(str::to_string);
+                retry.retry("UpdateAlias", || update(revision.clone())).await?
+            }
+            None => {
+                let created = self
+                    .functions
+                    .client
+                    .create_alias()
+                    .function_name(function)
+                    .name(label)
+                    .function_version(&routing.primary)
+                    .routing_config(routing_config.clone())
+                    .send()
+                    .await
+                    .map_err(|e| map(e, target(ResourceKind::Label, &name)));
+                match created {
+                    Ok(a) => AliasConfiguration::builder()
+                        .set_name(a.name().map(str::to_string))
+                        .set_function_version(a.function_version().map(str::to_string))
+                        .set_routing_config(a.routing_config().cloned())
+                        .build(),
+                    // Created meanwhile (by another deployer, or by our own retried request).
+                    Err(Error::Conflict { .. }) => retry.retry("UpdateAlias", || update(None)).await?,
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        Ok(label_of(&out))
+    }
+
+    async fn get_label(&self, function: &str, label: &str) -> Result<Label> {
+        self.get_alias(function, label)
+            .await?
+            .map(|a| label_of(&a))
+            .ok_or_else(|| Error::not_found(ResourceKind::Label, format!("{function}@{label}"), None))
+    }
+
+    async fn list_labels(&self, function: &str) -> Result<Vec<Label>> {
+        let mut labels = Vec::new();
+        let mut pages = self
+            .functions
+            .client
+            .list_aliases()
+            .function_name(function)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| map(e, target(ResourceKind::Function, function)))?;
+            labels.extend(page.aliases().iter().map(label_of));
+        }
+        Ok(labels)
+    }
+
+    async fn delete_label(&self, function: &str, label: &str) -> Result<()> {
+        let name = format!("{function}@{label}");
+        self.functions
+            .client
+            .delete_alias()
+            .function_name(function)
+            .name(label)
+            .send()
+            .await
+            .map_err(|e| map(e, target(ResourceKind::Label, &name)))?;
+        Ok(())
+    }
+
+    async fn invoke(&self, function: &str, request: &InvokeRequest) -> Result<Invocation> {
+        let payload = if request.payload.iter().all(u8::is_ascii_whitespace) {
+            b"{}".to_vec()
+        } else {
+            request.payload.clone()
+        };
+        if let Err(e) = serde_json::from_slice::<serde_json::Value>(&payload) {
+            return Err(Error::invalid(
+                "payload",
+                String::from_utf8_lossy(&payload).chars().take(80).collect::<String>(),
+                format!("Could not parse request body into json: {e}"),
+            ));
+        }
+        let name = match &request.qualifier {
+            Some(q) => format!("{function}:{q}"),
+            None => function.to_string(),
+        };
+        let kind = if request.qualifier.is_some() {
+            ResourceKind::Version
+        } else {
+            ResourceKind::Function
+        };
+        let started = tokio::time::Instant::now();
+        let out = self
+            .functions
+            .client
+            .invoke()
+            .function_name(function)
+            .set_qualifier(request.qualifier.clone())
+            .invocation_type(match request.mode {
+                InvokeMode::Sync => InvocationType::RequestResponse,
+                InvokeMode::Async => InvocationType::Event,
+                InvokeMode::DryRun => InvocationType::DryRun,
+            })
+            .log_type(if request.log_tail && request.mode == InvokeMode::Sync {
+                LogType::Tail
+            } else {
+                LogType::None
+            })
+            .payload(Blob::new(payload))
+            .send()
+            .await
+            .map_err(|e| match map(e, target(kind, &name)) {
+                // A missing function answers like a missing version when a qualifier was given.
+                Error::NotFound { hint, .. } if request.qualifier.is_some() => {
+                    let kind = if hint
+                        .as_deref()
+                        .is_some_and(|h| h.contains(&format!("function:{function}:")))
+                    {
+                        ResourceKind::Version
+                    } else {
+                        ResourceKind::Function
+                    };
+                    Error::not_found(kind, &name, hint)
+                }
+                other => other,
+            })?;
+        let body = out.payload().map(|b| b.as_ref().to_vec()).unwrap_or_default();
+        let log_tail = out
+            .log_result()
+            .and_then(|l| base64::engine::general_purpose::STANDARD.decode(l).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        let function_error = out.function_error().map(|kind| {
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+            let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+            FunctionError {
+                error_type: text("errorType").unwrap_or_else(|| kind.to_string()),
+                message: text("errorMessage").unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned()),
+                trace: v
+                    .get("stackTrace")
+                    .or_else(|| v.get("trace"))
+                    .and_then(|t| t.as_array())
+                    .map(|a| a.iter().filter_map(|l| l.as_str().map(str::to_string)).collect())
+                    .unwrap_or_default(),
+            }
+        });
+        Ok(Invocation {
+            status: out.status_code() as u16,
+            report: log_tail.as_deref().and_then(ExecutionReport::from_log),
+            payload: body,
+            function_error,
+            executed_version: out.executed_version().map(str::to_string),
+            log_tail,
+            elapsed: started.elapsed(),
+        })
+    }
+}

@@ -1,0 +1,307 @@
+//! The AWS provider against moto_server (Lambda, S3, STS, IAM), through a recording,
+//! fault-injecting proxy.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+
+use faas_aws::AssumeRole;
+use faas_core::conformance::{self, Fixture};
+use faas_core::{DeployOptions, Error, FunctionSpec, Package, Provider, ProviderExt};
+use faas_package::PackageBuilder;
+use support::{BUCKET, Fault, FaultKind, Moto, Proxy, ROLE};
+
+fn package(dir: &Path, name: &str, marker: &str, extra: Option<(&str, Vec<u8>)>) -> Package {
+    let src = dir.join(format!("src-{name}-{marker}"));
+    fs::create_dir_all(&src).unwrap();
+    fs::write(
+        src.join("lambda_function.py"),
+        format!("def lambda_handler(event, context):\n    return {{'marker': '{marker}'}}\n"),
+    )
+    .unwrap();
+    if let Some((file, bytes)) = extra {
+        fs::write(src.join(file), bytes).unwrap();
+    }
+    PackageBuilder::new(&src)
+        .runtime("python3.12".parse().unwrap())
+        .handler("lambda_function.lambda_handler")
+        .output(dir.join(format!("{name}-{marker}.zip")))
+        .build()
+        .unwrap()
+}
+
+fn spec(name: &str) -> FunctionSpec {
+    FunctionSpec::new(name, "python3.12".parse().unwrap(), "lambda_function.lambda_handler")
+        .role(ROLE)
+        .memory_mb(256)
+        .env("STAGE", "test")
+}
+
+fn publish_live() -> DeployOptions {
+    DeployOptions {
+        publish: true,
+        label: Some("live".into()),
+        ..DeployOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_suite_against_moto() {
+    let Some(moto) = Moto::start().await else { return };
+    let proxy = Proxy::start(&moto.url).await;
+    let aws = proxy.provider(|b| b).await;
+    let fixture = Fixture {
+        runs_code: false,
+        reports_executed_version: false,
+        // moto answers 200 for a missing function; real Lambda answers 404.
+        invoke_rejects_missing: false,
+        role: Some(ROLE.into()),
+        prefix: "moto".into(),
+        ..Fixture::python()
+    };
+    conformance::run_all(&aws, &fixture).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unchanged_redeploy_makes_only_reads() {
+    let Some(moto) = Moto::start().await else { return };
+    let proxy = Proxy::start(&moto.url).await;
+    let aws = proxy.provider(|b| b).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = package(dir.path(), "same", "v1", None);
+    let first = aws.deploy_package(&spec("same"), &pkg, &publish_live()).await.unwrap();
+    assert!(first.change.created);
+    assert_eq!(first.version.as_ref().unwrap().id, "1");
+    let writes_first = proxy.seen().iter().filter(|s| s.is_write()).count();
+    assert!(writes_first >= 3, "upload, create, publish, alias: {:?}", proxy.seen());
+
+    proxy.clear();
+    let again = aws.deploy_package(&spec("same"), &pkg, &publish_live()).await.unwrap();
+    let seen = proxy.seen();
+    let writes: Vec<_> = seen.iter().filter(|s| s.is_write()).collect();
+    assert!(writes.is_empty(), "an unchanged redeploy wrote: {writes:?}");
+    assert!(seen.len() <= 2, "at most two reads, saw {seen:?}");
+    assert!(again.change.is_noop() && again.plan.is_noop());
+    assert_eq!(again.version.unwrap().id, "1");
+    assert_eq!(aws.list_versions("same").await.unwrap().len(), 1, "no new version");
+
+    // A configuration change is one update, then a new version and an alias move.
+    let changed = aws
+        .deploy_package(&spec("same").memory_mb(512), &pkg, &publish_live())
+        .await
+        .unwrap();
+    assert!(changed.change.config_updated && !changed.change.code_updated);
+    assert_eq!(changed.version.unwrap().id, "2");
+    assert_eq!(aws.get_label("same", "live").await.unwrap().routing.primary, "2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_package_goes_through_s3_multipart() {
+    let Some(moto) = Moto::start().await else { return };
+    let proxy = Proxy::start(&moto.url).await;
+    let aws = proxy
+        .provider(|b| b.inline_limit(1024 * 1024).multipart(5 * 1024 * 1024, 5 * 1024 * 1024))
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let noise: Vec<u8> = (0..12 * 1024 * 1024)
+        .map(|_| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng as u8
+        })
+        .collect();
+    let pkg = package(dir.path(), "big", "v1", Some(("blob.bin", noise)));
+    assert!(pkg.size > 10 * 1024 * 1024);
+    let report = aws
+        .deploy_package(&spec("big"), &pkg, &DeployOptions::default())
+        .await
+        .unwrap();
+    assert!(report.change.created);
+    let seen = proxy.seen();
+    assert!(
+        seen.iter().any(|s| s.method == "POST" && s.query.contains("uploads")),
+        "no multipart start: {seen:?}"
+    );
+    let parts = seen
+        .iter()
+        .filter(|s| s.method == "PUT" && s.query.contains("partNumber"))
+        .count();
+    assert_eq!(parts, 3, "12 MB in 5 MB parts");
+    let create = seen
+        .iter()
+        .find(|s| s.method == "POST" && s.path.ends_with("/functions"))
+        .unwrap();
+    assert!(
+        create.body.contains("S3Key") && create.body.contains(BUCKET),
+        "code came from S3: {}",
+        create.body
+    );
+    assert_eq!(aws.get("big").await.unwrap().code_sha256, pkg.sha256);
+
+    // The same package again: HeadObject finds it, nothing is uploaded.
+    proxy.clear();
+    aws.upload("big", &pkg).await.unwrap();
+    let seen = proxy.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].method, "HEAD");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assume_role_with_external_id_goes_through_sts() {
+    let Some(moto) = Moto::start().await else { return };
+    let proxy = Proxy::start(&moto.url).await;
+    let aws = proxy
+        .provider(|b| {
+            b.assume_role(AssumeRole {
+                role_arn: "arn:aws:iam::123456789012:role/deployer".into(),
+                external_id: Some("ci-cd-platform".into()),
+                session_name: Some("faas-ci".into()),
+                duration: None,
+            })
+        })
+        .await;
+    let (account, arn) = aws.caller_identity().await.unwrap();
+    assert_eq!(account, "123456789012");
+    assert!(arn.contains("assumed-role/deployer/faas-ci"), "{arn}");
+    let seen = proxy.seen();
+    let assume = seen
+        .iter()
+        .find(|s| s.body.contains("Action=AssumeRole"))
+        .expect("an STS AssumeRole call");
+    assert!(assume.body.contains("ExternalId=ci-cd-platform"), "{}", assume.body);
+    // The assumed credentials serve Lambda too.
+    let dir = tempfile::tempdir().unwrap();
+    aws.deploy_package(
+        &spec("assumed"),
+        &package(dir.path(), "assumed", "v1", None),
+        &DeployOptions::default(),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_sha256_mismatch_is_detected() {
+    let Some(moto) = Moto::start().await else { return };
+    let proxy = Proxy::start(&moto.url).await;
+    let aws = proxy.provider(|b| b.inline_limit(1)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let real = package(dir.path(), "mismatch", "real", None);
+    let claimed = package(dir.path(), "mismatch", "claimed", None);
+    let mut artifact = aws.upload("mismatch", &real).await.unwrap();
+    // The artifact claims to be another package: what Lambda reports must expose it.
+    artifact.sha256 = claimed.sha256.clone();
+    let err = aws.deploy(&spec("mismatch"), &artifact).await.unwrap_err();
+    match err {
+        Error::Conflict { message, .. } => {
+            assert!(
+                message.contains(&real.sha256) && message.contains(&claimed.sha256),
+                "{message}"
+            )
+        }
+        other => panic!("expected Conflict, got {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_faults_are_retried_and_converge() {
+    let Some(moto) = Moto::start().await else { return };
+    let proxy = Proxy::start(&moto.url).await;
+    let aws = proxy.provider(|b| b).await;
+    let dir = tempfile::tempdir().unwrap();
+    aws.deploy_package(
+        &spec("flaky"),
+        &package(dir.path(), "flaky", "v1", None),
+        &publish_live(),
+    )
+    .await
+    .unwrap();
+
+    let conflict = FaultKind::Error {
+        status: 409,
+        error_type: "ResourceConflictException",
+        retry_after: None,
+    };
+    let throttle = FaultKind::Error {
+        status: 429,
+        error_type: "TooManyRequestsException",
+        retry_after: Some(1),
+    };
+    let server = FaultKind::Error {
+        status: 500,
+        error_type: "ServiceException",
+        retry_after: None,
+    };
+    proxy.inject(Fault {
+        method: "GET",
+        path: "/functions/flaky",
+        skip: 0,
+        times: 1,
+        kind: throttle,
+    });
+    proxy.inject(Fault {
+        method: "PUT",
+        path: "/functions/flaky/code",
+        skip: 0,
+        times: 2,
+        kind: conflict.clone(),
+    });
+    proxy.inject(Fault {
+        method: "PUT",
+        path: "/functions/flaky/configuration",
+        skip: 0,
+        times: 1,
+        kind: FaultKind::Reset,
+    });
+    proxy.inject(Fault {
+        method: "POST",
+        path: "/functions/flaky/versions",
+        skip: 0,
+        times: 1,
+        kind: server,
+    });
+    proxy.inject(Fault {
+        method: "POST",
+        path: "/functions/flaky/versions",
+        skip: 0,
+        times: 1,
+        kind: FaultKind::ResetAfterForward,
+    });
+    proxy.inject(Fault {
+        method: "PUT",
+        path: "/functions/flaky/aliases/live",
+        skip: 0,
+        times: 1,
+        kind: conflict,
+    });
+
+    let v2 = package(dir.path(), "flaky", "v2", None);
+    let report = aws
+        .deploy_package(&spec("flaky").memory_mb(1024), &v2, &publish_live())
+        .await
+        .unwrap();
+    assert!(
+        report.change.code_updated && report.change.config_updated,
+        "{:?}",
+        report.change
+    );
+    let faults_left: usize = proxy.faults.lock().unwrap().iter().map(|f| f.times).sum();
+    assert_eq!(faults_left, 0, "every injected fault was hit");
+
+    let d = aws.get("flaky").await.unwrap();
+    assert_eq!(d.code_sha256, v2.sha256);
+    assert_eq!(d.spec.memory_mb, 1024);
+    let versions = aws.list_versions("flaky").await.unwrap();
+    assert_eq!(
+        versions.len(),
+        2,
+        "a retried publish must not add a version: {versions:?}"
+    );
+    assert_eq!(report.version.unwrap().id, "2");
+    assert_eq!(aws.get_label("flaky", "live").await.unwrap().routing.primary, "2");
+}

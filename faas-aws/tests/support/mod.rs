@@ -1,0 +1,318 @@
+//! Test support: moto_server on a free loopback port, and a recording, fault-injecting proxy
+//! in front of it (moto never reports InProgress, conflicts or throttling by itself).
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use faas_aws::{AwsBuilder, AwsProvider, StaticKeys};
+use faas_core::{PollPolicy, RetryConfig};
+
+pub const ROLE: &str = "arn:aws:iam::123456789012:role/faas-test";
+pub const BUCKET: &str = "faas-artifacts";
+
+/// A moto_server child process, killed on drop.
+pub struct Moto {
+    pub url: String,
+    child: Child,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn moto_binary() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("FAAS_MOTO_SERVER") {
+        return Some(PathBuf::from(p));
+    }
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv/bin/moto_server");
+    local.is_file().then_some(local)
+}
+
+fn fake_auth(service: &str) -> String {
+    format!(
+        "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
+    )
+}
+
+impl Moto {
+    /// Starts moto, or returns `None` outside CI when it is not installed (in CI that panics).
+    pub async fn start() -> Option<Moto> {
+        let Some(bin) = moto_binary() else {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("moto_server is not installed: run the tests with scripts/test.sh");
+            }
+            eprintln!("SKIPPED: moto_server not found (scripts/test.sh installs it into target/test-venv)");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        let moto = Moto {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        let http = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if http
+                .get(format!("{}/moto-api/", moto.url))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto_server did not start on {}",
+                moto.url
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // No Docker here: Invoke echoes the event instead of running it.
+        let r = http
+            .post(format!("{}/moto-api/config", moto.url))
+            .json(&serde_json::json!({"lambda": {"use_docker": false}}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        let r = http
+            .post(&moto.url)
+            .header("authorization", fake_auth("iam"))
+            .form(&[
+                ("Action", "CreateRole"),
+                ("Version", "2010-05-08"),
+                ("RoleName", "faas-test"),
+                ("AssumeRolePolicyDocument", "{}"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status().is_success(),
+            "CreateRole: {}",
+            r.text().await.unwrap_or_default()
+        );
+        let r = http
+            .put(format!("{}/{BUCKET}", moto.url))
+            .header("authorization", fake_auth("s3"))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "CreateBucket: {}", r.status());
+        Some(moto)
+    }
+}
+
+/// One request the proxy saw.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub body: String,
+}
+
+impl Seen {
+    pub fn is_write(&self) -> bool {
+        !matches!(self.method.as_str(), "GET" | "HEAD")
+    }
+}
+
+/// What to do instead of (or after) forwarding.
+#[derive(Debug, Clone)]
+pub enum FaultKind {
+    /// Answer with this status and AWS error type, without forwarding.
+    Error {
+        status: u16,
+        error_type: &'static str,
+        retry_after: Option<u32>,
+    },
+    /// Drop the connection without forwarding.
+    Reset,
+    /// Forward (the server acts on it), then drop the connection before answering.
+    ResetAfterForward,
+}
+
+/// A fault for requests whose method matches and whose path contains `path`: the first
+/// `skip` matches pass, then `times` matches get the fault.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub skip: usize,
+    pub times: usize,
+    pub kind: FaultKind,
+}
+
+#[derive(Clone)]
+struct ProxyState {
+    upstream: String,
+    http: reqwest::Client,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    faults: Arc<Mutex<Vec<Fault>>>,
+}
+
+/// A recording, fault-injecting HTTP proxy on a free loopback port.
+pub struct Proxy {
+    pub url: String,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    pub faults: Arc<Mutex<Vec<Fault>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Proxy {
+    pub async fn start(upstream: &str) -> Proxy {
+        let state = ProxyState {
+            upstream: upstream.to_string(),
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            seen: Arc::default(),
+            faults: Arc::default(),
+        };
+        let (seen, faults) = (state.seen.clone(), state.faults.clone());
+        let app = Router::new().fallback(forward).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Proxy {
+            url,
+            seen,
+            faults,
+            task,
+        }
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.faults.lock().unwrap().push(fault);
+    }
+
+    pub fn clear(&self) {
+        self.seen.lock().unwrap().clear();
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// A provider talking to moto through this proxy, with fast polls and retries.
+    pub async fn provider(&self, configure: impl FnOnce(AwsBuilder) -> AwsBuilder) -> AwsProvider {
+        let builder = AwsBuilder::default()
+            .region("us-east-1")
+            .endpoint_url(&self.url)
+            .static_keys(StaticKeys {
+                access_key_id: "testing".into(),
+                secret_access_key: "testing".into(),
+                session_token: None,
+            })
+            .bucket(BUCKET)
+            .prefix("functions/")
+            .poll(PollPolicy::fast())
+            .retry(RetryConfig {
+                initial_backoff: Duration::from_millis(10),
+                max_backoff: Duration::from_millis(200),
+                ..RetryConfig::default()
+            });
+        configure(builder).build().await.unwrap()
+    }
+}
+
+fn take_fault(faults: &Mutex<Vec<Fault>>, method: &str, path: &str) -> Option<FaultKind> {
+    let mut faults = faults.lock().unwrap();
+    for f in faults.iter_mut() {
+        if f.method == method && path.contains(f.path) && f.times > 0 {
+            if f.skip > 0 {
+                f.skip -= 1;
+                return None;
+            }
+            f.times -= 1;
+            return Some(f.kind.clone());
+        }
+    }
+    None
+}
+
+async fn forward(State(st): State<ProxyState>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body: Bytes = axum::body::to_bytes(body, 256 * 1024 * 1024).await.unwrap_or_default();
+    let method = parts.method.to_string();
+    let path = parts.uri.path().to_string();
+    let query = parts.uri.query().unwrap_or_default().to_string();
+    st.seen.lock().unwrap().push(Seen {
+        method: method.clone(),
+        path: path.clone(),
+        query: query.clone(),
+        body: String::from_utf8_lossy(&body[..body.len().min(4096)]).into_owned(),
+    });
+    let fault = take_fault(&st.faults, &method, &path);
+    if let Some(FaultKind::Error {
+        status,
+        error_type,
+        retry_after,
+    }) = &fault
+    {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-amzn-errortype", HeaderValue::from_static(error_type));
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        if let Some(s) = retry_after {
+            headers.insert("retry-after", HeaderValue::from_str(&s.to_string()).unwrap());
+        }
+        let body = serde_json::json!({"Type": "User", "message": format!("injected {error_type}"), "Message": format!("injected {error_type}")});
+        return (StatusCode::from_u16(*status).unwrap(), headers, body.to_string()).into_response();
+    }
+    if let Some(FaultKind::Reset) = fault {
+        panic!("injected connection reset before {method} {path}");
+    }
+    let url = format!(
+        "{}{}",
+        st.upstream,
+        parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    );
+    let mut upstream = st.http.request(parts.method.clone(), url).body(body);
+    for (k, v) in &parts.headers {
+        if k != "host" && k != "content-length" {
+            upstream = upstream.header(k, v);
+        }
+    }
+    let resp = upstream.send().await.unwrap();
+    let status = resp.status();
+    let mut headers = HeaderMap::new();
+    for (k, v) in resp.headers() {
+        if k != "transfer-encoding" && k != "connection" && k != "content-length" {
+            headers.insert(k.clone(), v.clone());
+        }
+    }
+    let bytes = resp.bytes().await.unwrap();
+    if let Some(FaultKind::ResetAfterForward) = fault {
+        panic!("injected connection reset after {method} {path}");
+    }
+    (status, headers, Body::from(bytes)).into_response()
+}

@@ -20,4 +20,4 @@ if ! command -v node >/dev/null; then
   echo "node is not on the PATH: the Node.js runtime tests need it" >&2
   exit 1
 fi
-cargo test --workspace "$@"
+cargo test --workspace --all-features "$@"

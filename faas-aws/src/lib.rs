@@ -36,6 +36,8 @@ mod builder;
 mod error;
 mod lambda;
 mod provider;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 
 pub use builder::{AssumeRole, AwsBuilder, StaticKeys};
 pub use provider::{AwsProvider, CAPABILITY};

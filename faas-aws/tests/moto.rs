@@ -3,16 +3,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::fs;
 use std::path::Path;
 
 use faas_aws::AssumeRole;
+use faas_aws::test_support::{BUCKET, Fault, FaultKind, Moto, Proxy, ROLE};
 use faas_core::conformance::{self, Fixture};
 use faas_core::{DeployOptions, Error, FunctionSpec, Package, Provider, ProviderExt};
 use faas_package::PackageBuilder;
-use support::{BUCKET, Fault, FaultKind, Moto, Proxy, ROLE};
 
 fn package(dir: &Path, name: &str, marker: &str, extra: Option<(&str, Vec<u8>)>) -> Package {
     let src = dir.join(format!("src-{name}-{marker}"));
@@ -304,4 +302,66 @@ async fn injected_faults_are_retried_and_converge() {
     );
     assert_eq!(report.version.unwrap().id, "2");
     assert_eq!(aws.get_label("flaky", "live").await.unwrap().routing.primary, "2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waits_while_pending_and_in_progress() {
+    let Some(moto) = Moto::start().await else { return };
+    let proxy = Proxy::start(&moto.url).await;
+    proxy.simulate_pending(std::time::Duration::from_millis(400));
+    let aws = proxy.provider(|b| b).await;
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    aws.deploy_package(&spec("slow"), &package(dir.path(), "slow", "v1", None), &publish_live())
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(400),
+        "returned while Pending"
+    );
+    let polls = proxy
+        .seen()
+        .iter()
+        .filter(|s| s.method == "GET" && s.path.ends_with("/functions/slow"))
+        .count();
+    assert!(polls >= 3, "State=Pending was polled: {polls} reads");
+
+    proxy.clear();
+    let started = std::time::Instant::now();
+    let r = aws
+        .deploy_package(
+            &spec("slow"),
+            &package(dir.path(), "slow", "v2", None),
+            &DeployOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(r.change.code_updated);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(400),
+        "returned while InProgress"
+    );
+
+    // Running out of time says what was last seen.
+    proxy.simulate_pending(std::time::Duration::from_secs(5));
+    let impatient = proxy
+        .provider(|b| {
+            b.poll(faas_core::PollPolicy {
+                deadline: std::time::Duration::from_millis(300),
+                ..faas_core::PollPolicy::fast()
+            })
+        })
+        .await;
+    let err = impatient
+        .deploy_package(
+            &spec("slow2"),
+            &package(dir.path(), "slow2", "v1", None),
+            &DeployOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    match err {
+        Error::Timeout { last_seen, .. } => assert!(last_seen.contains("State=Pending"), "{last_seen}"),
+        other => panic!("expected Timeout, got {other}"),
+    }
 }

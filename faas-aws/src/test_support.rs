@@ -1,19 +1,20 @@
-//! Test support: moto_server on a free loopback port, and a recording, fault-injecting proxy
-//! in front of it (moto never reports InProgress, conflicts or throttling by itself).
-
-#![allow(dead_code, clippy::unwrap_used)]
+//! Test support (feature `test-support`): moto_server on a free loopback port, and a
+//! recording, fault-injecting proxy in front of it (moto never reports `InProgress`,
+//! conflicts or throttling by itself). Used by this crate's tests and the examples' tests;
+//! not for production use: it panics on failure, as test helpers do.
+#![allow(clippy::unwrap_used, missing_docs)]
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::{AwsBuilder, AwsProvider, StaticKeys};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use faas_aws::{AwsBuilder, AwsProvider, StaticKeys};
 use faas_core::{PollPolicy, RetryConfig};
 
 pub const ROLE: &str = "arn:aws:iam::123456789012:role/faas-test";
@@ -37,6 +38,7 @@ fn moto_binary() -> Option<PathBuf> {
         return Some(PathBuf::from(p));
     }
     let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv/bin/moto_server");
+    // Also where `scripts/test.sh` puts it when this crate is used from the examples.
     local.is_file().then_some(local)
 }
 
@@ -172,6 +174,21 @@ struct ProxyState {
     http: reqwest::Client,
     seen: Arc<Mutex<Vec<Seen>>>,
     faults: Arc<Mutex<Vec<Fault>>>,
+    pending: Arc<Mutex<Pending>>,
+}
+
+/// Lambda's asynchronous creates and updates, which moto finishes at once: for `window`
+/// after a create (update) of a function, reads of it report `State=Pending`
+/// (`LastUpdateStatus=InProgress`).
+#[derive(Debug, Default)]
+struct Pending {
+    window: Duration,
+    until: std::collections::HashMap<String, (std::time::Instant, bool)>,
+}
+
+fn function_of(path: &str) -> Option<&str> {
+    let rest = path.split("/functions/").nth(1)?;
+    Some(rest.split('/').next().unwrap_or(rest))
 }
 
 /// A recording, fault-injecting HTTP proxy on a free loopback port.
@@ -179,6 +196,7 @@ pub struct Proxy {
     pub url: String,
     pub seen: Arc<Mutex<Vec<Seen>>>,
     pub faults: Arc<Mutex<Vec<Fault>>>,
+    pending: Arc<Mutex<Pending>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -195,8 +213,9 @@ impl Proxy {
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
             seen: Arc::default(),
             faults: Arc::default(),
+            pending: Arc::default(),
         };
-        let (seen, faults) = (state.seen.clone(), state.faults.clone());
+        let (seen, faults, pending) = (state.seen.clone(), state.faults.clone(), state.pending.clone());
         let app = Router::new().fallback(forward).with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -207,8 +226,14 @@ impl Proxy {
             url,
             seen,
             faults,
+            pending,
             task,
         }
+    }
+
+    /// Makes functions look `Pending` / `InProgress` for `window` after each create / update.
+    pub fn simulate_pending(&self, window: Duration) {
+        self.pending.lock().unwrap().window = window;
     }
 
     pub fn inject(&self, fault: Fault) {
@@ -258,6 +283,53 @@ fn take_fault(faults: &Mutex<Vec<Fault>>, method: &str, path: &str) -> Option<Fa
         }
     }
     None
+}
+
+/// Records creates and updates, and rewrites reads inside their pending window.
+fn pending_view(pending: &Mutex<Pending>, method: &str, path: &str, bytes: Bytes) -> Bytes {
+    let mut p = pending.lock().unwrap();
+    if p.window.is_zero() {
+        return bytes;
+    }
+    let now = std::time::Instant::now();
+    let created = method == "POST" && path.ends_with("/functions");
+    let updated = method == "PUT" && (path.ends_with("/code") || path.ends_with("/configuration"));
+    if created || updated {
+        let name = if created {
+            serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v["FunctionName"].as_str().map(str::to_string))
+        } else {
+            function_of(path).map(str::to_string)
+        };
+        if let Some(name) = name {
+            let window = p.window;
+            p.until.insert(name, (now + window, created));
+        }
+        return bytes;
+    }
+    let Some(name) = function_of(path).filter(|_| method == "GET") else {
+        return bytes;
+    };
+    let Some(&(until, created)) = p.until.get(name).filter(|(until, _)| now < *until) else {
+        return bytes;
+    };
+    let _ = until;
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return bytes;
+    };
+    let config = if v.get("Configuration").is_some() {
+        &mut v["Configuration"]
+    } else {
+        &mut v
+    };
+    if created {
+        config["State"] = "Pending".into();
+        config["StateReasonCode"] = "Creating".into();
+    } else {
+        config["LastUpdateStatus"] = "InProgress".into();
+    }
+    Bytes::from(v.to_string())
 }
 
 async fn forward(State(st): State<ProxyState>, req: Request) -> Response {
@@ -310,7 +382,10 @@ async fn forward(State(st): State<ProxyState>, req: Request) -> Response {
             headers.insert(k.clone(), v.clone());
         }
     }
-    let bytes = resp.bytes().await.unwrap();
+    let mut bytes = resp.bytes().await.unwrap();
+    if status.is_success() && path.contains("/functions") {
+        bytes = pending_view(&st.pending, &method, &path, bytes);
+    }
     if let Some(FaultKind::ResetAfterForward) = fault {
         panic!("injected connection reset after {method} {path}");
     }

@@ -1,0 +1,182 @@
+//! Packages and deploys a function, then optionally publishes it, moves an alias and prunes.
+//!
+//! ```text
+//! cargo run -p examples --example deploy -- --provider local --function hello \
+//!     --src examples/functions/hello-python --runtime python3.12 \
+//!     --handler lambda_function.lambda_handler --alias live --publish --json
+//! cargo run -p examples --features aws --example deploy -- --provider aws --function hello \
+//!     --src examples/functions/hello-python --runtime python3.12 \
+//!     --handler lambda_function.lambda_handler --role arn:aws:iam::123456789012:role/exec \
+//!     --bucket my-artifacts --alias live --publish --keep-versions 5
+//! ```
+//! The AWS provider honours `AWS_ENDPOINT_URL` (moto), `AWS_REGION`, `AWS_PROFILE` and the
+//! standard credential chain.
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use faas_core::local::LocalProvider;
+use faas_core::{DeployOptions, FunctionSpec, Provider, ProviderExt, Runtime};
+use faas_package::PackageBuilder;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Which {
+    Local,
+    Aws,
+}
+
+/// Package, deploy, publish and route a function.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Where to deploy.
+    #[arg(long, value_enum, default_value = "local")]
+    provider: Which,
+    /// The function's name.
+    #[arg(long)]
+    function: String,
+    /// The source directory.
+    #[arg(long)]
+    src: PathBuf,
+    /// The runtime (python3.12, nodejs20.x, provided.al2023 ...).
+    #[arg(long)]
+    runtime: Runtime,
+    /// The handler.
+    #[arg(long)]
+    handler: String,
+    /// The execution role ARN (AWS).
+    #[arg(long)]
+    role: Option<String>,
+    /// Memory in MB.
+    #[arg(long, default_value_t = 128)]
+    memory: u32,
+    /// Timeout in seconds.
+    #[arg(long, default_value_t = 3)]
+    timeout: u32,
+    /// Environment variables, KEY=VALUE (repeatable).
+    #[arg(long = "env", value_parser = key_value)]
+    env: Vec<(String, String)>,
+    /// Secret environment variables, KEY=VALUE: never printed.
+    #[arg(long = "secret-env", value_parser = key_value)]
+    secret_env: Vec<(String, String)>,
+    /// Publish a version after deploying.
+    #[arg(long)]
+    publish: bool,
+    /// Point this alias at the published version (implies --publish).
+    #[arg(long)]
+    alias: Option<String>,
+    /// Keep the newest N versions (routed ones are always kept).
+    #[arg(long)]
+    keep_versions: Option<usize>,
+    /// Show what would change; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Where to write the zip.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The local provider's state directory.
+    #[arg(long, default_value = ".faas")]
+    state_dir: PathBuf,
+    /// The S3 bucket for artifacts (AWS; default FAAS_AWS_BUCKET).
+    #[arg(long)]
+    bucket: Option<String>,
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
+}
+
+async fn provider(args: &Args) -> anyhow::Result<Arc<dyn Provider>> {
+    Ok(match args.provider {
+        Which::Local => Arc::new(LocalProvider::builder().state_dir(&args.state_dir).build()?),
+        #[cfg(feature = "aws")]
+        Which::Aws => {
+            let mut b = faas_aws::AwsBuilder::from_env();
+            if let Some(bucket) = &args.bucket {
+                b = b.bucket(bucket);
+            }
+            Arc::new(b.build().await?)
+        }
+        #[cfg(not(feature = "aws"))]
+        Which::Aws => anyhow::bail!("this build has no AWS support: run with `--features aws`"),
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<ExitCode> {
+    examples::init_tracing();
+    let args = Args::parse();
+    let mut spec = FunctionSpec::new(&args.function, args.runtime.clone(), &args.handler)
+        .memory_mb(args.memory)
+        .timeout_s(args.timeout);
+    spec.aws.role_arn = args.role.clone();
+    for (k, v) in &args.env {
+        spec = spec.env(k, v);
+    }
+    for (k, v) in &args.secret_env {
+        spec = spec.secret_env(k, v);
+    }
+    let provider = provider(&args).await?;
+    spec.validate(&provider.info().limits)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("dist/{}.zip", args.function)));
+    let package = PackageBuilder::new(&args.src)
+        .runtime(spec.runtime.clone())
+        .handler(&spec.handler)
+        .limits(provider.info().limits.package_limits())
+        .output(&out)
+        .build()
+        .with_context(|| format!("packaging {}", args.src.display()))?;
+    let opts = DeployOptions {
+        publish: args.publish || args.alias.is_some(),
+        label: args.alias.clone(),
+        keep_versions: args.keep_versions,
+        dry_run: args.dry_run,
+        description: String::new(),
+    };
+    let report = provider.deploy_package(&spec, &package, &opts).await?;
+    if args.json {
+        let v = serde_json::json!({
+            "function": report.function,
+            "provider": provider.info().name,
+            "dry_run": report.dry_run,
+            "change": report.change.to_string(),
+            "created": report.change.created,
+            "code_updated": report.change.code_updated,
+            "config_updated": report.change.config_updated,
+            "unchanged": report.change.is_noop(),
+            "version": report.version.as_ref().map(|v| v.id.clone()),
+            "alias": args.alias,
+            "alias_moved": report.label.is_some(),
+            "code_sha256": report.code_sha256,
+            "pruned": report.pruned,
+            "plan": report.plan,
+        });
+        examples::say(&serde_json::to_string(&v)?);
+    } else {
+        if report.dry_run {
+            examples::say("dry run: nothing was changed");
+        }
+        examples::say(report.plan.to_string().trim_end());
+        examples::say(&format!("{}: {}", report.function, report.change));
+        if let Some(v) = &report.version {
+            examples::say(&format!("version {}", v.id));
+        }
+        if let (Some(alias), Some(v)) = (&args.alias, &report.version) {
+            examples::say(&format!("{alias} -> {}", v.id));
+        }
+        if !report.pruned.is_empty() {
+            examples::say(&format!("pruned versions {}", report.pruned.join(", ")));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,104 @@
+//! The deploy example as a user runs it: on the local provider, and on AWS (moto) with
+//! `--features aws` and `AWS_ENDPOINT_URL`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().join("examples").join(name)
+}
+
+fn functions() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("functions/hello-python")
+}
+
+fn deploy(envs: &[(&str, &str)], args: &[&str]) -> serde_json::Value {
+    let out = Command::new(example("deploy"))
+        .args([
+            "--function",
+            "hello",
+            "--runtime",
+            "python3.12",
+            "--handler",
+            "lambda_function.lambda_handler",
+        ])
+        .arg("--src")
+        .arg(functions())
+        .args(["--json", "--alias", "live"])
+        .args(args)
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn deploy_on_the_local_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state").display().to_string();
+    let zip = dir.path().join("hello.zip").display().to_string();
+    let base = [
+        "--provider",
+        "local",
+        "--state-dir",
+        &state,
+        "--out",
+        &zip,
+        "--keep-versions",
+        "2",
+    ];
+    let first = deploy(&[], &base);
+    assert_eq!(
+        (first["change"].as_str(), first["version"].as_str()),
+        (Some("created"), Some("1"))
+    );
+    let again = deploy(&[], &base);
+    assert_eq!(
+        (again["change"].as_str(), again["unchanged"].as_bool()),
+        (Some("unchanged"), Some(true))
+    );
+    assert_eq!(again["version"], "1");
+    let dry = deploy(&[], &[&base[..], &["--memory", "512", "--dry-run"]].concat());
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["plan"]["actions"][0]["diffs"][0]["field"], "memory_mb");
+    let changed = deploy(
+        &[],
+        &[&base[..], &["--memory", "512", "--secret-env", "TOKEN=hunter2"]].concat(),
+    );
+    assert_eq!(changed["change"], "config updated");
+    assert_eq!(changed["version"], "2");
+    assert!(
+        !changed.to_string().contains("hunter2"),
+        "a secret reached the output: {changed}"
+    );
+}
+
+#[cfg(feature = "aws")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_on_aws_through_moto() {
+    use faas_aws::test_support::{BUCKET, Moto, ROLE};
+    let Some(moto) = Moto::start().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("hello.zip").display().to_string();
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.url.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("FAAS_AWS_BUCKET", BUCKET),
+    ];
+    let args = ["--provider", "aws", "--role", ROLE, "--out", &zip];
+    // The example is a separate process: blocking on it leaves moto (another process) unaffected.
+    let first = deploy(&env, &args);
+    assert_eq!(first["provider"], "aws");
+    assert_eq!(first["change"], "created");
+    assert_eq!(first["version"], "1");
+    let again = deploy(&env, &args);
+    assert_eq!(again["unchanged"], true);
+    assert_eq!(again["version"], "1");
+    assert_eq!(again["code_sha256"], first["code_sha256"]);
+}

@@ -1,0 +1,138 @@
+//! Deploys 50 functions to moto one at a time and with bounded concurrency (same waits and
+//! checks: upload, deploy, CodeSha256 check, publish, alias), then redeploys them unchanged,
+//! counting the requests the server saw. Run with `benches/aws_deploy.sh` or
+//! `cargo bench -p faas-aws --bench deploy50` (needs moto_server; see scripts/test.sh).
+#![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use faas_aws::test_support::{Moto, Proxy, ROLE};
+use faas_core::{DeployOptions, FunctionSpec, Package, Provider, ProviderExt};
+use faas_package::PackageBuilder;
+use tokio::sync::Semaphore;
+
+const FUNCTIONS: usize = 50;
+
+fn packages(dir: &std::path::Path, prefix: &str) -> Vec<(FunctionSpec, Package)> {
+    (0..FUNCTIONS)
+        .map(|i| {
+            let name = format!("{prefix}-{i}");
+            let src = dir.join(&name);
+            std::fs::create_dir_all(&src).unwrap();
+            std::fs::write(
+                src.join("lambda_function.py"),
+                format!("def lambda_handler(event, context):\n    return {{'fn': {i}}}\n"),
+            )
+            .unwrap();
+            let pkg = PackageBuilder::new(&src)
+                .runtime("python3.12".parse().unwrap())
+                .handler("lambda_function.lambda_handler")
+                .output(dir.join(format!("{name}.zip")))
+                .build()
+                .unwrap();
+            let spec =
+                FunctionSpec::new(name, "python3.12".parse().unwrap(), "lambda_function.lambda_handler").role(ROLE);
+            (spec, pkg)
+        })
+        .collect()
+}
+
+fn opts() -> DeployOptions {
+    DeployOptions {
+        publish: true,
+        label: Some("live".into()),
+        ..DeployOptions::default()
+    }
+}
+
+async fn concurrently(provider: Arc<dyn Provider>, work: Vec<(FunctionSpec, Package)>, limit: usize) {
+    let permits = Arc::new(Semaphore::new(limit));
+    let mut set = tokio::task::JoinSet::new();
+    for (spec, pkg) in work {
+        let (p, permits) = (provider.clone(), permits.clone());
+        set.spawn(async move {
+            let _permit = permits.acquire_owned().await.unwrap();
+            p.deploy_package(&spec, &pkg, &opts()).await.unwrap()
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+}
+
+fn counts(proxy: &Proxy) -> (usize, usize) {
+    let seen = proxy.seen();
+    let writes = seen.iter().filter(|s| s.is_write()).count();
+    (seen.len() - writes, writes)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let moto = Moto::start()
+        .await
+        .expect("moto_server is needed: run scripts/test.sh once to install it");
+    let proxy = Proxy::start(&moto.url).await;
+    // Lambda creates and updates asynchronously (State=Pending, LastUpdateStatus=InProgress);
+    // moto does not, so the proxy simulates it: both flows make the same waits.
+    let pending_ms: u64 = std::env::var("FAAS_BENCH_PENDING_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    proxy.simulate_pending(std::time::Duration::from_millis(pending_ms));
+    let provider: Arc<dyn Provider> = Arc::new(proxy.provider(|b| b).await);
+    let dir = tempfile::tempdir().unwrap();
+    let limit: usize = std::env::var("FAAS_BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+
+    let sequential = packages(dir.path(), "seq");
+    proxy.clear();
+    let t = Instant::now();
+    for (spec, pkg) in &sequential {
+        provider.deploy_package(spec, pkg, &opts()).await.unwrap();
+    }
+    let seq_time = t.elapsed();
+    let (seq_reads, seq_writes) = counts(&proxy);
+
+    let parallel = packages(dir.path(), "con");
+    proxy.clear();
+    let t = Instant::now();
+    concurrently(provider.clone(), parallel.clone(), limit).await;
+    let con_time = t.elapsed();
+    let (con_reads, con_writes) = counts(&proxy);
+
+    proxy.clear();
+    let t = Instant::now();
+    concurrently(provider.clone(), parallel.clone(), limit).await;
+    let re_time = t.elapsed();
+    let (re_reads, re_writes) = counts(&proxy);
+    let mut versions = 0;
+    for (spec, _) in &parallel {
+        versions += provider.list_versions(&spec.name).await.unwrap().len();
+    }
+
+    println!(
+        "first deploy of {FUNCTIONS} functions (upload, deploy, check, publish, alias; {pending_ms} ms simulated Pending):"
+    );
+    println!(
+        "  one at a time        {:>7.2} s  {seq_reads} reads, {seq_writes} writes",
+        seq_time.as_secs_f64()
+    );
+    println!(
+        "  {limit} at a time          {:>7.2} s  {con_reads} reads, {con_writes} writes",
+        con_time.as_secs_f64()
+    );
+    println!(
+        "  speedup              {:>7.2}x",
+        seq_time.as_secs_f64() / con_time.as_secs_f64()
+    );
+    println!("unchanged redeploy, {limit} at a time:");
+    println!(
+        "  {:>7.2} s  {re_reads} reads ({:.1} per function), {re_writes} writes, {} versions for {FUNCTIONS} functions",
+        re_time.as_secs_f64(),
+        re_reads as f64 / FUNCTIONS as f64,
+        versions
+    );
+}

@@ -414,18 +414,7 @@ impl Provider for AwsProvider {
     }
 
     async fn invoke(&self, function: &str, request: &InvokeRequest) -> Result<Invocation> {
-        let payload = if request.payload.iter().all(u8::is_ascii_whitespace) {
-            b"{}".to_vec()
-        } else {
-            request.payload.clone()
-        };
-        if let Err(e) = serde_json::from_slice::<serde_json::Value>(&payload) {
-            return Err(Error::invalid(
-                "payload",
-                String::from_utf8_lossy(&payload).chars().take(80).collect::<String>(),
-                format!("Could not parse request body into json: {e}"),
-            ));
-        }
+        let payload = request.event_bytes()?;
         let name = match &request.qualifier {
             Some(q) => format!("{function}:{q}"),
             None => function.to_string(),
@@ -475,20 +464,9 @@ impl Provider for AwsProvider {
             .log_result()
             .and_then(|l| base64::engine::general_purpose::STANDARD.decode(l).ok())
             .map(|b| String::from_utf8_lossy(&b).into_owned());
-        let function_error = out.function_error().map(|kind| {
-            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-            let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-            FunctionError {
-                error_type: text("errorType").unwrap_or_else(|| kind.to_string()),
-                message: text("errorMessage").unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned()),
-                trace: v
-                    .get("stackTrace")
-                    .or_else(|| v.get("trace"))
-                    .and_then(|t| t.as_array())
-                    .map(|a| a.iter().filter_map(|l| l.as_str().map(str::to_string)).collect())
-                    .unwrap_or_default(),
-            }
-        });
+        let function_error = out
+            .function_error()
+            .map(|kind| FunctionError::from_body(Some(kind), &body));
         Ok(Invocation {
             status: out.status_code() as u16,
             report: log_tail.as_deref().and_then(ExecutionReport::from_log),

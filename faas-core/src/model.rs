@@ -237,6 +237,25 @@ impl InvokeRequest {
         self.qualifier = Some(q.into());
         self
     }
+
+    /// The event to send: the payload, `{}` when it is empty, and an error (as Lambda's
+    /// `InvalidRequestContentException`) when it is not JSON.
+    pub fn event_bytes(&self) -> Result<Vec<u8>> {
+        if self.payload.iter().all(u8::is_ascii_whitespace) {
+            return Ok(b"{}".to_vec());
+        }
+        match serde_json::from_slice::<serde_json::Value>(&self.payload) {
+            Ok(_) => Ok(self.payload.clone()),
+            Err(e) => Err(Error::invalid(
+                "payload",
+                String::from_utf8_lossy(&self.payload)
+                    .chars()
+                    .take(80)
+                    .collect::<String>(),
+                format!("Could not parse request body into json: {e}"),
+            )),
+        }
+    }
 }
 
 /// An error raised by the function's own code, kept apart from transport errors.
@@ -248,6 +267,27 @@ pub struct FunctionError {
     pub message: String,
     /// `stackTrace` lines.
     pub trace: Vec<String>,
+}
+
+impl FunctionError {
+    /// Reads an error body in Lambda's shapes (`errorType`, `errorMessage`, and `stackTrace`
+    /// from Python or `trace` from Node); `fallback_type` (a header) is used when the body has none.
+    pub fn from_body(fallback_type: Option<&str>, body: &[u8]) -> FunctionError {
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
+        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+        FunctionError {
+            error_type: text("errorType")
+                .or_else(|| fallback_type.map(str::to_string))
+                .unwrap_or_else(|| "Unhandled".into()),
+            message: text("errorMessage").unwrap_or_else(|| String::from_utf8_lossy(body).into_owned()),
+            trace: v
+                .get("stackTrace")
+                .or_else(|| v.get("trace"))
+                .and_then(|t| t.as_array())
+                .map(|a| a.iter().filter_map(|l| l.as_str().map(str::to_string)).collect())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// What a run cost, as Lambda's `REPORT` line says it.

@@ -394,18 +394,21 @@ fn method(e: &CentralEntry) -> u16 {
     if e.deflated { 8 } else { 0 }
 }
 
-fn write_local_header(w: &mut impl Write, e: &CentralEntry, (time, date): (u16, u16)) -> io::Result<()> {
+/// The fields local and central headers share, from "version needed" to the name length.
+fn shared_fields(h: &mut Vec<u8>, e: &CentralEntry, (time, date): (u16, u16)) {
+    for v in [VERSION_NEEDED, flags(&e.name), method(e), time, date] {
+        h.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [e.crc32, e.compressed_size, e.size] {
+        h.extend_from_slice(&v.to_le_bytes());
+    }
+    h.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
+}
+
+fn write_local_header(w: &mut impl Write, e: &CentralEntry, dos_time: (u16, u16)) -> io::Result<()> {
     let mut h = Vec::with_capacity(30 + e.name.len());
     h.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
-    h.extend_from_slice(&VERSION_NEEDED.to_le_bytes());
-    h.extend_from_slice(&flags(&e.name).to_le_bytes());
-    h.extend_from_slice(&method(e).to_le_bytes());
-    h.extend_from_slice(&time.to_le_bytes());
-    h.extend_from_slice(&date.to_le_bytes());
-    h.extend_from_slice(&e.crc32.to_le_bytes());
-    h.extend_from_slice(&e.compressed_size.to_le_bytes());
-    h.extend_from_slice(&e.size.to_le_bytes());
-    h.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
+    shared_fields(&mut h, e, dos_time);
     h.extend_from_slice(&0u16.to_le_bytes());
     h.extend_from_slice(e.name.as_bytes());
     w.write_all(&h)
@@ -414,7 +417,7 @@ fn write_local_header(w: &mut impl Write, e: &CentralEntry, (time, date): (u16, 
 fn write_central_directory<W: Write>(
     w: &mut Counting<W>,
     entries: &[CentralEntry],
-    (time, date): (u16, u16),
+    dos_time: (u16, u16),
 ) -> io::Result<()> {
     let start = w.bytes;
     for e in entries {
@@ -422,15 +425,7 @@ fn write_central_directory<W: Write>(
         let mut h = Vec::with_capacity(46 + e.name.len());
         h.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
         h.extend_from_slice(&VERSION_MADE_BY_UNIX.to_le_bytes());
-        h.extend_from_slice(&VERSION_NEEDED.to_le_bytes());
-        h.extend_from_slice(&flags(&e.name).to_le_bytes());
-        h.extend_from_slice(&method(e).to_le_bytes());
-        h.extend_from_slice(&time.to_le_bytes());
-        h.extend_from_slice(&date.to_le_bytes());
-        h.extend_from_slice(&e.crc32.to_le_bytes());
-        h.extend_from_slice(&e.compressed_size.to_le_bytes());
-        h.extend_from_slice(&e.size.to_le_bytes());
-        h.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
+        shared_fields(&mut h, e, dos_time);
         h.extend_from_slice(&[0; 8]); // extra len, comment len, disk start, internal attributes
         h.extend_from_slice(&(mode << 16).to_le_bytes());
         h.extend_from_slice(&e.offset.to_le_bytes());

@@ -5,7 +5,6 @@ use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::archive::{self, ArchiveOptions};
@@ -187,15 +186,7 @@ impl PackageBuilder {
             })
             .collect();
         tracing::info!(output = %output.display(), sha256 = %hex(&sha), size, files = manifest.len(), "package built");
-        Ok(Package {
-            path: output,
-            sha256: hex(&sha),
-            code_sha256: base64::engine::general_purpose::STANDARD.encode(sha),
-            size,
-            unzipped_size: manifest.iter().map(|m| m.size).sum(),
-            files: manifest.len(),
-            manifest,
-        })
+        Ok(Package::assemble(output, sha, size, manifest))
     }
 }
 

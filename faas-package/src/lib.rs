@@ -103,6 +103,22 @@ impl PackageLimits {
     };
 }
 
+impl Package {
+    /// A package from its zip's digest and size and its sorted manifest.
+    pub(crate) fn assemble(path: PathBuf, sha: [u8; 32], size: u64, manifest: Vec<ManifestEntry>) -> Package {
+        use base64::Engine;
+        Package {
+            path,
+            sha256: hex(&sha),
+            code_sha256: base64::engine::general_purpose::STANDARD.encode(sha),
+            size,
+            unzipped_size: manifest.iter().map(|m| m.size).sum(),
+            files: manifest.len(),
+            manifest,
+        }
+    }
+}
+
 /// Hex of a digest.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;

@@ -5,7 +5,6 @@ use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
-use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::builder::hash_file;
@@ -65,15 +64,7 @@ impl Package {
         }
         manifest.sort_by(|a, b| a.path.cmp(&b.path));
         let (sha, size) = hash_file(path)?;
-        Ok(Package {
-            path: path.to_path_buf(),
-            sha256: hex(&sha),
-            code_sha256: base64::engine::general_purpose::STANDARD.encode(sha),
-            size,
-            unzipped_size: manifest.iter().map(|m| m.size).sum(),
-            files: manifest.len(),
-            manifest,
-        })
+        Ok(Package::assemble(path.to_path_buf(), sha, size, manifest))
     }
 
     /// Unpacks the zip at `zip_path` into `dest` (created if missing), keeping the executable

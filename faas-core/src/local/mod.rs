@@ -537,18 +537,7 @@ impl Provider for LocalProvider {
     }
 
     async fn invoke(&self, function: &str, request: &InvokeRequest) -> Result<Invocation> {
-        let payload = if request.payload.iter().all(u8::is_ascii_whitespace) {
-            b"{}".to_vec()
-        } else {
-            request.payload.clone()
-        };
-        if let Err(e) = serde_json::from_slice::<serde_json::Value>(&payload) {
-            return Err(Error::invalid(
-                "payload",
-                String::from_utf8_lossy(&payload).chars().take(80).collect::<String>(),
-                format!("Could not parse request body into json: {e}"),
-            ));
-        }
+        let payload = request.event_bytes()?;
         let rec = self.record(function).await?;
         let (version, spec, sha) = self.resolve(&rec, request.qualifier.as_deref())?;
         let inner = self.inner.clone();

@@ -168,19 +168,7 @@ fn lambda_env(cmd: &mut Command, req: &RunRequest, api: &str, request_id: &str) 
 
 /// Lambda's shape of an error body, read from what the runtime posted.
 fn function_error(header_type: Option<String>, body: &[u8]) -> FunctionError {
-    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
-    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-    let trace = v
-        .get("stackTrace")
-        .or_else(|| v.get("trace"))
-        .and_then(|t| t.as_array())
-        .map(|a| a.iter().filter_map(|l| l.as_str().map(str::to_string)).collect())
-        .unwrap_or_default();
-    FunctionError {
-        error_type: text("errorType").or(header_type).unwrap_or_else(|| "Unhandled".into()),
-        message: text("errorMessage").unwrap_or_else(|| String::from_utf8_lossy(body).into_owned()),
-        trace,
-    }
+    FunctionError::from_body(header_type.as_deref(), body)
 }
 
 fn error_payload(fe: &FunctionError) -> Vec<u8> {

@@ -8,9 +8,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use faas_aws::test_support::{Moto, Proxy, ROLE};
-use faas_core::{DeployOptions, FunctionSpec, Package, Provider, ProviderExt};
+use faas_core::{DeployJob, DeployOptions, FunctionSpec, Package, Provider, ProviderExt, deploy_many};
 use faas_package::PackageBuilder;
-use tokio::sync::Semaphore;
 
 const FUNCTIONS: usize = 50;
 
@@ -47,17 +46,16 @@ fn opts() -> DeployOptions {
 }
 
 async fn concurrently(provider: Arc<dyn Provider>, work: Vec<(FunctionSpec, Package)>, limit: usize) {
-    let permits = Arc::new(Semaphore::new(limit));
-    let mut set = tokio::task::JoinSet::new();
-    for (spec, pkg) in work {
-        let (p, permits) = (provider.clone(), permits.clone());
-        set.spawn(async move {
-            let _permit = permits.acquire_owned().await.unwrap();
-            p.deploy_package(&spec, &pkg, &opts()).await.unwrap()
-        });
-    }
-    while let Some(r) = set.join_next().await {
-        r.unwrap();
+    let jobs = work
+        .into_iter()
+        .map(|(spec, package)| DeployJob {
+            spec,
+            package,
+            options: opts(),
+        })
+        .collect();
+    for (name, result) in deploy_many(provider, jobs, limit).await {
+        result.unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
 

@@ -30,6 +30,7 @@
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
+mod batch;
 mod error;
 mod model;
 mod plan;
@@ -43,6 +44,7 @@ pub mod conformance;
 #[cfg(feature = "local")]
 pub mod local;
 
+pub use batch::{DeployJob, deploy_many};
 pub use error::{Error, ResourceKind, Result};
 pub use faas_package::{Architecture, Package, PackageBuilder, PackageLimits, Runtime, RuntimeFamily};
 pub use model::{

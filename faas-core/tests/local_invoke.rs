@@ -414,3 +414,47 @@ async fn async_and_dry_run_invocations() {
     req.mode = faas_core::InvokeMode::DryRun;
     assert_eq!(env.provider.invoke("bg", &req).await.unwrap().status, 204);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_functions_deploy_under_a_bound() {
+    let env = Env::new();
+    let provider: std::sync::Arc<dyn Provider> = std::sync::Arc::new(env.provider.clone());
+    let mut jobs = Vec::new();
+    for i in 0..6 {
+        let src = env.dir.path().join(format!("many-{i}"));
+        fs::create_dir_all(&src).unwrap();
+        fs::write(src.join("app.py"), format!("def handler(e, c):\n    return {i}\n")).unwrap();
+        let package = PackageBuilder::new(&src)
+            .output(env.dir.path().join(format!("many-{i}.zip")))
+            .build()
+            .unwrap();
+        jobs.push(faas_core::DeployJob {
+            spec: FunctionSpec::new(format!("many-{i}"), "python3.12".parse().unwrap(), "app.handler"),
+            package,
+            options: DeployOptions {
+                publish: true,
+                label: Some("live".into()),
+                ..DeployOptions::default()
+            },
+        });
+    }
+    // A bad one fails alone.
+    jobs[3].spec.memory_mb = 1;
+    let results = faas_core::deploy_many(provider.clone(), jobs.clone(), 3).await;
+    assert_eq!(results.len(), 6);
+    for (i, (name, r)) in results.iter().enumerate() {
+        assert_eq!(name, &format!("many-{i}"));
+        if i == 3 {
+            assert!(matches!(r, Err(Error::InvalidInput { .. })), "{r:?}");
+        } else {
+            assert_eq!(r.as_ref().unwrap().version.as_ref().unwrap().id, "1");
+        }
+    }
+    let again = faas_core::deploy_many(provider, jobs, 3).await;
+    assert!(
+        again
+            .iter()
+            .filter(|(n, _)| n != "many-3")
+            .all(|(_, r)| r.as_ref().unwrap().change.is_noop())
+    );
+}

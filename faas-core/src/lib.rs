@@ -43,6 +43,8 @@ pub mod testcase;
 pub mod conformance;
 #[cfg(feature = "local")]
 pub mod local;
+#[cfg(feature = "pipeline")]
+pub mod pipeline;
 
 pub use batch::{DeployJob, deploy_many};
 pub use error::{Error, ResourceKind, Result};

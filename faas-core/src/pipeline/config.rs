@@ -1,0 +1,316 @@
+//! Reading a pipeline file: typed structs, environments, `${VAR}` interpolation, secrets.
+//!
+//! Loading goes in three passes, so that every error can say where it is:
+//! 1. the text is parsed into typed structs (`deny_unknown_fields`): syntax errors, unknown
+//!    keys and missing fields come with `file:line:column` from the YAML parser;
+//! 2. the chosen environment's overrides are merged over the defaults and `${VAR}` /
+//!    `${VAR:-default}` are replaced in every string, a missing variable named with its path;
+//! 3. each step's `config` is read into the typed config of its step type; errors name the
+//!    step and the line where it starts.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+use crate::{Error, Result};
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineFile {
+    /// AWS settings (`enabled`, `region`, `auth`, `deployment`, `monitoring`).
+    #[serde(default)]
+    pub aws_lambda_integration: Option<Integration>,
+    /// Azure settings.
+    #[serde(default)]
+    pub azure_functions_integration: Option<Integration>,
+    /// Google Cloud settings.
+    #[serde(default)]
+    pub gcp_functions_integration: Option<Integration>,
+    /// Per-environment overrides, chosen by name.
+    #[serde(default)]
+    pub environments: BTreeMap<String, Environment>,
+    /// The stages (also accepted as `pipeline`).
+    #[serde(alias = "pipeline")]
+    pub lambda_deployment_pipeline: PipelineDef,
+}
+
+/// A provider block. Its keys are free-form for the provider that reads it, except that
+/// `enabled` must be a boolean and `auth` secrets are redacted everywhere.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Integration {
+    /// Whether the block is used.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Everything else (region, auth, deployment, monitoring, ...).
+    #[serde(flatten)]
+    pub settings: BTreeMap<String, Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Overrides for one environment.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// Variables for `${VAR}` interpolation, taking precedence over the process environment.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    /// Per-step `config` overrides, merged key by key over the step's own config.
+    #[serde(default)]
+    pub steps: BTreeMap<String, Value>,
+    /// The provider steps use when they name none (`local`, `aws`, ...).
+    #[serde(default)]
+    pub provider: Option<String>,
+}
+
+/// The stages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineDef {
+    /// Stages run in order.
+    pub stages: Vec<StageDef>,
+}
+
+/// One stage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageDef {
+    /// Its name, unique in the file.
+    pub name: String,
+    /// Steps run in order.
+    pub steps: Vec<StepDef>,
+}
+
+/// One step as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepDef {
+    /// Its name, unique in the file.
+    pub name: String,
+    /// Its type (`package`, `deploy`, ... or `lambda-package`, `s3-upload`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The provider it acts on (default: the run's).
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// Its configuration, read by the step type.
+    #[serde(default)]
+    pub config: Value,
+}
+
+/// The location of the first line containing `needle` (1-based), for error messages.
+pub(crate) fn line_of(source: &str, needle: &str) -> Option<(usize, usize)> {
+    source
+        .lines()
+        .enumerate()
+        .find_map(|(i, l)| l.find(needle).map(|c| (i + 1, c + 1)))
+}
+
+/// Where a step is written: `file:line:column`.
+pub(crate) fn step_location(file: &str, source: &str, step: &str) -> String {
+    let found = [
+        format!("name: {step}"),
+        format!("name: \"{step}\""),
+        format!("name: '{step}'"),
+    ]
+    .iter()
+    .find_map(|n| line_of(source, n));
+    match found {
+        Some((l, c)) => format!("{file}:{l}:{c}"),
+        None => file.to_string(),
+    }
+}
+
+/// Parses the text (pass 1).
+pub(crate) fn parse(file: &str, source: &str) -> Result<PipelineFile> {
+    serde_yaml_ng::from_str(source).map_err(|e| {
+        let at = e
+            .location()
+            .map(|l| format!("{file}:{}:{}", l.line(), l.column()))
+            .unwrap_or_else(|| file.to_string());
+        let message = e.to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+        Error::invalid(at, "pipeline file", message)
+    })
+}
+
+/// Merges `over` into `base` key by key (maps recursively; anything else is replaced).
+pub(crate) fn merge(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Mapping(b), Value::Mapping(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
+/// `${VAR}` and `${VAR:-default}` in one string; `lookup` gives variables.
+pub(crate) fn interpolate(text: &str, path: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| Error::invalid(path, text, "an unterminated `${`: write ${NAME} or ${NAME:-default}"))?;
+        let inner = &after[..end];
+        let (name, default) = match inner.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (inner, None),
+        };
+        let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(Error::invalid(
+                path,
+                format!("${{{inner}}}"),
+                "a variable name holds only letters, digits and _",
+            ));
+        }
+        match lookup(name).or_else(|| default.map(str::to_string)) {
+            Some(v) => out.push_str(&v),
+            None => {
+                return Err(Error::invalid(
+                    path,
+                    format!("${{{name}}}"),
+                    format!(
+                        "the variable {name} is not set: export it, define it under environments.<env>.variables, or write ${{{name}:-default}}"
+                    ),
+                ));
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Interpolates every string in `value` (pass 2), recording the values of secret keys.
+pub(crate) fn interpolate_value(
+    value: &mut Value,
+    path: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    secrets: &mut BTreeSet<String>,
+) -> Result<()> {
+    match value {
+        Value::String(s) => {
+            *s = interpolate(s, path, lookup)?;
+            if is_secret_key(path) && !s.is_empty() {
+                secrets.insert(s.clone());
+            }
+        }
+        Value::Sequence(seq) => {
+            for (i, v) in seq.iter_mut().enumerate() {
+                interpolate_value(v, &format!("{path}[{i}]"), lookup, secrets)?;
+            }
+        }
+        Value::Mapping(map) => {
+            for (k, v) in map.iter_mut() {
+                let key = k.as_str().map(str::to_string).unwrap_or_else(|| format!("{k:?}"));
+                interpolate_value(v, &format!("{path}.{key}"), lookup, secrets)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Keys whose values are secrets: auth credentials and explicitly secret variables.
+fn is_secret_key(path: &str) -> bool {
+    let last = path.rsplit('.').next().unwrap_or(path).to_ascii_lowercase();
+    let in_auth = path.contains(".auth.");
+    let secretish = ["secret", "password", "token", "key", "connection_string", "credentials"];
+    path.contains("secret_environment_variables.")
+        || (in_auth && last != "type" && secretish.iter().any(|s| last.contains(s)))
+        || last.contains("secret_access_key")
+        || last.contains("client_secret")
+        || last.contains("session_token")
+}
+
+/// Replaces every known secret value with `***`.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    secrets: Vec<String>,
+}
+
+impl Redactor {
+    pub(crate) fn new(secrets: BTreeSet<String>) -> Redactor {
+        let mut secrets: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 3).collect();
+        // Longest first, so that a secret containing another is replaced whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Redactor { secrets }
+    }
+
+    /// `text` with every secret replaced by `***`.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in &self.secrets {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), crate::REDACTED);
+            }
+        }
+        out
+    }
+
+    /// How many secrets it knows.
+    pub fn len(&self) -> usize {
+        self.secrets.len()
+    }
+
+    /// Whether it knows none.
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolation_with_defaults_and_missing_variables() {
+        let lookup = |k: &str| (k == "A").then(|| "1".to_string());
+        assert_eq!(interpolate("x${A}y${B:-2}z", "p", &lookup).unwrap(), "x1y2z");
+        let err = interpolate("${UNDEFINED}", "stages[0].steps[1].config.role_arn", &lookup).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("UNDEFINED") && msg.contains("stages[0].steps[1].config.role_arn"),
+            "{msg}"
+        );
+        assert!(interpolate("${oops", "p", &lookup).is_err());
+    }
+
+    #[test]
+    fn secrets_are_collected_and_redacted() {
+        let mut v: Value =
+            serde_yaml_ng::from_str("auth: {type: access_key, access_key_id: AKIA1, secret_access_key: shh-secret}")
+                .unwrap();
+        let mut secrets = BTreeSet::new();
+        interpolate_value(&mut v, "aws_lambda_integration", &|_| None, &mut secrets).unwrap();
+        let r = Redactor::new(secrets);
+        assert_eq!(r.redact("key shh-secret!"), "key ***!");
+        assert_eq!(r.len(), 1, "the key id and the auth type are not secrets");
+    }
+
+    #[test]
+    fn merge_is_deep() {
+        let mut a: Value = serde_yaml_ng::from_str("{x: 1, m: {a: 1, b: 2}}").unwrap();
+        let b: Value = serde_yaml_ng::from_str("{m: {b: 3}, y: 4}").unwrap();
+        merge(&mut a, &b);
+        assert_eq!(
+            a,
+            serde_yaml_ng::from_str::<Value>("{x: 1, m: {a: 1, b: 3}, y: 4}").unwrap()
+        );
+    }
+}

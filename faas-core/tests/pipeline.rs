@@ -1,0 +1,217 @@
+//! The pipeline engine on the local provider: the shipped example, failures that stop the
+//! run, dry runs, reports, and every kind of bad input the issue lists.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use faas_core::local::LocalProvider;
+use faas_core::pipeline::{Event, Pipeline, ProviderSet, StepStatus, write_reports};
+use faas_core::{Error, Provider};
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/pipelines/lambda.yaml")
+}
+
+fn local(dir: &Path) -> (Arc<LocalProvider>, ProviderSet) {
+    let p = Arc::new(LocalProvider::builder().state_dir(dir.join("state")).build().unwrap());
+    (p.clone(), ProviderSet::new("local", p))
+}
+
+fn msg(e: Error) -> String {
+    e.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_pipeline_runs_green_and_writes_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let (provider, providers) = local(dir.path());
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let observer = move |e: &Event| sink.lock().unwrap().push(format!("{e:?}"));
+    let pipeline = Pipeline::load(example()).unwrap();
+    let report = pipeline.run(&providers, Some("dev"), &observer).await.unwrap();
+    assert!(report.passed, "{:#?}", report.steps);
+    assert_eq!(report.test_counts(), (2, 2));
+    assert!(report.steps.iter().all(|s| s.status == StepStatus::Passed));
+    let prod = provider.get_label("my-function-prod", "LATEST").await.unwrap();
+    assert_eq!(prod.routing.primary, "1");
+    let dev = provider.get("my-function-dev").await.unwrap();
+    assert_eq!(dev.spec.environment["LOG_LEVEL"], "DEBUG");
+    assert_eq!(dev.spec.environment["ENV"], "dev");
+    let events = events.lock().unwrap().clone();
+    assert!(events.iter().any(|e| e.starts_with("StageStarted")) && events.iter().any(|e| e.starts_with("TestCase")));
+
+    let (json, junit) = write_reports(&report, &dir.path().join("reports")).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+    assert_eq!(v["passed"], true);
+    let check = std::process::Command::new("python3")
+        .args(["-c", "import sys, xml.etree.ElementTree as ET; r = ET.parse(sys.argv[1]).getroot(); assert r.tag == 'testsuites' and r.get('tests') == '2' and r.get('failures') == '0', r.attrib"])
+        .arg(junit)
+        .status()
+        .unwrap();
+    assert!(check.success(), "junit.xml is not valid JUnit XML");
+
+    // The prod environment overrides the step's memory; a rerun changes nothing.
+    let report = pipeline.run(&providers, Some("prod"), &|_: &Event| {}).await.unwrap();
+    assert!(report.passed);
+    assert_eq!(provider.get("my-function-prod").await.unwrap().spec.memory_mb, 512);
+    let again = pipeline.run(&providers, Some("prod"), &|_: &Event| {}).await.unwrap();
+    let deploy = again.steps.iter().find(|s| s.step == "deploy-to-prod").unwrap();
+    assert!(deploy.summary.starts_with("unchanged"), "{}", deploy.summary);
+}
+
+const FAILING: &str = r#"
+lambda_deployment_pipeline:
+  stages:
+    - name: build
+      steps:
+        - { name: pkg, type: package, config: { source_path: "SRC", output_path: "OUT", runtime: python3.12, handler: lambda_function.lambda_handler } }
+        - { name: first, type: deploy, config: { function_name: fail-fn } }
+    - name: test
+      steps:
+        - name: check
+          type: test
+          config:
+            function_name: fail-fn
+            test_cases:
+              - { name: wrong-status, payload: { action: invalid }, expected_status: 200 }
+    - name: release
+      steps:
+        - { name: after, type: deploy, config: { function_name: never-deployed, alias: live } }
+"#;
+
+fn with_paths(yaml: &str, dir: &Path) -> String {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/functions/hello-python");
+    yaml.replace("SRC", &src.display().to_string())
+        .replace("OUT", &dir.join("f.zip").display().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_test_case_stops_before_any_later_deploy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (provider, providers) = local(dir.path());
+    let pipeline = Pipeline::from_yaml(&with_paths(FAILING, dir.path())).unwrap();
+    let report = pipeline.run(&providers, None, &|_: &Event| {}).await.unwrap();
+    assert!(!report.passed);
+    let check = report.steps.iter().find(|s| s.step == "check").unwrap();
+    assert_eq!(check.status, StepStatus::Failed);
+    assert_eq!(check.tests[0].failures, vec!["status: expected 200, got 400"]);
+    let after = report.steps.iter().find(|s| s.step == "after").unwrap();
+    assert_eq!(after.status, StepStatus::Skipped);
+    assert!(matches!(
+        provider.get("never-deployed").await,
+        Err(Error::NotFound { .. })
+    ));
+    let xml = faas_core::pipeline::junit_xml(&report);
+    assert!(
+        xml.contains("<failure message=\"status: expected 200, got 400\">"),
+        "{xml}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (provider, providers) = local(dir.path());
+    let pipeline = Pipeline::load(example()).unwrap().dry_run(true);
+    let report = pipeline.run(&providers, Some("dev"), &|_: &Event| {}).await.unwrap();
+    assert!(report.passed, "{:#?}", report.steps);
+    assert!(report.dry_run);
+    let deploy = report.steps.iter().find(|s| s.step == "deploy-to-prod").unwrap();
+    assert!(
+        deploy.summary.contains("would") && deploy.summary.contains("create function my-function-prod"),
+        "{}",
+        deploy.summary
+    );
+    assert!(!deploy.plans.is_empty());
+    for f in ["my-function-test", "my-function-dev", "my-function-prod"] {
+        assert!(
+            matches!(provider.get(f).await, Err(Error::NotFound { .. })),
+            "{f} was created by a dry run"
+        );
+    }
+}
+
+async fn run_yaml(yaml: &str) -> Result<faas_core::pipeline::PipelineReport, Error> {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, providers) = local(dir.path());
+    let pipeline = Pipeline::from_yaml(&with_paths(yaml, dir.path()))?;
+    pipeline.run(&providers, None, &|_: &Event| {}).await
+}
+
+#[tokio::test]
+async fn bad_input_is_reported_with_its_location() {
+    let e = msg(Pipeline::from_yaml("lambda_deployment_pipeline:\n  stages: [\n").unwrap_err());
+    assert!(e.contains("pipeline.yaml:"), "syntax error without a location: {e}");
+
+    let e = msg(Pipeline::from_yaml("lambda_deployment_pipeline:\n  stages: []\n  stagez: []\n").unwrap_err());
+    assert!(
+        e.contains("pipeline.yaml:3:") && e.contains("unknown field `stagez`") && e.contains("stages"),
+        "{e}"
+    );
+
+    let e = msg(Pipeline::from_yaml("lambda_deployment_pipeline:\n  stages:\n    - name: s\n      steps:\n        - { name: x, type: lambda-teleport }\n").unwrap_err());
+    assert!(
+        e.contains("pipeline.yaml:5:") && e.contains("lambda-teleport") && e.contains("lambda-deploy"),
+        "{e}"
+    );
+
+    let missing = "lambda_deployment_pipeline:\n  stages:\n    - name: s\n      steps:\n        - { name: d, type: deploy, config: { memory_size: 128 } }\n";
+    let e = msg(run_yaml(missing).await.unwrap_err());
+    assert!(e.contains("pipeline.yaml:5:") && e.contains("function_name"), "{e}");
+
+    let dup = "lambda_deployment_pipeline:\n  stages:\n    - name: s\n      steps:\n        - { name: a, type: script, config: { script: 'true' } }\n        - { name: a, type: script, config: { script: 'true' } }\n";
+    let e = msg(Pipeline::from_yaml(dup).unwrap_err());
+    assert!(e.contains("duplicate step name"), "{e}");
+    let dup_stage =
+        "lambda_deployment_pipeline:\n  stages:\n    - { name: s, steps: [] }\n    - { name: s, steps: [] }\n";
+    assert!(msg(Pipeline::from_yaml(dup_stage).unwrap_err()).contains("duplicate stage name"));
+
+    let undefined = "lambda_deployment_pipeline:\n  stages:\n    - name: s\n      steps:\n        - { name: d, type: script, config: { script: 'echo ${FAAS_SURELY_UNDEFINED_VAR}' } }\n";
+    let e = msg(run_yaml(undefined).await.unwrap_err());
+    assert!(
+        e.contains("FAAS_SURELY_UNDEFINED_VAR")
+            && e.contains("stages[0].steps[0].config.script")
+            && e.contains("pipeline.yaml:5:"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn failing_steps_stop_the_pipeline() {
+    let no_artifact = "lambda_deployment_pipeline:\n  stages:\n    - name: s\n      steps:\n        - { name: d, type: deploy, config: { function_name: f, artifact: nope, runtime: python3.12, handler: a.b } }\n        - { name: later, type: script, config: { script: 'true' } }\n";
+    let r = run_yaml(no_artifact).await.unwrap();
+    assert!(!r.passed);
+    assert!(
+        r.steps[0].summary.contains("no earlier step produced this artifact"),
+        "{}",
+        r.steps[0].summary
+    );
+    assert_eq!(r.steps[1].status, StepStatus::Skipped);
+
+    let script = "lambda_deployment_pipeline:\n  stages:\n    - name: s\n      steps:\n        - { name: boom, type: script, config: { script: 'echo about to fail; exit 3' } }\n        - { name: later, type: script, config: { script: 'true' } }\n";
+    let r = run_yaml(script).await.unwrap();
+    assert_eq!(r.steps[0].status, StepStatus::Failed);
+    assert!(
+        r.steps[0].summary.contains("exit status: 3") && r.steps[0].summary.contains("about to fail"),
+        "{}",
+        r.steps[0].summary
+    );
+    assert_eq!(r.steps[1].status, StepStatus::Skipped);
+
+    let ghost = "lambda_deployment_pipeline:\n  stages:\n    - name: s\n      steps:\n        - { name: t, type: test, config: { function_name: ghost, test_cases: [ { name: c, expected_status: 200 } ] } }\n";
+    let r = run_yaml(ghost).await.unwrap();
+    assert_eq!(r.steps[0].status, StepStatus::Failed);
+    assert!(r.steps[0].summary.contains("not found"), "{}", r.steps[0].summary);
+}
+
+#[tokio::test]
+async fn secrets_never_reach_reports_or_errors() {
+    let yaml = "aws_lambda_integration:\n  enabled: true\n  auth: { type: access_key, access_key_id: AKIDEXAMPLE, secret_access_key: \"${FAAS_TEST_SECRET:-wJalrXUtnFEMI-very-secret}\" }\nlambda_deployment_pipeline:\n  stages:\n    - name: s\n      steps:\n        - { name: leak, type: script, config: { script: 'echo wJalrXUtnFEMI-very-secret; exit 1' } }\n";
+    let r = run_yaml(yaml).await.unwrap();
+    let text = serde_json::to_string(&r).unwrap() + &faas_core::pipeline::junit_xml(&r);
+    assert!(!text.contains("wJalrXUtnFEMI-very-secret"), "{text}");
+    assert!(text.contains("***"));
+}

@@ -16,16 +16,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
+use examples::Which;
 use faas_core::local::LocalProvider;
 use faas_core::{DeployOptions, FunctionSpec, Provider, ProviderExt, Runtime};
 use faas_package::PackageBuilder;
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Which {
-    Local,
-    Aws,
-}
 
 /// Package, deploy, publish and route a function.
 #[derive(Parser, Debug)]

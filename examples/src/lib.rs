@@ -15,3 +15,12 @@ pub fn init_tracing() {
 pub fn say(line: &str) {
     println!("{line}");
 }
+
+/// The providers the examples can target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Which {
+    /// The embedded local provider (the default; no credentials).
+    Local,
+    /// AWS Lambda (build with `--features aws`; honours `AWS_ENDPOINT_URL`).
+    Aws,
+}

@@ -3,13 +3,12 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::example;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().join("examples").join(name)
-}
 
 fn functions() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("functions/hello-python")

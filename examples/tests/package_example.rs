@@ -3,15 +3,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::example;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().join("examples").join(name)
-}
 
 fn package_json(src: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
     let output = Command::new(example("package"))

@@ -2,13 +2,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().join("examples").join(name)
-}
+use common::example;
+
+use std::process::Command;
 
 #[test]
 fn quickstart_then_invoke_json() {

@@ -3,26 +3,17 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::example;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use faas_core::local::LocalProvider;
 use faas_core::{DeployOptions, FunctionSpec, InvokeRequest, Provider, ProviderExt};
 use faas_package::PackageBuilder;
-
-/// `target/<profile>/examples/<name>`, built by `cargo test` before the tests run.
-fn example_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = profile_dir.join("examples").join(name);
-    assert!(
-        bin.is_file(),
-        "{} is not built: run `cargo build -p examples --example {name}`",
-        bin.display()
-    );
-    bin
-}
 
 async fn deploy(provider: &LocalProvider, dir: &Path, name: &str, src: &Path, runtime: &str, handler: &str) {
     let spec = FunctionSpec::new(name, runtime.parse().unwrap(), handler).timeout_s(10);
@@ -47,7 +38,7 @@ async fn lambda_runtime_crate_function_runs_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     fs::create_dir_all(&src).unwrap();
-    fs::copy(example_binary("hello-rust"), src.join("bootstrap")).unwrap();
+    fs::copy(example("hello-rust"), src.join("bootstrap")).unwrap();
     fs::set_permissions(src.join("bootstrap"), fs::Permissions::from_mode(0o755)).unwrap();
     let provider = LocalProvider::builder()
         .state_dir(dir.path().join("state"))

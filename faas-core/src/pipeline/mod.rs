@@ -292,6 +292,11 @@ impl Resolved {
         run::run(self, providers, observer).await
     }
 
+    /// How many steps the pipeline has.
+    pub fn step_count(&self) -> usize {
+        self.stages.iter().map(|s| s.steps.len()).sum()
+    }
+
     /// Redacts the secrets this pipeline knows from `text`.
     pub fn redact(&self, text: &str) -> String {
         self.redactor.redact(text)

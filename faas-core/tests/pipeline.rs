@@ -215,3 +215,52 @@ async fn secrets_never_reach_reports_or_errors() {
     assert!(!text.contains("wJalrXUtnFEMI-very-secret"), "{text}");
     assert!(text.contains("***"));
 }
+
+/// A step type of the user's own, registered by name.
+#[derive(Debug)]
+struct Notify {
+    channel: String,
+}
+
+#[async_trait::async_trait]
+impl faas_core::pipeline::Step for Notify {
+    fn mutates(&self) -> bool {
+        true
+    }
+
+    async fn run(
+        &self,
+        ctx: &mut faas_core::pipeline::RunContext<'_>,
+        _: Arc<dyn Provider>,
+    ) -> Result<faas_core::pipeline::StepOutcome, Error> {
+        let verb = if ctx.dry_run() { "would notify" } else { "notified" };
+        Ok(faas_core::pipeline::StepOutcome {
+            summary: format!("{verb} {}", self.channel),
+            ..Default::default()
+        })
+    }
+}
+
+#[tokio::test]
+async fn users_register_their_own_step_types() {
+    let mut registry = faas_core::pipeline::StepRegistry::default();
+    registry.register(
+        "notify",
+        Arc::new(|config: &serde_yaml_ng::Value| {
+            let channel = config["channel"].as_str().unwrap_or("#deploys").to_string();
+            Ok(Box::new(Notify { channel }) as Box<dyn faas_core::pipeline::Step>)
+        }),
+    );
+    assert!(registry.names().contains("notify"));
+    let yaml = "lambda_deployment_pipeline:\n  stages:\n    - name: s\n      steps:\n        - { name: tell, type: notify, config: { channel: '#releases' } }\n";
+    let pipeline = Pipeline::from_yaml_named("custom.yaml", yaml, PathBuf::from("."), registry).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, providers) = local(dir.path());
+    let report = pipeline.run(&providers, None, &|_: &Event| {}).await.unwrap();
+    assert_eq!(report.steps[0].summary, "notified #releases");
+    let e = Pipeline::from_yaml(yaml).unwrap_err().to_string();
+    assert!(
+        e.contains("unknown step type"),
+        "without the registration the type is unknown: {e}"
+    );
+}

@@ -319,6 +319,7 @@ pub(crate) async fn run(pipeline: &Resolved, providers: &ProviderSet, observer: 
     let mut reports = Vec::new();
     let mut failed = false;
     for stage in &pipeline.stages {
+        let stage_span = tracing::info_span!("stage", stage = %stage.name);
         observer.event(&Event::StageStarted {
             stage: stage.name.clone(),
             steps: stage.steps.len(),
@@ -343,7 +344,7 @@ pub(crate) async fn run(pipeline: &Resolved, providers: &ProviderSet, observer: 
                 });
                 ctx.step = step.name.clone();
                 let t = Instant::now();
-                let span = tracing::info_span!("step", stage = %stage.name, step = %step.name, kind = %step.kind);
+                let span = tracing::info_span!(parent: &stage_span, "step", step = %step.name, kind = %step.kind);
                 let result = match providers.get(step.provider.as_deref().or(pipeline.provider.as_deref())) {
                     Ok(provider) => step.behaviour.run(&mut ctx, provider).instrument(span).await,
                     Err(e) => Err(e),

@@ -205,8 +205,7 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
     if let Which::Aws = args.provider {
         providers = providers.with("aws", aws(&resolved).await?).default_to("aws");
     }
-    let total = pipeline_steps(&resolved);
-    let bar = progress(total);
+    let bar = progress(resolved.step_count());
     let report = resolved.run(&providers, &|e: &Event| observe(&bar, e)).await;
     bar.finish_and_clear();
     summary(&report);
@@ -215,8 +214,4 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
         examples::say(&format!("reports: {} {}", json.display(), junit.display()));
     }
     Ok(report.passed)
-}
-
-fn pipeline_steps(resolved: &Resolved) -> usize {
-    resolved.step_count()
 }

@@ -235,7 +235,13 @@ impl Pipeline {
                             format!("config: {reason}"),
                         ));
                     }
-                    None => unreachable_kind(&step.kind)?,
+                    None => {
+                        return Err(Error::invalid(
+                            self.at(&step.name),
+                            format!("type: {}", step.kind),
+                            format!("unknown step type; accepted: {}", self.registry.names()),
+                        ));
+                    }
                 };
                 steps.push(ResolvedStep {
                     name: step.name.clone(),
@@ -280,10 +286,6 @@ impl Pipeline {
         let resolved = self.resolve(environment)?;
         Ok(resolved.run(providers, observer).await)
     }
-}
-
-fn unreachable_kind(kind: &str) -> Result<Box<dyn Step>> {
-    Err(Error::invalid("type", kind, "unknown step type"))
 }
 
 impl Resolved {

@@ -13,7 +13,7 @@ use super::Resolved;
 use super::config::Redactor;
 use super::steps::StepOutcome;
 use crate::testcase::TestResult;
-use crate::{ArtifactRef, Error, Plan, Provider, Result};
+use crate::{Error, Plan, Provider, Result};
 
 /// The providers steps can name, and the one they get when they name none.
 #[derive(Debug, Clone)]
@@ -191,7 +191,6 @@ pub struct RunContext<'a> {
     pub(crate) redactor: &'a Redactor,
     packages: BTreeMap<String, (Package, Runtime, Option<String>)>,
     last_package: Option<String>,
-    artifacts: Vec<ArtifactRef>,
     versions: BTreeMap<String, String>,
 }
 
@@ -238,11 +237,6 @@ impl RunContext<'_> {
     pub fn remember_package(&mut self, package: Package, runtime: Runtime, handler: Option<String>) {
         self.packages.insert(self.step.clone(), (package, runtime, handler));
         self.last_package = Some(self.step.clone());
-    }
-
-    /// Records an uploaded artifact.
-    pub fn remember_artifact(&mut self, artifact: ArtifactRef) {
-        self.artifacts.push(artifact);
     }
 
     /// Records the version a step published.
@@ -313,7 +307,6 @@ pub(crate) async fn run(pipeline: &Resolved, providers: &ProviderSet, observer: 
         redactor: &pipeline.redactor,
         packages: BTreeMap::new(),
         last_package: None,
-        artifacts: Vec::new(),
         versions: BTreeMap::new(),
     };
     let mut reports = Vec::new();

@@ -211,7 +211,6 @@ impl Step for UploadConfig {
         });
         let artifact = provider.upload(&function, &package).await?;
         let summary = format!("{} ({} bytes)", artifact.uri, artifact.size);
-        ctx.remember_artifact(artifact);
         Ok(StepOutcome {
             summary,
             ..StepOutcome::default()

@@ -229,7 +229,7 @@ pub(crate) fn interpolate_value(
 /// Keys whose values are secrets: auth credentials and explicitly secret variables.
 fn is_secret_key(path: &str) -> bool {
     let last = path.rsplit('.').next().unwrap_or(path).to_ascii_lowercase();
-    let in_auth = path.contains(".auth.");
+    let in_auth = path.contains(".auth.") && !last.ends_with("_id");
     let secretish = ["secret", "password", "token", "key", "connection_string", "credentials"];
     path.contains("secret_environment_variables.")
         || (in_auth && last != "type" && secretish.iter().any(|s| last.contains(s)))

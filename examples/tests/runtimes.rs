@@ -33,6 +33,22 @@ async fn deploy(provider: &LocalProvider, dir: &Path, name: &str, src: &Path, ru
         .unwrap();
 }
 
+/// Invokes `function`, insists it did not fail, and returns its JSON answer.
+async fn invoke_ok(
+    provider: &LocalProvider,
+    function: &str,
+    event: serde_json::Value,
+) -> (serde_json::Value, faas_core::Invocation) {
+    let inv = provider.invoke(function, &InvokeRequest::json(&event)).await.unwrap();
+    assert!(
+        inv.function_error.is_none(),
+        "{:?}\n{}",
+        inv.function_error,
+        inv.log_tail.clone().unwrap_or_default()
+    );
+    (serde_json::from_slice(&inv.payload).unwrap(), inv)
+}
+
 #[tokio::test]
 async fn lambda_runtime_crate_function_runs_unchanged() {
     let dir = tempfile::tempdir().unwrap();
@@ -46,17 +62,7 @@ async fn lambda_runtime_crate_function_runs_unchanged() {
         .unwrap();
     deploy(&provider, dir.path(), "rust-fn", &src, "provided.al2023", "bootstrap").await;
 
-    let inv = provider
-        .invoke("rust-fn", &InvokeRequest::json(&serde_json::json!({"name": "crab"})))
-        .await
-        .unwrap();
-    assert!(
-        inv.function_error.is_none(),
-        "{:?}\n{}",
-        inv.function_error,
-        inv.log_tail.unwrap_or_default()
-    );
-    let body: serde_json::Value = serde_json::from_slice(&inv.payload).unwrap();
+    let (body, inv) = invoke_ok(&provider, "rust-fn", serde_json::json!({"name": "crab"})).await;
     assert_eq!(body["message"], "Hello, crab!");
     assert_eq!(body["request_id"].as_str().unwrap().len(), 36);
     assert!(
@@ -107,16 +113,6 @@ async fn awslambdaric_function_runs_unchanged() {
         .build()
         .unwrap();
     deploy(&provider, dir.path(), "ric-fn", &src, "provided.al2023", "app.handler").await;
-    let inv = provider
-        .invoke("ric-fn", &InvokeRequest::json(&serde_json::json!({"a": 1})))
-        .await
-        .unwrap();
-    assert!(
-        inv.function_error.is_none(),
-        "{:?}\n{}",
-        inv.function_error,
-        inv.log_tail.unwrap_or_default()
-    );
-    let body: serde_json::Value = serde_json::from_slice(&inv.payload).unwrap();
+    let (body, _) = invoke_ok(&provider, "ric-fn", serde_json::json!({"a": 1})).await;
     assert_eq!(body, serde_json::json!({"ric": true, "got": {"a": 1}, "fn": "ric-fn"}));
 }

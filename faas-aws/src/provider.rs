@@ -8,8 +8,8 @@ use aws_sdk_lambda::types::{AliasConfiguration, AliasRoutingConfiguration, Invoc
 use base64::Engine;
 use faas_core::{
     ArtifactRef, Capability, DeployOutcome, Deployment, Error, ExecutionReport, FunctionError, FunctionSpec,
-    Invocation, InvokeMode, InvokeRequest, Label, LabelModel, Limits, Plan, Provider, ProviderInfo, PublishRequest,
-    ResourceKind, Result, Routing, Version,
+    Invocation, InvokeMode, InvokeRequest, Label, Limits, Plan, Provider, ProviderInfo, PublishRequest, ResourceKind,
+    Result, Routing, Version,
 };
 use faas_package::Package;
 
@@ -27,17 +27,7 @@ pub struct AwsProvider {
 }
 
 /// What Lambda can do.
-pub const CAPABILITY: Capability = Capability {
-    immutable_versions: true,
-    label_model: LabelModel::Alias,
-    weighted_versions: 1,
-    slot_swap: false,
-    async_invoke: true,
-    log_tail: true,
-    delete_versions: true,
-    inline_package_limit: 50 * 1024 * 1024,
-    unzipped_limit: 250 * 1024 * 1024,
-};
+pub const CAPABILITY: Capability = Capability::LAMBDA;
 
 fn target(kind: ResourceKind, name: &str) -> Target<'_> {
     Target { kind, name }

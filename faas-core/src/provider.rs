@@ -49,6 +49,23 @@ pub struct Capability {
     pub unzipped_limit: u64,
 }
 
+impl Capability {
+    /// AWS Lambda's model (and the local provider's, which mirrors it): immutable versions,
+    /// aliases with one weighted extra version, async invoke, log tails, deletable versions,
+    /// 50 MB inline and 250 MB unzipped packages.
+    pub const LAMBDA: Capability = Capability {
+        immutable_versions: true,
+        label_model: LabelModel::Alias,
+        weighted_versions: 1,
+        slot_swap: false,
+        async_invoke: true,
+        log_tail: true,
+        delete_versions: true,
+        inline_package_limit: 50 * 1024 * 1024,
+        unzipped_limit: 250 * 1024 * 1024,
+    };
+}
+
 /// A provider's name, capability and limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderInfo {

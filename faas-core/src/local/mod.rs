@@ -27,7 +27,7 @@ use faas_package::Package;
 use self::store::{FunctionRecord, Store, VersionRecord};
 use crate::{
     ArtifactRef, Capability, Change, DeployOutcome, DeployState, Deployment, Error, FunctionSpec, Invocation,
-    InvokeMode, InvokeRequest, Label, LabelModel, Limits, Plan, PlannedAction, Provider, ProviderInfo, PublishRequest,
+    InvokeMode, InvokeRequest, Label, Limits, Plan, PlannedAction, Provider, ProviderInfo, PublishRequest,
     ResourceKind, Result, Routing, Version, diff_config,
 };
 
@@ -123,17 +123,7 @@ pub struct LocalProvider {
 }
 
 /// The local provider's capability: Lambda's model, everything supported.
-pub const CAPABILITY: Capability = Capability {
-    immutable_versions: true,
-    label_model: LabelModel::Alias,
-    weighted_versions: 1,
-    slot_swap: false,
-    async_invoke: true,
-    log_tail: true,
-    delete_versions: true,
-    inline_package_limit: 50 * 1024 * 1024,
-    unzipped_limit: 250 * 1024 * 1024,
-};
+pub const CAPABILITY: Capability = Capability::LAMBDA;
 
 impl LocalProvider {
     /// A builder.

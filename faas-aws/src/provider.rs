@@ -465,6 +465,7 @@ impl Provider for AwsProvider {
             executed_version: out.executed_version().map(str::to_string),
             log_tail,
             elapsed: started.elapsed(),
+            headers: Default::default(),
         })
     }
 }

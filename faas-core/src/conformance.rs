@@ -287,6 +287,8 @@ async fn s_code(p: &dyn Provider, function: &str, version: &str) -> String {
 }
 
 /// Weighted routing sends about the configured share of invocations to the extra version.
+///
+/// The label is `live`: on GCP only the serving label (the function URL's traffic) can split.
 pub async fn weighted_split(p: &dyn Provider, fx: &Fixture) {
     if cap(p).weighted_versions == 0 {
         return;
@@ -294,8 +296,8 @@ pub async fn weighted_split(p: &dyn Provider, fx: &Fixture) {
     let s = Scratch::new(p, fx, "split");
     let (a, b) = two_versions(&s).await;
     let routing = Routing::to(&a).with(&b, 0.3);
-    p.set_label(&s.name, "canary", &routing).await.expect("weighted label");
-    assert_eq!(p.get_label(&s.name, "canary").await.expect("get").routing, routing);
+    p.set_label(&s.name, "live", &routing).await.expect("weighted label");
+    assert_eq!(p.get_label(&s.name, "live").await.expect("get").routing, routing);
     if !fx.reports_executed_version {
         s.cleanup().await;
         return;
@@ -303,7 +305,7 @@ pub async fn weighted_split(p: &dyn Provider, fx: &Fixture) {
     let n = fx.split_samples;
     let mut to_b = 0;
     for _ in 0..n {
-        let inv = s.invoke(Some("canary")).await;
+        let inv = s.invoke(Some("live")).await;
         let v = inv.executed_version.expect("executed version");
         assert!(v == a || v == b, "ran {v}, routed to {a} and {b}");
         to_b += usize::from(v == b);

@@ -373,6 +373,9 @@ pub struct Invocation {
     pub report: Option<ExecutionReport>,
     /// Wall-clock time of the call as the client saw it.
     pub elapsed: Duration,
+    /// Response headers, lower-cased, for HTTP-invoked functions (GCP, Azure); empty otherwise.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
 }
 
 impl Invocation {

@@ -166,6 +166,7 @@ mod tests {
             log_tail: None,
             report: None,
             elapsed: Duration::from_millis(5),
+            headers: Default::default(),
         }
     }
 

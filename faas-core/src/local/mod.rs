@@ -578,5 +578,6 @@ fn accepted(status: u16, version: String, started: tokio::time::Instant) -> Invo
         log_tail: None,
         report: None,
         elapsed: started.elapsed(),
+        headers: Default::default(),
     }
 }

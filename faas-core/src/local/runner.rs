@@ -354,6 +354,7 @@ fn finish(
         log_tail: Some(log[cut..].to_string()),
         report: Some(report),
         elapsed: called.elapsed(),
+        headers: Default::default(),
     }
 }
 

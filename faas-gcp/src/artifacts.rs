@@ -1,0 +1,166 @@
+//! Where packages go before a deploy: a signed upload URL from `functions:generateUploadUrl`,
+//! or a content-addressed object in a Cloud Storage bucket (skipped when already there).
+
+use std::time::Instant;
+
+use faas_core::{ArtifactRef, Error, ResourceKind, Result};
+use faas_package::Package;
+use reqwest::{Method, Url};
+use serde_json::Value;
+
+use crate::functions::{Functions, storage_uri};
+use crate::rest::{Api, Target, map_error};
+
+/// A bucket for content-addressed packages.
+#[derive(Debug, Clone)]
+pub(crate) struct Bucket {
+    pub api: Api,
+    /// The storage root (the JSON API is under `storage/v1/`).
+    pub base: String,
+    pub bucket: String,
+    pub prefix: String,
+}
+
+fn object_url(base: &str, path: &[&str]) -> Result<Url> {
+    let mut url = Url::parse(base).map_err(|e| Error::invalid("storage_url", base, e.to_string()))?;
+    url.path_segments_mut()
+        .map_err(|_| Error::invalid("storage_url", base, "not a base URL"))?
+        .pop_if_empty()
+        .extend(path);
+    Ok(url)
+}
+
+async fn file_body(package: &Package) -> Result<reqwest::Body> {
+    let file = tokio::fs::File::open(&package.path).await.map_err(|e| Error::Io {
+        path: package.path.display().to_string(),
+        source: e,
+    })?;
+    Ok(reqwest::Body::from(file))
+}
+
+/// Sends the package with `send`, retrying transient failures under the API's `RetryConfig`
+/// (the file is reopened for each attempt, so nothing is held in memory).
+async fn put_with_retries<F, Fut>(api: &Api, what: &str, mut send: F) -> Result<Value>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Value>>,
+{
+    let start = Instant::now();
+    let mut rng = fastrand::Rng::new();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match send().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_retryable() && !matches!(e, Error::Conflict { .. }) && attempt < api.retry.max_attempts => {
+                let wait = api.retry.delay(attempt - 1, &e, &mut rng);
+                if start.elapsed() + wait > api.retry.deadline {
+                    return Err(e);
+                }
+                tracing::debug!(what, attempt, error = %e, "retrying upload");
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn answer(resp: reqwest::Response, target: Target<'_>) -> Result<Value> {
+    let status = resp.status();
+    let bytes = resp.bytes().await.map_err(transport)?;
+    if status.is_success() {
+        return Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null));
+    }
+    Err(map_error(status.as_u16(), None, &bytes, target))
+}
+
+fn transport(e: reqwest::Error) -> Error {
+    Error::Provider {
+        provider: "gcp".into(),
+        code: "transport".into(),
+        message: format!("upload: {}", e.without_url()),
+        retryable: true,
+    }
+}
+
+impl Bucket {
+    /// Uploads `package` as `{prefix}{function}/{sha256}.zip` unless an object of that name and
+    /// size is there already.
+    pub async fn upload(&self, function: &str, package: &Package) -> Result<ArtifactRef> {
+        let object = format!("{}{function}/{}.zip", self.prefix, package.sha256);
+        let target = Target {
+            kind: ResourceKind::Artifact,
+            name: &object,
+        };
+        let meta = object_url(&self.base, &["storage", "v1", "b", &self.bucket, "o", &object])?;
+        if let Some(found) = self.api.get_opt(meta.as_str(), target).await?
+            && found["size"].as_str().and_then(|s| s.parse::<u64>().ok()) == Some(package.size)
+        {
+            tracing::info!(bucket = %self.bucket, %object, "package already uploaded");
+            return Ok(self.artifact(&found, package));
+        }
+        let mut url = object_url(&self.base, &["upload", "storage", "v1", "b", &self.bucket, "o"])?;
+        url.query_pairs_mut()
+            .append_pair("uploadType", "media")
+            .append_pair("name", &object);
+        let stored = put_with_retries(&self.api, &object, || async {
+            let token = crate::auth::access_token(self.api.tokens.as_ref()).await?;
+            let resp = self
+                .api
+                .http
+                .request(Method::POST, url.clone())
+                .bearer_auth(token)
+                .header("content-type", "application/zip")
+                .header("content-length", package.size)
+                .body(file_body(package).await?)
+                .send()
+                .await
+                .map_err(transport)?;
+            answer(resp, target).await
+        })
+        .await?;
+        tracing::info!(bucket = %self.bucket, %object, bytes = package.size, "package uploaded");
+        Ok(self.artifact(&stored, package))
+    }
+
+    fn artifact(&self, object: &Value, package: &Package) -> ArtifactRef {
+        ArtifactRef {
+            uri: storage_uri(object),
+            sha256: package.sha256.clone(),
+            size: package.size,
+            local_path: Some(package.path.clone()),
+        }
+    }
+}
+
+/// Uploads through `functions:generateUploadUrl`: a `PUT` of the zip to the signed URL with
+/// `content-type: application/zip` and no `Authorization` header, as the API asks.
+pub(crate) async fn upload_signed(functions: &Functions, package: &Package) -> Result<ArtifactRef> {
+    let (upload_url, source) = functions.upload_url().await?;
+    let target = Target {
+        kind: ResourceKind::Artifact,
+        name: "signed upload URL",
+    };
+    put_with_retries(&functions.api, "signed upload", || async {
+        // A fresh client call without bearer auth: the signed URL is the credential.
+        let resp = functions
+            .api
+            .http
+            .put(&upload_url)
+            .header("content-type", "application/zip")
+            .header("content-length", package.size)
+            .body(file_body(package).await?)
+            .send()
+            .await
+            .map_err(transport)?;
+        answer(resp, target).await
+    })
+    .await?;
+    tracing::info!(object = %storage_uri(&source), bytes = package.size, "package uploaded to the signed URL");
+    Ok(ArtifactRef {
+        uri: storage_uri(&source),
+        sha256: package.sha256.clone(),
+        size: package.size,
+        local_path: Some(package.path.clone()),
+    })
+}

@@ -1,0 +1,313 @@
+//! [`GcpBuilder`]: project, region, credentials, endpoints and policies.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use faas_core::{Error, PollPolicy, Result, RetryConfig};
+use gcp_auth::{CustomServiceAccount, TokenProvider};
+
+use crate::auth::{IamCredentialsIdTokens, IdTokenSource, MetadataIdTokens, NoIdToken, with_slash};
+use crate::provider::GcpProvider;
+
+/// The public endpoints; each can be overridden (fakes, other universes, private access).
+pub mod endpoints {
+    /// Cloud Functions v2.
+    pub const FUNCTIONS: &str = "https://cloudfunctions.googleapis.com/v2/";
+    /// Cloud Run Admin v2.
+    pub const RUN: &str = "https://run.googleapis.com/v2/";
+    /// IAM Credentials v1.
+    pub const IAM_CREDENTIALS: &str = "https://iamcredentials.googleapis.com/v1/";
+    /// Cloud Storage (JSON API root).
+    pub const STORAGE: &str = "https://storage.googleapis.com/";
+    /// The metadata server.
+    pub const METADATA: &str = "http://metadata.google.internal/computeMetadata/v1/";
+}
+
+/// How the provider authenticates to the control planes.
+#[derive(Clone, Default)]
+pub enum Credentials {
+    /// Application default credentials through `gcp_auth::provider()`:
+    /// `GOOGLE_APPLICATION_CREDENTIALS`, the gcloud configuration, then the metadata server.
+    #[default]
+    Default,
+    /// A service-account key file.
+    KeyFile(PathBuf),
+    /// Any `gcp_auth` token provider.
+    Provider(Arc<dyn TokenProvider>),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Default => f.write_str("Default"),
+            Credentials::KeyFile(p) => f.debug_tuple("KeyFile").field(p).finish(),
+            Credentials::Provider(_) => f.write_str("Provider(..)"),
+        }
+    }
+}
+
+/// Where ID tokens for invocations come from.
+#[derive(Debug, Clone, Default)]
+pub enum Invoker {
+    /// IAM Credentials `generateIdToken` for the configured invoker service account, else for
+    /// the key file's own service account, else the metadata server.
+    #[default]
+    Auto,
+    /// The metadata server.
+    Metadata,
+    /// IAM Credentials `generateIdToken` for this service account email.
+    ServiceAccount(String),
+    /// No token (functions that allow unauthenticated calls).
+    Public,
+    /// Your own source.
+    Custom(Arc<dyn IdTokenSource>),
+}
+
+/// Builds a [`GcpProvider`].
+///
+/// ```no_run
+/// # async fn t() -> Result<(), faas_core::Error> {
+/// let gcp = faas_gcp::GcpBuilder::from_env()
+///     .project("my-project")
+///     .region("europe-west1")
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct GcpBuilder {
+    pub(crate) project: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) credentials: Credentials,
+    pub(crate) invoker: Invoker,
+    pub(crate) functions_url: String,
+    pub(crate) run_url: String,
+    pub(crate) iam_credentials_url: String,
+    pub(crate) storage_url: String,
+    pub(crate) metadata_url: String,
+    pub(crate) bucket: Option<String>,
+    pub(crate) prefix: String,
+    pub(crate) serving_label: String,
+    pub(crate) retry: RetryConfig,
+    pub(crate) poll: PollPolicy,
+}
+
+impl Default for GcpBuilder {
+    fn default() -> Self {
+        GcpBuilder {
+            project: None,
+            region: None,
+            credentials: Credentials::Default,
+            invoker: Invoker::Auto,
+            functions_url: endpoints::FUNCTIONS.into(),
+            run_url: endpoints::RUN.into(),
+            iam_credentials_url: endpoints::IAM_CREDENTIALS.into(),
+            storage_url: endpoints::STORAGE.into(),
+            metadata_url: endpoints::METADATA.into(),
+            bucket: None,
+            prefix: String::new(),
+            serving_label: "live".into(),
+            retry: RetryConfig::default(),
+            poll: PollPolicy::default(),
+        }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl GcpBuilder {
+    /// Defaults, then the environment: project from `GOOGLE_CLOUD_PROJECT`,
+    /// `CLOUDSDK_CORE_PROJECT` or `GCLOUD_PROJECT`; region from `GOOGLE_CLOUD_REGION`,
+    /// `CLOUDSDK_FUNCTIONS_REGION` or `FUNCTION_REGION`; endpoints from `FAAS_GCP_FUNCTIONS_URL`,
+    /// `FAAS_GCP_RUN_URL`, `FAAS_GCP_IAM_CREDENTIALS_URL`, `FAAS_GCP_STORAGE_URL`,
+    /// `FAAS_GCP_METADATA_URL`; `FAAS_GCP_BUCKET` and `FAAS_GCP_PREFIX` for a GCS artifact
+    /// bucket; `FAAS_GCP_INVOKER` for the service account whose ID tokens invoke functions
+    /// (`public` for none). Credentials are application default credentials
+    /// (`GOOGLE_APPLICATION_CREDENTIALS` first).
+    pub fn from_env() -> GcpBuilder {
+        let mut b = GcpBuilder {
+            project: ["GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT", "GCLOUD_PROJECT"]
+                .iter()
+                .find_map(|k| env(k)),
+            region: ["GOOGLE_CLOUD_REGION", "CLOUDSDK_FUNCTIONS_REGION", "FUNCTION_REGION"]
+                .iter()
+                .find_map(|k| env(k)),
+            ..GcpBuilder::default()
+        };
+        for (var, slot) in [
+            ("FAAS_GCP_FUNCTIONS_URL", &mut b.functions_url),
+            ("FAAS_GCP_RUN_URL", &mut b.run_url),
+            ("FAAS_GCP_IAM_CREDENTIALS_URL", &mut b.iam_credentials_url),
+            ("FAAS_GCP_STORAGE_URL", &mut b.storage_url),
+            ("FAAS_GCP_METADATA_URL", &mut b.metadata_url),
+        ] {
+            if let Some(v) = env(var) {
+                *slot = v;
+            }
+        }
+        b.bucket = env("FAAS_GCP_BUCKET");
+        b.prefix = env("FAAS_GCP_PREFIX").unwrap_or_default();
+        b.invoker = match env("FAAS_GCP_INVOKER").as_deref() {
+            None => Invoker::Auto,
+            Some("public") => Invoker::Public,
+            Some("metadata") => Invoker::Metadata,
+            Some(email) => Invoker::ServiceAccount(email.to_string()),
+        };
+        b
+    }
+
+    /// The project id.
+    pub fn project(mut self, project: impl Into<String>) -> Self {
+        self.project = Some(project.into());
+        self
+    }
+
+    /// The region (`europe-west1`).
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// How to authenticate.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = credentials;
+        self
+    }
+
+    /// A service-account key file (its `token_uri` is where tokens come from).
+    pub fn key_file(self, path: impl Into<PathBuf>) -> Self {
+        self.credentials(Credentials::KeyFile(path.into()))
+    }
+
+    /// Where ID tokens for invocations come from.
+    pub fn invoker(mut self, invoker: Invoker) -> Self {
+        self.invoker = invoker;
+        self
+    }
+
+    /// The Cloud Functions v2 root (ends in `/v2/`).
+    pub fn functions_url(mut self, url: impl Into<String>) -> Self {
+        self.functions_url = url.into();
+        self
+    }
+
+    /// The Cloud Run Admin v2 root (ends in `/v2/`).
+    pub fn run_url(mut self, url: impl Into<String>) -> Self {
+        self.run_url = url.into();
+        self
+    }
+
+    /// The IAM Credentials v1 root (ends in `/v1/`).
+    pub fn iam_credentials_url(mut self, url: impl Into<String>) -> Self {
+        self.iam_credentials_url = url.into();
+        self
+    }
+
+    /// The Cloud Storage root (the JSON API lives under `storage/v1/`).
+    pub fn storage_url(mut self, url: impl Into<String>) -> Self {
+        self.storage_url = url.into();
+        self
+    }
+
+    /// The metadata server root (ends in `/computeMetadata/v1/`).
+    pub fn metadata_url(mut self, url: impl Into<String>) -> Self {
+        self.metadata_url = url.into();
+        self
+    }
+
+    /// Upload packages to this GCS bucket as `{prefix}{function}/{sha256}.zip` (skipped when
+    /// present) instead of through `generateUploadUrl`.
+    pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.bucket = Some(bucket.into());
+        self
+    }
+
+    /// The object-name prefix in the bucket.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The label whose routing is the function URL's traffic split (default `live`). Other
+    /// labels are Cloud Run tags that pin one revision each.
+    pub fn serving_label(mut self, label: impl Into<String>) -> Self {
+        self.serving_label = label.into();
+        self
+    }
+
+    /// Retries of throttled and transient calls.
+    pub fn retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// How long-running operations are awaited.
+    pub fn poll(mut self, poll: PollPolicy) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    /// Checks the settings, loads the credentials and builds the provider.
+    pub async fn build(self) -> Result<GcpProvider> {
+        let project = self.project.clone().filter(|p| !p.is_empty()).ok_or_else(|| {
+            Error::invalid(
+                "project",
+                "(unset)",
+                "name the project: GcpBuilder::project or GOOGLE_CLOUD_PROJECT",
+            )
+        })?;
+        let region = self.region.clone().filter(|r| !r.is_empty()).ok_or_else(|| {
+            Error::invalid(
+                "region",
+                "(unset)",
+                "name the region: GcpBuilder::region or GOOGLE_CLOUD_REGION",
+            )
+        })?;
+        let unauthenticated = |e: gcp_auth::Error| Error::Unauthenticated {
+            message: format!("loading Google credentials: {e}"),
+        };
+        let mut key_email = None;
+        let tokens: Arc<dyn TokenProvider> = match &self.credentials {
+            Credentials::Default => gcp_auth::provider().await.map_err(unauthenticated)?,
+            Credentials::KeyFile(path) => {
+                key_email = std::fs::read(path)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|v| v["client_email"].as_str().map(str::to_string));
+                Arc::new(CustomServiceAccount::from_file(path).map_err(unauthenticated)?)
+            }
+            Credentials::Provider(p) => p.clone(),
+        };
+        let iam = |email: String| -> Arc<dyn IdTokenSource> {
+            Arc::new(IamCredentialsIdTokens::new(
+                self.iam_credentials_url.clone(),
+                email,
+                tokens.clone(),
+            ))
+        };
+        let id_tokens: Arc<dyn IdTokenSource> = match &self.invoker {
+            Invoker::Auto => match key_email {
+                Some(email) => iam(email),
+                None => Arc::new(MetadataIdTokens::new(self.metadata_url.clone())),
+            },
+            Invoker::Metadata => Arc::new(MetadataIdTokens::new(self.metadata_url.clone())),
+            Invoker::ServiceAccount(email) => iam(email.clone()),
+            Invoker::Public => Arc::new(NoIdToken),
+            Invoker::Custom(source) => source.clone(),
+        };
+        Ok(GcpProvider::new(
+            GcpBuilder {
+                functions_url: with_slash(self.functions_url.clone()),
+                run_url: with_slash(self.run_url.clone()),
+                storage_url: with_slash(self.storage_url.clone()),
+                ..self
+            },
+            project,
+            region,
+            tokens,
+            id_tokens,
+        ))
+    }
+}

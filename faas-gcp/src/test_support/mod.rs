@@ -1,0 +1,269 @@
+//! Test support (feature `test-support`): a stateful fake of Cloud Functions v2, Cloud Run
+//! Admin v2, IAM Credentials and the OAuth token endpoint, written from the APIs' discovery
+//! documents, and a `gcp-storage-emulator` launcher. Used by this crate's tests and the
+//! examples'; not for production use: it panics on failure, as test helpers do.
+//!
+//! What the fake does as the real services do: resource shapes and names, operations that
+//! finish after a delay (so they take several polls), `updateMask` semantics, `409 ABORTED`
+//! while an operation runs on the function, `ALREADY_EXISTS`, etag-guarded `services.patch`,
+//! traffic validation (whole percents summing to 100, known revisions, unique tags),
+//! `trafficStatuses` with tag URLs, revisions that cannot be deleted while they serve or are
+//! tagged, failed builds (`metadata.stages` and `state: FAILED`), signed upload URLs that
+//! refuse an `Authorization` header, service-account JWT grants at `token_uri`, and ID tokens
+//! whose audience the function URLs check.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod server;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use faas_core::{PollPolicy, RetryConfig};
+
+use crate::{GcpBuilder, GcpProvider};
+pub use server::Fault;
+use server::State;
+
+pub const PROJECT: &str = "faas-test";
+pub const REGION: &str = "europe-west1";
+pub const CLIENT_EMAIL: &str = "deployer@faas-test.iam.gserviceaccount.com";
+
+/// The fake, serving on a free loopback port until dropped.
+pub struct FakeGcp {
+    pub url: String,
+    state: Arc<Mutex<State>>,
+    task: tokio::task::JoinHandle<()>,
+    key_dir: tempfile::TempDir,
+}
+
+impl Drop for FakeGcp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One RSA key per test process (generating one takes a while).
+fn private_key_pem() -> &'static str {
+    static KEY: OnceLock<String> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let out = Command::new("openssl")
+            .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"])
+            .stderr(Stdio::null())
+            .output()
+            .expect("openssl generates the test service-account key");
+        assert!(out.status.success(), "openssl genpkey failed");
+        String::from_utf8(out.stdout).unwrap()
+    })
+}
+
+impl FakeGcp {
+    pub async fn start() -> FakeGcp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State::new(&url)));
+        let task = tokio::spawn(server::serve(listener, state.clone()));
+        let fake = FakeGcp {
+            url,
+            state,
+            task,
+            key_dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::write(fake.key_path(), fake.key_json()).unwrap();
+        fake
+    }
+
+    /// A service-account key whose `token_uri` is the fake's token endpoint.
+    pub fn key_json(&self) -> String {
+        serde_json::json!({
+            "type": "service_account",
+            "project_id": PROJECT,
+            "private_key_id": "fake-key-1",
+            "private_key": private_key_pem(),
+            "client_email": CLIENT_EMAIL,
+            "client_id": "100000000000000000001",
+            "token_uri": format!("{}/token", self.url),
+        })
+        .to_string()
+    }
+
+    /// Where [`FakeGcp::key_json`] is written.
+    pub fn key_path(&self) -> PathBuf {
+        self.key_dir.path().join("service-account.json")
+    }
+
+    pub fn functions_url(&self) -> String {
+        format!("{}/functions/v2/", self.url)
+    }
+
+    pub fn run_url(&self) -> String {
+        format!("{}/run/v2/", self.url)
+    }
+
+    pub fn iam_url(&self) -> String {
+        format!("{}/iam/v1/", self.url)
+    }
+
+    /// The environment the example binaries read to run against the fake.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("GOOGLE_APPLICATION_CREDENTIALS", self.key_path().display().to_string()),
+            ("FAAS_GCP_FUNCTIONS_URL", self.functions_url()),
+            ("FAAS_GCP_RUN_URL", self.run_url()),
+            ("FAAS_GCP_IAM_CREDENTIALS_URL", self.iam_url()),
+            ("FAAS_GCP_INVOKER", CLIENT_EMAIL.to_string()),
+        ]
+    }
+
+    /// A builder pointed at the fake, with fast polling and quick retries.
+    pub fn builder(&self) -> GcpBuilder {
+        GcpBuilder::default()
+            .project(PROJECT)
+            .region(REGION)
+            .key_file(self.key_path())
+            .functions_url(self.functions_url())
+            .run_url(self.run_url())
+            .iam_credentials_url(self.iam_url())
+            .poll(PollPolicy::fast())
+            .retry(RetryConfig {
+                initial_backoff: Duration::from_millis(20),
+                max_backoff: Duration::from_millis(200),
+                ..RetryConfig::default()
+            })
+    }
+
+    pub async fn provider(&self) -> GcpProvider {
+        self.builder().build().await.unwrap()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    /// Every request so far, as `METHOD /path?query`.
+    pub fn requests(&self) -> Vec<String> {
+        self.with(|s| s.requests.clone())
+    }
+
+    pub fn clear_requests(&self) {
+        self.with(|s| s.requests.clear())
+    }
+
+    /// Calls that change something (not `GET`, not token grants).
+    pub fn writes(&self) -> Vec<String> {
+        self.requests()
+            .into_iter()
+            .filter(|r| !r.starts_with("GET ") && !r.contains("/token") && !r.contains(":generateIdToken"))
+            .filter(|r| !r.contains("/invoke/"))
+            .collect()
+    }
+
+    /// How many times operations were polled.
+    pub fn operation_polls(&self) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.starts_with("GET ") && r.contains("/operations/"))
+            .count()
+    }
+
+    /// The next request whose method is `method` and whose path contains `path` meets `fault`.
+    pub fn fail_next(&self, method: &str, path: &str, fault: Fault) {
+        self.with(|s| s.faults.push((method.to_string(), path.to_string(), fault)));
+    }
+
+    /// The next build of `function` fails with `message`.
+    pub fn fail_next_build(&self, function: &str, message: &str) {
+        self.with(|s| s.failing_builds.insert(function.to_string(), message.to_string()));
+    }
+
+    /// How long operations run before they are done (default 120 ms).
+    pub fn set_operation_time(&self, d: Duration) {
+        self.with(|s| s.op_time = d);
+    }
+
+    /// Check GCS `storageSource`s against this storage emulator.
+    pub fn set_storage(&self, url: &str) {
+        self.with(|s| s.storage_url = Some(url.trim_end_matches('/').to_string()));
+    }
+
+    /// The raw Cloud Run service JSON, as `GET` returns it.
+    pub fn service_json(&self, function: &str) -> serde_json::Value {
+        self.with(|s| s.render_service(function)).unwrap()
+    }
+
+    /// Moves the service's traffic behind the provider's back (another deployer).
+    pub fn set_traffic(&self, function: &str, traffic: serde_json::Value) {
+        self.with(|s| s.force_traffic(function, traffic));
+    }
+}
+
+/// `gcp-storage-emulator` on a free loopback port, killed on drop.
+pub struct GcsEmulator {
+    pub url: String,
+    child: Child,
+}
+
+impl Drop for GcsEmulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn emulator_binary() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("FAAS_GCS_EMULATOR") {
+        return Some(PathBuf::from(p));
+    }
+    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv/bin/gcp-storage-emulator");
+    local.is_file().then_some(local)
+}
+
+impl GcsEmulator {
+    /// Starts the emulator with bucket `bucket`, or returns `None` outside CI when it is not
+    /// installed (in CI that panics: a missing emulator is a failure, not a skip).
+    pub async fn start(bucket: &str) -> Option<GcsEmulator> {
+        let Some(bin) = emulator_binary() else {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("gcp-storage-emulator is not installed: run the tests with scripts/test.sh");
+            }
+            eprintln!("SKIPPED: gcp-storage-emulator not found (scripts/test.sh installs it into target/test-venv)");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(&bin)
+            .args([
+                "start",
+                "--host=127.0.0.1",
+                &format!("--port={port}"),
+                "--in-memory",
+                &format!("--default-bucket={bucket}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        let emulator = GcsEmulator {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        let http = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let probe = http.get(format!("{}/storage/v1/b/{bucket}", emulator.url)).send().await;
+            if probe.is_ok_and(|r| r.status().is_success()) {
+                return Some(emulator);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "gcp-storage-emulator did not come up on {}",
+                emulator.url
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

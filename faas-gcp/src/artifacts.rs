@@ -123,9 +123,15 @@ impl Bucket {
         Ok(self.artifact(&stored, package))
     }
 
+    /// The reference to a stored object (a GCS object resource: `bucket`, `name`, `generation`).
     fn artifact(&self, object: &Value, package: &Package) -> ArtifactRef {
+        let source = serde_json::json!({
+            "bucket": object["bucket"].as_str().unwrap_or(&self.bucket),
+            "object": object["name"],
+            "generation": object["generation"],
+        });
         ArtifactRef {
-            uri: storage_uri(object),
+            uri: storage_uri(&source),
             sha256: package.sha256.clone(),
             size: package.size,
             local_path: Some(package.path.clone()),

@@ -348,6 +348,8 @@ impl Provider for GcpProvider {
                     change: faas_core::Change::default(),
                 });
             }
+            // A function whose first deploy failed has no service (nor traffic) yet.
+            Some(f) if f["serviceConfig"]["service"].is_null() => None,
             Some(_) => Some(self.layout(&spec.name).await?.2).filter(Layout::pinned),
             None => None,
         };

@@ -8,9 +8,15 @@
 //!     --src examples/functions/hello-python --runtime python3.12 \
 //!     --handler lambda_function.lambda_handler --role arn:aws:iam::123456789012:role/exec \
 //!     --bucket my-artifacts --alias live --publish --keep-versions 5
+//! cargo run -p examples --features gcp --example deploy -- --provider gcp --project my-project \
+//!     --region europe-west1 --function hello --src examples/functions/hello-gcp \
+//!     --runtime python312 --entry-point main --alias live --json
 //! ```
 //! The AWS provider honours `AWS_ENDPOINT_URL` (moto), `AWS_REGION`, `AWS_PROFILE` and the
-//! standard credential chain.
+//! standard credential chain. The GCP provider uses application default credentials
+//! (`GOOGLE_APPLICATION_CREDENTIALS` first) and honours `GOOGLE_CLOUD_PROJECT`,
+//! `GOOGLE_CLOUD_REGION`, `FAAS_GCP_BUCKET` and the endpoint overrides `FAAS_GCP_FUNCTIONS_URL`,
+//! `FAAS_GCP_RUN_URL`, `FAAS_GCP_IAM_CREDENTIALS_URL`, `FAAS_GCP_STORAGE_URL`.
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -35,21 +41,24 @@ struct Args {
     /// The source directory.
     #[arg(long)]
     src: PathBuf,
-    /// The runtime (python3.12, nodejs20.x, provided.al2023 ...).
+    /// The runtime (python3.12, nodejs20.x, provided.al2023; python312, nodejs20 ...).
     #[arg(long)]
     runtime: Runtime,
-    /// The handler.
-    #[arg(long)]
-    handler: String,
+    /// The handler (`module.function`).
+    #[arg(long, required_unless_present = "entry_point")]
+    handler: Option<String>,
+    /// The entry point (GCP): the function's name in main.py (Python) or index.js (Node).
+    #[arg(long, conflicts_with = "handler")]
+    entry_point: Option<String>,
     /// The execution role ARN (AWS).
     #[arg(long)]
     role: Option<String>,
-    /// Memory in MB.
-    #[arg(long, default_value_t = 128)]
-    memory: u32,
-    /// Timeout in seconds.
-    #[arg(long, default_value_t = 3)]
-    timeout: u32,
+    /// Memory in MB (default 128; 256 on GCP).
+    #[arg(long)]
+    memory: Option<u32>,
+    /// Timeout in seconds (default 3; 60 on GCP).
+    #[arg(long)]
+    timeout: Option<u32>,
     /// Environment variables, KEY=VALUE (repeatable).
     #[arg(long = "env", value_parser = key_value)]
     env: Vec<(String, String)>,
@@ -77,9 +86,30 @@ struct Args {
     /// The local provider's state directory.
     #[arg(long, default_value = ".faas")]
     state_dir: PathBuf,
-    /// The S3 bucket for artifacts (AWS; default FAAS_AWS_BUCKET).
+    /// The bucket for artifacts (S3 on AWS, default FAAS_AWS_BUCKET; GCS on GCP, default
+    /// FAAS_GCP_BUCKET, else packages go through a signed upload URL).
     #[arg(long)]
     bucket: Option<String>,
+    /// The project (GCP; default GOOGLE_CLOUD_PROJECT).
+    #[arg(long)]
+    project: Option<String>,
+    /// The region (GCP; default GOOGLE_CLOUD_REGION).
+    #[arg(long)]
+    region: Option<String>,
+}
+
+impl Args {
+    /// The handler: `--handler`, or `--entry-point` in the module Cloud Functions loads.
+    fn handler(&self) -> String {
+        match (&self.handler, &self.entry_point) {
+            (Some(h), _) => h.clone(),
+            (None, Some(ep)) => match self.runtime.family() {
+                faas_core::RuntimeFamily::Node => format!("index.{ep}"),
+                _ => format!("main.{ep}"),
+            },
+            (None, None) => String::new(),
+        }
+    }
 }
 
 fn key_value(s: &str) -> Result<(String, String), String> {
@@ -101,6 +131,22 @@ async fn provider(args: &Args) -> anyhow::Result<Arc<dyn Provider>> {
         }
         #[cfg(not(feature = "aws"))]
         Which::Aws => anyhow::bail!("this build has no AWS support: run with `--features aws`"),
+        #[cfg(feature = "gcp")]
+        Which::Gcp => {
+            let mut b = faas_gcp::GcpBuilder::from_env();
+            if let Some(project) = &args.project {
+                b = b.project(project);
+            }
+            if let Some(region) = &args.region {
+                b = b.region(region);
+            }
+            if let Some(bucket) = &args.bucket {
+                b = b.bucket(bucket);
+            }
+            Arc::new(b.build().await?)
+        }
+        #[cfg(not(feature = "gcp"))]
+        Which::Gcp => anyhow::bail!("this build has no GCP support: run with `--features gcp`"),
     })
 }
 
@@ -108,9 +154,10 @@ async fn provider(args: &Args) -> anyhow::Result<Arc<dyn Provider>> {
 async fn main() -> anyhow::Result<ExitCode> {
     examples::init_tracing();
     let args = Args::parse();
-    let mut spec = FunctionSpec::new(&args.function, args.runtime.clone(), &args.handler)
-        .memory_mb(args.memory)
-        .timeout_s(args.timeout);
+    let gcp = args.provider == Which::Gcp;
+    let mut spec = FunctionSpec::new(&args.function, args.runtime.clone(), args.handler())
+        .memory_mb(args.memory.unwrap_or(if gcp { 256 } else { 128 }))
+        .timeout_s(args.timeout.unwrap_or(if gcp { 60 } else { 3 }));
     spec.aws.role_arn = args.role.clone();
     for (k, v) in &args.env {
         spec = spec.env(k, v);

@@ -202,8 +202,12 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
     let resolved = pipeline.resolve(args.env.as_deref())?;
     let local: Arc<dyn Provider> = Arc::new(LocalProvider::builder().state_dir(&args.state_dir).build()?);
     let mut providers = ProviderSet::new("local", local);
-    if let Which::Aws = args.provider {
-        providers = providers.with("aws", aws(&resolved).await?).default_to("aws");
+    match args.provider {
+        Which::Local => {}
+        Which::Aws => providers = providers.with("aws", aws(&resolved).await?).default_to("aws"),
+        Which::Gcp => anyhow::bail!(
+            "the pipeline example runs on the local and AWS providers; deploy to GCP with the deploy example"
+        ),
     }
     let bar = progress(resolved.step_count());
     let report = resolved.run(&providers, &|e: &Event| observe(&bar, e)).await;

@@ -2,20 +2,28 @@
 # The test command: installs what the tests need (once, under target/), then runs every test.
 #   scripts/test.sh [extra cargo test args]
 # Needs Rust, Python 3 with venv/pip and Node.js. Installs into target/test-venv:
-#   awslambdaric (a real Lambda runtime client) and moto[server] (the AWS emulator).
+#   awslambdaric (a real Lambda runtime client), moto[server] (the AWS emulator) and
+#   gcp-storage-emulator (Cloud Storage). The GCP tests also need `openssl` (it makes the
+#   fake service account's RSA key).
 # In CI (CI=true) a missing tool makes the tests fail, never skip.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$here"
 venv="$here/target/test-venv"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import awslambdaric, moto' 2>/dev/null \
-   || [ ! -x "$venv/bin/moto_server" ]; then
-  echo "== installing test tools into $venv (awslambdaric, moto[server])"
+   || [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/gcp-storage-emulator" ]; then
+  echo "== installing test tools into $venv (awslambdaric, moto[server], gcp-storage-emulator)"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'awslambdaric>=2,<5' 'moto[server]>=5.1,<6'
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'awslambdaric>=2,<5' 'moto[server]>=5.1,<6' \
+    'gcp-storage-emulator>=2024'
 fi
 export FAAS_TEST_RIC_PYTHON="$venv/bin/python"
 export FAAS_MOTO_SERVER="$venv/bin/moto_server"
+export FAAS_GCS_EMULATOR="$venv/bin/gcp-storage-emulator"
+if ! command -v openssl >/dev/null; then
+  echo "openssl is not on the PATH: the GCP tests need it for their fake service-account key" >&2
+  exit 1
+fi
 if ! command -v node >/dev/null; then
   echo "node is not on the PATH: the Node.js runtime tests need it" >&2
   exit 1

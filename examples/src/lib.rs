@@ -23,4 +23,6 @@ pub enum Which {
     Local,
     /// AWS Lambda (build with `--features aws`; honours `AWS_ENDPOINT_URL`).
     Aws,
+    /// Google Cloud Functions 2nd gen (build with `--features gcp`; honours `FAAS_GCP_*_URL`).
+    Gcp,
 }

@@ -101,3 +101,55 @@ async fn deploy_on_aws_through_moto() {
     assert_eq!(again["version"], "1");
     assert_eq!(again["code_sha256"], first["code_sha256"]);
 }
+
+#[cfg(feature = "gcp")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_on_gcp_through_the_fake() {
+    use faas_gcp::test_support::{FakeGcp, PROJECT, REGION};
+    let fake = FakeGcp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("hello-gcp.zip").display().to_string();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("functions/hello-gcp");
+    let env: Vec<(&str, String)> = fake.env();
+    let run = |extra: &[&str]| {
+        let out = Command::new(example("deploy"))
+            .args(["--provider", "gcp", "--project", PROJECT, "--region", REGION])
+            .args([
+                "--function",
+                "hello-gcp",
+                "--runtime",
+                "python312",
+                "--entry-point",
+                "main",
+            ])
+            .arg("--src")
+            .arg(&src)
+            .args(["--out", &zip, "--json"])
+            .args(extra)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let dry = run(&["--dry-run"]);
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["plan"]["actions"][0]["action"], "create");
+    assert!(
+        fake.writes().is_empty(),
+        "a dry run writes nothing: {:?}",
+        fake.writes()
+    );
+    let first = run(&["--alias", "live"]);
+    assert_eq!(first["provider"], "gcp");
+    assert_eq!(first["change"], "created");
+    assert_eq!(first["version"], "1");
+    fake.clear_requests();
+    let again = run(&["--alias", "live"]);
+    assert_eq!(again["unchanged"], true);
+    assert_eq!(again["version"], "1");
+    assert_eq!(again["code_sha256"], first["code_sha256"]);
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    let changed = run(&["--memory", "512"]);
+    assert_eq!(changed["change"], "config updated");
+}

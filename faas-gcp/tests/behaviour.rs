@@ -337,6 +337,23 @@ async fn bad_input_fails_before_any_call_and_secrets_stay_hidden() {
         .await
         .unwrap();
     assert_eq!(inv.json().unwrap()["event"]["x"], 1);
+    // From the metadata server (as on Cloud Build, GCE or Cloud Run), cached per audience.
+    let on_gcp = fake
+        .builder()
+        .invoker(faas_gcp::Invoker::Metadata)
+        .metadata_url(format!("{}/computeMetadata/v1/", fake.url))
+        .build()
+        .await
+        .unwrap();
+    fake.clear_requests();
+    for _ in 0..3 {
+        on_gcp
+            .invoke("secret-fn", &InvokeRequest::json(&serde_json::json!({})))
+            .await
+            .unwrap();
+    }
+    let minted = fake.requests().iter().filter(|r| r.contains("/identity?")).count();
+    assert_eq!(minted, 1, "{:?}", fake.requests());
     let public = fake.builder().invoker(faas_gcp::Invoker::Public).build().await.unwrap();
     let e = public
         .invoke("secret-fn", &InvokeRequest::json(&serde_json::json!({})))

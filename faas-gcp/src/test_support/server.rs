@@ -647,6 +647,15 @@ fn route(
     if let Some(rest) = path.strip_prefix("/invoke/") {
         return invoke(s, rest, bearer, &json_body, body);
     }
+    if path == "/computeMetadata/v1/instance/service-accounts/default/identity" {
+        if headers.get("metadata-flavor").and_then(|v| v.to_str().ok()) != Some("Google") {
+            return (StatusCode::FORBIDDEN, "Missing Metadata-Flavor:Google header.").into_response();
+        }
+        let audience = query.get("audience").cloned().unwrap_or_default();
+        let header = b64url(&json!({"alg": "RS256", "typ": "JWT"}));
+        let claims = b64url(&json!({"aud": audience, "email": "default", "exp": unix_now() + 3600}));
+        return format!("{header}.{claims}.fake-signature").into_response();
+    }
     if path.starts_with("/iam/v1/projects/-/serviceAccounts/") && path.ends_with(":generateIdToken") {
         let audience = json_body["audience"].as_str().unwrap_or_default();
         let email = path

@@ -319,7 +319,12 @@ pub(crate) fn observed_spec(f: &Value, name: &str, desired: Option<&FunctionSpec
     };
     let handler = match desired {
         Some(d) if entry_point(&d.handler) == entry => d.handler.clone(),
-        _ => entry.to_string(),
+        // The module Cloud Functions loads: main.py for Python, index.js by default for Node.
+        _ => match runtime.family() {
+            faas_package::RuntimeFamily::Python => format!("main.{entry}"),
+            faas_package::RuntimeFamily::Node => format!("index.{entry}"),
+            _ => entry.to_string(),
+        },
     };
     let mut spec = FunctionSpec::new(name, runtime, handler);
     if let Some(mb) = service["availableMemory"].as_str().and_then(parse_memory) {

@@ -198,6 +198,32 @@ impl FakeGcp {
     }
 }
 
+fn write_main(dir: &Path, marker: &str) -> std::io::Result<()> {
+    std::fs::write(
+        dir.join("main.py"),
+        format!(
+            "import os\n\nMARKER = {marker:?}\n\n\ndef main(request):\n    return {{\"marker\": MARKER, \"event\": request.get_json(silent=True), \"version\": os.environ.get(\"K_REVISION\")}}\n"
+        ),
+    )
+}
+
+/// The conformance fixture for GCP: a Python 3.12 HTTP function in `main.py`. `runs_code`
+/// is for live runs; the fake answers with the revision and the event instead of running it.
+pub fn fixture(runs_code: bool) -> faas_core::conformance::Fixture {
+    faas_core::conformance::Fixture {
+        runtime: "python312".parse().unwrap(),
+        handler: "main.main".into(),
+        write_source: write_main,
+        runs_code,
+        // Cloud Run does not say which revision served a request on the service URL.
+        reports_executed_version: false,
+        invoke_rejects_missing: true,
+        role: None,
+        prefix: "conf".into(),
+        split_samples: 0,
+    }
+}
+
 /// `gcp-storage-emulator` on a free loopback port, killed on drop.
 pub struct GcsEmulator {
     pub url: String,

@@ -166,6 +166,7 @@ pub async fn deploy_invoke_round_trip(p: &dyn Provider, fx: &Fixture) {
     let got = p.get(&s.name).await.expect("get after deploy");
     assert_eq!(got.code_sha256, report.code_sha256);
     assert_eq!(got.spec.memory_mb, 128);
+    assert_eq!(got.spec.timeout_s, 3);
     let inv = s.invoke(None).await;
     assert_eq!(inv.status, 200);
     if fx.runs_code {
@@ -198,9 +199,10 @@ pub async fn redeploy_unchanged_is_noop(p: &dyn Provider, fx: &Fixture) {
         before.revision,
         "nothing rewritten"
     );
-    // A configuration change is an update, not a no-op.
+    // A configuration change is an update, not a no-op (the timeout: every provider sets it;
+    // memory is the plan's on some Azure plans).
     let mut spec = s.spec();
-    spec.memory_mb = 256;
+    spec.timeout_s = 10;
     let changed = p
         .deploy_package(&spec, &s.package("same"), &DeployOptions::default())
         .await

@@ -1,0 +1,412 @@
+//! [`AzureBuilder`]: subscription, resource group, hosting, storage, credentials, endpoints.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
+use azure_core::credentials::{Secret, TokenCredential};
+use azure_core::http::{ClientOptions, Transport};
+use azure_identity::{
+    AzureCliCredential, ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential,
+    ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+};
+use faas_core::{Error, PollPolicy, Result, RetryConfig};
+
+use crate::provider::AzureProvider;
+use crate::transport::ReqwestTransport;
+
+/// The public ARM endpoint.
+pub const ARM: &str = "https://management.azure.com/";
+
+/// How the provider authenticates (tokens for `https://management.azure.com/.default`).
+#[derive(Clone, Default)]
+pub enum Credentials {
+    /// Chosen from the environment: a client secret (`AZURE_CLIENT_SECRET`), workload identity
+    /// (`AZURE_FEDERATED_TOKEN_FILE`, CI OIDC), a managed identity (`IDENTITY_ENDPOINT` or
+    /// `MSI_ENDPOINT`), else the Azure CLI's login.
+    #[default]
+    FromEnv,
+    /// A service principal with a client secret.
+    ClientSecret {
+        /// Directory (tenant) id.
+        tenant_id: String,
+        /// Application (client) id.
+        client_id: String,
+        /// The secret (never printed).
+        secret: String,
+    },
+    /// Workload identity federation (GitHub Actions OIDC, AKS): `AZURE_TENANT_ID`,
+    /// `AZURE_CLIENT_ID`, `AZURE_FEDERATED_TOKEN_FILE`.
+    WorkloadIdentity,
+    /// A managed identity; the client id picks a user-assigned one.
+    ManagedIdentity {
+        /// A user-assigned identity's client id.
+        client_id: Option<String>,
+    },
+    /// `az account get-access-token`.
+    AzureCli,
+    /// Any azure_core credential.
+    Custom(Arc<dyn TokenCredential>),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::FromEnv => f.write_str("FromEnv"),
+            Credentials::ClientSecret {
+                tenant_id, client_id, ..
+            } => f
+                .debug_struct("ClientSecret")
+                .field("tenant_id", tenant_id)
+                .field("client_id", client_id)
+                .field("secret", &"***")
+                .finish(),
+            Credentials::WorkloadIdentity => f.write_str("WorkloadIdentity"),
+            Credentials::ManagedIdentity { client_id } => {
+                f.debug_struct("ManagedIdentity").field("client_id", client_id).finish()
+            }
+            Credentials::AzureCli => f.write_str("AzureCli"),
+            Credentials::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
+}
+
+/// The hosting plan of the function apps: it decides how code is deployed and whether there
+/// are slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Hosting {
+    /// Elastic Premium (EP1–EP3): slots, run-from-package.
+    #[default]
+    Premium,
+    /// A Dedicated (App Service) plan: slots, run-from-package.
+    Dedicated,
+    /// Flex Consumption: OneDeploy, per-app instance memory (512/2048/4096 MB), no slots.
+    Flex,
+}
+
+/// How code reaches the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployMethod {
+    /// `WEBSITE_RUN_FROM_PACKAGE` = a read-only SAS URL of the package blob, then a trigger sync.
+    RunFromPackage,
+    /// Kudu `POST /api/zipdeploy?isAsync=true`, polling the deployment.
+    ZipDeploy,
+    /// Kudu `POST /api/publish` (OneDeploy), the only way on Flex Consumption.
+    OneDeploy,
+}
+
+/// Builds an [`AzureProvider`].
+///
+/// ```no_run
+/// # async fn t() -> Result<(), faas_core::Error> {
+/// let azure = faas_azure::AzureBuilder::from_env()
+///     .subscription("00000000-0000-0000-0000-000000000000")
+///     .resource_group("functions")
+///     .plan("/subscriptions/…/resourceGroups/functions/providers/Microsoft.Web/serverfarms/ep1")
+///     .storage_account("faaspackages")
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct AzureBuilder {
+    pub(crate) subscription: Option<String>,
+    pub(crate) resource_group: Option<String>,
+    pub(crate) app: Option<String>,
+    pub(crate) location: String,
+    pub(crate) plan: Option<String>,
+    pub(crate) hosting: Hosting,
+    pub(crate) method: Option<DeployMethod>,
+    pub(crate) storage_account: Option<String>,
+    pub(crate) blob_endpoint: Option<String>,
+    pub(crate) container: String,
+    pub(crate) credentials: Credentials,
+    pub(crate) authority_host: Option<String>,
+    pub(crate) arm_url: String,
+    pub(crate) kudu_url: Option<String>,
+    pub(crate) root_certificates: Vec<Vec<u8>>,
+    pub(crate) sas_validity: Duration,
+    pub(crate) retry: RetryConfig,
+    pub(crate) poll: PollPolicy,
+}
+
+impl Default for AzureBuilder {
+    fn default() -> Self {
+        AzureBuilder {
+            subscription: None,
+            resource_group: None,
+            app: None,
+            location: "westeurope".into(),
+            plan: None,
+            hosting: Hosting::Premium,
+            method: None,
+            storage_account: None,
+            blob_endpoint: None,
+            container: "faas-packages".into(),
+            credentials: Credentials::FromEnv,
+            authority_host: None,
+            arm_url: ARM.into(),
+            kudu_url: None,
+            root_certificates: Vec::new(),
+            sas_validity: Duration::from_secs(10 * 365 * 24 * 3600),
+            retry: RetryConfig::default(),
+            poll: PollPolicy::default(),
+        }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl AzureBuilder {
+    /// Defaults, then the environment: `AZURE_SUBSCRIPTION_ID`, `AZURE_RESOURCE_GROUP`,
+    /// `FAAS_AZURE_APP`, `FAAS_AZURE_LOCATION`, `FAAS_AZURE_PLAN` (the plan's resource id),
+    /// `FAAS_AZURE_HOSTING` (`premium`, `dedicated`, `flex`), `FAAS_AZURE_STORAGE_ACCOUNT`,
+    /// `FAAS_AZURE_BLOB_ENDPOINT`, `FAAS_AZURE_ARM_URL`, `FAAS_AZURE_KUDU_URL` (with `{app}`),
+    /// `AZURE_AUTHORITY_HOST`, `FAAS_AZURE_CA_FILE` (an extra trusted root, PEM).
+    pub fn from_env() -> AzureBuilder {
+        let mut b = AzureBuilder {
+            subscription: env("AZURE_SUBSCRIPTION_ID"),
+            resource_group: env("AZURE_RESOURCE_GROUP"),
+            app: env("FAAS_AZURE_APP"),
+            plan: env("FAAS_AZURE_PLAN"),
+            storage_account: env("FAAS_AZURE_STORAGE_ACCOUNT"),
+            blob_endpoint: env("FAAS_AZURE_BLOB_ENDPOINT"),
+            authority_host: env("AZURE_AUTHORITY_HOST"),
+            kudu_url: env("FAAS_AZURE_KUDU_URL"),
+            ..AzureBuilder::default()
+        };
+        if let Some(l) = env("FAAS_AZURE_LOCATION") {
+            b.location = l;
+        }
+        if let Some(u) = env("FAAS_AZURE_ARM_URL") {
+            b.arm_url = u;
+        }
+        b.hosting = match env("FAAS_AZURE_HOSTING").as_deref() {
+            Some("flex") => Hosting::Flex,
+            Some("dedicated") => Hosting::Dedicated,
+            _ => Hosting::Premium,
+        };
+        if let Some(pem) = env("FAAS_AZURE_CA_FILE").and_then(|p| std::fs::read(p).ok()) {
+            b.root_certificates.push(pem);
+        }
+        b
+    }
+
+    /// The subscription id.
+    pub fn subscription(mut self, id: impl Into<String>) -> Self {
+        self.subscription = Some(id.into());
+        self
+    }
+
+    /// The resource group of the function apps (and, by default, the storage account).
+    pub fn resource_group(mut self, group: impl Into<String>) -> Self {
+        self.resource_group = Some(group.into());
+        self
+    }
+
+    /// Deploy every function to this function app (the function name is then the HTTP
+    /// route). Without it, each function is an app of its own name.
+    pub fn app(mut self, app: impl Into<String>) -> Self {
+        self.app = Some(app.into());
+        self
+    }
+
+    /// Where new apps are created (`westeurope`).
+    pub fn location(mut self, location: impl Into<String>) -> Self {
+        self.location = location.into();
+        self
+    }
+
+    /// The App Service plan (`serverFarmId`) new apps are created on.
+    pub fn plan(mut self, plan_id: impl Into<String>) -> Self {
+        self.plan = Some(plan_id.into());
+        self
+    }
+
+    /// The plan's kind.
+    pub fn hosting(mut self, hosting: Hosting) -> Self {
+        self.hosting = hosting;
+        self
+    }
+
+    /// How code is deployed (default: run-from-package, OneDeploy on Flex).
+    pub fn deploy_method(mut self, method: DeployMethod) -> Self {
+        self.method = Some(method);
+        self
+    }
+
+    /// The storage account (in the resource group) for packages, version records and
+    /// `AzureWebJobsStorage`.
+    pub fn storage_account(mut self, name: impl Into<String>) -> Self {
+        self.storage_account = Some(name.into());
+        self
+    }
+
+    /// The account's blob endpoint (default `https://{account}.blob.core.windows.net`).
+    pub fn blob_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.blob_endpoint = Some(url.into());
+        self
+    }
+
+    /// The container for packages and version records (default `faas-packages`).
+    pub fn container(mut self, name: impl Into<String>) -> Self {
+        self.container = name.into();
+        self
+    }
+
+    /// How to authenticate.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = credentials;
+        self
+    }
+
+    /// The Entra authority host (`https://login.microsoftonline.com`; sovereign clouds, fakes).
+    pub fn authority_host(mut self, url: impl Into<String>) -> Self {
+        self.authority_host = Some(url.into());
+        self
+    }
+
+    /// The ARM root (default `https://management.azure.com/`).
+    pub fn arm_url(mut self, url: impl Into<String>) -> Self {
+        self.arm_url = url.into();
+        self
+    }
+
+    /// The Kudu root with `{app}` for the app (or `{app}-{slot}`); default: the app's SCM host.
+    pub fn kudu_url(mut self, template: impl Into<String>) -> Self {
+        self.kudu_url = Some(template.into());
+        self
+    }
+
+    /// Trust this root certificate (PEM) as well: TLS-inspecting proxies, private clouds, fakes.
+    pub fn root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates.push(pem.into());
+        self
+    }
+
+    /// How long run-from-package SAS URLs stay valid (default 10 years).
+    pub fn sas_validity(mut self, d: Duration) -> Self {
+        self.sas_validity = d;
+        self
+    }
+
+    /// Retries of throttled and transient calls.
+    pub fn retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// How long-running operations and Kudu deployments are awaited.
+    pub fn poll(mut self, poll: PollPolicy) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    fn http(&self) -> Result<reqwest::Client> {
+        let mut b = reqwest::Client::builder();
+        for pem in &self.root_certificates {
+            let cert = reqwest::Certificate::from_pem(pem)
+                .map_err(|e| Error::invalid("root_certificate_pem", "(certificate)", e.to_string()))?;
+            b = b.add_root_certificate(cert);
+        }
+        b.build().map_err(|e| Error::Provider {
+            provider: "azure".into(),
+            code: "http_client".into(),
+            message: e.to_string(),
+            retryable: false,
+        })
+    }
+
+    fn credential(&self, http: &reqwest::Client) -> Result<Arc<dyn TokenCredential>> {
+        let client_options = ClientOptions {
+            transport: Some(Transport::new(Arc::new(ReqwestTransport(http.clone())))),
+            cloud: self.authority_host.as_ref().map(|host| {
+                let mut custom = CustomConfiguration::default();
+                custom.authority_host = host.clone();
+                Arc::new(CloudConfiguration::Custom(custom))
+            }),
+            ..ClientOptions::default()
+        };
+        let failed = |what: &str, e: azure_core::Error| Error::Unauthenticated {
+            message: format!("setting up {what}: {e}"),
+        };
+        let chosen = match &self.credentials {
+            Credentials::FromEnv if env("AZURE_CLIENT_SECRET").is_some() => Credentials::ClientSecret {
+                tenant_id: env("AZURE_TENANT_ID").unwrap_or_default(),
+                client_id: env("AZURE_CLIENT_ID").unwrap_or_default(),
+                secret: env("AZURE_CLIENT_SECRET").unwrap_or_default(),
+            },
+            Credentials::FromEnv if env("AZURE_FEDERATED_TOKEN_FILE").is_some() => Credentials::WorkloadIdentity,
+            Credentials::FromEnv if env("IDENTITY_ENDPOINT").is_some() || env("MSI_ENDPOINT").is_some() => {
+                Credentials::ManagedIdentity {
+                    client_id: env("AZURE_CLIENT_ID"),
+                }
+            }
+            Credentials::FromEnv => Credentials::AzureCli,
+            other => other.clone(),
+        };
+        Ok(match chosen {
+            Credentials::ClientSecret {
+                tenant_id,
+                client_id,
+                secret,
+            } => ClientSecretCredential::new(
+                &tenant_id,
+                client_id,
+                Secret::new(secret),
+                Some(ClientSecretCredentialOptions { client_options }),
+            )
+            .map_err(|e| failed("the client-secret credential", e))?,
+            Credentials::WorkloadIdentity => {
+                let mut options = WorkloadIdentityCredentialOptions::default();
+                options.credential_options.client_options = client_options;
+                WorkloadIdentityCredential::new(Some(options)).map_err(|e| failed("workload identity", e))?
+            }
+            Credentials::ManagedIdentity { client_id } => {
+                ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
+                    user_assigned_id: client_id.map(UserAssignedId::ClientId),
+                    client_options,
+                }))
+                .map_err(|e| failed("the managed identity", e))?
+            }
+            Credentials::AzureCli => {
+                AzureCliCredential::new(None).map_err(|e| failed("the Azure CLI credential", e))?
+            }
+            Credentials::Custom(c) => c,
+            Credentials::FromEnv => unreachable_from_env(),
+        })
+    }
+
+    /// Checks the settings, sets up the credential and builds the provider.
+    pub async fn build(self) -> Result<AzureProvider> {
+        let required = |v: &Option<String>, field: &str, how: &str| {
+            v.clone()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| Error::invalid(field, "(unset)", how.to_string()))
+        };
+        let subscription = required(
+            &self.subscription,
+            "subscription",
+            "name the subscription: AzureBuilder::subscription or AZURE_SUBSCRIPTION_ID",
+        )?;
+        let group = required(
+            &self.resource_group,
+            "resource_group",
+            "name the resource group: AzureBuilder::resource_group or AZURE_RESOURCE_GROUP",
+        )?;
+        let account = required(
+            &self.storage_account,
+            "storage_account",
+            "name the storage account for packages: AzureBuilder::storage_account or FAAS_AZURE_STORAGE_ACCOUNT",
+        )?;
+        let http = self.http()?;
+        let credential = self.credential(&http)?;
+        Ok(AzureProvider::new(self, subscription, group, account, http, credential))
+    }
+}
+
+fn unreachable_from_env() -> Arc<dyn TokenCredential> {
+    panic!("FromEnv is resolved to a concrete credential first")
+}

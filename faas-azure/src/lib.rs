@@ -1,0 +1,49 @@
+//! The Azure Functions provider for faas: Function Apps through ARM (`Microsoft.Web/sites`),
+//! Kudu deployments and Blob storage over their REST APIs, with credentials from
+//! `azure_identity`, implementing `faas_core::Provider`.
+//!
+//! * **Construction**: [`AzureBuilder::from_env`] (subscription, resource group, plan,
+//!   storage account, endpoint overrides), credentials through azure_identity (client
+//!   secret, workload identity for CI OIDC, managed identity, Azure CLI), `RetryConfig` /
+//!   `PollPolicy` from faas-core. Tokens are for `https://management.azure.com/.default`.
+//! * **Function app**: `PUT Microsoft.Web/sites/{name}` (`kind: functionapp,linux`,
+//!   `serverFarmId`, `linuxFxVersion`, app settings; Flex: `functionAppConfig`), waiting for
+//!   ARM's long-running operation (`Azure-AsyncOperation`, then `Location`, honouring
+//!   `Retry-After`). App settings are read, merged and written (the `PUT` replaces them all):
+//!   `FUNCTIONS_WORKER_RUNTIME`, `FUNCTIONS_EXTENSION_VERSION=~4`, `AzureWebJobsStorage` built
+//!   from the storage account's `listKeys`, the timeout
+//!   (`AzureFunctionsJobHost__functionTimeout`) and the spec's environment; settings that are
+//!   not ours are kept. Nothing changed ⇒ no write.
+//! * **Code**: run-from-package (default on Premium and Dedicated: the package blob's
+//!   read-only SAS URL in `WEBSITE_RUN_FROM_PACKAGE`, then a trigger sync), Kudu zipdeploy
+//!   (`/api/zipdeploy?isAsync=true`, polling the deployment; status 3 fails with its log) or
+//!   OneDeploy (`/api/publish`, the Flex Consumption way). `409` (a deployment in progress) is
+//!   waited on and retried. The package's sha256 is the app setting `FAAS_CODE_SHA256`.
+//! * **Versions**: every publish records an immutable version blob
+//!   `{function}/versions/{n}.json` (created with `If-None-Match: *`) that names the
+//!   content-addressed package blob `{function}/{sha256}.zip`. **Labels** are deployment
+//!   slots running a version; [`AzureProvider::swap`] promotes a slot into production (swap
+//!   again to roll back) and [`AzureProvider::ramp_up`] sends a share of production's traffic
+//!   to a slot (`rampUpRules`). Flex Consumption has no slots: its `Capability` says so.
+//! * **Invoke**: `https://{host}/api/{function}` with the host's default function key from
+//!   `host/default/listkeys` (cached, never logged).
+#![deny(missing_docs)]
+
+mod arm;
+mod blob;
+mod builder;
+mod provider;
+mod site;
+#[cfg(feature = "test-support")]
+pub mod test_support;
+mod transport;
+
+pub use arm::ARM_SCOPE;
+pub use builder::{ARM, AzureBuilder, Credentials, DeployMethod, Hosting};
+pub use provider::{AzureProvider, CAPABILITY, FLEX_CAPABILITY, LIMITS};
+pub use site::AZURE_RESERVED_ENV;
+
+/// The ARM root with one trailing slash.
+pub(crate) fn arm_root(url: &str) -> String {
+    format!("{}/", url.trim_end_matches('/'))
+}

@@ -1,0 +1,736 @@
+//! Function apps (`Microsoft.Web/sites`) and their slots through ARM, and Kudu deployments:
+//! what a spec means as app settings, what differs, and how code gets there.
+
+use std::collections::BTreeMap;
+
+use faas_core::{ConfigDiff, DeployState, Deployment, Error, FunctionSpec, PollStatus, ResourceKind, Result};
+use faas_package::RuntimeFamily;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::arm::{Arm, Target, map_error, shown, transport};
+use crate::builder::{DeployMethod, Hosting};
+
+const API: &str = "api-version=2023-12-01";
+/// The package's sha256 (hex): the code identity, whatever the deploy method.
+pub(crate) const CODE_SHA: &str = "FAAS_CODE_SHA256";
+/// The spec's environment variable names (to remove the ones a spec drops).
+const ENV_KEYS: &str = "FAAS_ENV_KEYS";
+/// Which of them are secret (their values are never printed).
+const SECRET_KEYS: &str = "FAAS_SECRET_KEYS";
+/// The description (app settings are the one place that travels with a slot swap).
+const DESCRIPTION: &str = "FAAS_DESCRIPTION";
+pub(crate) const RUN_FROM_PACKAGE: &str = "WEBSITE_RUN_FROM_PACKAGE";
+const TIMEOUT: &str = "AzureFunctionsJobHost__functionTimeout";
+const STORAGE: &str = "AzureWebJobsStorage";
+const DEPLOYMENT_STORAGE: &str = "DEPLOYMENT_STORAGE_CONNECTION_STRING";
+const WORKER: &str = "FUNCTIONS_WORKER_RUNTIME";
+const EXTENSION: &str = "FUNCTIONS_EXTENSION_VERSION";
+
+/// App settings this provider manages; a spec cannot set them.
+pub const AZURE_RESERVED_ENV: &[&str] = &[
+    CODE_SHA,
+    ENV_KEYS,
+    SECRET_KEYS,
+    DESCRIPTION,
+    RUN_FROM_PACKAGE,
+    TIMEOUT,
+    STORAGE,
+    DEPLOYMENT_STORAGE,
+    WORKER,
+    EXTENSION,
+    "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
+    "WEBSITE_CONTENTSHARE",
+    "SCM_DO_BUILD_DURING_DEPLOYMENT",
+];
+
+/// Settings whose values are credentials.
+const SECRET_SETTINGS: &[&str] = &[STORAGE, DEPLOYMENT_STORAGE, RUN_FROM_PACKAGE];
+
+pub(crate) type Settings = BTreeMap<String, String>;
+
+/// An app or one of its slots.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Where<'a> {
+    pub app: &'a str,
+    pub slot: Option<&'a str>,
+}
+
+impl Where<'_> {
+    pub fn name(&self) -> String {
+        match self.slot {
+            Some(s) => format!("{}/{s}", self.app),
+            None => self.app.to_string(),
+        }
+    }
+}
+
+/// Function apps of one resource group.
+#[derive(Debug, Clone)]
+pub(crate) struct Sites {
+    pub arm: Arm,
+    /// `{arm}subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Web/sites/`.
+    pub base: String,
+    pub location: String,
+    pub plan: Option<String>,
+    pub hosting: Hosting,
+    pub method: DeployMethod,
+    pub kudu_url: Option<String>,
+}
+
+fn hhmmss(secs: u32) -> String {
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+fn parse_hhmmss(s: &str) -> Option<u32> {
+    let mut parts = s.split(':').map(|p| p.parse::<u32>().ok());
+    let (h, m, sec) = (parts.next()??, parts.next()??, parts.next()??);
+    Some(h * 3600 + m * 60 + sec)
+}
+
+/// `PYTHON|3.12`, `NODE|20`.
+pub(crate) fn linux_fx(spec: &FunctionSpec) -> Result<String> {
+    let version = spec.runtime.version().unwrap_or_default();
+    match spec.runtime.family() {
+        RuntimeFamily::Python => Ok(format!("PYTHON|{version}")),
+        RuntimeFamily::Node => Ok(format!("NODE|{}", version.trim_end_matches(".x"))),
+        _ => Err(Error::invalid(
+            "runtime",
+            &spec.runtime,
+            "this provider deploys Python and Node.js function apps",
+        )),
+    }
+}
+
+fn worker(spec: &FunctionSpec) -> &'static str {
+    match spec.runtime.family() {
+        RuntimeFamily::Node => "node",
+        _ => "python",
+    }
+}
+
+fn shown_value(spec: &FunctionSpec, settings: &Settings, key: &str, value: Option<&String>) -> Option<String> {
+    let secret = SECRET_SETTINGS.contains(&key)
+        || spec.is_secret(key)
+        || settings
+            .get(SECRET_KEYS)
+            .is_some_and(|s| s.split(',').any(|k| k == key));
+    value.map(|v| {
+        if secret {
+            faas_core::REDACTED.to_string()
+        } else {
+            v.clone()
+        }
+    })
+}
+
+/// The app settings `spec` means on top of `current`: variables the spec no longer has are
+/// removed, everything else not ours is kept (the PUT replaces them all).
+pub(crate) fn desired_settings(
+    current: &Settings,
+    spec: &FunctionSpec,
+    hosting: Hosting,
+    storage: &str,
+    code: Option<(&str, Option<String>)>,
+) -> Settings {
+    let mut s = current.clone();
+    for old in current.get(ENV_KEYS).map(|k| k.split(',')).into_iter().flatten() {
+        s.remove(old);
+    }
+    for (k, v) in &spec.environment {
+        s.insert(k.clone(), v.clone());
+    }
+    let keys: Vec<&str> = spec.environment.keys().map(String::as_str).collect();
+    s.insert(ENV_KEYS.into(), keys.join(","));
+    let secret: Vec<&str> = spec.secret_env.iter().map(String::as_str).collect();
+    s.insert(SECRET_KEYS.into(), secret.join(","));
+    s.insert(TIMEOUT.into(), hhmmss(spec.timeout_s));
+    s.insert(
+        EXTENSION.into(),
+        spec.azure.extension_version.clone().unwrap_or_else(|| "~4".into()),
+    );
+    s.insert(STORAGE.into(), storage.to_string());
+    if hosting == Hosting::Flex {
+        s.insert(DEPLOYMENT_STORAGE.into(), storage.to_string());
+        s.remove(WORKER);
+    } else {
+        s.insert(WORKER.into(), worker(spec).into());
+    }
+    if spec.description.is_empty() {
+        s.remove(DESCRIPTION);
+    } else {
+        s.insert(DESCRIPTION.into(), spec.description.clone());
+    }
+    if let Some((sha, url)) = code {
+        s.insert(CODE_SHA.into(), sha.to_string());
+        match url {
+            Some(u) => s.insert(RUN_FROM_PACKAGE.into(), u),
+            None => s.remove(RUN_FROM_PACKAGE),
+        };
+    }
+    s
+}
+
+/// What differs between an app and a spec: code, and configuration as field-level diffs.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Differences {
+    pub code: Option<(String, String)>,
+    pub runtime: bool,
+    pub memory: bool,
+    pub tags: bool,
+    pub settings: bool,
+    pub diffs: Vec<ConfigDiff>,
+}
+
+impl Differences {
+    pub fn is_empty(&self) -> bool {
+        self.code.is_none() && !self.runtime && !self.memory && !self.tags && !self.settings
+    }
+}
+
+fn flex_memory(site: &Value) -> Option<u32> {
+    site["properties"]["functionAppConfig"]["scaleAndConcurrency"]["instanceMemoryMB"]
+        .as_u64()
+        .map(|m| m as u32)
+}
+
+pub(crate) fn differences(
+    site: &Value,
+    current: &Settings,
+    spec: &FunctionSpec,
+    hosting: Hosting,
+    storage: &str,
+    sha256: &str,
+) -> Result<Differences> {
+    let mut d = Differences::default();
+    let now = current.get(CODE_SHA).cloned().unwrap_or_default();
+    if now != sha256 {
+        d.code = Some((now, sha256.to_string()));
+    }
+    let mut diff = |field: &str, from: Option<String>, to: Option<String>| {
+        d.diffs.push(ConfigDiff {
+            field: field.to_string(),
+            from,
+            to,
+        })
+    };
+    let fx = linux_fx(spec)?;
+    let have_fx = match hosting {
+        Hosting::Flex => {
+            let r = &site["properties"]["functionAppConfig"]["runtime"];
+            format!(
+                "{}|{}",
+                r["name"].as_str().unwrap_or_default().to_uppercase(),
+                r["version"].as_str().unwrap_or_default()
+            )
+        }
+        _ => site["properties"]["siteConfig"]["linuxFxVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    };
+    if !have_fx.eq_ignore_ascii_case(&fx) {
+        d.runtime = true;
+        diff("runtime", Some(have_fx), Some(fx));
+    }
+    if hosting == Hosting::Flex && flex_memory(site) != Some(spec.memory_mb) {
+        d.memory = true;
+        diff(
+            "memory_mb",
+            flex_memory(site).map(|m| m.to_string()),
+            Some(spec.memory_mb.to_string()),
+        );
+    }
+    let tags: BTreeMap<String, String> = serde_json::from_value(site["tags"].clone()).unwrap_or_default();
+    if tags != spec.tags {
+        d.tags = true;
+        diff("tags", Some(format!("{tags:?}")), Some(format!("{:?}", spec.tags)));
+    }
+    let want = desired_settings(current, spec, hosting, storage, None);
+    let keys: std::collections::BTreeSet<&String> = want.keys().chain(current.keys()).collect();
+    for k in keys {
+        let (from, to) = (current.get(k), want.get(k));
+        if from != to {
+            d.settings = true;
+            let field = if spec.environment.contains_key(k) || !want.contains_key(k) {
+                format!("environment.{k}")
+            } else if k == TIMEOUT {
+                "timeout_s".to_string()
+            } else {
+                format!("settings.{k}")
+            };
+            let mut to_shown = shown_value(spec, &want, k, to);
+            if from.is_some() && to.is_some() && to_shown == shown_value(spec, current, k, from) {
+                to_shown = to_shown.map(|t| format!("{t} (a secret value changed)"));
+            }
+            diff(&field, shown_value(spec, current, k, from), to_shown);
+        }
+    }
+    Ok(d)
+}
+
+/// The spec an app's settings describe; `desired` supplies what Azure does not keep (the
+/// handler, the architecture).
+pub(crate) fn observed_spec(
+    name: &str,
+    site: &Value,
+    settings: &Settings,
+    hosting: Hosting,
+    desired: Option<&FunctionSpec>,
+) -> FunctionSpec {
+    let fx = match hosting {
+        Hosting::Flex => {
+            let r = &site["properties"]["functionAppConfig"]["runtime"];
+            format!(
+                "{}|{}",
+                r["name"].as_str().unwrap_or_default(),
+                r["version"].as_str().unwrap_or_default()
+            )
+        }
+        _ => site["properties"]["siteConfig"]["linuxFxVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    };
+    let (family, version) = fx.split_once('|').unwrap_or(("", ""));
+    let runtime_name = match family.to_lowercase().as_str() {
+        "node" => format!("nodejs{version}.x"),
+        _ => format!("python{version}"),
+    };
+    let runtime = match desired {
+        Some(d) if linux_fx(d).is_ok_and(|f| f.eq_ignore_ascii_case(&fx)) => d.runtime.clone(),
+        _ => runtime_name
+            .parse()
+            .unwrap_or_else(|_| desired.map(|d| d.runtime.clone()).unwrap_or_else(fallback_runtime)),
+    };
+    let handler = desired
+        .map(|d| d.handler.clone())
+        .unwrap_or_else(|| "function_app.app".into());
+    let mut spec = FunctionSpec::new(name, runtime, handler);
+    for k in settings.get(ENV_KEYS).map(|k| k.split(',')).into_iter().flatten() {
+        if let Some(v) = settings.get(k) {
+            spec.environment.insert(k.to_string(), v.clone());
+        }
+    }
+    for k in settings.get(SECRET_KEYS).map(|k| k.split(',')).into_iter().flatten() {
+        if !k.is_empty() {
+            spec.secret_env.insert(k.to_string());
+        }
+    }
+    if let Some(t) = settings.get(TIMEOUT).and_then(|t| parse_hhmmss(t)) {
+        spec.timeout_s = t;
+    }
+    if let Some(m) = flex_memory(site) {
+        spec.memory_mb = m;
+    }
+    spec.description = settings.get(DESCRIPTION).cloned().unwrap_or_default();
+    spec.tags = serde_json::from_value(site["tags"].clone()).unwrap_or_default();
+    if let Some(d) = desired {
+        spec.azure = d.azure.clone();
+        spec.architecture = d.architecture;
+    } else {
+        spec.azure.extension_version = settings.get(EXTENSION).cloned();
+    }
+    spec
+}
+
+fn fallback_runtime() -> faas_package::Runtime {
+    "python3.12"
+        .parse()
+        .unwrap_or_else(|_| panic!("python3.12 is a known runtime"))
+}
+
+pub(crate) fn deployment(
+    name: &str,
+    route: &str,
+    site: &Value,
+    settings: &Settings,
+    hosting: Hosting,
+    desired: Option<&FunctionSpec>,
+) -> Deployment {
+    let props = &site["properties"];
+    Deployment {
+        spec: observed_spec(name, site, settings, hosting, desired),
+        code_sha256: settings.get(CODE_SHA).cloned().unwrap_or_default(),
+        state: match props["state"].as_str() {
+            Some("Running") => DeployState::Active,
+            Some("Stopped") => DeployState::Inactive,
+            other => DeployState::Failed(format!("state {}", other.unwrap_or("unknown"))),
+        },
+        revision: props["lastModifiedTimeUtc"].as_str().map(str::to_string),
+        url: props["defaultHostName"]
+            .as_str()
+            .map(|h| format!("https://{h}/api/{route}")),
+        version: "latest".into(),
+    }
+}
+
+impl Sites {
+    fn url(&self, at: Where<'_>, suffix: &str) -> String {
+        let mut u = format!("{}{}", self.base, at.app);
+        if let Some(s) = at.slot {
+            u.push_str(&format!("/slots/{s}"));
+        }
+        format!("{u}{suffix}?{API}")
+    }
+
+    fn target(at: Where<'_>) -> (ResourceKind, String) {
+        match at.slot {
+            Some(_) => (ResourceKind::Label, at.name()),
+            None => (ResourceKind::Function, at.app.to_string()),
+        }
+    }
+
+    async fn call(&self, method: Method, at: Where<'_>, suffix: &str, body: Option<&Value>) -> Result<Value> {
+        let (kind, name) = Self::target(at);
+        let t = Target { kind, name: &name };
+        Ok(self.arm.call(method, &self.url(at, suffix), body, t).await?.body)
+    }
+
+    async fn mutate(&self, method: Method, at: Where<'_>, suffix: &str, body: Option<&Value>) -> Result<Value> {
+        let (kind, name) = Self::target(at);
+        let t = Target { kind, name: &name };
+        self.arm.mutate(method, &self.url(at, suffix), body, t).await
+    }
+
+    /// The app or slot, or `None`.
+    pub async fn get(&self, at: Where<'_>) -> Result<Option<Value>> {
+        let (kind, name) = Self::target(at);
+        self.arm.get_opt(&self.url(at, ""), Target { kind, name: &name }).await
+    }
+
+    /// All app settings (`config/appsettings/list`).
+    pub async fn settings(&self, at: Where<'_>) -> Result<Settings> {
+        let v = self.call(Method::POST, at, "/config/appsettings/list", None).await?;
+        Ok(serde_json::from_value(v["properties"].clone()).unwrap_or_default())
+    }
+
+    /// Replaces all app settings.
+    pub async fn put_settings(&self, at: Where<'_>, settings: &Settings) -> Result<()> {
+        let body = json!({"properties": settings});
+        self.call(Method::PUT, at, "/config/appsettings", Some(&body)).await?;
+        Ok(())
+    }
+
+    /// Makes the host reread its functions (needed after run-from-package changes).
+    pub async fn sync_triggers(&self, at: Where<'_>) -> Result<()> {
+        self.call(Method::POST, at, "/syncfunctiontriggers", None).await?;
+        Ok(())
+    }
+
+    fn site_body(&self, spec: &FunctionSpec, settings: &Settings, blob_container_url: &str) -> Result<Value> {
+        let plan = spec
+            .azure
+            .plan_id
+            .clone()
+            .or_else(|| self.plan.clone())
+            .ok_or_else(|| {
+                Error::invalid(
+                    "azure.plan_id",
+                    "(unset)",
+                    "creating a function app needs its App Service plan: set spec.azure.plan_id or AzureBuilder::plan",
+                )
+            })?;
+        let app_settings: Vec<Value> = settings.iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
+        let mut props = json!({
+            "serverFarmId": plan,
+            "httpsOnly": true,
+            "reserved": true,
+            "siteConfig": {"appSettings": app_settings},
+        });
+        match self.hosting {
+            Hosting::Flex => {
+                let (family, version) = linux_fx(spec)?
+                    .split_once('|')
+                    .map(|(a, b)| (a.to_lowercase(), b.to_string()))
+                    .unwrap_or_default();
+                props["functionAppConfig"] = json!({
+                    "deployment": {"storage": {"type": "blobContainer", "value": blob_container_url,
+                        "authentication": {"type": "StorageAccountConnectionString", "storageAccountConnectionStringName": DEPLOYMENT_STORAGE}}},
+                    "runtime": {"name": family, "version": version},
+                    "scaleAndConcurrency": {"instanceMemoryMB": spec.memory_mb, "maximumInstanceCount": 100},
+                });
+            }
+            _ => props["siteConfig"]["linuxFxVersion"] = json!(linux_fx(spec)?),
+        }
+        Ok(json!({
+            "location": self.location,
+            "kind": "functionapp,linux",
+            "tags": spec.tags,
+            "properties": props,
+        }))
+    }
+
+    /// Creates the app or slot with its settings (an ARM long-running operation).
+    pub async fn create(
+        &self,
+        at: Where<'_>,
+        spec: &FunctionSpec,
+        settings: &Settings,
+        container_url: &str,
+    ) -> Result<Value> {
+        let body = self.site_body(spec, settings, container_url)?;
+        self.mutate(Method::PUT, at, "", Some(&body)).await
+    }
+
+    /// Updates the runtime, memory (Flex) and tags in place.
+    pub async fn patch(&self, at: Where<'_>, spec: &FunctionSpec, d: &Differences) -> Result<()> {
+        let mut body = json!({});
+        if d.tags {
+            body["tags"] = json!(spec.tags);
+        }
+        if d.runtime || d.memory {
+            match self.hosting {
+                Hosting::Flex => {
+                    let fx = linux_fx(spec)?;
+                    let (family, version) = fx.split_once('|').unwrap_or_default();
+                    body["properties"]["functionAppConfig"] = json!({
+                        "runtime": {"name": family.to_lowercase(), "version": version},
+                        "scaleAndConcurrency": {"instanceMemoryMB": spec.memory_mb},
+                    });
+                }
+                _ => body["properties"]["siteConfig"] = json!({"linuxFxVersion": linux_fx(spec)?}),
+            }
+        }
+        self.mutate(Method::PATCH, at, "", Some(&body)).await?;
+        Ok(())
+    }
+
+    pub async fn delete(&self, at: Where<'_>) -> Result<()> {
+        self.mutate(Method::DELETE, at, "", None).await?;
+        Ok(())
+    }
+
+    /// The slot names of an app.
+    pub async fn slots(&self, app: &str) -> Result<Vec<String>> {
+        let v = self
+            .call(Method::GET, Where { app, slot: None }, "/slots", None)
+            .await?;
+        Ok(v["value"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| {
+                s["name"]
+                    .as_str()
+                    .map(|n| n.rsplit('/').next().unwrap_or(n).to_string())
+            })
+            .collect())
+    }
+
+    /// Swaps a slot with production (an ARM long-running operation).
+    pub async fn swap(&self, app: &str, slot: &str) -> Result<()> {
+        let body = json!({"targetSlot": "production", "preserveVnet": true});
+        self.mutate(Method::POST, Where { app, slot: Some(slot) }, "/slotsswap", Some(&body))
+            .await?;
+        Ok(())
+    }
+
+    /// Sends `percent` of production's traffic to a slot (`experiments.rampUpRules`); 0 removes
+    /// the rule.
+    pub async fn ramp_up(&self, app: &str, slot: &str, host: &str, percent: f64) -> Result<()> {
+        let at = Where { app, slot: None };
+        let config = self.call(Method::GET, at, "/config/web", None).await?;
+        let mut rules: Vec<Value> = config["properties"]["experiments"]["rampUpRules"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        rules.retain(|r| r["name"] != slot);
+        if percent > 0.0 {
+            rules.push(json!({"actionHostName": host, "reroutePercentage": percent, "name": slot}));
+        }
+        let body = json!({"properties": {"experiments": {"rampUpRules": rules}}});
+        self.call(Method::PATCH, at, "/config/web", Some(&body)).await?;
+        Ok(())
+    }
+
+    /// The default function key of the app or slot (`host/default/listkeys`).
+    pub async fn function_key(&self, at: Where<'_>) -> Result<String> {
+        let v = self.call(Method::POST, at, "/host/default/listkeys", None).await?;
+        v["functionKeys"]["default"]
+            .as_str()
+            .or(v["masterKey"].as_str())
+            .map(str::to_string)
+            .ok_or_else(|| Error::PermissionDenied {
+                action: Some("Microsoft.Web/sites/host/listkeys/action".into()),
+                message: format!("{} returned no function key", at.name()),
+            })
+    }
+
+    fn kudu_base(&self, at: Where<'_>, site: &Value) -> Result<String> {
+        let label = match at.slot {
+            Some(s) => format!("{}-{s}", at.app),
+            None => at.app.to_string(),
+        };
+        if let Some(t) = &self.kudu_url {
+            return Ok(t.replace("{app}", &label).trim_end_matches('/').to_string());
+        }
+        let scm = site["properties"]["enabledHostNames"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .find(|h| h.contains(".scm."))
+            .map(str::to_string)
+            .ok_or_else(|| Error::Provider {
+                provider: "azure".into(),
+                code: "NoScmHost".into(),
+                message: format!("{} reports no SCM (Kudu) host name", at.name()),
+                retryable: false,
+            })?;
+        Ok(format!("https://{scm}"))
+    }
+
+    /// Pushes a zip through Kudu (zipdeploy, or OneDeploy's `/api/publish`) and waits for the
+    /// deployment; `409` (a deployment in progress) is waited on and retried; a failed
+    /// deployment (status 3) reports its log.
+    pub async fn kudu_deploy(&self, at: Where<'_>, site: &Value, zip: &std::path::Path, size: u64) -> Result<()> {
+        let base = self.kudu_base(at, site)?;
+        let url = match self.method {
+            DeployMethod::OneDeploy => format!("{base}/api/publish?type=zip&RemoteBuild=false"),
+            _ => format!("{base}/api/zipdeploy?isAsync=true"),
+        };
+        let name = at.name();
+        let target = Target {
+            kind: ResourceKind::Function,
+            name: &name,
+        };
+        let mut attempt = 0;
+        let location = loop {
+            attempt += 1;
+            let file = tokio::fs::File::open(zip).await.map_err(|e| Error::Io {
+                path: zip.display().to_string(),
+                source: e,
+            })?;
+            let resp = self
+                .arm
+                .http
+                .post(&url)
+                .bearer_auth(self.arm.token().await?)
+                .header("content-type", "application/zip")
+                .header("content-length", size)
+                .body(reqwest::Body::from(file))
+                .send()
+                .await
+                .map_err(|e| transport(&format!("POST {}", shown(&url)), e))?;
+            let status = resp.status().as_u16();
+            if status == 409 && attempt < self.arm.retry.max_attempts {
+                tracing::info!(app = %name, attempt, "a Kudu deployment is in progress; waiting");
+                tokio::time::sleep(self.arm.poll.interval * attempt).await;
+                continue;
+            }
+            let location = resp
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let body = resp.bytes().await.map_err(|e| transport("Kudu answer", e))?;
+            if !(200..300).contains(&status) {
+                return Err(map_error(status, None, &body, target));
+            }
+            break location.unwrap_or_else(|| format!("{base}/api/deployments/latest"));
+        };
+        let token = self.arm.token().await?;
+        let http = self.arm.http.clone();
+        let deployment = self
+            .arm
+            .poll
+            .poll(&format!("Kudu deployment to {name}"), || async {
+                let resp = http
+                    .get(&location)
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .map_err(|e| transport("Kudu deployment status", e))?;
+                if resp.status().as_u16() == 202 {
+                    return Ok(PollStatus::Pending("accepted".into()));
+                }
+                let v: Value = resp.json().await.map_err(|e| transport("Kudu deployment status", e))?;
+                Ok(match (v["status"].as_i64(), v["complete"].as_bool()) {
+                    (Some(3 | 4), _) | (_, Some(true)) => PollStatus::Done(v),
+                    (s, _) => PollStatus::Pending(format!(
+                        "status {} {}",
+                        s.unwrap_or(-1),
+                        v["status_text"].as_str().unwrap_or("")
+                    )),
+                })
+            })
+            .await?;
+        if deployment["status"].as_i64() == Some(4) {
+            return Ok(());
+        }
+        let mut log = Vec::new();
+        if let Some(log_url) = deployment["log_url"].as_str()
+            && let Ok(resp) = self.arm.http.get(log_url).bearer_auth(&token).send().await
+            && let Ok(entries) = resp.json::<Vec<Value>>().await
+        {
+            log = entries
+                .iter()
+                .filter_map(|e| e["message"].as_str().map(str::to_string))
+                .collect();
+        }
+        Err(Error::Provider {
+            provider: "azure".into(),
+            code: "DeploymentFailed".into(),
+            message: format!(
+                "the Kudu deployment to {name} failed (status {}): {}{}",
+                deployment["status"],
+                deployment["status_text"].as_str().unwrap_or(""),
+                if log.is_empty() {
+                    String::new()
+                } else {
+                    format!("; log: {}", log.join(" | "))
+                }
+            ),
+            retryable: false,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> FunctionSpec {
+        FunctionSpec::new("app-1", "python3.12".parse().unwrap(), "function_app.app")
+            .env("A", "1")
+            .secret_env("TOKEN", "s3cr3t")
+    }
+
+    #[test]
+    fn settings_merge_keeps_foreign_and_drops_removed_variables() {
+        let mut current = Settings::new();
+        current.insert("APPLICATIONINSIGHTS_CONNECTION_STRING".into(), "keep".into());
+        let first = desired_settings(
+            &current,
+            &spec(),
+            Hosting::Premium,
+            "conn",
+            Some(("ab", Some("url".into()))),
+        );
+        assert_eq!(first["A"], "1");
+        assert_eq!(first["APPLICATIONINSIGHTS_CONNECTION_STRING"], "keep");
+        assert_eq!(first[TIMEOUT], "00:00:03");
+        let mut smaller = spec();
+        smaller.environment.remove("A");
+        let second = desired_settings(&first, &smaller, Hosting::Premium, "conn", None);
+        assert!(!second.contains_key("A"));
+        assert_eq!(
+            second[RUN_FROM_PACKAGE], "url",
+            "code settings stay unless the code changes"
+        );
+        let site = json!({"properties": {"siteConfig": {"linuxFxVersion": "PYTHON|3.12"}}});
+        let d = differences(&site, &first, &spec(), Hosting::Premium, "conn", "ab").unwrap();
+        assert!(d.is_empty(), "{:?}", d.diffs);
+        let changed = spec().secret_env("TOKEN", "other");
+        let d = differences(&site, &first, &changed, Hosting::Premium, "conn", "ab").unwrap();
+        let shown = format!("{:?}", d.diffs);
+        assert!(
+            d.settings && shown.contains("secret value changed") && !shown.contains("other"),
+            "{shown}"
+        );
+        let seen = observed_spec("app-1", &site, &first, Hosting::Premium, Some(&spec()));
+        assert!(faas_core::diff_config(&seen, &spec()).is_empty());
+        assert_eq!(parse_hhmmss("01:02:03"), Some(3723));
+    }
+}

@@ -1,0 +1,343 @@
+//! Test support (feature `test-support`): a stateful fake of ARM `Microsoft.Web` (sites,
+//! slots, app settings, site config, swap, host keys), `Microsoft.Storage` `listKeys`, Kudu
+//! (zipdeploy, OneDeploy, deployments and their logs) and the Entra token endpoint, served
+//! over TLS (azure_identity only talks to an `https` authority) with a certificate made by
+//! `openssl`; and an Azurite launcher for Blob storage. Used by this crate's tests and the
+//! examples'; not for production use: it panics on failure, as test helpers do.
+//!
+//! What the fake does as the real services do, from the Microsoft.Web specification: ARM
+//! long-running operations (`201` + `Azure-AsyncOperation`, `202` + `Location`) that take
+//! several polls, the replace-all semantics of `PUT config/appsettings`, `409` while a Kudu
+//! deployment runs, failed deployments with a log, slot swaps that exchange settings, keys
+//! checked on invocation, and run-from-package URLs that must be readable (it fetches them
+//! from Azurite, which checks the SAS signature).
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod server;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use faas_core::{PollPolicy, RetryConfig};
+
+use crate::{AzureBuilder, AzureProvider, Credentials};
+pub use server::Fault;
+use server::State;
+
+pub const SUBSCRIPTION: &str = "00000000-0000-0000-0000-00000000fa45";
+pub const RESOURCE_GROUP: &str = "faas-test";
+pub const TENANT: &str = "11111111-1111-1111-1111-111111111111";
+pub const CLIENT_ID: &str = "22222222-2222-2222-2222-222222222222";
+pub const CLIENT_SECRET: &str = "fake-client-secret-value";
+pub const PLAN: &str = "/subscriptions/00000000-0000-0000-0000-00000000fa45/resourceGroups/faas-test/providers/Microsoft.Web/serverfarms/ep1";
+/// Azurite's well-known development account and key.
+pub const ACCOUNT: &str = "devstoreaccount1";
+pub const ACCOUNT_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// A test CA and a server certificate for 127.0.0.1 it signed (webpki refuses a CA
+/// certificate as a server's), made once per test process: (CA, server cert, server key).
+fn certificate() -> &'static (String, String, String) {
+    static CERT: OnceLock<(String, String, String)> = OnceLock::new();
+    CERT.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n);
+        let run = |args: &[&str]| {
+            let status = Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("openssl makes the fake's TLS certificates");
+            assert!(status.success(), "openssl {args:?} failed");
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=faas test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+        ]);
+        std::fs::write(
+            p("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "leaf.pem",
+        ]);
+        let read = |n: &str| std::fs::read_to_string(p(n)).unwrap();
+        (read("ca.pem"), read("leaf.pem"), read("leaf.key"))
+    })
+}
+
+/// The fake, serving HTTPS on a free loopback port until dropped.
+pub struct FakeAzure {
+    pub url: String,
+    state: Arc<Mutex<State>>,
+    handle: axum_server::Handle<std::net::SocketAddr>,
+    ca_dir: tempfile::TempDir,
+}
+
+impl Drop for FakeAzure {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+    }
+}
+
+impl FakeAzure {
+    /// Starts the fake.
+    pub async fn start() -> FakeAzure {
+        let (ca, cert, key) = certificate();
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State::new(&url)));
+        let config = axum_server::tls_rustls::RustlsConfig::from_pem(cert.as_bytes().to_vec(), key.as_bytes().to_vec())
+            .await
+            .unwrap();
+        let handle = axum_server::Handle::new();
+        let app = server::router(state.clone());
+        let server = axum_server::from_tcp_rustls(listener, config)
+            .unwrap()
+            .handle(handle.clone());
+        tokio::spawn(async move {
+            let _ = server.serve(app.into_make_service()).await;
+        });
+        let ca_dir = tempfile::tempdir().unwrap();
+        std::fs::write(ca_dir.path().join("ca.pem"), ca).unwrap();
+        FakeAzure {
+            url,
+            state,
+            handle,
+            ca_dir,
+        }
+    }
+
+    /// The CA of the fake's certificate (PEM), to trust.
+    pub fn ca_pem(&self) -> &'static str {
+        &certificate().0
+    }
+
+    /// Where [`FakeAzure::ca_pem`] is written (for `FAAS_AZURE_CA_FILE`).
+    pub fn ca_path(&self) -> PathBuf {
+        self.ca_dir.path().join("ca.pem")
+    }
+
+    pub fn kudu_template(&self) -> String {
+        format!("{}/scm/{{app}}", self.url)
+    }
+
+    /// The environment the example binaries read to run against the fake.
+    pub fn env(&self, blob_endpoint: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("AZURE_TENANT_ID", TENANT.into()),
+            ("AZURE_CLIENT_ID", CLIENT_ID.into()),
+            ("AZURE_CLIENT_SECRET", CLIENT_SECRET.into()),
+            ("AZURE_AUTHORITY_HOST", self.url.clone()),
+            ("FAAS_AZURE_ARM_URL", self.url.clone()),
+            ("FAAS_AZURE_KUDU_URL", self.kudu_template()),
+            ("FAAS_AZURE_CA_FILE", self.ca_path().display().to_string()),
+            ("FAAS_AZURE_PLAN", PLAN.into()),
+            ("FAAS_AZURE_STORAGE_ACCOUNT", ACCOUNT.into()),
+            ("FAAS_AZURE_BLOB_ENDPOINT", blob_endpoint.into()),
+        ]
+    }
+
+    /// A builder pointed at the fake and Azurite, with fast polling and quick retries.
+    pub fn builder(&self, blob_endpoint: &str) -> AzureBuilder {
+        AzureBuilder::default()
+            .subscription(SUBSCRIPTION)
+            .resource_group(RESOURCE_GROUP)
+            .plan(PLAN)
+            .storage_account(ACCOUNT)
+            .blob_endpoint(blob_endpoint)
+            .credentials(Credentials::ClientSecret {
+                tenant_id: TENANT.into(),
+                client_id: CLIENT_ID.into(),
+                secret: CLIENT_SECRET.into(),
+            })
+            .authority_host(&self.url)
+            .arm_url(&self.url)
+            .kudu_url(self.kudu_template())
+            .root_certificate_pem(self.ca_pem().as_bytes().to_vec())
+            .poll(PollPolicy::fast())
+            .retry(RetryConfig {
+                initial_backoff: Duration::from_millis(20),
+                max_backoff: Duration::from_millis(200),
+                ..RetryConfig::default()
+            })
+    }
+
+    pub async fn provider(&self, blob_endpoint: &str) -> AzureProvider {
+        self.builder(blob_endpoint).build().await.unwrap()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    /// Every request so far, as `METHOD /path?query`.
+    pub fn requests(&self) -> Vec<String> {
+        self.with(|s| s.requests.clone())
+    }
+
+    pub fn clear_requests(&self) {
+        self.with(|s| s.requests.clear())
+    }
+
+    /// Calls that change something: not reads, not token grants, not invocations, not the
+    /// POSTs that only read (`list`, `listkeys`, `listKeys`).
+    pub fn writes(&self) -> Vec<String> {
+        self.requests()
+            .into_iter()
+            .filter(|r| !r.starts_with("GET "))
+            .filter(|r| !r.contains("/oauth2/") && !r.contains("/hosts/"))
+            .filter(|r| !r.contains("/list?") && !r.contains("/listkeys?") && !r.contains("/listKeys?"))
+            .collect()
+    }
+
+    /// How many times operations and deployments were polled.
+    pub fn polls(&self) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| {
+                r.starts_with("GET ")
+                    && (r.contains("/operations/") || r.contains("/operationResults/") || r.contains("/deployments/"))
+            })
+            .count()
+    }
+
+    /// The next request whose method is `method` and whose path contains `path` meets `fault`.
+    pub fn fail_next(&self, method: &str, path: &str, fault: Fault) {
+        self.with(|s| s.faults.push((method.to_string(), path.to_string(), fault)));
+    }
+
+    /// The next Kudu deployment to `app` fails with this log line.
+    pub fn fail_next_deployment(&self, app: &str, log: &str) {
+        self.with(|s| s.failing_deployments.insert(app.to_string(), log.to_string()));
+    }
+
+    /// How long operations and deployments run (default 120 ms).
+    pub fn set_operation_time(&self, d: Duration) {
+        self.with(|s| s.op_time = d);
+    }
+
+    /// An app's (or `app-slot`'s) settings as the fake holds them.
+    pub fn settings(&self, app: &str) -> std::collections::BTreeMap<String, String> {
+        self.with(|s| s.settings_of(app))
+    }
+
+    /// An app's site config (`config/web`) as the fake holds it.
+    pub fn ramp_up_rules(&self, app: &str) -> serde_json::Value {
+        self.with(|s| s.rules_of(app))
+    }
+}
+
+/// Azurite's blob service on a free loopback port, killed on drop.
+pub struct Azurite {
+    /// The account's blob endpoint (`http://127.0.0.1:{port}/devstoreaccount1`).
+    pub blob_endpoint: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn azurite_binary() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("FAAS_AZURITE_BLOB") {
+        return Some(PathBuf::from(p));
+    }
+    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-npm/node_modules/.bin/azurite-blob");
+    local.is_file().then_some(local)
+}
+
+impl Azurite {
+    /// Starts `azurite-blob`, or returns `None` outside CI when it is not installed (in CI that
+    /// panics: a missing emulator is a failure, not a skip).
+    pub async fn start() -> Option<Azurite> {
+        let Some(bin) = azurite_binary() else {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("Azurite is not installed: run the tests with scripts/test.sh");
+            }
+            eprintln!("SKIPPED: azurite-blob not found (scripts/test.sh installs it into target/test-npm)");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new(&bin)
+            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+            .args(["--inMemoryPersistence", "--skipApiVersionCheck", "--loose", "--silent"])
+            // Azurite writes its debug and extent files to the working directory.
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        let azurite = Azurite {
+            blob_endpoint: format!("http://127.0.0.1:{port}/{ACCOUNT}"),
+            child,
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "Azurite did not come up on port {port}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Some(azurite)
+    }
+}

@@ -1,0 +1,43 @@
+//! The whole conformance suite against the fake ARM + Storage listKeys + Kudu + Entra token
+//! endpoint (`faas_azure::test_support`), with packages and version records in Azurite.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use faas_azure::test_support::{Azurite, FakeAzure};
+use faas_core::conformance::{self, Fixture};
+
+fn write_function_app(dir: &Path, marker: &str) -> std::io::Result<()> {
+    std::fs::write(
+        dir.join("function_app.py"),
+        format!(
+            "import json\n\nimport azure.functions as func\n\napp = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)\nMARKER = {marker:?}\n\n\n@app.route(route=\"{{name}}\")\ndef main(req: func.HttpRequest) -> func.HttpResponse:\n    return func.HttpResponse(json.dumps({{\"marker\": MARKER, \"event\": req.get_json()}}), mimetype=\"application/json\")\n"
+        ),
+    )?;
+    std::fs::write(dir.join("host.json"), "{\"version\": \"2.0\"}\n")
+}
+
+fn fixture() -> Fixture {
+    Fixture {
+        runtime: "python3.12".parse().unwrap(),
+        handler: "function_app.app".into(),
+        write_source: write_function_app,
+        // The fake answers with the code it loaded and the event; it does not run Python.
+        runs_code: false,
+        reports_executed_version: true,
+        invoke_rejects_missing: true,
+        role: None,
+        prefix: "conf".into(),
+        split_samples: 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_provider_passes_the_conformance_suite() {
+    let Some(azurite) = Azurite::start().await else { return };
+    let fake = FakeAzure::start().await;
+    let provider = fake.provider(&azurite.blob_endpoint).await;
+    conformance::run_all(&provider, &fixture()).await;
+    assert!(fake.polls() > 5, "operations took several polls");
+}

@@ -270,6 +270,11 @@ impl FakeAzure {
         self.with(|s| s.settings_of(app))
     }
 
+    /// Sets an app setting behind the provider's back (the portal, another tool).
+    pub fn set_setting(&self, app: &str, key: &str, value: &str) {
+        self.with(|s| s.set_setting(app, key, value));
+    }
+
     /// An app's site config (`config/web`) as the fake holds it.
     pub fn ramp_up_rules(&self, app: &str) -> serde_json::Value {
         self.with(|s| s.rules_of(app))

@@ -134,6 +134,12 @@ impl State {
         self.sites.get(name).map(|s| s.settings.clone()).unwrap_or_default()
     }
 
+    pub fn set_setting(&mut self, name: &str, key: &str, value: &str) {
+        if let Some(site) = self.sites.get_mut(name) {
+            site.settings.insert(key.to_string(), value.to_string());
+        }
+    }
+
     pub fn rules_of(&self, name: &str) -> Value {
         json!(self.sites.get(name).map(|s| s.rules.clone()).unwrap_or_default())
     }

@@ -1,0 +1,340 @@
+//! What the Azure provider does beyond the conformance suite, against the fake and Azurite:
+//! no writes for an unchanged redeploy, app settings merged (not clobbered), run-from-package
+//! SAS URLs Azurite accepts, Kudu zipdeploy with `409` and a failed deployment, Flex
+//! OneDeploy, slot swap and swap back, rampUpRules, and secrets nowhere in errors or plans.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use faas_azure::test_support::{Azurite, FakeAzure, Fault};
+use faas_azure::{DeployMethod, Hosting};
+use faas_core::{DeployOptions, Error, FunctionSpec, InvokeRequest, Package, PackageBuilder, Provider, ProviderExt};
+
+fn package(dir: &Path, marker: &str) -> Package {
+    let src = dir.join(format!("src-{marker}"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("function_app.py"),
+        format!("import azure.functions as func\n\napp = func.FunctionApp()\nMARKER = {marker:?}\n"),
+    )
+    .unwrap();
+    std::fs::write(src.join("host.json"), "{\"version\": \"2.0\"}\n").unwrap();
+    PackageBuilder::new(&src)
+        .runtime("python3.12".parse().unwrap())
+        .handler("function_app.app")
+        .output(dir.join(format!("{marker}.zip")))
+        .build()
+        .unwrap()
+}
+
+fn spec(name: &str) -> FunctionSpec {
+    FunctionSpec::new(name, "python3.12".parse().unwrap(), "function_app.app").env("STAGE", "test")
+}
+
+fn to(label: &str) -> DeployOptions {
+    DeployOptions {
+        publish: true,
+        label: Some(label.into()),
+        ..DeployOptions::default()
+    }
+}
+
+async fn invoke_code(p: &dyn Provider, function: &str, qualifier: Option<&str>) -> String {
+    let mut req = InvokeRequest::json(&serde_json::json!({"probe": 1}));
+    req.qualifier = qualifier.map(str::to_string);
+    let inv = p.invoke(function, &req).await.unwrap();
+    assert_eq!(inv.status, 200, "{}", String::from_utf8_lossy(&inv.payload));
+    inv.json().unwrap()["code"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_from_package_merge_settings_and_no_write_redeploy() {
+    let Some(azurite) = Azurite::start().await else { return };
+    let fake = FakeAzure::start().await;
+    let azure = fake.provider(&azurite.blob_endpoint).await;
+    let dir = tempfile::tempdir().unwrap();
+    let one = package(dir.path(), "one");
+    let first = azure
+        .deploy_package(&spec("rfp-app"), &one, &to("staging"))
+        .await
+        .unwrap();
+    assert!(first.change.created);
+    // The host loaded the package through its SAS URL (Azurite checked the signature).
+    assert_eq!(invoke_code(&azure, "rfp-app", None).await, one.sha256);
+    let settings = fake.settings("rfp-app");
+    assert_eq!(settings["FUNCTIONS_WORKER_RUNTIME"], "python");
+    assert_eq!(settings["FUNCTIONS_EXTENSION_VERSION"], "~4");
+    assert!(settings["WEBSITE_RUN_FROM_PACKAGE"].contains("sig="));
+    assert!(settings["AzureWebJobsStorage"].contains("AccountKey="));
+
+    // Unchanged: reads only.
+    fake.clear_requests();
+    let again = azure
+        .deploy_package(&spec("rfp-app"), &one, &to("staging"))
+        .await
+        .unwrap();
+    assert!(again.change.is_noop() && again.plan.is_noop());
+    assert_eq!(again.version.unwrap().id, first.version.unwrap().id);
+    assert_eq!(fake.writes(), Vec::<String>::new(), "no write call");
+
+    // A setting someone else added survives our read-merge-write; a variable the spec drops
+    // is removed.
+    fake.set_setting(
+        "rfp-app",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        "InstrumentationKey=x",
+    );
+    let two = package(dir.path(), "two");
+    let mut fewer = spec("rfp-app");
+    fewer.environment.clear();
+    fewer.timeout_s = 30;
+    let changed = azure
+        .deploy_package(&fewer, &two, &DeployOptions::default())
+        .await
+        .unwrap();
+    assert!(changed.change.code_updated && changed.change.config_updated);
+    let after = fake.settings("rfp-app");
+    assert!(!after.contains_key("STAGE"));
+    assert_eq!(after["APPLICATIONINSIGHTS_CONNECTION_STRING"], "InstrumentationKey=x");
+    assert_eq!(after["AzureFunctionsJobHost__functionTimeout"], "00:00:30");
+    assert_eq!(invoke_code(&azure, "rfp-app", None).await, two.sha256);
+    // The label (a slot) still runs version 1.
+    assert_eq!(invoke_code(&azure, "rfp-app", Some("staging")).await, one.sha256);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slot_swap_promotes_and_swapping_back_rolls_back() {
+    let Some(azurite) = Azurite::start().await else { return };
+    let fake = FakeAzure::start().await;
+    let azure = fake.provider(&azurite.blob_endpoint).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (package(dir.path(), "a"), package(dir.path(), "b"));
+    azure
+        .deploy_package(
+            &spec("swap-app"),
+            &a,
+            &DeployOptions {
+                publish: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let vb = azure
+        .deploy_package(&spec("swap-app"), &b, &to("staging"))
+        .await
+        .unwrap()
+        .version
+        .unwrap();
+    // Production runs b too now (the latest deploy); put a back in production to swap.
+    azure
+        .deploy_package(&spec("swap-app"), &a, &DeployOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(invoke_code(&azure, "swap-app", None).await, a.sha256);
+    azure.swap("swap-app", "staging").await.unwrap();
+    assert_eq!(
+        invoke_code(&azure, "swap-app", None).await,
+        b.sha256,
+        "promoted by swap"
+    );
+    assert_eq!(azure.get("swap-app").await.unwrap().code_sha256, b.sha256);
+    assert_eq!(
+        azure.get_label("swap-app", "staging").await.unwrap().routing.primary,
+        "1"
+    );
+    azure.swap("swap-app", "staging").await.unwrap();
+    assert_eq!(invoke_code(&azure, "swap-app", None).await, a.sha256, "swapped back");
+    assert_eq!(
+        azure.get_label("swap-app", "staging").await.unwrap().routing.primary,
+        vb.id
+    );
+    // Production sends a share of its traffic to the slot.
+    azure.ramp_up("swap-app", "staging", 30.0).await.unwrap();
+    let rules = fake.ramp_up_rules("swap-app");
+    assert_eq!(rules[0]["name"], "staging");
+    assert_eq!(rules[0]["reroutePercentage"], 30.0);
+    let mut to_b = 0;
+    for _ in 0..100 {
+        to_b += usize::from(invoke_code(&azure, "swap-app", None).await == b.sha256);
+    }
+    assert!((10..=55).contains(&to_b), "{to_b} of 100 went to the 30% slot");
+    let e = azure.ramp_up("swap-app", "staging", 130.0).await.unwrap_err();
+    assert!(matches!(e, Error::InvalidInput { .. }), "{e}");
+    // Weighted labels are not Azure's model: the error says what is.
+    let e = azure
+        .set_label("swap-app", "staging", &faas_core::Routing::to("1").with("2", 0.2))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Unsupported { .. }) && e.to_string().contains("ramp_up"),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zipdeploy_waits_out_409_and_reports_a_failed_deployment() {
+    let Some(azurite) = Azurite::start().await else { return };
+    let fake = FakeAzure::start().await;
+    let azure = fake
+        .builder(&azurite.blob_endpoint)
+        .deploy_method(DeployMethod::ZipDeploy)
+        .build()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let one = package(dir.path(), "z1");
+    azure
+        .deploy_package(&spec("zip-app"), &one, &DeployOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(invoke_code(&azure, "zip-app", None).await, one.sha256);
+    assert!(!fake.settings("zip-app").contains_key("WEBSITE_RUN_FROM_PACKAGE"));
+    // Another deployment is in progress: 409, waited on, retried.
+    fake.fail_next("POST", "/scm/zip-app/api/zipdeploy", Fault::Status(409, "Conflict"));
+    let two = package(dir.path(), "z2");
+    azure
+        .deploy_package(&spec("zip-app"), &two, &DeployOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(invoke_code(&azure, "zip-app", None).await, two.sha256);
+    // A failed deployment reports its log; the app keeps its code and its recorded sha.
+    fake.fail_next_deployment(
+        "zip-app",
+        "ERROR: Could not find a version that satisfies the requirement numpyy",
+    );
+    let three = package(dir.path(), "z3");
+    let e = azure
+        .deploy_package(&spec("zip-app"), &three, &DeployOptions::default())
+        .await
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("status 3") && text.contains("numpyy"), "{text}");
+    assert_eq!(azure.get("zip-app").await.unwrap().code_sha256, two.sha256);
+    assert_eq!(invoke_code(&azure, "zip-app", None).await, two.sha256);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flex_consumption_uses_onedeploy_and_has_no_slots() {
+    let Some(azurite) = Azurite::start().await else { return };
+    let fake = FakeAzure::start().await;
+    let azure = fake
+        .builder(&azurite.blob_endpoint)
+        .hosting(Hosting::Flex)
+        .build()
+        .await
+        .unwrap();
+    assert!(!azure.info().capability.slot_swap);
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = package(dir.path(), "f");
+    let e = azure
+        .deploy_package(&spec("flex-app"), &pkg, &DeployOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::InvalidInput { field, .. } if field == "memory_mb"),
+        "{e}"
+    );
+    let flex = spec("flex-app").memory_mb(2048);
+    fake.clear_requests();
+    azure
+        .deploy_package(
+            &flex,
+            &pkg,
+            &DeployOptions {
+                publish: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        fake.requests().iter().any(|r| r.contains("/scm/flex-app/api/publish")),
+        "OneDeploy"
+    );
+    assert_eq!(invoke_code(&azure, "flex-app", None).await, pkg.sha256);
+    let bigger = azure
+        .deploy_package(&flex.clone().memory_mb(4096), &pkg, &DeployOptions::default())
+        .await
+        .unwrap();
+    assert!(bigger.change.config_updated && !bigger.change.code_updated);
+    let e = azure.promote("flex-app", "live", "1").await.unwrap_err();
+    assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_and_secrets() {
+    let Some(azurite) = Azurite::start().await else { return };
+    let fake = FakeAzure::start().await;
+    let azure = fake.provider(&azurite.blob_endpoint).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = package(dir.path(), "s");
+    fake.clear_requests();
+    for (bad, field) in [
+        (
+            FunctionSpec {
+                name: "-bad".into(),
+                ..spec("x")
+            },
+            "name",
+        ),
+        (spec("mem-app").memory_mb(512), "memory_mb"),
+        (spec("env-app").env("AzureWebJobsStorage", "x"), "environment"),
+        (
+            FunctionSpec::new("rb-app", "ruby3.3".parse().unwrap(), "app.handler"),
+            "runtime",
+        ),
+    ] {
+        match azure.deploy_package(&bad, &pkg, &DeployOptions::default()).await {
+            Err(Error::InvalidInput { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(fake.requests().is_empty(), "{:?}", fake.requests());
+    let secret = spec("secret-app").secret_env("API_TOKEN", "hunter2-very-secret");
+    azure
+        .deploy_package(&secret, &pkg, &DeployOptions::default())
+        .await
+        .unwrap();
+    let changed = spec("secret-app").secret_env("API_TOKEN", "hunter3-other-secret");
+    let plan = azure.plan(&changed, &faas_core::local_artifact(&pkg)).await.unwrap();
+    let shown = format!("{plan} {plan:?} {azure:?}");
+    assert!(shown.contains("secret value changed"), "{shown}");
+    for leaked in [
+        "hunter",
+        "AccountKey",
+        "sig=",
+        faas_azure::test_support::CLIENT_SECRET,
+        faas_azure::test_support::ACCOUNT_KEY,
+    ] {
+        assert!(!shown.contains(leaked), "{leaked} in {shown}");
+    }
+    // An error from ARM while the credential works carries no secret either.
+    fake.fail_next(
+        "PUT",
+        "/sites/secret-app/config/appsettings",
+        Fault::Status(400, "BadRequest"),
+    );
+    let e = azure
+        .deploy_package(&changed, &pkg, &DeployOptions::default())
+        .await
+        .unwrap_err();
+    assert!(!format!("{e} {e:?}").contains("hunter"), "{e:?}");
+    // A wrong client secret is Unauthenticated, and the secret is not in the message.
+    let wrong = fake
+        .builder(&azurite.blob_endpoint)
+        .credentials(faas_azure::Credentials::ClientSecret {
+            tenant_id: faas_azure::test_support::TENANT.into(),
+            client_id: faas_azure::test_support::CLIENT_ID.into(),
+            secret: "not-the-secret-xyz".into(),
+        })
+        .build()
+        .await
+        .unwrap();
+    let e = wrong.get("secret-app").await.unwrap_err();
+    assert!(
+        matches!(e, Error::Unauthenticated { .. }) && !e.to_string().contains("not-the-secret-xyz"),
+        "{e}"
+    );
+}

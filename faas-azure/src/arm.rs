@@ -4,7 +4,7 @@
 //! `Retry-After`).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use azure_core::credentials::TokenCredential;
 use faas_core::{Error, PollPolicy, PollStatus, ResourceKind, Result, RetryConfig};
@@ -83,26 +83,12 @@ impl Arm {
     /// Sends one request, retrying throttling, 5xx and transport failures; conflicts go back
     /// to the caller, which knows what to wait for.
     pub async fn call(&self, method: Method, url: &str, body: Option<&Value>, target: Target<'_>) -> Result<Answer> {
-        let start = Instant::now();
-        let mut rng = fastrand::Rng::new();
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let err = match self.once(method.clone(), url, body, target).await {
-                Ok(a) => return Ok(a),
-                Err(e) => e,
-            };
-            let transient = matches!(err, Error::Throttled { .. } | Error::Provider { retryable: true, .. });
-            if !transient || attempt >= self.retry.max_attempts {
-                return Err(err);
-            }
-            let wait = self.retry.delay(attempt - 1, &err, &mut rng);
-            if start.elapsed() + wait > self.retry.deadline {
-                return Err(err);
-            }
-            tracing::debug!(%method, url = %shown(url), attempt, error = %err, "retrying");
-            tokio::time::sleep(wait).await;
-        }
+        let what = format!("{method} {}", shown(url));
+        self.retry
+            .retry_if(&what, Error::is_transient, || {
+                self.once(method.clone(), url, body, target)
+            })
+            .await
     }
 
     /// Like [`Arm::call`], with `NotFound` as `None`.

@@ -32,11 +32,14 @@
 mod arm;
 mod blob;
 mod builder;
+mod kudu;
 mod provider;
 mod site;
+mod slots;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 mod transport;
+mod versions;
 
 pub use arm::ARM_SCOPE;
 pub use builder::{ARM, AzureBuilder, Credentials, DeployMethod, Hosting};

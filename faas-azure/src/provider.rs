@@ -14,17 +14,15 @@ use faas_core::{
 };
 use faas_package::Package;
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use crate::AzureBuilder;
 use crate::arm::{Arm, Target};
-use crate::blob::{Blobs, Metadata};
+use crate::blob::Blobs;
 use crate::builder::{DeployMethod, Hosting};
 use crate::site::{
     AZURE_RESERVED_ENV, CODE_SHA, Settings, Sites, Where, deployment, desired_settings, differences, linux_fx,
-    observed_spec,
 };
 
 /// What Azure Functions can do on Premium and Dedicated plans: immutable package versions,
@@ -66,26 +64,16 @@ pub const LIMITS: Limits = Limits {
 
 const STORAGE_API: &str = "api-version=2023-05-01";
 
-/// One published version, stored as `{function}/versions/{id:010}.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct VersionRecord {
-    id: u64,
-    sha256: String,
-    package: String,
-    description: String,
-    spec: FunctionSpec,
-}
-
 /// The Azure Functions provider. Build it with [`AzureBuilder`].
 pub struct AzureProvider {
-    sites: Sites,
+    pub(crate) sites: Sites,
     arm: Arm,
     storage_id: String,
-    endpoint: String,
+    pub(crate) endpoint: String,
     account: String,
-    container: String,
+    pub(crate) container: String,
     app: Option<String>,
-    sas_validity: std::time::Duration,
+    pub(crate) sas_validity: std::time::Duration,
     blobs: OnceCell<(Blobs, String)>,
     keys: Mutex<HashMap<String, String>>,
     http: reqwest::Client,
@@ -102,7 +90,7 @@ impl std::fmt::Debug for AzureProvider {
     }
 }
 
-fn unsupported(operation: &str, hint: &str) -> Error {
+pub(crate) fn unsupported(operation: &str, hint: &str) -> Error {
     Error::Unsupported {
         provider: "azure".into(),
         operation: operation.into(),
@@ -110,7 +98,7 @@ fn unsupported(operation: &str, hint: &str) -> Error {
     }
 }
 
-fn check_resource_name(field: &str, name: &str) -> Result<()> {
+pub(crate) fn check_resource_name(field: &str, name: &str) -> Result<()> {
     let ok = (2..=60).contains(&name.len())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         && !name.starts_with('-')
@@ -123,10 +111,6 @@ fn check_resource_name(field: &str, name: &str) -> Result<()> {
         format!("{name:?}"),
         "Azure app and slot names are 2–60 letters, digits and hyphens, not starting or ending with a hyphen",
     ))
-}
-
-fn version_blob(function: &str, id: u64) -> String {
-    format!("{function}/versions/{id:010}.json")
 }
 
 impl AzureProvider {
@@ -180,7 +164,7 @@ impl AzureProvider {
         }
     }
 
-    fn capability(&self) -> Capability {
+    pub(crate) fn capability(&self) -> Capability {
         if self.sites.hosting == Hosting::Flex {
             FLEX_CAPABILITY
         } else {
@@ -189,13 +173,13 @@ impl AzureProvider {
     }
 
     /// The app a function lives in: the configured app, else an app of its own name.
-    fn app_of<'a>(&'a self, function: &'a str) -> &'a str {
+    pub(crate) fn app_of<'a>(&'a self, function: &'a str) -> &'a str {
         self.app.as_deref().unwrap_or(function)
     }
 
     /// Blob access (the key comes from ARM `listKeys`, once) and the connection string the
     /// apps use for `AzureWebJobsStorage`.
-    async fn storage(&self) -> Result<&(Blobs, String)> {
+    pub(crate) async fn storage(&self) -> Result<&(Blobs, String)> {
         self.blobs
             .get_or_try_init(|| async {
                 let url = format!("{}/listKeys?{STORAGE_API}", self.storage_id);
@@ -261,49 +245,11 @@ impl AzureProvider {
         }
     }
 
-    fn package_blob(function: &str, sha: &str) -> String {
+    pub(crate) fn package_blob(function: &str, sha: &str) -> String {
         format!("{function}/{sha}.zip")
     }
 
-    async fn records(&self, function: &str) -> Result<Vec<(u64, Metadata)>> {
-        let (blobs, _) = self.storage().await?;
-        let prefix = format!("{function}/versions/");
-        Ok(blobs
-            .list(&prefix)
-            .await?
-            .into_iter()
-            .filter_map(|(name, meta)| {
-                let id = name.strip_prefix(&prefix)?.strip_suffix(".json")?.parse().ok()?;
-                Some((id, meta))
-            })
-            .collect())
-    }
-
-    async fn record(&self, function: &str, id: &str) -> Result<VersionRecord> {
-        let missing = || Error::not_found(ResourceKind::Version, format!("{function}:{id}"), None);
-        let n: u64 = id.parse().map_err(|_| missing())?;
-        let (blobs, _) = self.storage().await?;
-        let bytes = blobs.get(&version_blob(function, n)).await?.ok_or_else(missing)?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::Provider {
-            provider: "azure".into(),
-            code: "InvalidVersionRecord".into(),
-            message: format!("{}: {e}", version_blob(function, n)),
-            retryable: false,
-        })
-    }
-
-    /// The newest version whose code is `sha`.
-    async fn version_of_sha(&self, function: &str, sha: &str) -> Result<Option<String>> {
-        Ok(self
-            .records(function)
-            .await?
-            .into_iter()
-            .rev()
-            .find(|(_, m)| m.get("sha256").map(String::as_str) == Some(sha))
-            .map(|(id, _)| id.to_string()))
-    }
-
-    async fn require_site(&self, at: Where<'_>) -> Result<Value> {
+    pub(crate) async fn require_site(&self, at: Where<'_>) -> Result<Value> {
         self.sites.get(at).await?.ok_or_else(|| match at.slot {
             Some(s) => Error::not_found(ResourceKind::Label, format!("{}@{s}", at.app), None),
             None => Error::not_found(ResourceKind::Function, at.app, None),
@@ -311,7 +257,7 @@ impl AzureProvider {
     }
 
     /// Writes settings, waiting out `409` (a deployment in progress).
-    async fn put_settings(&self, at: Where<'_>, settings: &Settings) -> Result<()> {
+    pub(crate) async fn put_settings(&self, at: Where<'_>, settings: &Settings) -> Result<()> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -323,59 +269,6 @@ impl AzureProvider {
                 other => return other,
             }
         }
-    }
-
-    /// Sends a share of production's traffic to a slot (`experiments.rampUpRules`, 0–100;
-    /// 0 removes the rule). This is how Azure splits traffic: between production and slots.
-    pub async fn ramp_up(&self, function: &str, slot: &str, percent: f64) -> Result<()> {
-        if !(0.0..=100.0).contains(&percent) {
-            return Err(Error::invalid("percent", percent, "a share of traffic is 0–100"));
-        }
-        let app = self.app_of(function);
-        let s = self.require_site(Where { app, slot: Some(slot) }).await?;
-        let host = s["properties"]["defaultHostName"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        self.sites.ramp_up(app, slot, &host, percent).await
-    }
-
-    /// Swaps a slot with production: production then runs what the slot ran, and the slot
-    /// what production ran. Swapping again is the rollback.
-    pub async fn swap(&self, function: &str, slot: &str) -> Result<()> {
-        if !self.capability().slot_swap {
-            return Err(unsupported(
-                "slot swap",
-                "Flex Consumption apps have no deployment slots",
-            ));
-        }
-        let app = self.app_of(function);
-        self.require_site(Where { app, slot: Some(slot) }).await?;
-        self.sites.swap(app, slot).await
-    }
-
-    /// The slot to call for a qualifier (`None`: production) and the version it runs.
-    async fn invoke_target(&self, function: &str, qualifier: Option<&str>) -> Result<(Option<String>, Option<String>)> {
-        let app = self.app_of(function);
-        let Some(q) = qualifier.filter(|q| !matches!(*q, "latest" | "$LATEST")) else {
-            return Ok((None, None));
-        };
-        if q.parse::<u64>().is_err() {
-            let label = self.get_label(function, q).await?;
-            return Ok((Some(q.to_string()), Some(label.routing.primary)));
-        }
-        let record = self.record(function, q).await?;
-        for slot in self.sites.slots(app).await? {
-            let settings = self.sites.settings(Where { app, slot: Some(&slot) }).await?;
-            if settings.get(CODE_SHA) == Some(&record.sha256) {
-                return Ok((Some(slot), Some(q.to_string())));
-            }
-        }
-        Err(Error::not_found(
-            ResourceKind::Version,
-            format!("{function}:{q}"),
-            Some("no slot runs this version: point a label at it first".into()),
-        ))
     }
 }
 
@@ -566,175 +459,19 @@ impl Provider for AzureProvider {
     }
 
     async fn publish(&self, function: &str, request: &PublishRequest) -> Result<Version> {
-        let at = Where {
-            app: self.app_of(function),
-            slot: None,
-        };
-        let site = self.require_site(at).await?;
-        let settings = self.sites.settings(at).await?;
-        let sha = settings.get(CODE_SHA).cloned().unwrap_or_default();
-        if let Some(expected) = request.expected_code_sha256.as_deref().filter(|e| *e != sha) {
-            return Err(Error::Conflict {
-                resource: function.to_string(),
-                message: format!("the app runs code {sha}, not the expected {expected}: another deployer changed it"),
-            });
-        }
-        let (blobs, _) = self.storage().await?;
-        let package = Self::package_blob(function, &sha);
-        if sha.is_empty() || blobs.size(&package).await?.is_none() {
-            return Err(Error::Conflict {
-                resource: function.to_string(),
-                message: "the app's code was not deployed through this provider (no package blob): deploy it first"
-                    .into(),
-            });
-        }
-        let spec = observed_spec(function, &site, &settings, self.sites.hosting, None);
-        let records = self.records(function).await?;
-        if let Some((id, meta)) = records.last()
-            && meta.get("sha256") == Some(&sha)
-        {
-            let last = self.record(function, &id.to_string()).await?;
-            if faas_core::diff_config(&last.spec, &spec).is_empty() {
-                return Ok(Version {
-                    id: id.to_string(),
-                    code_sha256: sha,
-                    description: last.description,
-                });
-            }
-        }
-        let mut id = records.last().map_or(1, |(id, _)| id + 1);
-        loop {
-            let record = VersionRecord {
-                id,
-                sha256: sha.clone(),
-                package: package.clone(),
-                description: request.description.clone(),
-                spec: spec.clone(),
-            };
-            let bytes = serde_json::to_vec(&record).map_err(|e| Error::Provider {
-                provider: "azure".into(),
-                code: "serialize".into(),
-                message: e.to_string(),
-                retryable: false,
-            })?;
-            let meta: Metadata = BTreeMap::from([("sha256".to_string(), sha.clone())]);
-            if blobs.create(&version_blob(function, id), bytes, &meta).await? {
-                tracing::info!(function, version = id, "published");
-                return Ok(Version {
-                    id: id.to_string(),
-                    code_sha256: sha,
-                    description: request.description.clone(),
-                });
-            }
-            // Another publisher took this number: take the next.
-            id += 1;
-        }
+        self.publish_version(function, request).await
     }
 
     async fn list_versions(&self, function: &str) -> Result<Vec<Version>> {
-        self.require_site(Where {
-            app: self.app_of(function),
-            slot: None,
-        })
-        .await?;
-        Ok(self
-            .records(function)
-            .await?
-            .into_iter()
-            .map(|(id, meta)| Version {
-                id: id.to_string(),
-                code_sha256: meta.get("sha256").cloned().unwrap_or_default(),
-                description: String::new(),
-            })
-            .collect())
+        self.versions(function).await
     }
 
     async fn delete_version(&self, function: &str, version: &str) -> Result<()> {
-        let record = self.record(function, version).await?;
-        let app = self.app_of(function);
-        for label in self.list_labels(function).await? {
-            if label.routing.primary == version {
-                return Err(Error::Conflict {
-                    resource: format!("{function}:{version}"),
-                    message: format!("label {} (a slot) runs this version: move it first", label.name),
-                });
-            }
-        }
-        let (blobs, _) = self.storage().await?;
-        blobs.delete(&version_blob(function, record.id)).await?;
-        let still_used = self
-            .records(function)
-            .await?
-            .iter()
-            .any(|(_, m)| m.get("sha256") == Some(&record.sha256))
-            || self.sites.settings(Where { app, slot: None }).await?.get(CODE_SHA) == Some(&record.sha256);
-        if !still_used {
-            blobs.delete(&record.package).await?;
-        }
-        Ok(())
+        self.remove_version(function, version).await
     }
 
     async fn set_label(&self, function: &str, label: &str, routing: &Routing) -> Result<Label> {
-        if !self.capability().slot_swap {
-            return Err(unsupported("labels", "Flex Consumption apps have no deployment slots"));
-        }
-        if !routing.weights.is_empty() {
-            return Err(unsupported(
-                "weighted labels",
-                "Azure splits production's traffic to slots: AzureProvider::ramp_up(function, slot, percent)",
-            ));
-        }
-        check_resource_name("label", label)?;
-        let record = self.record(function, &routing.primary).await?;
-        let app = self.app_of(function);
-        let at = Where { app, slot: Some(label) };
-        let (blobs, conn) = self.storage().await?;
-        let url = || blobs.sas_url(&record.package, self.sas_validity);
-        let hosting = self.sites.hosting;
-        match self.sites.get(at).await? {
-            None => {
-                let settings = desired_settings(
-                    &Settings::new(),
-                    &record.spec,
-                    hosting,
-                    conn,
-                    Some((&record.sha256, Some(url()?))),
-                );
-                self.sites
-                    .create(
-                        at,
-                        &record.spec,
-                        &settings,
-                        &format!("{}/{}", self.endpoint, self.container),
-                    )
-                    .await?;
-                self.sites.sync_triggers(at).await?;
-            }
-            Some(site) => {
-                let current = self.sites.settings(at).await?;
-                let d = differences(&site, &current, &record.spec, hosting, conn, &record.sha256)?;
-                if d.runtime || d.tags {
-                    self.sites.patch(at, &record.spec, &d).await?;
-                }
-                let code = d.code.is_some().then(url).transpose()?;
-                let next = desired_settings(
-                    &current,
-                    &record.spec,
-                    hosting,
-                    conn,
-                    code.map(|u| (record.sha256.as_str(), Some(u))),
-                );
-                if next != current {
-                    self.put_settings(at, &next).await?;
-                    self.sites.sync_triggers(at).await?;
-                }
-            }
-        }
-        tracing::info!(function, label, version = %routing.primary, "label (slot) set");
-        Ok(Label {
-            name: label.to_string(),
-            routing: Routing::to(record.id.to_string()),
-        })
+        self.point_slot(function, label, routing).await
     }
 
     async fn get_label(&self, function: &str, label: &str) -> Result<Label> {

@@ -163,6 +163,12 @@ impl Error {
         }
     }
 
+    /// Throttling, server errors and broken connections: worth the same request again.
+    /// Unlike [`Error::is_retryable`], a conflict is not: the caller must look first.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Throttled { .. } | Error::Provider { retryable: true, .. })
+    }
+
     /// The wait the provider asked for, if any.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

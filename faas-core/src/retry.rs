@@ -69,7 +69,17 @@ impl RetryConfig {
 
     /// Runs `call` until it succeeds, fails with a non-retryable error, runs out of attempts,
     /// or the next wait would pass the deadline. Returns the last error in those cases.
-    pub async fn retry<T, F, Fut>(&self, operation: &str, mut call: F) -> Result<T>
+    pub async fn retry<T, F, Fut>(&self, operation: &str, call: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        self.retry_if(operation, Error::is_retryable, call).await
+    }
+
+    /// Like [`RetryConfig::retry`], retrying only the errors `retryable` picks — for callers
+    /// that handle conflicts themselves: `retry_if(op, Error::is_transient, call)`.
+    pub async fn retry_if<T, F, Fut>(&self, operation: &str, retryable: fn(&Error) -> bool, mut call: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
@@ -83,7 +93,7 @@ impl RetryConfig {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
-            if !err.is_retryable() || attempt >= self.max_attempts {
+            if !retryable(&err) || attempt >= self.max_attempts {
                 return Err(err);
             }
             let wait = self.delay(attempt - 1, &err, &mut rng);

@@ -1,8 +1,6 @@
 //! Where packages go before a deploy: a signed upload URL from `functions:generateUploadUrl`,
 //! or a content-addressed object in a Cloud Storage bucket (skipped when already there).
 
-use std::time::Instant;
-
 use faas_core::{ArtifactRef, Error, ResourceKind, Result};
 use faas_package::Package;
 use reqwest::{Method, Url};
@@ -40,29 +38,12 @@ async fn file_body(package: &Package) -> Result<reqwest::Body> {
 
 /// Sends the package with `send`, retrying transient failures under the API's `RetryConfig`
 /// (the file is reopened for each attempt, so nothing is held in memory).
-async fn put_with_retries<F, Fut>(api: &Api, what: &str, mut send: F) -> Result<Value>
+async fn put_with_retries<F, Fut>(api: &Api, what: &str, send: F) -> Result<Value>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Value>>,
 {
-    let start = Instant::now();
-    let mut rng = fastrand::Rng::new();
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match send().await {
-            Ok(v) => return Ok(v),
-            Err(e) if e.is_retryable() && !matches!(e, Error::Conflict { .. }) && attempt < api.retry.max_attempts => {
-                let wait = api.retry.delay(attempt - 1, &e, &mut rng);
-                if start.elapsed() + wait > api.retry.deadline {
-                    return Err(e);
-                }
-                tracing::debug!(what, attempt, error = %e, "retrying upload");
-                tokio::time::sleep(wait).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    api.retry.retry_if(what, Error::is_transient, send).await
 }
 
 async fn answer(resp: reqwest::Response, target: Target<'_>) -> Result<Value> {

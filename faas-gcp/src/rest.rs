@@ -3,7 +3,7 @@
 //! operations polled with a `PollPolicy`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use faas_core::{Error, PollPolicy, PollStatus, ResourceKind, Result, RetryConfig};
 use gcp_auth::TokenProvider;
@@ -65,26 +65,12 @@ impl Api {
     /// Sends one request, retrying throttling, 5xx and transport failures under the
     /// `RetryConfig`; a conflict is returned to the caller, which knows what to re-read.
     pub async fn call(&self, method: Method, url: &str, body: Option<&Value>, target: Target<'_>) -> Result<Value> {
-        let start = Instant::now();
-        let mut rng = fastrand::Rng::new();
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let err = match self.once(method.clone(), url, body, target).await {
-                Ok(v) => return Ok(v),
-                Err(e) => e,
-            };
-            let transient = matches!(err, Error::Throttled { .. } | Error::Provider { retryable: true, .. });
-            if !transient || attempt >= self.retry.max_attempts {
-                return Err(err);
-            }
-            let wait = self.retry.delay(attempt - 1, &err, &mut rng);
-            if start.elapsed() + wait > self.retry.deadline {
-                return Err(err);
-            }
-            tracing::debug!(%method, url, attempt, error = %err, "retrying");
-            tokio::time::sleep(wait).await;
-        }
+        let what = format!("{method} {url}");
+        self.retry
+            .retry_if(&what, Error::is_transient, || {
+                self.once(method.clone(), url, body, target)
+            })
+            .await
     }
 
     /// Like [`Api::call`], with `NotFound` as `None`.

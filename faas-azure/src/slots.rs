@@ -1,0 +1,131 @@
+//! Labels are deployment slots: a slot runs one version's package (run-from-package), a swap
+//! exchanges it with production, and `rampUpRules` send a share of production's traffic to
+//! it.
+
+use faas_core::{Error, Label, Provider, ResourceKind, Result, Routing};
+
+use crate::provider::{AzureProvider, check_resource_name, unsupported};
+use crate::site::{CODE_SHA, Settings, Where, desired_settings, differences};
+
+impl AzureProvider {
+    /// Sends a share of production's traffic to a slot (`experiments.rampUpRules`, 0–100;
+    /// 0 removes the rule). This is how Azure splits traffic: between production and slots.
+    pub async fn ramp_up(&self, function: &str, slot: &str, percent: f64) -> Result<()> {
+        if !(0.0..=100.0).contains(&percent) {
+            return Err(Error::invalid("percent", percent, "a share of traffic is 0–100"));
+        }
+        let app = self.app_of(function);
+        let s = self.require_site(Where { app, slot: Some(slot) }).await?;
+        let host = s["properties"]["defaultHostName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        self.sites.ramp_up(app, slot, &host, percent).await
+    }
+
+    /// Swaps a slot with production: production then runs what the slot ran, and the slot
+    /// what production ran. Swapping again is the rollback.
+    pub async fn swap(&self, function: &str, slot: &str) -> Result<()> {
+        if !self.capability().slot_swap {
+            return Err(unsupported(
+                "slot swap",
+                "Flex Consumption apps have no deployment slots",
+            ));
+        }
+        let app = self.app_of(function);
+        self.require_site(Where { app, slot: Some(slot) }).await?;
+        self.sites.swap(app, slot).await
+    }
+
+    /// The slot to call for a qualifier (`None`: production) and the version it runs.
+    pub(crate) async fn invoke_target(
+        &self,
+        function: &str,
+        qualifier: Option<&str>,
+    ) -> Result<(Option<String>, Option<String>)> {
+        let app = self.app_of(function);
+        let Some(q) = qualifier.filter(|q| !matches!(*q, "latest" | "$LATEST")) else {
+            return Ok((None, None));
+        };
+        if q.parse::<u64>().is_err() {
+            let label = self.get_label(function, q).await?;
+            return Ok((Some(q.to_string()), Some(label.routing.primary)));
+        }
+        let record = self.record(function, q).await?;
+        for slot in self.sites.slots(app).await? {
+            let settings = self.sites.settings(Where { app, slot: Some(&slot) }).await?;
+            if settings.get(CODE_SHA) == Some(&record.sha256) {
+                return Ok((Some(slot), Some(q.to_string())));
+            }
+        }
+        Err(Error::not_found(
+            ResourceKind::Version,
+            format!("{function}:{q}"),
+            Some("no slot runs this version: point a label at it first".into()),
+        ))
+    }
+
+    /// Makes the slot `label` run the version `routing` names (creating the slot when needed).
+    pub(crate) async fn point_slot(&self, function: &str, label: &str, routing: &Routing) -> Result<Label> {
+        if !self.capability().slot_swap {
+            return Err(unsupported("labels", "Flex Consumption apps have no deployment slots"));
+        }
+        if !routing.weights.is_empty() {
+            return Err(unsupported(
+                "weighted labels",
+                "Azure splits production's traffic to slots: AzureProvider::ramp_up(function, slot, percent)",
+            ));
+        }
+        check_resource_name("label", label)?;
+        let record = self.record(function, &routing.primary).await?;
+        let app = self.app_of(function);
+        let at = Where { app, slot: Some(label) };
+        let (blobs, conn) = self.storage().await?;
+        let url = || blobs.sas_url(&record.package, self.sas_validity);
+        let hosting = self.sites.hosting;
+        match self.sites.get(at).await? {
+            None => {
+                let settings = desired_settings(
+                    &Settings::new(),
+                    &record.spec,
+                    hosting,
+                    conn,
+                    Some((&record.sha256, Some(url()?))),
+                );
+                self.sites
+                    .create(
+                        at,
+                        &record.spec,
+                        &settings,
+                        &format!("{}/{}", self.endpoint, self.container),
+                    )
+                    .await?;
+                self.sites.sync_triggers(at).await?;
+            }
+            Some(site) => {
+                let current = self.sites.settings(at).await?;
+                let d = differences(&site, &current, &record.spec, hosting, conn, &record.sha256)?;
+                if d.runtime || d.tags {
+                    self.sites.patch(at, &record.spec, &d).await?;
+                }
+                let code = d.code.is_some().then(url).transpose()?;
+                let next = desired_settings(
+                    &current,
+                    &record.spec,
+                    hosting,
+                    conn,
+                    code.map(|u| (record.sha256.as_str(), Some(u))),
+                );
+                if next != current {
+                    self.put_settings(at, &next).await?;
+                    self.sites.sync_triggers(at).await?;
+                }
+            }
+        }
+        tracing::info!(function, label, version = %routing.primary, "label (slot) set");
+        Ok(Label {
+            name: label.to_string(),
+            routing: Routing::to(record.id.to_string()),
+        })
+    }
+}

@@ -11,12 +11,19 @@
 //! cargo run -p examples --features gcp --example deploy -- --provider gcp --project my-project \
 //!     --region europe-west1 --function hello --src examples/functions/hello-gcp \
 //!     --runtime python312 --entry-point main --alias live --json
+//! cargo run -p examples --features azure --example deploy -- --provider azure \
+//!     --subscription S --resource-group G --app my-functions --function hello \
+//!     --src examples/functions/hello-azure --runtime python3.12 --slot staging --json
 //! ```
 //! The AWS provider honours `AWS_ENDPOINT_URL` (moto), `AWS_REGION`, `AWS_PROFILE` and the
 //! standard credential chain. The GCP provider uses application default credentials
 //! (`GOOGLE_APPLICATION_CREDENTIALS` first) and honours `GOOGLE_CLOUD_PROJECT`,
 //! `GOOGLE_CLOUD_REGION`, `FAAS_GCP_BUCKET` and the endpoint overrides `FAAS_GCP_FUNCTIONS_URL`,
-//! `FAAS_GCP_RUN_URL`, `FAAS_GCP_IAM_CREDENTIALS_URL`, `FAAS_GCP_STORAGE_URL`.
+//! `FAAS_GCP_RUN_URL`, `FAAS_GCP_IAM_CREDENTIALS_URL`, `FAAS_GCP_STORAGE_URL`. The Azure provider
+//! takes credentials from `AZURE_CLIENT_ID`/`AZURE_TENANT_ID`/`AZURE_CLIENT_SECRET`, workload
+//! identity, a managed identity or `az login`, and honours `FAAS_AZURE_PLAN`,
+//! `FAAS_AZURE_STORAGE_ACCOUNT`, `FAAS_AZURE_ARM_URL`, `FAAS_AZURE_KUDU_URL`,
+//! `FAAS_AZURE_BLOB_ENDPOINT` and `AZURE_AUTHORITY_HOST`.
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -44,8 +51,8 @@ struct Args {
     /// The runtime (python3.12, nodejs20.x, provided.al2023; python312, nodejs20 ...).
     #[arg(long)]
     runtime: Runtime,
-    /// The handler (`module.function`).
-    #[arg(long, required_unless_present = "entry_point")]
+    /// The handler (`module.function`; Azure: `function_app.app` by default).
+    #[arg(long)]
     handler: Option<String>,
     /// The entry point (GCP): the function's name in main.py (Python) or index.js (Node).
     #[arg(long, conflicts_with = "handler")]
@@ -56,7 +63,7 @@ struct Args {
     /// Memory in MB (default 128; 256 on GCP).
     #[arg(long)]
     memory: Option<u32>,
-    /// Timeout in seconds (default 3; 60 on GCP).
+    /// Timeout in seconds (default 3; 60 on GCP, 300 on Azure).
     #[arg(long)]
     timeout: Option<u32>,
     /// Environment variables, KEY=VALUE (repeatable).
@@ -71,6 +78,9 @@ struct Args {
     /// Point this alias at the published version (implies --publish).
     #[arg(long)]
     alias: Option<String>,
+    /// The deployment slot to run the published version (Azure; same as --alias).
+    #[arg(long, conflicts_with = "alias")]
+    slot: Option<String>,
     /// Keep the newest N versions (routed ones are always kept).
     #[arg(long)]
     keep_versions: Option<usize>,
@@ -96,6 +106,15 @@ struct Args {
     /// The region (GCP; default GOOGLE_CLOUD_REGION).
     #[arg(long)]
     region: Option<String>,
+    /// The subscription (Azure; default AZURE_SUBSCRIPTION_ID).
+    #[arg(long)]
+    subscription: Option<String>,
+    /// The resource group (Azure; default AZURE_RESOURCE_GROUP).
+    #[arg(long)]
+    resource_group: Option<String>,
+    /// The function app (Azure; default: an app named after the function).
+    #[arg(long)]
+    app: Option<String>,
 }
 
 impl Args {
@@ -107,6 +126,7 @@ impl Args {
                 faas_core::RuntimeFamily::Node => format!("index.{ep}"),
                 _ => format!("main.{ep}"),
             },
+            (None, None) if self.provider == Which::Azure => "function_app.app".into(),
             (None, None) => String::new(),
         }
     }
@@ -147,6 +167,22 @@ async fn provider(args: &Args) -> anyhow::Result<Arc<dyn Provider>> {
         }
         #[cfg(not(feature = "gcp"))]
         Which::Gcp => anyhow::bail!("this build has no GCP support: run with `--features gcp`"),
+        #[cfg(feature = "azure")]
+        Which::Azure => {
+            let mut b = faas_azure::AzureBuilder::from_env();
+            if let Some(s) = &args.subscription {
+                b = b.subscription(s);
+            }
+            if let Some(g) = &args.resource_group {
+                b = b.resource_group(g);
+            }
+            if let Some(app) = &args.app {
+                b = b.app(app);
+            }
+            Arc::new(b.build().await?)
+        }
+        #[cfg(not(feature = "azure"))]
+        Which::Azure => anyhow::bail!("this build has no Azure support: run with `--features azure`"),
     })
 }
 
@@ -157,7 +193,11 @@ async fn main() -> anyhow::Result<ExitCode> {
     let gcp = args.provider == Which::Gcp;
     let mut spec = FunctionSpec::new(&args.function, args.runtime.clone(), args.handler())
         .memory_mb(args.memory.unwrap_or(if gcp { 256 } else { 128 }))
-        .timeout_s(args.timeout.unwrap_or(if gcp { 60 } else { 3 }));
+        .timeout_s(args.timeout.unwrap_or(match args.provider {
+            Which::Gcp => 60,
+            Which::Azure => 300,
+            _ => 3,
+        }));
     spec.aws.role_arn = args.role.clone();
     for (k, v) in &args.env {
         spec = spec.env(k, v);
@@ -178,9 +218,10 @@ async fn main() -> anyhow::Result<ExitCode> {
         .output(&out)
         .build()
         .with_context(|| format!("packaging {}", args.src.display()))?;
+    let label = args.alias.clone().or_else(|| args.slot.clone());
     let opts = DeployOptions {
-        publish: args.publish || args.alias.is_some(),
-        label: args.alias.clone(),
+        publish: args.publish || label.is_some(),
+        label: label.clone(),
         keep_versions: args.keep_versions,
         dry_run: args.dry_run,
         description: String::new(),
@@ -197,7 +238,7 @@ async fn main() -> anyhow::Result<ExitCode> {
             "config_updated": report.change.config_updated,
             "unchanged": report.change.is_noop(),
             "version": report.version.as_ref().map(|v| v.id.clone()),
-            "alias": args.alias,
+            "alias": label,
             "alias_moved": report.label.is_some(),
             "code_sha256": report.code_sha256,
             "pruned": report.pruned,
@@ -213,7 +254,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         if let Some(v) = &report.version {
             examples::say(&format!("version {}", v.id));
         }
-        if let (Some(alias), Some(v)) = (&args.alias, &report.version) {
+        if let (Some(alias), Some(v)) = (&label, &report.version) {
             examples::say(&format!("{alias} -> {}", v.id));
         }
         if !report.pruned.is_empty() {

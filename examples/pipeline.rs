@@ -205,8 +205,8 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
     match args.provider {
         Which::Local => {}
         Which::Aws => providers = providers.with("aws", aws(&resolved).await?).default_to("aws"),
-        Which::Gcp => anyhow::bail!(
-            "the pipeline example runs on the local and AWS providers; deploy to GCP with the deploy example"
+        Which::Gcp | Which::Azure => anyhow::bail!(
+            "the pipeline example runs on the local and AWS providers; deploy to GCP or Azure with the deploy example"
         ),
     }
     let bar = progress(resolved.step_count());

@@ -3,8 +3,9 @@
 #   scripts/test.sh [extra cargo test args]
 # Needs Rust, Python 3 with venv/pip and Node.js. Installs into target/test-venv:
 #   awslambdaric (a real Lambda runtime client), moto[server] (the AWS emulator) and
-#   gcp-storage-emulator (Cloud Storage). The GCP tests also need `openssl` (it makes the
-#   fake service account's RSA key).
+#   gcp-storage-emulator (Cloud Storage); and into target/test-npm: Azurite (Azure Blob).
+#   The GCP and Azure tests also need `openssl` (the fake service account's RSA key, the fake
+#   ARM's TLS certificate).
 # In CI (CI=true) a missing tool makes the tests fail, never skip.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -21,11 +22,17 @@ export FAAS_TEST_RIC_PYTHON="$venv/bin/python"
 export FAAS_MOTO_SERVER="$venv/bin/moto_server"
 export FAAS_GCS_EMULATOR="$venv/bin/gcp-storage-emulator"
 if ! command -v openssl >/dev/null; then
-  echo "openssl is not on the PATH: the GCP tests need it for their fake service-account key" >&2
+  echo "openssl is not on the PATH: the GCP and Azure tests need it for their fakes' keys and certificate" >&2
   exit 1
 fi
 if ! command -v node >/dev/null; then
-  echo "node is not on the PATH: the Node.js runtime tests need it" >&2
+  echo "node is not on the PATH: the Node.js runtime tests and Azurite need it" >&2
   exit 1
 fi
+npm_dir="$here/target/test-npm"
+if [ ! -x "$npm_dir/node_modules/.bin/azurite-blob" ]; then
+  echo "== installing Azurite into $npm_dir"
+  npm install --silent --no-audit --no-fund --prefix "$npm_dir" 'azurite@3'
+fi
+export FAAS_AZURITE_BLOB="$npm_dir/node_modules/.bin/azurite-blob"
 cargo test --workspace --all-features "$@"

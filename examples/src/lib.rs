@@ -25,4 +25,6 @@ pub enum Which {
     Aws,
     /// Google Cloud Functions 2nd gen (build with `--features gcp`; honours `FAAS_GCP_*_URL`).
     Gcp,
+    /// Azure Functions (build with `--features azure`; honours `FAAS_AZURE_*`).
+    Azure,
 }

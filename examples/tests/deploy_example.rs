@@ -153,3 +153,60 @@ async fn deploy_on_gcp_through_the_fake() {
     let changed = run(&["--memory", "512"]);
     assert_eq!(changed["change"], "config updated");
 }
+
+#[cfg(feature = "azure")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_on_azure_through_the_fake_and_azurite() {
+    use faas_azure::test_support::{Azurite, FakeAzure, RESOURCE_GROUP, SUBSCRIPTION};
+    let Some(azurite) = Azurite::start().await else { return };
+    let fake = FakeAzure::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("hello-azure.zip").display().to_string();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("functions/hello-azure");
+    let env = fake.env(&azurite.blob_endpoint);
+    let run = |extra: &[&str]| {
+        let out = Command::new(example("deploy"))
+            .args([
+                "--provider",
+                "azure",
+                "--subscription",
+                SUBSCRIPTION,
+                "--resource-group",
+                RESOURCE_GROUP,
+            ])
+            .args(["--app", "hello-app", "--function", "hello", "--runtime", "python3.12"])
+            .arg("--src")
+            .arg(&src)
+            .args(["--out", &zip, "--json"])
+            .args(extra)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            !text.contains("AccountKey") && !text.contains("sig="),
+            "a secret reached the output: {text}"
+        );
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    };
+    let dry = run(&["--dry-run"]);
+    assert_eq!(dry["plan"]["actions"][0]["action"], "create");
+    assert!(
+        fake.writes().is_empty(),
+        "a dry run writes nothing: {:?}",
+        fake.writes()
+    );
+    let first = run(&["--slot", "staging"]);
+    assert_eq!(first["provider"], "azure");
+    assert_eq!(first["change"], "created");
+    assert_eq!(first["version"], "1");
+    fake.clear_requests();
+    let again = run(&["--slot", "staging"]);
+    assert_eq!(again["unchanged"], true);
+    assert_eq!(again["version"], "1");
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    let changed = run(&["--timeout", "30", "--secret-env", "TOKEN=hunter2"]);
+    assert_eq!(changed["change"], "config updated");
+    assert!(!changed.to_string().contains("hunter2"));
+}

@@ -41,3 +41,20 @@ async fn azure_provider_passes_the_conformance_suite() {
     conformance::run_all(&provider, &fixture()).await;
     assert!(fake.polls() > 5, "operations took several polls");
 }
+
+/// `FAAS_LIVE_AZURE=1 AZURE_SUBSCRIPTION_ID=… AZURE_RESOURCE_GROUP=… FAAS_AZURE_PLAN=…
+/// FAAS_AZURE_STORAGE_ACCOUNT=… cargo test -p faas-azure --all-features --test conformance live`
+/// with credentials allowed to manage function apps (never in CI here: no network to Azure).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_azure_passes_the_conformance_suite() {
+    if std::env::var("FAAS_LIVE_AZURE").as_deref() != Ok("1") {
+        eprintln!("live Azure run not requested (FAAS_LIVE_AZURE=1 runs the suite against a real subscription)");
+        return;
+    }
+    let provider = faas_azure::AzureBuilder::from_env().build().await.unwrap();
+    let live = Fixture {
+        runs_code: true,
+        ..fixture()
+    };
+    conformance::run_all(&provider, &live).await;
+}

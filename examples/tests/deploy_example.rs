@@ -35,6 +35,21 @@ fn deploy(envs: &[(&str, &str)], args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Runs the deploy example with `args` on `src` and returns its `--json` output.
+#[allow(dead_code)]
+fn deploy_json(args: &[&str], src: &Path, zip: &str, env: &[(&str, String)]) -> serde_json::Value {
+    let out = Command::new(example("deploy"))
+        .args(args)
+        .arg("--src")
+        .arg(src)
+        .args(["--out", zip, "--json"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn deploy_on_the_local_provider() {
     let dir = tempfile::tempdir().unwrap();
@@ -112,25 +127,21 @@ async fn deploy_on_gcp_through_the_fake() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("functions/hello-gcp");
     let env: Vec<(&str, String)> = fake.env();
     let run = |extra: &[&str]| {
-        let out = Command::new(example("deploy"))
-            .args(["--provider", "gcp", "--project", PROJECT, "--region", REGION])
-            .args([
-                "--function",
-                "hello-gcp",
-                "--runtime",
-                "python312",
-                "--entry-point",
-                "main",
-            ])
-            .arg("--src")
-            .arg(&src)
-            .args(["--out", &zip, "--json"])
-            .args(extra)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+        let base = [
+            "--provider",
+            "gcp",
+            "--project",
+            PROJECT,
+            "--region",
+            REGION,
+            "--function",
+            "hello-gcp",
+            "--runtime",
+            "python312",
+            "--entry-point",
+            "main",
+        ];
+        deploy_json(&[&base[..], extra].concat(), &src, &zip, &env)
     };
     let dry = run(&["--dry-run"]);
     assert_eq!(dry["dry_run"], true);
@@ -165,30 +176,27 @@ async fn deploy_on_azure_through_the_fake_and_azurite() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("functions/hello-azure");
     let env = fake.env(&azurite.blob_endpoint);
     let run = |extra: &[&str]| {
-        let out = Command::new(example("deploy"))
-            .args([
-                "--provider",
-                "azure",
-                "--subscription",
-                SUBSCRIPTION,
-                "--resource-group",
-                RESOURCE_GROUP,
-            ])
-            .args(["--app", "hello-app", "--function", "hello", "--runtime", "python3.12"])
-            .arg("--src")
-            .arg(&src)
-            .args(["--out", &zip, "--json"])
-            .args(extra)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let base = [
+            "--provider",
+            "azure",
+            "--subscription",
+            SUBSCRIPTION,
+            "--resource-group",
+            RESOURCE_GROUP,
+            "--app",
+            "hello-app",
+            "--function",
+            "hello",
+            "--runtime",
+            "python3.12",
+        ];
+        let v = deploy_json(&[&base[..], extra].concat(), &src, &zip, &env);
+        let text = v.to_string();
         assert!(
             !text.contains("AccountKey") && !text.contains("sig="),
             "a secret reached the output: {text}"
         );
-        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+        v
     };
     let dry = run(&["--dry-run"]);
     assert_eq!(dry["plan"]["actions"][0]["action"], "create");

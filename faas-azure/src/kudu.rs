@@ -1,12 +1,36 @@
 //! Kudu, the deployment service beside every app: zipdeploy and OneDeploy (`/api/publish`)
-//! pushes, deployment polling, and the deployment log when one fails.
+//! pushes, deployment polling, and the deployment log when one fails. Kudu takes the ARM
+//! bearer token; the publishing credentials (basic auth) are only a fallback for apps that
+//! refuse it.
 
 use faas_core::{Error, PollStatus, ResourceKind, Result};
+use reqwest::{Method, RequestBuilder};
 use serde_json::Value;
 
 use crate::arm::{Target, map_error, shown, transport};
 use crate::builder::DeployMethod;
 use crate::site::{Sites, Where};
+
+/// How a Kudu request authenticates. Never printed.
+#[derive(Clone)]
+enum Auth {
+    Bearer(String),
+    Basic(String, String),
+}
+
+impl Auth {
+    fn apply(&self, req: RequestBuilder) -> RequestBuilder {
+        match self {
+            Auth::Bearer(t) => req.bearer_auth(t),
+            Auth::Basic(user, password) => req.basic_auth(user, Some(password)),
+        }
+    }
+}
+
+/// Kudu's terminal deployment states: 3 failed, 4 succeeded, 5 (partially) failed.
+fn terminal(status: Option<i64>, complete: Option<bool>) -> bool {
+    matches!(status, Some(3..=5)) || complete == Some(true)
+}
 
 impl Sites {
     fn kudu_base(&self, at: Where<'_>, site: &Value) -> Result<String> {
@@ -33,9 +57,53 @@ impl Sites {
         Ok(format!("https://{scm}"))
     }
 
+    /// The app's publishing credentials (`config/publishingcredentials/list`).
+    async fn publishing_credentials(&self, at: Where<'_>) -> Result<Auth> {
+        let mut url = format!("{}{}", self.base, at.app);
+        if let Some(s) = at.slot {
+            url.push_str(&format!("/slots/{s}"));
+        }
+        url.push_str("/config/publishingcredentials/list?api-version=2023-12-01");
+        let name = at.name();
+        let answer = self
+            .arm
+            .call(
+                Method::POST,
+                &url,
+                None,
+                Target {
+                    kind: ResourceKind::Function,
+                    name: &name,
+                },
+            )
+            .await?;
+        let p = &answer.body["properties"];
+        match (p["publishingUserName"].as_str(), p["publishingPassword"].as_str()) {
+            (Some(u), Some(pw)) => Ok(Auth::Basic(u.to_string(), pw.to_string())),
+            _ => Err(Error::PermissionDenied {
+                action: Some("Microsoft.Web/sites/config/list/action".into()),
+                message: format!("{name}: Kudu refused the bearer token and no publishing credentials came back"),
+            }),
+        }
+    }
+
+    async fn push(&self, url: &str, auth: &Auth, zip: &std::path::Path, size: u64) -> Result<reqwest::Response> {
+        let file = tokio::fs::File::open(zip).await.map_err(|e| Error::Io {
+            path: zip.display().to_string(),
+            source: e,
+        })?;
+        auth.apply(self.arm.http.post(url))
+            .header("content-type", "application/zip")
+            .header("content-length", size)
+            .body(reqwest::Body::from(file))
+            .send()
+            .await
+            .map_err(|e| transport(&format!("POST {}", shown(url)), e))
+    }
+
     /// Pushes a zip through Kudu (zipdeploy, or OneDeploy's `/api/publish`) and waits for the
     /// deployment; `409` (a deployment in progress) is waited on and retried; a failed
-    /// deployment (status 3) reports its log.
+    /// deployment (status 3 or 5) reports its log.
     pub async fn kudu_deploy(&self, at: Where<'_>, site: &Value, zip: &std::path::Path, size: u64) -> Result<()> {
         let base = self.kudu_base(at, site)?;
         let url = match self.method {
@@ -47,25 +115,17 @@ impl Sites {
             kind: ResourceKind::Function,
             name: &name,
         };
+        let mut auth = Auth::Bearer(self.arm.token().await?);
         let mut attempt = 0;
         let location = loop {
             attempt += 1;
-            let file = tokio::fs::File::open(zip).await.map_err(|e| Error::Io {
-                path: zip.display().to_string(),
-                source: e,
-            })?;
-            let resp = self
-                .arm
-                .http
-                .post(&url)
-                .bearer_auth(self.arm.token().await?)
-                .header("content-type", "application/zip")
-                .header("content-length", size)
-                .body(reqwest::Body::from(file))
-                .send()
-                .await
-                .map_err(|e| transport(&format!("POST {}", shown(&url)), e))?;
+            let resp = self.push(&url, &auth, zip, size).await?;
             let status = resp.status().as_u16();
+            if matches!(status, 401 | 403) && matches!(auth, Auth::Bearer(_)) {
+                tracing::info!(app = %name, "Kudu refused the bearer token; falling back to publishing credentials");
+                auth = self.publishing_credentials(at).await?;
+                continue;
+            }
             if status == 409 && attempt < self.arm.retry.max_attempts {
                 tracing::info!(app = %name, attempt, "a Kudu deployment is in progress; waiting");
                 tokio::time::sleep(self.arm.poll.interval * attempt).await;
@@ -82,15 +142,13 @@ impl Sites {
             }
             break location.unwrap_or_else(|| format!("{base}/api/deployments/latest"));
         };
-        let token = self.arm.token().await?;
         let http = self.arm.http.clone();
         let deployment = self
             .arm
             .poll
             .poll(&format!("Kudu deployment to {name}"), || async {
-                let resp = http
-                    .get(&location)
-                    .bearer_auth(&token)
+                let resp = auth
+                    .apply(http.get(&location))
                     .send()
                     .await
                     .map_err(|e| transport("Kudu deployment status", e))?;
@@ -98,13 +156,14 @@ impl Sites {
                     return Ok(PollStatus::Pending("accepted".into()));
                 }
                 let v: Value = resp.json().await.map_err(|e| transport("Kudu deployment status", e))?;
-                Ok(match (v["status"].as_i64(), v["complete"].as_bool()) {
-                    (Some(3 | 4), _) | (_, Some(true)) => PollStatus::Done(v),
-                    (s, _) => PollStatus::Pending(format!(
+                Ok(if terminal(v["status"].as_i64(), v["complete"].as_bool()) {
+                    PollStatus::Done(v)
+                } else {
+                    PollStatus::Pending(format!(
                         "status {} {}",
-                        s.unwrap_or(-1),
+                        v["status"].as_i64().unwrap_or(-1),
                         v["status_text"].as_str().unwrap_or("")
-                    )),
+                    ))
                 })
             })
             .await?;
@@ -113,7 +172,7 @@ impl Sites {
         }
         let mut log = Vec::new();
         if let Some(log_url) = deployment["log_url"].as_str()
-            && let Ok(resp) = self.arm.http.get(log_url).bearer_auth(&token).send().await
+            && let Ok(resp) = auth.apply(self.arm.http.get(log_url)).send().await
             && let Ok(entries) = resp.json::<Vec<Value>>().await
         {
             log = entries
@@ -136,5 +195,17 @@ impl Sites {
             ),
             retryable: false,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kudu_statuses() {
+        assert!(!terminal(Some(1), Some(false)));
+        assert!(terminal(Some(3), None) && terminal(Some(4), None) && terminal(Some(5), None));
+        assert!(terminal(Some(2), Some(true)));
     }
 }

@@ -213,6 +213,15 @@ async fn zipdeploy_waits_out_409_and_reports_a_failed_deployment() {
     assert!(text.contains("status 3") && text.contains("numpyy"), "{text}");
     assert_eq!(azure.get("zip-app").await.unwrap().code_sha256, two.sha256);
     assert_eq!(invoke_code(&azure, "zip-app", None).await, two.sha256);
+    // An app whose Kudu refuses bearer tokens gets the publishing credentials instead.
+    fake.require_basic_auth("zip-app");
+    let four = package(dir.path(), "z4");
+    azure
+        .deploy_package(&spec("zip-app"), &four, &DeployOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(invoke_code(&azure, "zip-app", None).await, four.sha256);
+    assert!(fake.requests().iter().any(|r| r.contains("publishingcredentials/list")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

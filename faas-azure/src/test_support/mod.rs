@@ -255,6 +255,11 @@ impl FakeAzure {
         self.with(|s| s.faults.push((method.to_string(), path.to_string(), fault)));
     }
 
+    /// Kudu of `app` refuses bearer tokens from now on (basic auth only).
+    pub fn require_basic_auth(&self, app: &str) {
+        self.with(|s| s.require_basic_auth(app));
+    }
+
     /// The next Kudu deployment to `app` fails with this log line.
     pub fn fail_next_deployment(&self, app: &str, log: &str) {
         self.with(|s| s.failing_deployments.insert(app.to_string(), log.to_string()));

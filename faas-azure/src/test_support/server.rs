@@ -34,6 +34,8 @@ struct Site {
     code: Option<String>,
     deploying: Option<String>,
     modified: u64,
+    /// Kudu refuses bearer tokens (basic auth with the publishing credentials only).
+    basic_only: bool,
 }
 
 #[derive(Debug)]
@@ -137,6 +139,12 @@ impl State {
     pub fn set_setting(&mut self, name: &str, key: &str, value: &str) {
         if let Some(site) = self.sites.get_mut(name) {
             site.settings.insert(key.to_string(), value.to_string());
+        }
+    }
+
+    pub fn require_basic_auth(&mut self, name: &str) {
+        if let Some(site) = self.sites.get_mut(name) {
+            site.basic_only = true;
         }
     }
 
@@ -292,11 +300,26 @@ async fn handle(
     if let Some(rest) = path.strip_prefix("/hosts/") {
         return invoke(&mut s, rest, &headers, &json_body);
     }
-    if !bearer.is_some_and(|b| s.tokens.contains(&b)) {
-        return error(401, "InvalidAuthenticationToken", "The access token is invalid.");
-    }
+    let bearer_ok = bearer.is_some_and(|b| s.tokens.contains(&b));
     if let Some(rest) = path.strip_prefix("/scm/") {
+        let app = rest.split('/').next().unwrap_or_default().to_string();
+        let basic = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Basic "))
+            .map(str::to_string);
+        let basic_ok = basic.as_deref() == Some(publishing_basic(&app).as_str());
+        let allowed = match s.sites.get(&app) {
+            Some(site) if site.basic_only => basic_ok,
+            _ => bearer_ok || basic_ok,
+        };
+        if !allowed {
+            return (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
+        }
         return kudu(&mut s, &method, rest, &body);
+    }
+    if !bearer_ok {
+        return error(401, "InvalidAuthenticationToken", "The access token is invalid.");
     }
     if !query.contains_key("api-version") {
         return error(
@@ -339,6 +362,16 @@ async fn handle(
         return error(404, "ResourceNotFound", "no such resource type");
     };
     web(&mut s, &method, rest, &json_body, package)
+}
+
+/// The publishing credentials of an app: `$app` and a fixed password.
+fn publishing_password(app: &str) -> String {
+    format!("fake-publishing-password-{app}")
+}
+
+fn publishing_basic(app: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("${app}:{}", publishing_password(app)))
 }
 
 fn token(s: &mut State, path: &str, body: &Bytes) -> Response {
@@ -450,6 +483,7 @@ fn web(s: &mut State, method: &Method, rest: &str, body: &Value, package: Option
                 code,
                 deploying: None,
                 modified,
+                basic_only: false,
             };
             if s.sites.contains_key(&key) {
                 s.sites.insert(key.clone(), site);
@@ -539,6 +573,8 @@ fn web(s: &mut State, method: &Method, rest: &str, body: &Value, package: Option
             ok(json!({"name": "appsettings", "properties": site.settings}))
         }
         (Method::POST, "syncfunctiontriggers") => StatusCode::NO_CONTENT.into_response(),
+        (Method::POST, "config/publishingcredentials/list") => ok(json!({"properties": {
+            "publishingUserName": format!("${key}"), "publishingPassword": publishing_password(&key)}})),
         (Method::POST, "host/default/listkeys") => ok(
             json!({"masterKey": "fake-master-key", "functionKeys": {"default": s.sites[&key].key}, "systemKeys": {}}),
         ),

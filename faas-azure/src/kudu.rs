@@ -59,25 +59,11 @@ impl Sites {
 
     /// The app's publishing credentials (`config/publishingcredentials/list`).
     async fn publishing_credentials(&self, at: Where<'_>) -> Result<Auth> {
-        let mut url = format!("{}{}", self.base, at.app);
-        if let Some(s) = at.slot {
-            url.push_str(&format!("/slots/{s}"));
-        }
-        url.push_str("/config/publishingcredentials/list?api-version=2023-12-01");
         let name = at.name();
         let answer = self
-            .arm
-            .call(
-                Method::POST,
-                &url,
-                None,
-                Target {
-                    kind: ResourceKind::Function,
-                    name: &name,
-                },
-            )
+            .call(Method::POST, at, "/config/publishingcredentials/list", None)
             .await?;
-        let p = &answer.body["properties"];
+        let p = &answer["properties"];
         match (p["publishingUserName"].as_str(), p["publishingPassword"].as_str()) {
             (Some(u), Some(pw)) => Ok(Auth::Basic(u.to_string(), pw.to_string())),
             _ => Err(Error::PermissionDenied {

@@ -381,7 +381,13 @@ impl Sites {
         }
     }
 
-    async fn call(&self, method: Method, at: Where<'_>, suffix: &str, body: Option<&Value>) -> Result<Value> {
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        at: Where<'_>,
+        suffix: &str,
+        body: Option<&Value>,
+    ) -> Result<Value> {
         let (kind, name) = Self::target(at);
         let t = Target { kind, name: &name };
         Ok(self.arm.call(method, &self.url(at, suffix), body, t).await?.body)

@@ -414,6 +414,55 @@ pub async fn capability_is_honest(p: &dyn Provider, fx: &Fixture) {
     s.cleanup().await;
 }
 
+/// Every log line written while the guard of [`capture_logs`] lives, at `trace` level.
+#[derive(Clone, Default)]
+pub struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// What was logged so far.
+    pub fn text(&self) -> String {
+        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Panics naming the first of `secrets` that appears in the logs.
+    pub fn assert_free_of(&self, secrets: &[&str]) {
+        let text = self.text();
+        for s in secrets {
+            assert!(
+                !text.contains(s),
+                "a secret ({} characters) appeared in the logs",
+                s.len()
+            );
+        }
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut b) = self.0.lock() {
+            b.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Captures this thread's `tracing` events at every level until the guard drops — for
+/// checking that no secret reaches the logs.
+pub fn capture_logs() -> (LogCapture, tracing::subscriber::DefaultGuard) {
+    let capture = LogCapture::default();
+    let sink = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || sink.clone())
+        .finish();
+    (capture, tracing::subscriber::set_default(subscriber))
+}
+
 /// Runs every check.
 pub async fn run_all(p: &dyn Provider, fx: &Fixture) {
     deploy_invoke_round_trip(p, fx).await;

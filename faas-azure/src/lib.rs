@@ -24,7 +24,8 @@
 //!   content-addressed package blob `{function}/{sha256}.zip`. **Labels** are deployment
 //!   slots running a version; [`AzureProvider::swap`] promotes a slot into production (swap
 //!   again to roll back) and [`AzureProvider::ramp_up`] sends a share of production's traffic
-//!   to a slot (`rampUpRules`). Flex Consumption has no slots: its `Capability` says so.
+//!   to a slot (`rampUpRules`); [`AzureProvider::restore`] re-points production to an earlier
+//!   version's package. Flex Consumption has no slots: its `Capability` says so.
 //! * **Invoke**: `https://{host}/api/{function}` with the host's default function key from
 //!   `host/default/listkeys` (cached, never logged).
 #![deny(missing_docs)]

@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use faas_core::{Error, FunctionSpec, Provider, PublishRequest, ResourceKind, Result, Version};
+use faas_core::{Deployment, Error, FunctionSpec, Provider, PublishRequest, ResourceKind, Result, Version};
 use serde::{Deserialize, Serialize};
 
 use crate::blob::Metadata;
+use crate::builder::DeployMethod;
 use crate::provider::AzureProvider;
-use crate::site::{CODE_SHA, Where, observed_spec};
+use crate::site::{CODE_SHA, Where, desired_settings, differences, observed_spec};
 
 /// One published version, stored as `{function}/versions/{id:010}.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -149,6 +150,55 @@ impl AzureProvider {
                 description: String::new(),
             })
             .collect())
+    }
+
+    /// Rolls production back (or forward) to a published version: its package and its
+    /// configuration, as one settings write (run-from-package) or a Kudu push of the stored
+    /// package followed by the settings. A label is rolled back with `ProviderExt::rollback`.
+    pub async fn restore(&self, function: &str, version: &str) -> Result<Deployment> {
+        let record = self.record(function, version).await?;
+        let app = self.app_of(function);
+        let at = Where { app, slot: None };
+        let site = self.require_site(at).await?;
+        let (blobs, conn) = self.storage().await?;
+        let hosting = self.sites.hosting;
+        let current = self.sites.settings(at).await?;
+        let d = differences(&site, &current, &record.spec, hosting, conn, &record.sha256)?;
+        if d.runtime || d.memory || d.tags {
+            self.sites.patch(at, &record.spec, &d).await?;
+        }
+        let code = match (d.code.is_some(), self.sites.method) {
+            (false, _) => None,
+            (true, DeployMethod::RunFromPackage) => Some((
+                record.sha256.as_str(),
+                Some(blobs.sas_url(&record.package, self.sas_validity)?),
+            )),
+            (true, _) => {
+                let bytes = blobs.get(&record.package).await?.ok_or_else(|| {
+                    Error::not_found(
+                        ResourceKind::Artifact,
+                        &record.package,
+                        Some("the version's package blob is gone".into()),
+                    )
+                })?;
+                let tmp = std::env::temp_dir().join(format!("faas-restore-{}-{}.zip", app, record.id));
+                tokio::fs::write(&tmp, &bytes).await.map_err(|e| Error::Io {
+                    path: tmp.display().to_string(),
+                    source: e,
+                })?;
+                let pushed = self.sites.kudu_deploy(at, &site, &tmp, bytes.len() as u64).await;
+                let _ = tokio::fs::remove_file(&tmp).await;
+                pushed?;
+                Some((record.sha256.as_str(), None))
+            }
+        };
+        let next = desired_settings(&current, &record.spec, hosting, conn, code);
+        if next != current {
+            self.put_settings(at, &next).await?;
+            self.sites.sync_triggers(at).await?;
+        }
+        tracing::info!(function, version, "production restored");
+        self.get(function).await
     }
 
     /// Deletes a version no label runs, and its package when nothing else uses it.

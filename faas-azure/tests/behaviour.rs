@@ -150,6 +150,12 @@ async fn slot_swap_promotes_and_swapping_back_rolls_back() {
         azure.get_label("swap-app", "staging").await.unwrap().routing.primary,
         vb.id
     );
+    // Production goes back to a published version without a swap: its package and config.
+    let restored = azure.restore("swap-app", &vb.id).await.unwrap();
+    assert_eq!(restored.code_sha256, b.sha256);
+    assert_eq!(invoke_code(&azure, "swap-app", None).await, b.sha256);
+    azure.restore("swap-app", "1").await.unwrap();
+    assert_eq!(invoke_code(&azure, "swap-app", None).await, a.sha256);
     // Production sends a share of its traffic to the slot.
     azure.ramp_up("swap-app", "staging", 30.0).await.unwrap();
     let rules = fake.ramp_up_rules("swap-app");
@@ -185,9 +191,15 @@ async fn zipdeploy_waits_out_409_and_reports_a_failed_deployment() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let one = package(dir.path(), "z1");
-    azure
-        .deploy_package(&spec("zip-app"), &one, &DeployOptions::default())
+    let publish = DeployOptions {
+        publish: true,
+        ..Default::default()
+    };
+    let v1 = azure
+        .deploy_package(&spec("zip-app"), &one, &publish)
         .await
+        .unwrap()
+        .version
         .unwrap();
     assert_eq!(invoke_code(&azure, "zip-app", None).await, one.sha256);
     assert!(!fake.settings("zip-app").contains_key("WEBSITE_RUN_FROM_PACKAGE"));
@@ -222,6 +234,10 @@ async fn zipdeploy_waits_out_409_and_reports_a_failed_deployment() {
         .unwrap();
     assert_eq!(invoke_code(&azure, "zip-app", None).await, four.sha256);
     assert!(fake.requests().iter().any(|r| r.contains("publishingcredentials/list")));
+    // Restoring version 1 pushes its stored package through Kudu again.
+    azure.restore("zip-app", &v1.id).await.unwrap();
+    assert_eq!(invoke_code(&azure, "zip-app", None).await, one.sha256);
+    assert_eq!(azure.get("zip-app").await.unwrap().code_sha256, one.sha256);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

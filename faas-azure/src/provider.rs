@@ -8,8 +8,8 @@ use std::time::Instant;
 use azure_core::credentials::TokenCredential;
 use base64::Engine;
 use faas_core::{
-    ArtifactRef, Capability, Change, DeployOutcome, Deployment, Error, FunctionError, FunctionSpec, Invocation,
-    InvokeMode, InvokeRequest, Label, LabelModel, Limits, Plan, PlannedAction, Provider, ProviderInfo, PublishRequest,
+    ArtifactRef, Capability, Change, DeployOutcome, Deployment, Error, FunctionSpec, Invocation, InvokeMode,
+    InvokeRequest, Label, LabelModel, Limits, Plan, PlannedAction, Provider, ProviderInfo, PublishRequest,
     ResourceKind, Result, Routing, Version,
 };
 use faas_package::Package;
@@ -603,17 +603,12 @@ impl Provider for AzureProvider {
             }
             _ => {}
         }
-        let function_error =
-            (status >= 500).then(|| FunctionError::from_body(Some(&format!("HTTP {status}")), &payload));
-        Ok(Invocation {
+        Ok(Invocation::from_http(
             status,
-            payload: payload.to_vec(),
-            function_error,
-            executed_version,
-            log_tail: None,
-            report: None,
-            elapsed,
             headers,
-        })
+            payload.to_vec(),
+            elapsed,
+            executed_version,
+        ))
     }
 }

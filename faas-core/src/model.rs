@@ -393,6 +393,29 @@ impl Invocation {
         })
     }
 
+    /// The answer of a function called over HTTP (GCP, Azure): a 5xx status is the function's
+    /// error (read from the body when it has Lambda's shape), anything else its answer.
+    pub fn from_http(
+        status: u16,
+        headers: BTreeMap<String, String>,
+        payload: Vec<u8>,
+        elapsed: Duration,
+        executed_version: Option<String>,
+    ) -> Invocation {
+        let function_error =
+            (status >= 500).then(|| FunctionError::from_body(Some(&format!("HTTP {status}")), &payload));
+        Invocation {
+            status,
+            payload,
+            function_error,
+            executed_version,
+            log_tail: None,
+            report: None,
+            elapsed,
+            headers,
+        }
+    }
+
     /// `Ok(self)`, or the function error as [`Error::FunctionFailed`].
     pub fn into_result(self) -> Result<Invocation> {
         match self.function_error {

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use faas_core::{
-    ArtifactRef, Capability, DeployOutcome, DeployState, Deployment, Error, FunctionError, FunctionSpec, Invocation,
-    InvokeMode, InvokeRequest, Label, LabelModel, Limits, Plan, PlannedAction, Provider, ProviderInfo, PublishRequest,
+    ArtifactRef, Capability, DeployOutcome, DeployState, Deployment, Error, FunctionSpec, Invocation, InvokeMode,
+    InvokeRequest, Label, LabelModel, Limits, Plan, PlannedAction, Provider, ProviderInfo, PublishRequest,
     ResourceKind, Result, Routing, Version,
 };
 use faas_package::{Package, RuntimeFamily};
@@ -635,18 +635,13 @@ impl Provider for GcpProvider {
             }
             _ => {}
         }
-        let function_error =
-            (status >= 500).then(|| FunctionError::from_body(Some(&format!("HTTP {status}")), &payload));
-        Ok(Invocation {
+        Ok(Invocation::from_http(
             status,
-            payload: payload.to_vec(),
-            function_error,
-            executed_version,
-            log_tail: None,
-            report: None,
-            elapsed,
             headers,
-        })
+            payload.to_vec(),
+            elapsed,
+            executed_version,
+        ))
     }
 }
 

@@ -4,7 +4,6 @@
 //! not for production use: it panics on failure, as test helpers do.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,15 +32,6 @@ impl Drop for Moto {
     }
 }
 
-fn moto_binary() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("FAAS_MOTO_SERVER") {
-        return Some(PathBuf::from(p));
-    }
-    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv/bin/moto_server");
-    // Also where `scripts/test.sh` puts it when this crate is used from the examples.
-    local.is_file().then_some(local)
-}
-
 fn fake_auth(service: &str) -> String {
     format!(
         "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
@@ -51,18 +41,8 @@ fn fake_auth(service: &str) -> String {
 impl Moto {
     /// Starts moto, or returns `None` outside CI when it is not installed (in CI that panics).
     pub async fn start() -> Option<Moto> {
-        let Some(bin) = moto_binary() else {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("moto_server is not installed: run the tests with scripts/test.sh");
-            }
-            eprintln!("SKIPPED: moto_server not found (scripts/test.sh installs it into target/test-venv)");
-            return None;
-        };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let bin = faas_core::conformance::test_tool("FAAS_MOTO_SERVER", "target/test-venv/bin/moto_server")?;
+        let port = faas_core::conformance::free_port();
         let child = Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())

@@ -414,6 +414,33 @@ pub async fn capability_is_honest(p: &dyn Provider, fx: &Fixture) {
     s.cleanup().await;
 }
 
+/// An emulator or tool the tests start: the path in `env_var`, else `local` (relative to the
+/// workspace root, where `scripts/test.sh` installs it) when it exists. Missing, it panics in
+/// CI (`CI=true`: a missing emulator is a failure) and otherwise prints `SKIPPED` and returns
+/// `None`.
+pub fn test_tool(env_var: &str, local: &str) -> Option<std::path::PathBuf> {
+    if let Ok(p) = std::env::var(env_var) {
+        return Some(std::path::PathBuf::from(p));
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(local);
+    if path.is_file() {
+        return Some(path);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{local} is not installed (nor {env_var} set): run the tests with scripts/test.sh");
+    }
+    eprintln!("SKIPPED: {local} not found (scripts/test.sh installs it; or set {env_var})");
+    None
+}
+
+/// A free loopback port for a server a test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free loopback port: {e}"))
+}
+
 /// Every log line written while the guard of [`capture_logs`] lives, at `trace` level.
 #[derive(Clone, Default)]
 pub struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);

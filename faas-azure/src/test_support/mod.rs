@@ -15,7 +15,7 @@
 
 mod server;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -301,30 +301,13 @@ impl Drop for Azurite {
     }
 }
 
-fn azurite_binary() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("FAAS_AZURITE_BLOB") {
-        return Some(PathBuf::from(p));
-    }
-    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-npm/node_modules/.bin/azurite-blob");
-    local.is_file().then_some(local)
-}
-
 impl Azurite {
     /// Starts `azurite-blob`, or returns `None` outside CI when it is not installed (in CI that
     /// panics: a missing emulator is a failure, not a skip).
     pub async fn start() -> Option<Azurite> {
-        let Some(bin) = azurite_binary() else {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("Azurite is not installed: run the tests with scripts/test.sh");
-            }
-            eprintln!("SKIPPED: azurite-blob not found (scripts/test.sh installs it into target/test-npm)");
-            return None;
-        };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let bin =
+            faas_core::conformance::test_tool("FAAS_AZURITE_BLOB", "target/test-npm/node_modules/.bin/azurite-blob")?;
+        let port = faas_core::conformance::free_port();
         let dir = tempfile::tempdir().unwrap();
         let child = Command::new(&bin)
             .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])

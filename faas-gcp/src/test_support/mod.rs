@@ -237,30 +237,12 @@ impl Drop for GcsEmulator {
     }
 }
 
-fn emulator_binary() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("FAAS_GCS_EMULATOR") {
-        return Some(PathBuf::from(p));
-    }
-    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv/bin/gcp-storage-emulator");
-    local.is_file().then_some(local)
-}
-
 impl GcsEmulator {
     /// Starts the emulator with bucket `bucket`, or returns `None` outside CI when it is not
     /// installed (in CI that panics: a missing emulator is a failure, not a skip).
     pub async fn start(bucket: &str) -> Option<GcsEmulator> {
-        let Some(bin) = emulator_binary() else {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("gcp-storage-emulator is not installed: run the tests with scripts/test.sh");
-            }
-            eprintln!("SKIPPED: gcp-storage-emulator not found (scripts/test.sh installs it into target/test-venv)");
-            return None;
-        };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let bin = faas_core::conformance::test_tool("FAAS_GCS_EMULATOR", "target/test-venv/bin/gcp-storage-emulator")?;
+        let port = faas_core::conformance::free_port();
         let child = Command::new(&bin)
             .args([
                 "start",

@@ -595,20 +595,8 @@ impl Provider for AzureProvider {
                     )),
                 ));
             }
-            429 => {
-                return Err(Error::Throttled {
-                    retry_after: None,
-                    message: format!("{function}: too many requests"),
-                });
-            }
             _ => {}
         }
-        Ok(Invocation::from_http(
-            status,
-            headers,
-            payload.to_vec(),
-            elapsed,
-            executed_version,
-        ))
+        Invocation::from_http(function, status, headers, payload.to_vec(), elapsed, executed_version)
     }
 }

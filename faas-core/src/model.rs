@@ -393,18 +393,30 @@ impl Invocation {
         })
     }
 
-    /// The answer of a function called over HTTP (GCP, Azure): a 5xx status is the function's
-    /// error (read from the body when it has Lambda's shape), anything else its answer.
+    /// The answer of a function called over HTTP (GCP, Azure): `429` is [`Error::Throttled`]
+    /// (with the `Retry-After` header's wait), a 5xx status is the function's error (read from
+    /// the body when it has Lambda's shape), anything else its answer. `headers` are
+    /// lower-cased.
     pub fn from_http(
+        function: &str,
         status: u16,
         headers: BTreeMap<String, String>,
         payload: Vec<u8>,
         elapsed: Duration,
         executed_version: Option<String>,
-    ) -> Invocation {
+    ) -> Result<Invocation> {
+        if status == 429 {
+            return Err(Error::Throttled {
+                retry_after: headers
+                    .get("retry-after")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs),
+                message: format!("{function}: too many requests"),
+            });
+        }
         let function_error =
             (status >= 500).then(|| FunctionError::from_body(Some(&format!("HTTP {status}")), &payload));
-        Invocation {
+        Ok(Invocation {
             status,
             payload,
             function_error,
@@ -413,7 +425,7 @@ impl Invocation {
             report: None,
             elapsed,
             headers,
-        }
+        })
     }
 
     /// `Ok(self)`, or the function error as [`Error::FunctionFailed`].
@@ -426,5 +438,22 @@ impl Invocation {
             }),
             None => Ok(self),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_answers_become_invocations() {
+        let headers = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let ms = Duration::from_millis(3);
+        let ok = Invocation::from_http("f", 200, headers(&[]), b"{}".to_vec(), ms, None).unwrap();
+        assert!(ok.function_error.is_none());
+        let failed = Invocation::from_http("f", 500, headers(&[]), b"boom".to_vec(), ms, None).unwrap();
+        assert_eq!(failed.function_error.unwrap().error_type, "HTTP 500");
+        let throttled = Invocation::from_http("f", 429, headers(&[("retry-after", "7")]), Vec::new(), ms, None);
+        assert_eq!(throttled.unwrap_err().retry_after(), Some(Duration::from_secs(7)));
     }
 }

@@ -9,7 +9,7 @@ use aws_sdk_lambda::types::{
 use base64::Engine;
 use faas_core::{
     ArtifactRef, Change, ConfigDiff, DeployState, Deployment, Error, FunctionSpec, Plan, PlannedAction, PollPolicy,
-    PollStatus, ResourceKind, Result, RetryConfig, diff_config,
+    PollStatus, ResourceKind, Result, RetryConfig, diff_config_unknown_secrets,
 };
 
 use crate::error::{Target, map};
@@ -103,7 +103,8 @@ pub(crate) struct Differences {
 pub(crate) fn differences(o: &Observed, desired: &FunctionSpec, sha256: &str) -> Differences {
     let current = observed_spec(o, Some(desired));
     let code = o.config.code_sha256().map(b64_to_hex).as_deref() != Some(sha256);
-    let mut all = diff_config(&current, desired);
+    // Lambda keeps no record of which variables were secret: every old value is masked.
+    let mut all = diff_config_unknown_secrets(&current, desired);
     let architecture = all.iter().any(|d| d.field == "architecture");
     let tags: Vec<ConfigDiff> = all.iter().filter(|d| d.field.starts_with("tags.")).cloned().collect();
     all.retain(|d| d.field != "architecture" && !d.field.starts_with("tags."));

@@ -263,7 +263,14 @@ pub(crate) fn differences(
             if from.is_some() && to.is_some() && to_shown == shown_value(spec, current, k, from) {
                 to_shown = to_shown.map(|t| format!("{t} (a secret value changed)"));
             }
-            diff(&field, shown_value(spec, current, k, from), to_shown);
+            // An app without our record of secret keys cannot say which old values were secret.
+            let from_shown =
+                if from.is_some() && field.starts_with("environment.") && !current.contains_key(SECRET_KEYS) {
+                    Some(faas_core::REDACTED.to_string())
+                } else {
+                    shown_value(spec, current, k, from)
+                };
+            diff(&field, from_shown, to_shown);
         }
     }
     Ok(d)

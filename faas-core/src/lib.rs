@@ -33,6 +33,7 @@ pub struct ReadmeDoctests;
 mod batch;
 mod error;
 mod model;
+pub mod names;
 mod plan;
 mod provider;
 mod retry;
@@ -53,7 +54,8 @@ pub use model::{
     ArtifactRef, Change, DeployOutcome, DeployState, Deployment, ExecutionReport, FunctionError, Invocation,
     InvokeMode, InvokeRequest, Label, Routing, Version,
 };
-pub use plan::{ConfigDiff, Plan, PlannedAction, diff_config};
+pub use names::Qualifier;
+pub use plan::{ConfigDiff, Plan, PlannedAction, diff_config, diff_config_unknown_secrets};
 pub use provider::{
     Capability, DeployOptions, DeployReport, LabelModel, Provider, ProviderExt, ProviderInfo, PublishRequest,
     local_artifact,

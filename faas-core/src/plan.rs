@@ -141,7 +141,39 @@ fn short(sha: &str) -> &str {
 }
 
 /// Compares the provider-neutral fields of two specs (name excluded). Providers add their own.
+///
+/// An environment value is shown as `***` when its key is secret in **either** spec: a
+/// variable that stops being secret (or is removed) never prints its old value. A provider
+/// whose stored configuration cannot say which variables were secret calls
+/// [`diff_config_unknown_secrets`] instead.
+///
+/// ```
+/// use faas_core::{FunctionSpec, diff_config};
+/// let old = FunctionSpec::new("f", "python3.12".parse().unwrap(), "h.h").secret_env("K", "hunter2");
+/// let new = FunctionSpec::new("f", "python3.12".parse().unwrap(), "h.h").env("K", "plain");
+/// let d = diff_config(&old, &new);
+/// assert_eq!(d[0].from.as_deref(), Some("***"));
+/// ```
 pub fn diff_config(current: &FunctionSpec, desired: &FunctionSpec) -> Vec<ConfigDiff> {
+    diff_specs(current, desired, false)
+}
+
+/// [`diff_config`] for a `current` spec read from a cloud that keeps no record of which
+/// variables were secret: every old environment value is shown as `***` (new values are
+/// masked by `desired`'s secret set).
+///
+/// ```
+/// use faas_core::{FunctionSpec, diff_config_unknown_secrets};
+/// let seen = FunctionSpec::new("f", "python3.12".parse().unwrap(), "h.h").env("K", "maybe-secret");
+/// let want = FunctionSpec::new("f", "python3.12".parse().unwrap(), "h.h").env("K", "plain");
+/// let d = diff_config_unknown_secrets(&seen, &want);
+/// assert_eq!((d[0].from.as_deref(), d[0].to.as_deref()), (Some("***"), Some("plain")));
+/// ```
+pub fn diff_config_unknown_secrets(current: &FunctionSpec, desired: &FunctionSpec) -> Vec<ConfigDiff> {
+    diff_specs(current, desired, true)
+}
+
+fn diff_specs(current: &FunctionSpec, desired: &FunctionSpec, old_secrets_unknown: bool) -> Vec<ConfigDiff> {
     let mut diffs = Vec::new();
     let mut cmp = |field: &str, from: String, to: String| {
         if from != to {
@@ -166,8 +198,8 @@ pub fn diff_config(current: &FunctionSpec, desired: &FunctionSpec) -> Vec<Config
     );
     cmp("description", current.description.clone(), desired.description.clone());
     cmp("architecture", desired_arch(current), desired_arch(desired));
-    let shown = |spec: &FunctionSpec, k: &str, v: &String| {
-        if spec.is_secret(k) {
+    let shown = |k: &str, v: &String, old: bool| {
+        if (old && old_secrets_unknown) || current.is_secret(k) || desired.is_secret(k) {
             REDACTED.to_string()
         } else {
             v.clone()
@@ -180,8 +212,8 @@ pub fn diff_config(current: &FunctionSpec, desired: &FunctionSpec) -> Vec<Config
         if a != b {
             diffs.push(ConfigDiff {
                 field: format!("environment.{k}"),
-                from: a.map(|v| shown(desired, k, v)),
-                to: b.map(|v| shown(desired, k, v)),
+                from: a.map(|v| shown(k, v, true)),
+                to: b.map(|v| shown(k, v, false)),
             });
         }
     }
@@ -226,5 +258,26 @@ mod tests {
             "{text}"
         );
         assert!(diff_config(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn a_secret_that_becomes_plain_or_is_removed_stays_hidden() {
+        let old = FunctionSpec::new("f", "python3.12".parse().unwrap(), "h.h")
+            .secret_env("K", "old-canary-value")
+            .secret_env("GONE", "gone-canary-value");
+        let new = FunctionSpec::new("f", "python3.12".parse().unwrap(), "h.h").env("K", "now-plain");
+        let d = diff_config(&old, &new);
+        let plan = Plan {
+            function: "f".into(),
+            actions: vec![PlannedAction::UpdateConfig { diffs: d.clone() }],
+        };
+        let shown = format!("{plan}{}", serde_json::to_string(&plan).unwrap());
+        assert!(!shown.contains("canary"), "{shown}");
+        assert_eq!(d.len(), 2, "{d:?}");
+        // A cloud that cannot say which values were secret masks every old value.
+        let plain_old = FunctionSpec::new("f", "python3.12".parse().unwrap(), "h.h").env("K", "was-secret-canary");
+        let d = diff_config_unknown_secrets(&plain_old, &new);
+        assert_eq!(d[0].from.as_deref(), Some(REDACTED));
+        assert_eq!(d[0].to.as_deref(), Some("now-plain"));
     }
 }

@@ -112,9 +112,13 @@ pub(crate) fn code_sha(f: &Value) -> String {
         .to_string()
 }
 
-fn env_text(spec: &FunctionSpec, env: &BTreeMap<String, String>) -> String {
+/// `K=V,…` with secret values as `***`; `None`: which values are secret is unknown, so all are.
+fn env_text(spec: Option<&FunctionSpec>, env: &BTreeMap<String, String>) -> String {
     env.iter()
-        .map(|(k, v)| format!("{k}={}", if spec.is_secret(k) { faas_core::REDACTED } else { v }))
+        .map(|(k, v)| {
+            let secret = spec.is_none_or(|s| s.is_secret(k));
+            format!("{k}={}", if secret { faas_core::REDACTED } else { v })
+        })
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -211,14 +215,15 @@ pub(crate) fn differences(f: &Value, spec: &FunctionSpec, sha256: &str) -> Diffe
     }
     if env != spec.environment {
         // Pushed directly: with secrets redacted, both sides can read the same.
-        let mut to = env_text(spec, &spec.environment);
+        let mut to = env_text(Some(spec), &spec.environment);
         if spec.secret_env.iter().any(|k| env.get(k) != spec.environment.get(k)) {
             to.push_str(" (a secret value changed)");
         }
         d.config.push((
             ConfigDiff {
                 field: "environment".into(),
-                from: Some(env_text(spec, &env)),
+                // Cloud Functions keeps no record of which old values were secret: mask them all.
+                from: Some(env_text(None, &env)),
                 to: Some(to),
             },
             "serviceConfig.environmentVariables",

@@ -1,7 +1,7 @@
 //! Reading existing zips: describing one as a [`Package`] and unpacking one safely.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -68,9 +68,29 @@ impl Package {
     }
 
     /// Unpacks the zip at `zip_path` into `dest` (created if missing), keeping the executable
-    /// bit. Every entry name is checked first: nothing is written when one is unsafe.
+    /// bit. Every entry name is checked first: nothing is written when one is unsafe. No size
+    /// limit: prefer [`Package::extract_limited`] for a zip you did not build.
     pub fn extract(zip_path: impl AsRef<Path>, dest: impl AsRef<Path>) -> Result<(), PackageError> {
+        Package::extract_limited(zip_path, dest, None)
+    }
+
+    /// [`Package::extract`], stopping with [`PackageError::TooLarge`] as soon as the bytes
+    /// written reach `max_unzipped` (counted while streaming, so a zip bomb never fills the
+    /// disk; the declared sizes in the zip are not trusted).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), faas_package::PackageError> {
+    /// faas_package::Package::extract_limited("dist/fn.zip", "/tmp/fn", Some(250 << 20))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn extract_limited(
+        zip_path: impl AsRef<Path>,
+        dest: impl AsRef<Path>,
+        max_unzipped: Option<u64>,
+    ) -> Result<(), PackageError> {
         let (zip_path, dest) = (zip_path.as_ref(), dest.as_ref());
+        let limit = max_unzipped.unwrap_or(u64::MAX);
+        let mut written = 0u64;
         let mut archive = open(zip_path)?;
         let mut names = Vec::with_capacity(archive.len());
         for i in 0..archive.len() {
@@ -81,7 +101,7 @@ impl Package {
         fs::create_dir_all(dest).map_err(|e| PackageError::io(dest, e))?;
         for (i, rel) in names.into_iter().enumerate() {
             let mut entry = archive.by_index(i).map_err(|e| PackageError::zip(zip_path, e))?;
-            let target = dest.join(rel);
+            let target = dest.join(&rel);
             if entry.is_dir() {
                 fs::create_dir_all(&target).map_err(|e| PackageError::io(&target, e))?;
                 continue;
@@ -90,7 +110,19 @@ impl Package {
                 fs::create_dir_all(parent).map_err(|e| PackageError::io(parent, e))?;
             }
             let mut out = File::create(&target).map_err(|e| PackageError::io(&target, e))?;
-            io::copy(&mut entry, &mut out).map_err(|e| PackageError::io(&target, e))?;
+            let room = limit - written;
+            let n = io::copy(&mut (&mut entry).take(room.saturating_add(1)), &mut out)
+                .map_err(|e| PackageError::io(&target, e))?;
+            written += n;
+            if n > room {
+                return Err(PackageError::TooLarge {
+                    what: "unzipped",
+                    size: written,
+                    limit,
+                    over: written - limit,
+                    largest: format!("{} (at least {n} bytes)", rel.display()),
+                });
+            }
             let mode = if entry.unix_mode().is_some_and(|m| m & 0o111 != 0) {
                 0o755
             } else {

@@ -14,6 +14,7 @@
 //!   `lambda_runtime` binary or `awslambdaric` runs unchanged). Timeouts kill the process;
 //!   the log tail, durations and peak memory come back like Lambda's `REPORT` line.
 
+mod code;
 mod runner;
 mod runtime_api;
 mod store;
@@ -27,12 +28,12 @@ use faas_package::Package;
 use self::store::{FunctionRecord, Store, VersionRecord};
 use crate::{
     ArtifactRef, Capability, Change, DeployOutcome, DeployState, Deployment, Error, FunctionSpec, Invocation,
-    InvokeMode, InvokeRequest, Label, Limits, Plan, PlannedAction, Provider, ProviderInfo, PublishRequest,
-    ResourceKind, Result, Routing, Version, diff_config,
+    InvokeMode, InvokeRequest, Label, Limits, Plan, PlannedAction, Provider, ProviderInfo, PublishRequest, Qualifier,
+    ResourceKind, Result, Routing, Version, diff_config, names,
 };
 
 /// The latest, unpublished version.
-pub const LATEST: &str = "$LATEST";
+pub const LATEST: &str = names::LATEST;
 
 /// Builds a [`LocalProvider`].
 #[derive(Debug, Clone, Default)]
@@ -153,6 +154,7 @@ impl LocalProvider {
     }
 
     async fn record(&self, function: &str) -> Result<FunctionRecord> {
+        names::check_function(function)?;
         let name = function.to_string();
         self.locked(move |s| s.read(&name)?.ok_or_else(|| missing_function(&name)))
             .await
@@ -171,14 +173,14 @@ impl LocalProvider {
     }
 
     /// The version, spec and code a qualifier resolves to.
-    fn resolve(&self, rec: &FunctionRecord, qualifier: Option<&str>) -> Result<(String, FunctionSpec, String)> {
+    fn resolve(&self, rec: &FunctionRecord, qualifier: &Qualifier) -> Result<(String, FunctionSpec, String)> {
         let name = &rec.spec.name;
         let version = match qualifier {
-            None | Some(LATEST) => {
+            Qualifier::Latest => {
                 return Ok((LATEST.into(), rec.spec.clone(), rec.code_sha256.clone()));
             }
-            Some(q) if q.chars().all(|c| c.is_ascii_digit()) => q.to_string(),
-            Some(label) => {
+            Qualifier::Version(v) => v.clone(),
+            Qualifier::Label(label) => {
                 let routing = rec.labels.get(label).ok_or_else(|| {
                     Error::not_found(
                         ResourceKind::Label,
@@ -283,7 +285,9 @@ impl Provider for LocalProvider {
         }
     }
 
-    async fn upload(&self, _function: &str, package: &Package) -> Result<ArtifactRef> {
+    async fn upload(&self, function: &str, package: &Package) -> Result<ArtifactRef> {
+        names::check_function(function)?;
+        names::check_sha256(&package.sha256)?;
         let (path, sha) = (package.path.clone(), package.sha256.clone());
         let inner = self.inner.clone();
         let stored = tokio::task::spawn_blocking(move || -> Result<PathBuf> {
@@ -299,7 +303,7 @@ impl Provider for LocalProvider {
             }
             inner.store.put_artifact(&path, &sha)?;
             inner.store.code_dir(&sha)?;
-            Ok(inner.store.artifact_path(&sha))
+            inner.store.artifact_path(&sha)
         })
         .await
         .map_err(|e| Error::io("local upload", std::io::Error::other(e)))??;
@@ -312,6 +316,8 @@ impl Provider for LocalProvider {
     }
 
     async fn plan(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<Plan> {
+        names::check_function(&spec.name)?;
+        names::check_sha256(&artifact.sha256)?;
         let name = spec.name.clone();
         let rec = self.locked(move |s| s.read(&name)).await?;
         Ok(plan_for(rec.as_ref(), spec, &artifact.sha256))
@@ -319,7 +325,7 @@ impl Provider for LocalProvider {
 
     async fn deploy(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<DeployOutcome> {
         spec.validate(&Limits::LAMBDA)?;
-        if !self.inner.store.artifact_path(&artifact.sha256).is_file() {
+        if !self.inner.store.artifact_path(&artifact.sha256)?.is_file() {
             return Err(Error::not_found(
                 ResourceKind::Artifact,
                 &artifact.uri,
@@ -374,12 +380,16 @@ impl Provider for LocalProvider {
     }
 
     async fn get_qualified(&self, function: &str, qualifier: &str) -> Result<Deployment> {
+        let qualifier = Qualifier::parse(qualifier)?;
         let rec = self.record(function).await?;
-        let version = match rec.labels.get(qualifier) {
-            Some(routing) => routing.primary.clone(),
-            None => qualifier.to_string(),
+        let qualifier = match &qualifier {
+            Qualifier::Label(l) => match rec.labels.get(l) {
+                Some(routing) => Qualifier::parse(&routing.primary)?,
+                None => qualifier,
+            },
+            _ => qualifier,
         };
-        let (version, spec, code_sha256) = self.resolve(&rec, Some(&version))?;
+        let (version, spec, code_sha256) = self.resolve(&rec, &qualifier)?;
         Ok(Deployment {
             spec,
             code_sha256,
@@ -391,6 +401,7 @@ impl Provider for LocalProvider {
     }
 
     async fn delete(&self, function: &str) -> Result<()> {
+        names::check_function(function)?;
         let name = function.to_string();
         self.locked(move |s| {
             if s.remove(&name)? {
@@ -403,6 +414,7 @@ impl Provider for LocalProvider {
     }
 
     async fn publish(&self, function: &str, request: &PublishRequest) -> Result<Version> {
+        names::check_function(function)?;
         let (name, request) = (function.to_string(), request.clone());
         self.locked(move |s| {
             let mut rec = s.read(&name)?.ok_or_else(|| missing_function(&name))?;
@@ -442,16 +454,18 @@ impl Provider for LocalProvider {
     }
 
     async fn delete_version(&self, function: &str, version: &str) -> Result<()> {
+        names::check_function(function)?;
+        if version == LATEST {
+            return Err(Error::invalid(
+                "version",
+                LATEST,
+                "$LATEST cannot be deleted: delete the function instead",
+            ));
+        }
+        names::check_version(version)?;
         let (name, version) = (function.to_string(), version.to_string());
         self.locked(move |s| {
             let mut rec = s.read(&name)?.ok_or_else(|| missing_function(&name))?;
-            if version == LATEST {
-                return Err(Error::invalid(
-                    "version",
-                    LATEST,
-                    "$LATEST cannot be deleted: delete the function instead",
-                ));
-            }
             if let Some((label, _)) = rec.labels.iter().find(|(_, r)| r.versions().any(|v| v == version)) {
                 return Err(Error::Conflict {
                     resource: format!("{name}:{version}"),
@@ -473,14 +487,9 @@ impl Provider for LocalProvider {
     }
 
     async fn set_label(&self, function: &str, label: &str, routing: &Routing) -> Result<Label> {
+        names::check_function(function)?;
+        names::check_label(label)?;
         let (name, label, routing) = (function.to_string(), label.to_string(), routing.clone());
-        if label.is_empty() || label.chars().all(|c| c.is_ascii_digit()) || label == LATEST {
-            return Err(Error::invalid(
-                "label",
-                &label,
-                "a label name must not be empty, numeric or $LATEST",
-            ));
-        }
         self.locked(move |s| {
             let mut rec = s.read(&name)?.ok_or_else(|| missing_function(&name))?;
             check_routing(&rec, &routing)?;
@@ -494,6 +503,7 @@ impl Provider for LocalProvider {
     }
 
     async fn get_label(&self, function: &str, label: &str) -> Result<Label> {
+        names::check_label(label)?;
         let rec = self.record(function).await?;
         let routing = rec
             .labels
@@ -515,6 +525,8 @@ impl Provider for LocalProvider {
     }
 
     async fn delete_label(&self, function: &str, label: &str) -> Result<()> {
+        names::check_function(function)?;
+        names::check_label(label)?;
         let (name, label) = (function.to_string(), label.to_string());
         self.locked(move |s| {
             let mut rec = s.read(&name)?.ok_or_else(|| missing_function(&name))?;
@@ -527,9 +539,11 @@ impl Provider for LocalProvider {
     }
 
     async fn invoke(&self, function: &str, request: &InvokeRequest) -> Result<Invocation> {
+        names::check_function(function)?;
+        let qualifier = Qualifier::parse_opt(request.qualifier.as_deref())?;
         let payload = request.event_bytes()?;
         let rec = self.record(function).await?;
-        let (version, spec, sha) = self.resolve(&rec, request.qualifier.as_deref())?;
+        let (version, spec, sha) = self.resolve(&rec, &qualifier)?;
         let inner = self.inner.clone();
         let (code_dir, bootstrap_dir) = tokio::task::spawn_blocking(move || -> Result<(PathBuf, PathBuf)> {
             Ok((inner.store.code_dir(&sha)?, inner.store.install_bootstraps()?))

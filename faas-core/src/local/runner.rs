@@ -5,7 +5,9 @@
 //! `GET /next` (init before it, the handler after it); peak memory is the child's `VmHWM`
 //! from `/proc`, read while it runs and just before it is stopped; stdout and stderr are read
 //! into a bounded tail, so a function printing 100 MB costs no more memory than one printing
-//! nothing. Memory is measured, not enforced.
+//! nothing. Memory is measured, not enforced. The child runs in its own process group, killed
+//! as a whole when the invocation ends, so nothing a handler starts outlives it; as root it
+//! runs without capabilities (`setpriv`), so it cannot write its sealed code tree.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -96,6 +98,36 @@ fn resolve_interpreter(cmd: &str, probe: &[&str]) -> Option<String> {
     resolved
 }
 
+/// `setpriv`, which starts a program with no capabilities: as root, handlers run without
+/// them, so the sealed code tree (owned by `nobody`, read-only) is read-only to them too.
+fn setpriv() -> Option<&'static str> {
+    static FOUND: OnceLock<Option<&'static str>> = OnceLock::new();
+    *FOUND.get_or_init(|| {
+        let found = ["/usr/bin/setpriv", "/bin/setpriv", "/usr/sbin/setpriv"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).is_file());
+        if found.is_none() {
+            tracing::warn!(
+                "running as root without util-linux's setpriv: handlers keep root's capabilities and could write their code tree (it is still verified before every use)"
+            );
+        }
+        found
+    })
+}
+
+/// The command, started through `setpriv` without capabilities when faas runs as root.
+fn unprivileged(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match setpriv().filter(|_| super::code::running_as_root()) {
+        Some(setpriv) => {
+            let mut c = Command::new(setpriv);
+            c.args(["--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--"])
+                .arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
 fn command(req: &RunRequest) -> Command {
     let mut cmd = match req.spec.runtime.family() {
         RuntimeFamily::Python => {
@@ -110,18 +142,20 @@ fn command(req: &RunRequest) -> Command {
                 .iter()
                 .find_map(|c| resolve_interpreter(c, &probe))
                 .unwrap_or_else(|| candidates[candidates.len() - 1].clone());
-            let mut c = Command::new(python);
+            let mut c = unprivileged(python);
             c.arg("-u").arg(req.bootstrap_dir.join("bootstrap.py"));
             c
         }
         RuntimeFamily::Node => {
             let node = resolve_interpreter(&req.node, &["-e", "console.log(process.execPath)"]);
-            let mut c = Command::new(node.unwrap_or_else(|| req.node.clone()));
+            let mut c = unprivileged(node.unwrap_or_else(|| req.node.clone()));
             c.arg(req.bootstrap_dir.join("bootstrap.js"));
             c
         }
-        _ => Command::new(req.code_dir.join("bootstrap")),
+        _ => unprivileged(req.code_dir.join("bootstrap")),
     };
+    // Its own process group, so that whatever the handler starts is stopped with it.
+    cmd.process_group(0);
     cmd.current_dir(&req.code_dir)
         .env_clear()
         .stdin(Stdio::null())
@@ -200,7 +234,12 @@ pub(crate) async fn run(req: RunRequest) -> Result<Invocation> {
     lambda_env(&mut cmd, &req, &api.address, &request_id);
     let tail = Arc::new(Mutex::new(Tail::default()));
     let spawned = Instant::now();
-    let mut child = match cmd.spawn() {
+    // Checked here: through setpriv, a bootstrap that cannot run would look like an exit.
+    let entrypoint = match req.spec.runtime.family() {
+        RuntimeFamily::Python | RuntimeFamily::Node => Ok(()),
+        _ => runnable(&req.code_dir.join("bootstrap")),
+    };
+    let mut child = match entrypoint.and_then(|()| cmd.spawn()) {
         Ok(c) => c,
         Err(e) => {
             let fe = FunctionError {
@@ -265,7 +304,7 @@ pub(crate) async fn run(req: RunRequest) -> Result<Invocation> {
         }
     };
     peak_kb = peak_kb.max(peak_rss_kb(pid).unwrap_or(0));
-    stop(&mut child).await;
+    stop(&mut child, pid).await;
     for p in pumps.into_iter().flatten() {
         // The pipes close when the process is gone; a grandchild holding them is not waited for.
         let _ = tokio::time::timeout(Duration::from_millis(500), p).await;
@@ -283,7 +322,26 @@ pub(crate) async fn run(req: RunRequest) -> Result<Invocation> {
     ))
 }
 
-async fn stop(child: &mut Child) {
+/// Whether `path` is an executable file (what `execve` would refuse otherwise).
+fn runnable(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("{} is not an executable file", path.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// Kills the runtime and everything it started (its process group), then reaps it.
+/// `group` is the child's pid, taken at spawn: once the child is reaped its id is gone, but
+/// its group lives on while anything it started does (and the kernel reuses no pid meanwhile).
+async fn stop(child: &mut Child, group: Option<u32>) {
+    if let Some(pid) = group.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
     let _ = child.start_kill();
     let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
 }

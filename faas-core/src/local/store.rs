@@ -4,7 +4,9 @@
 //! ```text
 //! <root>/lock                     exclusive lock for every read-modify-write (flock)
 //! <root>/artifacts/<sha256>.zip   uploaded packages
-//! <root>/code/<sha256>/           unpacked packages (shared by all functions and versions)
+//! <root>/code/<sha256>/           unpacked packages (shared by all functions and versions),
+//!                                 sealed read-only and verified before use (`code` module)
+//! <root>/code/<sha256>.manifest   what the sealed tree looked like
 //! <root>/functions/<name>.json    spec, code hash, revision, versions and labels of a function
 //! <root>/runtime/                 the Python and Node bootstraps
 //! ```
@@ -19,7 +21,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, FunctionSpec, Result, Routing};
+use super::code;
+use crate::{Error, FunctionSpec, Limits, Result, Routing, names};
 
 /// A published version as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,6 +44,34 @@ pub(crate) struct FunctionRecord {
     pub labels: BTreeMap<String, Routing>,
 }
 
+impl FunctionRecord {
+    /// Everything read from a record is untrusted: names, hashes and version ids are checked
+    /// before any of them becomes a path or a routing target.
+    fn check(&self, name: &str) -> Result<()> {
+        if self.spec.name != name {
+            return Err(Error::invalid(
+                "spec.name",
+                format!("{:?}", self.spec.name),
+                format!("the record of {name:?} names another function"),
+            ));
+        }
+        names::check_sha256(&self.code_sha256)?;
+        for v in &self.versions {
+            names::check_version(&v.id)?;
+            names::check_sha256(&v.code_sha256)?;
+        }
+        for (label, routing) in &self.labels {
+            names::check_label(label)?;
+            for v in routing.versions() {
+                if v != names::LATEST {
+                    names::check_version(v)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The state directory.
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
@@ -58,6 +89,22 @@ impl Drop for LockGuard {
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |e| Error::io(path.display(), e)
+}
+
+/// The hex sha256 of a file's bytes.
+fn file_sha256(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut hasher = sha2::Sha256::new();
+    let (mut file, mut buf) = (File::open(path)?, vec![0u8; 256 * 1024]);
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Writes `data` to `path` atomically (temporary file in the same directory, then rename).
@@ -84,7 +131,45 @@ impl Store {
         }
         // Absolute, because children run in the code directory.
         let root = fs::canonicalize(&root).map_err(io(&root))?;
-        Ok(Store { root })
+        code::prepare_parent(&root.join("code"))?;
+        let store = Store { root };
+        store.remove_stale_temporaries();
+        Ok(store)
+    }
+
+    /// Removes what killed runs left behind (`.tmp-*` files, `.unpack-*` and `.stale-*`
+    /// trees) once it is older than any run still writing it could be.
+    fn remove_stale_temporaries(&self) {
+        const STALE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+        for sub in ["artifacts", "code", "functions", "runtime"] {
+            let Ok(entries) = fs::read_dir(self.root.join(sub)) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !(name.starts_with(".tmp-") || name.starts_with(".unpack-") || name.starts_with(".stale-")) {
+                    continue;
+                }
+                let old = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE));
+                if old {
+                    let path = e.path();
+                    let removed = if path.is_dir() {
+                        code::remove_tree(&path)
+                    } else {
+                        fs::remove_file(&path)
+                    };
+                    match removed {
+                        Ok(()) => tracing::debug!(path = %path.display(), "removed a stale temporary"),
+                        Err(err) => {
+                            tracing::warn!(path = %path.display(), error = %err, "could not remove a stale temporary")
+                        }
+                    }
+                }
+            }
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -104,16 +189,21 @@ impl Store {
         Ok(LockGuard(f))
     }
 
-    fn record_path(&self, name: &str) -> PathBuf {
-        self.root.join("functions").join(format!("{name}.json"))
+    /// The record's path; the name is checked first, so it never leaves `functions/`.
+    fn record_path(&self, name: &str) -> Result<PathBuf> {
+        names::check_function(name)?;
+        Ok(self.root.join("functions").join(format!("{name}.json")))
     }
 
     pub fn read(&self, name: &str) -> Result<Option<FunctionRecord>> {
-        let path = self.record_path(name);
+        let path = self.record_path(name)?;
+        let damaged = |e: String| Error::io(path.display(), std::io::Error::new(std::io::ErrorKind::InvalidData, e));
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| Error::io(path.display(), std::io::Error::new(std::io::ErrorKind::InvalidData, e))),
+            Ok(bytes) => {
+                let rec: FunctionRecord = serde_json::from_slice(&bytes).map_err(|e| damaged(e.to_string()))?;
+                rec.check(name).map_err(|e| damaged(e.to_string()))?;
+                Ok(Some(rec))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(path.display(), e)),
         }
@@ -121,14 +211,14 @@ impl Store {
 
     /// Writes a record atomically; the caller holds the lock.
     pub fn write(&self, record: &FunctionRecord) -> Result<()> {
-        let path = self.record_path(&record.spec.name);
+        let path = self.record_path(&record.spec.name)?;
         let data =
             serde_json::to_vec_pretty(record).map_err(|e| Error::io(path.display(), std::io::Error::other(e)))?;
         write_atomic(&path, &data, 0o600)
     }
 
     pub fn remove(&self, name: &str) -> Result<bool> {
-        let path = self.record_path(name);
+        let path = self.record_path(name)?;
         match fs::remove_file(&path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -136,14 +226,26 @@ impl Store {
         }
     }
 
-    pub fn artifact_path(&self, sha256: &str) -> PathBuf {
-        self.root.join("artifacts").join(format!("{sha256}.zip"))
+    /// The artifact's path; the hash is checked first, so it never leaves `artifacts/`.
+    pub fn artifact_path(&self, sha256: &str) -> Result<PathBuf> {
+        names::check_sha256(sha256)?;
+        Ok(self.root.join("artifacts").join(format!("{sha256}.zip")))
     }
 
-    /// Copies a package into the artifact store unless it is there. Returns whether it copied.
+    /// Whether the stored artifact is there and really has this sha256.
+    fn artifact_ok(&self, sha256: &str) -> Result<bool> {
+        let path = self.artifact_path(sha256)?;
+        if !path.is_file() {
+            return Ok(false);
+        }
+        Ok(file_sha256(&path).is_ok_and(|h| h == sha256))
+    }
+
+    /// Copies a package into the artifact store unless it is there with the right content.
+    /// Returns whether it copied. The caller checked that `source` has this sha256.
     pub fn put_artifact(&self, source: &Path, sha256: &str) -> Result<bool> {
-        let dest = self.artifact_path(sha256);
-        if dest.is_file() {
+        let dest = self.artifact_path(sha256)?;
+        if self.artifact_ok(sha256)? {
             return Ok(false);
         }
         let dir = dest.parent().unwrap_or(Path::new("."));
@@ -156,26 +258,34 @@ impl Store {
         Ok(true)
     }
 
-    /// The unpacked code of an artifact, unpacking it first if needed.
+    /// The unpacked code of an artifact, verified against what was unpacked (see the `code`
+    /// module): a missing, altered or replaced tree is unpacked again from the artifact,
+    /// whose hash is checked; an altered artifact is refused. Never call it holding the lock.
     pub fn code_dir(&self, sha256: &str) -> Result<PathBuf> {
+        names::check_sha256(sha256)?;
         let dir = self.root.join("code").join(sha256);
-        if dir.is_dir() {
+        if code::verify(&dir, sha256) {
             return Ok(dir);
         }
-        let zip = self.artifact_path(sha256);
-        let parent = self.root.join("code");
-        let tmp = tempfile::Builder::new()
-            .prefix(".unpack-")
-            .tempdir_in(&parent)
-            .map_err(io(&parent))?;
-        faas_package::Package::extract(&zip, tmp.path())?;
-        let staged = tmp.keep();
-        if let Err(e) = fs::rename(&staged, &dir) {
-            let _ = fs::remove_dir_all(&staged);
-            if !dir.is_dir() {
-                return Err(Error::io(dir.display(), e));
-            }
+        let _guard = self.lock()?;
+        if code::verify(&dir, sha256) {
+            return Ok(dir);
         }
+        if !self.artifact_ok(sha256)? {
+            return Err(Error::Conflict {
+                resource: format!("artifact {sha256}"),
+                message: "the stored package is missing or its content no longer has this sha256 (it was altered): upload or deploy the package again".into(),
+            });
+        }
+        if dir.exists() {
+            tracing::warn!(code = %sha256, "the unpacked code differs from what was unpacked: unpacking it again");
+        }
+        code::unpack(
+            &self.artifact_path(sha256)?,
+            &dir,
+            sha256,
+            Limits::LAMBDA.unzipped_bytes,
+        )?;
         Ok(dir)
     }
 

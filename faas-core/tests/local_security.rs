@@ -1,0 +1,324 @@
+//! The local provider's security holes, each closed: old secrets in plans, code that rewrites
+//! itself, and names or state values that climb out of the state directory.
+
+#![allow(clippy::unwrap_used)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use faas_core::local::LocalProvider;
+use faas_core::{
+    DeployOptions, Error, FunctionSpec, InvokeRequest, Provider, ProviderExt, PublishRequest, Routing, local_artifact,
+};
+use faas_package::{Package, PackageBuilder};
+
+struct Env {
+    dir: tempfile::TempDir,
+    provider: LocalProvider,
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let provider = LocalProvider::builder()
+            .state_dir(dir.path().join("state"))
+            .build()
+            .unwrap();
+        Env { dir, provider }
+    }
+
+    fn state(&self) -> PathBuf {
+        self.provider.state_dir()
+    }
+
+    fn package(&self, name: &str, files: &[(&str, &str)]) -> Package {
+        let src = self.dir.path().join(format!("src-{name}"));
+        for (rel, content) in files {
+            fs::create_dir_all(src.join(rel).parent().unwrap()).unwrap();
+            fs::write(src.join(rel), content).unwrap();
+        }
+        PackageBuilder::new(&src)
+            .output(self.dir.path().join(format!("{name}.zip")))
+            .build()
+            .unwrap()
+    }
+
+    async fn invoke(&self, name: &str, qualifier: Option<&str>) -> serde_json::Value {
+        let mut req = InvokeRequest::json(&serde_json::json!({}));
+        req.qualifier = qualifier.map(str::to_string);
+        let inv = self.provider.invoke(name, &req).await.unwrap();
+        assert!(
+            inv.function_error.is_none(),
+            "{:?} {:?}",
+            inv.function_error,
+            inv.log_tail
+        );
+        serde_json::from_slice(&inv.payload).unwrap()
+    }
+}
+
+fn spec(name: &str) -> FunctionSpec {
+    FunctionSpec::new(name, "python3.12".parse().unwrap(), "app.handler").timeout_s(5)
+}
+
+/// Every file below `dir`, for "nothing was written" checks.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+// 1. A secret printed once it stops being secret.
+
+#[tokio::test]
+async fn a_secret_made_plain_or_removed_is_never_printed_in_a_plan() {
+    let env = Env::new();
+    let pkg = env.package("s", &[("app.py", "def handler(e, c):\n    return {}\n")]);
+    let first = spec("s")
+        .secret_env("TOKEN", "canary-token-value")
+        .secret_env("DROPPED", "canary-dropped-value");
+    env.provider
+        .deploy_package(&first, &pkg, &DeployOptions::default())
+        .await
+        .unwrap();
+    let next = spec("s").env("TOKEN", "plain-now");
+    let plan = env.provider.plan(&next, &local_artifact(&pkg)).await.unwrap();
+    let report = env
+        .provider
+        .deploy_package(
+            &next,
+            &pkg,
+            &DeployOptions {
+                dry_run: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let shown = format!(
+        "{plan}\n{}\n{}\n{:?}",
+        serde_json::to_string(&plan).unwrap(),
+        serde_json::to_string(&report).unwrap(),
+        report
+    );
+    assert!(!shown.contains("canary"), "{shown}");
+    assert!(
+        shown.contains("environment.TOKEN") && shown.contains("environment.DROPPED"),
+        "{shown}"
+    );
+}
+
+// 2. "Immutable" code rewritten by the function itself.
+
+const SELF_WRITER: &str = r#"import os
+ANSWER = "original"
+def handler(event, context):
+    root = os.environ["LAMBDA_TASK_ROOT"]
+    tried = {}
+    try:
+        with open(os.path.join(root, "app.py"), "a") as f:
+            f.write("\nANSWER = 'rewritten'\n")
+        tried["module"] = "written"
+    except OSError as e:
+        tried["module"] = type(e).__name__
+    try:
+        with open(os.path.join(root, "planted.py"), "w") as f:
+            f.write("x = 1\n")
+        tried["new_file"] = "written"
+    except OSError as e:
+        tried["new_file"] = type(e).__name__
+    try:
+        os.chmod(os.path.join(root, "app.py"), 0o666)
+        tried["chmod"] = "done"
+    except OSError as e:
+        tried["chmod"] = type(e).__name__
+    return {"answer": ANSWER, "tried": tried}
+"#;
+
+#[tokio::test]
+async fn a_handler_cannot_change_the_code_it_runs() {
+    let env = Env::new();
+    let pkg = env.package("w", &[("app.py", SELF_WRITER)]);
+    env.provider
+        .deploy_package(
+            &spec("w"),
+            &pkg,
+            &DeployOptions {
+                publish: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let first = env.invoke("w", Some("1")).await;
+    assert_eq!(first["answer"], "original");
+    assert_ne!(first["tried"]["module"], "written", "{first}");
+    assert_ne!(first["tried"]["new_file"], "written", "{first}");
+    // Whatever the handler managed (a non-root owner may chmod), the next run is the original.
+    for q in [Some("1"), None] {
+        let again = env.invoke("w", q).await;
+        assert_eq!(again["answer"], "original", "{again}");
+    }
+}
+
+#[tokio::test]
+async fn altered_or_replaced_code_is_rebuilt_from_the_artifact_before_use() {
+    let env = Env::new();
+    let pkg = env.package(
+        "t",
+        &[("app.py", "def handler(e, c):\n    return {'answer': 'original'}\n")],
+    );
+    env.provider
+        .deploy_package(&spec("t"), &pkg, &DeployOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(env.invoke("t", None).await["answer"], "original");
+    let tree = env.state().join("code").join(&pkg.sha256);
+    let module = tree.join("app.py");
+    // Tampered from outside (as another process with write access would).
+    let mut perms = fs::metadata(&module).unwrap().permissions();
+    assert!(perms.readonly(), "the code tree is sealed read-only");
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    fs::set_permissions(&module, perms).unwrap();
+    fs::write(&module, "def handler(e, c):\n    return {'answer': 'tampered'}\n").unwrap();
+    assert_eq!(env.invoke("t", None).await["answer"], "original");
+    // A redeploy of the same source is unchanged and still runs the original code.
+    let report = env
+        .provider
+        .deploy_package(&spec("t"), &pkg, &DeployOptions::default())
+        .await
+        .unwrap();
+    assert!(report.change.is_noop());
+    assert_eq!(env.invoke("t", None).await["answer"], "original");
+    // A tree replaced wholesale by a directory of the same name is not trusted either.
+    let aside = env.state().join("code").join("aside");
+    fs::rename(&tree, &aside).unwrap();
+    fs::create_dir(&tree).unwrap();
+    fs::write(
+        tree.join("app.py"),
+        "def handler(e, c):\n    return {'answer': 'planted'}\n",
+    )
+    .unwrap();
+    assert_eq!(env.invoke("t", None).await["answer"], "original");
+}
+
+#[tokio::test]
+async fn an_altered_artifact_is_refused_not_run() {
+    let env = Env::new();
+    let pkg = env.package("a", &[("app.py", "def handler(e, c):\n    return {}\n")]);
+    env.provider
+        .deploy_package(&spec("a"), &pkg, &DeployOptions::default())
+        .await
+        .unwrap();
+    let artifact = env.state().join("artifacts").join(format!("{}.zip", pkg.sha256));
+    let other = env.package("b", &[("app.py", "def handler(e, c):\n    return {'evil': 1}\n")]);
+    fs::copy(&other.path, &artifact).unwrap();
+    fs::remove_file(env.state().join("code").join(format!("{}.manifest", pkg.sha256))).unwrap();
+    let err = env
+        .provider
+        .invoke("a", &InvokeRequest::json(&serde_json::json!({})))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Conflict { message, .. } if message.contains("altered")),
+        "{err}"
+    );
+    // Uploading the real package again repairs it.
+    env.provider.upload("a", &pkg).await.unwrap();
+    assert_eq!(env.invoke("a", None).await, serde_json::json!({}));
+}
+
+// 3. Path traversal to code execution.
+
+fn invalid_field(err: Error) -> String {
+    match err {
+        Error::InvalidInput { field, .. } => field,
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn names_are_checked_on_every_operation_before_any_file_is_touched() {
+    let env = Env::new();
+    let before = files(env.dir.path());
+    let p = &env.provider;
+    let req = InvokeRequest::json(&serde_json::json!({}));
+    for bad in ["../../evil", "a/b", "", "x y", "..", &"n".repeat(65)] {
+        assert_eq!(invalid_field(p.invoke(bad, &req).await.unwrap_err()), "function");
+        assert_eq!(invalid_field(p.get(bad).await.unwrap_err()), "function");
+        assert_eq!(invalid_field(p.get_qualified(bad, "1").await.unwrap_err()), "function");
+        assert_eq!(invalid_field(p.delete(bad).await.unwrap_err()), "function");
+        assert_eq!(
+            invalid_field(p.publish(bad, &PublishRequest::default()).await.unwrap_err()),
+            "function"
+        );
+        assert_eq!(invalid_field(p.list_versions(bad).await.unwrap_err()), "function");
+        assert_eq!(invalid_field(p.delete_version(bad, "1").await.unwrap_err()), "function");
+        assert_eq!(
+            invalid_field(p.set_label(bad, "live", &Routing::to("1")).await.unwrap_err()),
+            "function"
+        );
+        assert_eq!(invalid_field(p.get_label(bad, "live").await.unwrap_err()), "function");
+        assert_eq!(invalid_field(p.list_labels(bad).await.unwrap_err()), "function");
+        assert_eq!(
+            invalid_field(p.delete_label(bad, "live").await.unwrap_err()),
+            "function"
+        );
+    }
+    for bad in ["123", "$LATEST", "has space", "ünïcode", &"l".repeat(129), "../x"] {
+        assert_eq!(
+            invalid_field(p.set_label("f", bad, &Routing::to("1")).await.unwrap_err()),
+            "label"
+        );
+    }
+    for bad in ["../1", "1.0", "a b", "live/../x"] {
+        let req = InvokeRequest::json(&serde_json::json!({})).qualifier(bad);
+        assert_eq!(invalid_field(p.invoke("f", &req).await.unwrap_err()), "qualifier");
+    }
+    assert_eq!(files(env.dir.path()), before, "nothing was written");
+}
+
+#[tokio::test]
+async fn values_read_from_state_are_untrusted() {
+    let env = Env::new();
+    // Code somewhere outside the state directory, and a record pointing at it.
+    let outside = env.dir.path().join("evil");
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(
+        outside.join("app.py"),
+        "def handler(e, c):\n    return {'pwned': True}\n",
+    )
+    .unwrap();
+    let pkg = env.package("r", &[("app.py", "def handler(e, c):\n    return {}\n")]);
+    env.provider
+        .deploy_package(&spec("r"), &pkg, &DeployOptions::default())
+        .await
+        .unwrap();
+    let record = env.state().join("functions/r.json");
+    let mut rec: serde_json::Value = serde_json::from_slice(&fs::read(&record).unwrap()).unwrap();
+    rec["code_sha256"] = serde_json::json!("../../evil");
+    fs::write(&record, serde_json::to_vec(&rec).unwrap()).unwrap();
+    let err = env
+        .provider
+        .invoke("r", &InvokeRequest::json(&serde_json::json!({})))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("code hash"), "{err}");
+    // A record filed under another function's name is refused too.
+    rec["code_sha256"] = serde_json::json!(pkg.sha256);
+    rec["spec"]["name"] = serde_json::json!("other");
+    fs::write(&record, serde_json::to_vec(&rec).unwrap()).unwrap();
+    let err = env.provider.get("r").await.unwrap_err();
+    assert!(err.to_string().contains("another function"), "{err}");
+}

@@ -8,8 +8,8 @@ use aws_sdk_lambda::types::{AliasConfiguration, AliasRoutingConfiguration, Invoc
 use base64::Engine;
 use faas_core::{
     ArtifactRef, Capability, DeployOutcome, Deployment, Error, ExecutionReport, FunctionError, FunctionSpec,
-    Invocation, InvokeMode, InvokeRequest, Label, Limits, Plan, Provider, ProviderInfo, PublishRequest, ResourceKind,
-    Result, Routing, Version,
+    Invocation, InvokeMode, InvokeRequest, Label, Limits, Plan, ProviderBackend, ProviderInfo, PublishRequest,
+    Qualifier, ResourceKind, Result, Routing, Version,
 };
 use faas_package::Package;
 
@@ -131,7 +131,7 @@ impl AwsProvider {
 }
 
 #[async_trait]
-impl Provider for AwsProvider {
+impl ProviderBackend for AwsProvider {
     fn info(&self) -> ProviderInfo {
         ProviderInfo {
             name: "aws".into(),
@@ -190,7 +190,9 @@ impl Provider for AwsProvider {
         Ok(self.functions.deployment(&o.config, o.tags, None))
     }
 
-    async fn get_qualified(&self, function: &str, qualifier: &str) -> Result<Deployment> {
+    async fn get_qualified(&self, function: &str, qualifier: &Qualifier) -> Result<Deployment> {
+        let qualifier = qualifier.to_string();
+        let qualifier = qualifier.as_str();
         let o = self
             .functions
             .observe_qualified(function, Some(qualifier))
@@ -403,7 +405,7 @@ impl Provider for AwsProvider {
         Ok(())
     }
 
-    async fn invoke(&self, function: &str, request: &InvokeRequest) -> Result<Invocation> {
+    async fn invoke(&self, function: &str, _qualifier: &Qualifier, request: &InvokeRequest) -> Result<Invocation> {
         let payload = request.event_bytes()?;
         let name = match &request.qualifier {
             Some(q) => format!("{function}:{q}"),

@@ -9,8 +9,8 @@ use azure_core::credentials::TokenCredential;
 use base64::Engine;
 use faas_core::{
     ArtifactRef, Capability, Change, DeployOutcome, Deployment, Error, FunctionSpec, Invocation, InvokeMode,
-    InvokeRequest, Label, LabelModel, Limits, Plan, PlannedAction, Provider, ProviderInfo, PublishRequest,
-    ResourceKind, Result, Routing, Version,
+    InvokeRequest, Label, LabelModel, Limits, Plan, PlannedAction, ProviderBackend, ProviderInfo, PublishRequest,
+    Qualifier, ResourceKind, Result, Routing, Version,
 };
 use faas_package::Package;
 use reqwest::Method;
@@ -29,23 +29,10 @@ use crate::site::{
 /// deployment slots as labels (promote by swap, `AzureProvider::swap`), no weighted labels
 /// (production's traffic is split to slots with `AzureProvider::ramp_up`), no async invoke,
 /// no log tail with the response (logs go to Application Insights).
-pub const CAPABILITY: Capability = Capability {
-    immutable_versions: true,
-    label_model: LabelModel::Slot,
-    weighted_versions: 0,
-    slot_swap: true,
-    async_invoke: false,
-    log_tail: false,
-    delete_versions: true,
-    inline_package_limit: 0,
-    unzipped_limit: 1024 * 1024 * 1024,
-};
+pub const CAPABILITY: Capability = Capability::new(LabelModel::Slot).slot_swap(true);
 
 /// Flex Consumption has no deployment slots, hence no labels and no swap.
-pub const FLEX_CAPABILITY: Capability = Capability {
-    slot_swap: false,
-    ..CAPABILITY
-};
+pub const FLEX_CAPABILITY: Capability = Capability::new(LabelModel::None);
 
 /// Azure Functions limits checked before any call: app names of 2–60 characters, timeouts up
 /// to an hour, memory from the plan (Flex: 512, 2048 or 4096 MB).
@@ -273,7 +260,7 @@ impl AzureProvider {
 }
 
 #[async_trait::async_trait]
-impl Provider for AzureProvider {
+impl ProviderBackend for AzureProvider {
     fn info(&self) -> ProviderInfo {
         ProviderInfo {
             name: "azure".into(),
@@ -424,7 +411,9 @@ impl Provider for AzureProvider {
         ))
     }
 
-    async fn get_qualified(&self, function: &str, qualifier: &str) -> Result<Deployment> {
+    async fn get_qualified(&self, function: &str, qualifier: &Qualifier) -> Result<Deployment> {
+        let qualifier = qualifier.to_string();
+        let qualifier = qualifier.as_str();
         if matches!(qualifier, "latest" | "$LATEST") {
             return self.get(function).await;
         }
@@ -518,7 +507,7 @@ impl Provider for AzureProvider {
         self.sites.delete(at).await
     }
 
-    async fn invoke(&self, function: &str, request: &InvokeRequest) -> Result<Invocation> {
+    async fn invoke(&self, function: &str, _qualifier: &Qualifier, request: &InvokeRequest) -> Result<Invocation> {
         match request.mode {
             InvokeMode::Sync => {}
             InvokeMode::Async => {
@@ -598,5 +587,17 @@ impl Provider for AzureProvider {
             _ => {}
         }
         Invocation::from_http(function, status, headers, payload.to_vec(), elapsed, executed_version)
+    }
+
+    async fn swap(&self, function: &str, label: &str) -> Result<()> {
+        AzureProvider::swap(self, function, label).await
+    }
+
+    async fn ramp_up(&self, function: &str, label: &str, percent: f64) -> Result<()> {
+        AzureProvider::ramp_up(self, function, label, percent).await
+    }
+
+    async fn restore(&self, function: &str, version: &str) -> Result<Deployment> {
+        AzureProvider::restore(self, function, version).await
     }
 }

@@ -31,7 +31,9 @@
 pub struct ReadmeDoctests;
 
 mod batch;
+mod capability;
 mod error;
+mod ext;
 mod model;
 pub mod names;
 mod plan;
@@ -48,7 +50,9 @@ pub mod local;
 pub mod pipeline;
 
 pub use batch::{DeployJob, deploy_many};
+pub use capability::{Capability, LabelModel};
 pub use error::{Error, ResourceKind, Result};
+pub use ext::{DeployOptions, DeployReport, ProviderExt, local_artifact};
 pub use faas_package::{Architecture, Package, PackageBuilder, PackageLimits, Runtime, RuntimeFamily};
 pub use model::{
     ArtifactRef, Change, DeployOutcome, DeployState, Deployment, ExecutionReport, FunctionError, Invocation,
@@ -56,9 +60,6 @@ pub use model::{
 };
 pub use names::Qualifier;
 pub use plan::{ConfigDiff, Plan, PlannedAction, diff_config, diff_config_unknown_secrets};
-pub use provider::{
-    Capability, DeployOptions, DeployReport, LabelModel, Provider, ProviderExt, ProviderInfo, PublishRequest,
-    local_artifact,
-};
+pub use provider::{Provider, ProviderBackend, ProviderInfo, PublishRequest};
 pub use retry::{PollPolicy, PollStatus, RetryConfig};
 pub use spec::{AwsSettings, AzureSettings, FunctionSpec, GcpSettings, LAMBDA_RESERVED_ENV, Limits, REDACTED};

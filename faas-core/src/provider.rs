@@ -1,70 +1,25 @@
-//! The [`Provider`] trait every cloud implements, its [`Capability`], and the conveniences
-//! every provider gets for free through [`ProviderExt`].
+//! The two faces of a provider: [`ProviderBackend`], what each cloud implements, and
+//! [`Provider`], what callers use — every backend is a `Provider`, with its input checked in
+//! front of it in one place.
+//!
+//! The checks, before any call reaches a backend: function names, labels, versions and
+//! qualifiers follow [`names`](crate::names); routing weights are within the capability's
+//! [`weighted_versions`](Capability::weighted_versions); and an operation the
+//! [`Capability`] rules out (labels on [`LabelModel::None`], deleting versions, async
+//! invoke, slot swaps) is [`Error::Unsupported`] without a call. A backend therefore sees
+//! only checked input, and no backend can skip the checks: `Provider` is implemented for
+//! every `ProviderBackend` and for nothing else.
 
-use std::collections::BTreeSet;
 use std::fmt::Debug;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use faas_package::Package;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    ArtifactRef, DeployOutcome, Deployment, Error, FunctionSpec, Invocation, InvokeRequest, Label, Limits, Plan,
-    PlannedAction, Result, Routing, Version,
+    ArtifactRef, Capability, DeployOutcome, Deployment, Error, FunctionSpec, Invocation, InvokeMode, InvokeRequest,
+    Label, LabelModel, Limits, Plan, Qualifier, Result, Routing, Version, names,
 };
-
-/// What labels are on a provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LabelModel {
-    /// Named aliases pointing at versions (AWS Lambda, local).
-    Alias,
-    /// Deployment slots, promoted by swapping (Azure).
-    Slot,
-    /// Traffic tags on revisions (Cloud Run behind GCP functions).
-    TrafficTag,
-}
-
-/// What a provider can do, read by callers and by the conformance suite.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Capability {
-    /// Published versions never change.
-    pub immutable_versions: bool,
-    /// What a label is.
-    pub label_model: LabelModel,
-    /// How many versions besides the primary a label can send weighted traffic to (0: none).
-    pub weighted_versions: u8,
-    /// Labels are promoted by swapping (Azure slots).
-    pub slot_swap: bool,
-    /// Fire-and-forget invocation.
-    pub async_invoke: bool,
-    /// The log tail comes back with a synchronous invocation.
-    pub log_tail: bool,
-    /// Versions can be deleted.
-    pub delete_versions: bool,
-    /// Largest package sent inline, in bytes (larger ones go through the artifact store).
-    pub inline_package_limit: u64,
-    /// Largest unzipped package, in bytes.
-    pub unzipped_limit: u64,
-}
-
-impl Capability {
-    /// AWS Lambda's model (and the local provider's, which mirrors it): immutable versions,
-    /// aliases with one weighted extra version, async invoke, log tails, deletable versions,
-    /// 50 MB inline and 250 MB unzipped packages.
-    pub const LAMBDA: Capability = Capability {
-        immutable_versions: true,
-        label_model: LabelModel::Alias,
-        weighted_versions: 1,
-        slot_swap: false,
-        async_invoke: true,
-        log_tail: true,
-        delete_versions: true,
-        inline_package_limit: 50 * 1024 * 1024,
-        unzipped_limit: 250 * 1024 * 1024,
-    };
-}
 
 /// A provider's name, capability and limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +42,91 @@ pub struct PublishRequest {
     pub expected_code_sha256: Option<String>,
 }
 
-/// The operations a provider implements. Small and object-safe: use it as `Arc<dyn Provider>`.
+/// What a cloud implements. Callers do not call these methods: they call [`Provider`]'s,
+/// which check the input first (see the module docs), so an implementation can rely on
+/// valid names, a parsed qualifier and an operation its capability allows.
+///
+/// Every method is idempotent where the cloud allows it; deploys wait until the function is
+/// ready. Names are function names; `version` is a version id; `label` a label name.
+#[async_trait]
+pub trait ProviderBackend: Send + Sync + Debug {
+    /// The provider's name, capability and limits.
+    fn info(&self) -> ProviderInfo;
+
+    /// See [`Provider::upload`].
+    async fn upload(&self, function: &str, package: &Package) -> Result<ArtifactRef>;
+
+    /// See [`Provider::plan`].
+    async fn plan(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<Plan>;
+
+    /// See [`Provider::deploy`].
+    async fn deploy(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<DeployOutcome>;
+
+    /// See [`Provider::get`].
+    async fn get(&self, function: &str) -> Result<Deployment>;
+
+    /// See [`Provider::get_qualified`]; never called with [`Qualifier::Latest`] (that is
+    /// [`ProviderBackend::get`]).
+    async fn get_qualified(&self, function: &str, qualifier: &Qualifier) -> Result<Deployment>;
+
+    /// See [`Provider::delete`].
+    async fn delete(&self, function: &str) -> Result<()>;
+
+    /// See [`Provider::publish`].
+    async fn publish(&self, function: &str, request: &PublishRequest) -> Result<Version>;
+
+    /// See [`Provider::list_versions`].
+    async fn list_versions(&self, function: &str) -> Result<Vec<Version>>;
+
+    /// See [`Provider::delete_version`].
+    async fn delete_version(&self, function: &str, version: &str) -> Result<()>;
+
+    /// See [`Provider::set_label`].
+    async fn set_label(&self, function: &str, label: &str, routing: &Routing) -> Result<Label>;
+
+    /// See [`Provider::get_label`].
+    async fn get_label(&self, function: &str, label: &str) -> Result<Label>;
+
+    /// See [`Provider::list_labels`].
+    async fn list_labels(&self, function: &str) -> Result<Vec<Label>>;
+
+    /// See [`Provider::delete_label`].
+    async fn delete_label(&self, function: &str, label: &str) -> Result<()>;
+
+    /// See [`Provider::invoke`]; `qualifier` is `request.qualifier`, parsed.
+    async fn invoke(&self, function: &str, qualifier: &Qualifier, request: &InvokeRequest) -> Result<Invocation>;
+
+    /// See [`Provider::swap`]. Called only when the capability has
+    /// [`slot_swap`](Capability::slot_swap); the default says it is unsupported.
+    async fn swap(&self, function: &str, label: &str) -> Result<()> {
+        let _ = (function, label);
+        Err(unsupported(&self.info(), "swapping a label with production", None))
+    }
+
+    /// See [`Provider::ramp_up`]. Called only on [`LabelModel::Slot`] providers.
+    async fn ramp_up(&self, function: &str, label: &str, percent: f64) -> Result<()> {
+        let _ = (function, label, percent);
+        Err(unsupported(&self.info(), "ramping traffic up to a slot", None))
+    }
+
+    /// See [`Provider::restore`]. The default says it is unsupported.
+    async fn restore(&self, function: &str, version: &str) -> Result<Deployment> {
+        let _ = (function, version);
+        Err(unsupported(&self.info(), "restoring production to a version", None))
+    }
+}
+
+fn unsupported(info: &ProviderInfo, operation: &str, hint: Option<&str>) -> Error {
+    Error::Unsupported {
+        provider: info.name.clone(),
+        operation: operation.into(),
+        hint: hint.map(str::to_string),
+    }
+}
+
+/// The operations callers use, on any provider: `Arc<dyn Provider>` chosen at run time.
+/// Implemented for every [`ProviderBackend`]; each method checks its input (names,
+/// qualifier, labels, routing) and the capability, then calls the backend.
 ///
 /// Every method is idempotent where the cloud allows it; deploys wait until the function is
 /// ready. Names are function names; `version` is a version id; `label` a label name.
@@ -110,7 +149,8 @@ pub trait Provider: Send + Sync + Debug {
     async fn get(&self, function: &str) -> Result<Deployment>;
 
     /// The code and configuration a version or label serves (for a weighted label, its
-    /// primary version). One read: this is what makes an unchanged redeploy cheap.
+    /// primary version); `$LATEST` is [`Provider::get`]. One read: this is what makes an
+    /// unchanged redeploy cheap.
     async fn get_qualified(&self, function: &str, qualifier: &str) -> Result<Deployment>;
 
     /// Deletes the function with its versions and labels.
@@ -123,7 +163,8 @@ pub trait Provider: Send + Sync + Debug {
     /// Published versions, oldest first.
     async fn list_versions(&self, function: &str) -> Result<Vec<Version>>;
 
-    /// Deletes a version; refused with [`Error::Conflict`] while a label routes to it.
+    /// Deletes a version; refused with [`Error::Conflict`] while a label routes to it, and
+    /// [`Error::Unsupported`] where versions cannot be deleted.
     async fn delete_version(&self, function: &str, version: &str) -> Result<()>;
 
     /// Creates or updates a label.
@@ -140,270 +181,194 @@ pub trait Provider: Send + Sync + Debug {
 
     /// Invokes the function. A function error is returned inside the [`Invocation`].
     async fn invoke(&self, function: &str, request: &InvokeRequest) -> Result<Invocation>;
+
+    /// Promotes a label by swapping it with production (Azure slots): production then runs
+    /// what the label ran, the label what production ran; swapping again rolls back.
+    /// [`Error::Unsupported`] unless the capability has [`slot_swap`](Capability::slot_swap).
+    async fn swap(&self, function: &str, label: &str) -> Result<()>;
+
+    /// Sends `percent` (0–100) of production's traffic to a slot label; 0 removes the split.
+    /// [`Error::Unsupported`] unless labels are [`LabelModel::Slot`] (elsewhere a label's
+    /// [`Routing`] carries the weights).
+    async fn ramp_up(&self, function: &str, label: &str, percent: f64) -> Result<()>;
+
+    /// Puts production back on a published version (its code and configuration), where
+    /// production is not itself a version (Azure). [`Error::Unsupported`] elsewhere: there
+    /// production is `$LATEST` and a label is rolled back with `ProviderExt::rollback`.
+    async fn restore(&self, function: &str, version: &str) -> Result<Deployment>;
 }
 
-/// Options of [`ProviderExt::deploy_package`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeployOptions {
-    /// Publish a version after deploying.
-    pub publish: bool,
-    /// Point this label at the published version (needs `publish`).
-    pub label: Option<String>,
-    /// After publishing, delete all but the newest N versions (routed versions are kept).
-    pub keep_versions: Option<usize>,
-    /// Only plan: call no mutating API.
-    pub dry_run: bool,
-    /// The description of the published version.
-    pub description: String,
-}
-
-/// What [`ProviderExt::deploy_package`] did (or, in a dry run, would do).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeployReport {
-    /// The function.
-    pub function: String,
-    /// The plan that was carried out (or only shown, in a dry run).
-    pub plan: Plan,
-    /// What changed (all false in a dry run).
-    pub change: crate::Change,
-    /// The deployed code's sha256, hex.
-    pub code_sha256: String,
-    /// The published version, if one was published.
-    pub version: Option<Version>,
-    /// The label as it now routes; `None` when no label was asked for, or when it already
-    /// served the deployed code and configuration and was left alone.
-    pub label: Option<Label>,
-    /// Versions deleted by pruning.
-    pub pruned: Vec<String>,
-    /// Whether this was a dry run.
-    pub dry_run: bool,
-}
-
-/// An artifact reference for a package not uploaded anywhere (dry runs, the local provider).
-pub fn local_artifact(package: &Package) -> ArtifactRef {
-    ArtifactRef {
-        uri: format!("file://{}", package.path.display()),
-        sha256: package.sha256.clone(),
-        size: package.size,
-        local_path: Some(package.path.clone()),
+fn check_labels(info: &ProviderInfo) -> Result<()> {
+    if info.capability.has_labels() {
+        Ok(())
+    } else {
+        Err(unsupported(info, "labels", None))
     }
 }
 
-/// Conveniences over any [`Provider`], `dyn` included.
+fn check_routing(info: &ProviderInfo, routing: &Routing) -> Result<()> {
+    for v in routing.versions() {
+        if v != names::LATEST {
+            names::check_version(v)?;
+        }
+    }
+    if !routing.weights.is_empty() && info.capability.weighted_versions == 0 {
+        let hint = matches!(info.capability.label_model, LabelModel::Slot)
+            .then_some("split production's traffic to a slot with Provider::ramp_up");
+        return Err(unsupported(info, "weighted labels", hint));
+    }
+    routing.validate(usize::from(info.capability.weighted_versions))
+}
+
+fn check_slots(info: &ProviderInfo, operation: &str) -> Result<()> {
+    if matches!(info.capability.label_model, LabelModel::Slot) {
+        Ok(())
+    } else {
+        Err(unsupported(info, operation, None))
+    }
+}
+
 #[async_trait]
-pub trait ProviderExt: Provider {
-    /// Validate, upload, deploy, check the deployed hash, then optionally publish, move a
-    /// label and prune — the whole delivery of one package. Validation happens before
-    /// anything is uploaded; a dry run only plans.
-    async fn deploy_package(
-        &self,
-        spec: &FunctionSpec,
-        package: &Package,
-        opts: &DeployOptions,
-    ) -> Result<DeployReport> {
-        let info = self.info();
-        spec.validate(&info.limits)?;
-        if package.unzipped_size > info.limits.unzipped_bytes {
+impl<B: ProviderBackend + ?Sized> Provider for B {
+    fn info(&self) -> ProviderInfo {
+        ProviderBackend::info(self)
+    }
+
+    async fn upload(&self, function: &str, package: &Package) -> Result<ArtifactRef> {
+        names::check_function(function)?;
+        names::check_sha256(&package.sha256)?;
+        ProviderBackend::upload(self, function, package).await
+    }
+
+    async fn plan(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<Plan> {
+        names::check_function(&spec.name)?;
+        ProviderBackend::plan(self, spec, artifact).await
+    }
+
+    async fn deploy(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<DeployOutcome> {
+        names::check_function(&spec.name)?;
+        ProviderBackend::deploy(self, spec, artifact).await
+    }
+
+    async fn get(&self, function: &str) -> Result<Deployment> {
+        names::check_function(function)?;
+        ProviderBackend::get(self, function).await
+    }
+
+    async fn get_qualified(&self, function: &str, qualifier: &str) -> Result<Deployment> {
+        names::check_function(function)?;
+        match Qualifier::parse(qualifier)? {
+            Qualifier::Latest => ProviderBackend::get(self, function).await,
+            q => ProviderBackend::get_qualified(self, function, &q).await,
+        }
+    }
+
+    async fn delete(&self, function: &str) -> Result<()> {
+        names::check_function(function)?;
+        ProviderBackend::delete(self, function).await
+    }
+
+    async fn publish(&self, function: &str, request: &PublishRequest) -> Result<Version> {
+        names::check_function(function)?;
+        if let Some(sha) = &request.expected_code_sha256 {
+            names::check_sha256(sha)?;
+        }
+        ProviderBackend::publish(self, function, request).await
+    }
+
+    async fn list_versions(&self, function: &str) -> Result<Vec<Version>> {
+        names::check_function(function)?;
+        ProviderBackend::list_versions(self, function).await
+    }
+
+    async fn delete_version(&self, function: &str, version: &str) -> Result<()> {
+        names::check_function(function)?;
+        let info = ProviderBackend::info(self);
+        if !info.capability.delete_versions {
+            return Err(unsupported(&info, "deleting versions", None));
+        }
+        if version == names::LATEST {
             return Err(Error::invalid(
-                "package",
-                format!("{} bytes unzipped", package.unzipped_size),
-                format!(
-                    "{} accepts at most {} bytes unzipped: trim the package or use layers",
-                    info.name, info.limits.unzipped_bytes
-                ),
+                "version",
+                names::LATEST,
+                "$LATEST cannot be deleted: delete the function instead",
             ));
         }
-        if opts.label.is_some() && !opts.publish {
-            return Err(Error::invalid(
-                "label",
-                opts.label.clone().unwrap_or_default(),
-                "moving a label needs a published version: set publish",
+        names::check_version(version)?;
+        ProviderBackend::delete_version(self, function, version).await
+    }
+
+    async fn set_label(&self, function: &str, label: &str, routing: &Routing) -> Result<Label> {
+        names::check_function(function)?;
+        let info = ProviderBackend::info(self);
+        check_labels(&info)?;
+        names::check_label(label)?;
+        check_routing(&info, routing)?;
+        ProviderBackend::set_label(self, function, label, routing).await
+    }
+
+    async fn get_label(&self, function: &str, label: &str) -> Result<Label> {
+        names::check_function(function)?;
+        check_labels(&ProviderBackend::info(self))?;
+        names::check_label(label)?;
+        ProviderBackend::get_label(self, function, label).await
+    }
+
+    async fn list_labels(&self, function: &str) -> Result<Vec<Label>> {
+        names::check_function(function)?;
+        if !ProviderBackend::info(self).capability.has_labels() {
+            return Ok(Vec::new());
+        }
+        ProviderBackend::list_labels(self, function).await
+    }
+
+    async fn delete_label(&self, function: &str, label: &str) -> Result<()> {
+        names::check_function(function)?;
+        check_labels(&ProviderBackend::info(self))?;
+        names::check_label(label)?;
+        ProviderBackend::delete_label(self, function, label).await
+    }
+
+    async fn invoke(&self, function: &str, request: &InvokeRequest) -> Result<Invocation> {
+        names::check_function(function)?;
+        let qualifier = Qualifier::parse_opt(request.qualifier.as_deref())?;
+        let info = ProviderBackend::info(self);
+        if request.mode == InvokeMode::Async && !info.capability.async_invoke {
+            return Err(unsupported(
+                &info,
+                "asynchronous invocation",
+                Some("invoke synchronously"),
             ));
         }
-        if opts.dry_run {
-            let mut plan = self.plan(spec, &local_artifact(package)).await?;
-            if opts.publish {
-                plan.actions.push(PlannedAction::Publish);
-            }
-            if let Some(label) = &opts.label {
-                let from = match self.get_label(&spec.name, label).await {
-                    Ok(l) => Some(l.routing),
-                    Err(Error::NotFound { .. }) => None,
-                    Err(e) => return Err(e),
-                };
-                plan.actions.push(PlannedAction::Route {
-                    label: label.clone(),
-                    from,
-                    to: Routing::to("(new)"),
-                });
-            }
-            return Ok(DeployReport {
-                function: spec.name.clone(),
-                plan,
-                change: crate::Change::default(),
-                code_sha256: package.sha256.clone(),
-                version: None,
-                label: None,
-                pruned: Vec::new(),
-                dry_run: true,
-            });
+        if matches!(qualifier, Qualifier::Label(_)) {
+            check_labels(&info)?;
         }
-        // Read first: an unchanged function costs this one read, and no upload at all.
-        let plan = self.plan(spec, &local_artifact(package)).await?;
-        let mut report = DeployReport {
-            function: spec.name.clone(),
-            plan: plan.clone(),
-            change: crate::Change::default(),
-            code_sha256: package.sha256.clone(),
-            version: None,
-            label: None,
-            pruned: Vec::new(),
-            dry_run: false,
-        };
-        if !plan.is_noop() {
-            let artifact = if plan.creates() || plan.updates_code() {
-                self.upload(&spec.name, package).await?
-            } else {
-                local_artifact(package)
-            };
-            let outcome = self.deploy(spec, &artifact).await?;
-            if outcome.deployment.code_sha256 != package.sha256 {
-                return Err(Error::Conflict {
-                    resource: spec.name.clone(),
-                    message: format!(
-                        "the deployed code has sha256 {} but the package has {}: another deployer changed the function, or the upload was altered",
-                        outcome.deployment.code_sha256, package.sha256
-                    ),
-                });
-            }
-            report.change = outcome.change;
-            report.code_sha256 = outcome.deployment.code_sha256;
-        }
-        if opts.publish {
-            // Nothing changed and the label already serves this code and configuration:
-            // neither publish nor move anything (one more read).
-            if let (true, Some(label)) = (plan.is_noop(), &opts.label) {
-                match self.get_qualified(&spec.name, label).await {
-                    Ok(d)
-                        if d.code_sha256 == package.sha256
-                            && crate::diff_config(&d.spec, spec)
-                                .iter()
-                                .all(|c| c.field == "description") =>
-                    {
-                        report.version = Some(Version {
-                            id: d.version.clone(),
-                            code_sha256: d.code_sha256,
-                            description: String::new(),
-                        });
-                        if let Some(keep) = opts.keep_versions {
-                            report.pruned = self.prune_versions(&spec.name, keep).await?;
-                        }
-                        return Ok(report);
-                    }
-                    Ok(_) | Err(Error::NotFound { .. }) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            let version = self
-                .publish(
-                    &spec.name,
-                    &PublishRequest {
-                        description: opts.description.clone(),
-                        expected_code_sha256: Some(package.sha256.clone()),
-                    },
-                )
-                .await?;
-            if let Some(label) = &opts.label {
-                report.label = Some(self.set_label(&spec.name, label, &Routing::to(&version.id)).await?);
-            }
-            report.version = Some(version);
-        }
-        if let Some(keep) = opts.keep_versions {
-            report.pruned = self.prune_versions(&spec.name, keep).await?;
-        }
-        Ok(report)
+        ProviderBackend::invoke(self, function, &qualifier, request).await
     }
 
-    /// Sends all of `label`'s traffic to `version`.
-    async fn promote(&self, function: &str, label: &str, version: &str) -> Result<Label> {
-        self.set_label(function, label, &Routing::to(version)).await
+    async fn swap(&self, function: &str, label: &str) -> Result<()> {
+        names::check_function(function)?;
+        let info = ProviderBackend::info(self);
+        if !info.capability.slot_swap {
+            return Err(unsupported(&info, "swapping a label with production", None));
+        }
+        names::check_label(label)?;
+        ProviderBackend::swap(self, function, label).await
     }
 
-    /// Points `label` at the newest version older than the one it routes to now.
-    async fn rollback(&self, function: &str, label: &str) -> Result<Label> {
-        let current = self.get_label(function, label).await?;
-        let versions = self.list_versions(function).await?;
-        let pos = versions
-            .iter()
-            .position(|v| v.id == current.routing.primary)
-            .ok_or_else(|| {
-                Error::not_found(
-                    crate::ResourceKind::Version,
-                    format!("{function}:{}", current.routing.primary),
-                    None,
-                )
-            })?;
-        let previous = pos.checked_sub(1).map(|p| versions[p].id.clone()).ok_or_else(|| {
-            Error::invalid(
-                "label",
-                format!("{function}@{label} -> {}", current.routing.primary),
-                "there is no earlier version to roll back to",
-            )
-        })?;
-        tracing::info!(function, label, from = %current.routing.primary, to = %previous, "rolling back");
-        self.set_label(function, label, &Routing::to(previous)).await
+    async fn ramp_up(&self, function: &str, label: &str, percent: f64) -> Result<()> {
+        names::check_function(function)?;
+        check_slots(&ProviderBackend::info(self), "ramping traffic up to a slot")?;
+        names::check_label(label)?;
+        if !(0.0..=100.0).contains(&percent) {
+            return Err(Error::invalid("percent", percent, "a share of traffic is 0–100"));
+        }
+        ProviderBackend::ramp_up(self, function, label, percent).await
     }
 
-    /// Deletes all but the newest `keep` versions, never one a label routes to (primary or
-    /// weighted). Returns the deleted version ids.
-    async fn prune_versions(&self, function: &str, keep: usize) -> Result<Vec<String>> {
-        if !self.info().capability.delete_versions {
-            return Err(Error::Unsupported {
-                provider: self.info().name,
-                operation: "deleting versions".into(),
-                hint: None,
-            });
-        }
-        let versions = self.list_versions(function).await?;
-        let routed: BTreeSet<String> = self
-            .list_labels(function)
-            .await?
-            .iter()
-            .flat_map(|l| l.routing.versions().map(str::to_string).collect::<Vec<_>>())
-            .collect();
-        let cut = versions.len().saturating_sub(keep);
-        let mut deleted = Vec::new();
-        for v in &versions[..cut] {
-            if routed.contains(&v.id) {
-                continue;
-            }
-            self.delete_version(function, &v.id).await?;
-            deleted.push(v.id.clone());
-        }
-        tracing::info!(function, keep, deleted = deleted.len(), "pruned versions");
-        Ok(deleted)
-    }
-
-    /// Moves `label` to `version` gradually: each weight in `steps` (e.g. `[0.1, 0.5]`) for
-    /// `interval`, then all traffic.
-    async fn shift_traffic(
-        &self,
-        function: &str,
-        label: &str,
-        version: &str,
-        steps: &[f64],
-        interval: Duration,
-    ) -> Result<Label> {
-        let current = self.get_label(function, label).await?;
-        if current.routing.primary != version {
-            for w in steps {
-                let routing = Routing::to(current.routing.primary.clone()).with(version, *w);
-                self.set_label(function, label, &routing).await?;
-                tokio::time::sleep(interval).await;
-            }
-        }
-        self.set_label(function, label, &Routing::to(version)).await
+    async fn restore(&self, function: &str, version: &str) -> Result<Deployment> {
+        names::check_function(function)?;
+        names::check_version(version)?;
+        ProviderBackend::restore(self, function, version).await
     }
 }
-
-impl<P: Provider + ?Sized> ProviderExt for P {}

@@ -8,8 +8,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 use faas_core::{
     ArtifactRef, Capability, DeployOutcome, DeployState, Deployment, Error, FunctionSpec, Invocation, InvokeMode,
-    InvokeRequest, Label, LabelModel, Limits, Plan, PlannedAction, Provider, ProviderInfo, PublishRequest,
-    ResourceKind, Result, Routing, Version,
+    InvokeRequest, Label, LabelModel, Limits, Plan, PlannedAction, ProviderBackend, ProviderInfo, PublishRequest,
+    Qualifier, ResourceKind, Result, Routing, Version,
 };
 use faas_package::{Package, RuntimeFamily};
 use gcp_auth::TokenProvider;
@@ -25,17 +25,7 @@ use crate::run::{Layout, Run, Service, VersionRecord, check_label, percents, sho
 /// What Cloud Functions (2nd gen) can do: immutable revisions as versions, traffic tags as
 /// labels with weighted splits on the serving label, no asynchronous invoke, no log tail with
 /// the response (logs go to Cloud Logging), deletable revisions, no inline packages.
-pub const CAPABILITY: Capability = Capability {
-    immutable_versions: true,
-    label_model: LabelModel::TrafficTag,
-    weighted_versions: 8,
-    slot_swap: false,
-    async_invoke: false,
-    log_tail: false,
-    delete_versions: true,
-    inline_package_limit: 0,
-    unzipped_limit: 500 * 1024 * 1024,
-};
+pub const CAPABILITY: Capability = Capability::new(LabelModel::TrafficTag).weighted_versions(8);
 
 /// Environment variables Cloud Functions and Cloud Run set themselves.
 pub const GCP_RESERVED_ENV: &[&str] = &[
@@ -295,7 +285,7 @@ impl GcpProvider {
 }
 
 #[async_trait]
-impl Provider for GcpProvider {
+impl ProviderBackend for GcpProvider {
     fn info(&self) -> ProviderInfo {
         ProviderInfo {
             name: "gcp".into(),
@@ -369,7 +359,9 @@ impl Provider for GcpProvider {
         Ok(deployment(&f, function, None))
     }
 
-    async fn get_qualified(&self, function: &str, qualifier: &str) -> Result<Deployment> {
+    async fn get_qualified(&self, function: &str, qualifier: &Qualifier) -> Result<Deployment> {
+        let qualifier = qualifier.to_string();
+        let qualifier = qualifier.as_str();
         if matches!(qualifier, "latest" | "$LATEST") {
             return self.get(function).await;
         }
@@ -567,7 +559,7 @@ impl Provider for GcpProvider {
         Ok(())
     }
 
-    async fn invoke(&self, function: &str, request: &InvokeRequest) -> Result<Invocation> {
+    async fn invoke(&self, function: &str, _qualifier: &Qualifier, request: &InvokeRequest) -> Result<Invocation> {
         match request.mode {
             InvokeMode::Sync => {}
             InvokeMode::Async => {

@@ -28,8 +28,8 @@ use faas_package::Package;
 use self::store::{FunctionRecord, Store, VersionRecord};
 use crate::{
     ArtifactRef, Capability, Change, DeployOutcome, DeployState, Deployment, Error, FunctionSpec, Invocation,
-    InvokeMode, InvokeRequest, Label, Limits, Plan, PlannedAction, Provider, ProviderInfo, PublishRequest, Qualifier,
-    ResourceKind, Result, Routing, Version, diff_config, names,
+    InvokeMode, InvokeRequest, Label, Limits, Plan, PlannedAction, ProviderBackend, ProviderInfo, PublishRequest,
+    Qualifier, ResourceKind, Result, Routing, Version, diff_config, names,
 };
 
 /// The latest, unpublished version.
@@ -251,8 +251,9 @@ fn plan_for(rec: Option<&FunctionRecord>, spec: &FunctionSpec, sha256: &str) -> 
     }
 }
 
+/// The versions a routing names exist, and `$LATEST` takes no part in a split (the weights
+/// and names themselves were checked in front of the provider).
 fn check_routing(rec: &FunctionRecord, routing: &Routing) -> Result<()> {
-    routing.validate(usize::from(CAPABILITY.weighted_versions))?;
     for v in routing.versions() {
         if v == LATEST {
             if !routing.weights.is_empty() {
@@ -276,7 +277,7 @@ fn check_routing(rec: &FunctionRecord, routing: &Routing) -> Result<()> {
 }
 
 #[async_trait]
-impl Provider for LocalProvider {
+impl ProviderBackend for LocalProvider {
     fn info(&self) -> ProviderInfo {
         ProviderInfo {
             name: "local".into(),
@@ -285,9 +286,7 @@ impl Provider for LocalProvider {
         }
     }
 
-    async fn upload(&self, function: &str, package: &Package) -> Result<ArtifactRef> {
-        names::check_function(function)?;
-        names::check_sha256(&package.sha256)?;
+    async fn upload(&self, _function: &str, package: &Package) -> Result<ArtifactRef> {
         let (path, sha) = (package.path.clone(), package.sha256.clone());
         let inner = self.inner.clone();
         let stored = tokio::task::spawn_blocking(move || -> Result<PathBuf> {
@@ -316,7 +315,6 @@ impl Provider for LocalProvider {
     }
 
     async fn plan(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<Plan> {
-        names::check_function(&spec.name)?;
         names::check_sha256(&artifact.sha256)?;
         let name = spec.name.clone();
         let rec = self.locked(move |s| s.read(&name)).await?;
@@ -379,15 +377,14 @@ impl Provider for LocalProvider {
         Ok(deployment(&self.record(function).await?))
     }
 
-    async fn get_qualified(&self, function: &str, qualifier: &str) -> Result<Deployment> {
-        let qualifier = Qualifier::parse(qualifier)?;
+    async fn get_qualified(&self, function: &str, qualifier: &Qualifier) -> Result<Deployment> {
         let rec = self.record(function).await?;
-        let qualifier = match &qualifier {
+        let qualifier = match qualifier {
             Qualifier::Label(l) => match rec.labels.get(l) {
                 Some(routing) => Qualifier::parse(&routing.primary)?,
-                None => qualifier,
+                None => qualifier.clone(),
             },
-            _ => qualifier,
+            _ => qualifier.clone(),
         };
         let (version, spec, code_sha256) = self.resolve(&rec, &qualifier)?;
         Ok(Deployment {
@@ -401,7 +398,6 @@ impl Provider for LocalProvider {
     }
 
     async fn delete(&self, function: &str) -> Result<()> {
-        names::check_function(function)?;
         let name = function.to_string();
         self.locked(move |s| {
             if s.remove(&name)? {
@@ -414,7 +410,6 @@ impl Provider for LocalProvider {
     }
 
     async fn publish(&self, function: &str, request: &PublishRequest) -> Result<Version> {
-        names::check_function(function)?;
         let (name, request) = (function.to_string(), request.clone());
         self.locked(move |s| {
             let mut rec = s.read(&name)?.ok_or_else(|| missing_function(&name))?;
@@ -454,15 +449,6 @@ impl Provider for LocalProvider {
     }
 
     async fn delete_version(&self, function: &str, version: &str) -> Result<()> {
-        names::check_function(function)?;
-        if version == LATEST {
-            return Err(Error::invalid(
-                "version",
-                LATEST,
-                "$LATEST cannot be deleted: delete the function instead",
-            ));
-        }
-        names::check_version(version)?;
         let (name, version) = (function.to_string(), version.to_string());
         self.locked(move |s| {
             let mut rec = s.read(&name)?.ok_or_else(|| missing_function(&name))?;
@@ -487,8 +473,6 @@ impl Provider for LocalProvider {
     }
 
     async fn set_label(&self, function: &str, label: &str, routing: &Routing) -> Result<Label> {
-        names::check_function(function)?;
-        names::check_label(label)?;
         let (name, label, routing) = (function.to_string(), label.to_string(), routing.clone());
         self.locked(move |s| {
             let mut rec = s.read(&name)?.ok_or_else(|| missing_function(&name))?;
@@ -503,7 +487,6 @@ impl Provider for LocalProvider {
     }
 
     async fn get_label(&self, function: &str, label: &str) -> Result<Label> {
-        names::check_label(label)?;
         let rec = self.record(function).await?;
         let routing = rec
             .labels
@@ -525,8 +508,6 @@ impl Provider for LocalProvider {
     }
 
     async fn delete_label(&self, function: &str, label: &str) -> Result<()> {
-        names::check_function(function)?;
-        names::check_label(label)?;
         let (name, label) = (function.to_string(), label.to_string());
         self.locked(move |s| {
             let mut rec = s.read(&name)?.ok_or_else(|| missing_function(&name))?;
@@ -538,12 +519,10 @@ impl Provider for LocalProvider {
         .await
     }
 
-    async fn invoke(&self, function: &str, request: &InvokeRequest) -> Result<Invocation> {
-        names::check_function(function)?;
-        let qualifier = Qualifier::parse_opt(request.qualifier.as_deref())?;
+    async fn invoke(&self, function: &str, qualifier: &Qualifier, request: &InvokeRequest) -> Result<Invocation> {
         let payload = request.event_bytes()?;
         let rec = self.record(function).await?;
-        let (version, spec, sha) = self.resolve(&rec, &qualifier)?;
+        let (version, spec, sha) = self.resolve(&rec, qualifier)?;
         let inner = self.inner.clone();
         let (code_dir, bootstrap_dir) = tokio::task::spawn_blocking(move || -> Result<(PathBuf, PathBuf)> {
             Ok((inner.store.code_dir(&sha)?, inner.store.install_bootstraps()?))

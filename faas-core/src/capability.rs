@@ -1,0 +1,104 @@
+//! [`Capability`]: what a provider can do, read by callers, by the checks in front of every
+//! provider (see [`Provider`](crate::Provider)) and by the conformance suite.
+
+use serde::{Deserialize, Serialize};
+
+/// What labels are on a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LabelModel {
+    /// No labels: every label operation is [`Error::Unsupported`](crate::Error::Unsupported).
+    None,
+    /// Named aliases pointing at versions (AWS Lambda, local).
+    Alias,
+    /// Deployment slots, promoted by swapping (Azure).
+    Slot,
+    /// Traffic tags on revisions (Cloud Run behind GCP functions).
+    TrafficTag,
+}
+
+/// What a provider can do. Every field is read: by the checks in front of each provider
+/// (an operation it rules out is [`Error::Unsupported`](crate::Error::Unsupported) before any
+/// call), by the conformance suite (which picks its checks from it) and by callers. Sizes
+/// are in [`Limits`](crate::Limits). Built with `const` constructors:
+///
+/// ```
+/// use faas_core::{Capability, LabelModel};
+/// const MINE: Capability = Capability::new(LabelModel::TrafficTag).weighted_versions(8).log_tail(false);
+/// assert_eq!(MINE.weighted_versions, 8);
+/// assert!(!MINE.async_invoke && MINE.delete_versions);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Capability {
+    /// What a label is ([`LabelModel::None`]: no label operations).
+    pub label_model: LabelModel,
+    /// How many versions besides the primary a label can send weighted traffic to (0: none).
+    pub weighted_versions: u8,
+    /// Labels are promoted by swapping with production (Azure slots): [`Provider::swap`](crate::Provider::swap).
+    pub slot_swap: bool,
+    /// Fire-and-forget invocation ([`InvokeMode::Async`](crate::InvokeMode::Async)).
+    pub async_invoke: bool,
+    /// The log tail comes back with a synchronous invocation.
+    pub log_tail: bool,
+    /// Versions can be deleted (pruning needs it).
+    pub delete_versions: bool,
+}
+
+impl Capability {
+    /// AWS Lambda's model (and the local provider's, which mirrors it): aliases with one
+    /// weighted extra version, async invoke, log tails, deletable versions.
+    pub const LAMBDA: Capability = Capability::new(LabelModel::Alias)
+        .weighted_versions(1)
+        .async_invoke(true)
+        .log_tail(true);
+
+    /// A provider with `label_model` labels, deletable versions, and nothing else: no weights,
+    /// no swap, no async invoke, no log tail.
+    pub const fn new(label_model: LabelModel) -> Capability {
+        Capability {
+            label_model,
+            weighted_versions: 0,
+            slot_swap: false,
+            async_invoke: false,
+            log_tail: false,
+            delete_versions: true,
+        }
+    }
+
+    /// Sets [`Capability::weighted_versions`].
+    pub const fn weighted_versions(mut self, n: u8) -> Capability {
+        self.weighted_versions = n;
+        self
+    }
+
+    /// Sets [`Capability::slot_swap`].
+    pub const fn slot_swap(mut self, yes: bool) -> Capability {
+        self.slot_swap = yes;
+        self
+    }
+
+    /// Sets [`Capability::async_invoke`].
+    pub const fn async_invoke(mut self, yes: bool) -> Capability {
+        self.async_invoke = yes;
+        self
+    }
+
+    /// Sets [`Capability::log_tail`].
+    pub const fn log_tail(mut self, yes: bool) -> Capability {
+        self.log_tail = yes;
+        self
+    }
+
+    /// Sets [`Capability::delete_versions`].
+    pub const fn delete_versions(mut self, yes: bool) -> Capability {
+        self.delete_versions = yes;
+        self
+    }
+
+    /// Whether the provider has labels at all.
+    pub const fn has_labels(&self) -> bool {
+        !matches!(self.label_model, LabelModel::None)
+    }
+}

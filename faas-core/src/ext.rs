@@ -1,0 +1,279 @@
+//! [`ProviderExt`]: the conveniences every [`Provider`] gets for free — the whole delivery of
+//! a package, promotion, rollback, pruning and gradual traffic shifting.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use faas_package::Package;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    ArtifactRef, Error, FunctionSpec, Label, Plan, PlannedAction, Provider, PublishRequest, Result, Routing, Version,
+};
+
+/// Options of [`ProviderExt::deploy_package`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployOptions {
+    /// Publish a version after deploying.
+    pub publish: bool,
+    /// Point this label at the published version (needs `publish`).
+    pub label: Option<String>,
+    /// After publishing, delete all but the newest N versions (routed versions are kept).
+    pub keep_versions: Option<usize>,
+    /// Only plan: call no mutating API.
+    pub dry_run: bool,
+    /// The description of the published version.
+    pub description: String,
+}
+
+/// What [`ProviderExt::deploy_package`] did (or, in a dry run, would do).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeployReport {
+    /// The function.
+    pub function: String,
+    /// The plan that was carried out (or only shown, in a dry run).
+    pub plan: Plan,
+    /// What changed (all false in a dry run).
+    pub change: crate::Change,
+    /// The deployed code's sha256, hex.
+    pub code_sha256: String,
+    /// The published version, if one was published.
+    pub version: Option<Version>,
+    /// The label as it now routes; `None` when no label was asked for, or when it already
+    /// served the deployed code and configuration and was left alone.
+    pub label: Option<Label>,
+    /// Versions deleted by pruning.
+    pub pruned: Vec<String>,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+}
+
+/// An artifact reference for a package not uploaded anywhere (dry runs, the local provider).
+pub fn local_artifact(package: &Package) -> ArtifactRef {
+    ArtifactRef {
+        uri: format!("file://{}", package.path.display()),
+        sha256: package.sha256.clone(),
+        size: package.size,
+        local_path: Some(package.path.clone()),
+    }
+}
+
+/// Conveniences over any [`Provider`], `dyn` included.
+#[async_trait]
+pub trait ProviderExt: Provider {
+    /// Validate, upload, deploy, check the deployed hash, then optionally publish, move a
+    /// label and prune — the whole delivery of one package. Validation happens before
+    /// anything is uploaded; a dry run only plans.
+    async fn deploy_package(
+        &self,
+        spec: &FunctionSpec,
+        package: &Package,
+        opts: &DeployOptions,
+    ) -> Result<DeployReport> {
+        let info = self.info();
+        spec.validate(&info.limits)?;
+        if package.unzipped_size > info.limits.unzipped_bytes {
+            return Err(Error::invalid(
+                "package",
+                format!("{} bytes unzipped", package.unzipped_size),
+                format!(
+                    "{} accepts at most {} bytes unzipped: trim the package or use layers",
+                    info.name, info.limits.unzipped_bytes
+                ),
+            ));
+        }
+        if opts.label.is_some() && !opts.publish {
+            return Err(Error::invalid(
+                "label",
+                opts.label.clone().unwrap_or_default(),
+                "moving a label needs a published version: set publish",
+            ));
+        }
+        if opts.dry_run {
+            let mut plan = self.plan(spec, &local_artifact(package)).await?;
+            if opts.publish {
+                plan.actions.push(PlannedAction::Publish);
+            }
+            if let Some(label) = &opts.label {
+                let from = match self.get_label(&spec.name, label).await {
+                    Ok(l) => Some(l.routing),
+                    Err(Error::NotFound { .. }) => None,
+                    Err(e) => return Err(e),
+                };
+                plan.actions.push(PlannedAction::Route {
+                    label: label.clone(),
+                    from,
+                    to: Routing::to("(new)"),
+                });
+            }
+            return Ok(DeployReport {
+                function: spec.name.clone(),
+                plan,
+                change: crate::Change::default(),
+                code_sha256: package.sha256.clone(),
+                version: None,
+                label: None,
+                pruned: Vec::new(),
+                dry_run: true,
+            });
+        }
+        // Read first: an unchanged function costs this one read, and no upload at all.
+        let plan = self.plan(spec, &local_artifact(package)).await?;
+        let mut report = DeployReport {
+            function: spec.name.clone(),
+            plan: plan.clone(),
+            change: crate::Change::default(),
+            code_sha256: package.sha256.clone(),
+            version: None,
+            label: None,
+            pruned: Vec::new(),
+            dry_run: false,
+        };
+        if !plan.is_noop() {
+            let artifact = if plan.creates() || plan.updates_code() {
+                self.upload(&spec.name, package).await?
+            } else {
+                local_artifact(package)
+            };
+            let outcome = self.deploy(spec, &artifact).await?;
+            if outcome.deployment.code_sha256 != package.sha256 {
+                return Err(Error::Conflict {
+                    resource: spec.name.clone(),
+                    message: format!(
+                        "the deployed code has sha256 {} but the package has {}: another deployer changed the function, or the upload was altered",
+                        outcome.deployment.code_sha256, package.sha256
+                    ),
+                });
+            }
+            report.change = outcome.change;
+            report.code_sha256 = outcome.deployment.code_sha256;
+        }
+        if opts.publish {
+            // Nothing changed and the label already serves this code and configuration:
+            // neither publish nor move anything (one more read).
+            if let (true, Some(label)) = (plan.is_noop(), &opts.label) {
+                match self.get_qualified(&spec.name, label).await {
+                    Ok(d)
+                        if d.code_sha256 == package.sha256
+                            && crate::diff_config(&d.spec, spec)
+                                .iter()
+                                .all(|c| c.field == "description") =>
+                    {
+                        report.version = Some(Version {
+                            id: d.version.clone(),
+                            code_sha256: d.code_sha256,
+                            description: String::new(),
+                        });
+                        if let Some(keep) = opts.keep_versions {
+                            report.pruned = self.prune_versions(&spec.name, keep).await?;
+                        }
+                        return Ok(report);
+                    }
+                    Ok(_) | Err(Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let version = self
+                .publish(
+                    &spec.name,
+                    &PublishRequest {
+                        description: opts.description.clone(),
+                        expected_code_sha256: Some(package.sha256.clone()),
+                    },
+                )
+                .await?;
+            if let Some(label) = &opts.label {
+                report.label = Some(self.set_label(&spec.name, label, &Routing::to(&version.id)).await?);
+            }
+            report.version = Some(version);
+        }
+        if let Some(keep) = opts.keep_versions {
+            report.pruned = self.prune_versions(&spec.name, keep).await?;
+        }
+        Ok(report)
+    }
+
+    /// Sends all of `label`'s traffic to `version`.
+    async fn promote(&self, function: &str, label: &str, version: &str) -> Result<Label> {
+        self.set_label(function, label, &Routing::to(version)).await
+    }
+
+    /// Points `label` at the newest version older than the one it routes to now.
+    async fn rollback(&self, function: &str, label: &str) -> Result<Label> {
+        let current = self.get_label(function, label).await?;
+        let versions = self.list_versions(function).await?;
+        let pos = versions
+            .iter()
+            .position(|v| v.id == current.routing.primary)
+            .ok_or_else(|| {
+                Error::not_found(
+                    crate::ResourceKind::Version,
+                    format!("{function}:{}", current.routing.primary),
+                    None,
+                )
+            })?;
+        let previous = pos.checked_sub(1).map(|p| versions[p].id.clone()).ok_or_else(|| {
+            Error::invalid(
+                "label",
+                format!("{function}@{label} -> {}", current.routing.primary),
+                "there is no earlier version to roll back to",
+            )
+        })?;
+        tracing::info!(function, label, from = %current.routing.primary, to = %previous, "rolling back");
+        self.set_label(function, label, &Routing::to(previous)).await
+    }
+
+    /// Deletes all but the newest `keep` versions, never one a label routes to (primary or
+    /// weighted). Returns the deleted version ids.
+    async fn prune_versions(&self, function: &str, keep: usize) -> Result<Vec<String>> {
+        if !self.info().capability.delete_versions {
+            return Err(Error::Unsupported {
+                provider: self.info().name,
+                operation: "deleting versions".into(),
+                hint: None,
+            });
+        }
+        let versions = self.list_versions(function).await?;
+        let routed: BTreeSet<String> = self
+            .list_labels(function)
+            .await?
+            .iter()
+            .flat_map(|l| l.routing.versions().map(str::to_string).collect::<Vec<_>>())
+            .collect();
+        let cut = versions.len().saturating_sub(keep);
+        let mut deleted = Vec::new();
+        for v in &versions[..cut] {
+            if routed.contains(&v.id) {
+                continue;
+            }
+            self.delete_version(function, &v.id).await?;
+            deleted.push(v.id.clone());
+        }
+        tracing::info!(function, keep, deleted = deleted.len(), "pruned versions");
+        Ok(deleted)
+    }
+
+    /// Moves `label` to `version` gradually: each weight in `steps` (e.g. `[0.1, 0.5]`) for
+    /// `interval`, then all traffic.
+    async fn shift_traffic(
+        &self,
+        function: &str,
+        label: &str,
+        version: &str,
+        steps: &[f64],
+        interval: Duration,
+    ) -> Result<Label> {
+        let current = self.get_label(function, label).await?;
+        if current.routing.primary != version {
+            for w in steps {
+                let routing = Routing::to(current.routing.primary.clone()).with(version, *w);
+                self.set_label(function, label, &routing).await?;
+                tokio::time::sleep(interval).await;
+            }
+        }
+        self.set_label(function, label, &Routing::to(version)).await
+    }
+}
+
+impl<P: Provider + ?Sized> ProviderExt for P {}

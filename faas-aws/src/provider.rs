@@ -133,11 +133,7 @@ impl AwsProvider {
 #[async_trait]
 impl ProviderBackend for AwsProvider {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo {
-            name: "aws".into(),
-            capability: CAPABILITY,
-            limits: Limits::LAMBDA,
-        }
+        ProviderInfo::new("aws", CAPABILITY, Limits::LAMBDA)
     }
 
     async fn upload(&self, function: &str, package: &Package) -> Result<ArtifactRef> {

@@ -262,11 +262,7 @@ impl AzureProvider {
 #[async_trait::async_trait]
 impl ProviderBackend for AzureProvider {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo {
-            name: "azure".into(),
-            capability: self.capability(),
-            limits: LIMITS,
-        }
+        ProviderInfo::new("azure", self.capability(), LIMITS)
     }
 
     async fn upload(&self, function: &str, package: &Package) -> Result<ArtifactRef> {

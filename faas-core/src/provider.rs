@@ -22,7 +22,14 @@ use crate::{
 };
 
 /// A provider's name, capability and limits.
+///
+/// ```
+/// use faas_core::{Capability, Limits, ProviderInfo};
+/// let info = ProviderInfo::new("mine", Capability::LAMBDA, Limits::LAMBDA).weighted_label("live");
+/// assert_eq!(info.weighted_label.as_deref(), Some("live"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProviderInfo {
     /// `local`, `aws`, `gcp`, `azure`.
     pub name: String,
@@ -30,6 +37,27 @@ pub struct ProviderInfo {
     pub capability: Capability,
     /// What it accepts.
     pub limits: Limits,
+    /// The one label that can carry weighted traffic, where only one can (GCP's serving
+    /// label: Cloud Run splits only the function URL's traffic); `None`: any label can.
+    pub weighted_label: Option<String>,
+}
+
+impl ProviderInfo {
+    /// A provider's info; any label may carry weights.
+    pub fn new(name: impl Into<String>, capability: Capability, limits: Limits) -> ProviderInfo {
+        ProviderInfo {
+            name: name.into(),
+            capability,
+            limits,
+            weighted_label: None,
+        }
+    }
+
+    /// Only `label` can carry weighted traffic.
+    pub fn weighted_label(mut self, label: impl Into<String>) -> ProviderInfo {
+        self.weighted_label = Some(label.into());
+        self
+    }
 }
 
 /// Guards for [`Provider::publish`].

@@ -31,6 +31,8 @@ check!(weighted_split);
 check!(prune_keeps_newest_and_routed);
 check!(typed_errors);
 check!(capability_is_honest);
+check!(names_are_checked_first);
+check!(old_secrets_stay_hidden);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whole_suite_through_dyn_provider() {
@@ -40,5 +42,12 @@ async fn whole_suite_through_dyn_provider() {
         split_samples: 40,
         ..Fixture::python()
     };
-    conformance::run_all(p.as_ref(), &fx).await;
+    let report = conformance::run_all(p.as_ref(), &fx).await;
+    eprintln!("{report}");
+    assert_eq!(
+        report.skipped,
+        vec![("slot_swap_promotes_and_swaps_back", "no slot swap")],
+        "{report}"
+    );
+    assert_eq!(report.ran.len(), 10, "{report}");
 }

@@ -287,11 +287,7 @@ impl GcpProvider {
 #[async_trait]
 impl ProviderBackend for GcpProvider {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo {
-            name: "gcp".into(),
-            capability: CAPABILITY,
-            limits: LIMITS,
-        }
+        ProviderInfo::new("gcp", CAPABILITY, LIMITS).weighted_label(&self.serving_label)
     }
 
     async fn upload(&self, function: &str, package: &Package) -> Result<ArtifactRef> {

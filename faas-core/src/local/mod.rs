@@ -279,11 +279,7 @@ fn check_routing(rec: &FunctionRecord, routing: &Routing) -> Result<()> {
 #[async_trait]
 impl ProviderBackend for LocalProvider {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo {
-            name: "local".into(),
-            capability: CAPABILITY,
-            limits: Limits::LAMBDA,
-        }
+        ProviderInfo::new("local", CAPABILITY, Limits::LAMBDA)
     }
 
     async fn upload(&self, _function: &str, package: &Package) -> Result<ArtifactRef> {

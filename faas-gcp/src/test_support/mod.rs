@@ -221,6 +221,7 @@ pub fn fixture(runs_code: bool) -> faas_core::conformance::Fixture {
         role: None,
         prefix: "conf".into(),
         split_samples: 0,
+        memory_mb: 128,
     }
 }
 

@@ -1,162 +1,11 @@
-//! The conformance suite every provider runs (feature `conformance`).
-//!
-//! Plain async functions over `&dyn Provider`, in the style of object_store's integration
-//! tests: each creates uniquely named functions, asserts (panicking on failure) and deletes
-//! what it made. [`run_all`] runs every check that the provider's [`Capability`] selects;
-//! what the capability says is missing must fail with [`Error::Unsupported`].
-//!
-//! ```no_run
-//! # async fn t() {
-//! let provider = faas_core::local::LocalProvider::builder().state_dir("/tmp/state").seed(7).build().unwrap();
-//! faas_core::conformance::run_all(&provider, &faas_core::conformance::Fixture::python()).await;
-//! # }
-//! ```
-
-use std::path::{Path, PathBuf};
-
-use faas_package::{Package, PackageBuilder, Runtime};
+//! The checks, each a plain async function over `&dyn Provider` that panics on failure.
 
 use crate::{
-    Capability, DeployOptions, Error, FunctionSpec, InvokeMode, InvokeRequest, Provider, ProviderExt, PublishRequest,
-    Routing,
+    DeployOptions, Error, FunctionSpec, InvokeMode, InvokeRequest, LabelModel, Provider, ProviderExt, PublishRequest,
+    Routing, local_artifact,
 };
 
-/// What the suite deploys.
-#[derive(Debug, Clone)]
-pub struct Fixture {
-    /// The runtime of the test function.
-    pub runtime: Runtime,
-    /// Its handler.
-    pub handler: String,
-    /// Writes a function whose JSON response contains `"marker": <marker>` into a directory.
-    pub write_source: fn(&Path, &str) -> std::io::Result<()>,
-    /// Whether invocations run the code (false for emulators that only echo).
-    pub runs_code: bool,
-    /// Whether invocations say which version ran (false for emulators that do not).
-    pub reports_executed_version: bool,
-    /// Whether invoking a missing function or version fails (moto answers 200 instead).
-    pub invoke_rejects_missing: bool,
-    /// The execution role, for providers that need one.
-    pub role: Option<String>,
-    /// A prefix for function names, to tell runs apart.
-    pub prefix: String,
-    /// How many invocations the weighted-split check makes.
-    pub split_samples: usize,
-}
-
-const PYTHON_SOURCE: &str = r#"MARKER = "__MARKER__"
-
-
-def lambda_handler(event, context):
-    return {"statusCode": 200, "marker": MARKER, "event": event, "version": context.function_version}
-"#;
-
-fn write_python(dir: &Path, marker: &str) -> std::io::Result<()> {
-    std::fs::write(
-        dir.join("lambda_function.py"),
-        PYTHON_SOURCE.replace("__MARKER__", marker),
-    )
-}
-
-impl Fixture {
-    /// A Python 3.12 function answering `{"statusCode": 200, "marker", "event", "version"}`.
-    pub fn python() -> Fixture {
-        Fixture {
-            runtime: "python3.12".parse().unwrap_or_else(|_| unreachable_runtime()),
-            handler: "lambda_function.lambda_handler".into(),
-            write_source: write_python,
-            runs_code: true,
-            reports_executed_version: true,
-            invoke_rejects_missing: true,
-            role: None,
-            prefix: "conf".into(),
-            split_samples: 60,
-        }
-    }
-}
-
-fn unreachable_runtime() -> Runtime {
-    panic!("python3.12 is a known runtime")
-}
-
-/// A function made for one check, deleted by [`Scratch::cleanup`].
-struct Scratch<'a> {
-    provider: &'a dyn Provider,
-    fixture: &'a Fixture,
-    name: String,
-    dir: tempfile::TempDir,
-}
-
-impl<'a> Scratch<'a> {
-    fn new(provider: &'a dyn Provider, fixture: &'a Fixture, check: &str) -> Scratch<'a> {
-        let name = format!("{}-{check}-{:08x}", fixture.prefix, fastrand::u32(..));
-        Scratch {
-            provider,
-            fixture,
-            name,
-            dir: tempfile::tempdir().expect("temporary directory"),
-        }
-    }
-
-    fn spec(&self) -> FunctionSpec {
-        let mut spec = FunctionSpec::new(&self.name, self.fixture.runtime.clone(), &self.fixture.handler);
-        spec.aws.role_arn = self.fixture.role.clone();
-        spec
-    }
-
-    fn package(&self, marker: &str) -> Package {
-        let src: PathBuf = self.dir.path().join(format!("src-{marker}"));
-        std::fs::create_dir_all(&src).expect("source dir");
-        (self.fixture.write_source)(&src, marker).expect("write source");
-        PackageBuilder::new(&src)
-            .runtime(self.fixture.runtime.clone())
-            .handler(&self.fixture.handler)
-            .output(self.dir.path().join(format!("{marker}.zip")))
-            .build()
-            .expect("package")
-    }
-
-    async fn deploy(&self, marker: &str, publish: bool) -> crate::DeployReport {
-        let opts = DeployOptions {
-            publish,
-            ..DeployOptions::default()
-        };
-        self.provider
-            .deploy_package(&self.spec(), &self.package(marker), &opts)
-            .await
-            .unwrap_or_else(|e| panic!("deploy of {} ({marker}) failed: {e}", self.name))
-    }
-
-    async fn invoke(&self, qualifier: Option<&str>) -> crate::Invocation {
-        let mut req = InvokeRequest::json(&serde_json::json!({"probe": true}));
-        req.qualifier = qualifier.map(str::to_string);
-        self.provider
-            .invoke(&self.name, &req)
-            .await
-            .unwrap_or_else(|e| panic!("invoke of {}:{qualifier:?} failed: {e}", self.name))
-    }
-
-    fn marker_of(&self, inv: &crate::Invocation) -> Option<String> {
-        assert!(
-            inv.function_error.is_none(),
-            "function error: {:?}\nlog:\n{}",
-            inv.function_error,
-            inv.log_tail.as_deref().unwrap_or("")
-        );
-        let v: serde_json::Value = serde_json::from_slice(&inv.payload).ok()?;
-        v.get("marker").and_then(|m| m.as_str()).map(str::to_string)
-    }
-
-    async fn cleanup(self) {
-        if let Err(e) = self.provider.delete(&self.name).await {
-            tracing::warn!(function = %self.name, error = %e, "conformance cleanup failed");
-        }
-    }
-}
-
-fn cap(p: &dyn Provider) -> Capability {
-    p.info().capability
-}
+use super::{Fixture, Scratch, cap};
 
 /// Deploy, then invoke the latest code and get the function's answer.
 pub async fn deploy_invoke_round_trip(p: &dyn Provider, fx: &Fixture) {
@@ -165,7 +14,7 @@ pub async fn deploy_invoke_round_trip(p: &dyn Provider, fx: &Fixture) {
     assert!(report.change.created, "first deploy must create: {:?}", report.change);
     let got = p.get(&s.name).await.expect("get after deploy");
     assert_eq!(got.code_sha256, report.code_sha256);
-    assert_eq!(got.spec.memory_mb, 128);
+    assert_eq!(got.spec.memory_mb, fx.memory_mb);
     assert_eq!(got.spec.timeout_s, 3);
     let inv = s.invoke(None).await;
     assert_eq!(inv.status, 200);
@@ -290,16 +139,18 @@ async fn s_code(p: &dyn Provider, function: &str, version: &str) -> String {
 
 /// Weighted routing sends about the configured share of invocations to the extra version.
 ///
-/// The label is `live`: on GCP only the serving label (the function URL's traffic) can split.
+/// The label is the provider's [`weighted_label`](crate::ProviderInfo::weighted_label) when it
+/// names one (GCP: only the serving label, the function URL's traffic, can split), else `live`.
 pub async fn weighted_split(p: &dyn Provider, fx: &Fixture) {
     if cap(p).weighted_versions == 0 {
         return;
     }
+    let label = p.info().weighted_label.unwrap_or_else(|| "live".into());
     let s = Scratch::new(p, fx, "split");
     let (a, b) = two_versions(&s).await;
     let routing = Routing::to(&a).with(&b, 0.3);
-    p.set_label(&s.name, "live", &routing).await.expect("weighted label");
-    assert_eq!(p.get_label(&s.name, "live").await.expect("get").routing, routing);
+    p.set_label(&s.name, &label, &routing).await.expect("weighted label");
+    assert_eq!(p.get_label(&s.name, &label).await.expect("get").routing, routing);
     if !fx.reports_executed_version {
         s.cleanup().await;
         return;
@@ -307,7 +158,7 @@ pub async fn weighted_split(p: &dyn Provider, fx: &Fixture) {
     let n = fx.split_samples;
     let mut to_b = 0;
     for _ in 0..n {
-        let inv = s.invoke(Some("live")).await;
+        let inv = s.invoke(Some(&label)).await;
         let v = inv.executed_version.expect("executed version");
         assert!(v == a || v == b, "ran {v}, routed to {a} and {b}");
         to_b += usize::from(v == b);
@@ -329,19 +180,26 @@ pub async fn prune_keeps_newest_and_routed(p: &dyn Provider, fx: &Fixture) {
     for m in ["p1", "p2", "p3", "p4"] {
         ids.push(s.deploy(m, true).await.version.expect("version").id);
     }
-    p.promote(&s.name, "old", &ids[0]).await.expect("label");
-    let err = p.delete_version(&s.name, &ids[0]).await.expect_err("routed version");
-    assert!(matches!(err, Error::Conflict { .. }), "{err}");
-    let deleted = p.prune_versions(&s.name, 2).await.expect("prune");
-    assert_eq!(deleted, vec![ids[1].clone()]);
-    let left: Vec<String> = p
+    let left: Vec<String> = if cap(p).has_labels() {
+        p.promote(&s.name, "old", &ids[0]).await.expect("label");
+        let err = p.delete_version(&s.name, &ids[0]).await.expect_err("routed version");
+        assert!(matches!(err, Error::Conflict { .. }), "{err}");
+        let deleted = p.prune_versions(&s.name, 2).await.expect("prune");
+        assert_eq!(deleted, vec![ids[1].clone()]);
+        vec![ids[0].clone(), ids[2].clone(), ids[3].clone()]
+    } else {
+        let deleted = p.prune_versions(&s.name, 2).await.expect("prune");
+        assert_eq!(deleted, vec![ids[0].clone(), ids[1].clone()]);
+        vec![ids[2].clone(), ids[3].clone()]
+    };
+    let listed: Vec<String> = p
         .list_versions(&s.name)
         .await
         .expect("list")
         .into_iter()
         .map(|v| v.id)
         .collect();
-    assert_eq!(left, vec![ids[0].clone(), ids[2].clone(), ids[3].clone()]);
+    assert_eq!(listed, left);
     s.cleanup().await;
 }
 
@@ -361,7 +219,11 @@ pub async fn typed_errors(p: &dyn Provider, fx: &Fixture) {
     }
     s.deploy("x", false).await;
     let e = p.get_label(&s.name, "nope").await.expect_err("missing label");
-    assert!(is_not_found(&e), "{e}");
+    if cap(p).has_labels() {
+        assert!(is_not_found(&e), "{e}");
+    } else {
+        assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+    }
     let e = p.get_qualified(&s.name, "99").await.expect_err("missing version");
     assert!(is_not_found(&e), "{e}");
     if fx.invoke_rejects_missing {
@@ -400,6 +262,22 @@ pub async fn capability_is_honest(p: &dyn Provider, fx: &Fixture) {
         ),
         Err(e) => assert!(!c.async_invoke && matches!(e, Error::Unsupported { .. }), "{e}"),
     }
+    if !c.has_labels() {
+        let e = p.promote(&s.name, "live", "1").await.expect_err("labels unsupported");
+        assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+        assert!(p.list_labels(&s.name).await.expect("no labels").is_empty());
+    }
+    if !c.slot_swap {
+        let e = p.swap(&s.name, "staging").await.expect_err("swap unsupported");
+        assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+    }
+    if c.label_model != LabelModel::Slot {
+        let e = p
+            .ramp_up(&s.name, "staging", 10.0)
+            .await
+            .expect_err("ramp-up unsupported");
+        assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+    }
     if c.weighted_versions == 0 {
         let (a, b) = two_versions(&s).await;
         let e = p
@@ -414,90 +292,141 @@ pub async fn capability_is_honest(p: &dyn Provider, fx: &Fixture) {
     s.cleanup().await;
 }
 
-/// An emulator or tool the tests start: the path in `env_var`, else `local` (relative to the
-/// workspace root, where `scripts/test.sh` installs it) when it exists. Missing, it panics in
-/// CI (`CI=true`: a missing emulator is a failure) and otherwise prints `SKIPPED` and returns
-/// `None`.
-pub fn test_tool(env_var: &str, local: &str) -> Option<std::path::PathBuf> {
-    if let Ok(p) = std::env::var(env_var) {
-        return Some(std::path::PathBuf::from(p));
-    }
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(local);
-    if path.is_file() {
-        return Some(path);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{local} is not installed (nor {env_var} set): run the tests with scripts/test.sh");
-    }
-    eprintln!("SKIPPED: {local} not found (scripts/test.sh installs it; or set {env_var})");
-    None
+/// A slot promoted by swapping it with production, through `dyn Provider`: production runs
+/// what the slot ran; swapping again rolls back.
+pub async fn slot_swap_promotes_and_swaps_back(p: &dyn Provider, fx: &Fixture) {
+    let s = Scratch::new(p, fx, "swap");
+    let (a, b) = (s.package("a"), s.package("b"));
+    let staged = DeployOptions {
+        publish: true,
+        label: Some("staging".into()),
+        ..DeployOptions::default()
+    };
+    p.deploy_package(&s.spec(), &b, &staged).await.expect("b to staging");
+    p.deploy_package(&s.spec(), &a, &DeployOptions::default())
+        .await
+        .expect("a in production");
+    let code = |d: crate::Deployment| d.code_sha256;
+    assert_eq!(code(p.get(&s.name).await.expect("get")), a.sha256);
+    p.swap(&s.name, "staging").await.expect("swap");
+    assert_eq!(code(p.get(&s.name).await.expect("get")), b.sha256, "promoted by swap");
+    p.swap(&s.name, "staging").await.expect("swap back");
+    assert_eq!(code(p.get(&s.name).await.expect("get")), a.sha256, "swapped back");
+    s.cleanup().await;
 }
 
-/// A free loopback port for a server a test starts.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free loopback port: {e}"))
+fn invalid_field(e: Error) -> String {
+    match e {
+        Error::InvalidInput { field, .. } => field,
+        other => panic!("expected InvalidInput, got {other}"),
+    }
 }
 
-/// Every log line written while the guard of [`capture_logs`] lives, at `trace` level.
-#[derive(Clone, Default)]
-pub struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl LogCapture {
-    /// What was logged so far.
-    pub fn text(&self) -> String {
-        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
-        String::from_utf8_lossy(&bytes).into_owned()
+/// Names, labels and qualifiers that could leave a path or a URL are refused, typed, on every
+/// operation, before the provider is called.
+pub async fn names_are_checked_first(p: &dyn Provider, fx: &Fixture) {
+    let s = Scratch::new(p, fx, "names");
+    let pkg = s.package("n");
+    let req = InvokeRequest::json(&serde_json::json!({}));
+    for bad in ["../../evil", "a/b", "", "x y", "%2e%2e", &"n".repeat(65)] {
+        let mut spec = s.spec();
+        spec.name = bad.to_string();
+        assert_eq!(
+            invalid_field(p.upload(bad, &pkg).await.expect_err("upload")),
+            "function"
+        );
+        let artifact = local_artifact(&pkg);
+        assert_eq!(
+            invalid_field(p.plan(&spec, &artifact).await.expect_err("plan")),
+            "function"
+        );
+        assert_eq!(
+            invalid_field(p.deploy(&spec, &artifact).await.expect_err("deploy")),
+            "function"
+        );
+        assert_eq!(
+            invalid_field(p.invoke(bad, &req).await.expect_err("invoke")),
+            "function"
+        );
+        assert_eq!(invalid_field(p.get(bad).await.expect_err("get")), "function");
+        assert_eq!(
+            invalid_field(p.get_qualified(bad, "1").await.expect_err("qualified")),
+            "function"
+        );
+        assert_eq!(invalid_field(p.delete(bad).await.expect_err("delete")), "function");
+        let publish = p.publish(bad, &PublishRequest::default()).await;
+        assert_eq!(invalid_field(publish.expect_err("publish")), "function");
+        assert_eq!(
+            invalid_field(p.list_versions(bad).await.expect_err("versions")),
+            "function"
+        );
+        assert_eq!(
+            invalid_field(p.delete_version(bad, "1").await.expect_err("delete version")),
+            "function"
+        );
+        let label = p.set_label(bad, "live", &Routing::to("1")).await;
+        assert_eq!(invalid_field(label.expect_err("set label")), "function");
+        assert_eq!(
+            invalid_field(p.get_label(bad, "live").await.expect_err("get label")),
+            "function"
+        );
+        assert_eq!(invalid_field(p.list_labels(bad).await.expect_err("labels")), "function");
+        assert_eq!(
+            invalid_field(p.delete_label(bad, "live").await.expect_err("delete label")),
+            "function"
+        );
     }
-
-    /// Panics naming the first of `secrets` that appears in the logs.
-    pub fn assert_free_of(&self, secrets: &[&str]) {
-        let text = self.text();
-        for s in secrets {
-            assert!(
-                !text.contains(s),
-                "a secret ({} characters) appeared in the logs",
-                s.len()
-            );
+    for bad in ["123", "$LATEST", "has space", "ünïcode", &"l".repeat(129), "../x"] {
+        let e = p
+            .set_label(&s.name, bad, &Routing::to("1"))
+            .await
+            .expect_err("bad label");
+        if cap(p).has_labels() {
+            assert_eq!(invalid_field(e), "label", "{bad:?}");
+        } else {
+            assert!(matches!(e, Error::Unsupported { .. }), "{e}");
         }
     }
-}
-
-impl std::io::Write for LogCapture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut b) = self.0.lock() {
-            b.extend_from_slice(buf);
-        }
-        Ok(buf.len())
+    for bad in ["../1", "1.0", "a b", "live/../x", "%2F"] {
+        let req = InvokeRequest::json(&serde_json::json!({})).qualifier(bad);
+        assert_eq!(
+            invalid_field(p.invoke(&s.name, &req).await.expect_err("qualifier")),
+            "qualifier"
+        );
+        let e = p.get_qualified(&s.name, bad).await.expect_err("qualifier");
+        assert_eq!(invalid_field(e), "qualifier");
     }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+    for bad in ["../1", "$LATEST", "one"] {
+        let e = p.delete_version(&s.name, bad).await.expect_err("bad version");
+        assert!(
+            matches!(e, Error::InvalidInput { .. } | Error::Unsupported { .. }),
+            "{e}"
+        );
     }
 }
 
-/// Captures this thread's `tracing` events at every level until the guard drops — for
-/// checking that no secret reaches the logs.
-pub fn capture_logs() -> (LogCapture, tracing::subscriber::DefaultGuard) {
-    let capture = LogCapture::default();
-    let sink = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || sink.clone())
-        .finish();
-    (capture, tracing::subscriber::set_default(subscriber))
-}
-
-/// Runs every check.
-pub async fn run_all(p: &dyn Provider, fx: &Fixture) {
-    deploy_invoke_round_trip(p, fx).await;
-    redeploy_unchanged_is_noop(p, fx).await;
-    published_version_is_immutable(p, fx).await;
-    label_move_and_rollback(p, fx).await;
-    weighted_split(p, fx).await;
-    prune_keeps_newest_and_routed(p, fx).await;
-    typed_errors(p, fx).await;
-    capability_is_honest(p, fx).await;
+/// A variable that was secret and becomes plain, or is removed, never shows its old value in
+/// a plan (text, JSON, Debug) or a dry-run report.
+pub async fn old_secrets_stay_hidden(p: &dyn Provider, fx: &Fixture) {
+    let s = Scratch::new(p, fx, "secrets");
+    let pkg = s.package("s");
+    let first: FunctionSpec = s
+        .spec()
+        .secret_env("TOKEN", "canary-was-secret")
+        .secret_env("GONE", "canary-removed");
+    p.deploy_package(&first, &pkg, &DeployOptions::default())
+        .await
+        .expect("deploy with secrets");
+    let next = s.spec().env("TOKEN", "plain-now");
+    let plan = p.plan(&next, &local_artifact(&pkg)).await.expect("plan");
+    let dry = DeployOptions {
+        dry_run: true,
+        ..DeployOptions::default()
+    };
+    let report = p.deploy_package(&next, &pkg, &dry).await.expect("dry run");
+    let json = serde_json::to_string(&report).expect("report JSON");
+    let shown = format!("{plan}\n{plan:?}\n{json}\n{report:?}");
+    assert!(!shown.contains("canary"), "an old secret value was shown:\n{shown}");
+    assert!(!plan.is_noop(), "the change is planned");
+    s.cleanup().await;
 }

@@ -1,0 +1,79 @@
+//! What the providers' test suites share: finding an emulator, a free port, capturing logs.
+
+use std::path::Path;
+
+/// An emulator or tool the tests start: the path in `env_var`, else `local` (relative to the
+/// workspace root, where `scripts/test.sh` installs it) when it exists. Missing, it panics in
+/// CI (`CI=true`: a missing emulator is a failure) and otherwise prints `SKIPPED` and returns
+/// `None`.
+pub fn test_tool(env_var: &str, local: &str) -> Option<std::path::PathBuf> {
+    if let Ok(p) = std::env::var(env_var) {
+        return Some(std::path::PathBuf::from(p));
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(local);
+    if path.is_file() {
+        return Some(path);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{local} is not installed (nor {env_var} set): run the tests with scripts/test.sh");
+    }
+    eprintln!("SKIPPED: {local} not found (scripts/test.sh installs it; or set {env_var})");
+    None
+}
+
+/// A free loopback port for a server a test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free loopback port: {e}"))
+}
+
+/// Every log line written while the guard of [`capture_logs`] lives, at `trace` level.
+#[derive(Clone, Default)]
+pub struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// What was logged so far.
+    pub fn text(&self) -> String {
+        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Panics naming the first of `secrets` that appears in the logs.
+    pub fn assert_free_of(&self, secrets: &[&str]) {
+        let text = self.text();
+        for s in secrets {
+            assert!(
+                !text.contains(s),
+                "a secret ({} characters) appeared in the logs",
+                s.len()
+            );
+        }
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut b) = self.0.lock() {
+            b.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Captures this thread's `tracing` events at every level until the guard drops — for
+/// checking that no secret reaches the logs.
+pub fn capture_logs() -> (LogCapture, tracing::subscriber::DefaultGuard) {
+    let capture = LogCapture::default();
+    let sink = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || sink.clone())
+        .finish();
+    (capture, tracing::subscriber::set_default(subscriber))
+}

@@ -78,6 +78,11 @@ async fn unchanged_redeploy_makes_only_reads() {
     let writes_first = proxy.seen().iter().filter(|s| s.is_write()).count();
     assert!(writes_first >= 3, "upload, create, publish, alias: {:?}", proxy.seen());
 
+    // Hostile names, labels and qualifiers on every operation: refused before any request.
+    proxy.clear();
+    conformance::names_are_checked_first(&aws, &Fixture::python()).await;
+    assert!(proxy.seen().is_empty(), "{:?}", proxy.seen());
+
     proxy.clear();
     let again = aws.deploy_package(&spec("same"), &pkg, &publish_live()).await.unwrap();
     let seen = proxy.seen();

@@ -317,6 +317,9 @@ async fn bad_input_and_secrets() {
         }
     }
     assert!(fake.requests().is_empty(), "{:?}", fake.requests());
+    // Hostile names, labels and qualifiers on every operation: refused before any request.
+    faas_core::conformance::names_are_checked_first(&azure, &faas_core::conformance::Fixture::python()).await;
+    assert!(fake.requests().is_empty(), "{:?}", fake.requests());
     let secret = spec("secret-app").secret_env("API_TOKEN", "hunter2-very-secret");
     azure
         .deploy_package(&secret, &pkg, &DeployOptions::default())

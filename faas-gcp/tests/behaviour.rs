@@ -306,6 +306,9 @@ async fn bad_input_fails_before_any_call_and_secrets_stay_hidden() {
         }
     }
     assert!(fake.requests().is_empty(), "{:?}", fake.requests());
+    // Hostile names, labels and qualifiers on every operation: refused before any request.
+    faas_core::conformance::names_are_checked_first(&gcp, &faas_core::conformance::Fixture::python()).await;
+    assert!(fake.requests().is_empty(), "{:?}", fake.requests());
     let secret = spec("secret-fn").secret_env("API_TOKEN", "hunter2-very-secret");
     let report = gcp
         .deploy_package(

@@ -207,10 +207,13 @@ async fn main() -> anyhow::Result<ExitCode> {
     }
     let provider = provider(&args).await?;
     spec.validate(&provider.info().limits)?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("dist/{}.zip", args.function)));
+    // A dry run writes nothing: its package goes to a temporary directory, removed at the end.
+    let scratch = tempfile::tempdir()?;
+    let out = match (&args.out, args.dry_run) {
+        (_, true) => scratch.path().join(format!("{}.zip", args.function)),
+        (Some(out), false) => out.clone(),
+        (None, false) => PathBuf::from(format!("dist/{}.zip", args.function)),
+    };
     let package = PackageBuilder::new(&args.src)
         .runtime(spec.runtime.clone())
         .handler(&spec.handler)

@@ -51,6 +51,39 @@ fn deploy_json(args: &[&str], src: &Path, zip: &str, env: &[(&str, String)]) -> 
 }
 
 #[test]
+fn a_dry_run_writes_nothing_and_a_bad_alias_is_refused_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let zip = dir.path().join("dist/hello.zip");
+    let base = ["--provider", "local", "--state-dir", path(&state), "--out", path(&zip)];
+    let dry = deploy(&[], &[&base[..], &["--dry-run"]].concat());
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["plan"]["actions"][0]["action"], "create");
+    assert!(!state.exists() && !zip.exists(), "a dry run wrote something");
+    for bad in ["123", "$LATEST"] {
+        let out = Command::new(example("deploy"))
+            .args(["--function", "hello", "--runtime", "python3.12"])
+            .args(["--handler", "lambda_function.lambda_handler", "--src"])
+            .arg(functions())
+            .args(&base)
+            .args(["--alias", bad])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("label"), "{err}");
+        assert!(
+            !state.join("functions/hello.json").exists(),
+            "{bad}: the function was created"
+        );
+    }
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
 fn deploy_on_the_local_provider() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state").display().to_string();

@@ -63,63 +63,21 @@ pub fn local_artifact(package: &Package) -> ArtifactRef {
 #[async_trait]
 pub trait ProviderExt: Provider {
     /// Validate, upload, deploy, check the deployed hash, then optionally publish, move a
-    /// label and prune — the whole delivery of one package. Validation happens before
-    /// anything is uploaded; a dry run only plans.
+    /// label and prune — the whole delivery of one package. Everything is checked before the
+    /// first call (the spec, the package size, the label's name, what the capability allows);
+    /// then one read plans, and only what the plan needs is done. A dry run only plans.
     async fn deploy_package(
         &self,
         spec: &FunctionSpec,
         package: &Package,
         opts: &DeployOptions,
     ) -> Result<DeployReport> {
-        let info = self.info();
-        spec.validate(&info.limits)?;
-        if package.unzipped_size > info.limits.unzipped_bytes {
-            return Err(Error::invalid(
-                "package",
-                format!("{} bytes unzipped", package.unzipped_size),
-                format!(
-                    "{} accepts at most {} bytes unzipped: trim the package or use layers",
-                    info.name, info.limits.unzipped_bytes
-                ),
-            ));
-        }
-        if opts.label.is_some() && !opts.publish {
-            return Err(Error::invalid(
-                "label",
-                opts.label.clone().unwrap_or_default(),
-                "moving a label needs a published version: set publish",
-            ));
-        }
-        if opts.dry_run {
-            let mut plan = self.plan(spec, &local_artifact(package)).await?;
-            if opts.publish {
-                plan.actions.push(PlannedAction::Publish);
-            }
-            if let Some(label) = &opts.label {
-                let from = match self.get_label(&spec.name, label).await {
-                    Ok(l) => Some(l.routing),
-                    Err(Error::NotFound { .. }) => None,
-                    Err(e) => return Err(e),
-                };
-                plan.actions.push(PlannedAction::Route {
-                    label: label.clone(),
-                    from,
-                    to: Routing::to("(new)"),
-                });
-            }
-            return Ok(DeployReport {
-                function: spec.name.clone(),
-                plan,
-                change: crate::Change::default(),
-                code_sha256: package.sha256.clone(),
-                version: None,
-                label: None,
-                pruned: Vec::new(),
-                dry_run: true,
-            });
-        }
+        check_delivery(&self.info(), spec, package, opts)?;
         // Read first: an unchanged function costs this one read, and no upload at all.
         let plan = self.plan(spec, &local_artifact(package)).await?;
+        if opts.dry_run {
+            return dry_run(self, spec, package, opts, plan).await;
+        }
         let mut report = DeployReport {
             function: spec.name.clone(),
             plan: plan.clone(),
@@ -131,62 +89,10 @@ pub trait ProviderExt: Provider {
             dry_run: false,
         };
         if !plan.is_noop() {
-            let artifact = if plan.creates() || plan.updates_code() {
-                self.upload(&spec.name, package).await?
-            } else {
-                local_artifact(package)
-            };
-            let outcome = self.deploy(spec, &artifact).await?;
-            if outcome.deployment.code_sha256 != package.sha256 {
-                return Err(Error::Conflict {
-                    resource: spec.name.clone(),
-                    message: format!(
-                        "the deployed code has sha256 {} but the package has {}: another deployer changed the function, or the upload was altered",
-                        outcome.deployment.code_sha256, package.sha256
-                    ),
-                });
-            }
-            report.change = outcome.change;
-            report.code_sha256 = outcome.deployment.code_sha256;
+            apply(self, spec, package, &plan, &mut report).await?;
         }
         if opts.publish {
-            // Nothing changed and the label already serves this code and configuration:
-            // neither publish nor move anything (one more read).
-            if let (true, Some(label)) = (plan.is_noop(), &opts.label) {
-                match self.get_qualified(&spec.name, label).await {
-                    Ok(d)
-                        if d.code_sha256 == package.sha256
-                            && crate::diff_config(&d.spec, spec)
-                                .iter()
-                                .all(|c| c.field == "description") =>
-                    {
-                        report.version = Some(Version {
-                            id: d.version.clone(),
-                            code_sha256: d.code_sha256,
-                            description: String::new(),
-                        });
-                        if let Some(keep) = opts.keep_versions {
-                            report.pruned = self.prune_versions(&spec.name, keep).await?;
-                        }
-                        return Ok(report);
-                    }
-                    Ok(_) | Err(Error::NotFound { .. }) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            let version = self
-                .publish(
-                    &spec.name,
-                    &PublishRequest {
-                        description: opts.description.clone(),
-                        expected_code_sha256: Some(package.sha256.clone()),
-                    },
-                )
-                .await?;
-            if let Some(label) = &opts.label {
-                report.label = Some(self.set_label(&spec.name, label, &Routing::to(&version.id)).await?);
-            }
-            report.version = Some(version);
+            publish_and_route(self, spec, package, opts, &mut report).await?;
         }
         if let Some(keep) = opts.keep_versions {
             report.pruned = self.prune_versions(&spec.name, keep).await?;
@@ -277,3 +183,157 @@ pub trait ProviderExt: Provider {
 }
 
 impl<P: Provider + ?Sized> ProviderExt for P {}
+
+/// Everything a delivery needs, checked before the first call: nothing is created, uploaded
+/// or published for a delivery that would fail on its own input later.
+fn check_delivery(
+    info: &crate::ProviderInfo,
+    spec: &FunctionSpec,
+    package: &Package,
+    opts: &DeployOptions,
+) -> Result<()> {
+    spec.validate(&info.limits)?;
+    if package.unzipped_size > info.limits.unzipped_bytes {
+        return Err(Error::invalid(
+            "package",
+            format!("{} bytes unzipped", package.unzipped_size),
+            format!(
+                "{} accepts at most {} bytes unzipped: trim the package or use layers",
+                info.name, info.limits.unzipped_bytes
+            ),
+        ));
+    }
+    if let Some(label) = &opts.label {
+        if !opts.publish {
+            return Err(Error::invalid(
+                "label",
+                label,
+                "moving a label needs a published version: set publish",
+            ));
+        }
+        if !info.capability.has_labels() {
+            return Err(Error::Unsupported {
+                provider: info.name.clone(),
+                operation: "labels".into(),
+                hint: Some("deploy without a label".into()),
+            });
+        }
+        crate::names::check_label(label)?;
+    }
+    if opts.keep_versions.is_some() && !info.capability.delete_versions {
+        return Err(Error::Unsupported {
+            provider: info.name.clone(),
+            operation: "deleting versions".into(),
+            hint: Some("deploy without keep_versions".into()),
+        });
+    }
+    Ok(())
+}
+
+/// The report of a dry run: the plan, plus the publish and the label move it would make.
+async fn dry_run<P: Provider + ?Sized>(
+    p: &P,
+    spec: &FunctionSpec,
+    package: &Package,
+    opts: &DeployOptions,
+    mut plan: Plan,
+) -> Result<DeployReport> {
+    if opts.publish {
+        plan.actions.push(PlannedAction::Publish);
+    }
+    if let Some(label) = &opts.label {
+        let from = match p.get_label(&spec.name, label).await {
+            Ok(l) => Some(l.routing),
+            Err(Error::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        plan.actions.push(PlannedAction::Route {
+            label: label.clone(),
+            from,
+            to: Routing::to("(new)"),
+        });
+    }
+    Ok(DeployReport {
+        function: spec.name.clone(),
+        plan,
+        change: crate::Change::default(),
+        code_sha256: package.sha256.clone(),
+        version: None,
+        label: None,
+        pruned: Vec::new(),
+        dry_run: true,
+    })
+}
+
+/// Carries out a plan that changes something: upload when the code changes, deploy, and
+/// check that the deployed code is the package's.
+async fn apply<P: Provider + ?Sized>(
+    p: &P,
+    spec: &FunctionSpec,
+    package: &Package,
+    plan: &Plan,
+    report: &mut DeployReport,
+) -> Result<()> {
+    let artifact = if plan.creates() || plan.updates_code() {
+        p.upload(&spec.name, package).await?
+    } else {
+        local_artifact(package)
+    };
+    let outcome = p.deploy(spec, &artifact).await?;
+    if outcome.deployment.code_sha256 != package.sha256 {
+        return Err(Error::Conflict {
+            resource: spec.name.clone(),
+            message: format!(
+                "the deployed code has sha256 {} but the package has {}: another deployer changed the function, or the upload was altered",
+                outcome.deployment.code_sha256, package.sha256
+            ),
+        });
+    }
+    report.change = outcome.change;
+    report.code_sha256 = outcome.deployment.code_sha256;
+    Ok(())
+}
+
+/// Publishes (guarded by the package's hash) and moves the label — unless nothing changed
+/// and the label already serves this code and configuration (one more read, no write).
+async fn publish_and_route<P: Provider + ?Sized>(
+    p: &P,
+    spec: &FunctionSpec,
+    package: &Package,
+    opts: &DeployOptions,
+    report: &mut DeployReport,
+) -> Result<()> {
+    if let (true, Some(label)) = (report.plan.is_noop(), &opts.label) {
+        match p.get_qualified(&spec.name, label).await {
+            Ok(d)
+                if d.code_sha256 == package.sha256
+                    && crate::diff_config(&d.spec, spec)
+                        .iter()
+                        .all(|c| c.field == "description") =>
+            {
+                report.version = Some(Version {
+                    id: d.version.clone(),
+                    code_sha256: d.code_sha256,
+                    description: String::new(),
+                });
+                return Ok(());
+            }
+            Ok(_) | Err(Error::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let version = p
+        .publish(
+            &spec.name,
+            &PublishRequest {
+                description: opts.description.clone(),
+                expected_code_sha256: Some(package.sha256.clone()),
+            },
+        )
+        .await?;
+    if let Some(label) = &opts.label {
+        report.label = Some(p.set_label(&spec.name, label, &Routing::to(&version.id)).await?);
+    }
+    report.version = Some(version);
+    Ok(())
+}

@@ -322,3 +322,39 @@ async fn values_read_from_state_are_untrusted() {
     let err = env.provider.get("r").await.unwrap_err();
     assert!(err.to_string().contains("another function"), "{err}");
 }
+
+// 9. Half-done deploys on bad input.
+
+#[tokio::test]
+async fn bad_input_is_refused_before_the_first_write() {
+    let env = Env::new();
+    let pkg = env.package("h", &[("app.py", "def handler(e, c):\n    return {}\n")]);
+    let state = env.state();
+    assert!(!state.exists(), "opening a provider creates nothing");
+    for bad in ["123", "$LATEST", "has space", "../x"] {
+        let opts = DeployOptions {
+            publish: true,
+            label: Some(bad.into()),
+            ..Default::default()
+        };
+        let e = env.provider.deploy_package(&spec("h"), &pkg, &opts).await.unwrap_err();
+        assert_eq!(invalid_field(e), "label", "{bad:?}");
+    }
+    // A dry run and reads against a missing state directory leave none behind.
+    let dry = DeployOptions {
+        dry_run: true,
+        publish: true,
+        label: Some("live".into()),
+        ..Default::default()
+    };
+    let report = env.provider.deploy_package(&spec("h"), &pkg, &dry).await.unwrap();
+    assert!(report.dry_run && report.plan.creates());
+    let e = env
+        .provider
+        .invoke("h", &InvokeRequest::json(&serde_json::json!({})))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e}");
+    assert!(env.provider.list_labels("h").await.is_err());
+    assert!(!state.exists(), "nothing was written: {:?}", files(env.dir.path()));
+}

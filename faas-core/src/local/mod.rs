@@ -153,10 +153,26 @@ impl LocalProvider {
         .map_err(|e| Error::io("local state", std::io::Error::other(e)))?
     }
 
+    /// Runs a read on a blocking thread with the store locked — or, when the state directory
+    /// does not exist yet, unlocked and without creating it (there is nothing to read).
+    async fn reading<T: Send + 'static>(&self, f: impl FnOnce(&Store) -> Result<T> + Send + 'static) -> Result<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let _guard = if inner.store.exists() {
+                Some(inner.store.lock()?)
+            } else {
+                None
+            };
+            f(&inner.store)
+        })
+        .await
+        .map_err(|e| Error::io("local state", std::io::Error::other(e)))?
+    }
+
     async fn record(&self, function: &str) -> Result<FunctionRecord> {
         names::check_function(function)?;
         let name = function.to_string();
-        self.locked(move |s| s.read(&name)?.ok_or_else(|| missing_function(&name)))
+        self.reading(move |s| s.read(&name)?.ok_or_else(|| missing_function(&name)))
             .await
     }
 
@@ -313,7 +329,7 @@ impl ProviderBackend for LocalProvider {
     async fn plan(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<Plan> {
         names::check_sha256(&artifact.sha256)?;
         let name = spec.name.clone();
-        let rec = self.locked(move |s| s.read(&name)).await?;
+        let rec = self.reading(move |s| s.read(&name)).await?;
         Ok(plan_for(rec.as_ref(), spec, &artifact.sha256))
     }
 

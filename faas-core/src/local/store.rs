@@ -123,18 +123,38 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
 }
 
 impl Store {
+    /// Opens the state directory without creating it: it is made by the first write, so a
+    /// read (an invoke, a plan, a dry run) against a missing directory leaves none behind.
     pub fn open(root: impl Into<PathBuf>) -> Result<Store> {
         let root = root.into();
-        for sub in ["artifacts", "code", "functions", "runtime"] {
-            let d = root.join(sub);
-            fs::create_dir_all(&d).map_err(io(&d))?;
-        }
         // Absolute, because children run in the code directory.
-        let root = fs::canonicalize(&root).map_err(io(&root))?;
-        code::prepare_parent(&root.join("code"))?;
+        let root = match fs::canonicalize(&root) {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::path::absolute(&root).map_err(io(&root))?,
+            Err(e) => return Err(Error::io(root.display(), e)),
+        };
         let store = Store { root };
         store.remove_stale_temporaries();
         Ok(store)
+    }
+
+    /// Creates the state directory's layout (idempotent).
+    fn create(&self) -> Result<()> {
+        for sub in ["artifacts", "code", "functions", "runtime"] {
+            let d = self.root.join(sub);
+            if !d.is_dir() {
+                fs::create_dir_all(&d).map_err(io(&d))?;
+                if sub == "code" {
+                    code::prepare_parent(&d)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the state directory exists yet.
+    pub fn exists(&self) -> bool {
+        self.root.join("functions").is_dir()
     }
 
     /// Removes what killed runs left behind (`.tmp-*` files, `.unpack-*` and `.stale-*`
@@ -176,8 +196,10 @@ impl Store {
         &self.root
     }
 
-    /// Takes the exclusive lock (blocks; call from a blocking thread).
+    /// Takes the exclusive lock (blocks; call from a blocking thread), creating the state
+    /// directory first if needed.
     pub fn lock(&self) -> Result<LockGuard> {
+        self.create()?;
         let path = self.root.join("lock");
         let f = File::options()
             .create(true)
@@ -244,6 +266,7 @@ impl Store {
     /// Copies a package into the artifact store unless it is there with the right content.
     /// Returns whether it copied. The caller checked that `source` has this sha256.
     pub fn put_artifact(&self, source: &Path, sha256: &str) -> Result<bool> {
+        self.create()?;
         let dest = self.artifact_path(sha256)?;
         if self.artifact_ok(sha256)? {
             return Ok(false);

@@ -65,7 +65,7 @@ fn a_dry_run_writes_nothing_and_a_bad_alias_is_refused_first() {
             .args(["--function", "hello", "--runtime", "python3.12"])
             .args(["--handler", "lambda_function.lambda_handler", "--src"])
             .arg(functions())
-            .args(&base)
+            .args(base)
             .args(["--alias", bad])
             .output()
             .unwrap();

@@ -37,6 +37,8 @@ mod ext;
 mod model;
 pub mod names;
 mod plan;
+#[cfg(any(feature = "local", feature = "pipeline"))]
+mod process;
 mod provider;
 mod retry;
 mod spec;

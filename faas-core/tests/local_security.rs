@@ -358,3 +358,174 @@ async fn bad_input_is_refused_before_the_first_write() {
     assert!(env.provider.list_labels("h").await.is_err());
     assert!(!state.exists(), "nothing was written: {:?}", files(env.dir.path()));
 }
+
+// 7. Runaway handlers: children die with the invocation; /tmp is private and bounded.
+
+const SPAWNER: &str = r#"import errno, os, subprocess, sys, time
+def handler(event, context):
+    mode = event.get("mode")
+    if mode in ("spawn", "hang"):
+        child = subprocess.Popen(["sleep", "60"], start_new_session=False)
+        print("CHILD_PID=%d" % child.pid, flush=True)
+        if mode == "hang":
+            time.sleep(30)
+        return {"pid": child.pid}
+    if mode == "write":
+        with open("/tmp/faas-probe-" + event["marker"], "w") as f:
+            f.write("x")
+        return {"listing": sorted(os.listdir("/tmp")), "tmpdir": os.environ.get("TMPDIR")}
+    if mode == "list":
+        return {"listing": sorted(os.listdir("/tmp"))}
+    if mode == "fill":
+        written, chunk = 0, b"\0" * (1 << 20)
+        try:
+            with open("/tmp/fill", "wb") as f:
+                while written < (700 << 20):
+                    f.write(chunk)
+                    f.flush()
+                    written += len(chunk)
+        except OSError as e:
+            return {"written": written, "errno": e.errno}
+        return {"written": written, "errno": None}
+"#;
+
+fn gone(pid: u64) -> bool {
+    // Dead, or a zombie waiting for a parent that is not ours to reap.
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+async fn wait_gone(pid: u64) -> bool {
+    for _ in 0..40 {
+        if gone(pid) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn children_a_handler_starts_die_with_the_invocation() {
+    let env = Env::new();
+    let pkg = env.package("spawn", &[("app.py", SPAWNER)]);
+    env.provider
+        .deploy_package(&spec("spawn").timeout_s(1), &pkg, &DeployOptions::default())
+        .await
+        .unwrap();
+    let req = |mode: &str| InvokeRequest {
+        payload: serde_json::to_vec(&serde_json::json!({"mode": mode})).unwrap(),
+        log_tail: true,
+        ..InvokeRequest::default()
+    };
+    let done = env.provider.invoke("spawn", &req("spawn")).await.unwrap();
+    let pid = serde_json::from_slice::<serde_json::Value>(&done.payload).unwrap()["pid"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        wait_gone(pid).await,
+        "the handler's child {pid} outlived the invocation"
+    );
+    let timed_out = env.provider.invoke("spawn", &req("hang")).await.unwrap();
+    assert_eq!(timed_out.function_error.unwrap().error_type, "Sandbox.Timedout");
+    let log = timed_out.log_tail.unwrap();
+    let pid: u64 = log
+        .lines()
+        .find_map(|l| l.strip_prefix("CHILD_PID="))
+        .unwrap_or_else(|| panic!("{log}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        wait_gone(pid).await,
+        "the child {pid} of a timed-out handler outlived it"
+    );
+}
+
+#[tokio::test]
+async fn tmp_is_private_to_each_invocation_and_bounded() {
+    let env = Env::new();
+    let pkg = env.package("tmp", &[("app.py", SPAWNER)]);
+    for f in ["tmp-a", "tmp-b"] {
+        env.provider
+            .deploy_package(&spec(f), &pkg, &DeployOptions::default())
+            .await
+            .unwrap();
+    }
+    let call = |f: &'static str, event: serde_json::Value| {
+        let p = env.provider.clone();
+        async move {
+            let inv = p.invoke(f, &InvokeRequest::json(&event)).await.unwrap();
+            assert!(inv.function_error.is_none(), "{:?}", inv.log_tail);
+            serde_json::from_slice::<serde_json::Value>(&inv.payload).unwrap()
+        }
+    };
+    // The state directory (a test directory under /tmp) is bound back in; nothing else is there.
+    let state = env.state();
+    let listing = |v: &serde_json::Value| -> Vec<String> {
+        v["listing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap().to_string())
+            .filter(|e| !state.starts_with(Path::new("/tmp").join(e)))
+            .collect()
+    };
+    let marker = format!("m{}", std::process::id());
+    let wrote = call("tmp-a", serde_json::json!({"mode": "write", "marker": marker})).await;
+    assert_eq!(listing(&wrote), vec![format!("faas-probe-{marker}")], "{wrote}");
+    assert_eq!(wrote["tmpdir"], "/tmp");
+    assert!(
+        !Path::new(&format!("/tmp/faas-probe-{marker}")).exists(),
+        "it reached the host's /tmp"
+    );
+    let other = call("tmp-b", serde_json::json!({"mode": "list"})).await;
+    assert!(listing(&other).is_empty(), "another function saw it: {other}");
+    let again = call("tmp-a", serde_json::json!({"mode": "list"})).await;
+    assert!(listing(&again).is_empty(), "it outlived its invocation: {again}");
+    let filled = call("tmp-a", serde_json::json!({"mode": "fill"})).await;
+    assert_eq!(filled["errno"], 28, "ENOSPC at the ephemeral storage limit: {filled}");
+    let written = filled["written"].as_u64().unwrap();
+    assert!(
+        (500 << 20..=512 << 20).contains(&written),
+        "{written} bytes fit in 512 MB"
+    );
+}
+
+// 6. Zip bombs: unpacking stops at the unzipped limit.
+
+#[tokio::test]
+async fn a_zip_bomb_is_refused_while_unpacking_and_leaves_nothing() {
+    use std::io::Write;
+    let env = Env::new();
+    let bomb = env.dir.path().join("bomb.zip");
+    let mut w = zip::ZipWriter::new(fs::File::create(&bomb).unwrap());
+    w.start_file("app.py", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    w.write_all(b"def handler(e, c):\n    return {}\n").unwrap();
+    w.start_file("zeros.bin", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    let chunk = vec![0u8; 1 << 20];
+    for _ in 0..260 {
+        w.write_all(&chunk).unwrap();
+    }
+    w.finish().unwrap();
+    // As a package described by another tool (its sizes not checked): upload unpacks it.
+    let pkg = Package::from_zip(&bomb).unwrap();
+    let err = env.provider.upload("bomb", &pkg).await.unwrap_err();
+    assert!(err.to_string().contains("over the limit"), "{err}");
+    let code = env.state().join("code");
+    let left: Vec<_> = fs::read_dir(&code).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(
+        !env.state()
+            .join("artifacts")
+            .join(format!("{}.zip", pkg.sha256))
+            .exists()
+    );
+}

@@ -208,6 +208,30 @@ async fn failing_steps_stop_the_pipeline() {
 }
 
 #[tokio::test]
+async fn a_timed_out_script_is_stopped_with_everything_it_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("child.pid");
+    let yaml = format!(
+        "lambda_deployment_pipeline:\n  stages:\n    - name: s\n      steps:\n        - {{ name: slow, type: script, config: {{ script: 'sleep 60 & echo $! > {}; wait', timeout_s: 1 }} }}\n",
+        pidfile.display()
+    );
+    let r = run_yaml(&yaml).await.unwrap();
+    assert_eq!(r.steps[0].status, StepStatus::Failed, "{}", r.steps[0].summary);
+    assert!(r.steps[0].summary.contains("timed out"), "{}", r.steps[0].summary);
+    let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_string();
+    let mut alive = true;
+    for _ in 0..40 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        alive = !stat.is_empty() && !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z');
+        if !alive {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!alive, "the script's child {pid} outlived the timed-out step");
+}
+
+#[tokio::test]
 async fn secrets_never_reach_reports_or_errors() {
     let yaml = "aws_lambda_integration:\n  enabled: true\n  auth: { type: access_key, access_key_id: AKIDEXAMPLE, secret_access_key: \"${FAAS_TEST_SECRET:-wJalrXUtnFEMI-very-secret}\" }\nlambda_deployment_pipeline:\n  stages:\n    - name: s\n      steps:\n        - { name: leak, type: script, config: { script: 'echo wJalrXUtnFEMI-very-secret; exit 1' } }\n";
     let r = run_yaml(yaml).await.unwrap();

@@ -41,9 +41,19 @@ fn safe_name(zip_path: &Path, name: &str) -> Result<PathBuf, PackageError> {
 
 impl Package {
     /// Describes an existing zip: its digests, sizes and manifest. Rejects entries whose names
-    /// are absolute or contain `..`.
+    /// are absolute or contain `..`. No size limit: prefer [`Package::from_zip_limited`] for a
+    /// zip you did not build.
     pub fn from_zip(path: impl AsRef<Path>) -> Result<Package, PackageError> {
+        Package::from_zip_limited(path, None)
+    }
+
+    /// [`Package::from_zip`], stopping with [`PackageError::TooLarge`] as soon as the bytes
+    /// read out of the entries reach `max_unzipped` (counted while streaming: the sizes the
+    /// zip declares are not trusted).
+    pub fn from_zip_limited(path: impl AsRef<Path>, max_unzipped: Option<u64>) -> Result<Package, PackageError> {
         let path = path.as_ref();
+        let limit = max_unzipped.unwrap_or(u64::MAX);
+        let mut total = 0u64;
         let mut archive = open(path)?;
         let mut manifest = Vec::with_capacity(archive.len());
         for i in 0..archive.len() {
@@ -54,7 +64,19 @@ impl Package {
                 continue;
             }
             let mut sha = Sha256::new();
-            let size = io::copy(&mut entry, &mut HashSink(&mut sha)).map_err(|e| PackageError::zip(path, e))?;
+            let room = limit - total;
+            let size = io::copy(&mut (&mut entry).take(room.saturating_add(1)), &mut HashSink(&mut sha))
+                .map_err(|e| PackageError::zip(path, e))?;
+            total += size;
+            if size > room {
+                return Err(PackageError::TooLarge {
+                    what: "unzipped",
+                    size: total,
+                    limit,
+                    over: total - limit,
+                    largest: format!("{name} (at least {size} bytes)"),
+                });
+            }
             manifest.push(ManifestEntry {
                 executable: entry.unix_mode().is_some_and(|m| m & 0o111 != 0),
                 path: name,

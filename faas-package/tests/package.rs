@@ -369,6 +369,44 @@ fn reading_a_zip_rejects_path_traversal() {
     assert!(!dest.exists() && !dir.path().join("evil.txt").exists());
 }
 
+/// A zip of `mb` MB of zeros in one entry (a few KB on disk).
+fn zip_bomb(path: &Path, mb: usize) {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(fs::File::create(path).unwrap());
+    w.start_file("zeros.bin", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    let chunk = vec![0u8; 1 << 20];
+    for _ in 0..mb {
+        w.write_all(&chunk).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+#[test]
+fn reading_and_unpacking_stop_at_the_unzipped_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = dir.path().join("bomb.zip");
+    zip_bomb(&bomb, 64);
+    assert!(fs::metadata(&bomb).unwrap().len() < 1 << 20);
+    let limit = 4 << 20;
+    let err = Package::from_zip_limited(&bomb, Some(limit)).unwrap_err();
+    assert!(
+        matches!(err, PackageError::TooLarge { limit: l, .. } if l == limit),
+        "{err}"
+    );
+    let dest = dir.path().join("out");
+    let err = Package::extract_limited(&bomb, &dest, Some(limit)).unwrap_err();
+    assert!(matches!(err, PackageError::TooLarge { .. }), "{err}");
+    assert!(err.to_string().contains("zeros.bin"), "{err}");
+    let written = fs::metadata(dest.join("zeros.bin")).map(|m| m.len()).unwrap_or(0);
+    assert!(written <= limit + 1, "unpacking went past the limit: {written} bytes");
+    // Under the limit, both work.
+    assert_eq!(
+        Package::from_zip_limited(&bomb, Some(128 << 20)).unwrap().unzipped_size,
+        64 << 20
+    );
+}
+
 /// A wrapper that logs each call, then runs the real tool.
 fn counting_wrapper(dir: &Path, name: &str, real: &str) -> (PathBuf, PathBuf) {
     let log = dir.join(format!("{name}.calls"));

@@ -17,6 +17,7 @@
 mod code;
 mod runner;
 mod runtime_api;
+mod sandbox;
 mod store;
 
 use std::path::PathBuf;
@@ -302,18 +303,23 @@ impl ProviderBackend for LocalProvider {
         let (path, sha) = (package.path.clone(), package.sha256.clone());
         let inner = self.inner.clone();
         let stored = tokio::task::spawn_blocking(move || -> Result<PathBuf> {
-            let actual = Package::from_zip(&path)?;
-            if actual.sha256 != sha {
+            let actual = store::file_sha256(&path).map_err(|e| Error::io(path.display(), e))?;
+            if actual != sha {
                 return Err(Error::Conflict {
                     resource: path.display().to_string(),
                     message: format!(
-                        "the file's sha256 is {} but the package says {sha}: it changed after packaging",
-                        actual.sha256
+                        "the file's sha256 is {actual} but the package says {sha}: it changed after packaging"
                     ),
                 });
             }
-            inner.store.put_artifact(&path, &sha)?;
-            inner.store.code_dir(&sha)?;
+            let copied = inner.store.put_artifact(&path, &sha)?;
+            // Unpacked now, within the unzipped limit: a package that cannot be is not kept.
+            if let Err(e) = inner.store.code_dir(&sha) {
+                if copied {
+                    let _ = std::fs::remove_file(inner.store.artifact_path(&sha)?);
+                }
+                return Err(e);
+            }
             inner.store.artifact_path(&sha)
         })
         .await
@@ -545,6 +551,7 @@ impl ProviderBackend for LocalProvider {
             version,
             spec,
             code_dir,
+            state_dir: self.inner.store.root().to_path_buf(),
             bootstrap_dir,
             payload,
             python: self.inner.python.clone(),

@@ -20,6 +20,7 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use super::runtime_api::{Event, RuntimeApi, RuntimeSignal};
+use super::sandbox;
 use crate::{Error, ExecutionReport, FunctionError, FunctionSpec, Invocation, Result, RuntimeFamily};
 
 /// Bytes of log kept in memory per invocation.
@@ -35,6 +36,8 @@ pub(crate) struct RunRequest {
     pub version: String,
     pub spec: FunctionSpec,
     pub code_dir: PathBuf,
+    /// The state directory (the sandbox binds it back in when it lives under `/tmp`).
+    pub state_dir: PathBuf,
     pub bootstrap_dir: PathBuf,
     pub payload: Vec<u8>,
     pub python: Option<String>,
@@ -98,38 +101,14 @@ fn resolve_interpreter(cmd: &str, probe: &[&str]) -> Option<String> {
     resolved
 }
 
-/// `setpriv`, which starts a program with no capabilities: as root, handlers run without
-/// them, so the sealed code tree (owned by `nobody`, read-only) is read-only to them too.
-fn setpriv() -> Option<&'static str> {
-    static FOUND: OnceLock<Option<&'static str>> = OnceLock::new();
-    *FOUND.get_or_init(|| {
-        let found = ["/usr/bin/setpriv", "/bin/setpriv", "/usr/sbin/setpriv"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).is_file());
-        if found.is_none() {
-            tracing::warn!(
-                "running as root without util-linux's setpriv: handlers keep root's capabilities and could write their code tree (it is still verified before every use)"
-            );
-        }
-        found
-    })
-}
-
-/// The command, started through `setpriv` without capabilities when faas runs as root.
-fn unprivileged(program: impl AsRef<std::ffi::OsStr>) -> Command {
-    match setpriv().filter(|_| super::code::running_as_root()) {
-        Some(setpriv) => {
-            let mut c = Command::new(setpriv);
-            c.args(["--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--"])
-                .arg(program);
-            c
-        }
-        None => Command::new(program),
-    }
-}
-
-fn command(req: &RunRequest) -> Command {
-    let mut cmd = match req.spec.runtime.family() {
+fn command(req: &RunRequest, request_id: &str) -> std::io::Result<(Command, sandbox::Tmp)> {
+    let launch = sandbox::Launch {
+        state: &req.state_dir,
+        task: &req.code_dir,
+        tmp_mb: req.spec.aws.ephemeral_storage_mb.unwrap_or(sandbox::DEFAULT_TMP_MB),
+        request_id,
+    };
+    let (mut cmd, tmp) = match req.spec.runtime.family() {
         RuntimeFamily::Python => {
             // The runtime's own version when installed, else python3 (the configured one wins).
             let versioned = format!("python{}", req.spec.runtime.version().unwrap_or("3"));
@@ -142,20 +121,18 @@ fn command(req: &RunRequest) -> Command {
                 .iter()
                 .find_map(|c| resolve_interpreter(c, &probe))
                 .unwrap_or_else(|| candidates[candidates.len() - 1].clone());
-            let mut c = unprivileged(python);
+            let (mut c, tmp) = sandbox::command(&launch, python)?;
             c.arg("-u").arg(req.bootstrap_dir.join("bootstrap.py"));
-            c
+            (c, tmp)
         }
         RuntimeFamily::Node => {
             let node = resolve_interpreter(&req.node, &["-e", "console.log(process.execPath)"]);
-            let mut c = unprivileged(node.unwrap_or_else(|| req.node.clone()));
+            let (mut c, tmp) = sandbox::command(&launch, node.unwrap_or_else(|| req.node.clone()))?;
             c.arg(req.bootstrap_dir.join("bootstrap.js"));
-            c
+            (c, tmp)
         }
-        _ => unprivileged(req.code_dir.join("bootstrap")),
+        _ => sandbox::command(&launch, req.code_dir.join("bootstrap"))?,
     };
-    // Its own process group, so that whatever the handler starts is stopped with it.
-    cmd.process_group(0);
     cmd.current_dir(&req.code_dir)
         .env_clear()
         .stdin(Stdio::null())
@@ -165,7 +142,8 @@ fn command(req: &RunRequest) -> Command {
     if let Some(path) = std::env::var_os("PATH") {
         cmd.env("PATH", path);
     }
-    cmd
+    cmd.env("TMPDIR", &tmp.dir);
+    Ok((cmd, tmp))
 }
 
 fn lambda_env(cmd: &mut Command, req: &RunRequest, api: &str, request_id: &str) {
@@ -230,7 +208,7 @@ pub(crate) async fn run(req: RunRequest) -> Result<Invocation> {
     .await
     .map_err(|e| Error::io("runtime API listener", e))?;
 
-    let mut cmd = command(&req);
+    let (mut cmd, _tmp) = command(&req, &request_id).map_err(|e| Error::io(req.state_dir.display(), e))?;
     lambda_env(&mut cmd, &req, &api.address, &request_id);
     let tail = Arc::new(Mutex::new(Tail::default()));
     let spawned = Instant::now();
@@ -336,12 +314,8 @@ fn runnable(path: &std::path::Path) -> std::io::Result<()> {
 }
 
 /// Kills the runtime and everything it started (its process group), then reaps it.
-/// `group` is the child's pid, taken at spawn: once the child is reaped its id is gone, but
-/// its group lives on while anything it started does (and the kernel reuses no pid meanwhile).
 async fn stop(child: &mut Child, group: Option<u32>) {
-    if let Some(pid) = group.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-    }
+    crate::process::kill_group(group);
     let _ = child.start_kill();
     let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
 }

@@ -12,6 +12,10 @@ use tracing::Instrument;
 use super::Resolved;
 use super::config::Redactor;
 use super::steps::StepOutcome;
+
+/// The most a zip given to a step is unpacked to while it is read: the largest package any
+/// provider accepts (Azure, 1 GiB).
+const MAX_UNZIPPED: u64 = 1 << 30;
 use crate::testcase::TestResult;
 use crate::{Error, Plan, Provider, Result};
 
@@ -279,7 +283,9 @@ impl RunContext<'_> {
             if let Some((p, r, h)) = self.packages.values().find(|(p, ..)| p.path == path) {
                 return Ok((p.clone(), Some(r.clone()), h.clone()));
             }
-            return Ok((Package::from_zip(&path)?, None, None));
+            // A zip from elsewhere is read only up to the largest package any provider takes
+            // (the deploy checks its provider's own limit before anything is uploaded).
+            return Ok((Package::from_zip_limited(&path, Some(MAX_UNZIPPED))?, None, None));
         }
         let latest = self
             .last_package

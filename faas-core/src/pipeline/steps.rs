@@ -246,21 +246,32 @@ impl Step for ScriptConfig {
             });
         }
         let dir = ctx.path(self.working_dir.as_deref().unwrap_or(std::path::Path::new(".")));
+        // Its own process group: a timed-out script is stopped with everything it started.
         let mut cmd = tokio::process::Command::new("sh");
         cmd.arg("-c")
             .arg(&self.script)
             .current_dir(&dir)
             .envs(&self.env)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .process_group(0)
             .kill_on_drop(true);
-        let run = cmd.output();
+        let child = cmd.spawn().map_err(|e| Error::io(dir.display(), e))?;
+        let group = child.id();
+        let run = child.wait_with_output();
         let output = match self.timeout_s {
-            Some(t) => tokio::time::timeout(std::time::Duration::from_secs(t), run)
-                .await
-                .map_err(|_| Error::Timeout {
-                    operation: format!("script {}", ctx.step_name()),
-                    waited: std::time::Duration::from_secs(t),
-                    last_seen: "still running".into(),
-                })?,
+            Some(t) => match tokio::time::timeout(std::time::Duration::from_secs(t), run).await {
+                Ok(out) => out,
+                Err(_) => {
+                    crate::process::kill_group(group);
+                    return Err(Error::Timeout {
+                        operation: format!("script {}", ctx.step_name()),
+                        waited: std::time::Duration::from_secs(t),
+                        last_seen: "still running (stopped with everything it started)".into(),
+                    });
+                }
+            },
             None => run.await,
         }
         .map_err(|e| Error::io(dir.display(), e))?;

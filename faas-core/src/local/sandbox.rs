@@ -1,0 +1,155 @@
+//! How a handler process is started: its own process group, its own `/tmp`, and — when faas
+//! runs as root — no capabilities.
+//!
+//! * **Process group**: the runtime leads a group of its own; the runner kills the whole
+//!   group when the invocation ends (response, error, timeout), so nothing a handler starts
+//!   outlives it.
+//! * **Private `/tmp`**: where util-linux's `unshare` can make a mount namespace (as root, or
+//!   through an unprivileged user namespace), the runtime gets a fresh tmpfs on `/tmp` of
+//!   the function's ephemeral storage size (`aws.ephemeral_storage_mb`, default 512 MB, as
+//!   on Lambda): writes beyond it fail with "No space left on device", other functions never
+//!   see it, and it is gone when the invocation's processes are. Where no namespace can be
+//!   made, `TMPDIR` points at a private directory under the state directory, removed after
+//!   the invocation (a handler writing to the literal path `/tmp` then reaches the host's;
+//!   a warning says so once).
+//! * **No capabilities as root**: through `setpriv`, so the sealed code tree (owned by
+//!   `nobody`, read-only) is read-only to the handler too (see the `code` module).
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use tokio::process::Command;
+
+use super::code::running_as_root;
+
+/// Lambda's default ephemeral storage, in MB.
+pub(crate) const DEFAULT_TMP_MB: u32 = 512;
+
+/// The shell run inside the new mount namespace: a tmpfs on `/tmp`, the state directory
+/// bound back in when it lives under `/tmp` (as test directories do), then the runtime.
+const SETUP: &str = r#"state=$1; task=$2; size=$3; shift 3
+cd "$state" || exit 126
+mount -t tmpfs -o "size=${size}m,mode=1777" faas-tmp /tmp || { echo "faas: cannot mount a private /tmp" >&2; exit 126; }
+case "$state" in /tmp/*) mkdir -p "$state" && mount --no-canonicalize --bind /proc/self/cwd "$state" || { echo "faas: cannot bind the state directory" >&2; exit 126; };; esac
+cd "$task" || exit 126
+exec "$@""#;
+
+fn find(candidates: &[&'static str]) -> Option<&'static str> {
+    candidates.iter().copied().find(|p| Path::new(p).is_file())
+}
+
+/// `setpriv`, when faas runs as root (and it is installed).
+fn setpriv() -> Option<&'static str> {
+    static FOUND: OnceLock<Option<&'static str>> = OnceLock::new();
+    *FOUND.get_or_init(|| {
+        if !running_as_root() {
+            return None;
+        }
+        let found = find(&["/usr/bin/setpriv", "/bin/setpriv"]);
+        if found.is_none() {
+            tracing::warn!(
+                "running as root without util-linux's setpriv: handlers keep root's capabilities and could write their code tree (it is still verified before every use)"
+            );
+        }
+        found
+    })
+}
+
+/// The `unshare` arguments that make a mount namespace here, if any do (probed once).
+fn namespace() -> Option<(&'static str, &'static [&'static str])> {
+    static FOUND: OnceLock<Option<(&'static str, &'static [&'static str])>> = OnceLock::new();
+    *FOUND.get_or_init(|| {
+        let unshare = find(&["/usr/bin/unshare", "/bin/unshare"])?;
+        let args: &'static [&'static str] = if running_as_root() {
+            &["--mount", "--propagation", "private", "--"]
+        } else {
+            &["--user", "--map-root-user", "--mount", "--propagation", "private", "--"]
+        };
+        let works = std::process::Command::new(unshare)
+            .args(args)
+            .args(["/bin/sh", "-c", "mount -t tmpfs -o size=1m faas-probe /tmp"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !works {
+            tracing::warn!(
+                "no mount namespace can be made here (unshare): handlers get a private TMPDIR, but the literal /tmp is the host's"
+            );
+        }
+        works.then_some((unshare, args))
+    })
+}
+
+/// Where a handler's temporary files go, and what is left to remove afterwards.
+#[derive(Debug)]
+pub(crate) struct Tmp {
+    /// `TMPDIR` for the handler.
+    pub dir: PathBuf,
+    /// A private directory to remove when the invocation ends (no namespace).
+    owned: Option<PathBuf>,
+}
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        if let Some(dir) = self.owned.take()
+            && let Err(e) = std::fs::remove_dir_all(&dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %dir.display(), error = %e, "could not remove an invocation's temporary directory");
+        }
+    }
+}
+
+/// What the sandbox needs to know about one invocation.
+pub(crate) struct Launch<'a> {
+    /// The state directory.
+    pub state: &'a Path,
+    /// The code tree the handler runs in.
+    pub task: &'a Path,
+    /// The private `/tmp` size in MB.
+    pub tmp_mb: u32,
+    /// The invocation's id (names the fallback temporary directory).
+    pub request_id: &'a str,
+}
+
+/// The command that starts `program` in the sandbox (arguments follow with `.arg`), and its
+/// temporary directory.
+pub(crate) fn command(launch: &Launch<'_>, program: impl AsRef<std::ffi::OsStr>) -> std::io::Result<(Command, Tmp)> {
+    let mut argv: Vec<std::ffi::OsString> = Vec::new();
+    let tmp = match namespace() {
+        Some((unshare, args)) => {
+            argv.push(unshare.into());
+            argv.extend(args.iter().map(Into::into));
+            argv.extend(["/bin/sh", "-c", SETUP, "faas-sandbox"].map(Into::into));
+            argv.extend([launch.state.as_os_str(), launch.task.as_os_str()].map(Into::into));
+            argv.push(launch.tmp_mb.to_string().into());
+            Tmp {
+                dir: PathBuf::from("/tmp"),
+                owned: None,
+            }
+        }
+        None => {
+            let dir = launch.state.join("tmp").join(launch.request_id);
+            std::fs::create_dir_all(&dir)?;
+            Tmp {
+                dir: dir.clone(),
+                owned: Some(dir),
+            }
+        }
+    };
+    if let Some(setpriv) = setpriv() {
+        argv.push(setpriv.into());
+        argv.extend(["--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--"].map(Into::into));
+    }
+    argv.push(program.as_ref().into());
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]);
+    Ok((group(cmd), tmp))
+}
+
+/// Its own process group, so that whatever the handler starts is stopped with it.
+fn group(mut cmd: Command) -> Command {
+    cmd.process_group(0);
+    cmd
+}

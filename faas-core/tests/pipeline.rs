@@ -231,6 +231,59 @@ async fn a_timed_out_script_is_stopped_with_everything_it_started() {
     assert!(!alive, "the script's child {pid} outlived the timed-out step");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_test_case_shows_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("echo");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("app.py"),
+        "import os\ndef handler(e, c):\n    return {'token': os.environ['API_TOKEN'], os.environ['API_TOKEN']: 1}\n",
+    )
+    .unwrap();
+    let yaml = format!(
+        r#"
+lambda_deployment_pipeline:
+  stages:
+    - name: s
+      steps:
+        - {{ name: pkg, type: package, config: {{ source_path: "{src}", output_path: "{out}", runtime: python3.12, handler: app.handler }} }}
+        - name: up
+          type: deploy
+          config: {{ function_name: echo-secret, secret_environment_variables: {{ API_TOKEN: canary-test-secret }} }}
+        - name: check
+          type: test
+          config:
+            function_name: echo-secret
+            test_cases:
+              - {{ name: leaks, payload: {{}}, expected_response: {{ token: wrong }} }}
+              - {{ name: exact, payload: {{}}, expected_response: {{ token: wrong }}, match: exact }}
+"#,
+        src = src.display(),
+        out = dir.path().join("echo.zip").display()
+    );
+    let (_, providers) = local(dir.path());
+    let seen = Arc::new(Mutex::new(String::new()));
+    let sink = seen.clone();
+    let observer = move |e: &Event| sink.lock().unwrap().push_str(&format!("{e:?}\n"));
+    let report = Pipeline::from_yaml(&yaml)
+        .unwrap()
+        .run(&providers, None, &observer)
+        .await
+        .unwrap();
+    let check = report.steps.iter().find(|s| s.step == "check").unwrap();
+    assert_eq!(check.status, StepStatus::Failed);
+    assert!(!check.tests[0].failures.is_empty());
+    let text = format!(
+        "{}{}{}",
+        serde_json::to_string(&report).unwrap(),
+        faas_core::pipeline::junit_xml(&report),
+        seen.lock().unwrap()
+    );
+    assert!(!text.contains("canary-test-secret"), "{text}");
+    assert!(text.contains("***"), "{text}");
+}
+
 #[tokio::test]
 async fn secrets_never_reach_reports_or_errors() {
     let yaml = "aws_lambda_integration:\n  enabled: true\n  auth: { type: access_key, access_key_id: AKIDEXAMPLE, secret_access_key: \"${FAAS_TEST_SECRET:-wJalrXUtnFEMI-very-secret}\" }\nlambda_deployment_pipeline:\n  stages:\n    - name: s\n      steps:\n        - { name: leak, type: script, config: { script: 'echo wJalrXUtnFEMI-very-secret; exit 1' } }\n";

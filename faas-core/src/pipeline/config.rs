@@ -245,8 +245,20 @@ pub struct Redactor {
 }
 
 impl Redactor {
+    /// Secrets shorter than [`Redactor::MIN_LEN`] are not redacted (replacing every
+    /// one- or two-character match would garble all output; such a value is no secret).
+    pub const MIN_LEN: usize = 3;
+
     pub(crate) fn new(secrets: BTreeSet<String>) -> Redactor {
-        let mut secrets: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 3).collect();
+        let short = secrets.iter().filter(|s| !s.is_empty() && s.len() < Self::MIN_LEN).count();
+        if short > 0 {
+            tracing::warn!(
+                count = short,
+                "secret values shorter than {} characters are not redacted: use longer secrets",
+                Self::MIN_LEN
+            );
+        }
+        let mut secrets: Vec<String> = secrets.into_iter().filter(|s| s.len() >= Self::MIN_LEN).collect();
         // Longest first, so that a secret containing another is replaced whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         Redactor { secrets }
@@ -261,6 +273,17 @@ impl Redactor {
             }
         }
         out
+    }
+
+    /// `value` with every secret inside its strings (keys too) replaced by `***`.
+    pub fn redact_json(&self, value: &serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => Value::String(self.redact(s)),
+            Value::Array(a) => Value::Array(a.iter().map(|v| self.redact_json(v)).collect()),
+            Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (self.redact(k), self.redact_json(v))).collect()),
+            other => other.clone(),
+        }
     }
 
     /// How many secrets it knows.

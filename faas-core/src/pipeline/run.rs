@@ -232,6 +232,11 @@ impl RunContext<'_> {
         self.redactor.redact(text)
     }
 
+    /// The pipeline's redactor.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
     /// Sends an event to the observer.
     pub fn observe(&self, event: Event) {
         self.observer.event(&event);

@@ -445,7 +445,11 @@ impl Step for TestConfig {
                     })?,
                 None => call.await,
             }?;
-            let result = evaluate(case, &inv);
+            // What a failing case shows (expected and actual) goes through the redactor like
+            // everything else a pipeline prints or writes.
+            let mut result = evaluate(case, &inv);
+            result.failures = result.failures.iter().map(|f| ctx.redact(f)).collect();
+            result.response = ctx.redactor().redact_json(&result.response);
             ctx.observe(Event::TestCase {
                 step: ctx.step_name().to_string(),
                 result: result.clone(),

@@ -1,10 +1,50 @@
 //! Helpers shared by the runnable examples (see the `[[example]]` targets).
 #![allow(clippy::print_stdout)]
 
-/// Sends `tracing` output to stderr, filtered by `RUST_LOG` (default `warn`).
+/// Targets whose debug and trace output dumps requests (headers with session tokens,
+/// signatures, bearer tokens, SAS, function keys): capped at `info` unless `RUST_LOG` names
+/// them explicitly.
+pub const CAPPED_TARGETS: &[&str] = &[
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http",
+    "aws_smithy_http_client",
+    "aws_smithy_types",
+    "aws_sigv4",
+    "aws_config",
+    "aws_credential_types",
+    "aws_runtime",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "reqwest",
+    "rustls",
+    "tower",
+    "azure_core",
+    "azure_identity",
+    "gcp_auth",
+];
+
+/// The `tracing` filter of the examples: `RUST_LOG` (default `warn`), with every target of
+/// [`CAPPED_TARGETS`] capped at `info` unless `RUST_LOG` names it.
+pub fn log_filter(rust_log: Option<&str>) -> String {
+    let mut directives = rust_log.filter(|s| !s.trim().is_empty()).unwrap_or("warn").to_string();
+    for target in CAPPED_TARGETS {
+        let named = directives
+            .split(',')
+            .any(|d| d.trim().split(['=', '[']).next() == Some(*target));
+        if !named {
+            directives.push_str(&format!(",{target}=info"));
+        }
+    }
+    directives
+}
+
+/// Sends `tracing` output to stderr, filtered by [`log_filter`].
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let directives = log_filter(std::env::var("RUST_LOG").ok().as_deref());
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter(None)));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -27,4 +67,21 @@ pub enum Which {
     Gcp,
     /// Azure Functions (build with `--features azure`; honours `FAAS_AZURE_*`).
     Azure,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_dumping_targets_are_capped_unless_named() {
+        let f = log_filter(Some("trace"));
+        assert!(f.starts_with("trace,") && f.contains(",aws_smithy_runtime=info") && f.contains(",h2=info"));
+        let f = log_filter(Some("debug,aws_smithy_runtime=trace"));
+        assert!(
+            !f.contains("aws_smithy_runtime=info") && f.contains("hyper=info"),
+            "{f}"
+        );
+        assert!(log_filter(None).starts_with("warn,"));
+    }
 }

@@ -150,6 +150,50 @@ async fn deploy_on_aws_through_moto() {
     assert_eq!(again["code_sha256"], first["code_sha256"]);
 }
 
+/// With `RUST_LOG=trace`, the examples' default setup still keeps the SDK's and the HTTP
+/// stack's request dumps (headers: the session token, the signature) out of the logs.
+#[cfg(feature = "aws")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_logs_carry_no_credentials() {
+    use faas_aws::test_support::{BUCKET, Moto, ROLE};
+    let Some(moto) = Moto::start().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("hello.zip").display().to_string();
+    let out = Command::new(example("deploy"))
+        .args(["--function", "traced", "--runtime", "python3.12"])
+        .args(["--handler", "lambda_function.lambda_handler", "--src"])
+        .arg(functions())
+        .args([
+            "--provider",
+            "aws",
+            "--role",
+            ROLE,
+            "--out",
+            &zip,
+            "--alias",
+            "live",
+            "--json",
+        ])
+        .env("RUST_LOG", "trace")
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIDCANARYKEYID")
+        .env("AWS_SECRET_ACCESS_KEY", "canary-secret-access-key")
+        .env("AWS_SESSION_TOKEN", "canary-session-token-value")
+        .env("FAAS_AWS_BUCKET", BUCKET)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("TRACE") || stderr.contains("DEBUG"),
+        "trace logging is on: {stderr}"
+    );
+    for canary in ["canary-session-token-value", "canary-secret-access-key", "Signature="] {
+        assert!(!stderr.contains(canary), "{canary} reached the logs");
+    }
+}
+
 #[cfg(feature = "gcp")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_on_gcp_through_the_fake() {

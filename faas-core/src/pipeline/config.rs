@@ -250,7 +250,10 @@ impl Redactor {
     pub const MIN_LEN: usize = 3;
 
     pub(crate) fn new(secrets: BTreeSet<String>) -> Redactor {
-        let short = secrets.iter().filter(|s| !s.is_empty() && s.len() < Self::MIN_LEN).count();
+        let short = secrets
+            .iter()
+            .filter(|s| !s.is_empty() && s.len() < Self::MIN_LEN)
+            .count();
         if short > 0 {
             tracing::warn!(
                 count = short,

@@ -7,7 +7,7 @@ use aws_config::BehaviorVersion;
 use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use faas_core::{Error, PollPolicy, Result, RetryConfig};
+use faas_core::{Error, PollPolicy, Result, RetryConfig, Timeouts};
 
 use crate::AwsProvider;
 
@@ -88,6 +88,7 @@ pub struct AwsBuilder {
     pub(crate) part_size: u64,
     pub(crate) retry: RetryConfig,
     pub(crate) poll: PollPolicy,
+    pub(crate) timeouts: Timeouts,
 }
 
 impl Default for AwsBuilder {
@@ -105,6 +106,7 @@ impl Default for AwsBuilder {
             part_size: 8 * 1024 * 1024,
             retry: RetryConfig::default(),
             poll: PollPolicy::default(),
+            timeouts: Timeouts::default(),
         }
     }
 }
@@ -194,13 +196,27 @@ impl AwsBuilder {
         self
     }
 
+    /// Connect, read and whole-request timeouts of every SDK call (see [`Timeouts`]); a call
+    /// that runs out of them is `Error::Timeout` naming it (`lambda:GetFunction`).
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
     /// Loads the SDK configuration and builds the provider.
     pub async fn build(self) -> Result<AwsProvider> {
         let retry = aws_config::retry::RetryConfig::standard()
             .with_max_attempts(self.retry.max_attempts.max(1))
             .with_initial_backoff(self.retry.initial_backoff)
             .with_max_backoff(self.retry.max_backoff);
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(self.timeouts.connect)
+            .read_timeout(self.timeouts.read)
+            .operation_attempt_timeout(self.timeouts.operation)
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retry)
+            .timeout_config(timeouts);
         if let Some(region) = &self.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
         }

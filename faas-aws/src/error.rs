@@ -66,12 +66,8 @@ where
                 retryable: false,
             }
         }
-        (SdkError::TimeoutError(_), _) => Error::Provider {
-            provider: "aws".into(),
-            code: "Timeout".into(),
-            message: "the request timed out".into(),
-            retryable: true,
-        },
+        (SdkError::TimeoutError(_), _) => timed_out::<E>(&err, target),
+        (SdkError::DispatchFailure(d), _) if d.is_timeout() => timed_out::<E>(&err, target),
         (SdkError::DispatchFailure(d), _) => Error::Provider {
             provider: "aws".into(),
             code: "Transport".into(),
@@ -99,6 +95,53 @@ where
             retryable: false,
         },
     }
+}
+
+/// `lambda:GetFunction` from the SDK's error type (`aws_sdk_lambda::operation::get_function::GetFunctionError`).
+fn operation_name<E>() -> String {
+    let full = std::any::type_name::<E>();
+    let service = full
+        .split("::")
+        .next()
+        .and_then(|c| c.strip_prefix("aws_sdk_"))
+        .unwrap_or("aws");
+    let op = full.rsplit("::").next().unwrap_or(full);
+    let op = op.split('<').next().unwrap_or(op);
+    format!("{service}:{}", op.strip_suffix("Error").unwrap_or(op))
+}
+
+/// The SDK gave up waiting (connect, read or operation timeout): a `Timeout` naming the call,
+/// with how long the SDK says it waited.
+fn timed_out<E>(err: &SdkError<E, HttpResponse>, target: Target<'_>) -> Error
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let detail = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
+    Error::Timeout {
+        operation: format!("{} ({} {})", operation_name::<E>(), target.kind, target.name),
+        waited: waited_in(&detail).unwrap_or_default(),
+        last_seen: format!("no answer: {detail} (set the limits with AwsBuilder::timeouts)"),
+    }
+}
+
+/// The duration in the SDK's "… occurred after 300ms" message (a `Duration`'s `Debug` form).
+fn waited_in(text: &str) -> Option<Duration> {
+    let rest = &text[text.find("after ")? + "after ".len()..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c.is_alphabetic()))
+        .unwrap_or(rest.len());
+    let token = &rest[..end];
+    let split = token.find(|c: char| c.is_alphabetic())?;
+    let (num, unit) = token.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let secs = match unit {
+        "ns" => n / 1e9,
+        "µs" | "us" => n / 1e6,
+        "ms" => n / 1e3,
+        "s" => n,
+        _ => return None,
+    };
+    Some(Duration::from_secs_f64(secs))
 }
 
 fn from_code(code: &str, message: String, target: Target<'_>) -> Error {
@@ -189,5 +232,31 @@ mod tests {
             },
         );
         assert!(e.to_string().contains("prune"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod timeout_tests {
+    use super::*;
+
+    #[test]
+    fn the_call_and_the_wait_are_named() {
+        assert_eq!(
+            operation_name::<aws_sdk_lambda::operation::get_function::GetFunctionError>(),
+            "lambda:GetFunction"
+        );
+        assert_eq!(
+            operation_name::<aws_sdk_s3::operation::put_object::PutObjectError>(),
+            "s3:PutObject"
+        );
+        assert_eq!(
+            waited_in("timeout: HTTP read timeout occurred after 300ms"),
+            Some(Duration::from_millis(300))
+        );
+        assert_eq!(
+            waited_in("operation timeout occurred after 1.5s, gave up"),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(waited_in("no duration here"), None);
     }
 }

@@ -50,6 +50,13 @@ impl std::fmt::Debug for Arm {
 }
 
 pub(crate) fn transport(what: &str, e: reqwest::Error) -> Error {
+    if e.is_timeout() {
+        return Error::Timeout {
+            operation: what.to_string(),
+            waited: Duration::ZERO,
+            last_seen: "no answer within the HTTP client's connect/read/request limits (AzureBuilder::timeouts)".into(),
+        };
+    }
     Error::Provider {
         provider: "azure".into(),
         code: "transport".into(),

@@ -10,7 +10,7 @@ use azure_identity::{
     AzureCliCredential, ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential,
     ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
-use faas_core::{Error, PollPolicy, Result, RetryConfig};
+use faas_core::{Error, PollPolicy, Result, RetryConfig, Timeouts};
 
 use crate::provider::AzureProvider;
 use crate::transport::ReqwestTransport;
@@ -128,6 +128,7 @@ pub struct AzureBuilder {
     pub(crate) sas_validity: Duration,
     pub(crate) retry: RetryConfig,
     pub(crate) poll: PollPolicy,
+    pub(crate) timeouts: Timeouts,
 }
 
 impl Default for AzureBuilder {
@@ -151,6 +152,7 @@ impl Default for AzureBuilder {
             sas_validity: Duration::from_secs(10 * 365 * 24 * 3600),
             retry: RetryConfig::default(),
             poll: PollPolicy::default(),
+            timeouts: Timeouts::default(),
         }
     }
 }
@@ -304,8 +306,18 @@ impl AzureBuilder {
         self
     }
 
+    /// Connect, read and whole-request timeouts of every HTTP call (see [`Timeouts`]); a call
+    /// that runs out of them is `Error::Timeout` naming it.
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
     fn http(&self) -> Result<reqwest::Client> {
-        let mut b = reqwest::Client::builder();
+        let mut b = reqwest::Client::builder()
+            .connect_timeout(self.timeouts.connect)
+            .read_timeout(self.timeouts.read)
+            .timeout(self.timeouts.operation);
         for pem in &self.root_certificates {
             let cert = reqwest::Certificate::from_pem(pem)
                 .map_err(|e| Error::invalid("root_certificate_pem", "(certificate)", e.to_string()))?;

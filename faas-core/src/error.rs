@@ -104,11 +104,11 @@ pub enum Error {
         hint: Option<String>,
     },
     /// A wait ran out of time.
-    #[error("timed out after {:.1}s waiting for {operation}; last seen: {last_seen}", .waited.as_secs_f64())]
+    #[error("timed out{} waiting for {operation}; last seen: {last_seen}", waited_suffix(.waited))]
     Timeout {
         /// What was awaited.
         operation: String,
-        /// How long we waited.
+        /// How long we waited (zero: not measured, e.g. an HTTP client's own timeout fired).
         waited: Duration,
         /// The last state observed.
         last_seen: String,
@@ -147,6 +147,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn waited_suffix(waited: &Duration) -> String {
+    if waited.is_zero() {
+        String::new()
+    } else {
+        format!(" after {:.1}s", waited.as_secs_f64())
+    }
 }
 
 fn hint_suffix(hint: &Option<String>) -> String {

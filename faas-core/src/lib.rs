@@ -43,6 +43,7 @@ mod provider;
 mod retry;
 mod spec;
 pub mod testcase;
+mod timeouts;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -65,3 +66,4 @@ pub use plan::{ConfigDiff, Plan, PlannedAction, diff_config, diff_config_unknown
 pub use provider::{Provider, ProviderBackend, ProviderInfo, PublishRequest};
 pub use retry::{PollPolicy, PollStatus, RetryConfig};
 pub use spec::{AwsSettings, AzureSettings, FunctionSpec, GcpSettings, LAMBDA_RESERVED_ENV, Limits, REDACTED};
+pub use timeouts::Timeouts;

@@ -56,6 +56,9 @@ async fn answer(resp: reqwest::Response, target: Target<'_>) -> Result<Value> {
 }
 
 fn transport(e: reqwest::Error) -> Error {
+    if e.is_timeout() {
+        return crate::timed_out("upload");
+    }
     Error::Provider {
         provider: "gcp".into(),
         code: "transport".into(),

@@ -85,7 +85,7 @@ impl MetadataIdTokens {
     pub fn new(base_url: impl Into<String>) -> MetadataIdTokens {
         MetadataIdTokens {
             base_url: with_slash(base_url.into()),
-            http: reqwest::Client::new(),
+            http: crate::http_client(&faas_core::Timeouts::default()),
         }
     }
 }
@@ -155,7 +155,7 @@ impl IamCredentialsIdTokens {
             base_url: with_slash(base_url.into()),
             service_account: service_account.into(),
             tokens,
-            http: reqwest::Client::new(),
+            http: crate::http_client(&faas_core::Timeouts::default()),
         }
     }
 }

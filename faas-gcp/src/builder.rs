@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use faas_core::{Error, PollPolicy, Result, RetryConfig};
+use faas_core::{Error, PollPolicy, Result, RetryConfig, Timeouts};
 use gcp_auth::{CustomServiceAccount, TokenProvider};
 
 use crate::auth::{IamCredentialsIdTokens, IdTokenSource, MetadataIdTokens, NoIdToken, with_slash};
@@ -90,6 +90,7 @@ pub struct GcpBuilder {
     pub(crate) serving_label: String,
     pub(crate) retry: RetryConfig,
     pub(crate) poll: PollPolicy,
+    pub(crate) timeouts: Timeouts,
 }
 
 impl Default for GcpBuilder {
@@ -109,6 +110,7 @@ impl Default for GcpBuilder {
             serving_label: "live".into(),
             retry: RetryConfig::default(),
             poll: PollPolicy::default(),
+            timeouts: Timeouts::default(),
         }
     }
 }
@@ -246,6 +248,13 @@ impl GcpBuilder {
     /// How long-running operations are awaited.
     pub fn poll(mut self, poll: PollPolicy) -> Self {
         self.poll = poll;
+        self
+    }
+
+    /// Connect, read and whole-request timeouts of every HTTP call (see [`Timeouts`]); a call
+    /// that runs out of them is `Error::Timeout` naming it.
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
         self
     }
 

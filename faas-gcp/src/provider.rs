@@ -145,7 +145,7 @@ impl GcpProvider {
         tokens: Arc<dyn TokenProvider>,
         id_tokens: Arc<dyn IdTokenSource>,
     ) -> GcpProvider {
-        let http = reqwest::Client::new();
+        let http = crate::http_client(&b.timeouts);
         let api = Api {
             http: http.clone(),
             tokens,

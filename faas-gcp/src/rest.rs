@@ -157,6 +157,9 @@ impl Api {
 fn transport(method: &Method, url: &str, e: reqwest::Error) -> Error {
     // Without the URL: signed upload URLs carry credentials in their query.
     let shown = url.split('?').next().unwrap_or(url);
+    if e.is_timeout() {
+        return crate::timed_out(format!("{method} {shown}"));
+    }
     Error::Provider {
         provider: "gcp".into(),
         code: "transport".into(),

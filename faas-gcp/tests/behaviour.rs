@@ -416,3 +416,36 @@ async fn gcs_bucket_path_against_gcp_storage_emulator() {
     let e = gcp.deploy(&spec("gcs-fn"), &missing).await.unwrap_err();
     assert!(matches!(e, Error::InvalidInput { .. }), "{e}");
 }
+
+/// An endpoint that accepts connections and never answers: the call ends in a `Timeout`
+/// naming it, within the configured limits (a short real-time test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_endpoint_times_out_naming_the_call() {
+    use std::time::{Duration, Instant};
+    let fake = FakeGcp::start().await;
+    let silent = faas_core::conformance::SilentServer::start().await;
+    let gcp = fake
+        .builder()
+        .functions_url(format!("{}/v2/", silent.url))
+        .retry(faas_core::RetryConfig::none())
+        .timeouts(
+            faas_core::Timeouts::default()
+                .connect(Duration::from_millis(300))
+                .read(Duration::from_millis(300))
+                .operation(Duration::from_secs(2)),
+        )
+        .build()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let e = gcp.get("hangs").await.unwrap_err();
+    assert!(
+        matches!(&e, Error::Timeout { operation, .. } if operation.starts_with("GET ") && operation.contains("hangs")),
+        "{e}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "waited {:?}",
+        started.elapsed()
+    );
+}

@@ -77,3 +77,38 @@ pub fn capture_logs() -> (LogCapture, tracing::subscriber::DefaultGuard) {
         .finish();
     (capture, tracing::subscriber::set_default(subscriber))
 }
+
+/// A loopback server that accepts connections and never answers (for hang tests). It stops
+/// when dropped.
+#[derive(Debug)]
+pub struct SilentServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SilentServer {
+    /// Starts it on a free loopback port.
+    pub async fn start() -> SilentServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("no loopback listener: {e}"));
+        let url = format!(
+            "http://{}",
+            listener.local_addr().unwrap_or_else(|e| panic!("no address: {e}"))
+        );
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        SilentServer { url, task }
+    }
+}
+
+impl Drop for SilentServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -234,7 +234,7 @@ impl RunContext<'_> {
 
     /// The pipeline's redactor.
     pub fn redactor(&self) -> &Redactor {
-        &self.redactor
+        self.redactor
     }
 
     /// Sends an event to the observer.

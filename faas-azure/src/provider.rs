@@ -22,7 +22,8 @@ use crate::arm::{Arm, Target};
 use crate::blob::Blobs;
 use crate::builder::{DeployMethod, Hosting};
 use crate::site::{
-    AZURE_RESERVED_ENV, CODE_SHA, Settings, Sites, Where, deployment, desired_settings, differences, linux_fx,
+    AZURE_RESERVED_ENV, CODE_SHA, Settings, Sites, Where, check_owner, deployment, desired_settings, differences,
+    linux_fx,
 };
 
 /// What Azure Functions can do on Premium and Dedicated plans: immutable package versions,
@@ -301,6 +302,7 @@ impl ProviderBackend for AzureProvider {
         };
         let (_, conn) = self.storage().await?;
         let settings = self.sites.settings(at).await?;
+        check_owner(at.app, &settings, &spec.name)?;
         let d = differences(&site, &settings, spec, self.sites.hosting, conn, &artifact.sha256)?;
         if let Some((from, to)) = d.code {
             plan.actions.push(PlannedAction::UpdateCode { from, to });
@@ -353,6 +355,7 @@ impl ProviderBackend for AzureProvider {
             }
             Some(site) => {
                 let current = self.sites.settings(at).await?;
+                check_owner(at.app, &current, &spec.name)?;
                 let d = differences(&site, &current, spec, hosting, conn, &artifact.sha256)?;
                 if d.is_empty() {
                     return Ok(DeployOutcome {
@@ -397,6 +400,7 @@ impl ProviderBackend for AzureProvider {
         };
         let site = self.require_site(at).await?;
         let settings = self.sites.settings(at).await?;
+        check_owner(at.app, &settings, function)?;
         Ok(deployment(
             function,
             function,
@@ -435,6 +439,10 @@ impl ProviderBackend for AzureProvider {
             slot: None,
         };
         self.require_site(at).await?;
+        if self.app.is_some() {
+            // A shared app is deleted only by the function it holds.
+            check_owner(at.app, &self.sites.settings(at).await?, function)?;
+        }
         self.sites.delete(at).await?;
         let (blobs, _) = self.storage().await?;
         for (name, _) in blobs.list(&format!("{function}/")).await? {

@@ -18,6 +18,8 @@ pub(crate) const CODE_SHA: &str = "FAAS_CODE_SHA256";
 const ENV_KEYS: &str = "FAAS_ENV_KEYS";
 /// Which of them are secret (their values are never printed).
 const SECRET_KEYS: &str = "FAAS_SECRET_KEYS";
+/// The function the app holds: an app holds one package, so one function.
+pub(crate) const FUNCTION: &str = "FAAS_FUNCTION";
 /// The description (app settings are the one place that travels with a slot swap).
 const DESCRIPTION: &str = "FAAS_DESCRIPTION";
 pub(crate) const RUN_FROM_PACKAGE: &str = "WEBSITE_RUN_FROM_PACKAGE";
@@ -30,6 +32,7 @@ const EXTENSION: &str = "FUNCTIONS_EXTENSION_VERSION";
 /// App settings this provider manages; a spec cannot set them.
 pub const AZURE_RESERVED_ENV: &[&str] = &[
     CODE_SHA,
+    FUNCTION,
     ENV_KEYS,
     SECRET_KEYS,
     DESCRIPTION,
@@ -134,6 +137,7 @@ pub(crate) fn desired_settings(
     code: Option<(&str, Option<String>)>,
 ) -> Settings {
     let mut s = current.clone();
+    s.insert(FUNCTION.into(), spec.name.clone());
     for old in current.get(ENV_KEYS).map(|k| k.split(',')).into_iter().flatten() {
         s.remove(old);
     }
@@ -169,6 +173,21 @@ pub(crate) fn desired_settings(
         };
     }
     s
+}
+
+/// Refuses to treat `app` as `function`'s when it holds another function: an app holds one
+/// package (and one code marker), so a second function would replace the first one's code,
+/// and deleting one would delete both.
+pub(crate) fn check_owner(app: &str, settings: &Settings, function: &str) -> Result<()> {
+    match settings.get(FUNCTION) {
+        Some(holder) if holder != function => Err(Error::Conflict {
+            resource: format!("function app {app}"),
+            message: format!(
+                "it holds function {holder:?}, and an app holds one function's package: give {function:?} an app of its own (AzureBuilder without app() names each app after its function)"
+            ),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// What differs between an app and a spec: code, and configuration as field-level diffs.

@@ -400,3 +400,42 @@ async fn a_silent_endpoint_times_out_naming_the_call() {
         started.elapsed()
     );
 }
+
+/// With `AzureBuilder::app`, an app holds one function's package: a second function is
+/// refused (naming the first), and deleting it deletes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_app_holds_one_function() {
+    let Some(azurite) = Azurite::start().await else { return };
+    let fake = FakeAzure::start().await;
+    let azure = fake
+        .builder(&azurite.blob_endpoint)
+        .app("shared-app")
+        .build()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (package(dir.path(), "one"), package(dir.path(), "two"));
+    azure
+        .deploy_package(&spec("one"), &one, &DeployOptions::default())
+        .await
+        .unwrap();
+    for e in [
+        azure
+            .deploy_package(&spec("two"), &two, &DeployOptions::default())
+            .await
+            .unwrap_err(),
+        azure.delete("two").await.unwrap_err(),
+        azure.get("two").await.unwrap_err(),
+    ] {
+        assert!(
+            matches!(&e, Error::Conflict { message, .. } if message.contains("\"one\"")),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        azure.get("one").await.unwrap().code_sha256,
+        one.sha256,
+        "one's code is intact"
+    );
+    azure.delete("one").await.unwrap();
+}

@@ -183,8 +183,10 @@ impl AwsBuilder {
         self
     }
 
-    /// Retries: drives the SDK's standard retry mode (throttling, 5xx, transport errors) and
-    /// our own retries of `ResourceConflictException`, which the SDK does not retry.
+    /// Retries: drives the SDK's standard retry mode (throttling — `429` with or without an
+    /// error code, S3 included —, 5xx, transport errors; a `Retry-After` is waited, up to the
+    /// deadline) and faas's own retries of `ResourceConflictException`, which the SDK does not
+    /// retry. One layer retries each error: they never multiply.
     pub fn retry(mut self, retry: RetryConfig) -> Self {
         self.retry = retry;
         self
@@ -208,7 +210,10 @@ impl AwsBuilder {
         let retry = aws_config::retry::RetryConfig::standard()
             .with_max_attempts(self.retry.max_attempts.max(1))
             .with_initial_backoff(self.retry.initial_backoff)
-            .with_max_backoff(self.retry.max_backoff);
+            // The SDK caps a server's Retry-After at its max backoff: allow up to the deadline,
+            // as faas-core's own retries do (the exponential backoff never gets near it with
+            // the attempts allowed).
+            .with_max_backoff(self.retry.max_backoff.max(self.retry.deadline));
         let timeouts = aws_config::timeout::TimeoutConfig::builder()
             .connect_timeout(self.timeouts.connect)
             .read_timeout(self.timeouts.read)

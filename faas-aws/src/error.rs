@@ -3,8 +3,51 @@
 use std::time::Duration;
 
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction, RetryClassifierPriority};
+use aws_smithy_types::retry::ErrorKind;
 use faas_core::{Error, ResourceKind};
+
+/// What faas-aws retries itself: conflicts (`ResourceConflictException`, an update in
+/// progress), which the SDK does not. Throttling, server errors and broken connections are
+/// the SDK's to retry (its standard mode, honouring `Retry-After`), so that the two never
+/// multiply.
+pub(crate) fn conflicts_only(e: &Error) -> bool {
+    matches!(e, Error::Conflict { .. })
+}
+
+/// Makes the SDK retry `429 Too Many Requests` (with or without an error code: S3 sends none)
+/// and `503`, and wait what a `Retry-After` header asks for.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct RetryAfter;
+
+impl ClassifyRetry for RetryAfter {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let Some(resp) = ctx.response() else {
+            return RetryAction::NoActionIndicated;
+        };
+        let after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64);
+        match (resp.status().as_u16(), after) {
+            (429 | 503, Some(d)) => RetryAction::retryable_error_with_explicit_delay(ErrorKind::ThrottlingError, d),
+            (429, None) => RetryAction::throttling_error(),
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "faas Retry-After"
+    }
+
+    fn priority(&self) -> RetryClassifierPriority {
+        RetryClassifierPriority::run_after(RetryClassifierPriority::modeled_as_retryable_classifier())
+    }
+}
 
 /// What the call was about, for `NotFound` and `Conflict` messages.
 #[derive(Debug, Clone, Copy)]
@@ -46,10 +89,21 @@ where
                     message,
                     retry_after: None,
                 } => Error::Throttled { message, retry_after },
+                // A code faas does not know (moto's `ConflictException`) on a 409 is a conflict.
+                Error::Provider { message, .. } if status == Some(409) => Error::Conflict {
+                    resource: target.name.to_string(),
+                    message: format!("{code}: {message}"),
+                },
                 other => other,
             }
         }
         (SdkError::ServiceError(_), None) => {
+            if status == Some(409) {
+                return Error::Conflict {
+                    resource: target.name.to_string(),
+                    message: message.unwrap_or_else(|| "409 Conflict".into()),
+                };
+            }
             if status == Some(404) {
                 return Error::not_found(target.kind, target.name, None);
             }

@@ -335,7 +335,7 @@ impl Functions {
         Fut: std::future::Future<Output = Result<T>>,
     {
         self.retry
-            .retry(what, || {
+            .retry_if(what, crate::error::conflicts_only, || {
                 let fut = call();
                 async move {
                     match fut.await {
@@ -415,7 +415,7 @@ impl Functions {
             req = req.ephemeral_storage(EphemeralStorage::builder().size(mb as i32).build().map_err(build_err)?);
         }
         self.retry
-            .retry("CreateFunction", || async {
+            .retry_if("CreateFunction", crate::error::conflicts_only, || async {
                 req.clone().send().await.map_err(|e| map(e, fn_target(&spec.name)))
             })
             .await?;
@@ -494,7 +494,7 @@ impl Functions {
             if !d.tags_to_set.is_empty() {
                 let tags = d.tags_to_set.clone();
                 self.retry
-                    .retry("TagResource", || async {
+                    .retry_if("TagResource", crate::error::conflicts_only, || async {
                         self.client
                             .tag_resource()
                             .resource(&arn)
@@ -507,7 +507,7 @@ impl Functions {
             }
             if !d.tags_to_remove.is_empty() {
                 self.retry
-                    .retry("UntagResource", || async {
+                    .retry_if("UntagResource", crate::error::conflicts_only, || async {
                         self.client
                             .untag_resource()
                             .resource(&arn)

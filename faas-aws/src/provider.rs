@@ -15,7 +15,7 @@ use faas_package::Package;
 
 use crate::AwsBuilder;
 use crate::artifacts::ArtifactStore;
-use crate::error::{Target, map};
+use crate::error::{RetryAfter, Target, map};
 use crate::lambda::{Functions, b64_to_hex, plan};
 
 /// The AWS Lambda provider. Build it with [`AwsBuilder`].
@@ -54,9 +54,13 @@ fn label_of(a: &AliasConfiguration) -> Label {
 
 impl AwsProvider {
     pub(crate) fn new(b: AwsBuilder, config: &aws_config::SdkConfig) -> AwsProvider {
-        let lambda = aws_sdk_lambda::Client::new(config);
+        let lambda_config = aws_sdk_lambda::config::Builder::from(config)
+            .retry_classifier(RetryAfter)
+            .build();
+        let lambda = aws_sdk_lambda::Client::from_conf(lambda_config);
         let s3_config = aws_sdk_s3::config::Builder::from(config)
             .force_path_style(b.endpoint_url.is_some())
+            .retry_classifier(RetryAfter)
             .build();
         let store = b.bucket.clone().map(|bucket| ArtifactStore {
             client: aws_sdk_s3::Client::from_conf(s3_config),
@@ -221,7 +225,7 @@ impl ProviderBackend for AwsProvider {
         let out = self
             .functions
             .retry
-            .retry("PublishVersion", || async {
+            .retry_if("PublishVersion", crate::error::conflicts_only, || async {
                 self.functions
                     .client
                     .publish_version()
@@ -336,7 +340,9 @@ impl ProviderBackend for AwsProvider {
             Some(existing) if label_of(&existing).routing == *routing => return Ok(label_of(&existing)),
             Some(existing) => {
                 let revision = existing.revision_id().map(str::to_string);
-                retry.retry("UpdateAlias", || update(revision.clone())).await?
+                retry
+                    .retry_if("UpdateAlias", crate::error::conflicts_only, || update(revision.clone()))
+                    .await?
             }
             None => {
                 let created = self
@@ -357,7 +363,11 @@ impl ProviderBackend for AwsProvider {
                         .set_routing_config(a.routing_config().cloned())
                         .build(),
                     // Created meanwhile (by another deployer, or by our own retried request).
-                    Err(Error::Conflict { .. }) => retry.retry("UpdateAlias", || update(None)).await?,
+                    Err(Error::Conflict { .. }) => {
+                        retry
+                            .retry_if("UpdateAlias", crate::error::conflicts_only, || update(None))
+                            .await?
+                    }
                     Err(e) => return Err(e),
                 }
             }

@@ -114,6 +114,8 @@ pub struct Seen {
     pub path: String,
     pub query: String,
     pub body: String,
+    /// When the proxy received it.
+    pub at: std::time::Instant,
 }
 
 impl Seen {
@@ -323,6 +325,7 @@ async fn forward(State(st): State<ProxyState>, req: Request) -> Response {
         path: path.clone(),
         query: query.clone(),
         body: String::from_utf8_lossy(&body[..body.len().min(4096)]).into_owned(),
+        at: std::time::Instant::now(),
     });
     let fault = take_fault(&st.faults, &method, &path);
     if let Some(FaultKind::Error {

@@ -372,3 +372,76 @@ async fn waits_while_pending_and_in_progress() {
         other => panic!("expected Timeout, got {other}"),
     }
 }
+
+/// One retry layer (the SDK's) that honours `Retry-After` on Lambda and retries a bare 429 on
+/// S3; a 409 whose code faas does not know (moto's `ConflictException`) is still a conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_honoured_and_s3_throttling_is_retried() {
+    let Some(moto) = Moto::start().await else { return };
+    let proxy = Proxy::start(&moto.url).await;
+    let aws = proxy.provider(|b| b.inline_limit(0)).await;
+    let dir = tempfile::tempdir().unwrap();
+    proxy.inject(Fault {
+        method: "GET",
+        path: "/functions/patient",
+        skip: 0,
+        times: 1,
+        kind: FaultKind::Error {
+            status: 429,
+            error_type: "TooManyRequestsException",
+            retry_after: Some(1),
+        },
+    });
+    proxy.inject(Fault {
+        method: "PUT",
+        path: "/patient/",
+        skip: 0,
+        times: 2,
+        kind: FaultKind::Error {
+            status: 429,
+            error_type: "",
+            retry_after: None,
+        },
+    });
+    aws.deploy_package(
+        &spec("patient"),
+        &package(dir.path(), "patient", "v1", None),
+        &DeployOptions::default(),
+    )
+    .await
+    .unwrap();
+    let seen = proxy.seen();
+    let gets: Vec<_> = seen
+        .iter()
+        .filter(|s| s.method == "GET" && s.path.ends_with("/functions/patient"))
+        .collect();
+    let gap = gets[1].at - gets[0].at;
+    assert!(
+        gap >= std::time::Duration::from_millis(950),
+        "retried after {gap:?}, 1 s was asked"
+    );
+    let puts = seen
+        .iter()
+        .filter(|s| s.method == "PUT" && s.path.contains("/patient/"))
+        .count();
+    assert_eq!(puts, 3, "two throttled PutObject calls, then the one that went through");
+    let faults_left: usize = proxy.faults.lock().unwrap().iter().map(|f| f.times).sum();
+    assert_eq!(faults_left, 0);
+    // An unmodelled 409 maps by status: a conflict, which the caller can wait out.
+    proxy.inject(Fault {
+        method: "POST",
+        path: "/functions/patient/versions",
+        skip: 0,
+        times: 1,
+        kind: FaultKind::Error {
+            status: 409,
+            error_type: "ConflictException",
+            retry_after: None,
+        },
+    });
+    let v = aws
+        .publish("patient", &faas_core::PublishRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(v.id, "1");
+}

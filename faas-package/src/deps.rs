@@ -182,10 +182,11 @@ fn stage_python(source: &Path, runtime: &Runtime, opts: &DependencyOptions) -> R
             "--no-compile",
             "--quiet",
         ])
+        // Absolute: pip runs in the source directory, where a relative path would not resolve.
         .arg("--requirement")
-        .arg(&req)
+        .arg(std::path::absolute(&req).unwrap_or_else(|_| req.clone()))
         .arg("--target")
-        .arg(tmp)
+        .arg(std::path::absolute(tmp).unwrap_or_else(|_| tmp.to_path_buf()))
         .args(["--platform", platform, "--only-binary=:all:", "--implementation", "cp"])
         .args(["--python-version", version])
         .args(&opts.pip_args)

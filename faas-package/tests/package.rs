@@ -512,6 +512,52 @@ fn python_requirements_are_vendored_with_pip_and_cached() {
     assert_eq!(calls(&log), 2, "a changed requirements.txt runs pip again");
 }
 
+/// `path` relative to the working directory (`..` as needed).
+fn relative_to_cwd(path: &Path) -> PathBuf {
+    let cwd = std::env::current_dir().unwrap();
+    let common = cwd.components().zip(path.components()).take_while(|(a, b)| a == b).count();
+    let mut rel = PathBuf::new();
+    for _ in cwd.components().skip(common) {
+        rel.push("..");
+    }
+    for c in path.components().skip(common) {
+        rel.push(c);
+    }
+    rel
+}
+
+#[test]
+fn a_relative_source_with_requirements_vendors_on_a_cold_cache() {
+    let tools = tempfile::tempdir().unwrap();
+    let wheels = tempfile::tempdir().unwrap();
+    make_wheel(wheels.path());
+    let (python, _) = counting_wrapper(tools.path(), "python", "python3");
+    let src = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    write(src.path(), "lambda_function.py", b"def lambda_handler(e, c): return 1\n", 0o644);
+    write(src.path(), "requirements.txt", b"faasdemo==1.0\n", 0o644);
+    let relative = relative_to_cwd(src.path());
+    assert!(relative.is_relative(), "{}", relative.display());
+    let cache = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let pkg = PackageBuilder::new(&relative)
+        .runtime("python3.12".parse().unwrap())
+        .handler("lambda_function.lambda_handler")
+        .dependencies(DependencyOptions {
+            python: python.display().to_string(),
+            cache_dir: Some(cache.path().to_path_buf()),
+            pip_args: vec![
+                "--no-index".into(),
+                "--find-links".into(),
+                wheels.path().display().to_string(),
+            ],
+            ..DependencyOptions::default()
+        })
+        .output(out.path().join("rel.zip"))
+        .build()
+        .unwrap();
+    assert!(pkg.manifest.iter().any(|m| m.path == "faasdemo/__init__.py"), "{:?}", pkg.manifest);
+}
+
 #[test]
 fn node_lockfile_is_installed_with_npm_ci_and_cached() {
     let tools = tempfile::tempdir().unwrap();

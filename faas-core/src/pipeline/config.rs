@@ -126,7 +126,57 @@ pub(crate) fn step_location(file: &str, source: &str, step: &str) -> String {
 }
 
 /// Parses the text (pass 1).
+/// The largest pipeline file read.
+pub const MAX_FILE_BYTES: usize = 1024 * 1024;
+/// The deepest nesting of flow collections (`[`, `{`) and indentation read.
+pub const MAX_DEPTH: usize = 64;
+
+/// Refuses, before parsing, a file too large or too deeply nested to be a pipeline (the
+/// parser's time grows with nesting), naming the limit and where it was passed.
+fn check_shape(file: &str, source: &str) -> Result<()> {
+    if source.len() > MAX_FILE_BYTES {
+        return Err(Error::invalid(
+            file,
+            format!("{} bytes", source.len()),
+            format!("a pipeline file is at most {MAX_FILE_BYTES} bytes: split it or move data out of it"),
+        ));
+    }
+    let (mut depth, mut quote) = (0usize, None::<char>);
+    for (n, line) in source.lines().enumerate() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let mut deepest = depth + indent / 2;
+        let mut prev = ' ';
+        for c in line.chars() {
+            match (quote, c) {
+                (None, '#') if prev == ' ' || prev == '\t' => break,
+                (None, '"' | '\'') => quote = Some(c),
+                (Some(q), c) if c == q => quote = None,
+                (None, '[' | '{') => {
+                    depth += 1;
+                    deepest = deepest.max(depth + indent / 2);
+                }
+                (None, ']' | '}') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            prev = c;
+        }
+        if quote == Some('\'') || quote == Some('"') {
+            // Quoted scalars end on their line in pipeline files; do not carry a stray quote.
+            quote = None;
+        }
+        if deepest > MAX_DEPTH {
+            return Err(Error::invalid(
+                format!("{file}:{}", n + 1),
+                format!("nesting depth {deepest}"),
+                format!("a pipeline file nests at most {MAX_DEPTH} levels deep"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn parse(file: &str, source: &str) -> Result<PipelineFile> {
+    check_shape(file, source)?;
     serde_yaml_ng::from_str(source).map_err(|e| {
         let at = e
             .location()

@@ -27,7 +27,8 @@ struct Args {
     /// Where the local provider keeps its state.
     #[arg(long, default_value = ".faas")]
     state_dir: PathBuf,
-    /// Queue the event and return at once.
+    /// Invoke asynchronously (202 at once, as Lambda answers); the program waits for the
+    /// event to run before it exits.
     #[arg(long)]
     r#async: bool,
     /// Print one JSON object.
@@ -51,6 +52,11 @@ async fn main() -> anyhow::Result<ExitCode> {
         log_tail: true,
     };
     let inv = provider.invoke(&args.function, &request).await?;
+    if args.r#async {
+        // The event runs in this process: let it finish before the process exits (a queued
+        // event is answered with 202 at once; the program returns when it has run).
+        provider.wait_for_async().await;
+    }
     let payload: serde_json::Value = serde_json::from_slice(&inv.payload)
         .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&inv.payload).into_owned()));
     if args.json {

@@ -80,3 +80,54 @@ fn quickstart_then_invoke_json() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"));
 }
+
+/// `invoke --async` answers 202 as Lambda does, and the event really runs before the
+/// one-shot program exits.
+#[test]
+fn async_invoke_from_the_cli_runs_the_event() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let (src, state, marker) = (dir.path().join("src"), dir.path().join("state"), dir.path().join("ran"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("app.py"),
+        "import time\ndef handler(event, context):\n    time.sleep(0.3)\n    open(event['path'], 'w').write('ran')\n    return {}\n",
+    )
+    .unwrap();
+    let deployed = Command::new(example("deploy"))
+        .args([
+            "--provider",
+            "local",
+            "--function",
+            "async-fn",
+            "--runtime",
+            "python3.12",
+        ])
+        .args(["--handler", "app.handler", "--json", "--src"])
+        .arg(&src)
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--out")
+        .arg(dir.path().join("async.zip"))
+        .output()
+        .unwrap();
+    assert!(
+        deployed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deployed.stderr)
+    );
+    let payload = serde_json::json!({"path": marker}).to_string();
+    let out = Command::new(example("invoke"))
+        .args(["--function", "async-fn", "--async", "--json", "--payload", &payload])
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], 202);
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap_or_default(),
+        "ran",
+        "the event never ran"
+    );
+}

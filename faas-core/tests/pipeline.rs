@@ -345,13 +345,21 @@ async fn users_register_their_own_step_types() {
 #[test]
 fn huge_or_deeply_nested_files_are_refused_before_parsing() {
     let started = std::time::Instant::now();
-    let nested = format!("lambda_deployment_pipeline: {}{}\n", "[".repeat(40_000), "]".repeat(40_000));
+    let nested = format!(
+        "lambda_deployment_pipeline: {}{}\n",
+        "[".repeat(40_000),
+        "]".repeat(40_000)
+    );
     let e = msg(Pipeline::from_yaml(&nested).unwrap_err());
     assert!(e.contains("pipeline.yaml:1") && e.contains("at most 64 levels"), "{e}");
     let big = format!("# {}\n", "x".repeat(2 * 1024 * 1024));
     let e = msg(Pipeline::from_yaml(&big).unwrap_err());
     assert!(e.contains("at most 1048576 bytes"), "{e}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     // The shipped example and ordinary flow collections pass.
     let ok = "lambda_deployment_pipeline:\n  stages:\n    - { name: s, steps: [ { name: a, type: script, config: { script: 'echo \"[{\"' } } ] }\n";
     Pipeline::from_yaml(ok).unwrap();

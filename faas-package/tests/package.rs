@@ -515,7 +515,11 @@ fn python_requirements_are_vendored_with_pip_and_cached() {
 /// `path` relative to the working directory (`..` as needed).
 fn relative_to_cwd(path: &Path) -> PathBuf {
     let cwd = std::env::current_dir().unwrap();
-    let common = cwd.components().zip(path.components()).take_while(|(a, b)| a == b).count();
+    let common = cwd
+        .components()
+        .zip(path.components())
+        .take_while(|(a, b)| a == b)
+        .count();
     let mut rel = PathBuf::new();
     for _ in cwd.components().skip(common) {
         rel.push("..");
@@ -533,7 +537,12 @@ fn a_relative_source_with_requirements_vendors_on_a_cold_cache() {
     make_wheel(wheels.path());
     let (python, _) = counting_wrapper(tools.path(), "python", "python3");
     let src = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    write(src.path(), "lambda_function.py", b"def lambda_handler(e, c): return 1\n", 0o644);
+    write(
+        src.path(),
+        "lambda_function.py",
+        b"def lambda_handler(e, c): return 1\n",
+        0o644,
+    );
     write(src.path(), "requirements.txt", b"faasdemo==1.0\n", 0o644);
     let relative = relative_to_cwd(src.path());
     assert!(relative.is_relative(), "{}", relative.display());
@@ -555,7 +564,11 @@ fn a_relative_source_with_requirements_vendors_on_a_cold_cache() {
         .output(out.path().join("rel.zip"))
         .build()
         .unwrap();
-    assert!(pkg.manifest.iter().any(|m| m.path == "faasdemo/__init__.py"), "{:?}", pkg.manifest);
+    assert!(
+        pkg.manifest.iter().any(|m| m.path == "faasdemo/__init__.py"),
+        "{:?}",
+        pkg.manifest
+    );
 }
 
 #[test]

@@ -100,6 +100,7 @@ impl LocalBuilder {
         Ok(LocalProvider {
             inner: Arc::new(Inner {
                 store,
+                background: Mutex::new(Vec::new()),
                 rng: Mutex::new(rng),
                 python: self.python,
                 node: self.node.unwrap_or_else(|| "node".into()),
@@ -112,6 +113,8 @@ impl LocalBuilder {
 #[derive(Debug)]
 struct Inner {
     store: Store,
+    /// Asynchronous invocations still running (see [`LocalProvider::wait_for_async`]).
+    background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     rng: Mutex<fastrand::Rng>,
     python: Option<String>,
     node: String,
@@ -136,6 +139,28 @@ impl LocalProvider {
     /// A provider configured from the environment (see [`LocalBuilder::from_env`]).
     pub fn from_env() -> Result<LocalProvider> {
         LocalBuilder::from_env().build()
+    }
+
+    /// Waits until every asynchronous invocation started so far has run. An asynchronous
+    /// invocation runs inside this process: a program that exits right after one (a one-shot
+    /// CLI) calls this first, or the event never runs.
+    ///
+    /// ```no_run
+    /// # async fn t(p: faas_core::local::LocalProvider) {
+    /// p.wait_for_async().await;
+    /// # }
+    /// ```
+    pub async fn wait_for_async(&self) {
+        loop {
+            let pending: Vec<_> =
+                std::mem::take(&mut *self.inner.background.lock().unwrap_or_else(PoisonError::into_inner));
+            if pending.is_empty() {
+                return;
+            }
+            for task in pending {
+                let _ = task.await;
+            }
+        }
     }
 
     /// The state directory.
@@ -569,11 +594,14 @@ impl ProviderBackend for LocalProvider {
             InvokeMode::Async => {
                 let executed = run.version.clone();
                 let started = tokio::time::Instant::now();
-                tokio::spawn(async move {
+                let task = tokio::spawn(async move {
                     if let Err(e) = runner::run(run).await {
                         tracing::warn!(error = %e, "asynchronous invocation failed");
                     }
                 });
+                let mut background = self.inner.background.lock().unwrap_or_else(PoisonError::into_inner);
+                background.retain(|t| !t.is_finished());
+                background.push(task);
                 Ok(accepted(202, executed, started))
             }
             InvokeMode::DryRun => Ok(accepted(204, run.version, tokio::time::Instant::now())),

@@ -48,6 +48,8 @@ pub const LIMITS: Limits = Limits {
     ephemeral_storage_mb: None,
     inline_zip_bytes: 0,
     unzipped_bytes: 1024 * 1024 * 1024,
+    // The Functions host's HTTP request limit (maxRequestBodySize, 100 MB).
+    payload_bytes: 100 * 1024 * 1024,
 };
 
 const STORAGE_API: &str = "api-version=2023-05-01";

@@ -361,6 +361,16 @@ impl<B: ProviderBackend + ?Sized> Provider for B {
         names::check_function(function)?;
         let qualifier = Qualifier::parse_opt(request.qualifier.as_deref())?;
         let info = ProviderBackend::info(self);
+        if request.mode == InvokeMode::Sync && request.payload.len() as u64 > info.limits.payload_bytes {
+            return Err(Error::invalid(
+                "payload",
+                format!("{} bytes", request.payload.len()),
+                format!(
+                    "{} accepts at most {} bytes in a synchronous invocation (Lambda answers 413 RequestEntityTooLargeException): send a reference to the data instead",
+                    info.name, info.limits.payload_bytes
+                ),
+            ));
+        }
         if request.mode == InvokeMode::Async && !info.capability.async_invoke {
             return Err(unsupported(
                 &info,

@@ -313,6 +313,9 @@ pub struct Limits {
     pub inline_zip_bytes: u64,
     /// Largest unzipped package, in bytes.
     pub unzipped_bytes: u64,
+    /// Largest event of a synchronous invocation, in bytes (Lambda: 6 MB; larger ones are
+    /// refused before any call, as Lambda answers `413 RequestEntityTooLargeException`).
+    pub payload_bytes: u64,
 }
 
 /// Environment variables Lambda sets itself and refuses in a function's configuration.
@@ -350,6 +353,7 @@ impl Limits {
         ephemeral_storage_mb: Some((512, 10_240)),
         inline_zip_bytes: 50 * 1024 * 1024,
         unzipped_bytes: 250 * 1024 * 1024,
+        payload_bytes: 6 * 1024 * 1024,
     };
 
     /// The size limits as [`faas_package::PackageLimits`].

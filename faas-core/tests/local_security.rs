@@ -529,3 +529,42 @@ async fn a_zip_bomb_is_refused_while_unpacking_and_leaves_nothing() {
             .exists()
     );
 }
+
+// Lambda's payload limits: a 6 MB event, a 6 MB response.
+
+#[tokio::test]
+async fn oversized_events_and_responses_fail_as_on_lambda() {
+    let env = Env::new();
+    let pkg = env.package(
+        "big",
+        &[(
+            "app.py",
+            "def handler(e, c):\n    return {'x': 'y' * (e.get('mb', 0) << 20)}\n",
+        )],
+    );
+    env.provider
+        .deploy_package(&spec("big").timeout_s(30), &pkg, &DeployOptions::default())
+        .await
+        .unwrap();
+    let event = serde_json::json!({"pad": "p".repeat(6 * 1024 * 1024)});
+    let e = env
+        .provider
+        .invoke("big", &InvokeRequest::json(&event))
+        .await
+        .unwrap_err();
+    assert_eq!(invalid_field(e), "payload");
+    let started = std::time::Instant::now();
+    for mb in [7, 13] {
+        let inv = env
+            .provider
+            .invoke("big", &InvokeRequest::json(&serde_json::json!({"mb": mb})))
+            .await
+            .unwrap();
+        let fe = inv.function_error.expect("a response-size error");
+        assert_eq!(fe.error_type, "Function.ResponseSizeTooLarge", "{mb} MB: {fe:?}");
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "it waited out the timeout"
+    );
+}

@@ -50,6 +50,8 @@ pub const LIMITS: Limits = Limits {
     ephemeral_storage_mb: None,
     inline_zip_bytes: 0,
     unzipped_bytes: 500 * 1024 * 1024,
+    // Cloud Run's HTTP/1 request size limit (32 MiB).
+    payload_bytes: 32 * 1024 * 1024,
 };
 
 /// The Google Cloud Functions (2nd gen) provider. Build it with [`GcpBuilder`].

@@ -12,7 +12,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -85,7 +85,9 @@ impl RuntimeApi {
             .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
-            .layer(DefaultBodyLimit::max(2 * MAX_RESPONSE_BYTES))
+            // Bodies are read with their own limits (see `response`), so that an oversized
+            // response is reported as Lambda does instead of being dropped unanswered.
+            .layer(DefaultBodyLimit::disable())
             .with_state(shared);
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -164,14 +166,18 @@ fn wrong_id(s: &Shared, id: &str) -> Option<Response> {
     )
 }
 
-async fn response(State(s): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {
+/// A body read up to `limit` bytes; `None` when it is longer (or unreadable).
+async fn read_limited(body: Body, limit: usize) -> Option<Bytes> {
+    axum::body::to_bytes(body, limit).await.ok()
+}
+
+async fn response(State(s): State<Arc<Shared>>, Path(id): Path<String>, body: Body) -> Response {
     if let Some(r) = wrong_id(&s, &id) {
         return r;
     }
-    if body.len() > MAX_RESPONSE_BYTES {
+    let Some(body) = read_limited(body, MAX_RESPONSE_BYTES).await else {
         let message = format!(
-            r#"{{"errorType":"Function.ResponseSizeTooLarge","errorMessage":"Response payload size ({} bytes) exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."}}"#,
-            body.len()
+            r#"{{"errorType":"Function.ResponseSizeTooLarge","errorMessage":"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."}}"#
         );
         let _ = s.signals.send(RuntimeSignal::Error(
             Some("Function.ResponseSizeTooLarge".into()),
@@ -179,7 +185,7 @@ async fn response(State(s): State<Arc<Shared>>, Path(id): Path<String>, body: By
             Instant::now(),
         ));
         return (StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
-    }
+    };
     let _ = s.signals.send(RuntimeSignal::Response(body, Instant::now()));
     accepted()
 }
@@ -191,17 +197,23 @@ fn error_type(headers: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
-async fn error(State(s): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn error(State(s): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Response {
     if let Some(r) = wrong_id(&s, &id) {
         return r;
     }
+    let body = read_limited(body, MAX_RESPONSE_BYTES).await.unwrap_or_else(|| {
+        Bytes::from_static(br#"{"errorType":"Function.ResponseSizeTooLarge","errorMessage":"the error payload exceeded the maximum allowed payload size"}"#)
+    });
     let _ = s
         .signals
         .send(RuntimeSignal::Error(error_type(&headers), body, Instant::now()));
     accepted()
 }
 
-async fn init_error(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn init_error(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
+    let body = read_limited(body, MAX_RESPONSE_BYTES).await.unwrap_or_else(|| {
+        Bytes::from_static(br#"{"errorType":"Runtime.InitError","errorMessage":"the init error payload exceeded the maximum allowed payload size"}"#)
+    });
     let _ = s.signals.send(RuntimeSignal::InitError(error_type(&headers), body));
     accepted()
 }

@@ -268,6 +268,10 @@ impl ProviderBackend for AzureProvider {
         ProviderInfo::new("azure", self.capability(), LIMITS)
     }
 
+    fn validate(&self, spec: &FunctionSpec) -> Result<()> {
+        self.check_spec(spec)
+    }
+
     async fn upload(&self, function: &str, package: &Package) -> Result<ArtifactRef> {
         check_resource_name("name", self.app_of(function))?;
         let (blobs, _) = self.storage().await?;

@@ -72,7 +72,7 @@ pub trait ProviderExt: Provider {
         package: &Package,
         opts: &DeployOptions,
     ) -> Result<DeployReport> {
-        check_delivery(&self.info(), spec, package, opts)?;
+        check_delivery(self, spec, package, opts)?;
         // Read first: an unchanged function costs this one read, and no upload at all.
         let plan = self.plan(spec, &local_artifact(package)).await?;
         if opts.dry_run {
@@ -186,13 +186,15 @@ impl<P: Provider + ?Sized> ProviderExt for P {}
 
 /// Everything a delivery needs, checked before the first call: nothing is created, uploaded
 /// or published for a delivery that would fail on its own input later.
-fn check_delivery(
-    info: &crate::ProviderInfo,
+fn check_delivery<P: Provider + ?Sized>(
+    p: &P,
     spec: &FunctionSpec,
     package: &Package,
     opts: &DeployOptions,
 ) -> Result<()> {
-    spec.validate(&info.limits)?;
+    let info = p.info();
+    p.validate(spec)?;
+    package.check_contents(&spec.runtime, &spec.handler)?;
     if package.unzipped_size > info.limits.unzipped_bytes {
         return Err(Error::invalid(
             "package",

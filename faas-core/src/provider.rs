@@ -81,6 +81,12 @@ pub trait ProviderBackend: Send + Sync + Debug {
     /// The provider's name, capability and limits.
     fn info(&self) -> ProviderInfo;
 
+    /// See [`Provider::validate`]. The default checks the spec against the provider's
+    /// [`Limits`]; a provider with rules of its own (runtimes, memory steps) adds them.
+    fn validate(&self, spec: &FunctionSpec) -> Result<()> {
+        spec.validate(&self.info().limits)
+    }
+
     /// See [`Provider::upload`].
     async fn upload(&self, function: &str, package: &Package) -> Result<ArtifactRef>;
 
@@ -162,6 +168,10 @@ fn unsupported(info: &ProviderInfo, operation: &str, hint: Option<&str>) -> Erro
 pub trait Provider: Send + Sync + Debug {
     /// The provider's name, capability and limits.
     fn info(&self) -> ProviderInfo;
+
+    /// Checks a spec against everything this provider accepts, calling nothing: the name,
+    /// the limits, and the provider's own rules (runtimes it runs, memory it offers).
+    fn validate(&self, spec: &FunctionSpec) -> Result<()>;
 
     /// Stores a package where the provider can deploy it from (skipped when already there).
     async fn upload(&self, function: &str, package: &Package) -> Result<ArtifactRef>;
@@ -260,6 +270,11 @@ fn check_slots(info: &ProviderInfo, operation: &str) -> Result<()> {
 impl<B: ProviderBackend + ?Sized> Provider for B {
     fn info(&self) -> ProviderInfo {
         ProviderBackend::info(self)
+    }
+
+    fn validate(&self, spec: &FunctionSpec) -> Result<()> {
+        names::check_function(&spec.name)?;
+        ProviderBackend::validate(self, spec)
     }
 
     async fn upload(&self, function: &str, package: &Package) -> Result<ArtifactRef> {

@@ -268,13 +268,29 @@ async fn printing_100_mb_keeps_memory_bounded() {
 #[tokio::test]
 async fn custom_runtime_bootstrap_problems_are_reported() {
     let env = Env::new();
-    env.deploy(
-        "noexec",
-        "provided.al2023",
-        "x",
-        &[("bootstrap", "#!/bin/sh\nexit 0\n", 0o644)],
-    )
-    .await;
+    // A non-executable bootstrap is refused before anything is deployed ...
+    let src = env.dir.path().join("src-noexec");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("bootstrap"), "#!/bin/sh\nexit 0\n").unwrap();
+    fs::set_permissions(src.join("bootstrap"), fs::Permissions::from_mode(0o644)).unwrap();
+    let package = PackageBuilder::new(&src)
+        .output(env.dir.path().join("noexec.zip"))
+        .build()
+        .unwrap();
+    let spec = FunctionSpec::new("noexec", "provided.al2023".parse().unwrap(), "x").timeout_s(2);
+    let e = env
+        .provider
+        .deploy_package(&spec, &package, &DeployOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Package(faas_package::PackageError::NotExecutable { .. })),
+        "{e}"
+    );
+    // ... and one deployed anyway, below deploy_package (as another tool would), fails at
+    // invoke the way Lambda does.
+    let artifact = env.provider.upload("noexec", &package).await.unwrap();
+    env.provider.deploy(&spec, &artifact).await.unwrap();
     let fe = env.invoke("noexec", "{}").await.function_error.unwrap();
     assert_eq!(fe.error_type, "Runtime.InvalidEntrypoint", "{fe:?}");
     env.deploy(

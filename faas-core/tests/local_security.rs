@@ -568,3 +568,28 @@ async fn oversized_events_and_responses_fail_as_on_lambda() {
         "it waited out the timeout"
     );
 }
+
+#[tokio::test]
+async fn a_zip_without_the_handler_or_empty_is_refused_before_deploying() {
+    use std::io::Write;
+    let env = Env::new();
+    let zip_of = |name: &str, files: &[&str]| {
+        let path = env.dir.path().join(name);
+        let mut w = zip::ZipWriter::new(fs::File::create(&path).unwrap());
+        for f in files {
+            w.start_file(*f, zip::write::SimpleFileOptions::default()).unwrap();
+            w.write_all(b"x = 1\n").unwrap();
+        }
+        w.finish().unwrap();
+        Package::from_zip(&path).unwrap()
+    };
+    for pkg in [zip_of("empty.zip", &[]), zip_of("other.zip", &["other.py"])] {
+        let e = env
+            .provider
+            .deploy_package(&spec("nohandler"), &pkg, &DeployOptions::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Package(_)), "{e}");
+    }
+    assert!(!env.state().exists(), "nothing was written");
+}

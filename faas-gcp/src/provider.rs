@@ -292,6 +292,10 @@ impl ProviderBackend for GcpProvider {
         ProviderInfo::new("gcp", CAPABILITY, LIMITS).weighted_label(&self.serving_label)
     }
 
+    fn validate(&self, spec: &FunctionSpec) -> Result<()> {
+        check_spec(spec)
+    }
+
     async fn upload(&self, function: &str, package: &Package) -> Result<ArtifactRef> {
         check_name(function)?;
         match &self.bucket {

@@ -139,6 +139,20 @@ pub enum PackageError {
         /// The entry name.
         entry: String,
     },
+    /// A zip holds two entries with the same name (which one unpacks depends on the tool).
+    #[error("zip {path} holds the entry {entry:?} twice: rebuild it so that every path appears once")]
+    DuplicateEntry {
+        /// The zip file.
+        path: PathBuf,
+        /// The entry name.
+        entry: String,
+    },
+    /// A file name in the source tree cannot be stored portably in a zip.
+    #[error("source file {name:?} has a `\\` in its name, which unzip tools read as a directory separator: rename it")]
+    UnportableName {
+        /// The file's path, relative to the source directory.
+        name: String,
+    },
     /// An I/O error on a path.
     #[error("I/O error on {path}: {source}")]
     Io {

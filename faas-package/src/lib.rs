@@ -68,6 +68,50 @@ pub struct Package {
     pub manifest: Vec<ManifestEntry>,
 }
 
+impl Package {
+    /// Checks that the package can run `handler` on `runtime` before it is deployed: it holds
+    /// files, the handler's module (or, for custom runtimes, an executable `bootstrap`), and
+    /// no path twice. A zip built elsewhere gets the checks [`PackageBuilder`] makes.
+    pub fn check_contents(&self, runtime: &Runtime, handler: &str) -> Result<(), PackageError> {
+        if self.manifest.is_empty() {
+            return Err(PackageError::EmptySource {
+                path: self.path.clone(),
+            });
+        }
+        if let Some(w) = self.manifest.windows(2).find(|w| w[0].path == w[1].path) {
+            return Err(PackageError::DuplicateEntry {
+                path: self.path.clone(),
+                entry: w[0].path.clone(),
+            });
+        }
+        let candidates = runtime.handler_candidates(handler)?;
+        let Some(found) = candidates
+            .iter()
+            .find_map(|c| self.manifest.iter().find(|m| &m.path == c))
+        else {
+            let top: Vec<&str> = self
+                .manifest
+                .iter()
+                .map(|m| m.path.as_str())
+                .filter(|p| !p.contains('/'))
+                .take(10)
+                .collect();
+            return Err(PackageError::HandlerMissing {
+                handler: handler.to_string(),
+                expected: candidates.join(", "),
+                found: top.join(", "),
+            });
+        };
+        if runtime.family() == RuntimeFamily::Custom && !found.executable {
+            return Err(PackageError::NotExecutable {
+                path: found.path.clone(),
+                runtime: runtime.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// One file of a [`Package`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestEntry {

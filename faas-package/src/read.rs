@@ -85,6 +85,12 @@ impl Package {
             });
         }
         manifest.sort_by(|a, b| a.path.cmp(&b.path));
+        if let Some(w) = manifest.windows(2).find(|w| w[0].path == w[1].path) {
+            return Err(PackageError::DuplicateEntry {
+                path: path.to_path_buf(),
+                entry: w[0].path.clone(),
+            });
+        }
         let (sha, size) = hash_file(path)?;
         Ok(Package::assemble(path.to_path_buf(), sha, size, manifest))
     }

@@ -157,6 +157,9 @@ fn visit(
         path: path.to_path_buf(),
         reason: "the file name is not valid UTF-8".into(),
     })?;
+    if name.contains('\\') {
+        return Err(PackageError::UnportableName { name });
+    }
     Ok(Some(SourceFile {
         name,
         disk_path: path.to_path_buf(),

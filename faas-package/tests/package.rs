@@ -659,3 +659,48 @@ fn failing_pip_reports_the_command_without_credentials() {
         "a failed install leaves no cache entry"
     );
 }
+
+#[test]
+fn unportable_names_duplicates_and_missing_handlers_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    write(
+        &src,
+        "lambda_function.py",
+        b"def lambda_handler(e, c): return 1\n",
+        0o644,
+    );
+    write(&src, "a\\b.txt", b"x", 0o644);
+    let err = build(&src, &dir.path().join("o.zip")).unwrap_err();
+    assert!(
+        matches!(&err, PackageError::UnportableName { name } if name == "a\\b.txt"),
+        "{err}"
+    );
+
+    let python: Runtime = "python3.12".parse().unwrap();
+    let empty = dir.path().join("empty.zip");
+    zip::ZipWriter::new(fs::File::create(&empty).unwrap()).finish().unwrap();
+    let e = Package::from_zip(&empty)
+        .unwrap()
+        .check_contents(&python, "lambda_function.lambda_handler");
+    assert!(matches!(e, Err(PackageError::EmptySource { .. })), "{e:?}");
+    let other = dir.path().join("other.zip");
+    let mut w = zip::ZipWriter::new(fs::File::create(&other).unwrap());
+    w.start_file("app.py", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    w.finish().unwrap();
+    let e = Package::from_zip(&other)
+        .unwrap()
+        .check_contents(&python, "lambda_function.lambda_handler");
+    assert!(matches!(e, Err(PackageError::HandlerMissing { .. })), "{e:?}");
+    // A package whose manifest lists a path twice (as one read from a zip with a duplicate
+    // entry would; the zip crate refuses to write one).
+    let mut twice = Package::from_zip(&other).unwrap();
+    twice.manifest.push(twice.manifest[0].clone());
+    let e = twice.check_contents(&python, "app.handler");
+    assert!(matches!(e, Err(PackageError::DuplicateEntry { .. })), "{e:?}");
+    Package::from_zip(&other)
+        .unwrap()
+        .check_contents(&python, "app.handler")
+        .unwrap();
+}

@@ -50,12 +50,19 @@ async fn aws(resolved: &Resolved) -> anyhow::Result<Arc<dyn Provider>> {
         .integrations
         .get("aws_lambda_integration")
         .ok_or_else(|| anyhow::anyhow!("--provider aws needs an enabled aws_lambda_integration block"))?;
-    let s = |path: &[&str]| -> Option<String> {
+    // A setting that is there but not a string (`secret_access_key: 12345`) is an error naming
+    // the key — never its value, which may be a secret — not an empty string.
+    let mut wrong_type = None;
+    let mut s = |path: &[&str]| -> Option<String> {
         let mut v = block.settings.get(path[0])?;
         for p in &path[1..] {
             v = v.get(*p)?;
         }
-        v.as_str().map(str::to_string)
+        let text = v.as_str().map(str::to_string);
+        if text.is_none() && !v.is_null() {
+            wrong_type.get_or_insert_with(|| format!("aws_lambda_integration.{}", path.join(".")));
+        }
+        text
     };
     let mut b = AwsBuilder::from_env();
     if let Some(r) = s(&["region"]) {
@@ -69,10 +76,21 @@ async fn aws(resolved: &Resolved) -> anyhow::Result<Arc<dyn Provider>> {
     }
     match s(&["auth", "type"]).as_deref() {
         Some("access_key") => {
+            let required = |v: Option<String>, key: &str| {
+                v.filter(|v| !v.is_empty()).ok_or_else(|| {
+                    anyhow::anyhow!("aws_lambda_integration.auth.{key} is missing: access_key auth needs it")
+                })
+            };
+            let access_key_id = s(&["auth", "access_key_id"]);
+            let secret_access_key = s(&["auth", "secret_access_key"]);
+            let session_token = s(&["auth", "session_token"]);
+            if let Some(key) = wrong_type.take() {
+                anyhow::bail!("{key} must be a string: quote the value in the pipeline file");
+            }
             b = b.static_keys(StaticKeys {
-                access_key_id: s(&["auth", "access_key_id"]).unwrap_or_default(),
-                secret_access_key: s(&["auth", "secret_access_key"]).unwrap_or_default(),
-                session_token: s(&["auth", "session_token"]),
+                access_key_id: required(access_key_id, "access_key_id")?,
+                secret_access_key: required(secret_access_key, "secret_access_key")?,
+                session_token,
             })
         }
         Some("iam_role") => {
@@ -85,6 +103,9 @@ async fn aws(resolved: &Resolved) -> anyhow::Result<Arc<dyn Provider>> {
         }
         Some(other) => anyhow::bail!("aws_lambda_integration.auth.type {other:?}: expected access_key or iam_role"),
         None => {}
+    }
+    if let Some(key) = wrong_type {
+        anyhow::bail!("{key} must be a string: quote the value in the pipeline file");
     }
     Ok(Arc::new(b.build().await?))
 }

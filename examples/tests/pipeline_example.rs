@@ -136,3 +136,23 @@ async fn runs_on_aws_through_moto() {
         );
     }
 }
+
+/// A credential of the wrong type is an error naming the key (not its value), before any call.
+#[cfg(feature = "aws")]
+#[test]
+fn a_numeric_secret_key_is_an_error_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("numeric.yaml");
+    std::fs::write(
+        &file,
+        "aws_lambda_integration:\n  enabled: true\n  region: us-east-1\n  auth: { type: access_key, access_key_id: AKIDEXAMPLE, secret_access_key: 98765432109876 }\nlambda_deployment_pipeline:\n  stages: []\n",
+    )
+    .unwrap();
+    let out = run(&[&file.display().to_string(), "--provider", "aws"], &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("auth.secret_access_key must be a string") && !err.contains("98765432109876"),
+        "{err}"
+    );
+}

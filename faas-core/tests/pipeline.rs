@@ -162,6 +162,17 @@ async fn bad_input_is_reported_with_its_location() {
     let e = msg(run_yaml(missing).await.unwrap_err());
     assert!(e.contains("pipeline.yaml:5:") && e.contains("function_name"), "{e}");
 
+    let typo = "lambda_deployment_pipeline:\n  stages:\n    - name: s\n      steps:\n        - { name: d, type: deploy, config: { function_name: f, memory_size: lots } }\n";
+    let e = msg(run_yaml(typo).await.unwrap_err());
+    assert!(
+        e.contains("config.memory_size") && e.contains("pipeline.yaml:5:"),
+        "{e}"
+    );
+
+    let leaky = "aws_lambda_integration:\n  enabled: true\n  auth: { type: access_key, access_key_id: AKID, secret_access_key: 'abc${def-secret-canary' }\nlambda_deployment_pipeline:\n  stages: []\n";
+    let e = msg(run_yaml(leaky).await.unwrap_err());
+    assert!(e.contains("unterminated") && !e.contains("secret-canary"), "{e}");
+
     let dup = "lambda_deployment_pipeline:\n  stages:\n    - name: s\n      steps:\n        - { name: a, type: script, config: { script: 'true' } }\n        - { name: a, type: script, config: { script: 'true' } }\n";
     let e = msg(Pipeline::from_yaml(dup).unwrap_err());
     assert!(e.contains("duplicate step name"), "{e}");

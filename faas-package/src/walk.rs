@@ -124,6 +124,14 @@ fn visit(
 ) -> Result<Option<SourceFile>, PackageError> {
     let entry = entry.map_err(|e| walk_error(root, e))?;
     let path = entry.path();
+    if entry.file_type().is_some_and(|t| t.is_dir()) {
+        for name in [".faasignore", ".funcignore", ".gcloudignore"] {
+            let file = path.join(name);
+            if file.is_file() {
+                warn_invalid_rules(&file);
+            }
+        }
+    }
     let rel = path.strip_prefix(root).unwrap_or(path);
     if rel.as_os_str().is_empty() {
         return Ok(None);
@@ -166,6 +174,25 @@ fn visit(
         size: meta.len(),
         executable: meta.permissions().mode() & 0o111 != 0,
     }))
+}
+
+/// A pattern the glob syntax rejects is dropped by the walk: say which file and line, or
+/// files meant to be excluded are packaged without a word.
+fn warn_invalid_rules(ignore_file: &Path) {
+    let dir = ignore_file.parent().unwrap_or(Path::new("."));
+    let Ok(text) = fs::read_to_string(ignore_file) else {
+        return;
+    };
+    for (n, line) in text.lines().enumerate() {
+        let mut one = ignore::gitignore::GitignoreBuilder::new(dir);
+        if let Err(e) = one.add_line(None, line) {
+            tracing::warn!(
+                file = %ignore_file.display(),
+                line = n + 1,
+                "ignore rule {line:?} is invalid and was skipped: {e}"
+            );
+        }
+    }
 }
 
 fn zip_name(rel: &Path) -> Option<String> {

@@ -704,3 +704,38 @@ fn unportable_names_duplicates_and_missing_handlers_are_refused() {
         .check_contents(&python, "app.handler")
         .unwrap();
 }
+
+#[test]
+fn an_invalid_ignore_pattern_is_reported_with_its_file_and_line() {
+    #[derive(Clone, Default)]
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let sink = Sink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    write(
+        &src,
+        "lambda_function.py",
+        b"def lambda_handler(e, c): return 1\n",
+        0o644,
+    );
+    write(&src, ".faasignore", b"*.log\nbuild/{a,b\n", 0o644);
+    // Global: the walk runs on worker threads (the only test here that sets a subscriber).
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+    build(&src, &dir.path().join("o.zip")).unwrap();
+    let logged = String::from_utf8_lossy(&sink.0.lock().unwrap()).into_owned();
+    assert!(logged.contains(".faasignore") && logged.contains("line=2"), "{logged}");
+}

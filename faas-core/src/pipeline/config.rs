@@ -255,7 +255,15 @@ pub(crate) fn interpolate_value(
 ) -> Result<()> {
     match value {
         Value::String(s) => {
-            *s = interpolate(s, path, lookup)?;
+            // The value of a secret key is a secret, even when it fails to interpolate.
+            *s = interpolate(s, path, lookup).map_err(|e| match e {
+                Error::InvalidInput { field, reason, .. } if is_secret_key(path) => Error::InvalidInput {
+                    field,
+                    value: crate::REDACTED.into(),
+                    reason,
+                },
+                other => other,
+            })?;
             if is_secret_key(path) && !s.is_empty() {
                 secrets.insert(s.clone());
             }

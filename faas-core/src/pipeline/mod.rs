@@ -225,14 +225,15 @@ impl Pipeline {
                 let behaviour = match self.registry.build(&step.kind, &cfg) {
                     Some(Ok(b)) => b,
                     Some(Err(e)) => {
+                        // The field at fault (`config.memory_size`), then why.
                         let reason = match e {
-                            Error::InvalidInput { reason, .. } => reason,
-                            other => other.to_string(),
+                            Error::InvalidInput { field, reason, .. } => format!("{field}: {reason}"),
+                            other => format!("config: {other}"),
                         };
                         return Err(Error::invalid(
                             self.at(&step.name),
                             format!("step {} ({})", step.name, step.kind),
-                            format!("config: {reason}"),
+                            reason,
                         ));
                     }
                     None => {

@@ -52,8 +52,17 @@ impl std::fmt::Debug for StepRegistry {
     }
 }
 
+/// A step's config as its type; an error names the field (`config.memory_size`).
 fn typed<T: serde::de::DeserializeOwned>(config: &serde_yaml_ng::Value) -> Result<T> {
-    serde_yaml_ng::from_value(config.clone()).map_err(|e| Error::invalid("config", "", e.to_string()))
+    serde_path_to_error::deserialize(config.clone()).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path.is_empty() || path == "." {
+            "config".to_string()
+        } else {
+            format!("config.{path}")
+        };
+        Error::invalid(field, "", e.into_inner().to_string())
+    })
 }
 
 fn factory<T, S>(make: fn(T) -> S) -> StepFactory

@@ -593,3 +593,27 @@ async fn a_zip_without_the_handler_or_empty_is_refused_before_deploying() {
     }
     assert!(!env.state().exists(), "nothing was written");
 }
+
+#[tokio::test]
+async fn temporaries_a_killed_run_left_are_removed_when_the_state_is_opened() {
+    let env = Env::new();
+    let pkg = env.package("k", &[("app.py", "def handler(e, c):\n    return {}\n")]);
+    env.provider
+        .deploy_package(&spec("k"), &pkg, &DeployOptions::default())
+        .await
+        .unwrap();
+    let state = env.state();
+    let old_file = state.join("functions/.tmp-killed");
+    let old_dir = state.join("code/.unpack-killed");
+    fs::write(&old_file, b"{\"half\": ").unwrap();
+    fs::create_dir_all(old_dir.join("sub")).unwrap();
+    let fresh = state.join("artifacts/.tmp-running");
+    fs::write(&fresh, b"being written").unwrap();
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for p in [&old_file, &old_dir] {
+        fs::File::options().read(true).open(p).unwrap().set_modified(an_hour_ago).unwrap();
+    }
+    LocalProvider::builder().state_dir(&state).build().unwrap();
+    assert!(!old_file.exists() && !old_dir.exists(), "stale temporaries were left");
+    assert!(fresh.exists(), "a fresh temporary (a running deploy's) was removed");
+}

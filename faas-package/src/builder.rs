@@ -153,6 +153,7 @@ impl PackageBuilder {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         fs::create_dir_all(parent).map_err(|e| PackageError::io(parent, e))?;
+        crate::remove_stale(parent, &[".faas-package-"]);
         let mut tmp = tempfile::Builder::new()
             .prefix(".faas-package-")
             .suffix(".zip.tmp")

@@ -265,6 +265,7 @@ fn ensure_staged(dir: &Path, make: impl FnOnce(&Path) -> Command) -> Result<bool
     }
     let parent = dir.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(|e| PackageError::io(parent, e))?;
+    crate::remove_stale(parent, &[".staging-"]);
     let tmp = tempfile::Builder::new()
         .prefix(".staging-")
         .tempdir_in(parent)

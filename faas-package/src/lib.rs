@@ -37,12 +37,14 @@ mod deps;
 mod error;
 mod read;
 mod runtime;
+mod stale;
 mod walk;
 
 pub use builder::PackageBuilder;
 pub use deps::{Architecture, DependencyOptions};
 pub use error::PackageError;
 pub use runtime::{Runtime, RuntimeFamily};
+pub use stale::{STALE_AFTER, remove_stale};
 pub use walk::DEFAULT_IGNORES;
 
 use std::path::PathBuf;

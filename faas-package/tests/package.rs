@@ -739,3 +739,19 @@ fn an_invalid_ignore_pattern_is_reported_with_its_file_and_line() {
     let logged = String::from_utf8_lossy(&sink.0.lock().unwrap()).into_owned();
     assert!(logged.contains(".faasignore") && logged.contains("line=2"), "{logged}");
 }
+
+#[test]
+fn temporaries_a_killed_run_left_are_removed_by_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    write(&src, "lambda_function.py", b"def lambda_handler(e, c): return 1\n", 0o644);
+    let out = dir.path().join("dist");
+    fs::create_dir_all(&out).unwrap();
+    let (old, fresh) = (out.join(".faas-package-old.zip.tmp"), out.join(".faas-package-new.zip.tmp"));
+    fs::write(&old, b"half a zip").unwrap();
+    fs::write(&fresh, b"a run still writing").unwrap();
+    set_mtime(&old, 1_000_000_000);
+    build(&src, &out.join("f.zip")).unwrap();
+    assert!(!old.exists(), "a stale temporary was left");
+    assert!(fresh.exists(), "a fresh temporary (another run's) was removed");
+}

@@ -160,35 +160,8 @@ impl Store {
     /// Removes what killed runs left behind (`.tmp-*` files, `.unpack-*` and `.stale-*`
     /// trees) once it is older than any run still writing it could be.
     fn remove_stale_temporaries(&self) {
-        const STALE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
         for sub in ["artifacts", "code", "functions", "runtime"] {
-            let Ok(entries) = fs::read_dir(self.root.join(sub)) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if !(name.starts_with(".tmp-") || name.starts_with(".unpack-") || name.starts_with(".stale-")) {
-                    continue;
-                }
-                let old = e
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE));
-                if old {
-                    let path = e.path();
-                    let removed = if path.is_dir() {
-                        code::remove_tree(&path)
-                    } else {
-                        fs::remove_file(&path)
-                    };
-                    match removed {
-                        Ok(()) => tracing::debug!(path = %path.display(), "removed a stale temporary"),
-                        Err(err) => {
-                            tracing::warn!(path = %path.display(), error = %err, "could not remove a stale temporary")
-                        }
-                    }
-                }
-            }
+            faas_package::remove_stale(&self.root.join(sub), &[".tmp-", ".unpack-", ".stale-"]);
         }
     }
 

@@ -611,7 +611,12 @@ async fn temporaries_a_killed_run_left_are_removed_when_the_state_is_opened() {
     fs::write(&fresh, b"being written").unwrap();
     let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
     for p in [&old_file, &old_dir] {
-        fs::File::options().read(true).open(p).unwrap().set_modified(an_hour_ago).unwrap();
+        fs::File::options()
+            .read(true)
+            .open(p)
+            .unwrap()
+            .set_modified(an_hour_ago)
+            .unwrap();
     }
     LocalProvider::builder().state_dir(&state).build().unwrap();
     assert!(!old_file.exists() && !old_dir.exists(), "stale temporaries were left");

@@ -744,10 +744,18 @@ fn an_invalid_ignore_pattern_is_reported_with_its_file_and_line() {
 fn temporaries_a_killed_run_left_are_removed_by_the_next_one() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
-    write(&src, "lambda_function.py", b"def lambda_handler(e, c): return 1\n", 0o644);
+    write(
+        &src,
+        "lambda_function.py",
+        b"def lambda_handler(e, c): return 1\n",
+        0o644,
+    );
     let out = dir.path().join("dist");
     fs::create_dir_all(&out).unwrap();
-    let (old, fresh) = (out.join(".faas-package-old.zip.tmp"), out.join(".faas-package-new.zip.tmp"));
+    let (old, fresh) = (
+        out.join(".faas-package-old.zip.tmp"),
+        out.join(".faas-package-new.zip.tmp"),
+    );
     fs::write(&old, b"half a zip").unwrap();
     fs::write(&fresh, b"a run still writing").unwrap();
     set_mtime(&old, 1_000_000_000);

@@ -284,6 +284,38 @@ pub(crate) fn interpolate_value(
     Ok(())
 }
 
+/// The secret values of a block that is not used (a disabled integration): never applied,
+/// but still secrets written in the file, so the redactor must know them. A value that
+/// cannot be interpolated here (its variable is unset) is skipped, not an error.
+pub(crate) fn collect_secrets(
+    value: &Value,
+    path: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    secrets: &mut BTreeSet<String>,
+) {
+    match value {
+        Value::String(s) if is_secret_key(path) => {
+            if let Ok(v) = interpolate(s, path, lookup).map(|v| v.trim().to_string())
+                && !v.is_empty()
+            {
+                secrets.insert(v);
+            }
+        }
+        Value::Sequence(seq) => {
+            for (i, v) in seq.iter().enumerate() {
+                collect_secrets(v, &format!("{path}[{i}]"), lookup, secrets);
+            }
+        }
+        Value::Mapping(map) => {
+            for (k, v) in map {
+                let key = k.as_str().map(str::to_string).unwrap_or_else(|| format!("{k:?}"));
+                collect_secrets(v, &format!("{path}.{key}"), lookup, secrets);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Keys whose values are secrets: auth credentials and explicitly secret variables.
 fn is_secret_key(path: &str) -> bool {
     let last = path.rsplit('.').next().unwrap_or(path).to_ascii_lowercase();

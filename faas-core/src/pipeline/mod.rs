@@ -191,6 +191,11 @@ impl Pipeline {
             ("azure_functions_integration", &self.parsed.azure_functions_integration),
             ("gcp_functions_integration", &self.parsed.gcp_functions_integration),
         ] {
+            if let Some(block) = block.as_ref().filter(|b| !b.enabled) {
+                for (k, v) in &block.settings {
+                    config::collect_secrets(v, &format!("{key}.{k}"), &lookup, &mut secrets);
+                }
+            }
             if let Some(block) = block.as_ref().filter(|b| b.enabled) {
                 let mut settings = serde_yaml_ng::Value::Mapping(
                     block

@@ -34,6 +34,8 @@ mod arm;
 mod blob;
 mod builder;
 mod kudu;
+#[cfg(test)]
+mod properties;
 mod provider;
 mod site;
 mod slots;

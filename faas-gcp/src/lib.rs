@@ -40,6 +40,8 @@ mod artifacts;
 mod auth;
 mod builder;
 mod functions;
+#[cfg(test)]
+mod properties;
 mod provider;
 mod rest;
 mod run;

@@ -763,3 +763,42 @@ fn temporaries_a_killed_run_left_are_removed_by_the_next_one() {
     assert!(!old.exists(), "a stale temporary was left");
     assert!(fresh.exists(), "a fresh temporary (another run's) was removed");
 }
+
+mod zip_reading_properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        /// Arbitrary bytes, and real zips with bytes flipped: reading never panics, and
+        /// unpacking never writes outside its directory.
+        #[test]
+        fn damaged_zips_are_refused_not_panicked_on(
+            noise in prop::collection::vec(any::<u8>(), 0..2048),
+            flips in prop::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let raw = dir.path().join("raw.zip");
+            fs::write(&raw, &noise).unwrap();
+            let _ = Package::from_zip(&raw);
+            let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+            w.start_file("a/lambda_function.py", zip::write::SimpleFileOptions::default()).unwrap();
+            std::io::Write::write_all(&mut w, b"def lambda_handler(e, c): return 1\n").unwrap();
+            let mut bytes = w.finish().unwrap().into_inner();
+            for (at, b) in flips {
+                let n = bytes.len();
+                bytes[at % n] ^= b;
+            }
+            let flipped = dir.path().join("flipped.zip");
+            fs::write(&flipped, &bytes).unwrap();
+            let _ = Package::from_zip_limited(&flipped, Some(1 << 20));
+            let dest = dir.path().join("out");
+            let _ = Package::extract_limited(&flipped, &dest, Some(1 << 20));
+            for entry in fs::read_dir(dir.path()).unwrap().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                prop_assert!(["raw.zip", "flipped.zip", "out"].contains(&name.as_str()), "wrote {name}");
+            }
+        }
+    }
+}

@@ -5,7 +5,7 @@
 //! be left behind, and secret canaries that must appear nowhere in the output (those cases
 //! run with `RUST_LOG=trace`).
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 mod common;
 

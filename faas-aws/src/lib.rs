@@ -30,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod artifacts;
 mod builder;
@@ -37,6 +38,7 @@ mod error;
 mod lambda;
 mod provider;
 #[cfg(feature = "test-support")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-support")))]
 pub mod test_support;
 
 pub use builder::{AssumeRole, AwsBuilder, StaticKeys};

@@ -28,7 +28,25 @@
 //!   version's package. Flex Consumption has no slots: its `Capability` says so.
 //! * **Invoke**: `https://{host}/api/{function}` with the host's default function key from
 //!   `host/default/listkeys` (cached, never logged).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use faas_core::{DeployOptions, FunctionSpec, Provider, ProviderExt};
+//! use faas_package::PackageBuilder;
+//!
+//! # async fn run() -> Result<(), faas_core::Error> {
+//! // AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, FAAS_AZURE_PLAN, FAAS_AZURE_STORAGE_ACCOUNT, credentials.
+//! let azure: Arc<dyn Provider> = Arc::new(faas_azure::AzureBuilder::from_env().build().await?);
+//! let spec = FunctionSpec::new("hello-app", "python3.12".parse()?, "function_app.app");
+//! let package = PackageBuilder::new("functions/hello-azure").runtime(spec.runtime.clone())
+//!     .handler(&spec.handler).output("dist/hello-azure.zip").build()?;
+//! let opts = DeployOptions { publish: true, label: Some("staging".into()), ..Default::default() };
+//! azure.deploy_package(&spec, &package, &opts).await?;   // the staging slot runs it
+//! azure.swap("hello-app", "staging").await?;              // promote; swap again to roll back
+//! # Ok(()) }
+//! ```
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod arm;
 mod blob;
@@ -40,6 +58,7 @@ mod provider;
 mod site;
 mod slots;
 #[cfg(feature = "test-support")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-support")))]
 pub mod test_support;
 mod transport;
 mod versions;

@@ -35,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod artifacts;
 mod auth;
@@ -46,6 +47,7 @@ mod provider;
 mod rest;
 mod run;
 #[cfg(feature = "test-support")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-support")))]
 pub mod test_support;
 
 pub use auth::{IamCredentialsIdTokens, IdToken, IdTokenSource, MetadataIdTokens, NoIdToken};

@@ -5,13 +5,15 @@
 //!   group when the invocation ends (response, error, timeout), so nothing a handler starts
 //!   outlives it.
 //! * **Private `/tmp`**: where util-linux's `unshare` can make a mount namespace (as root, or
-//!   through an unprivileged user namespace), the runtime gets a fresh tmpfs on `/tmp` of
-//!   the function's ephemeral storage size (`aws.ephemeral_storage_mb`, default 512 MB, as
-//!   on Lambda): writes beyond it fail with "No space left on device", other functions never
-//!   see it, and it is gone when the invocation's processes are. Where no namespace can be
-//!   made, `TMPDIR` points at a private directory under the state directory, removed after
-//!   the invocation (a handler writing to the literal path `/tmp` then reaches the host's;
-//!   a warning says so once).
+//!   through an unprivileged user namespace), `/tmp` becomes an overlay whose writable layer
+//!   is a fresh tmpfs of the function's ephemeral storage size (`aws.ephemeral_storage_mb`,
+//!   default 512 MB, as on Lambda): writes beyond it fail with "No space left on device",
+//!   what the handler writes no other function and not the host sees, and it is gone when
+//!   the invocation's processes are. (The host's `/tmp` stays readable underneath: an
+//!   interpreter or a state directory may live there.) Where no namespace can be made,
+//!   `TMPDIR` points at a private directory under the state directory, removed after the
+//!   invocation (a handler writing to the literal path `/tmp` then reaches the host's; a
+//!   warning says so once).
 //! * **No capabilities as root**: through `setpriv`, so the sealed code tree (owned by
 //!   `nobody`, read-only) is read-only to the handler too (see the `code` module).
 
@@ -25,12 +27,16 @@ use super::code::running_as_root;
 /// Lambda's default ephemeral storage, in MB.
 pub(crate) const DEFAULT_TMP_MB: u32 = 512;
 
-/// The shell run inside the new mount namespace: a tmpfs on `/tmp`, the state directory
-/// bound back in when it lives under `/tmp` (as test directories do), then the runtime.
-const SETUP: &str = r#"state=$1; task=$2; size=$3; shift 3
-cd "$state" || exit 126
-mount -t tmpfs -o "size=${size}m,mode=1777" faas-tmp /tmp || { echo "faas: cannot mount a private /tmp" >&2; exit 126; }
-case "$state" in /tmp/*) mkdir -p "$state" && mount --no-canonicalize --bind /proc/self/cwd "$state" || { echo "faas: cannot bind the state directory" >&2; exit 126; };; esac
+/// The shell run inside the new mount namespace: a tmpfs of the ephemeral storage size on a
+/// directory of faas's own (`$upper`, under the state directory), and an overlay on `/tmp`
+/// whose writable layer is that tmpfs. The handler reads what the host's `/tmp` holds (its
+/// interpreter or code may live there), but everything it writes there goes to its own
+/// bounded layer, which no other function sees and which vanishes with the invocation.
+const SETUP: &str = r#"task=$1; size=$2; upper=$3; shift 3
+fail() { echo "faas: cannot make a private /tmp: $1" >&2; exit 126; }
+mount -t tmpfs -o "size=${size}m,mode=0700" faas-tmp "$upper" || fail "tmpfs"
+mkdir -p "$upper/u" "$upper/w" && chmod 1777 "$upper/u" || fail "layer"
+mount -t overlay faas-tmp -o "lowerdir=/tmp,upperdir=$upper/u,workdir=$upper/w" /tmp || fail "overlay"
 cd "$task" || exit 126
 exec "$@""#;
 
@@ -65,9 +71,12 @@ fn namespace() -> Option<(&'static str, &'static [&'static str])> {
         } else {
             &["--user", "--map-root-user", "--mount", "--propagation", "private", "--"]
         };
+        let probe = tempfile::tempdir().ok()?;
         let works = std::process::Command::new(unshare)
             .args(args)
-            .args(["/bin/sh", "-c", "mount -t tmpfs -o size=1m faas-probe /tmp"])
+            .args(["/bin/sh", "-c", SETUP, "faas-probe", "/", "1"])
+            .arg(probe.path())
+            .arg("/bin/true")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status()
@@ -117,26 +126,25 @@ pub(crate) struct Launch<'a> {
 /// temporary directory.
 pub(crate) fn command(launch: &Launch<'_>, program: impl AsRef<std::ffi::OsStr>) -> std::io::Result<(Command, Tmp)> {
     let mut argv: Vec<std::ffi::OsString> = Vec::new();
+    let private = launch.state.join("tmp").join(launch.request_id);
+    std::fs::create_dir_all(&private)?;
     let tmp = match namespace() {
         Some((unshare, args)) => {
             argv.push(unshare.into());
             argv.extend(args.iter().map(Into::into));
             argv.extend(["/bin/sh", "-c", SETUP, "faas-sandbox"].map(Into::into));
-            argv.extend([launch.state.as_os_str(), launch.task.as_os_str()].map(Into::into));
+            argv.push(launch.task.as_os_str().into());
             argv.push(launch.tmp_mb.to_string().into());
+            argv.push(private.as_os_str().into());
             Tmp {
                 dir: PathBuf::from("/tmp"),
-                owned: None,
+                owned: Some(private),
             }
         }
-        None => {
-            let dir = launch.state.join("tmp").join(launch.request_id);
-            std::fs::create_dir_all(&dir)?;
-            Tmp {
-                dir: dir.clone(),
-                owned: Some(dir),
-            }
-        }
+        None => Tmp {
+            dir: private.clone(),
+            owned: Some(private),
+        },
     };
     if let Some(setpriv) = setpriv() {
         argv.push(setpriv.into());

@@ -139,8 +139,12 @@ impl PackageBuilder {
         if files.is_empty() {
             return Err(PackageError::EmptySource { path: source.clone() });
         }
-        if let (Some(candidates), Some(rt)) = (&candidates, &self.runtime) {
-            check_handler(&files, candidates, rt, self.handler.as_deref().unwrap_or("bootstrap"))?;
+        if let (Some(_), Some(rt)) = (&candidates, &self.runtime) {
+            crate::check_handler(
+                files.values().map(|f| (f.name.as_str(), f.executable)),
+                rt,
+                self.handler.as_deref().unwrap_or("bootstrap"),
+            )?;
         }
         let unzipped: u64 = files.values().map(|f| f.size).sum();
         if let Some(limit) = self.limits.max_unzipped.filter(|l| unzipped > *l) {
@@ -228,34 +232,6 @@ fn check_output_outside(source: &Path, output: &Path) -> Result<(), PackageError
         return Err(PackageError::OutputInsideSource {
             output: output.to_path_buf(),
             source_dir: source.to_path_buf(),
-        });
-    }
-    Ok(())
-}
-
-fn check_handler(
-    files: &BTreeMap<String, SourceFile>,
-    candidates: &[String],
-    runtime: &Runtime,
-    handler: &str,
-) -> Result<(), PackageError> {
-    let Some(found) = candidates.iter().find_map(|c| files.get(c)) else {
-        let top: Vec<&str> = files
-            .keys()
-            .filter(|k| !k.contains('/'))
-            .take(10)
-            .map(String::as_str)
-            .collect();
-        return Err(PackageError::HandlerMissing {
-            handler: handler.to_string(),
-            expected: candidates.join(", "),
-            found: top.join(", "),
-        });
-    };
-    if runtime.family() == RuntimeFamily::Custom && !found.executable {
-        return Err(PackageError::NotExecutable {
-            path: found.name.clone(),
-            runtime: runtime.to_string(),
         });
     }
     Ok(())

@@ -87,32 +87,37 @@ impl Package {
                 entry: w[0].path.clone(),
             });
         }
-        let candidates = runtime.handler_candidates(handler)?;
-        let Some(found) = candidates
-            .iter()
-            .find_map(|c| self.manifest.iter().find(|m| &m.path == c))
-        else {
-            let top: Vec<&str> = self
-                .manifest
-                .iter()
-                .map(|m| m.path.as_str())
-                .filter(|p| !p.contains('/'))
-                .take(10)
-                .collect();
-            return Err(PackageError::HandlerMissing {
-                handler: handler.to_string(),
-                expected: candidates.join(", "),
-                found: top.join(", "),
-            });
-        };
-        if runtime.family() == RuntimeFamily::Custom && !found.executable {
-            return Err(PackageError::NotExecutable {
-                path: found.path.clone(),
-                runtime: runtime.to_string(),
-            });
-        }
-        Ok(())
+        check_handler(
+            self.manifest.iter().map(|m| (m.path.as_str(), m.executable)),
+            runtime,
+            handler,
+        )
     }
+}
+
+/// The handler's module (or a custom runtime's executable `bootstrap`) is among `files`
+/// (`(path in the zip, executable)`, sorted by path).
+pub(crate) fn check_handler<'a>(
+    files: impl Iterator<Item = (&'a str, bool)> + Clone,
+    runtime: &Runtime,
+    handler: &str,
+) -> Result<(), PackageError> {
+    let candidates = runtime.handler_candidates(handler)?;
+    let Some((path, executable)) = candidates.iter().find_map(|c| files.clone().find(|(p, _)| p == c)) else {
+        let top: Vec<&str> = files.map(|(p, _)| p).filter(|p| !p.contains('/')).take(10).collect();
+        return Err(PackageError::HandlerMissing {
+            handler: handler.to_string(),
+            expected: candidates.join(", "),
+            found: top.join(", "),
+        });
+    };
+    if runtime.family() == RuntimeFamily::Custom && !executable {
+        return Err(PackageError::NotExecutable {
+            path: path.to_string(),
+            runtime: runtime.to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// One file of a [`Package`].

@@ -112,3 +112,31 @@ impl Drop for SilentServer {
         self.task.abort();
     }
 }
+
+/// Timeouts short enough for a hang test against [`SilentServer`]: 300 ms to connect and
+/// between reads, 2 s for a whole request.
+pub fn short_timeouts() -> crate::Timeouts {
+    crate::Timeouts::default()
+        .connect(std::time::Duration::from_millis(300))
+        .read(std::time::Duration::from_millis(300))
+        .operation(std::time::Duration::from_secs(2))
+}
+
+/// Panics unless `result` is an [`Error::Timeout`](crate::Error::Timeout) naming `call` and
+/// `resource`, returned within 5 s of `started` (the limits held, nothing waited forever).
+pub fn assert_timed_out<T: std::fmt::Debug>(
+    result: crate::Result<T>,
+    call: &str,
+    resource: &str,
+    started: std::time::Instant,
+) {
+    match result {
+        Err(crate::Error::Timeout { operation, .. }) => assert!(
+            operation.contains(call) && operation.contains(resource),
+            "the timeout names {operation:?}, not {call} on {resource}"
+        ),
+        other => panic!("expected a Timeout, got {other:?}"),
+    }
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(5), "the call waited {took:?}");
+}

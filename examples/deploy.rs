@@ -187,9 +187,14 @@ async fn provider(args: &Args) -> anyhow::Result<Arc<dyn Provider>> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<ExitCode> {
+async fn main() -> ExitCode {
     examples::init_tracing();
     let args = Args::parse();
+    let json = args.json;
+    run(args).await.unwrap_or_else(|e| examples::fail(&e, json))
+}
+
+async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let gcp = args.provider == Which::Gcp;
     let mut spec = FunctionSpec::new(&args.function, args.runtime.clone(), args.handler())
         .memory_mb(args.memory.unwrap_or(if gcp { 256 } else { 128 }))

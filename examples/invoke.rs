@@ -37,9 +37,14 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<ExitCode> {
+async fn main() -> ExitCode {
     examples::init_tracing();
     let args = Args::parse();
+    let json = args.json;
+    run(args).await.unwrap_or_else(|e| examples::fail(&e, json))
+}
+
+async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let provider = LocalProvider::builder().state_dir(&args.state_dir).build()?;
     let request = InvokeRequest {
         qualifier: args.qualifier.clone(),

@@ -42,8 +42,16 @@ struct Args {
     lambda_limits: bool,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    let json = args.json;
+    match run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => examples::fail(&e, json),
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
     let mut builder = PackageBuilder::new(&args.src).output(&args.out);
     if let Some(rt) = args.runtime.clone() {
         builder = builder.runtime(rt);

@@ -51,6 +51,29 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// Reports a failed run and returns its exit code (1): with `json`, one JSON object on stderr,
+/// `{"error": {...}}` — for faas errors [`faas_core::Error::to_json`] (`kind`, `provider`,
+/// `message`, `retryable`, the fields), so CI tools can branch on the kind; as text otherwise,
+/// with every cause.
+pub fn fail(err: &anyhow::Error, json: bool) -> std::process::ExitCode {
+    if json {
+        let error = match err.chain().find_map(|e| e.downcast_ref::<faas_core::Error>()) {
+            Some(e) => {
+                let mut v = e.to_json();
+                v["message"] = serde_json::Value::String(format!("{err:#}"));
+                v
+            }
+            None => {
+                serde_json::json!({"kind": "other", "provider": null, "message": format!("{err:#}"), "retryable": false, "fields": {}})
+            }
+        };
+        eprintln!("{}", serde_json::json!({ "error": error }));
+    } else {
+        eprintln!("error: {err:#}");
+    }
+    std::process::ExitCode::FAILURE
+}
+
 /// Prints a line for the person running the example.
 pub fn say(line: &str) {
     println!("{line}");

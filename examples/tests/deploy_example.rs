@@ -295,3 +295,31 @@ async fn deploy_on_azure_through_the_fake_and_azurite() {
     assert_eq!(changed["change"], "config updated");
     assert!(!changed.to_string().contains("hunter2"));
 }
+
+/// With `--json`, a failure is one JSON object on stderr that CI tools can branch on.
+#[test]
+fn errors_are_json_on_stderr_with_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(example("deploy"))
+        .args(["--function", "hello", "--runtime", "python3.12"])
+        .args([
+            "--handler",
+            "lambda_function.lambda_handler",
+            "--memory",
+            "64",
+            "--json",
+            "--src",
+        ])
+        .arg(functions())
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let v: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(v["error"]["kind"], "invalid_input", "{v}");
+    assert_eq!(v["error"]["fields"]["field"], "memory_mb");
+    assert_eq!(v["error"]["retryable"], false);
+    assert!(v["error"]["message"].as_str().unwrap().contains("128–10240"), "{v}");
+}

@@ -242,7 +242,7 @@ impl AwsBuilder {
         }
         let mut config = loader.load().await;
         if config.region().is_none() {
-            return Err(Error::invalid(
+            return Err(Error::config(
                 "region",
                 "(none)",
                 "no AWS region: set AWS_REGION or call AwsBuilder::region",

@@ -320,7 +320,7 @@ impl AzureBuilder {
             .timeout(self.timeouts.operation);
         for pem in &self.root_certificates {
             let cert = reqwest::Certificate::from_pem(pem)
-                .map_err(|e| Error::invalid("root_certificate_pem", "(certificate)", e.to_string()))?;
+                .map_err(|e| Error::config("root_certificate_pem", "(certificate)", e.to_string()))?;
             b = b.add_root_certificate(cert);
         }
         b.build().map_err(|e| Error::Provider {
@@ -396,7 +396,7 @@ impl AzureBuilder {
         let required = |v: &Option<String>, field: &str, how: &str| {
             v.clone()
                 .filter(|s| !s.is_empty())
-                .ok_or_else(|| Error::invalid(field, "(unset)", how.to_string()))
+                .ok_or_else(|| Error::config(field, "(unset)", how.to_string()))
         };
         let subscription = required(
             &self.subscription,

@@ -93,6 +93,16 @@ pub enum Error {
         /// The limit and what to do.
         reason: String,
     },
+    /// A builder setting or environment variable is wrong (checked before any call).
+    #[error("invalid configuration {key}: {value}: {reason}")]
+    InvalidConfig {
+        /// The builder setting or environment variable (`region`, `AWS_REGION`).
+        key: String,
+        /// The offending value (never a secret).
+        value: String,
+        /// What is accepted and how to set it.
+        reason: String,
+    },
     /// The provider cannot do this (see its [`Capability`](crate::Capability)).
     #[error("{provider} does not support {operation}{}", hint_suffix(.hint))]
     Unsupported {
@@ -192,6 +202,116 @@ impl Error {
             value: value.to_string(),
             reason: reason.into(),
         }
+    }
+
+    /// Shorthand for [`Error::InvalidConfig`].
+    pub fn config(key: impl Into<String>, value: impl ToString, reason: impl Into<String>) -> Self {
+        Error::InvalidConfig {
+            key: key.into(),
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The variant's name in snake case (`not_found`, `invalid_input`, `timeout`): what CI
+    /// tools branch on.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::NotFound { .. } => "not_found",
+            Error::AlreadyExists { .. } => "already_exists",
+            Error::Conflict { .. } => "conflict",
+            Error::Throttled { .. } => "throttled",
+            Error::PermissionDenied { .. } => "permission_denied",
+            Error::Unauthenticated { .. } => "unauthenticated",
+            Error::InvalidInput { .. } => "invalid_input",
+            Error::InvalidConfig { .. } => "invalid_config",
+            Error::Unsupported { .. } => "unsupported",
+            Error::Timeout { .. } => "timeout",
+            Error::FunctionFailed { .. } => "function_failed",
+            Error::Package(_) => "package",
+            Error::Provider { .. } => "provider",
+            Error::Io { .. } => "io",
+        }
+    }
+
+    /// The error as JSON for CI tools and `--json` output: `kind`, `provider` (when the error
+    /// names one), `message` (the whole `Display`, causes included), `retryable`, and the
+    /// variant's fields. Holds no secret (no variant does).
+    ///
+    /// ```
+    /// let e = faas_core::Error::invalid("memory_mb", 64, "memory must be 128–10240 MB");
+    /// let j = e.to_json();
+    /// assert_eq!(j["kind"], "invalid_input");
+    /// assert_eq!(j["fields"]["field"], "memory_mb");
+    /// assert_eq!(j["retryable"], false);
+    /// ```
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let mut message = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            let text = c.to_string();
+            if !message.contains(&text) {
+                message.push_str(&format!(": {text}"));
+            }
+            cause = c.source();
+        }
+        let (provider, fields) = match self {
+            Error::NotFound { kind, name, hint } => (
+                None,
+                json!({"resource_kind": kind.to_string(), "name": name, "hint": hint}),
+            ),
+            Error::AlreadyExists { kind, name } => (None, json!({"resource_kind": kind.to_string(), "name": name})),
+            Error::Conflict { resource, message } => (None, json!({"resource": resource, "detail": message})),
+            Error::Throttled { retry_after, message } => (
+                None,
+                json!({"retry_after_s": retry_after.map(|d| d.as_secs_f64()), "detail": message}),
+            ),
+            Error::PermissionDenied { action, message } => (None, json!({"action": action, "detail": message})),
+            Error::Unauthenticated { message } => (None, json!({"detail": message})),
+            Error::InvalidInput { field, value, reason } => {
+                (None, json!({"field": field, "value": value, "reason": reason}))
+            }
+            Error::InvalidConfig { key, value, reason } => {
+                (None, json!({"key": key, "value": value, "reason": reason}))
+            }
+            Error::Unsupported {
+                provider,
+                operation,
+                hint,
+            } => (Some(provider.clone()), json!({"operation": operation, "hint": hint})),
+            Error::Timeout {
+                operation,
+                waited,
+                last_seen,
+            } => (
+                None,
+                json!({"operation": operation, "waited_s": waited.as_secs_f64(), "last_seen": last_seen}),
+            ),
+            Error::FunctionFailed {
+                error_type,
+                message,
+                trace,
+            } => (
+                None,
+                json!({"error_type": error_type, "detail": message, "trace": trace}),
+            ),
+            Error::Package(_) => (None, json!({})),
+            Error::Provider {
+                provider,
+                code,
+                message,
+                ..
+            } => (Some(provider.clone()), json!({"code": code, "detail": message})),
+            Error::Io { path, .. } => (None, json!({"path": path})),
+        };
+        json!({
+            "kind": self.kind(),
+            "provider": provider,
+            "message": message,
+            "retryable": self.is_retryable(),
+            "fields": fields,
+        })
     }
 
     /// Shorthand for [`Error::NotFound`].

@@ -20,9 +20,9 @@ pub(crate) struct Bucket {
 }
 
 fn object_url(base: &str, path: &[&str]) -> Result<Url> {
-    let mut url = Url::parse(base).map_err(|e| Error::invalid("storage_url", base, e.to_string()))?;
+    let mut url = Url::parse(base).map_err(|e| Error::config("storage_url", base, e.to_string()))?;
     url.path_segments_mut()
-        .map_err(|_| Error::invalid("storage_url", base, "not a base URL"))?
+        .map_err(|_| Error::config("storage_url", base, "not a base URL"))?
         .pop_if_empty()
         .extend(path);
     Ok(url)

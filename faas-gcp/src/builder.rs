@@ -261,14 +261,14 @@ impl GcpBuilder {
     /// Checks the settings, loads the credentials and builds the provider.
     pub async fn build(self) -> Result<GcpProvider> {
         let project = self.project.clone().filter(|p| !p.is_empty()).ok_or_else(|| {
-            Error::invalid(
+            Error::config(
                 "project",
                 "(unset)",
                 "name the project: GcpBuilder::project or GOOGLE_CLOUD_PROJECT",
             )
         })?;
         let region = self.region.clone().filter(|r| !r.is_empty()).ok_or_else(|| {
-            Error::invalid(
+            Error::config(
                 "region",
                 "(unset)",
                 "name the region: GcpBuilder::region or GOOGLE_CLOUD_REGION",

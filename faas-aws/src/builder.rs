@@ -35,8 +35,25 @@ impl fmt::Debug for AssumeRole {
     }
 }
 
+/// The keys [`AwsBuilder::with_config`] takes (besides `faas_core::settings::COMMON_KEYS`).
+pub const CONFIG_KEYS: &[&str] = &[
+    "region",
+    "profile",
+    "endpoint_url",
+    "bucket",
+    "prefix",
+    "access_key_id",
+    "secret_access_key",
+    "session_token",
+    "role_arn",
+    "external_id",
+    "session_name",
+    "role_duration_s",
+    "inline_limit_bytes",
+];
+
 /// Static credentials. `Debug` never shows the secret.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct StaticKeys {
     /// The access key id.
     pub access_key_id: String,
@@ -198,6 +215,73 @@ impl AwsBuilder {
         self
     }
 
+    /// Defaults, without reading the environment (the SDK's credential chain still does).
+    pub fn new() -> Self {
+        AwsBuilder::default()
+    }
+
+    /// One setting by name — so a YAML block, a map or the environment configures the
+    /// provider like the methods do. Keys (the environment variable `from_env` reads, if any):
+    ///
+    /// | key | meaning |
+    /// |---|---|
+    /// | `region` (`AWS_REGION`) | the region |
+    /// | `profile` (`AWS_PROFILE`) | a profile of `~/.aws/config` |
+    /// | `endpoint_url` (`AWS_ENDPOINT_URL`) | one endpoint for every service (an emulator) |
+    /// | `bucket` (`FAAS_AWS_BUCKET`), `prefix` (`FAAS_AWS_PREFIX`) | the S3 artifact store |
+    /// | `access_key_id`, `secret_access_key`, `session_token` | static keys |
+    /// | `role_arn`, `external_id`, `session_name`, `role_duration_s` | assume this role |
+    /// | `inline_limit_bytes` | packages below this go inline (50 MB) |
+    ///
+    /// plus the keys every builder takes (`faas_core::settings`: retries, polling, timeouts).
+    /// An unknown key or a bad value is `Error::InvalidConfig` naming it.
+    ///
+    /// ```
+    /// let b = faas_aws::AwsBuilder::new().with_config("region", "eu-west-1").unwrap();
+    /// assert!(b.with_config("colour", "blue").is_err());
+    /// ```
+    pub fn with_config(mut self, key: &str, value: &str) -> Result<Self> {
+        use faas_core::settings;
+        let text = || value.to_string();
+        match key {
+            "region" => self.region = Some(text()),
+            "profile" => self.profile = Some(text()),
+            "endpoint_url" => self.endpoint_url = Some(text()),
+            "bucket" => self.bucket = Some(text()),
+            "prefix" => self.prefix = text(),
+            "access_key_id" => self.keys.get_or_insert_with(StaticKeys::default).access_key_id = text(),
+            "secret_access_key" => self.keys.get_or_insert_with(StaticKeys::default).secret_access_key = text(),
+            "session_token" => self.keys.get_or_insert_with(StaticKeys::default).session_token = Some(text()),
+            "role_arn" => self.role_mut().role_arn = text(),
+            "external_id" => self.role_mut().external_id = Some(text()),
+            "session_name" => self.role_mut().session_name = Some(text()),
+            "role_duration_s" => self.role_mut().duration = Some(settings::seconds(key, value)?),
+            "inline_limit_bytes" => self.inline_limit = settings::parse(key, value, "a number of bytes")?,
+            _ => {
+                if !settings::apply_common(key, value, &mut self.retry, &mut self.poll, &mut self.timeouts)? {
+                    return Err(settings::unknown_key("aws", key, CONFIG_KEYS, true));
+                }
+            }
+        }
+        if self
+            .keys
+            .as_ref()
+            .is_some_and(|k| k.access_key_id.is_empty() && k.secret_access_key.is_empty() && k.session_token.is_none())
+        {
+            self.keys = None;
+        }
+        Ok(self)
+    }
+
+    fn role_mut(&mut self) -> &mut AssumeRole {
+        self.assume_role.get_or_insert_with(|| AssumeRole {
+            role_arn: String::new(),
+            external_id: None,
+            session_name: None,
+            duration: None,
+        })
+    }
+
     /// Connect, read and whole-request timeouts of every SDK call (see [`Timeouts`]); a call
     /// that runs out of them is `Error::Timeout` naming it (`lambda:GetFunction`).
     pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
@@ -207,6 +291,27 @@ impl AwsBuilder {
 
     /// Loads the SDK configuration and builds the provider.
     pub async fn build(self) -> Result<AwsProvider> {
+        if let Some(k) = &self.keys
+            && (k.access_key_id.is_empty() || k.secret_access_key.is_empty())
+        {
+            let missing = if k.access_key_id.is_empty() {
+                "access_key_id"
+            } else {
+                "secret_access_key"
+            };
+            return Err(Error::config(
+                missing,
+                "(unset)",
+                "static keys need both access_key_id and secret_access_key",
+            ));
+        }
+        if self.assume_role.as_ref().is_some_and(|r| r.role_arn.is_empty()) {
+            return Err(Error::config(
+                "role_arn",
+                "(unset)",
+                "assuming a role needs its role_arn",
+            ));
+        }
         let retry = aws_config::retry::RetryConfig::standard()
             .with_max_attempts(self.retry.max_attempts.max(1))
             .with_initial_backoff(self.retry.initial_backoff)

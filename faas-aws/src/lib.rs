@@ -41,5 +41,5 @@ mod provider;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-support")))]
 pub mod test_support;
 
-pub use builder::{AssumeRole, AwsBuilder, StaticKeys};
+pub use builder::{AssumeRole, AwsBuilder, CONFIG_KEYS, StaticKeys};
 pub use provider::{AwsProvider, CAPABILITY};

@@ -445,3 +445,53 @@ async fn retry_after_is_honoured_and_s3_throttling_is_retried() {
         .unwrap();
     assert_eq!(v.id, "1");
 }
+
+/// A provider built from string settings alone (as a pipeline block or a map would give them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builds_from_a_string_map_alone() {
+    let Some(moto) = Moto::start().await else { return };
+    let settings = [
+        ("region", "us-east-1"),
+        ("endpoint_url", moto.url.as_str()),
+        ("access_key_id", "testing"),
+        ("secret_access_key", "testing"),
+        ("bucket", BUCKET),
+        ("max_attempts", "3"),
+        ("read_timeout_s", "30"),
+    ];
+    let aws = settings
+        .iter()
+        .try_fold(faas_aws::AwsBuilder::new(), |b, (k, v)| b.with_config(k, v))
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let report = aws
+        .deploy_package(
+            &spec("from-map"),
+            &package(dir.path(), "from-map", "v1", None),
+            &DeployOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(report.change.created);
+    let e = faas_aws::AwsBuilder::new()
+        .with_config("max_attempts", "lots")
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::InvalidConfig { key, .. } if key == "max_attempts"),
+        "{e}"
+    );
+    let e = faas_aws::AwsBuilder::new()
+        .with_config("access_key_id", "x")
+        .unwrap()
+        .region("us-east-1")
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::InvalidConfig { key, .. } if key == "secret_access_key"),
+        "{e}"
+    );
+}

@@ -95,6 +95,28 @@ pub enum DeployMethod {
     OneDeploy,
 }
 
+/// The keys [`AzureBuilder::with_config`] takes (besides `faas_core::settings::COMMON_KEYS`).
+pub const CONFIG_KEYS: &[&str] = &[
+    "subscription",
+    "resource_group",
+    "app",
+    "location",
+    "plan",
+    "hosting",
+    "deploy_method",
+    "storage_account",
+    "blob_endpoint",
+    "container",
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "authority_host",
+    "arm_url",
+    "kudu_url",
+    "ca_file",
+    "sas_validity_s",
+];
+
 /// Builds an [`AzureProvider`].
 ///
 /// ```no_run
@@ -129,6 +151,8 @@ pub struct AzureBuilder {
     pub(crate) retry: RetryConfig,
     pub(crate) poll: PollPolicy,
     pub(crate) timeouts: Timeouts,
+    /// A bad environment value (variable, value, reason), reported by `build`.
+    pub(crate) invalid: Option<(String, String, String)>,
 }
 
 impl Default for AzureBuilder {
@@ -153,6 +177,7 @@ impl Default for AzureBuilder {
             retry: RetryConfig::default(),
             poll: PollPolicy::default(),
             timeouts: Timeouts::default(),
+            invalid: None,
         }
     }
 }
@@ -166,7 +191,9 @@ impl AzureBuilder {
     /// `FAAS_AZURE_APP`, `FAAS_AZURE_LOCATION`, `FAAS_AZURE_PLAN` (the plan's resource id),
     /// `FAAS_AZURE_HOSTING` (`premium`, `dedicated`, `flex`), `FAAS_AZURE_STORAGE_ACCOUNT`,
     /// `FAAS_AZURE_BLOB_ENDPOINT`, `FAAS_AZURE_ARM_URL`, `FAAS_AZURE_KUDU_URL` (with `{app}`),
-    /// `AZURE_AUTHORITY_HOST`, `FAAS_AZURE_CA_FILE` (an extra trusted root, PEM).
+    /// `AZURE_AUTHORITY_HOST`, `FAAS_AZURE_CA_FILE` (an extra trusted root, PEM). Strict: an
+    /// unknown hosting or an unreadable CA file makes `build` fail with `InvalidConfig` naming
+    /// the variable.
     pub fn from_env() -> AzureBuilder {
         let mut b = AzureBuilder {
             subscription: env("AZURE_SUBSCRIPTION_ID"),
@@ -185,15 +212,125 @@ impl AzureBuilder {
         if let Some(u) = env("FAAS_AZURE_ARM_URL") {
             b.arm_url = u;
         }
-        b.hosting = match env("FAAS_AZURE_HOSTING").as_deref() {
-            Some("flex") => Hosting::Flex,
-            Some("dedicated") => Hosting::Dedicated,
-            _ => Hosting::Premium,
-        };
-        if let Some(pem) = env("FAAS_AZURE_CA_FILE").and_then(|p| std::fs::read(p).ok()) {
-            b.root_certificates.push(pem);
+        // Strict: a bad value is remembered and reported by `build`, naming the variable.
+        for (var, key) in [("FAAS_AZURE_HOSTING", "hosting"), ("FAAS_AZURE_CA_FILE", "ca_file")] {
+            if let Some(v) = env(var) {
+                b = match b.clone().with_config(key, &v) {
+                    Ok(next) => next,
+                    Err(e) => {
+                        let reason = match e {
+                            Error::InvalidConfig { reason, .. } => reason,
+                            other => other.to_string(),
+                        };
+                        AzureBuilder {
+                            invalid: Some((var.to_string(), v, reason)),
+                            ..b
+                        }
+                    }
+                };
+            }
         }
         b
+    }
+
+    /// Defaults, without reading the environment.
+    pub fn new() -> Self {
+        AzureBuilder::default()
+    }
+
+    /// One setting by name — so a YAML block, a map or the environment configures the
+    /// provider like the methods do. Keys (the environment variable `from_env` reads):
+    ///
+    /// | key | meaning |
+    /// |---|---|
+    /// | `subscription` (`AZURE_SUBSCRIPTION_ID`), `resource_group` (`AZURE_RESOURCE_GROUP`) | where apps live |
+    /// | `app` (`FAAS_AZURE_APP`), `location` (`FAAS_AZURE_LOCATION`), `plan` (`FAAS_AZURE_PLAN`) | the app, its region, its plan's resource id |
+    /// | `hosting` (`FAAS_AZURE_HOSTING`) | `premium`, `dedicated` or `flex` |
+    /// | `deploy_method` | `run_from_package`, `zip_deploy` or `one_deploy` |
+    /// | `storage_account` (`FAAS_AZURE_STORAGE_ACCOUNT`), `blob_endpoint` (`FAAS_AZURE_BLOB_ENDPOINT`), `container` | the package store |
+    /// | `tenant_id`, `client_id`, `client_secret` (`AZURE_*`) | a service principal |
+    /// | `authority_host` (`AZURE_AUTHORITY_HOST`), `arm_url` (`FAAS_AZURE_ARM_URL`), `kudu_url` (`FAAS_AZURE_KUDU_URL`) | endpoints |
+    /// | `ca_file` (`FAAS_AZURE_CA_FILE`) | an extra trusted root certificate (PEM) |
+    /// | `sas_validity_s` | how long package SAS URLs are valid |
+    ///
+    /// plus the keys every builder takes (`faas_core::settings`: retries, polling, timeouts).
+    /// An unknown key or a bad value is `Error::InvalidConfig` naming it.
+    ///
+    /// ```
+    /// let b = faas_azure::AzureBuilder::new().with_config("hosting", "flex").unwrap();
+    /// assert!(b.clone().with_config("hosting", "serverless").is_err());
+    /// assert!(b.with_config("colour", "blue").is_err());
+    /// ```
+    pub fn with_config(mut self, key: &str, value: &str) -> Result<Self> {
+        use faas_core::settings;
+        let text = || value.to_string();
+        match key {
+            "subscription" => self.subscription = Some(text()),
+            "resource_group" => self.resource_group = Some(text()),
+            "app" => self.app = Some(text()),
+            "location" => self.location = text(),
+            "plan" => self.plan = Some(text()),
+            "hosting" => {
+                self.hosting = match value {
+                    "premium" => Hosting::Premium,
+                    "dedicated" => Hosting::Dedicated,
+                    "flex" => Hosting::Flex,
+                    other => return Err(Error::config(key, other, "expected premium, dedicated or flex")),
+                }
+            }
+            "deploy_method" => {
+                self.method = Some(match value {
+                    "run_from_package" => DeployMethod::RunFromPackage,
+                    "zip_deploy" => DeployMethod::ZipDeploy,
+                    "one_deploy" => DeployMethod::OneDeploy,
+                    other => {
+                        return Err(Error::config(
+                            key,
+                            other,
+                            "expected run_from_package, zip_deploy or one_deploy",
+                        ));
+                    }
+                })
+            }
+            "storage_account" => self.storage_account = Some(text()),
+            "blob_endpoint" => self.blob_endpoint = Some(text()),
+            "container" => self.container = text(),
+            "tenant_id" | "client_id" | "client_secret" => {
+                let (mut tenant_id, mut client_id, mut secret) = match std::mem::take(&mut self.credentials) {
+                    Credentials::ClientSecret {
+                        tenant_id,
+                        client_id,
+                        secret,
+                    } => (tenant_id, client_id, secret),
+                    _ => Default::default(),
+                };
+                match key {
+                    "tenant_id" => tenant_id = text(),
+                    "client_id" => client_id = text(),
+                    _ => secret = text(),
+                }
+                self.credentials = Credentials::ClientSecret {
+                    tenant_id,
+                    client_id,
+                    secret,
+                };
+            }
+            "authority_host" => self.authority_host = Some(text()),
+            "arm_url" => self.arm_url = text(),
+            "kudu_url" => self.kudu_url = Some(text()),
+            "ca_file" => {
+                let pem = std::fs::read(value)
+                    .map_err(|e| Error::config(key, value, format!("cannot read the certificate file: {e}")))?;
+                self.root_certificates.push(pem);
+            }
+            "sas_validity_s" => self.sas_validity = settings::seconds(key, value)?,
+            _ => {
+                if !settings::apply_common(key, value, &mut self.retry, &mut self.poll, &mut self.timeouts)? {
+                    return Err(settings::unknown_key("azure", key, CONFIG_KEYS, true));
+                }
+            }
+        }
+        Ok(self)
     }
 
     /// The subscription id.
@@ -393,6 +530,9 @@ impl AzureBuilder {
 
     /// Checks the settings, sets up the credential and builds the provider.
     pub async fn build(self) -> Result<AzureProvider> {
+        if let Some((key, value, reason)) = &self.invalid {
+            return Err(Error::config(key, value, reason.clone()));
+        }
         let required = |v: &Option<String>, field: &str, how: &str| {
             v.clone()
                 .filter(|s| !s.is_empty())

@@ -64,7 +64,7 @@ mod transport;
 mod versions;
 
 pub use arm::ARM_SCOPE;
-pub use builder::{ARM, AzureBuilder, Credentials, DeployMethod, Hosting};
+pub use builder::{ARM, AzureBuilder, CONFIG_KEYS, Credentials, DeployMethod, Hosting};
 pub use provider::{AzureProvider, CAPABILITY, FLEX_CAPABILITY, LIMITS};
 pub use site::AZURE_RESERVED_ENV;
 

@@ -425,3 +425,54 @@ async fn a_shared_app_holds_one_function() {
     );
     azure.delete("one").await.unwrap();
 }
+
+/// A provider built from string settings alone (as a pipeline block or a map would give them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builds_from_a_string_map_alone() {
+    use faas_azure::test_support::{ACCOUNT, CLIENT_ID, CLIENT_SECRET, PLAN, RESOURCE_GROUP, SUBSCRIPTION, TENANT};
+    let Some(azurite) = Azurite::start().await else { return };
+    let fake = FakeAzure::start().await;
+    let settings = [
+        ("subscription", SUBSCRIPTION.to_string()),
+        ("resource_group", RESOURCE_GROUP.to_string()),
+        ("plan", PLAN.to_string()),
+        ("storage_account", ACCOUNT.to_string()),
+        ("blob_endpoint", azurite.blob_endpoint.clone()),
+        ("tenant_id", TENANT.to_string()),
+        ("client_id", CLIENT_ID.to_string()),
+        ("client_secret", CLIENT_SECRET.to_string()),
+        ("authority_host", fake.url.clone()),
+        ("arm_url", fake.url.clone()),
+        ("kudu_url", fake.kudu_template()),
+        ("ca_file", fake.ca_path().display().to_string()),
+        ("poll_deadline_s", "60".to_string()),
+    ];
+    let azure = settings
+        .iter()
+        .try_fold(faas_azure::AzureBuilder::new(), |b, (k, v)| b.with_config(k, v))
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let report = azure
+        .deploy_package(
+            &spec("from-map-app"),
+            &package(dir.path(), "m"),
+            &DeployOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(report.change.created);
+    assert!(
+        !format!("{azure:?}").contains(CLIENT_SECRET),
+        "the secret stays out of Debug"
+    );
+    let e = faas_azure::AzureBuilder::new()
+        .with_config("deploy_method", "ftp")
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::InvalidConfig { key, .. } if key == "deploy_method"),
+        "{e}"
+    );
+}

@@ -42,6 +42,7 @@ mod plan;
 mod process;
 mod provider;
 mod retry;
+pub mod settings;
 mod spec;
 pub mod testcase;
 mod timeouts;

@@ -615,3 +615,28 @@ async fn temporaries_a_killed_run_left_are_removed_when_the_state_is_opened() {
     assert!(!old_file.exists() && !old_dir.exists(), "stale temporaries were left");
     assert!(fresh.exists(), "a fresh temporary (a running deploy's) was removed");
 }
+
+// The design issue's builder shape: a provider built from string settings alone.
+
+#[tokio::test]
+async fn the_local_provider_builds_from_a_string_map_and_strict_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state").display().to_string();
+    let settings = [("state_dir", state.as_str()), ("seed", "7"), ("region", "eu-north-1")];
+    let provider = settings
+        .iter()
+        .try_fold(faas_core::local::LocalBuilder::new(), |b, (k, v)| b.with_config(k, v))
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(provider.state_dir(), Path::new(&state));
+    for (k, v, word) in [("seed", "seven", "whole number"), ("colour", "blue", "state_dir")] {
+        match faas_core::local::LocalBuilder::new().with_config(k, v) {
+            Err(Error::InvalidConfig { key, reason, .. }) => {
+                assert_eq!(key, k);
+                assert!(reason.contains(word), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

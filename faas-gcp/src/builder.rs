@@ -63,6 +63,22 @@ pub enum Invoker {
     Custom(Arc<dyn IdTokenSource>),
 }
 
+/// The keys [`GcpBuilder::with_config`] takes (besides `faas_core::settings::COMMON_KEYS`).
+pub const CONFIG_KEYS: &[&str] = &[
+    "project",
+    "region",
+    "key_file",
+    "invoker",
+    "functions_url",
+    "run_url",
+    "iam_credentials_url",
+    "storage_url",
+    "metadata_url",
+    "bucket",
+    "prefix",
+    "serving_label",
+];
+
 /// Builds a [`GcpProvider`].
 ///
 /// ```no_run
@@ -181,6 +197,72 @@ impl GcpBuilder {
     /// A service-account key file (its `token_uri` is where tokens come from).
     pub fn key_file(self, path: impl Into<PathBuf>) -> Self {
         self.credentials(Credentials::KeyFile(path.into()))
+    }
+
+    /// Defaults, without reading the environment.
+    pub fn new() -> Self {
+        GcpBuilder::default()
+    }
+
+    /// One setting by name — so a YAML block, a map or the environment configures the
+    /// provider like the methods do. Keys (the environment variable `from_env` reads):
+    ///
+    /// | key | meaning |
+    /// |---|---|
+    /// | `project` (`GOOGLE_CLOUD_PROJECT`), `region` (`GOOGLE_CLOUD_REGION`) | where functions live |
+    /// | `key_file` (`GOOGLE_APPLICATION_CREDENTIALS`) | a service-account key file |
+    /// | `invoker` (`FAAS_GCP_INVOKER`) | `auto`, `metadata`, `public` or a service account email |
+    /// | `functions_url`, `run_url`, `iam_credentials_url`, `storage_url`, `metadata_url` (`FAAS_GCP_*_URL`) | endpoints |
+    /// | `bucket` (`FAAS_GCP_BUCKET`), `prefix` (`FAAS_GCP_PREFIX`) | a GCS artifact bucket |
+    /// | `serving_label` | the label that owns the function URL's traffic (`live`) |
+    ///
+    /// plus the keys every builder takes (`faas_core::settings`: retries, polling, timeouts).
+    /// An unknown key or a bad value is `Error::InvalidConfig` naming it.
+    ///
+    /// ```
+    /// let b = faas_gcp::GcpBuilder::new().with_config("project", "my-project").unwrap();
+    /// assert!(b.with_config("colour", "blue").is_err());
+    /// ```
+    pub fn with_config(mut self, key: &str, value: &str) -> Result<Self> {
+        use faas_core::settings;
+        let text = || value.to_string();
+        match key {
+            "project" => self.project = Some(text()),
+            "region" => self.region = Some(text()),
+            "key_file" => self.credentials = Credentials::KeyFile(PathBuf::from(value)),
+            "invoker" => {
+                self.invoker = match value {
+                    "auto" => Invoker::Auto,
+                    "metadata" => Invoker::Metadata,
+                    "public" => Invoker::Public,
+                    email if email.contains('@') => Invoker::ServiceAccount(email.to_string()),
+                    other => {
+                        return Err(Error::config(
+                            key,
+                            other,
+                            "expected auto, metadata, public or a service account email",
+                        ));
+                    }
+                }
+            }
+            "functions_url" => self.functions_url = text(),
+            "run_url" => self.run_url = text(),
+            "iam_credentials_url" => self.iam_credentials_url = text(),
+            "storage_url" => self.storage_url = text(),
+            "metadata_url" => self.metadata_url = text(),
+            "bucket" => self.bucket = Some(text()),
+            "prefix" => self.prefix = text(),
+            "serving_label" => {
+                faas_core::names::check_label(value)?;
+                self.serving_label = text();
+            }
+            _ => {
+                if !settings::apply_common(key, value, &mut self.retry, &mut self.poll, &mut self.timeouts)? {
+                    return Err(settings::unknown_key("gcp", key, CONFIG_KEYS, true));
+                }
+            }
+        }
+        Ok(self)
     }
 
     /// Where ID tokens for invocations come from.

@@ -51,7 +51,7 @@ mod run;
 pub mod test_support;
 
 pub use auth::{IamCredentialsIdTokens, IdToken, IdTokenSource, MetadataIdTokens, NoIdToken};
-pub use builder::{Credentials, GcpBuilder, Invoker, endpoints};
+pub use builder::{CONFIG_KEYS, Credentials, GcpBuilder, Invoker, endpoints};
 pub use provider::{CAPABILITY, GCP_RESERVED_ENV, GcpProvider, LIMITS};
 
 /// The error of an HTTP call that got no (complete) answer within the client's timeouts.

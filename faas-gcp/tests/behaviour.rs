@@ -435,3 +435,41 @@ async fn a_silent_endpoint_times_out_naming_the_call() {
     let started = std::time::Instant::now();
     assert_timed_out(gcp.get("hangs").await, "GET ", "hangs", started);
 }
+
+/// A provider built from string settings alone (as a pipeline block or a map would give them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builds_from_a_string_map_alone() {
+    use faas_gcp::test_support::{CLIENT_EMAIL, PROJECT, REGION};
+    let fake = FakeGcp::start().await;
+    let key = fake.key_path().display().to_string();
+    let settings = [
+        ("project", PROJECT.to_string()),
+        ("region", REGION.to_string()),
+        ("key_file", key),
+        ("functions_url", fake.functions_url()),
+        ("run_url", fake.run_url()),
+        ("iam_credentials_url", fake.iam_url()),
+        ("invoker", CLIENT_EMAIL.to_string()),
+        ("poll_deadline_s", "60".to_string()),
+    ];
+    let gcp = settings
+        .iter()
+        .try_fold(faas_gcp::GcpBuilder::new(), |b, (k, v)| b.with_config(k, v))
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let report = gcp
+        .deploy_package(&spec("from-map"), &package(dir.path(), "m"), &DeployOptions::default())
+        .await
+        .unwrap();
+    assert!(report.change.created);
+    let e = faas_gcp::GcpBuilder::new()
+        .with_config("invoker", "nobody")
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::InvalidConfig { key, .. } if key == "invoker"),
+        "{e}"
+    );
+}

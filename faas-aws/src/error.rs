@@ -118,21 +118,24 @@ where
                 code: "Unknown".into(),
                 message: message.unwrap_or_else(|| "the service returned an error without a code".into()),
                 retryable: false,
+                source: None,
             }
         }
         (SdkError::TimeoutError(_), _) => timed_out::<E>(&err, target),
         (SdkError::DispatchFailure(d), _) if d.is_timeout() => timed_out::<E>(&err, target),
-        (SdkError::DispatchFailure(d), _) => Error::Provider {
+        (SdkError::DispatchFailure(_), _) => Error::Provider {
             provider: "aws".into(),
             code: "Transport".into(),
-            message: format!("could not reach the service: {d:?}"),
+            message: "could not reach the service".into(),
             retryable: true,
+            source: Some(sdk_cause(&err)),
         },
         (SdkError::ResponseError(_), _) => Error::Provider {
             provider: "aws".into(),
             code: "Response".into(),
             message: "the service's response could not be read".into(),
             retryable: true,
+            source: Some(sdk_cause(&err)),
         },
         (SdkError::ConstructionFailure(_), _) => Error::invalid(
             "request",
@@ -145,10 +148,22 @@ where
         _ => Error::Provider {
             provider: "aws".into(),
             code: "Sdk".into(),
-            message: aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
+            message: "the SDK failed".into(),
             retryable: false,
+            source: Some(sdk_cause(&err)),
         },
     }
+}
+
+/// The SDK's error with its whole chain as text, kept as the `source` of faas's error (the SDK's
+/// errors name the operation and the connector's failure, never a credential).
+fn sdk_cause<E>(err: &SdkError<E, HttpResponse>) -> Box<dyn std::error::Error + Send + Sync>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    aws_smithy_types::error::display::DisplayErrorContext(err)
+        .to_string()
+        .into()
 }
 
 /// `lambda:GetFunction` from the SDK's error type (`aws_sdk_lambda::operation::get_function::GetFunctionError`).
@@ -238,6 +253,7 @@ fn from_code(code: &str, message: String, target: Target<'_>) -> Error {
                 "{message}: the region's 75 GB code storage is full; prune old versions (ProviderExt::prune_versions, or --keep-versions N)"
             ),
             retryable: false,
+            source: None,
         },
         "ServiceException" | "InternalError" | "InternalFailure" | "ServiceUnavailable" | "EC2ThrottledException" => {
             Error::Provider {
@@ -245,6 +261,7 @@ fn from_code(code: &str, message: String, target: Target<'_>) -> Error {
                 code: code.into(),
                 message,
                 retryable: true,
+                source: None,
             }
         }
         _ => Error::Provider {
@@ -252,6 +269,7 @@ fn from_code(code: &str, message: String, target: Target<'_>) -> Error {
             code: code.into(),
             message,
             retryable: false,
+            source: None,
         },
     }
 }

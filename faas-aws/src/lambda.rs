@@ -301,6 +301,7 @@ impl Functions {
                             c.state_reason().unwrap_or("no reason given")
                         ),
                         retryable: false,
+                        source: None,
                     }),
                     (_, Some(LastUpdateStatus::Failed)) => Err(Error::Provider {
                         provider: "aws".into(),
@@ -313,6 +314,7 @@ impl Functions {
                             c.last_update_status_reason().unwrap_or("no reason given")
                         ),
                         retryable: false,
+                        source: None,
                     }),
                     (Some(State::Pending), _) | (_, Some(LastUpdateStatus::InProgress)) => {
                         Ok(PollStatus::Pending(format!(

@@ -50,3 +50,32 @@ async fn a_silent_endpoint_times_out_naming_the_call() {
         .unwrap_err();
     assert!(matches!(e, Error::Timeout { .. }), "{e}");
 }
+
+/// A refused connection keeps the SDK's error as the `source`; nothing in the chain holds a
+/// credential.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transport_errors_keep_their_cause_and_no_secret() {
+    let closed = format!("http://127.0.0.1:{}", faas_core::conformance::free_port());
+    let aws = AwsBuilder::default()
+        .region("us-east-1")
+        .endpoint_url(&closed)
+        .static_keys(StaticKeys {
+            access_key_id: "AKIDCHAIN".into(),
+            secret_access_key: "chain-secret-canary".into(),
+            session_token: Some("chain-token-canary".into()),
+        })
+        .retry(RetryConfig::none())
+        .build()
+        .await
+        .unwrap();
+    let e = aws.get("refused").await.unwrap_err();
+    let chain: Vec<String> = std::iter::successors(Some(&e as &dyn std::error::Error), |c| c.source())
+        .map(|c| format!("{c} {c:?}"))
+        .collect();
+    assert!(chain.len() >= 2, "the SDK's error is kept as the source: {chain:?}");
+    let all = chain.join("\n") + &e.to_json().to_string();
+    assert!(
+        !all.contains("chain-secret-canary") && !all.contains("chain-token-canary"),
+        "{all}"
+    );
+}

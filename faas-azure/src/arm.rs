@@ -61,8 +61,9 @@ pub(crate) fn transport(what: &str, e: reqwest::Error) -> Error {
         provider: "azure".into(),
         code: "transport".into(),
         // Without the URL: SAS URLs carry signatures in their query.
-        message: format!("{what}: {}", e.without_url()),
+        message: what.to_string(),
         retryable: true,
+        source: Some(Box::new(e.without_url())),
     }
 }
 
@@ -190,6 +191,7 @@ impl Arm {
                 code: e["code"].as_str().unwrap_or("OperationFailed").to_string(),
                 message: format!("{what} failed: {}", e["message"].as_str().unwrap_or("no message")),
                 retryable: false,
+                source: None,
             });
         }
         // The resource as it now is (a DELETE or action has none).
@@ -247,6 +249,7 @@ pub(crate) fn map_error(status: u16, retry_after: Option<Duration>, body: &[u8],
             code: if code.is_empty() { status.to_string() } else { code },
             message,
             retryable: status >= 500,
+            source: None,
         },
     }
 }

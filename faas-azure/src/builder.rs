@@ -465,6 +465,7 @@ impl AzureBuilder {
             code: "http_client".into(),
             message: e.to_string(),
             retryable: false,
+            source: None,
         })
     }
 

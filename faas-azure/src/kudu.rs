@@ -53,6 +53,7 @@ impl Sites {
                 code: "NoScmHost".into(),
                 message: format!("{} reports no SCM (Kudu) host name", at.name()),
                 retryable: false,
+                source: None,
             })?;
         Ok(format!("https://{scm}"))
     }
@@ -180,6 +181,7 @@ impl Sites {
                 }
             ),
             retryable: false,
+            source: None,
         })
     }
 }

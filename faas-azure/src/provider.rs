@@ -193,6 +193,7 @@ impl AzureProvider {
                         code: "InvalidKey".into(),
                         message: format!("listKeys of {} returned no usable key", self.account),
                         retryable: false,
+                        source: None,
                     })?;
                 let blobs = Blobs {
                     http: self.http.clone(),

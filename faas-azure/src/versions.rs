@@ -51,6 +51,7 @@ impl AzureProvider {
             code: "InvalidVersionRecord".into(),
             message: format!("{}: {e}", version_blob(function, n)),
             retryable: false,
+            source: None,
         })
     }
 
@@ -118,6 +119,7 @@ impl AzureProvider {
                 code: "serialize".into(),
                 message: e.to_string(),
                 retryable: false,
+                source: None,
             })?;
             let meta: Metadata = BTreeMap::from([("sha256".to_string(), sha.clone())]);
             if blobs.create(&version_blob(function, id), bytes, &meta).await? {

@@ -476,3 +476,38 @@ async fn builds_from_a_string_map_alone() {
         "{e}"
     );
 }
+
+/// A transport failure keeps the HTTP client's error as its `source`; no error in the whole
+/// chain holds the storage key, a SAS signature or the client secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transport_errors_keep_their_cause_and_no_secret() {
+    use faas_azure::test_support::{ACCOUNT_KEY, CLIENT_SECRET};
+    let fake = FakeAzure::start().await;
+    let closed = format!(
+        "http://127.0.0.1:{}/{}",
+        faas_core::conformance::free_port(),
+        "devstoreaccount1"
+    );
+    let azure = fake
+        .builder(&closed)
+        .retry(faas_core::RetryConfig::none())
+        .build()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let e = azure
+        .deploy_package(&spec("chain-app"), &package(dir.path(), "c"), &DeployOptions::default())
+        .await
+        .unwrap_err();
+    let chain: Vec<String> = std::iter::successors(Some(&e as &dyn std::error::Error), |c| c.source())
+        .map(|c| format!("{c} {c:?}"))
+        .collect();
+    assert!(
+        chain.len() >= 2,
+        "the HTTP client's error is kept as the source: {chain:?}"
+    );
+    let all = chain.join("\n") + &e.to_json().to_string();
+    for secret in [ACCOUNT_KEY, CLIENT_SECRET, "sig="] {
+        assert!(!all.contains(secret), "a secret in the error chain: {all}");
+    }
+}

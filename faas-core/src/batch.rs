@@ -64,6 +64,7 @@ pub async fn deploy_many(
                     code: "TaskFailed".into(),
                     message: format!("the deploy task of {name} did not finish"),
                     retryable: false,
+                    source: None,
                 })
             });
             (name, r)

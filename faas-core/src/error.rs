@@ -147,6 +147,10 @@ pub enum Error {
         message: String,
         /// Whether retrying may help.
         retryable: bool,
+        /// The SDK's or HTTP client's own error, when there is one (never holding a secret:
+        /// URLs are stripped of their query, requests are not included).
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// A local I/O error (state directory, child process).
     #[error("I/O error on {path}: {source}")]
@@ -334,3 +338,33 @@ impl Error {
 
 /// The result type of faas operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_kept_as_sources_and_shown_in_json() {
+        let cause = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset by peer");
+        let e = Error::Provider {
+            provider: "gcp".into(),
+            code: "transport".into(),
+            message: "GET https://run.googleapis.com/v2/x".into(),
+            retryable: true,
+            source: Some(Box::new(cause)),
+        };
+        let chain: Vec<String> = std::iter::successors(std::error::Error::source(&e), |c| c.source())
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(chain, vec!["connection reset by peer"]);
+        let j = e.to_json();
+        assert!(
+            j["message"].as_str().unwrap().ends_with(": connection reset by peer"),
+            "{j}"
+        );
+        assert_eq!(
+            (j["kind"].as_str(), j["provider"].as_str(), j["retryable"].as_bool()),
+            (Some("provider"), Some("gcp"), Some(true))
+        );
+    }
+}

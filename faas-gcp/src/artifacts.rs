@@ -62,8 +62,9 @@ fn transport(e: reqwest::Error) -> Error {
     Error::Provider {
         provider: "gcp".into(),
         code: "transport".into(),
-        message: format!("upload: {}", e.without_url()),
+        message: "upload".into(),
         retryable: true,
+        source: Some(Box::new(e.without_url())),
     }
 }
 

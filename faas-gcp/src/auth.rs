@@ -180,6 +180,7 @@ impl IdTokenSource for IamCredentialsIdTokens {
                 code: "transport".into(),
                 message: format!("generateIdToken: {}", e.without_url()),
                 retryable: true,
+                source: None,
             })?;
         let status = resp.status();
         let body: serde_json::Value = resp.json().await.unwrap_or_default();
@@ -199,6 +200,7 @@ impl IdTokenSource for IamCredentialsIdTokens {
                     code: status.as_u16().to_string(),
                     message: format!("generateIdToken: {message}"),
                     retryable: status.is_server_error(),
+                    source: None,
                 },
             });
         }
@@ -207,6 +209,7 @@ impl IdTokenSource for IamCredentialsIdTokens {
             code: "invalid_response".into(),
             message: "generateIdToken answered without a token".into(),
             retryable: false,
+            source: None,
         })?;
         Ok(Some(IdToken(token.to_string())))
     }

@@ -468,6 +468,7 @@ impl Functions {
                 code: "invalid_response".into(),
                 message: "generateUploadUrl answered without uploadUrl and storageSource".into(),
                 retryable: false,
+                source: None,
             }),
         }
     }
@@ -591,6 +592,7 @@ fn failed(function: &str, why: &str) -> Error {
         code: "FUNCTION_FAILED".into(),
         message: format!("{function} is in state FAILED: {why}; fix the cause and deploy again"),
         retryable: false,
+        source: None,
     }
 }
 

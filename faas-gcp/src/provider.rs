@@ -189,6 +189,7 @@ impl GcpProvider {
             code: "NO_SERVICE".into(),
             message: format!("{function} has no Cloud Run service yet (its first deploy has not finished)"),
             retryable: false,
+            source: None,
         })?;
         let service = self.run.service(name).await?;
         let layout = Layout::read(&service, &self.serving_label)?;
@@ -258,6 +259,7 @@ impl GcpProvider {
                     code: "NO_URL".into(),
                     message: format!("{function} has no URL (is it an event-triggered function?)"),
                     retryable: false,
+                    source: None,
                 })?;
             return Ok((url.to_string(), None));
         };
@@ -267,6 +269,7 @@ impl GcpProvider {
             code: "NO_TAG_URL".into(),
             message: format!("{function}: Cloud Run reports no URL for {q} yet"),
             retryable: true,
+            source: None,
         };
         if q == self.serving_label {
             if layout.serving.is_none() {
@@ -589,6 +592,7 @@ impl ProviderBackend for GcpProvider {
             code: "transport".into(),
             message: format!("invoking {function}: {}", e.without_url()),
             retryable: true,
+            source: None,
         })?;
         let status = resp.status().as_u16();
         let headers: BTreeMap<String, String> = resp
@@ -606,6 +610,7 @@ impl ProviderBackend for GcpProvider {
             code: "transport".into(),
             message: format!("reading {function}'s answer: {}", e.without_url()),
             retryable: true,
+            source: None,
         })?;
         let elapsed = started.elapsed();
         let text = || String::from_utf8_lossy(&payload).chars().take(300).collect::<String>();

@@ -107,6 +107,7 @@ impl Api {
                 code: "invalid_response".into(),
                 message: format!("{method} {url}: not JSON: {e}"),
                 retryable: false,
+                source: None,
             });
         }
         Err(map_error(status.as_u16(), retry_after, &bytes, target))
@@ -163,8 +164,9 @@ fn transport(method: &Method, url: &str, e: reqwest::Error) -> Error {
     Error::Provider {
         provider: "gcp".into(),
         code: "transport".into(),
-        message: format!("{method} {shown}: {}", e.without_url()),
+        message: format!("{method} {shown}"),
         retryable: true,
+        source: Some(Box::new(e.without_url())),
     }
 }
 
@@ -174,6 +176,7 @@ pub(crate) fn invalid_response(url: &str, e: serde_json::Error) -> Error {
         code: "invalid_response".into(),
         message: format!("{url}: unexpected response shape: {e}"),
         retryable: false,
+        source: None,
     }
 }
 
@@ -248,6 +251,7 @@ fn operation_error(what: &str, op: &Operation, status: &Status) -> Error {
             },
             message,
             retryable: false,
+            source: None,
         },
     }
 }
@@ -307,6 +311,7 @@ pub(crate) fn map_error(http: u16, retry_after: Option<Duration>, body: &[u8], t
             },
             message,
             retryable: http >= 500,
+            source: None,
         },
     }
 }

@@ -147,6 +147,7 @@ impl Layout {
                     service.name
                 ),
                 retryable: false,
+                source: None,
             })?,
             None => Vec::new(),
         };
@@ -338,6 +339,7 @@ impl Run {
                 code: "serialize".into(),
                 message: e.to_string(),
                 retryable: false,
+                source: None,
             })?,
         );
         let body = json!({

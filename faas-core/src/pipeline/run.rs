@@ -368,7 +368,12 @@ pub(crate) async fn run(pipeline: &Resolved, providers: &ProviderSet, observer: 
                     }
                     Err(e) => {
                         report.status = StepStatus::Failed;
-                        report.summary = ctx.redact(&e.to_string());
+                        // The whole cause chain (an SDK's or HTTP client's error is a `source`).
+                        report.summary = ctx.redact(
+                            &e.to_json()["message"]
+                                .as_str()
+                                .map_or_else(|| e.to_string(), str::to_string),
+                        );
                     }
                 }
                 if report.status == StepStatus::Failed {

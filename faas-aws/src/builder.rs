@@ -106,6 +106,7 @@ pub struct AwsBuilder {
     pub(crate) retry: RetryConfig,
     pub(crate) poll: PollPolicy,
     pub(crate) timeouts: Timeouts,
+    pub(crate) sdk_config: Option<aws_config::SdkConfig>,
 }
 
 impl Default for AwsBuilder {
@@ -124,6 +125,7 @@ impl Default for AwsBuilder {
             retry: RetryConfig::default(),
             poll: PollPolicy::default(),
             timeouts: Timeouts::default(),
+            sdk_config: None,
         }
     }
 }
@@ -282,6 +284,14 @@ impl AwsBuilder {
         })
     }
 
+    /// Use an `SdkConfig` you already have (credentials, region, endpoint, retry and timeout
+    /// settings included) instead of loading one; `assume_role` still applies on top. The
+    /// builder's region, profile, endpoint, keys, retry and timeouts are then not used.
+    pub fn sdk_config(mut self, config: aws_config::SdkConfig) -> Self {
+        self.sdk_config = Some(config);
+        self
+    }
+
     /// Connect, read and whole-request timeouts of every SDK call (see [`Timeouts`]); a call
     /// that runs out of them is `Error::Timeout` naming it (`lambda:GetFunction`).
     pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
@@ -345,7 +355,10 @@ impl AwsBuilder {
                 "faas-static",
             ));
         }
-        let mut config = loader.load().await;
+        let mut config = match self.sdk_config.clone() {
+            Some(c) => c,
+            None => loader.load().await,
+        };
         if config.region().is_none() {
             return Err(Error::config(
                 "region",

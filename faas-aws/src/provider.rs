@@ -59,7 +59,7 @@ impl AwsProvider {
             .build();
         let lambda = aws_sdk_lambda::Client::from_conf(lambda_config);
         let s3_config = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(b.endpoint_url.is_some())
+            .force_path_style(b.endpoint_url.is_some() || config.endpoint_url().is_some())
             .retry_classifier(RetryAfter)
             .build();
         let store = b.bucket.clone().map(|bucket| ArtifactStore {

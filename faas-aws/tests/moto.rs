@@ -495,3 +495,34 @@ async fn builds_from_a_string_map_alone() {
         "{e}"
     );
 }
+
+/// A program that already has an `SdkConfig` hands it over (escape hatch), S3 included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_sdk_config_is_used_as_given() {
+    let Some(moto) = Moto::start().await else { return };
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(&moto.url)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testing", "testing", None, None, "mine",
+        ))
+        .load()
+        .await;
+    let aws = faas_aws::AwsBuilder::new()
+        .sdk_config(config)
+        .bucket(BUCKET)
+        .inline_limit(0)
+        .build()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let report = aws
+        .deploy_package(
+            &spec("own-config"),
+            &package(dir.path(), "own-config", "v1", None),
+            &DeployOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(report.change.created);
+}

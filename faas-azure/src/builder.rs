@@ -153,6 +153,7 @@ pub struct AzureBuilder {
     pub(crate) timeouts: Timeouts,
     /// A bad environment value (variable, value, reason), reported by `build`.
     pub(crate) invalid: Option<(String, String, String)>,
+    pub(crate) http: Option<reqwest::Client>,
 }
 
 impl Default for AzureBuilder {
@@ -178,6 +179,7 @@ impl Default for AzureBuilder {
             poll: PollPolicy::default(),
             timeouts: Timeouts::default(),
             invalid: None,
+            http: None,
         }
     }
 }
@@ -450,7 +452,18 @@ impl AzureBuilder {
         self
     }
 
+    /// Use a `reqwest::Client` you already have (its proxies, roots and timeouts) for ARM,
+    /// Kudu, Blob, Entra token and function calls; `root_certificate_pem` and `timeouts` are
+    /// then not applied.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
     fn http(&self) -> Result<reqwest::Client> {
+        if let Some(client) = &self.http {
+            return Ok(client.clone());
+        }
         let mut b = reqwest::Client::builder()
             .connect_timeout(self.timeouts.connect)
             .read_timeout(self.timeouts.read)

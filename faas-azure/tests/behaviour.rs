@@ -511,3 +511,29 @@ async fn transport_errors_keep_their_cause_and_no_secret() {
         assert!(!all.contains(secret), "a secret in the error chain: {all}");
     }
 }
+
+/// A program that already has a `reqwest::Client` hands it over (escape hatch): its roots
+/// are used (here the fake's test CA), for Entra, ARM, Kudu and Blob alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_http_client_is_used() {
+    let Some(azurite) = Azurite::start().await else { return };
+    let fake = FakeAzure::start().await;
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(fake.ca_path()).unwrap()).unwrap();
+    let client = reqwest::Client::builder().add_root_certificate(ca).build().unwrap();
+    let azure = fake
+        .builder(&azurite.blob_endpoint)
+        .http_client(client)
+        .build()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let report = azure
+        .deploy_package(
+            &spec("own-client-app"),
+            &package(dir.path(), "o"),
+            &DeployOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(report.change.created);
+}

@@ -107,6 +107,7 @@ pub struct GcpBuilder {
     pub(crate) retry: RetryConfig,
     pub(crate) poll: PollPolicy,
     pub(crate) timeouts: Timeouts,
+    pub(crate) http: Option<reqwest::Client>,
 }
 
 impl Default for GcpBuilder {
@@ -127,6 +128,7 @@ impl Default for GcpBuilder {
             retry: RetryConfig::default(),
             poll: PollPolicy::default(),
             timeouts: Timeouts::default(),
+            http: None,
         }
     }
 }
@@ -263,6 +265,13 @@ impl GcpBuilder {
             }
         }
         Ok(self)
+    }
+
+    /// Use a `reqwest::Client` you already have (its proxies, roots and timeouts) for the
+    /// Cloud Functions, Cloud Run, Storage and function calls; `timeouts` is then not applied.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
     }
 
     /// Where ID tokens for invocations come from.

@@ -147,7 +147,7 @@ impl GcpProvider {
         tokens: Arc<dyn TokenProvider>,
         id_tokens: Arc<dyn IdTokenSource>,
     ) -> GcpProvider {
-        let http = crate::http_client(&b.timeouts);
+        let http = b.http.clone().unwrap_or_else(|| crate::http_client(&b.timeouts));
         let api = Api {
             http: http.clone(),
             tokens,

@@ -473,3 +473,25 @@ async fn builds_from_a_string_map_alone() {
         "{e}"
     );
 }
+
+/// A program that already has a `reqwest::Client` hands it over (escape hatch).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_http_client_is_used() {
+    let fake = FakeGcp::start().await;
+    let gcp = fake
+        .builder()
+        .http_client(reqwest::Client::new())
+        .build()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let report = gcp
+        .deploy_package(
+            &spec("own-client"),
+            &package(dir.path(), "o"),
+            &DeployOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(report.change.created);
+}

@@ -466,16 +466,7 @@ async fn builds_from_a_string_map_alone() {
         .build()
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let report = aws
-        .deploy_package(
-            &spec("from-map"),
-            &package(dir.path(), "from-map", "v1", None),
-            &DeployOptions::default(),
-        )
-        .await
-        .unwrap();
-    assert!(report.change.created);
+    deploys_fresh(&aws, "from-map").await;
     let e = faas_aws::AwsBuilder::new()
         .with_config("max_attempts", "lots")
         .unwrap_err();
@@ -515,14 +506,19 @@ async fn an_existing_sdk_config_is_used_as_given() {
         .build()
         .await
         .unwrap();
+    deploys_fresh(&aws, "own-config").await;
+}
+
+/// Deploys a new function `name` and checks that it was created.
+async fn deploys_fresh(p: &dyn Provider, name: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let report = aws
+    let report = p
         .deploy_package(
-            &spec("own-config"),
-            &package(dir.path(), "own-config", "v1", None),
+            &spec(name),
+            &package(dir.path(), name, "v1", None),
             &DeployOptions::default(),
         )
         .await
         .unwrap();
-    assert!(report.change.created);
+    assert!(report.change.created, "{name}: {:?}", report.change);
 }

@@ -454,16 +454,7 @@ async fn builds_from_a_string_map_alone() {
         .build()
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let report = azure
-        .deploy_package(
-            &spec("from-map-app"),
-            &package(dir.path(), "m"),
-            &DeployOptions::default(),
-        )
-        .await
-        .unwrap();
-    assert!(report.change.created);
+    deploys_fresh(&azure, "from-map-app").await;
     assert!(
         !format!("{azure:?}").contains(CLIENT_SECRET),
         "the secret stays out of Debug"
@@ -526,14 +517,15 @@ async fn an_existing_http_client_is_used() {
         .build()
         .await
         .unwrap();
+    deploys_fresh(&azure, "own-client-app").await;
+}
+
+/// Deploys a new function `name` and checks that it was created.
+async fn deploys_fresh(p: &dyn Provider, name: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let report = azure
-        .deploy_package(
-            &spec("own-client-app"),
-            &package(dir.path(), "o"),
-            &DeployOptions::default(),
-        )
+    let report = p
+        .deploy_package(&spec(name), &package(dir.path(), name), &DeployOptions::default())
         .await
         .unwrap();
-    assert!(report.change.created);
+    assert!(report.change.created, "{name}: {:?}", report.change);
 }

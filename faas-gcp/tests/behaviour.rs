@@ -459,12 +459,7 @@ async fn builds_from_a_string_map_alone() {
         .build()
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let report = gcp
-        .deploy_package(&spec("from-map"), &package(dir.path(), "m"), &DeployOptions::default())
-        .await
-        .unwrap();
-    assert!(report.change.created);
+    deploys_fresh(&gcp, "from-map").await;
     let e = faas_gcp::GcpBuilder::new()
         .with_config("invoker", "nobody")
         .unwrap_err();
@@ -484,14 +479,15 @@ async fn an_existing_http_client_is_used() {
         .build()
         .await
         .unwrap();
+    deploys_fresh(&gcp, "own-client").await;
+}
+
+/// Deploys a new function `name` and checks that it was created.
+async fn deploys_fresh(p: &dyn Provider, name: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let report = gcp
-        .deploy_package(
-            &spec("own-client"),
-            &package(dir.path(), "o"),
-            &DeployOptions::default(),
-        )
+    let report = p
+        .deploy_package(&spec(name), &package(dir.path(), name), &DeployOptions::default())
         .await
         .unwrap();
-    assert!(report.change.created);
+    assert!(report.change.created, "{name}: {:?}", report.change);
 }

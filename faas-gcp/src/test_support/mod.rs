@@ -13,7 +13,13 @@
 //! whose audience the function URLs check.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-mod server;
+mod auth;
+mod functions;
+mod invoke;
+mod routes;
+mod services;
+mod state;
+mod wire;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,8 +29,8 @@ use std::time::Duration;
 use faas_core::{PollPolicy, RetryConfig};
 
 use crate::{GcpBuilder, GcpProvider};
-pub use server::Fault;
-use server::State;
+pub use state::Fault;
+use state::State;
 
 pub const PROJECT: &str = "faas-test";
 pub const REGION: &str = "europe-west1";
@@ -63,7 +69,7 @@ impl FakeGcp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(State::new(&url)));
-        let task = tokio::spawn(server::serve(listener, state.clone()));
+        let task = tokio::spawn(routes::serve(listener, state.clone()));
         let fake = FakeGcp {
             url,
             state,

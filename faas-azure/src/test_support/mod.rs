@@ -13,7 +13,13 @@
 //! from Azurite, which checks the SAS signature).
 #![allow(clippy::unwrap_used, missing_docs)]
 
-mod server;
+mod auth;
+mod invoke;
+mod kudu;
+mod routes;
+mod sites;
+mod state;
+mod wire;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -23,8 +29,8 @@ use std::time::Duration;
 use faas_core::{PollPolicy, RetryConfig};
 
 use crate::{AzureBuilder, AzureProvider, Credentials};
-pub use server::Fault;
-use server::State;
+pub use state::Fault;
+use state::State;
 
 pub const SUBSCRIPTION: &str = "00000000-0000-0000-0000-00000000fa45";
 pub const RESOURCE_GROUP: &str = "faas-test";
@@ -139,7 +145,7 @@ impl FakeAzure {
             .await
             .unwrap();
         let handle = axum_server::Handle::new();
-        let app = server::router(state.clone());
+        let app = routes::router(state.clone());
         let server = axum_server::from_tcp_rustls(listener, config)
             .unwrap()
             .handle(handle.clone());

@@ -1,0 +1,148 @@
+//! The fake's one request handler, dispatching on the path: the Entra token endpoint
+//! (`/{tenant}/oauth2/v2.0/token`), ARM (`/subscriptions/…`), Kudu (`/scm/{app}/…`) and the
+//! function hosts (`/hosts/{app}[-{slot}]/api/{function}`).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State as AxumState;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::auth::{publishing_basic, token};
+use super::invoke::invoke;
+use super::kudu::kudu;
+use super::sites::web;
+use super::state::{Fault, State};
+use super::wire::{decode, error, ok, sha};
+
+pub(crate) fn router(state: Arc<Mutex<State>>) -> axum::Router {
+    axum::Router::new().fallback(handle).with_state(state)
+}
+
+async fn handle(
+    AxumState(state): AxumState<Arc<Mutex<State>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_string();
+    let query: BTreeMap<String, String> = uri
+        .query()
+        .map(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), decode(v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let json_body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    // The package a settings write points at is read outside the lock, as the host would.
+    let in_site = json_body["properties"]["siteConfig"]["appSettings"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["name"] == crate::site::RUN_FROM_PACKAGE))
+        .and_then(|s| s["value"].as_str());
+    let package = match json_body["properties"][crate::site::RUN_FROM_PACKAGE]
+        .as_str()
+        .or(in_site)
+    {
+        Some(url) if method == Method::PUT => Some(readable(url).await),
+        _ => None,
+    };
+    let mut s = state.lock().unwrap();
+    s.requests.push(format!("{method} {uri}"));
+    s.settle();
+    let fault = s
+        .faults
+        .iter()
+        .position(|(m, p, _)| *m == method.as_str() && path.contains(p.as_str()))
+        .map(|i| s.faults.remove(i).2);
+    if let Some(Fault::Status(code, arm_code)) = fault {
+        return error(code, arm_code, "injected fault");
+    }
+    if path.ends_with("/oauth2/v2.0/token") {
+        return token(&mut s, &path, &body);
+    }
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    if let Some(rest) = path.strip_prefix("/hosts/") {
+        return invoke(&mut s, rest, &headers, &json_body);
+    }
+    let bearer_ok = bearer.is_some_and(|b| s.tokens.contains(&b));
+    if let Some(rest) = path.strip_prefix("/scm/") {
+        let app = rest.split('/').next().unwrap_or_default().to_string();
+        let basic = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Basic "))
+            .map(str::to_string);
+        let basic_ok = basic.as_deref() == Some(publishing_basic(&app).as_str());
+        let allowed = match s.sites.get(&app) {
+            Some(site) if site.basic_only => basic_ok,
+            _ => bearer_ok || basic_ok,
+        };
+        if !allowed {
+            return (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
+        }
+        return kudu(&mut s, &method, rest, &body);
+    }
+    if !bearer_ok {
+        return error(401, "InvalidAuthenticationToken", "The access token is invalid.");
+    }
+    if !query.contains_key("api-version") {
+        return error(
+            400,
+            "MissingApiVersionParameter",
+            "The api-version query parameter (?api-version=) is required for all requests.",
+        );
+    }
+    let prefix = format!("/subscriptions/{}/", super::SUBSCRIPTION);
+    let Some(rest) = path.strip_prefix(&prefix) else {
+        return error(404, "SubscriptionNotFound", "The subscription could not be found.");
+    };
+    if let Some(id) = rest.strip_prefix("providers/Microsoft.Web/locations/westeurope/operations/") {
+        return match s.ops.get(id) {
+            Some(o) if o.pending.is_none() => ok(json!({"status": "Succeeded"})),
+            Some(_) => ok(json!({"status": "InProgress"})),
+            None => error(404, "NotFound", "operation not found"),
+        };
+    }
+    if let Some(id) = rest.strip_prefix("providers/Microsoft.Web/locations/westeurope/operationResults/") {
+        return match s.ops.get(id) {
+            Some(o) if o.pending.is_none() => StatusCode::OK.into_response(),
+            Some(_) => (StatusCode::ACCEPTED, [("retry-after", "0")]).into_response(),
+            None => error(404, "NotFound", "operation not found"),
+        };
+    }
+    let group = format!("resourceGroups/{}/providers/", super::RESOURCE_GROUP);
+    let Some(rest) = rest.strip_prefix(&group) else {
+        return error(404, "ResourceGroupNotFound", "Resource group could not be found.");
+    };
+    if let Some(account) = rest.strip_prefix("Microsoft.Storage/storageAccounts/") {
+        return match account.strip_suffix("/listKeys") {
+            Some(super::ACCOUNT) if method == Method::POST => ok(json!({"keys": [
+                {"keyName": "key1", "value": super::ACCOUNT_KEY, "permissions": "FULL"},
+                {"keyName": "key2", "value": super::ACCOUNT_KEY, "permissions": "FULL"}]})),
+            _ => error(404, "ResourceNotFound", "The storage account was not found."),
+        };
+    }
+    let Some(rest) = rest.strip_prefix("Microsoft.Web/sites/") else {
+        return error(404, "ResourceNotFound", "no such resource type");
+    };
+    web(&mut s, &method, rest, &json_body, package)
+}
+
+/// Reads a run-from-package URL the way the Functions host does (Azurite checks the SAS).
+async fn readable(url: &str) -> Option<String> {
+    let resp = reqwest::get(url).await.ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    Some(sha(&resp.bytes().await.ok()?))
+}

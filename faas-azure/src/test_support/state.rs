@@ -1,0 +1,203 @@
+//! The fake's stored resources (sites and slots, ARM operations, Kudu deployments, access
+//! tokens) and the [`State`] that holds them: it starts operations, finishes them and the
+//! deployments when their time has come, and renders sites as ARM returns them.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// What an injected fault does.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer with this status and ARM error code, changing nothing.
+    Status(u16, &'static str),
+}
+
+pub(crate) struct State {
+    pub(super) base: String,
+    /// `app` or `app-slot` → site.
+    pub(super) sites: BTreeMap<String, Site>,
+    pub(super) ops: BTreeMap<String, Operation>,
+    pub(super) deployments: BTreeMap<String, Deployment>,
+    pub(super) tokens: Vec<String>,
+    seq: u64,
+    pub(super) rng: fastrand::Rng,
+    pub requests: Vec<String>,
+    pub faults: Vec<(String, String, Fault)>,
+    pub failing_deployments: BTreeMap<String, String>,
+    pub op_time: Duration,
+}
+
+impl State {
+    pub fn new(base: &str) -> State {
+        State {
+            base: base.to_string(),
+            sites: BTreeMap::new(),
+            ops: BTreeMap::new(),
+            deployments: BTreeMap::new(),
+            tokens: Vec::new(),
+            seq: 0,
+            rng: fastrand::Rng::with_seed(11),
+            requests: Vec::new(),
+            faults: Vec::new(),
+            failing_deployments: BTreeMap::new(),
+            op_time: Duration::from_millis(120),
+        }
+    }
+
+    pub(super) fn next(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    pub fn settings_of(&self, name: &str) -> BTreeMap<String, String> {
+        self.sites.get(name).map(|s| s.settings.clone()).unwrap_or_default()
+    }
+
+    pub fn set_setting(&mut self, name: &str, key: &str, value: &str) {
+        if let Some(site) = self.sites.get_mut(name) {
+            site.settings.insert(key.to_string(), value.to_string());
+        }
+    }
+
+    pub fn require_basic_auth(&mut self, name: &str) {
+        if let Some(site) = self.sites.get_mut(name) {
+            site.basic_only = true;
+        }
+    }
+
+    pub fn rules_of(&self, name: &str) -> Value {
+        json!(self.sites.get(name).map(|s| s.rules.clone()).unwrap_or_default())
+    }
+
+    /// Finishes operations and deployments whose time has come.
+    pub(super) fn settle(&mut self) {
+        let now = Instant::now();
+        let due: Vec<String> = self
+            .ops
+            .iter()
+            .filter(|(_, o)| o.pending.is_some() && o.ready_at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in due {
+            match self.ops.get_mut(&id).and_then(|o| o.pending.take()) {
+                Some(Pending::Create { name, site }) => {
+                    self.sites.insert(name, site);
+                }
+                Some(Pending::Swap { app, slot }) => {
+                    let slot_name = format!("{app}-{slot}");
+                    if let (Some(mut prod), Some(mut s)) = (self.sites.remove(&app), self.sites.remove(&slot_name)) {
+                        std::mem::swap(&mut prod.settings, &mut s.settings);
+                        std::mem::swap(&mut prod.code, &mut s.code);
+                        let fx = prod.props["siteConfig"]["linuxFxVersion"].clone();
+                        prod.props["siteConfig"]["linuxFxVersion"] = s.props["siteConfig"]["linuxFxVersion"].clone();
+                        s.props["siteConfig"]["linuxFxVersion"] = fx;
+                        self.seq += 1;
+                        prod.modified = self.seq;
+                        s.modified = self.seq;
+                        self.sites.insert(app, prod);
+                        self.sites.insert(slot_name, s);
+                    }
+                }
+                None => {}
+            }
+        }
+        let done: Vec<String> = self
+            .deployments
+            .iter()
+            .filter(|(_, d)| d.ready_at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in done {
+            let d = &self.deployments[&id];
+            let (app, code, fail) = (d.app.clone(), d.sha.clone(), d.fail.is_some());
+            if let Some(site) = self.sites.get_mut(&app)
+                && site.deploying.as_deref() == Some(id.as_str())
+            {
+                site.deploying = None;
+                if !fail {
+                    site.code = Some(code);
+                }
+            }
+        }
+    }
+
+    pub(super) fn render(&self, name: &str, site: &Site) -> Value {
+        let (app, slot) = match name.split_once('/') {
+            Some((a, s)) => (a.to_string(), Some(s.to_string())),
+            None => (name.to_string(), None),
+        };
+        let host_name = match &slot {
+            Some(s) => format!("{app}-{s}"),
+            None => app.clone(),
+        };
+        let host = format!("{}/hosts/{host_name}", self.base.trim_start_matches("https://"));
+        let mut props = site.props.clone();
+        props["state"] = json!("Running");
+        props["defaultHostName"] = json!(host);
+        props["enabledHostNames"] = json!([host, format!("{host_name}.scm.fake.invalid")]);
+        props["lastModifiedTimeUtc"] = json!(format!(
+            "2026-01-01T00:00:{:02}.{:06}",
+            site.modified % 60,
+            site.modified
+        ));
+        json!({
+            "id": format!("/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Web/sites/{name}", super::SUBSCRIPTION, super::RESOURCE_GROUP),
+            "name": name,
+            "type": if slot.is_some() { "Microsoft.Web/sites/slots" } else { "Microsoft.Web/sites" },
+            "kind": site.kind,
+            "location": "westeurope",
+            "tags": site.tags,
+            "properties": props,
+        })
+    }
+}
+
+pub(super) fn start_op(s: &mut State, pending: Pending) -> String {
+    let id = format!("{:08x}-op", s.next());
+    s.ops.insert(
+        id.clone(),
+        Operation {
+            ready_at: Instant::now() + s.op_time,
+            pending: Some(pending),
+        },
+    );
+    id
+}
+
+#[derive(Debug, Clone, Default)]
+pub(super) struct Site {
+    pub(super) kind: String,
+    pub(super) tags: Value,
+    pub(super) props: Value,
+    pub(super) settings: BTreeMap<String, String>,
+    pub(super) rules: Vec<Value>,
+    pub(super) key: String,
+    /// The sha256 of the code the host can load (`None`: it cannot start).
+    pub(super) code: Option<String>,
+    pub(super) deploying: Option<String>,
+    pub(super) modified: u64,
+    /// Kudu refuses bearer tokens (basic auth with the publishing credentials only).
+    pub(super) basic_only: bool,
+}
+
+#[derive(Debug)]
+pub(super) enum Pending {
+    Create { name: String, site: Site },
+    Swap { app: String, slot: String },
+}
+
+#[derive(Debug)]
+pub(super) struct Operation {
+    ready_at: Instant,
+    pub(super) pending: Option<Pending>,
+}
+
+#[derive(Debug)]
+pub(super) struct Deployment {
+    pub(super) app: String,
+    pub(super) ready_at: Instant,
+    pub(super) sha: String,
+    pub(super) fail: Option<String>,
+}

@@ -25,10 +25,7 @@ pub(crate) struct ArtifactStore {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |e| Error::Io {
-        path: path.display().to_string(),
-        source: e,
-    }
+    move |e| Error::io(path.display().to_string(), e)
 }
 
 impl ArtifactStore {
@@ -83,10 +80,9 @@ impl ArtifactStore {
         if package.size >= self.multipart_threshold {
             self.put_multipart(&key, package, target).await?;
         } else {
-            let body = ByteStream::from_path(&package.path).await.map_err(|e| Error::Io {
-                path: package.path.display().to_string(),
-                source: std::io::Error::other(e),
-            })?;
+            let body = ByteStream::from_path(&package.path)
+                .await
+                .map_err(|e| Error::io(package.path.display().to_string(), std::io::Error::other(e)))?;
             self.client
                 .put_object()
                 .bucket(&self.bucket)

@@ -10,6 +10,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use faas_core::{Error, PollPolicy, Result, RetryConfig, Timeouts};
 
 use crate::AwsProvider;
+use crate::NAME;
 
 /// A role to assume through STS before calling Lambda and S3.
 #[derive(Clone, PartialEq, Eq)]
@@ -242,7 +243,12 @@ impl AwsBuilder {
     /// let b = faas_aws::AwsBuilder::new().with_config("region", "eu-west-1").unwrap();
     /// assert!(b.with_config("colour", "blue").is_err());
     /// ```
-    pub fn with_config(mut self, key: &str, value: &str) -> Result<Self> {
+    pub fn with_config(self, key: &str, value: &str) -> Result<Self> {
+        self.set_config(key, value).map_err(|e| e.with_provider(NAME))
+    }
+
+    /// [`Self::with_config`], before the error names the provider.
+    fn set_config(mut self, key: &str, value: &str) -> Result<Self> {
         use faas_core::settings;
         let text = || value.to_string();
         match key {
@@ -301,6 +307,11 @@ impl AwsBuilder {
 
     /// Loads the SDK configuration and builds the provider.
     pub async fn build(self) -> Result<AwsProvider> {
+        self.build_provider().await.map_err(|e| e.with_provider(NAME))
+    }
+
+    /// [`Self::build`], before the error names the provider.
+    async fn build_provider(self) -> Result<AwsProvider> {
         if let Some(k) = &self.keys
             && (k.access_key_id.is_empty() || k.secret_access_key.is_empty())
         {

@@ -88,55 +88,42 @@ where
                 Error::Throttled {
                     message,
                     retry_after: None,
-                } => Error::Throttled { message, retry_after },
+                    ..
+                } => Error::throttled(retry_after, message),
                 // A code faas does not know (moto's `ConflictException`) on a 409 is a conflict.
-                Error::Provider { message, .. } if status == Some(409) => Error::Conflict {
-                    resource: target.name.to_string(),
-                    message: format!("{code}: {message}"),
-                },
+                Error::Provider { message, .. } if status == Some(409) => {
+                    Error::conflict(target.name.to_string(), format!("{code}: {message}"))
+                }
                 other => other,
             }
         }
         (SdkError::ServiceError(_), None) => {
             if status == Some(409) {
-                return Error::Conflict {
-                    resource: target.name.to_string(),
-                    message: message.unwrap_or_else(|| "409 Conflict".into()),
-                };
+                return Error::conflict(
+                    target.name.to_string(),
+                    message.unwrap_or_else(|| "409 Conflict".into()),
+                );
             }
             if status == Some(404) {
                 return Error::not_found(target.kind, target.name, None);
             }
             if status == Some(429) {
-                return Error::Throttled {
-                    retry_after,
-                    message: "Too Many Requests".into(),
-                };
+                return Error::throttled(retry_after, "Too Many Requests");
             }
-            Error::Provider {
-                provider: "aws".into(),
-                code: "Unknown".into(),
-                message: message.unwrap_or_else(|| "the service returned an error without a code".into()),
-                retryable: false,
-                source: None,
-            }
+            Error::other(
+                "Unknown",
+                message.unwrap_or_else(|| "the service returned an error without a code".into()),
+                false,
+            )
         }
         (SdkError::TimeoutError(_), _) => timed_out::<E>(&err, target),
         (SdkError::DispatchFailure(d), _) if d.is_timeout() => timed_out::<E>(&err, target),
-        (SdkError::DispatchFailure(_), _) => Error::Provider {
-            provider: "aws".into(),
-            code: "Transport".into(),
-            message: "could not reach the service".into(),
-            retryable: true,
-            source: Some(sdk_cause(&err)),
-        },
-        (SdkError::ResponseError(_), _) => Error::Provider {
-            provider: "aws".into(),
-            code: "Response".into(),
-            message: "the service's response could not be read".into(),
-            retryable: true,
-            source: Some(sdk_cause(&err)),
-        },
+        (SdkError::DispatchFailure(_), _) => {
+            Error::other("Transport", "could not reach the service", true).with_source(sdk_cause(&err))
+        }
+        (SdkError::ResponseError(_), _) => {
+            Error::other("Response", "the service's response could not be read", true).with_source(sdk_cause(&err))
+        }
         (SdkError::ConstructionFailure(_), _) => Error::invalid(
             "request",
             target.name,
@@ -145,13 +132,7 @@ where
                 aws_smithy_types::error::display::DisplayErrorContext(&err)
             ),
         ),
-        _ => Error::Provider {
-            provider: "aws".into(),
-            code: "Sdk".into(),
-            message: "the SDK failed".into(),
-            retryable: false,
-            source: Some(sdk_cause(&err)),
-        },
+        _ => Error::other("Sdk", "the SDK failed", false).with_source(sdk_cause(&err)),
     }
 }
 
@@ -186,11 +167,11 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     let detail = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
-    Error::Timeout {
-        operation: format!("{} ({} {})", operation_name::<E>(), target.kind, target.name),
-        waited: waited_in(&detail).unwrap_or_default(),
-        last_seen: format!("no answer: {detail} (set the limits with AwsBuilder::timeouts)"),
-    }
+    Error::timeout(
+        format!("{} ({} {})", operation_name::<E>(), target.kind, target.name),
+        waited_in(&detail).unwrap_or_default(),
+        format!("no answer: {detail} (set the limits with AwsBuilder::timeouts)"),
+    )
 }
 
 /// The duration in the SDK's "… occurred after 300ms" message (a `Duration`'s `Debug` form).
@@ -220,57 +201,36 @@ fn from_code(code: &str, message: String, target: Target<'_>) -> Error {
                 (code == "NoSuchBucket").then(|| "create the artifact bucket or fix FAAS_AWS_BUCKET".to_string());
             Error::not_found(target.kind, target.name, hint.or(Some(message)))
         }
-        "ResourceConflictException" | "ResourceInUseException" | "PreconditionFailedException" => Error::Conflict {
-            resource: target.name.to_string(),
-            message,
-        },
-        "TooManyRequestsException" | "ThrottlingException" | "Throttling" | "SlowDown" | "RequestLimitExceeded" => {
-            Error::Throttled {
-                retry_after: None,
-                message,
-            }
+        "ResourceConflictException" | "ResourceInUseException" | "PreconditionFailedException" => {
+            Error::conflict(target.name.to_string(), message)
         }
-        "AccessDeniedException" | "AccessDenied" | "AuthorizationError" => Error::PermissionDenied {
-            action: denied_action(&message),
-            message,
-        },
+        "TooManyRequestsException" | "ThrottlingException" | "Throttling" | "SlowDown" | "RequestLimitExceeded" => {
+            Error::throttled(None, message)
+        }
+        "AccessDeniedException" | "AccessDenied" | "AuthorizationError" => {
+            Error::permission_denied(denied_action(&message), message)
+        }
         "UnrecognizedClientException"
         | "InvalidSignatureException"
         | "ExpiredToken"
         | "ExpiredTokenException"
         | "InvalidClientTokenId"
         | "SignatureDoesNotMatch"
-        | "MissingAuthenticationToken" => Error::Unauthenticated {
-            message: format!("{code}: {message}"),
-        },
+        | "MissingAuthenticationToken" => Error::unauthenticated(format!("{code}: {message}")),
         "InvalidParameterValueException" | "InvalidRequestContentException" | "RequestTooLargeException" => {
             Error::invalid(target.kind.to_string(), target.name, format!("{code}: {message}"))
         }
-        "CodeStorageExceededException" => Error::Provider {
-            provider: "aws".into(),
-            code: code.into(),
-            message: format!(
+        "CodeStorageExceededException" => Error::other(
+            code,
+            format!(
                 "{message}: the region's 75 GB code storage is full; prune old versions (ProviderExt::prune_versions, or --keep-versions N)"
             ),
-            retryable: false,
-            source: None,
-        },
+            false,
+        ),
         "ServiceException" | "InternalError" | "InternalFailure" | "ServiceUnavailable" | "EC2ThrottledException" => {
-            Error::Provider {
-                provider: "aws".into(),
-                code: code.into(),
-                message,
-                retryable: true,
-                source: None,
-            }
+            Error::other(code, message, true)
         }
-        _ => Error::Provider {
-            provider: "aws".into(),
-            code: code.into(),
-            message,
-            retryable: false,
-            source: None,
-        },
+        _ => Error::other(code, message, false),
     }
 }
 

@@ -89,7 +89,7 @@ pub(crate) fn observed_spec(o: &Observed, desired: Option<&FunctionSpec>) -> Fun
 }
 
 /// What differs between the function and the spec, split by the call that changes it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Differences {
     pub code: bool,
     /// Fields UpdateFunctionConfiguration changes.
@@ -150,53 +150,76 @@ pub(crate) fn differences(o: &Observed, desired: &FunctionSpec, sha256: &str) ->
     d
 }
 
+/// What a plan read and decided: kept in the [`Plan`] so that applying it calls exactly what
+/// was planned, against the revision that was read.
+pub(crate) struct Planned {
+    pub observed: Observed,
+    pub differences: Differences,
+}
+
 /// The plan for a spec against what Lambda reports (`None`: the function does not exist).
-pub(crate) fn plan(observed: Option<&Observed>, desired: &FunctionSpec, artifact: &ArtifactRef) -> Plan {
+pub(crate) fn plan(observed: Option<Observed>, desired: &FunctionSpec, artifact: &ArtifactRef) -> Plan {
+    let Some(o) = observed else {
+        return Plan::to_create(desired, &artifact.sha256);
+    };
+    let d = differences(&o, desired, &artifact.sha256);
     let mut actions = Vec::new();
-    match observed {
-        None => actions.push(PlannedAction::Create {
-            function: desired.name.clone(),
-        }),
-        Some(o) => {
-            let d = differences(o, desired, &artifact.sha256);
-            if d.code || d.architecture {
-                actions.push(PlannedAction::UpdateCode {
-                    from: o.config.code_sha256().map(b64_to_hex).unwrap_or_default(),
-                    to: artifact.sha256.clone(),
-                });
-            }
-            let mut diffs = d.config;
-            if d.architecture {
-                diffs.push(ConfigDiff {
-                    field: "architecture".into(),
-                    from: o.config.architectures().first().map(|a| a.as_str().to_string()),
-                    to: Some(arch_name(desired).into()),
-                });
-            }
-            for (k, v) in d.tags_to_set {
-                diffs.push(ConfigDiff {
-                    field: format!("tags.{k}"),
-                    from: o.tags.get(&k).cloned(),
-                    to: Some(v),
-                });
-            }
-            for k in d.tags_to_remove {
-                diffs.push(ConfigDiff {
-                    field: format!("tags.{k}"),
-                    from: o.tags.get(&k).cloned(),
-                    to: None,
-                });
-            }
-            if !diffs.is_empty() {
-                diffs.sort_by(|a, b| a.field.cmp(&b.field));
-                actions.push(PlannedAction::UpdateConfig { diffs });
-            }
-        }
+    if d.code || d.architecture {
+        actions.push(PlannedAction::UpdateCode {
+            from: o.config.code_sha256().map(b64_to_hex).unwrap_or_default(),
+            to: artifact.sha256.clone(),
+        });
     }
-    Plan {
-        function: desired.name.clone(),
-        actions,
+    let mut diffs = d.config.clone();
+    if d.architecture {
+        diffs.push(ConfigDiff {
+            field: "architecture".into(),
+            from: o.config.architectures().first().map(|a| a.as_str().to_string()),
+            to: Some(arch_name(desired).into()),
+        });
     }
+    for (k, v) in &d.tags_to_set {
+        diffs.push(ConfigDiff {
+            field: format!("tags.{k}"),
+            from: o.tags.get(k).cloned(),
+            to: Some(v.clone()),
+        });
+    }
+    for k in &d.tags_to_remove {
+        diffs.push(ConfigDiff {
+            field: format!("tags.{k}"),
+            from: o.tags.get(k).cloned(),
+            to: None,
+        });
+    }
+    if !diffs.is_empty() {
+        diffs.sort_by(|a, b| a.field.cmp(&b.field));
+        actions.push(PlannedAction::UpdateConfig { diffs });
+    }
+    let revision = o.config.revision_id().map(str::to_string);
+    let mut plan = Plan::to_update(
+        desired,
+        &artifact.sha256,
+        revision,
+        Planned {
+            observed: o,
+            differences: d,
+        },
+    );
+    for a in actions {
+        plan.push(a);
+    }
+    plan
+}
+
+/// Whether an update may start: neither the function nor its last update is pending, and
+/// neither failed (what [`Functions::wait_ready`] waits for).
+fn settled(c: &FunctionConfiguration) -> bool {
+    !matches!(c.state(), Some(State::Pending | State::Failed))
+        && !matches!(
+            c.last_update_status(),
+            Some(LastUpdateStatus::InProgress | LastUpdateStatus::Failed)
+        )
 }
 
 /// The code of a create or update: inline below the limit when the file is here, else S3.
@@ -233,10 +256,9 @@ impl Functions {
                 ),
             ));
         }
-        let bytes = tokio::fs::read(path).await.map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|e| Error::io(path.display().to_string(), e))?;
         Ok(Code::Inline(Blob::new(bytes)))
     }
 
@@ -290,32 +312,26 @@ impl Functions {
                 let state = c.state().cloned();
                 let update = c.last_update_status().cloned();
                 match (&state, &update) {
-                    (Some(State::Failed), _) => Err(Error::Provider {
-                        provider: "aws".into(),
-                        code: c
-                            .state_reason_code()
+                    (Some(State::Failed), _) => Err(Error::other(
+                        c.state_reason_code()
                             .map(|r| r.as_str().to_string())
                             .unwrap_or_else(|| "Failed".into()),
-                        message: format!(
+                        format!(
                             "function {name} failed: {}",
                             c.state_reason().unwrap_or("no reason given")
                         ),
-                        retryable: false,
-                        source: None,
-                    }),
-                    (_, Some(LastUpdateStatus::Failed)) => Err(Error::Provider {
-                        provider: "aws".into(),
-                        code: c
-                            .last_update_status_reason_code()
+                        false,
+                    )),
+                    (_, Some(LastUpdateStatus::Failed)) => Err(Error::other(
+                        c.last_update_status_reason_code()
                             .map(|r| r.as_str().to_string())
                             .unwrap_or_else(|| "UpdateFailed".into()),
-                        message: format!(
+                        format!(
                             "update of {name} failed: {}",
                             c.last_update_status_reason().unwrap_or("no reason given")
                         ),
-                        retryable: false,
-                        source: None,
-                    }),
+                        false,
+                    )),
                     (Some(State::Pending), _) | (_, Some(LastUpdateStatus::InProgress)) => {
                         Ok(PollStatus::Pending(format!(
                             "State={}, LastUpdateStatus={}",
@@ -341,10 +357,10 @@ impl Functions {
                 let fut = call();
                 async move {
                     match fut.await {
-                        Err(Error::Conflict { resource, message }) => {
+                        Err(Error::Conflict { resource, message, .. }) => {
                             tracing::info!(function = name, %message, "conflict: waiting for the function, then retrying");
                             let _ = self.wait_ready(name).await;
-                            Err(Error::Conflict { resource, message })
+                            Err(Error::conflict(resource, message))
                         }
                         other => other,
                     }
@@ -353,33 +369,42 @@ impl Functions {
             .await
     }
 
-    /// Create-or-update; returns the ready configuration and what changed.
-    pub async fn deploy(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<(FunctionConfiguration, Change)> {
+    /// Carries out a plan: creates the function (`planned` is `None`) or makes exactly the
+    /// planned updates against the revision that was read; returns the ready configuration,
+    /// its tags, and what changed.
+    pub async fn apply(
+        &self,
+        spec: &FunctionSpec,
+        artifact: &ArtifactRef,
+        planned: Option<&Planned>,
+    ) -> Result<(FunctionConfiguration, BTreeMap<String, String>, Change)> {
         let name = spec.name.as_str();
-        match self.observe(name).await? {
-            None => match self.create(spec, artifact).await {
+        let Some(p) = planned else {
+            return match self.create(spec, artifact).await {
                 Ok(()) => {
                     let config = self.wait_ready(name).await?;
-                    Ok((
-                        config,
-                        Change {
-                            created: true,
-                            ..Change::default()
-                        },
-                    ))
+                    let change = Change {
+                        created: true,
+                        ..Change::default()
+                    };
+                    Ok((config, spec.tags.clone(), change))
                 }
-                // Another deployer (or our own retried request) created it first: update instead.
+                // Our own retried request (its answer lost) or another deployer created it
+                // first: look once, and update it to the spec.
                 Err(Error::Conflict { .. }) => match self.observe(name).await? {
-                    Some(o) => self.update(spec, artifact, o).await,
-                    None => Err(Error::Conflict {
-                        resource: name.into(),
-                        message: "the function was created and deleted while we deployed".into(),
-                    }),
+                    Some(o) => {
+                        let differences = differences(&o, spec, &artifact.sha256);
+                        self.update(spec, artifact, o, &differences).await
+                    }
+                    None => Err(Error::conflict(
+                        name,
+                        "the function was created and deleted while we deployed",
+                    )),
                 },
                 Err(e) => Err(e),
-            },
-            Some(o) => self.update(spec, artifact, o).await,
-        }
+            };
+        };
+        self.update(spec, artifact, p.observed.clone(), &p.differences).await
     }
 
     async fn create(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<()> {
@@ -430,13 +455,18 @@ impl Functions {
         spec: &FunctionSpec,
         artifact: &ArtifactRef,
         o: Observed,
-    ) -> Result<(FunctionConfiguration, Change)> {
+        d: &Differences,
+    ) -> Result<(FunctionConfiguration, BTreeMap<String, String>, Change)> {
         let name = spec.name.as_str();
-        let d = differences(&o, spec, &artifact.sha256);
         let mut change = Change::default();
         let mut revision = o.config.revision_id().map(str::to_string);
+        // What the plan read says whether an update may start now: no wait (and no read)
+        // when the function was settled.
+        let mut ready = settled(&o.config);
         if d.code || d.architecture {
-            self.wait_ready(name).await?;
+            if !ready {
+                self.wait_ready(name).await?;
+            }
             let code = self.code(artifact).await?;
             let c = self
                 .with_conflict_retry(name, "UpdateFunctionCode", || {
@@ -461,9 +491,12 @@ impl Functions {
                 .revision_id()
                 .map(str::to_string)
                 .or(revision);
+            ready = true;
         }
         if !d.config.is_empty() {
-            self.wait_ready(name).await?;
+            if !ready {
+                self.wait_ready(name).await?;
+            }
             let env = Environment::builder()
                 .set_variables(Some(spec.environment.clone().into_iter().collect()))
                 .build();
@@ -522,12 +555,18 @@ impl Functions {
             }
             change.config_updated = true;
         }
+        // Tags were brought in line with the spec, or already were.
+        let tags = if d.tags_to_set.is_empty() && d.tags_to_remove.is_empty() {
+            o.tags
+        } else {
+            spec.tags.clone()
+        };
         let config = if change.is_noop() {
             o.config
         } else {
             self.wait_ready(name).await?
         };
-        Ok((config, change))
+        Ok((config, tags, change))
     }
 
     /// The deployment as faas-core models it.

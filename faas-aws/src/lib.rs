@@ -41,5 +41,7 @@ mod provider;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-support")))]
 pub mod test_support;
 
+/// The provider's name, in [`ProviderInfo`](faas_core::ProviderInfo) and in every error it returns.
+pub const NAME: faas_core::ProviderName = faas_core::ProviderName::new("aws");
 pub use builder::{AssumeRole, AwsBuilder, CONFIG_KEYS, StaticKeys};
 pub use provider::{AwsProvider, CAPABILITY};

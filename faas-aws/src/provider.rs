@@ -7,16 +7,17 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{AliasConfiguration, AliasRoutingConfiguration, InvocationType, LogType};
 use base64::Engine;
 use faas_core::{
-    ArtifactRef, Capability, DeployOutcome, Deployment, Error, ExecutionReport, FunctionError, FunctionSpec,
+    ArtifactRef, Capability, Change, DeployOutcome, Deployment, Error, ExecutionReport, FunctionError, FunctionSpec,
     Invocation, InvokeMode, InvokeRequest, Label, Limits, Plan, ProviderBackend, ProviderInfo, PublishRequest,
     Qualifier, ResourceKind, Result, Routing, Version,
 };
 use faas_package::Package;
 
 use crate::AwsBuilder;
+use crate::NAME;
 use crate::artifacts::ArtifactStore;
 use crate::error::{RetryAfter, Target, map};
-use crate::lambda::{Functions, b64_to_hex, plan};
+use crate::lambda::{Functions, Planned, b64_to_hex, plan};
 
 /// The AWS Lambda provider. Build it with [`AwsBuilder`].
 #[derive(Debug, Clone)]
@@ -137,7 +138,7 @@ impl AwsProvider {
 #[async_trait]
 impl ProviderBackend for AwsProvider {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo::new("aws", CAPABILITY, Limits::LAMBDA)
+        ProviderInfo::new(NAME, CAPABILITY, Limits::LAMBDA)
     }
 
     async fn upload(&self, function: &str, package: &Package) -> Result<ArtifactRef> {
@@ -157,32 +158,26 @@ impl ProviderBackend for AwsProvider {
 
     async fn plan(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<Plan> {
         let observed = self.functions.observe(&spec.name).await?;
-        Ok(plan(observed.as_ref(), spec, artifact))
+        Ok(plan(observed, spec, artifact))
     }
 
-    async fn deploy(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<DeployOutcome> {
-        spec.validate(&Limits::LAMBDA)?;
-        let (config, change) = self.functions.deploy(spec, artifact).await?;
-        let tags = if change.is_noop() {
-            spec.tags.clone()
-        } else {
-            self.functions
-                .observe(&spec.name)
-                .await?
-                .map(|o| o.tags)
-                .unwrap_or_default()
-        };
-        let deployment = self.functions.deployment(&config, tags, Some(spec));
-        if deployment.code_sha256 != artifact.sha256 {
-            return Err(Error::Conflict {
-                resource: spec.name.clone(),
-                message: format!(
-                    "Lambda reports CodeSha256 {} but the package is {}: the code was changed by someone else or altered in transit",
-                    deployment.code_sha256, artifact.sha256
-                ),
+    async fn apply(&self, plan: &Plan, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<DeployOutcome> {
+        let planned = plan.observed::<Planned>();
+        if plan.is_noop()
+            && let Some(p) = planned
+        {
+            return Ok(DeployOutcome {
+                deployment: self
+                    .functions
+                    .deployment(&p.observed.config, p.observed.tags.clone(), Some(spec)),
+                change: Change::default(),
             });
         }
-        Ok(DeployOutcome { deployment, change })
+        let (config, tags, change) = self.functions.apply(spec, artifact, planned).await?;
+        Ok(DeployOutcome {
+            deployment: self.functions.deployment(&config, tags, Some(spec)),
+            change,
+        })
     }
 
     async fn get(&self, function: &str) -> Result<Deployment> {
@@ -216,10 +211,10 @@ impl ProviderBackend for AwsProvider {
         let config = self.functions.wait_ready(function).await?;
         let current = config.code_sha256().map(to_hex).unwrap_or_default();
         if let Some(expected) = request.expected_code_sha256.as_ref().filter(|e| **e != current) {
-            return Err(Error::Conflict {
-                resource: function.into(),
-                message: format!("$LATEST has code {current} but {expected} was expected: another deploy changed it"),
-            });
+            return Err(Error::conflict(
+                function,
+                format!("$LATEST has code {current} but {expected} was expected: another deploy changed it"),
+            ));
         }
         // CodeSha256 and RevisionId make Lambda refuse to publish anything but what we checked.
         let out = self
@@ -286,10 +281,10 @@ impl ProviderBackend for AwsProvider {
             .into_iter()
             .find(|l| l.routing.versions().any(|v| v == version))
         {
-            return Err(Error::Conflict {
-                resource: format!("{function}:{version}"),
-                message: format!("alias {:?} routes to this version: move the alias first", label.name),
-            });
+            return Err(Error::conflict(
+                format!("{function}:{version}"),
+                format!("alias {:?} routes to this version: move the alias first", label.name),
+            ));
         }
         let name = format!("{function}:{version}");
         self.functions

@@ -88,17 +88,23 @@ async fn unchanged_redeploy_makes_only_reads() {
     let seen = proxy.seen();
     let writes: Vec<_> = seen.iter().filter(|s| s.is_write()).collect();
     assert!(writes.is_empty(), "an unchanged redeploy wrote: {writes:?}");
-    assert!(seen.len() <= 2, "at most two reads, saw {seen:?}");
+    assert_eq!(seen.len(), 2, "the function, and what the label serves: {seen:?}");
     assert!(again.change.is_noop() && again.plan.is_noop());
     assert_eq!(again.version.unwrap().id, "1");
     assert_eq!(aws.list_versions("same").await.unwrap().len(), 1, "no new version");
 
-    // A configuration change is one update, then a new version and an alias move.
+    // A configuration change is one update, then a new version and an alias move: the plan
+    // is the only read before the write (no second look, no wait on a settled function).
+    proxy.clear();
     let changed = aws
         .deploy_package(&spec("same").memory_mb(512), &pkg, &publish_live())
         .await
         .unwrap();
     assert!(changed.change.config_updated && !changed.change.code_updated);
+    let seen = proxy.seen();
+    let first_write = seen.iter().position(|s| s.is_write()).unwrap();
+    assert_eq!(first_write, 1, "one read, then UpdateFunctionConfiguration: {seen:?}");
+    assert_eq!(seen[1].path, "/2015-03-31/functions/same/configuration", "{seen:?}");
     assert_eq!(changed.version.unwrap().id, "2");
     assert_eq!(aws.get_label("same", "live").await.unwrap().routing.primary, "2");
 }

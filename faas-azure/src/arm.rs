@@ -51,20 +51,13 @@ impl std::fmt::Debug for Arm {
 
 pub(crate) fn transport(what: &str, e: reqwest::Error) -> Error {
     if e.is_timeout() {
-        return Error::Timeout {
-            operation: what.to_string(),
-            waited: Duration::ZERO,
-            last_seen: "no answer within the HTTP client's connect/read/request limits (AzureBuilder::timeouts)".into(),
-        };
+        return Error::timeout(
+            what.to_string(),
+            Duration::ZERO,
+            "no answer within the HTTP client's connect/read/request limits (AzureBuilder::timeouts)",
+        );
     }
-    Error::Provider {
-        provider: "azure".into(),
-        code: "transport".into(),
-        // Without the URL: SAS URLs carry signatures in their query.
-        message: what.to_string(),
-        retryable: true,
-        source: Some(Box::new(e.without_url())),
-    }
+    Error::other("transport", what.to_string(), true).with_source(e.without_url())
 }
 
 fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
@@ -81,11 +74,9 @@ impl Arm {
             .get_token(&[ARM_SCOPE], None)
             .await
             .map(|t| t.token.secret().to_string())
-            .map_err(|e| Error::Unauthenticated {
-                message: format!(
+            .map_err(|e| Error::unauthenticated(format!(
                     "no Azure access token: {e}; set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, use workload identity (AZURE_FEDERATED_TOKEN_FILE), a managed identity, or `az login`"
-                ),
-            })
+                )))
     }
 
     /// Sends one request, retrying throttling, 5xx and transport failures; conflicts go back
@@ -186,13 +177,11 @@ impl Arm {
             })
             .await?;
         if let Err(e) = result {
-            return Err(Error::Provider {
-                provider: "azure".into(),
-                code: e["code"].as_str().unwrap_or("OperationFailed").to_string(),
-                message: format!("{what} failed: {}", e["message"].as_str().unwrap_or("no message")),
-                retryable: false,
-                source: None,
-            });
+            return Err(Error::other(
+                e["code"].as_str().unwrap_or("OperationFailed").to_string(),
+                format!("{what} failed: {}", e["message"].as_str().unwrap_or("no message")),
+                false,
+            ));
         }
         // The resource as it now is (a DELETE or action has none).
         if method == Method::PUT || method == Method::PATCH {
@@ -219,14 +208,11 @@ pub(crate) fn map_error(status: u16, retry_after: Option<Duration>, body: &[u8],
         .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(300).collect());
     match status {
         404 => Error::not_found(target.kind, target.name, None),
-        409 | 412 => Error::Conflict {
-            resource: target.name.to_string(),
-            message: format!("{code}: {message}"),
-        },
-        429 => Error::Throttled { retry_after, message },
-        401 => Error::Unauthenticated { message },
-        403 => Error::PermissionDenied {
-            action: (code == "AuthorizationFailed").then(|| {
+        409 | 412 => Error::conflict(target.name.to_string(), format!("{code}: {message}")),
+        429 => Error::throttled(retry_after, message),
+        401 => Error::unauthenticated(message),
+        403 => Error::permission_denied(
+            (code == "AuthorizationFailed").then(|| {
                 message
                     .split('\'')
                     .nth(5)
@@ -234,23 +220,21 @@ pub(crate) fn map_error(status: u16, retry_after: Option<Duration>, body: &[u8],
                     .unwrap_or_else(|| "the Website Contributor role".into())
             }),
             message,
-        },
-        400 => Error::InvalidInput {
-            field: e["target"].as_str().unwrap_or("request").to_string(),
-            value: target.name.to_string(),
-            reason: if code.is_empty() {
+        ),
+        400 => Error::invalid(
+            e["target"].as_str().unwrap_or("request").to_string(),
+            target.name.to_string(),
+            if code.is_empty() {
                 message
             } else {
                 format!("{code}: {message}")
             },
-        },
-        _ => Error::Provider {
-            provider: "azure".into(),
-            code: if code.is_empty() { status.to_string() } else { code },
+        ),
+        _ => Error::other(
+            if code.is_empty() { status.to_string() } else { code },
             message,
-            retryable: status >= 500,
-            source: None,
-        },
+            status >= 500,
+        ),
     }
 }
 

@@ -187,10 +187,9 @@ impl Blobs {
 
     /// Uploads a file as a block blob, streamed from disk.
     pub async fn put_file(&self, name: &str, path: &std::path::Path, size: u64) -> Result<()> {
-        let file = tokio::fs::File::open(path).await.map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| Error::io(path.display().to_string(), e))?;
         let headers = [
             ("x-ms-blob-type", "BlockBlob".to_string()),
             ("content-type", "application/zip".to_string()),

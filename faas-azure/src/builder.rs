@@ -12,6 +12,7 @@ use azure_identity::{
 };
 use faas_core::{Error, PollPolicy, Result, RetryConfig, Timeouts};
 
+use crate::NAME;
 use crate::provider::AzureProvider;
 use crate::transport::ReqwestTransport;
 
@@ -263,7 +264,12 @@ impl AzureBuilder {
     /// assert!(b.clone().with_config("hosting", "serverless").is_err());
     /// assert!(b.with_config("colour", "blue").is_err());
     /// ```
-    pub fn with_config(mut self, key: &str, value: &str) -> Result<Self> {
+    pub fn with_config(self, key: &str, value: &str) -> Result<Self> {
+        self.set_config(key, value).map_err(|e| e.with_provider(NAME))
+    }
+
+    /// [`Self::with_config`], before the error names the provider.
+    fn set_config(mut self, key: &str, value: &str) -> Result<Self> {
         use faas_core::settings;
         let text = || value.to_string();
         match key {
@@ -473,13 +479,7 @@ impl AzureBuilder {
                 .map_err(|e| Error::config("root_certificate_pem", "(certificate)", e.to_string()))?;
             b = b.add_root_certificate(cert);
         }
-        b.build().map_err(|e| Error::Provider {
-            provider: "azure".into(),
-            code: "http_client".into(),
-            message: e.to_string(),
-            retryable: false,
-            source: None,
-        })
+        b.build().map_err(|e| Error::other("http_client", e.to_string(), false))
     }
 
     fn credential(&self, http: &reqwest::Client) -> Result<Arc<dyn TokenCredential>> {
@@ -492,9 +492,7 @@ impl AzureBuilder {
             }),
             ..ClientOptions::default()
         };
-        let failed = |what: &str, e: azure_core::Error| Error::Unauthenticated {
-            message: format!("setting up {what}: {e}"),
-        };
+        let failed = |what: &str, e: azure_core::Error| Error::unauthenticated(format!("setting up {what}: {e}"));
         let chosen = match &self.credentials {
             Credentials::FromEnv if env("AZURE_CLIENT_SECRET").is_some() => Credentials::ClientSecret {
                 tenant_id: env("AZURE_TENANT_ID").unwrap_or_default(),
@@ -544,6 +542,11 @@ impl AzureBuilder {
 
     /// Checks the settings, sets up the credential and builds the provider.
     pub async fn build(self) -> Result<AzureProvider> {
+        self.build_provider().await.map_err(|e| e.with_provider(NAME))
+    }
+
+    /// [`Self::build`], before the error names the provider.
+    async fn build_provider(self) -> Result<AzureProvider> {
         if let Some((key, value, reason)) = &self.invalid {
             return Err(Error::config(key, value, reason.clone()));
         }

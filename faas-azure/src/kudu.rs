@@ -48,12 +48,12 @@ impl Sites {
             .filter_map(Value::as_str)
             .find(|h| h.contains(".scm."))
             .map(str::to_string)
-            .ok_or_else(|| Error::Provider {
-                provider: "azure".into(),
-                code: "NoScmHost".into(),
-                message: format!("{} reports no SCM (Kudu) host name", at.name()),
-                retryable: false,
-                source: None,
+            .ok_or_else(|| {
+                Error::other(
+                    "NoScmHost",
+                    format!("{} reports no SCM (Kudu) host name", at.name()),
+                    false,
+                )
             })?;
         Ok(format!("https://{scm}"))
     }
@@ -67,18 +67,17 @@ impl Sites {
         let p = &answer["properties"];
         match (p["publishingUserName"].as_str(), p["publishingPassword"].as_str()) {
             (Some(u), Some(pw)) => Ok(Auth::Basic(u.to_string(), pw.to_string())),
-            _ => Err(Error::PermissionDenied {
-                action: Some("Microsoft.Web/sites/config/list/action".into()),
-                message: format!("{name}: Kudu refused the bearer token and no publishing credentials came back"),
-            }),
+            _ => Err(Error::permission_denied(
+                Some("Microsoft.Web/sites/config/list/action".into()),
+                format!("{name}: Kudu refused the bearer token and no publishing credentials came back"),
+            )),
         }
     }
 
     async fn push(&self, url: &str, auth: &Auth, zip: &std::path::Path, size: u64) -> Result<reqwest::Response> {
-        let file = tokio::fs::File::open(zip).await.map_err(|e| Error::Io {
-            path: zip.display().to_string(),
-            source: e,
-        })?;
+        let file = tokio::fs::File::open(zip)
+            .await
+            .map_err(|e| Error::io(zip.display().to_string(), e))?;
         auth.apply(self.arm.http.post(url))
             .header("content-type", "application/zip")
             .header("content-length", size)
@@ -167,10 +166,9 @@ impl Sites {
                 .filter_map(|e| e["message"].as_str().map(str::to_string))
                 .collect();
         }
-        Err(Error::Provider {
-            provider: "azure".into(),
-            code: "DeploymentFailed".into(),
-            message: format!(
+        Err(Error::other(
+            "DeploymentFailed",
+            format!(
                 "the Kudu deployment to {name} failed (status {}): {}{}",
                 deployment["status"],
                 deployment["status_text"].as_str().unwrap_or(""),
@@ -180,9 +178,8 @@ impl Sites {
                     format!("; log: {}", log.join(" | "))
                 }
             ),
-            retryable: false,
-            source: None,
-        })
+            false,
+        ))
     }
 }
 

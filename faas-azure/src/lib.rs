@@ -63,6 +63,8 @@ pub mod test_support;
 mod transport;
 mod versions;
 
+/// The provider's name, in [`ProviderInfo`](faas_core::ProviderInfo) and in every error it returns.
+pub const NAME: faas_core::ProviderName = faas_core::ProviderName::new("azure");
 pub use arm::ARM_SCOPE;
 pub use builder::{ARM, AzureBuilder, CONFIG_KEYS, Credentials, DeployMethod, Hosting};
 pub use provider::{AzureProvider, CAPABILITY, FLEX_CAPABILITY, LIMITS};

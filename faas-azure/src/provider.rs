@@ -18,12 +18,13 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use crate::AzureBuilder;
+use crate::NAME;
 use crate::arm::{Arm, Target};
 use crate::blob::Blobs;
 use crate::builder::{DeployMethod, Hosting};
 use crate::site::{
-    AZURE_RESERVED_ENV, CODE_SHA, Settings, Sites, Where, check_owner, deployment, desired_settings, differences,
-    linux_fx,
+    AZURE_RESERVED_ENV, CODE_SHA, Planned, Settings, Sites, Where, check_owner, deployment, desired_settings,
+    differences, linux_fx,
 };
 
 /// What Azure Functions can do on Premium and Dedicated plans: immutable package versions,
@@ -81,11 +82,7 @@ impl std::fmt::Debug for AzureProvider {
 }
 
 pub(crate) fn unsupported(operation: &str, hint: &str) -> Error {
-    Error::Unsupported {
-        provider: "azure".into(),
-        operation: operation.into(),
-        hint: Some(hint.into()),
-    }
+    Error::unsupported(operation, Some(hint.into()))
 }
 
 pub(crate) fn check_resource_name(field: &str, name: &str) -> Result<()> {
@@ -186,15 +183,13 @@ impl AzureProvider {
                     )
                     .await?;
                 let key = answer.body["keys"][0]["value"].as_str().unwrap_or_default().to_string();
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(&key)
-                    .map_err(|_| Error::Provider {
-                        provider: "azure".into(),
-                        code: "InvalidKey".into(),
-                        message: format!("listKeys of {} returned no usable key", self.account),
-                        retryable: false,
-                        source: None,
-                    })?;
+                let bytes = base64::engine::general_purpose::STANDARD.decode(&key).map_err(|_| {
+                    Error::other(
+                        "InvalidKey",
+                        format!("listKeys of {} returned no usable key", self.account),
+                        false,
+                    )
+                })?;
                 let blobs = Blobs {
                     http: self.http.clone(),
                     endpoint: self.endpoint.clone(),
@@ -266,7 +261,7 @@ impl AzureProvider {
 #[async_trait::async_trait]
 impl ProviderBackend for AzureProvider {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo::new("azure", self.capability(), LIMITS)
+        ProviderInfo::new(NAME, self.capability(), LIMITS)
     }
 
     fn validate(&self, spec: &FunctionSpec) -> Result<()> {
@@ -292,36 +287,42 @@ impl ProviderBackend for AzureProvider {
     }
 
     async fn plan(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<Plan> {
-        self.check_spec(spec)?;
         let at = Where {
             app: self.app_of(&spec.name),
             slot: None,
         };
-        let mut plan = Plan {
-            function: spec.name.clone(),
-            actions: Vec::new(),
-        };
         let Some(site) = self.sites.get(at).await? else {
-            plan.actions.push(PlannedAction::Create {
-                function: spec.name.clone(),
-            });
-            return Ok(plan);
+            return Ok(Plan::to_create(spec, &artifact.sha256));
         };
         let (_, conn) = self.storage().await?;
         let settings = self.sites.settings(at).await?;
         check_owner(at.app, &settings, &spec.name)?;
         let d = differences(&site, &settings, spec, self.sites.hosting, conn, &artifact.sha256)?;
-        if let Some((from, to)) = d.code {
-            plan.actions.push(PlannedAction::UpdateCode { from, to });
+        let revision = deployment(&spec.name, &spec.name, &site, &settings, self.sites.hosting, Some(spec)).revision;
+        let mut actions = Vec::new();
+        if let Some((from, to)) = d.code.clone() {
+            actions.push(PlannedAction::UpdateCode { from, to });
         }
         if !d.diffs.is_empty() {
-            plan.actions.push(PlannedAction::UpdateConfig { diffs: d.diffs });
+            actions.push(PlannedAction::UpdateConfig { diffs: d.diffs.clone() });
+        }
+        let mut plan = Plan::to_update(
+            spec,
+            &artifact.sha256,
+            revision,
+            Planned {
+                site,
+                settings,
+                differences: d,
+            },
+        );
+        for a in actions {
+            plan.push(a);
         }
         Ok(plan)
     }
 
-    async fn deploy(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<DeployOutcome> {
-        self.check_spec(spec)?;
+    async fn apply(&self, plan: &Plan, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<DeployOutcome> {
         let at = Where {
             app: self.app_of(&spec.name),
             slot: None,
@@ -341,7 +342,7 @@ impl ProviderBackend for AzureProvider {
         };
         let container_url = format!("{}/{}", self.endpoint, self.container);
         let mut change = Change::default();
-        match self.sites.get(at).await? {
+        match plan.observed::<Planned>() {
             None => {
                 let code = run_from_package.then(package_url).transpose()?;
                 let settings = desired_settings(
@@ -360,31 +361,32 @@ impl ProviderBackend for AzureProvider {
                 self.sites.sync_triggers(at).await?;
                 change.created = true;
             }
-            Some(site) => {
-                let current = self.sites.settings(at).await?;
-                check_owner(at.app, &current, &spec.name)?;
-                let d = differences(&site, &current, spec, hosting, conn, &artifact.sha256)?;
+            Some(Planned {
+                site,
+                settings: current,
+                differences: d,
+            }) => {
                 if d.is_empty() {
                     return Ok(DeployOutcome {
-                        deployment: deployment(&spec.name, &spec.name, &site, &current, hosting, Some(spec)),
+                        deployment: deployment(&spec.name, &spec.name, site, current, hosting, Some(spec)),
                         change,
                     });
                 }
                 change.code_updated = d.code.is_some();
                 change.config_updated = d.runtime || d.memory || d.tags || d.settings;
                 if d.runtime || d.memory || d.tags {
-                    self.sites.patch(at, spec, &d).await?;
+                    self.sites.patch(at, spec, d).await?;
                 }
                 let code = match (d.code.is_some(), run_from_package) {
                     (false, _) => None,
                     (true, true) => Some((artifact.sha256.as_str(), Some(package_url()?))),
                     (true, false) => {
-                        self.sites.kudu_deploy(at, &site, &kudu_zip()?, artifact.size).await?;
+                        self.sites.kudu_deploy(at, site, &kudu_zip()?, artifact.size).await?;
                         Some((artifact.sha256.as_str(), None))
                     }
                 };
-                let next = desired_settings(&current, spec, hosting, conn, code);
-                if next != current {
+                let next = desired_settings(current, spec, hosting, conn, code);
+                if &next != current {
                     self.put_settings(at, &next).await?;
                 }
                 if d.code.is_some() || d.settings {
@@ -581,10 +583,10 @@ impl ProviderBackend for AzureProvider {
         let text = || String::from_utf8_lossy(&payload).chars().take(300).collect::<String>();
         match status {
             401 | 403 => {
-                return Err(Error::PermissionDenied {
-                    action: Some("a function key (host/default/listkeys)".into()),
-                    message: format!("{function} refused the call ({status}): {}", text()),
-                });
+                return Err(Error::permission_denied(
+                    Some("a function key (host/default/listkeys)".into()),
+                    format!("{function} refused the call ({status}): {}", text()),
+                ));
             }
             404 => {
                 return Err(Error::not_found(

@@ -180,14 +180,24 @@ pub(crate) fn desired_settings(
 /// and deleting one would delete both.
 pub(crate) fn check_owner(app: &str, settings: &Settings, function: &str) -> Result<()> {
     match settings.get(FUNCTION) {
-        Some(holder) if holder != function => Err(Error::Conflict {
-            resource: format!("function app {app}"),
-            message: format!(
+        Some(holder) if holder != function => Err(Error::conflict(
+            format!("function app {app}"),
+            format!(
                 "it holds function {holder:?}, and an app holds one function's package: give {function:?} an app of its own (AzureBuilder without app() names each app after its function)"
             ),
-        }),
+        )),
         _ => Ok(()),
     }
+}
+
+/// What a plan read and decided: applying it starts from this instead of reading again.
+pub(crate) struct Planned {
+    /// The site as the plan read it.
+    pub site: Value,
+    /// Its app settings as the plan read them.
+    pub settings: Settings,
+    /// What the plan found different.
+    pub differences: Differences,
 }
 
 /// What differs between an app and a spec: code, and configuration as field-level diffs.
@@ -583,9 +593,11 @@ impl Sites {
             .as_str()
             .or(v["masterKey"].as_str())
             .map(str::to_string)
-            .ok_or_else(|| Error::PermissionDenied {
-                action: Some("Microsoft.Web/sites/host/listkeys/action".into()),
-                message: format!("{} returned no function key", at.name()),
+            .ok_or_else(|| {
+                Error::permission_denied(
+                    Some("Microsoft.Web/sites/host/listkeys/action".into()),
+                    format!("{} returned no function key", at.name()),
+                )
             })
     }
 }

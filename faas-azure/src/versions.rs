@@ -46,12 +46,12 @@ impl AzureProvider {
         let n: u64 = id.parse().map_err(|_| missing())?;
         let (blobs, _) = self.storage().await?;
         let bytes = blobs.get(&version_blob(function, n)).await?.ok_or_else(missing)?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::Provider {
-            provider: "azure".into(),
-            code: "InvalidVersionRecord".into(),
-            message: format!("{}: {e}", version_blob(function, n)),
-            retryable: false,
-            source: None,
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::other(
+                "InvalidVersionRecord",
+                format!("{}: {e}", version_blob(function, n)),
+                false,
+            )
         })
     }
 
@@ -77,19 +77,18 @@ impl AzureProvider {
         let settings = self.sites.settings(at).await?;
         let sha = settings.get(CODE_SHA).cloned().unwrap_or_default();
         if let Some(expected) = request.expected_code_sha256.as_deref().filter(|e| *e != sha) {
-            return Err(Error::Conflict {
-                resource: function.to_string(),
-                message: format!("the app runs code {sha}, not the expected {expected}: another deployer changed it"),
-            });
+            return Err(Error::conflict(
+                function.to_string(),
+                format!("the app runs code {sha}, not the expected {expected}: another deployer changed it"),
+            ));
         }
         let (blobs, _) = self.storage().await?;
         let package = Self::package_blob(function, &sha);
         if sha.is_empty() || blobs.size(&package).await?.is_none() {
-            return Err(Error::Conflict {
-                resource: function.to_string(),
-                message: "the app's code was not deployed through this provider (no package blob): deploy it first"
-                    .into(),
-            });
+            return Err(Error::conflict(
+                function.to_string(),
+                "the app's code was not deployed through this provider (no package blob): deploy it first",
+            ));
         }
         let spec = observed_spec(function, &site, &settings, self.sites.hosting, None);
         let records = self.records(function).await?;
@@ -114,13 +113,7 @@ impl AzureProvider {
                 description: request.description.clone(),
                 spec: spec.clone(),
             };
-            let bytes = serde_json::to_vec(&record).map_err(|e| Error::Provider {
-                provider: "azure".into(),
-                code: "serialize".into(),
-                message: e.to_string(),
-                retryable: false,
-                source: None,
-            })?;
+            let bytes = serde_json::to_vec(&record).map_err(|e| Error::other("serialize", e.to_string(), false))?;
             let meta: Metadata = BTreeMap::from([("sha256".to_string(), sha.clone())]);
             if blobs.create(&version_blob(function, id), bytes, &meta).await? {
                 tracing::info!(function, version = id, "published");
@@ -184,10 +177,9 @@ impl AzureProvider {
                     )
                 })?;
                 let tmp = std::env::temp_dir().join(format!("faas-restore-{}-{}.zip", app, record.id));
-                tokio::fs::write(&tmp, &bytes).await.map_err(|e| Error::Io {
-                    path: tmp.display().to_string(),
-                    source: e,
-                })?;
+                tokio::fs::write(&tmp, &bytes)
+                    .await
+                    .map_err(|e| Error::io(tmp.display().to_string(), e))?;
                 let pushed = self.sites.kudu_deploy(at, &site, &tmp, bytes.len() as u64).await;
                 let _ = tokio::fs::remove_file(&tmp).await;
                 pushed?;
@@ -209,10 +201,10 @@ impl AzureProvider {
         let app = self.app_of(function);
         for label in self.list_labels(function).await? {
             if label.routing.primary == version {
-                return Err(Error::Conflict {
-                    resource: format!("{function}:{version}"),
-                    message: format!("label {} (a slot) runs this version: move it first", label.name),
-                });
+                return Err(Error::conflict(
+                    format!("{function}:{version}"),
+                    format!("label {} (a slot) runs this version: move it first", label.name),
+                ));
             }
         }
         let (blobs, _) = self.storage().await?;

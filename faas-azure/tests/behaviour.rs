@@ -77,6 +77,12 @@ async fn run_from_package_merge_settings_and_no_write_redeploy() {
     assert!(again.change.is_noop() && again.plan.is_noop());
     assert_eq!(again.version.unwrap().id, first.version.unwrap().id);
     assert_eq!(fake.writes(), Vec::<String>::new(), "no write call");
+    let calls: Vec<String> = fake.requests().into_iter().filter(|r| !r.contains("/token")).collect();
+    assert_eq!(
+        calls.len(),
+        4,
+        "the site and its settings, the slot and its settings: {calls:?}"
+    );
 
     // A setting someone else added survives our read-merge-write; a variable the spec drops
     // is removed.
@@ -89,10 +95,20 @@ async fn run_from_package_merge_settings_and_no_write_redeploy() {
     let mut fewer = spec("rfp-app");
     fewer.environment.clear();
     fewer.timeout_s = 30;
+    fake.clear_requests();
     let changed = azure
         .deploy_package(&fewer, &two, &DeployOptions::default())
         .await
         .unwrap();
+    // The plan reads the site and its settings; applying it reads neither again.
+    let writes = fake.writes();
+    let calls: Vec<String> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| !r.contains("/oauth2/") && !r.contains("blob.core") && !r.contains("127.0.0.1"))
+        .collect();
+    let first_write = calls.iter().position(|r| writes.contains(r)).unwrap();
+    assert_eq!(first_write, 2, "{calls:?}");
     assert!(changed.change.code_updated && changed.change.config_updated);
     let after = fake.settings("rfp-app");
     assert!(!after.contains_key("STAGE"));

@@ -59,13 +59,11 @@ pub async fn deploy_many(
         .zip(results)
         .map(|(name, r)| {
             let r = r.unwrap_or_else(|| {
-                Err(crate::Error::Provider {
-                    provider: "faas".into(),
-                    code: "TaskFailed".into(),
-                    message: format!("the deploy task of {name} did not finish"),
-                    retryable: false,
-                    source: None,
-                })
+                Err(crate::Error::other(
+                    "TaskFailed",
+                    format!("the deploy task of {name} did not finish"),
+                    false,
+                ))
             });
             (name, r)
         })

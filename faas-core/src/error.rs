@@ -27,17 +27,105 @@ impl std::fmt::Display for ResourceKind {
     }
 }
 
+/// The provider an error came from: `local`, `aws`, `gcp`, `azure`, or a program's own.
+///
+/// Providers never spell it: errors are made with the constructors on [`Error`] and the
+/// name is filled in by [`Provider`](crate::Provider) (in front of every backend call) or by
+/// the provider's builder. An error made outside any provider has [`ProviderName::NONE`].
+///
+/// ```
+/// use faas_core::{Error, ProviderName};
+/// let e = Error::conflict("fn", "an update is in progress").with_provider(ProviderName::new("aws"));
+/// assert_eq!(e.provider(), "aws");
+/// assert_eq!(e.to_string(), "aws: conflict on fn: an update is in progress");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProviderName(&'static str);
+
+impl ProviderName {
+    /// No provider (the error did not come from one, or has not been stamped yet).
+    pub const NONE: ProviderName = ProviderName("");
+
+    /// A provider's name.
+    pub const fn new(name: &'static str) -> ProviderName {
+        ProviderName(name)
+    }
+
+    /// The name (empty for [`ProviderName::NONE`]).
+    pub const fn as_str(&self) -> &'static str {
+        self.0
+    }
+
+    /// Whether this names a provider.
+    pub const fn is_known(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    /// `"aws: "`, or nothing for [`ProviderName::NONE`]: the prefix of a message.
+    fn prefix(&self) -> String {
+        if self.is_known() {
+            format!("{}: ", self.0)
+        } else {
+            String::new()
+        }
+    }
+
+    /// The name, or `"the provider"` for [`ProviderName::NONE`]: the subject of a message.
+    fn subject(&self) -> &'static str {
+        if self.is_known() { self.0 } else { "the provider" }
+    }
+}
+
+impl std::fmt::Display for ProviderName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl From<&'static str> for ProviderName {
+    fn from(name: &'static str) -> ProviderName {
+        ProviderName(name)
+    }
+}
+
+impl PartialEq<str> for ProviderName {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for ProviderName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl serde::Serialize for ProviderName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        if self.is_known() {
+            s.serialize_str(self.0)
+        } else {
+            s.serialize_none()
+        }
+    }
+}
+
 /// Everything a faas operation can fail with.
 ///
 /// Callers match on the variants; providers keep their own error types private and map
-/// into these. Messages say what to do next where that is known. No variant ever holds a
-/// secret (keys, tokens, connection strings, secret environment values).
+/// into these with the constructors ([`Error::conflict`], [`Error::other`], …). Every
+/// variant a provider can return says which provider in its `provider` field, and its
+/// message starts with it (`aws: conflict on fn: …`). Messages say what to do next where
+/// that is known. No variant ever holds a secret (keys, tokens, connection strings, secret
+/// environment values), nor does any error's source.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The resource does not exist.
-    #[error("{kind} {name:?} not found{}", hint_suffix(.hint))]
+    #[error("{}{kind} {name:?} not found{}", .provider.prefix(), hint_suffix(.hint))]
     NotFound {
+        /// Who said so.
+        provider: ProviderName,
         /// What kind of resource.
         kind: ResourceKind,
         /// Its name (`fn`, `fn:3`, `fn@live`).
@@ -46,46 +134,58 @@ pub enum Error {
         hint: Option<String>,
     },
     /// The resource exists already.
-    #[error("{kind} {name:?} already exists")]
+    #[error("{}{kind} {name:?} already exists", .provider.prefix())]
     AlreadyExists {
+        /// Who said so.
+        provider: ProviderName,
         /// What kind of resource.
         kind: ResourceKind,
         /// Its name.
         name: String,
     },
     /// Someone else changed the resource, or an update is still in progress.
-    #[error("conflict on {resource}: {message}")]
+    #[error("{}conflict on {resource}: {message}", .provider.prefix())]
     Conflict {
+        /// Who said so.
+        provider: ProviderName,
         /// The resource.
         resource: String,
         /// What changed underneath, as far as is known.
         message: String,
     },
     /// The provider asked us to slow down.
-    #[error("throttled: {message}{}", .retry_after.map(|d| format!(" (retry after {:.1}s)", d.as_secs_f64())).unwrap_or_default())]
+    #[error("{}throttled: {message}{}", .provider.prefix(), .retry_after.map(|d| format!(" (retry after {:.1}s)", d.as_secs_f64())).unwrap_or_default())]
     Throttled {
+        /// Who said so.
+        provider: ProviderName,
         /// How long the provider asked us to wait, when it said.
         retry_after: Option<Duration>,
         /// The provider's message.
         message: String,
     },
     /// The credentials are valid but lack a permission.
-    #[error("permission denied{}: {message}", .action.as_ref().map(|a| format!(" (grant {a})")).unwrap_or_default())]
+    #[error("{}permission denied{}: {message}", .provider.prefix(), .action.as_ref().map(|a| format!(" (grant {a})")).unwrap_or_default())]
     PermissionDenied {
+        /// Who said so.
+        provider: ProviderName,
         /// The denied action (`lambda:UpdateFunctionCode`), when known.
         action: Option<String>,
         /// The provider's message.
         message: String,
     },
     /// No valid credentials.
-    #[error("unauthenticated: {message}")]
+    #[error("{}unauthenticated: {message}", .provider.prefix())]
     Unauthenticated {
+        /// Who said so.
+        provider: ProviderName,
         /// What was missing or rejected.
         message: String,
     },
     /// Input rejected before anything was changed.
-    #[error("invalid {field}: {value}: {reason}")]
+    #[error("{}invalid {field}: {value}: {reason}", .provider.prefix())]
     InvalidInput {
+        /// The provider whose rules were broken ([`ProviderName::NONE`] for faas's own).
+        provider: ProviderName,
         /// The field (`memory_mb`, `environment`, `routing.weights`).
         field: String,
         /// The offending value (never a secret: secret values are shown as `***`).
@@ -94,8 +194,10 @@ pub enum Error {
         reason: String,
     },
     /// A builder setting or environment variable is wrong (checked before any call).
-    #[error("invalid configuration {key}: {value}: {reason}")]
+    #[error("{}invalid configuration {key}: {value}: {reason}", .provider.prefix())]
     InvalidConfig {
+        /// The provider being configured.
+        provider: ProviderName,
         /// The builder setting or environment variable (`region`, `AWS_REGION`).
         key: String,
         /// The offending value (never a secret).
@@ -104,18 +206,20 @@ pub enum Error {
         reason: String,
     },
     /// The provider cannot do this (see its [`Capability`](crate::Capability)).
-    #[error("{provider} does not support {operation}{}", hint_suffix(.hint))]
+    #[error("{} does not support {operation}{}", .provider.subject(), hint_suffix(.hint))]
     Unsupported {
-        /// The provider's name.
-        provider: String,
+        /// The provider.
+        provider: ProviderName,
         /// The operation.
         operation: String,
         /// An alternative, when there is one.
         hint: Option<String>,
     },
     /// A wait ran out of time.
-    #[error("timed out{} waiting for {operation}; last seen: {last_seen}", waited_suffix(.waited))]
+    #[error("{}timed out{} waiting for {operation}; last seen: {last_seen}", .provider.prefix(), waited_suffix(.waited))]
     Timeout {
+        /// Whose operation.
+        provider: ProviderName,
         /// What was awaited.
         operation: String,
         /// How long we waited (zero: not measured, e.g. an HTTP client's own timeout fired).
@@ -124,8 +228,10 @@ pub enum Error {
         last_seen: String,
     },
     /// The function ran and failed (for callers that turn function errors into errors).
-    #[error("function failed: {error_type}: {message}")]
+    #[error("{}function failed: {error_type}: {message}", .provider.prefix())]
     FunctionFailed {
+        /// Where it ran.
+        provider: ProviderName,
         /// The error type (`ValueError`, `Runtime.ExitError`).
         error_type: String,
         /// The message.
@@ -137,10 +243,10 @@ pub enum Error {
     #[error(transparent)]
     Package(#[from] faas_package::PackageError),
     /// Any other provider error.
-    #[error("{provider} error {code}: {message}")]
+    #[error("{} error {code}: {message}", .provider.subject())]
     Provider {
-        /// The provider's name.
-        provider: String,
+        /// The provider.
+        provider: ProviderName,
         /// The provider's error code.
         code: String,
         /// The provider's message.
@@ -153,8 +259,10 @@ pub enum Error {
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// A local I/O error (state directory, child process).
-    #[error("I/O error on {path}: {source}")]
+    #[error("{}I/O error on {path}: {source}", .provider.prefix())]
     Io {
+        /// The provider whose files these are ([`ProviderName::NONE`] outside one).
+        provider: ProviderName,
         /// The path or resource.
         path: String,
         /// The error.
@@ -175,7 +283,194 @@ fn hint_suffix(hint: &Option<String>) -> String {
     hint.as_ref().map(|h| format!(": {h}")).unwrap_or_default()
 }
 
+/// Constructors: providers make errors with these and never name themselves (see
+/// [`ProviderName`]).
 impl Error {
+    /// [`Error::NotFound`].
+    pub fn not_found(kind: ResourceKind, name: impl Into<String>, hint: Option<String>) -> Self {
+        Error::NotFound {
+            provider: ProviderName::NONE,
+            kind,
+            name: name.into(),
+            hint,
+        }
+    }
+
+    /// [`Error::AlreadyExists`].
+    pub fn already_exists(kind: ResourceKind, name: impl Into<String>) -> Self {
+        Error::AlreadyExists {
+            provider: ProviderName::NONE,
+            kind,
+            name: name.into(),
+        }
+    }
+
+    /// [`Error::Conflict`].
+    pub fn conflict(resource: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Conflict {
+            provider: ProviderName::NONE,
+            resource: resource.into(),
+            message: message.into(),
+        }
+    }
+
+    /// [`Error::Throttled`].
+    pub fn throttled(retry_after: Option<Duration>, message: impl Into<String>) -> Self {
+        Error::Throttled {
+            provider: ProviderName::NONE,
+            retry_after,
+            message: message.into(),
+        }
+    }
+
+    /// [`Error::PermissionDenied`].
+    pub fn permission_denied(action: Option<String>, message: impl Into<String>) -> Self {
+        Error::PermissionDenied {
+            provider: ProviderName::NONE,
+            action,
+            message: message.into(),
+        }
+    }
+
+    /// [`Error::Unauthenticated`].
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Error::Unauthenticated {
+            provider: ProviderName::NONE,
+            message: message.into(),
+        }
+    }
+
+    /// [`Error::InvalidInput`].
+    pub fn invalid(field: impl Into<String>, value: impl ToString, reason: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            provider: ProviderName::NONE,
+            field: field.into(),
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// [`Error::InvalidConfig`].
+    pub fn config(key: impl Into<String>, value: impl ToString, reason: impl Into<String>) -> Self {
+        Error::InvalidConfig {
+            provider: ProviderName::NONE,
+            key: key.into(),
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// [`Error::Unsupported`].
+    pub fn unsupported(operation: impl Into<String>, hint: Option<String>) -> Self {
+        Error::Unsupported {
+            provider: ProviderName::NONE,
+            operation: operation.into(),
+            hint,
+        }
+    }
+
+    /// [`Error::Timeout`].
+    pub fn timeout(operation: impl Into<String>, waited: Duration, last_seen: impl Into<String>) -> Self {
+        Error::Timeout {
+            provider: ProviderName::NONE,
+            operation: operation.into(),
+            waited,
+            last_seen: last_seen.into(),
+        }
+    }
+
+    /// [`Error::FunctionFailed`].
+    pub fn function_failed(error_type: impl Into<String>, message: impl Into<String>, trace: Vec<String>) -> Self {
+        Error::FunctionFailed {
+            provider: ProviderName::NONE,
+            error_type: error_type.into(),
+            message: message.into(),
+            trace,
+        }
+    }
+
+    /// [`Error::Provider`] without a source (add one with [`Error::with_source`]).
+    pub fn other(code: impl Into<String>, message: impl Into<String>, retryable: bool) -> Self {
+        Error::Provider {
+            provider: ProviderName::NONE,
+            code: code.into(),
+            message: message.into(),
+            retryable,
+            source: None,
+        }
+    }
+
+    /// [`Error::Io`].
+    pub fn io(path: impl ToString, source: std::io::Error) -> Self {
+        Error::Io {
+            provider: ProviderName::NONE,
+            path: path.to_string(),
+            source,
+        }
+    }
+
+    /// Keeps `source` as the cause of an [`Error::Provider`]; other variants are returned
+    /// unchanged (their causes are in their fields).
+    pub fn with_source(mut self, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        if let Error::Provider { source: s, .. } = &mut self {
+            *s = Some(source.into());
+        }
+        self
+    }
+
+    /// Names the provider the error came from, unless it names one already (an error a
+    /// provider passed on from another keeps the first name).
+    pub fn with_provider(mut self, name: ProviderName) -> Self {
+        if let Some(slot) = self.provider_slot()
+            && !slot.is_known()
+        {
+            *slot = name;
+        }
+        self
+    }
+
+    fn provider_slot(&mut self) -> Option<&mut ProviderName> {
+        match self {
+            Error::NotFound { provider, .. }
+            | Error::AlreadyExists { provider, .. }
+            | Error::Conflict { provider, .. }
+            | Error::Throttled { provider, .. }
+            | Error::PermissionDenied { provider, .. }
+            | Error::Unauthenticated { provider, .. }
+            | Error::InvalidInput { provider, .. }
+            | Error::InvalidConfig { provider, .. }
+            | Error::Unsupported { provider, .. }
+            | Error::Timeout { provider, .. }
+            | Error::FunctionFailed { provider, .. }
+            | Error::Provider { provider, .. }
+            | Error::Io { provider, .. } => Some(provider),
+            Error::Package(_) => None,
+        }
+    }
+}
+
+impl Error {
+    /// The provider the error came from ([`ProviderName::NONE`] for packaging errors and
+    /// errors made outside a provider).
+    pub fn provider(&self) -> ProviderName {
+        match self {
+            Error::NotFound { provider, .. }
+            | Error::AlreadyExists { provider, .. }
+            | Error::Conflict { provider, .. }
+            | Error::Throttled { provider, .. }
+            | Error::PermissionDenied { provider, .. }
+            | Error::Unauthenticated { provider, .. }
+            | Error::InvalidInput { provider, .. }
+            | Error::InvalidConfig { provider, .. }
+            | Error::Unsupported { provider, .. }
+            | Error::Timeout { provider, .. }
+            | Error::FunctionFailed { provider, .. }
+            | Error::Provider { provider, .. }
+            | Error::Io { provider, .. } => *provider,
+            Error::Package(_) => ProviderName::NONE,
+        }
+    }
+
     /// Whether retrying the same call may succeed (throttling, conflicts, retryable provider errors).
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -196,24 +491,6 @@ impl Error {
         match self {
             Error::Throttled { retry_after, .. } => *retry_after,
             _ => None,
-        }
-    }
-
-    /// Shorthand for [`Error::InvalidInput`].
-    pub fn invalid(field: impl Into<String>, value: impl ToString, reason: impl Into<String>) -> Self {
-        Error::InvalidInput {
-            field: field.into(),
-            value: value.to_string(),
-            reason: reason.into(),
-        }
-    }
-
-    /// Shorthand for [`Error::InvalidConfig`].
-    pub fn config(key: impl Into<String>, value: impl ToString, reason: impl Into<String>) -> Self {
-        Error::InvalidConfig {
-            key: key.into(),
-            value: value.to_string(),
-            reason: reason.into(),
         }
     }
 
@@ -238,9 +515,9 @@ impl Error {
         }
     }
 
-    /// The error as JSON for CI tools and `--json` output: `kind`, `provider` (when the error
-    /// names one), `message` (the whole `Display`, causes included), `retryable`, and the
-    /// variant's fields. Holds no secret (no variant does).
+    /// The error as JSON for CI tools and `--json` output: `kind`, `provider` (`null` when
+    /// the error names none), `message` (the whole `Display`, causes included), `retryable`,
+    /// and the variant's fields. Holds no secret (no variant does).
     ///
     /// ```
     /// let e = faas_core::Error::invalid("memory_mb", 64, "memory must be 128–10240 MB");
@@ -260,79 +537,45 @@ impl Error {
             }
             cause = c.source();
         }
-        let (provider, fields) = match self {
-            Error::NotFound { kind, name, hint } => (
-                None,
-                json!({"resource_kind": kind.to_string(), "name": name, "hint": hint}),
-            ),
-            Error::AlreadyExists { kind, name } => (None, json!({"resource_kind": kind.to_string(), "name": name})),
-            Error::Conflict { resource, message } => (None, json!({"resource": resource, "detail": message})),
-            Error::Throttled { retry_after, message } => (
-                None,
-                json!({"retry_after_s": retry_after.map(|d| d.as_secs_f64()), "detail": message}),
-            ),
-            Error::PermissionDenied { action, message } => (None, json!({"action": action, "detail": message})),
-            Error::Unauthenticated { message } => (None, json!({"detail": message})),
-            Error::InvalidInput { field, value, reason } => {
-                (None, json!({"field": field, "value": value, "reason": reason}))
+        let fields = match self {
+            Error::NotFound { kind, name, hint, .. } => {
+                json!({"resource_kind": kind.to_string(), "name": name, "hint": hint})
             }
-            Error::InvalidConfig { key, value, reason } => {
-                (None, json!({"key": key, "value": value, "reason": reason}))
-            }
-            Error::Unsupported {
-                provider,
-                operation,
-                hint,
-            } => (Some(provider.clone()), json!({"operation": operation, "hint": hint})),
+            Error::AlreadyExists { kind, name, .. } => json!({"resource_kind": kind.to_string(), "name": name}),
+            Error::Conflict { resource, message, .. } => json!({"resource": resource, "detail": message}),
+            Error::Throttled {
+                retry_after, message, ..
+            } => json!({"retry_after_s": retry_after.map(|d| d.as_secs_f64()), "detail": message}),
+            Error::PermissionDenied { action, message, .. } => json!({"action": action, "detail": message}),
+            Error::Unauthenticated { message, .. } => json!({"detail": message}),
+            Error::InvalidInput {
+                field, value, reason, ..
+            } => json!({"field": field, "value": value, "reason": reason}),
+            Error::InvalidConfig { key, value, reason, .. } => json!({"key": key, "value": value, "reason": reason}),
+            Error::Unsupported { operation, hint, .. } => json!({"operation": operation, "hint": hint}),
             Error::Timeout {
                 operation,
                 waited,
                 last_seen,
-            } => (
-                None,
-                json!({"operation": operation, "waited_s": waited.as_secs_f64(), "last_seen": last_seen}),
-            ),
+                ..
+            } => json!({"operation": operation, "waited_s": waited.as_secs_f64(), "last_seen": last_seen}),
             Error::FunctionFailed {
                 error_type,
                 message,
                 trace,
-            } => (
-                None,
-                json!({"error_type": error_type, "detail": message, "trace": trace}),
-            ),
-            Error::Package(_) => (None, json!({})),
-            Error::Provider {
-                provider,
-                code,
-                message,
                 ..
-            } => (Some(provider.clone()), json!({"code": code, "detail": message})),
-            Error::Io { path, .. } => (None, json!({"path": path})),
+            } => json!({"error_type": error_type, "detail": message, "trace": trace}),
+            Error::Package(_) => json!({}),
+            Error::Provider { code, message, .. } => json!({"code": code, "detail": message}),
+            Error::Io { path, .. } => json!({"path": path}),
         };
         json!({
             "kind": self.kind(),
-            "provider": provider,
+            "provider": self.provider(),
             "message": message,
             "retryable": self.is_retryable(),
             "fields": fields,
         })
-    }
-
-    /// Shorthand for [`Error::NotFound`].
-    pub fn not_found(kind: ResourceKind, name: impl Into<String>, hint: Option<String>) -> Self {
-        Error::NotFound {
-            kind,
-            name: name.into(),
-            hint,
-        }
-    }
-
-    #[cfg_attr(not(feature = "local"), allow(dead_code))]
-    pub(crate) fn io(path: impl ToString, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.to_string(),
-            source,
-        }
     }
 }
 
@@ -346,13 +589,9 @@ mod tests {
     #[test]
     fn causes_are_kept_as_sources_and_shown_in_json() {
         let cause = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset by peer");
-        let e = Error::Provider {
-            provider: "gcp".into(),
-            code: "transport".into(),
-            message: "GET https://run.googleapis.com/v2/x".into(),
-            retryable: true,
-            source: Some(Box::new(cause)),
-        };
+        let e = Error::other("transport", "GET https://run.googleapis.com/v2/x", true)
+            .with_source(cause)
+            .with_provider(ProviderName::new("gcp"));
         let chain: Vec<String> = std::iter::successors(std::error::Error::source(&e), |c| c.source())
             .map(|c| c.to_string())
             .collect();
@@ -365,6 +604,28 @@ mod tests {
         assert_eq!(
             (j["kind"].as_str(), j["provider"].as_str(), j["retryable"].as_bool()),
             (Some("provider"), Some("gcp"), Some(true))
+        );
+    }
+}
+
+#[cfg(test)]
+mod provider_names {
+    use super::*;
+
+    #[test]
+    fn the_first_provider_to_stamp_an_error_keeps_it() {
+        let e = Error::not_found(ResourceKind::Function, "f", None)
+            .with_provider(ProviderName::new("aws"))
+            .with_provider(ProviderName::new("local"));
+        assert_eq!(e.provider(), "aws");
+        assert_eq!(e.to_string(), "aws: function \"f\" not found");
+        assert_eq!(e.to_json()["provider"], "aws");
+        let unnamed = Error::conflict("f", "busy");
+        assert_eq!(unnamed.to_json()["provider"], serde_json::Value::Null);
+        assert_eq!(unnamed.to_string(), "conflict on f: busy");
+        assert_eq!(
+            Error::unsupported("x", None).to_string(),
+            "the provider does not support x"
         );
     }
 }

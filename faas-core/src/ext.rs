@@ -49,6 +49,22 @@ pub struct DeployReport {
     pub dry_run: bool,
 }
 
+impl DeployReport {
+    /// The report of a delivery that has only planned so far.
+    fn started(plan: Plan, package: &Package) -> DeployReport {
+        DeployReport {
+            function: plan.function.clone(),
+            plan,
+            change: crate::Change::default(),
+            code_sha256: package.sha256.clone(),
+            version: None,
+            label: None,
+            pruned: Vec::new(),
+            dry_run: false,
+        }
+    }
+}
+
 /// An artifact reference for a package not uploaded anywhere (dry runs, the local provider).
 pub fn local_artifact(package: &Package) -> ArtifactRef {
     ArtifactRef {
@@ -62,34 +78,28 @@ pub fn local_artifact(package: &Package) -> ArtifactRef {
 /// Conveniences over any [`Provider`], `dyn` included.
 #[async_trait]
 pub trait ProviderExt: Provider {
-    /// Validate, upload, deploy, check the deployed hash, then optionally publish, move a
-    /// label and prune — the whole delivery of one package. Everything is checked before the
-    /// first call (the spec, the package size, the label's name, what the capability allows);
-    /// then one read plans, and only what the plan needs is done. A dry run only plans.
+    /// Plan, upload, apply (which checks the deployed hash), then optionally publish, move a
+    /// label and prune — the whole delivery of one package. The options (the label's name,
+    /// what the capability allows) and the spec are checked before the first call; one read
+    /// plans; the package is checked against the spec before anything is uploaded; and only
+    /// what the plan needs is done. A dry run only plans.
     async fn deploy_package(
         &self,
         spec: &FunctionSpec,
         package: &Package,
         opts: &DeployOptions,
     ) -> Result<DeployReport> {
-        check_delivery(self, spec, package, opts)?;
-        // Read first: an unchanged function costs this one read, and no upload at all.
+        check_options(self, spec, opts)?;
+        // One read plans (the spec is validated first, once): an unchanged function costs
+        // this read and no upload at all.
         let plan = self.plan(spec, &local_artifact(package)).await?;
+        check_package(self, spec, package)?;
         if opts.dry_run {
             return dry_run(self, spec, package, opts, plan).await;
         }
-        let mut report = DeployReport {
-            function: spec.name.clone(),
-            plan: plan.clone(),
-            change: crate::Change::default(),
-            code_sha256: package.sha256.clone(),
-            version: None,
-            label: None,
-            pruned: Vec::new(),
-            dry_run: false,
-        };
-        if !plan.is_noop() {
-            apply(self, spec, package, &plan, &mut report).await?;
+        let mut report = DeployReport::started(plan, package);
+        if !report.plan.is_noop() {
+            apply(self, package, &mut report).await?;
         }
         if opts.publish {
             publish_and_route(self, spec, package, opts, &mut report).await?;
@@ -134,11 +144,7 @@ pub trait ProviderExt: Provider {
     /// weighted). Returns the deleted version ids.
     async fn prune_versions(&self, function: &str, keep: usize) -> Result<Vec<String>> {
         if !self.info().capability.delete_versions {
-            return Err(Error::Unsupported {
-                provider: self.info().name,
-                operation: "deleting versions".into(),
-                hint: None,
-            });
+            return Err(Error::unsupported("deleting versions", None).with_provider(self.info().name));
         }
         let versions = self.list_versions(function).await?;
         let routed: BTreeSet<String> = self
@@ -184,16 +190,10 @@ pub trait ProviderExt: Provider {
 
 impl<P: Provider + ?Sized> ProviderExt for P {}
 
-/// Everything a delivery needs, checked before the first call: nothing is created, uploaded
-/// or published for a delivery that would fail on its own input later.
-fn check_delivery<P: Provider + ?Sized>(
-    p: &P,
-    spec: &FunctionSpec,
-    package: &Package,
-    opts: &DeployOptions,
-) -> Result<()> {
+/// The package fits the spec (its handler is there) and the provider's unpacked size: checked
+/// after the plan's one read, before anything is uploaded or changed.
+fn check_package<P: Provider + ?Sized>(p: &P, spec: &FunctionSpec, package: &Package) -> Result<()> {
     let info = p.info();
-    p.validate(spec)?;
     package.check_contents(&spec.runtime, &spec.handler)?;
     if package.unzipped_size > info.limits.unzipped_bytes {
         return Err(Error::invalid(
@@ -203,8 +203,18 @@ fn check_delivery<P: Provider + ?Sized>(
                 "{} accepts at most {} bytes unzipped: trim the package or use layers",
                 info.name, info.limits.unzipped_bytes
             ),
-        ));
+        )
+        .with_provider(info.name));
     }
+    Ok(())
+}
+
+/// What the delivery's options ask for, checked before the first call: nothing is read,
+/// created, uploaded or published for options that would fail later. The spec itself is
+/// validated by [`Provider::plan`], before its one read.
+fn check_options<P: Provider + ?Sized>(p: &P, spec: &FunctionSpec, opts: &DeployOptions) -> Result<()> {
+    let info = p.info();
+    crate::names::check_function(&spec.name).map_err(|e| e.with_provider(info.name))?;
     if let Some(label) = &opts.label {
         if !opts.publish {
             return Err(Error::invalid(
@@ -214,20 +224,15 @@ fn check_delivery<P: Provider + ?Sized>(
             ));
         }
         if !info.capability.has_labels() {
-            return Err(Error::Unsupported {
-                provider: info.name.clone(),
-                operation: "labels".into(),
-                hint: Some("deploy without a label".into()),
-            });
+            return Err(Error::unsupported("labels", Some("deploy without a label".into())).with_provider(info.name));
         }
         crate::names::check_label(label)?;
     }
     if opts.keep_versions.is_some() && !info.capability.delete_versions {
-        return Err(Error::Unsupported {
-            provider: info.name.clone(),
-            operation: "deleting versions".into(),
-            hint: Some("deploy without keep_versions".into()),
-        });
+        return Err(
+            Error::unsupported("deleting versions", Some("deploy without keep_versions".into()))
+                .with_provider(info.name),
+        );
     }
     Ok(())
 }
@@ -256,41 +261,21 @@ async fn dry_run<P: Provider + ?Sized>(
         });
     }
     Ok(DeployReport {
-        function: spec.name.clone(),
-        plan,
-        change: crate::Change::default(),
-        code_sha256: package.sha256.clone(),
-        version: None,
-        label: None,
-        pruned: Vec::new(),
         dry_run: true,
+        ..DeployReport::started(plan, package)
     })
 }
 
-/// Carries out a plan that changes something: upload when the code changes, deploy, and
-/// check that the deployed code is the package's.
-async fn apply<P: Provider + ?Sized>(
-    p: &P,
-    spec: &FunctionSpec,
-    package: &Package,
-    plan: &Plan,
-    report: &mut DeployReport,
-) -> Result<()> {
+/// Carries out a plan that changes something: upload when the code changes, then apply the
+/// plan (which checks that the deployed code is the package's).
+async fn apply<P: Provider + ?Sized>(p: &P, package: &Package, report: &mut DeployReport) -> Result<()> {
+    let plan = &report.plan;
     let artifact = if plan.creates() || plan.updates_code() {
-        p.upload(&spec.name, package).await?
+        p.upload(&plan.function, package).await?
     } else {
         local_artifact(package)
     };
-    let outcome = p.deploy(spec, &artifact).await?;
-    if outcome.deployment.code_sha256 != package.sha256 {
-        return Err(Error::Conflict {
-            resource: spec.name.clone(),
-            message: format!(
-                "the deployed code has sha256 {} but the package has {}: another deployer changed the function, or the upload was altered",
-                outcome.deployment.code_sha256, package.sha256
-            ),
-        });
-    }
+    let outcome = p.apply(plan, &artifact).await?;
     report.change = outcome.change;
     report.code_sha256 = outcome.deployment.code_sha256;
     Ok(())

@@ -59,7 +59,7 @@ pub mod pipeline;
 
 pub use batch::{DeployJob, deploy_many};
 pub use capability::{Capability, LabelModel};
-pub use error::{Error, ResourceKind, Result};
+pub use error::{Error, ProviderName, ResourceKind, Result};
 pub use ext::{DeployOptions, DeployReport, ProviderExt, local_artifact};
 pub use faas_package::{Architecture, Package, PackageBuilder, PackageLimits, Runtime, RuntimeFamily};
 pub use model::{

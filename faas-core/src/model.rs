@@ -406,13 +406,13 @@ impl Invocation {
         executed_version: Option<String>,
     ) -> Result<Invocation> {
         if status == 429 {
-            return Err(Error::Throttled {
-                retry_after: headers
+            return Err(Error::throttled(
+                headers
                     .get("retry-after")
                     .and_then(|v| v.trim().parse::<u64>().ok())
                     .map(Duration::from_secs),
-                message: format!("{function}: too many requests"),
-            });
+                format!("{function}: too many requests"),
+            ));
         }
         let function_error =
             (status >= 500).then(|| FunctionError::from_body(Some(&format!("HTTP {status}")), &payload));
@@ -431,11 +431,7 @@ impl Invocation {
     /// `Ok(self)`, or the function error as [`Error::FunctionFailed`].
     pub fn into_result(self) -> Result<Invocation> {
         match self.function_error {
-            Some(fe) => Err(Error::FunctionFailed {
-                error_type: fe.error_type,
-                message: fe.message,
-                trace: fe.trace,
-            }),
+            Some(fe) => Err(Error::function_failed(fe.error_type, fe.message, fe.trace)),
             None => Ok(self),
         }
     }

@@ -1,11 +1,13 @@
 //! [`Plan`]: what a deploy would change — the basis of dry runs and of the no-op fast path.
 
+use std::any::Any;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::spec::REDACTED;
-use crate::{FunctionSpec, Routing};
+use crate::{Change, FunctionSpec, ProviderName, Routing};
 
 /// One configuration field that differs. Secret values are shown as `***`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,16 +54,135 @@ pub enum PlannedAction {
     },
 }
 
-/// What a deploy would do, in order. An empty plan means nothing would change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What a deploy would do, in order, and what it was planned against. An empty plan means
+/// nothing would change.
+///
+/// A plan made by [`Provider::plan`](crate::Provider::plan) carries what the provider observed
+/// (its revision or etag, and the state it read), so that
+/// [`Provider::apply`](crate::Provider::apply) carries out exactly this plan without reading
+/// or comparing again, and fails with [`Error::Conflict`](crate::Error::Conflict) where the
+/// cloud can tell that the function changed since. That basis is kept in memory only: it is
+/// never serialized nor shown (it may hold the old configuration, secrets included), and a
+/// plan read back from JSON or made with [`Plan::new`] can be shown but not applied.
+///
+/// ```
+/// use faas_core::{Plan, PlannedAction};
+/// let plan = Plan::new("f", vec![PlannedAction::Publish]);
+/// assert_eq!(plan.to_string(), "f: publish a new version\n");
+/// assert!(!plan.can_apply());
+/// ```
+#[derive(Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Plan {
     /// The function.
     pub function: String,
     /// The steps.
     pub actions: Vec<PlannedAction>,
+    /// The sha256 of the code the plan deploys (empty for a plan only shown).
+    #[serde(default)]
+    pub code_sha256: String,
+    /// The revision or etag the provider reported when planning; `None` when the function
+    /// did not exist or the provider keeps none.
+    #[serde(default)]
+    pub observed_revision: Option<String>,
+    #[serde(skip)]
+    basis: Option<Basis>,
+}
+
+/// What a plan was made against: in memory only.
+#[derive(Clone)]
+struct Basis {
+    provider: ProviderName,
+    spec: Arc<FunctionSpec>,
+    /// The provider's own record of what it read (`None`: the function did not exist).
+    observed: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 impl Plan {
+    /// A plan to show (a dry run's publish or label move, a report): it cannot be applied.
+    pub fn new(function: impl Into<String>, actions: Vec<PlannedAction>) -> Plan {
+        Plan {
+            function: function.into(),
+            actions,
+            code_sha256: String::new(),
+            observed_revision: None,
+            basis: None,
+        }
+    }
+
+    /// For providers: the plan for a function that does not exist yet — create it from
+    /// `spec` with the code `code_sha256`.
+    pub fn to_create(spec: &FunctionSpec, code_sha256: &str) -> Plan {
+        Plan {
+            function: spec.name.clone(),
+            actions: vec![PlannedAction::Create {
+                function: spec.name.clone(),
+            }],
+            code_sha256: code_sha256.to_string(),
+            observed_revision: None,
+            basis: Some(Basis {
+                provider: ProviderName::NONE,
+                spec: Arc::new(spec.clone()),
+                observed: None,
+            }),
+        }
+    }
+
+    /// For providers: the plan for a function that exists, with what was `observed` (the
+    /// provider's own type, read back in [`ProviderBackend::apply`](crate::ProviderBackend::apply)
+    /// with [`Plan::observed`]) and its `revision`. Add the differences with
+    /// [`Plan::push`]; none means nothing changes.
+    pub fn to_update<T: Any + Send + Sync>(
+        spec: &FunctionSpec,
+        code_sha256: &str,
+        revision: Option<String>,
+        observed: T,
+    ) -> Plan {
+        Plan {
+            function: spec.name.clone(),
+            actions: Vec::new(),
+            code_sha256: code_sha256.to_string(),
+            observed_revision: revision,
+            basis: Some(Basis {
+                provider: ProviderName::NONE,
+                spec: Arc::new(spec.clone()),
+                observed: Some(Arc::new(observed)),
+            }),
+        }
+    }
+
+    /// Adds a step.
+    pub fn push(&mut self, action: PlannedAction) {
+        self.actions.push(action);
+    }
+
+    /// Whether this plan was made by a provider and can be applied.
+    pub fn can_apply(&self) -> bool {
+        self.basis.is_some()
+    }
+
+    /// For providers: what was observed when planning, as the type given to
+    /// [`Plan::to_update`]; `None` for a plan to create (or a plan of another type).
+    pub fn observed<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.basis.as_ref()?.observed.as_deref()?.downcast_ref::<T>()
+    }
+
+    /// The spec the plan deploys, for a plan that can be applied.
+    pub fn spec(&self) -> Option<&FunctionSpec> {
+        self.basis.as_ref().map(|b| b.spec.as_ref())
+    }
+
+    /// The provider that made the plan ([`ProviderName::NONE`] for a plan only shown).
+    pub fn planned_by(&self) -> ProviderName {
+        self.basis.as_ref().map(|b| b.provider).unwrap_or_default()
+    }
+
+    pub(crate) fn stamp(&mut self, provider: ProviderName) {
+        if let Some(b) = &mut self.basis {
+            b.provider = provider;
+        }
+    }
+
     /// Whether nothing would change.
     pub fn is_noop(&self) -> bool {
         self.actions.is_empty()
@@ -79,6 +200,22 @@ impl Plan {
             .any(|a| matches!(a, PlannedAction::UpdateCode { .. }))
     }
 
+    /// Whether the plan changes the configuration.
+    pub fn updates_config(&self) -> bool {
+        self.actions
+            .iter()
+            .any(|a| matches!(a, PlannedAction::UpdateConfig { .. }))
+    }
+
+    /// What applying the plan changes.
+    pub fn change(&self) -> Change {
+        Change {
+            created: self.creates(),
+            code_updated: self.updates_code(),
+            config_updated: self.updates_config(),
+        }
+    }
+
     /// The configuration differences, if any.
     pub fn config_diffs(&self) -> &[ConfigDiff] {
         self.actions
@@ -88,6 +225,42 @@ impl Plan {
                 _ => None,
             })
             .unwrap_or(&[])
+    }
+
+    /// Whether the configuration field `field` (`memory_mb`, `environment.K`, or a prefix
+    /// such as `environment.`) differs.
+    pub fn changes_field(&self, field: &str) -> bool {
+        self.config_diffs().iter().any(|d| d.field.starts_with(field))
+    }
+}
+
+/// Shows what is public; the basis (which may hold old secret values) never.
+impl fmt::Debug for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plan")
+            .field("function", &self.function)
+            .field("actions", &self.actions)
+            .field("code_sha256", &self.code_sha256)
+            .field("observed_revision", &self.observed_revision)
+            .field("can_apply", &self.can_apply())
+            .finish()
+    }
+}
+
+/// Plans are equal when they show the same: the basis is not compared.
+impl PartialEq for Plan {
+    fn eq(&self, other: &Plan) -> bool {
+        (
+            &self.function,
+            &self.actions,
+            &self.code_sha256,
+            &self.observed_revision,
+        ) == (
+            &other.function,
+            &other.actions,
+            &other.code_sha256,
+            &other.observed_revision,
+        )
     }
 }
 
@@ -248,10 +421,7 @@ mod tests {
         let d = diff_config(&a, &b);
         let fields: Vec<&str> = d.iter().map(|d| d.field.as_str()).collect();
         assert_eq!(fields, vec!["memory_mb", "environment.A", "environment.K"]);
-        let plan = Plan {
-            function: "f".into(),
-            actions: vec![PlannedAction::UpdateConfig { diffs: d }],
-        };
+        let plan = Plan::new("f", vec![PlannedAction::UpdateConfig { diffs: d }]);
         let text = plan.to_string();
         assert!(
             !text.contains("secret") && text.contains("***") && text.contains("128 -> 256"),
@@ -267,10 +437,7 @@ mod tests {
             .secret_env("GONE", "gone-canary-value");
         let new = FunctionSpec::new("f", "python3.12".parse().unwrap(), "h.h").env("K", "now-plain");
         let d = diff_config(&old, &new);
-        let plan = Plan {
-            function: "f".into(),
-            actions: vec![PlannedAction::UpdateConfig { diffs: d.clone() }],
-        };
+        let plan = Plan::new("f", vec![PlannedAction::UpdateConfig { diffs: d.clone() }]);
         let shown = format!("{plan}{}", serde_json::to_string(&plan).unwrap());
         assert!(!shown.contains("canary"), "{shown}");
         assert_eq!(d.len(), 2, "{d:?}");

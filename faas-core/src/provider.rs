@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     ArtifactRef, Capability, DeployOutcome, Deployment, Error, FunctionSpec, Invocation, InvokeMode, InvokeRequest,
-    Label, LabelModel, Limits, Plan, Qualifier, Result, Routing, Version, names,
+    Label, LabelModel, Limits, Plan, ProviderName, Qualifier, Result, Routing, Version, names,
 };
 
 /// A provider's name, capability and limits.
@@ -32,7 +32,7 @@ use crate::{
 #[non_exhaustive]
 pub struct ProviderInfo {
     /// `local`, `aws`, `gcp`, `azure`.
-    pub name: String,
+    pub name: ProviderName,
     /// What it can do.
     pub capability: Capability,
     /// What it accepts.
@@ -44,7 +44,7 @@ pub struct ProviderInfo {
 
 impl ProviderInfo {
     /// A provider's info; any label may carry weights.
-    pub fn new(name: impl Into<String>, capability: Capability, limits: Limits) -> ProviderInfo {
+    pub fn new(name: impl Into<ProviderName>, capability: Capability, limits: Limits) -> ProviderInfo {
         ProviderInfo {
             name: name.into(),
             capability,
@@ -90,11 +90,15 @@ pub trait ProviderBackend: Send + Sync + Debug {
     /// See [`Provider::upload`].
     async fn upload(&self, function: &str, package: &Package) -> Result<ArtifactRef>;
 
-    /// See [`Provider::plan`].
+    /// See [`Provider::plan`]: one read, then [`Plan::to_create`], or [`Plan::to_update`]
+    /// with what was read and the differences [`push`](Plan::push)ed. `spec` is valid.
     async fn plan(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<Plan>;
 
-    /// See [`Provider::deploy`].
-    async fn deploy(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<DeployOutcome>;
+    /// Carries out `plan` — one this backend made — without reading or comparing again:
+    /// what to change is in its actions, what was read is [`Plan::observed`]. `spec` is the
+    /// plan's spec and `artifact` holds the plan's code. A no-op plan returns the observed
+    /// deployment without a call. Waits until the function is ready.
+    async fn apply(&self, plan: &Plan, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<DeployOutcome>;
 
     /// See [`Provider::get`].
     async fn get(&self, function: &str) -> Result<Deployment>;
@@ -151,11 +155,7 @@ pub trait ProviderBackend: Send + Sync + Debug {
 }
 
 fn unsupported(info: &ProviderInfo, operation: &str, hint: Option<&str>) -> Error {
-    Error::Unsupported {
-        provider: info.name.clone(),
-        operation: operation.into(),
-        hint: hint.map(str::to_string),
-    }
+    Error::unsupported(operation, hint.map(str::to_string)).with_provider(info.name)
 }
 
 /// The operations callers use, on any provider: `Arc<dyn Provider>` chosen at run time.
@@ -176,11 +176,25 @@ pub trait Provider: Send + Sync + Debug {
     /// Stores a package where the provider can deploy it from (skipped when already there).
     async fn upload(&self, function: &str, package: &Package) -> Result<ArtifactRef>;
 
-    /// What [`Provider::deploy`] would change, calling only read APIs.
+    /// What [`Provider::deploy`] would change, calling only read APIs (one read). The spec
+    /// is validated first ([`Provider::validate`]); only `artifact`'s sha256 is used, so a
+    /// package not uploaded yet can be planned with
+    /// [`local_artifact`](crate::local_artifact).
     async fn plan(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<Plan>;
 
-    /// Creates or updates the function's latest code and configuration and waits until it is
-    /// ready. Changes only what differs; an unchanged function costs one read.
+    /// Carries out a plan this provider made, without reading or comparing again, and waits
+    /// until the function is ready. `artifact` is where the plan's code was uploaded (its
+    /// sha256 must be the plan's). Fails with [`Error::Conflict`] where the cloud reports
+    /// the function changed since it was planned, and when the deployed code is not the
+    /// plan's; with [`Error::InvalidInput`] for a plan that cannot be applied (read back from
+    /// JSON, made by another provider).
+    async fn apply(&self, plan: &Plan, artifact: &ArtifactRef) -> Result<DeployOutcome>;
+
+    /// [`Provider::plan`] then [`Provider::apply`]: creates or updates the function's latest
+    /// code and configuration and waits until it is ready. Changes only what differs; an
+    /// unchanged function costs one read. Where another deployer changes the function
+    /// between the two, it plans again (ten attempts in all) — the last writer wins; call
+    /// `plan` and `apply` yourself to fail instead.
     async fn deploy(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<DeployOutcome>;
 
     /// The function's current state (its latest code and configuration).
@@ -266,6 +280,43 @@ fn check_slots(info: &ProviderInfo, operation: &str) -> Result<()> {
     }
 }
 
+/// How often [`Provider::deploy`] plans again when another deployer made its plan stale.
+const DEPLOY_ATTEMPTS: u32 = 10;
+
+/// Names the provider in every error its calls return.
+fn named<T>(info: &ProviderInfo, result: Result<T>) -> Result<T> {
+    result.map_err(|e| e.with_provider(info.name))
+}
+
+/// The checks [`Provider::apply`] makes before the backend sees a plan.
+fn check_plan(info: &ProviderInfo, plan: &Plan, artifact: &ArtifactRef) -> Result<()> {
+    if !plan.can_apply() {
+        return Err(Error::invalid(
+            "plan",
+            &plan.function,
+            "this plan was read back or made by hand and holds no observed state: plan again with Provider::plan",
+        ));
+    }
+    if plan.planned_by() != info.name {
+        return Err(Error::invalid(
+            "plan",
+            format!("{} (planned by {})", plan.function, plan.planned_by()),
+            format!("a plan is applied by the provider that made it, not {}", info.name),
+        ));
+    }
+    if artifact.sha256 != plan.code_sha256 {
+        return Err(Error::invalid(
+            "artifact.sha256",
+            &artifact.sha256,
+            format!(
+                "the plan deploys code {}: upload that package, or plan again",
+                plan.code_sha256
+            ),
+        ));
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl<B: ProviderBackend + ?Sized> Provider for B {
     fn info(&self) -> ProviderInfo {
@@ -273,155 +324,297 @@ impl<B: ProviderBackend + ?Sized> Provider for B {
     }
 
     fn validate(&self, spec: &FunctionSpec) -> Result<()> {
-        names::check_function(&spec.name)?;
-        ProviderBackend::validate(self, spec)
+        named(&ProviderBackend::info(self), {
+            names::check_function(&spec.name).and_then(|()| ProviderBackend::validate(self, spec))
+        })
     }
 
     async fn upload(&self, function: &str, package: &Package) -> Result<ArtifactRef> {
-        names::check_function(function)?;
-        names::check_sha256(&package.sha256)?;
-        ProviderBackend::upload(self, function, package).await
+        named(
+            &ProviderBackend::info(self),
+            async {
+                names::check_function(function)?;
+                names::check_sha256(&package.sha256)?;
+                ProviderBackend::upload(self, function, package).await
+            }
+            .await,
+        )
     }
 
     async fn plan(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<Plan> {
-        names::check_function(&spec.name)?;
-        ProviderBackend::plan(self, spec, artifact).await
+        let info = ProviderBackend::info(self);
+        named(
+            &info,
+            async {
+                names::check_function(&spec.name)?;
+                ProviderBackend::validate(self, spec)?;
+                names::check_sha256(&artifact.sha256)?;
+                let mut plan = ProviderBackend::plan(self, spec, artifact).await?;
+                plan.stamp(info.name);
+                Ok(plan)
+            }
+            .await,
+        )
+    }
+
+    async fn apply(&self, plan: &Plan, artifact: &ArtifactRef) -> Result<DeployOutcome> {
+        let info = ProviderBackend::info(self);
+        named(&info, async {
+            check_plan(&info, plan, artifact)?;
+            let spec = plan.spec().expect("checked: the plan can be applied");
+            let outcome = ProviderBackend::apply(self, plan, spec, artifact).await?;
+            if outcome.deployment.code_sha256 != plan.code_sha256 {
+                return Err(Error::conflict(
+                    &plan.function,
+                    format!(
+                        "the deployed code has sha256 {} but the plan deploys {}: another deployer changed the function, or the upload was altered",
+                        outcome.deployment.code_sha256, plan.code_sha256
+                    ),
+                ));
+            }
+            Ok(outcome)
+        }
+        .await)
     }
 
     async fn deploy(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<DeployOutcome> {
-        names::check_function(&spec.name)?;
-        ProviderBackend::deploy(self, spec, artifact).await
+        // "Make it so": a plan gone stale under another deployer is planned again.
+        let mut attempt = 1;
+        loop {
+            let plan = Provider::plan(self, spec, artifact).await?;
+            match Provider::apply(self, &plan, artifact).await {
+                Err(Error::Conflict { message, .. }) if attempt < DEPLOY_ATTEMPTS => {
+                    tracing::info!(function = %spec.name, attempt, %message, "the plan went stale: planning again");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn get(&self, function: &str) -> Result<Deployment> {
-        names::check_function(function)?;
-        ProviderBackend::get(self, function).await
+        named(
+            &ProviderBackend::info(self),
+            async {
+                names::check_function(function)?;
+                ProviderBackend::get(self, function).await
+            }
+            .await,
+        )
     }
 
     async fn get_qualified(&self, function: &str, qualifier: &str) -> Result<Deployment> {
-        names::check_function(function)?;
-        match Qualifier::parse(qualifier)? {
-            Qualifier::Latest => ProviderBackend::get(self, function).await,
-            q => ProviderBackend::get_qualified(self, function, &q).await,
-        }
+        named(
+            &ProviderBackend::info(self),
+            async {
+                names::check_function(function)?;
+                match Qualifier::parse(qualifier)? {
+                    Qualifier::Latest => ProviderBackend::get(self, function).await,
+                    q => ProviderBackend::get_qualified(self, function, &q).await,
+                }
+            }
+            .await,
+        )
     }
 
     async fn delete(&self, function: &str) -> Result<()> {
-        names::check_function(function)?;
-        ProviderBackend::delete(self, function).await
+        named(
+            &ProviderBackend::info(self),
+            async {
+                names::check_function(function)?;
+                ProviderBackend::delete(self, function).await
+            }
+            .await,
+        )
     }
 
     async fn publish(&self, function: &str, request: &PublishRequest) -> Result<Version> {
-        names::check_function(function)?;
-        if let Some(sha) = &request.expected_code_sha256 {
-            names::check_sha256(sha)?;
-        }
-        ProviderBackend::publish(self, function, request).await
+        named(
+            &ProviderBackend::info(self),
+            async {
+                names::check_function(function)?;
+                if let Some(sha) = &request.expected_code_sha256 {
+                    names::check_sha256(sha)?;
+                }
+                ProviderBackend::publish(self, function, request).await
+            }
+            .await,
+        )
     }
 
     async fn list_versions(&self, function: &str) -> Result<Vec<Version>> {
-        names::check_function(function)?;
-        ProviderBackend::list_versions(self, function).await
+        named(
+            &ProviderBackend::info(self),
+            async {
+                names::check_function(function)?;
+                ProviderBackend::list_versions(self, function).await
+            }
+            .await,
+        )
     }
 
     async fn delete_version(&self, function: &str, version: &str) -> Result<()> {
-        names::check_function(function)?;
         let info = ProviderBackend::info(self);
-        if !info.capability.delete_versions {
-            return Err(unsupported(&info, "deleting versions", None));
-        }
-        if version == names::LATEST {
-            return Err(Error::invalid(
-                "version",
-                names::LATEST,
-                "$LATEST cannot be deleted: delete the function instead",
-            ));
-        }
-        names::check_version(version)?;
-        ProviderBackend::delete_version(self, function, version).await
+        named(
+            &info,
+            async {
+                names::check_function(function)?;
+                if !info.capability.delete_versions {
+                    return Err(unsupported(&info, "deleting versions", None));
+                }
+                if version == names::LATEST {
+                    return Err(Error::invalid(
+                        "version",
+                        names::LATEST,
+                        "$LATEST cannot be deleted: delete the function instead",
+                    ));
+                }
+                names::check_version(version)?;
+                ProviderBackend::delete_version(self, function, version).await
+            }
+            .await,
+        )
     }
 
     async fn set_label(&self, function: &str, label: &str, routing: &Routing) -> Result<Label> {
-        names::check_function(function)?;
         let info = ProviderBackend::info(self);
-        check_labels(&info)?;
-        names::check_label(label)?;
-        check_routing(&info, routing)?;
-        ProviderBackend::set_label(self, function, label, routing).await
+        named(
+            &info,
+            async {
+                names::check_function(function)?;
+                check_labels(&info)?;
+                names::check_label(label)?;
+                check_routing(&info, routing)?;
+                ProviderBackend::set_label(self, function, label, routing).await
+            }
+            .await,
+        )
     }
 
     async fn get_label(&self, function: &str, label: &str) -> Result<Label> {
-        names::check_function(function)?;
-        check_labels(&ProviderBackend::info(self))?;
-        names::check_label(label)?;
-        ProviderBackend::get_label(self, function, label).await
+        let info = ProviderBackend::info(self);
+        named(
+            &info,
+            async {
+                names::check_function(function)?;
+                check_labels(&info)?;
+                names::check_label(label)?;
+                ProviderBackend::get_label(self, function, label).await
+            }
+            .await,
+        )
     }
 
     async fn list_labels(&self, function: &str) -> Result<Vec<Label>> {
-        names::check_function(function)?;
-        if !ProviderBackend::info(self).capability.has_labels() {
-            return Ok(Vec::new());
-        }
-        ProviderBackend::list_labels(self, function).await
+        let info = ProviderBackend::info(self);
+        named(
+            &info,
+            async {
+                names::check_function(function)?;
+                if !info.capability.has_labels() {
+                    return Ok(Vec::new());
+                }
+                ProviderBackend::list_labels(self, function).await
+            }
+            .await,
+        )
     }
 
     async fn delete_label(&self, function: &str, label: &str) -> Result<()> {
-        names::check_function(function)?;
-        check_labels(&ProviderBackend::info(self))?;
-        names::check_label(label)?;
-        ProviderBackend::delete_label(self, function, label).await
+        let info = ProviderBackend::info(self);
+        named(
+            &info,
+            async {
+                names::check_function(function)?;
+                check_labels(&info)?;
+                names::check_label(label)?;
+                ProviderBackend::delete_label(self, function, label).await
+            }
+            .await,
+        )
     }
 
     async fn invoke(&self, function: &str, request: &InvokeRequest) -> Result<Invocation> {
-        names::check_function(function)?;
-        let qualifier = Qualifier::parse_opt(request.qualifier.as_deref())?;
         let info = ProviderBackend::info(self);
-        if request.mode == InvokeMode::Sync && request.payload.len() as u64 > info.limits.payload_bytes {
-            return Err(Error::invalid(
-                "payload",
-                format!("{} bytes", request.payload.len()),
-                format!(
-                    "{} accepts at most {} bytes in a synchronous invocation (Lambda answers 413 RequestEntityTooLargeException): send a reference to the data instead",
-                    info.name, info.limits.payload_bytes
-                ),
-            ));
-        }
-        if request.mode == InvokeMode::Async && !info.capability.async_invoke {
-            return Err(unsupported(
-                &info,
-                "asynchronous invocation",
-                Some("invoke synchronously"),
-            ));
-        }
-        if matches!(qualifier, Qualifier::Label(_)) {
-            check_labels(&info)?;
-        }
-        ProviderBackend::invoke(self, function, &qualifier, request).await
+        named(
+            &info,
+            async {
+                names::check_function(function)?;
+                let qualifier = Qualifier::parse_opt(request.qualifier.as_deref())?;
+                check_invoke(&info, &qualifier, request)?;
+                ProviderBackend::invoke(self, function, &qualifier, request).await
+            }
+            .await,
+        )
     }
 
     async fn swap(&self, function: &str, label: &str) -> Result<()> {
-        names::check_function(function)?;
         let info = ProviderBackend::info(self);
-        if !info.capability.slot_swap {
-            return Err(unsupported(&info, "swapping a label with production", None));
-        }
-        names::check_label(label)?;
-        ProviderBackend::swap(self, function, label).await
+        named(
+            &info,
+            async {
+                names::check_function(function)?;
+                if !info.capability.slot_swap {
+                    return Err(unsupported(&info, "swapping a label with production", None));
+                }
+                names::check_label(label)?;
+                ProviderBackend::swap(self, function, label).await
+            }
+            .await,
+        )
     }
 
     async fn ramp_up(&self, function: &str, label: &str, percent: f64) -> Result<()> {
-        names::check_function(function)?;
-        check_slots(&ProviderBackend::info(self), "ramping traffic up to a slot")?;
-        names::check_label(label)?;
-        if !(0.0..=100.0).contains(&percent) {
-            return Err(Error::invalid("percent", percent, "a share of traffic is 0–100"));
-        }
-        ProviderBackend::ramp_up(self, function, label, percent).await
+        let info = ProviderBackend::info(self);
+        named(
+            &info,
+            async {
+                names::check_function(function)?;
+                check_slots(&info, "ramping traffic up to a slot")?;
+                names::check_label(label)?;
+                if !(0.0..=100.0).contains(&percent) {
+                    return Err(Error::invalid("percent", percent, "a share of traffic is 0–100"));
+                }
+                ProviderBackend::ramp_up(self, function, label, percent).await
+            }
+            .await,
+        )
     }
 
     async fn restore(&self, function: &str, version: &str) -> Result<Deployment> {
-        names::check_function(function)?;
-        names::check_version(version)?;
-        ProviderBackend::restore(self, function, version).await
+        named(
+            &ProviderBackend::info(self),
+            async {
+                names::check_function(function)?;
+                names::check_version(version)?;
+                ProviderBackend::restore(self, function, version).await
+            }
+            .await,
+        )
     }
+}
+
+/// The payload limit, the async capability and labels, for [`Provider::invoke`].
+fn check_invoke(info: &ProviderInfo, qualifier: &Qualifier, request: &InvokeRequest) -> Result<()> {
+    if request.mode == InvokeMode::Sync && request.payload.len() as u64 > info.limits.payload_bytes {
+        return Err(Error::invalid(
+            "payload",
+            format!("{} bytes", request.payload.len()),
+            format!(
+                "{} accepts at most {} bytes in a synchronous invocation (Lambda answers 413 RequestEntityTooLargeException): send a reference to the data instead",
+                info.name, info.limits.payload_bytes
+            ),
+        ));
+    }
+    if request.mode == InvokeMode::Async && !info.capability.async_invoke {
+        return Err(unsupported(
+            info,
+            "asynchronous invocation",
+            Some("invoke synchronously"),
+        ));
+    }
+    if matches!(qualifier, Qualifier::Label(_)) {
+        check_labels(info)?;
+    }
+    Ok(())
 }

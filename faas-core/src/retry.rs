@@ -170,11 +170,7 @@ impl PollPolicy {
             };
             let waited = start.elapsed();
             if waited + wait > self.deadline {
-                return Err(Error::Timeout {
-                    operation: operation.to_string(),
-                    waited,
-                    last_seen: seen,
-                });
+                return Err(Error::timeout(operation.to_string(), waited, seen));
             }
             tracing::debug!(operation, seen = %seen, "waiting");
             tokio::time::sleep(wait).await;
@@ -190,10 +186,7 @@ mod tests {
     use super::*;
 
     fn throttled(after: Option<u64>) -> Error {
-        Error::Throttled {
-            retry_after: after.map(Duration::from_secs),
-            message: "slow down".into(),
-        }
+        Error::throttled(after.map(Duration::from_secs), "slow down")
     }
 
     #[test]
@@ -235,10 +228,7 @@ mod tests {
             .retry("op", || async {
                 match calls.fetch_add(1, Ordering::SeqCst) {
                     0 => Err(throttled(Some(3))),
-                    1 => Err(Error::Conflict {
-                        resource: "f".into(),
-                        message: "update in progress".into(),
-                    }),
+                    1 => Err(Error::conflict("f", "update in progress")),
                     _ => Ok(42),
                 }
             })
@@ -332,6 +322,7 @@ mod tests {
                 operation,
                 last_seen,
                 waited,
+                ..
             } => {
                 assert_eq!(operation, "update of f");
                 assert_eq!(last_seen, "LastUpdateStatus=InProgress");

@@ -29,10 +29,9 @@ fn object_url(base: &str, path: &[&str]) -> Result<Url> {
 }
 
 async fn file_body(package: &Package) -> Result<reqwest::Body> {
-    let file = tokio::fs::File::open(&package.path).await.map_err(|e| Error::Io {
-        path: package.path.display().to_string(),
-        source: e,
-    })?;
+    let file = tokio::fs::File::open(&package.path)
+        .await
+        .map_err(|e| Error::io(package.path.display().to_string(), e))?;
     Ok(reqwest::Body::from(file))
 }
 
@@ -59,13 +58,7 @@ fn transport(e: reqwest::Error) -> Error {
     if e.is_timeout() {
         return crate::timed_out("upload");
     }
-    Error::Provider {
-        provider: "gcp".into(),
-        code: "transport".into(),
-        message: "upload".into(),
-        retryable: true,
-        source: Some(Box::new(e.without_url())),
-    }
+    Error::other("transport", "upload", true).with_source(e.without_url())
 }
 
 impl Bucket {

@@ -102,22 +102,18 @@ impl IdTokenSource for MetadataIdTokens {
             .timeout(Duration::from_secs(10))
             .send()
             .await
-            .map_err(|e| Error::Unauthenticated {
-                message: format!(
+            .map_err(|e| Error::unauthenticated(format!(
                     "no ID token from the metadata server at {}: {}; off Google Cloud, configure an invoker service account (GcpBuilder::invoker_service_account) instead",
                     self.base_url,
                     e.without_url()
-                ),
-            })?;
+                )))?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         if !status.is_success() {
-            return Err(Error::Unauthenticated {
-                message: format!(
-                    "the metadata server refused an ID token ({status}): {}",
-                    first_line(&text)
-                ),
-            });
+            return Err(Error::unauthenticated(format!(
+                "the metadata server refused an ID token ({status}): {}",
+                first_line(&text)
+            )));
         }
         Ok(Some(IdToken(text.trim().to_string())))
     }
@@ -175,42 +171,30 @@ impl IdTokenSource for IamCredentialsIdTokens {
             .json(&serde_json::json!({"audience": audience, "includeEmail": true}))
             .send()
             .await
-            .map_err(|e| Error::Provider {
-                provider: "gcp".into(),
-                code: "transport".into(),
-                message: format!("generateIdToken: {}", e.without_url()),
-                retryable: true,
-                source: None,
-            })?;
+            .map_err(|e| Error::other("transport", format!("generateIdToken: {}", e.without_url()), true))?;
         let status = resp.status();
         let body: serde_json::Value = resp.json().await.unwrap_or_default();
         if !status.is_success() {
             let message = body["error"]["message"].as_str().unwrap_or("").to_string();
             return Err(match status.as_u16() {
-                401 => Error::Unauthenticated { message },
-                403 | 404 => Error::PermissionDenied {
-                    action: Some(format!(
+                401 => Error::unauthenticated(message),
+                403 | 404 => Error::permission_denied(
+                    Some(format!(
                         "iam.serviceAccounts.getOpenIdToken on {} (roles/iam.serviceAccountOpenIdTokenCreator)",
                         self.service_account
                     )),
                     message,
-                },
-                _ => Error::Provider {
-                    provider: "gcp".into(),
-                    code: status.as_u16().to_string(),
-                    message: format!("generateIdToken: {message}"),
-                    retryable: status.is_server_error(),
-                    source: None,
-                },
+                ),
+                _ => Error::other(
+                    status.as_u16().to_string(),
+                    format!("generateIdToken: {message}"),
+                    status.is_server_error(),
+                ),
             });
         }
-        let token = body["token"].as_str().ok_or_else(|| Error::Provider {
-            provider: "gcp".into(),
-            code: "invalid_response".into(),
-            message: "generateIdToken answered without a token".into(),
-            retryable: false,
-            source: None,
-        })?;
+        let token = body["token"]
+            .as_str()
+            .ok_or_else(|| Error::other("invalid_response", "generateIdToken answered without a token", false))?;
         Ok(Some(IdToken(token.to_string())))
     }
 }
@@ -257,11 +241,9 @@ pub(crate) async fn access_token(tokens: &dyn TokenProvider) -> Result<String> {
         .token(&[CLOUD_PLATFORM])
         .await
         .map(|t| t.as_str().to_string())
-        .map_err(|e| Error::Unauthenticated {
-            message: format!(
+        .map_err(|e| Error::unauthenticated(format!(
                 "no Google access token: {e}; set GOOGLE_APPLICATION_CREDENTIALS to a key file, run `gcloud auth application-default login`, or run on Google Cloud"
-            ),
-        })
+            )))
 }
 
 pub(crate) fn with_slash(mut url: String) -> String {

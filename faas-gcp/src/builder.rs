@@ -6,6 +6,7 @@ use std::sync::Arc;
 use faas_core::{Error, PollPolicy, Result, RetryConfig, Timeouts};
 use gcp_auth::{CustomServiceAccount, TokenProvider};
 
+use crate::NAME;
 use crate::auth::{IamCredentialsIdTokens, IdTokenSource, MetadataIdTokens, NoIdToken, with_slash};
 use crate::provider::GcpProvider;
 
@@ -225,7 +226,12 @@ impl GcpBuilder {
     /// let b = faas_gcp::GcpBuilder::new().with_config("project", "my-project").unwrap();
     /// assert!(b.with_config("colour", "blue").is_err());
     /// ```
-    pub fn with_config(mut self, key: &str, value: &str) -> Result<Self> {
+    pub fn with_config(self, key: &str, value: &str) -> Result<Self> {
+        self.set_config(key, value).map_err(|e| e.with_provider(NAME))
+    }
+
+    /// [`Self::with_config`], before the error names the provider.
+    fn set_config(mut self, key: &str, value: &str) -> Result<Self> {
         use faas_core::settings;
         let text = || value.to_string();
         match key {
@@ -351,6 +357,11 @@ impl GcpBuilder {
 
     /// Checks the settings, loads the credentials and builds the provider.
     pub async fn build(self) -> Result<GcpProvider> {
+        self.build_provider().await.map_err(|e| e.with_provider(NAME))
+    }
+
+    /// [`Self::build`], before the error names the provider.
+    async fn build_provider(self) -> Result<GcpProvider> {
         let project = self.project.clone().filter(|p| !p.is_empty()).ok_or_else(|| {
             Error::config(
                 "project",
@@ -365,9 +376,7 @@ impl GcpBuilder {
                 "name the region: GcpBuilder::region or GOOGLE_CLOUD_REGION",
             )
         })?;
-        let unauthenticated = |e: gcp_auth::Error| Error::Unauthenticated {
-            message: format!("loading Google credentials: {e}"),
-        };
+        let unauthenticated = |e: gcp_auth::Error| Error::unauthenticated(format!("loading Google credentials: {e}"));
         let mut key_email = None;
         let tokens: Arc<dyn TokenProvider> = match &self.credentials {
             Credentials::Default => gcp_auth::provider().await.map_err(unauthenticated)?,

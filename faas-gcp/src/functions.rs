@@ -27,6 +27,14 @@ pub(crate) struct Functions {
     pub parent: String,
 }
 
+/// What a plan read and decided: applying it starts from this instead of reading again.
+pub(crate) struct Planned {
+    /// The function as the plan read it.
+    pub function: Value,
+    /// What the plan found different.
+    pub differences: Differences,
+}
+
 /// What a deploy would change: code, and the configuration fields with their mask paths.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Differences {
@@ -463,13 +471,11 @@ impl Functions {
         let upload = v["uploadUrl"].as_str().map(str::to_string);
         match (upload, v.get("storageSource")) {
             (Some(u), Some(s)) => Ok((u, s.clone())),
-            _ => Err(Error::Provider {
-                provider: "gcp".into(),
-                code: "invalid_response".into(),
-                message: "generateUploadUrl answered without uploadUrl and storageSource".into(),
-                retryable: false,
-                source: None,
-            }),
+            _ => Err(Error::other(
+                "invalid_response",
+                "generateUploadUrl answered without uploadUrl and storageSource",
+                false,
+            )),
         }
     }
 
@@ -490,20 +496,28 @@ impl Functions {
 
     /// Creates or patches the function until it matches `spec` and `artifact`, and waits.
     ///
-    /// Nothing differing means no call. `409 ABORTED` (another operation runs, possibly our own
-    /// earlier attempt whose answer was lost) is handled by waiting for the function to be idle
-    /// and diffing again: a change that already landed is a success, not a failure.
+    /// The first attempt starts from what the plan read (`planned`; `None`: the function did
+    /// not exist), so it makes exactly the planned call. `409 ABORTED` (another operation
+    /// runs, possibly our own earlier attempt whose answer was lost) is handled by waiting for
+    /// the function to be idle, reading and diffing again: a change that already landed is a
+    /// success, not a failure.
     pub async fn deploy(
         &self,
         spec: &FunctionSpec,
         artifact: &ArtifactRef,
         keep_traffic: bool,
+        planned: Option<&Planned>,
     ) -> Result<(Value, Change)> {
         let name = self.name(&spec.name);
         let mut intended: Option<Change> = None;
         let attempts = self.api.retry.max_attempts.max(1) + 2;
         for attempt in 1..=attempts {
-            let observed = match self.observe(&spec.name).await? {
+            let seen = if attempt == 1 {
+                planned.map(|p| p.function.clone())
+            } else {
+                self.observe(&spec.name).await?
+            };
+            let observed = match seen {
                 Some(f) if matches!(f["state"].as_str(), Some("DEPLOYING" | "DELETING")) => {
                     self.wait_idle(&spec.name).await?
                 }
@@ -522,7 +536,10 @@ impl Functions {
                         .await
                 }
                 Some(f) => {
-                    let d = differences(f, spec, &artifact.sha256);
+                    let d = match planned {
+                        Some(p) if attempt == 1 => p.differences.clone(),
+                        _ => differences(f, spec, &artifact.sha256),
+                    };
                     if d.is_empty() {
                         let f = f.clone();
                         return match state_of(&f) {
@@ -559,19 +576,20 @@ impl Functions {
                     }
                     return Ok((f, intended.unwrap_or_default()));
                 }
-                Err(Error::Conflict { message, .. }) | Err(Error::AlreadyExists { kind: _, name: message })
-                    if attempt < attempts =>
-                {
+                Err(Error::Conflict { message, .. })
+                | Err(Error::AlreadyExists {
+                    kind: _, name: message, ..
+                }) if attempt < attempts => {
                     tracing::info!(function = %spec.name, attempt, %message, "another operation runs; waiting, then diffing again");
                     self.wait_idle(&spec.name).await?;
                 }
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::Conflict {
-            resource: spec.name.clone(),
-            message: format!("other operations kept running on the function through {attempts} attempts"),
-        })
+        Err(Error::conflict(
+            spec.name.clone(),
+            format!("other operations kept running on the function through {attempts} attempts"),
+        ))
     }
 
     /// Deletes the function (and the Cloud Run service behind it) and waits.
@@ -587,13 +605,11 @@ impl Functions {
 }
 
 fn failed(function: &str, why: &str) -> Error {
-    Error::Provider {
-        provider: "gcp".into(),
-        code: "FUNCTION_FAILED".into(),
-        message: format!("{function} is in state FAILED: {why}; fix the cause and deploy again"),
-        retryable: false,
-        source: None,
-    }
+    Error::other(
+        "FUNCTION_FAILED",
+        format!("{function} is in state FAILED: {why}; fix the cause and deploy again"),
+        false,
+    )
 }
 
 #[cfg(test)]

@@ -50,17 +50,19 @@ mod run;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-support")))]
 pub mod test_support;
 
+/// The provider's name, in [`ProviderInfo`](faas_core::ProviderInfo) and in every error it returns.
+pub const NAME: faas_core::ProviderName = faas_core::ProviderName::new("gcp");
 pub use auth::{IamCredentialsIdTokens, IdToken, IdTokenSource, MetadataIdTokens, NoIdToken};
 pub use builder::{CONFIG_KEYS, Credentials, GcpBuilder, Invoker, endpoints};
 pub use provider::{CAPABILITY, GCP_RESERVED_ENV, GcpProvider, LIMITS};
 
 /// The error of an HTTP call that got no (complete) answer within the client's timeouts.
 pub(crate) fn timed_out(call: impl Into<String>) -> faas_core::Error {
-    faas_core::Error::Timeout {
-        operation: call.into(),
-        waited: std::time::Duration::ZERO,
-        last_seen: "no answer within the HTTP client's connect/read/request limits (GcpBuilder::timeouts)".into(),
-    }
+    faas_core::Error::timeout(
+        call,
+        std::time::Duration::ZERO,
+        "no answer within the HTTP client's connect/read/request limits (GcpBuilder::timeouts)",
+    )
 }
 
 /// A `reqwest` client with the connect, read and whole-request limits of `timeouts`.

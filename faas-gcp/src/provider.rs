@@ -16,9 +16,10 @@ use gcp_auth::TokenProvider;
 use serde_json::Value;
 
 use crate::GcpBuilder;
+use crate::NAME;
 use crate::artifacts::{Bucket, upload_signed};
 use crate::auth::{IdTokenCache, IdTokenSource};
-use crate::functions::{Functions, code_sha, deployment, differences, observed_spec};
+use crate::functions::{Functions, Planned, code_sha, deployment, differences, observed_spec};
 use crate::rest::Api;
 use crate::run::{Layout, Run, Service, VersionRecord, check_label, percents, short, tag_url, verify, version_tag};
 
@@ -132,11 +133,7 @@ fn check_spec(spec: &FunctionSpec) -> Result<()> {
 }
 
 fn unsupported(operation: &str, hint: &str) -> Error {
-    Error::Unsupported {
-        provider: "gcp".into(),
-        operation: operation.into(),
-        hint: Some(hint.into()),
-    }
+    Error::unsupported(operation, Some(hint.into()))
 }
 
 impl GcpProvider {
@@ -184,16 +181,22 @@ impl GcpProvider {
     /// The Cloud Run service behind a function, with our layout read from it.
     async fn layout(&self, function: &str) -> Result<(Value, Service, Layout)> {
         let f = self.functions.require(function).await?;
-        let name = f["serviceConfig"]["service"].as_str().ok_or_else(|| Error::Provider {
-            provider: "gcp".into(),
-            code: "NO_SERVICE".into(),
-            message: format!("{function} has no Cloud Run service yet (its first deploy has not finished)"),
-            retryable: false,
-            source: None,
+        let (service, layout) = self.layout_of(function, &f).await?;
+        Ok((f, service, layout))
+    }
+
+    /// The service and traffic layout behind a function already read.
+    async fn layout_of(&self, function: &str, f: &Value) -> Result<(Service, Layout)> {
+        let name = f["serviceConfig"]["service"].as_str().ok_or_else(|| {
+            Error::other(
+                "NO_SERVICE",
+                format!("{function} has no Cloud Run service yet (its first deploy has not finished)"),
+                false,
+            )
         })?;
         let service = self.run.service(name).await?;
         let layout = Layout::read(&service, &self.serving_label)?;
-        Ok((f, service, layout))
+        Ok((service, layout))
     }
 
     /// Read the service, change the layout with `change`, write it back guarded by the etag,
@@ -254,22 +257,22 @@ impl GcpProvider {
             let url = f["url"]
                 .as_str()
                 .or(f["serviceConfig"]["uri"].as_str())
-                .ok_or_else(|| Error::Provider {
-                    provider: "gcp".into(),
-                    code: "NO_URL".into(),
-                    message: format!("{function} has no URL (is it an event-triggered function?)"),
-                    retryable: false,
-                    source: None,
+                .ok_or_else(|| {
+                    Error::other(
+                        "NO_URL",
+                        format!("{function} has no URL (is it an event-triggered function?)"),
+                        false,
+                    )
                 })?;
             return Ok((url.to_string(), None));
         };
         let (_, service, layout) = self.layout(function).await?;
-        let missing_url = || Error::Provider {
-            provider: "gcp".into(),
-            code: "NO_TAG_URL".into(),
-            message: format!("{function}: Cloud Run reports no URL for {q} yet"),
-            retryable: true,
-            source: None,
+        let missing_url = || {
+            Error::other(
+                "NO_TAG_URL",
+                format!("{function}: Cloud Run reports no URL for {q} yet"),
+                true,
+            )
         };
         if q == self.serving_label {
             if layout.serving.is_none() {
@@ -292,7 +295,7 @@ impl GcpProvider {
 #[async_trait]
 impl ProviderBackend for GcpProvider {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo::new("gcp", CAPABILITY, LIMITS).weighted_label(&self.serving_label)
+        ProviderInfo::new(NAME, CAPABILITY, LIMITS).weighted_label(&self.serving_label)
     }
 
     fn validate(&self, spec: &FunctionSpec) -> Result<()> {
@@ -308,47 +311,52 @@ impl ProviderBackend for GcpProvider {
     }
 
     async fn plan(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<Plan> {
-        check_spec(spec)?;
-        let mut plan = Plan {
-            function: spec.name.clone(),
-            actions: Vec::new(),
+        let Some(f) = self.functions.observe(&spec.name).await? else {
+            return Ok(Plan::to_create(spec, &artifact.sha256));
         };
-        match self.functions.observe(&spec.name).await? {
-            None => plan.actions.push(PlannedAction::Create {
-                function: spec.name.clone(),
-            }),
-            Some(f) => {
-                let d = differences(&f, spec, &artifact.sha256);
-                if let Some((from, to)) = d.code {
-                    plan.actions.push(PlannedAction::UpdateCode { from, to });
-                }
-                if !d.config.is_empty() {
-                    plan.actions.push(PlannedAction::UpdateConfig {
-                        diffs: d.config.into_iter().map(|(c, _)| c).collect(),
-                    });
-                }
-            }
+        let d = differences(&f, spec, &artifact.sha256);
+        let revision = deployment(&f, &spec.name, Some(spec)).revision;
+        let mut actions = Vec::new();
+        if let Some((from, to)) = d.code.clone() {
+            actions.push(PlannedAction::UpdateCode { from, to });
+        }
+        if !d.config.is_empty() {
+            actions.push(PlannedAction::UpdateConfig {
+                diffs: d.config.iter().map(|(c, _)| c.clone()).collect(),
+            });
+        }
+        let mut plan = Plan::to_update(
+            spec,
+            &artifact.sha256,
+            revision,
+            Planned {
+                function: f,
+                differences: d,
+            },
+        );
+        for a in actions {
+            plan.push(a);
         }
         Ok(plan)
     }
 
-    async fn deploy(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<DeployOutcome> {
-        check_spec(spec)?;
+    async fn apply(&self, plan: &Plan, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<DeployOutcome> {
+        let planned = plan.observed::<Planned>();
         // Read the service's traffic only when a change is coming: pinned traffic (a serving
         // label) must stay where it is, so the new revision is deployed without traffic.
-        let before = match self.functions.observe(&spec.name).await? {
-            Some(f) if differences(&f, spec, &artifact.sha256).is_empty() => {
+        let before = match planned {
+            Some(p) if plan.is_noop() => {
                 return Ok(DeployOutcome {
-                    deployment: deployment(&f, &spec.name, Some(spec)),
+                    deployment: deployment(&p.function, &spec.name, Some(spec)),
                     change: faas_core::Change::default(),
                 });
             }
             // A function whose first deploy failed has no service (nor traffic) yet.
-            Some(f) if f["serviceConfig"]["service"].is_null() => None,
-            Some(_) => Some(self.layout(&spec.name).await?.2).filter(Layout::pinned),
+            Some(p) if p.function["serviceConfig"]["service"].is_null() => None,
+            Some(p) => Some(self.layout_of(&spec.name, &p.function).await?.1).filter(Layout::pinned),
             None => None,
         };
-        let (f, change) = self.functions.deploy(spec, artifact, before.is_some()).await?;
+        let (f, change) = self.functions.deploy(spec, artifact, before.is_some(), planned).await?;
         if let Some(layout) = &before {
             let (_, service, _) = self.layout(&spec.name).await?;
             verify(&service, layout, &self.serving_label)?;
@@ -393,29 +401,29 @@ impl ProviderBackend for GcpProvider {
         let mut published: Option<VersionRecord> = None;
         self.update_layout(function, |f, layout| {
             if f["state"] != "ACTIVE" {
-                return Err(Error::Conflict {
-                    resource: function.to_string(),
-                    message: format!(
+                return Err(Error::conflict(
+                    function.to_string(),
+                    format!(
                         "the function is {}, not ACTIVE: publish after a successful deploy",
                         f["state"].as_str().unwrap_or("?")
                     ),
-                });
+                ));
             }
             let sha = code_sha(f);
             if let Some(expected) = request.expected_code_sha256.as_deref().filter(|e| *e != sha) {
-                return Err(Error::Conflict {
-                    resource: function.to_string(),
-                    message: format!(
+                return Err(Error::conflict(
+                    function.to_string(),
+                    format!(
                         "the latest code has sha256 {sha}, not the expected {expected}: another deployer changed it"
                     ),
-                });
+                ));
             }
             let revision = short(f["serviceConfig"]["revision"].as_str().unwrap_or_default()).to_string();
             if revision.is_empty() {
-                return Err(Error::Conflict {
-                    resource: function.to_string(),
-                    message: "the function reports no revision yet".into(),
-                });
+                return Err(Error::conflict(
+                    function.to_string(),
+                    "the function reports no revision yet",
+                ));
             }
             if let Some(existing) = layout.versions.iter().find(|v| v.revision == revision) {
                 published = Some(existing.clone());
@@ -435,10 +443,7 @@ impl ProviderBackend for GcpProvider {
             Ok(())
         })
         .await?;
-        let record = published.ok_or_else(|| Error::Conflict {
-            resource: function.to_string(),
-            message: "nothing was published".into(),
-        })?;
+        let record = published.ok_or_else(|| Error::conflict(function.to_string(), "nothing was published"))?;
         tracing::info!(function, version = record.id, revision = %record.revision, "published");
         Ok(Version {
             id: record.id.to_string(),
@@ -471,10 +476,10 @@ impl ProviderBackend for GcpProvider {
                 .cloned()
                 .ok_or_else(|| Error::not_found(ResourceKind::Version, format!("{function}:{version}"), None))?;
             if layout.routed_revisions().contains(&record.revision.as_str()) {
-                return Err(Error::Conflict {
-                    resource: format!("{function}:{version}"),
-                    message: "a label routes to this version: move the label first".into(),
-                });
+                return Err(Error::conflict(
+                    format!("{function}:{version}"),
+                    "a label routes to this version: move the label first",
+                ));
             }
             layout.versions.retain(|v| v.id != record.id);
             removed = Some(record);
@@ -587,13 +592,10 @@ impl ProviderBackend for GcpProvider {
         if let Some(t) = &token {
             req = req.bearer_auth(t.secret());
         }
-        let resp = req.send().await.map_err(|e| Error::Provider {
-            provider: "gcp".into(),
-            code: "transport".into(),
-            message: format!("invoking {function}: {}", e.without_url()),
-            retryable: true,
-            source: None,
-        })?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| Error::other("transport", format!("invoking {function}: {}", e.without_url()), true))?;
         let status = resp.status().as_u16();
         let headers: BTreeMap<String, String> = resp
             .headers()
@@ -605,26 +607,27 @@ impl ProviderBackend for GcpProvider {
                 )
             })
             .collect();
-        let payload = resp.bytes().await.map_err(|e| Error::Provider {
-            provider: "gcp".into(),
-            code: "transport".into(),
-            message: format!("reading {function}'s answer: {}", e.without_url()),
-            retryable: true,
-            source: None,
+        let payload = resp.bytes().await.map_err(|e| {
+            Error::other(
+                "transport",
+                format!("reading {function}'s answer: {}", e.without_url()),
+                true,
+            )
         })?;
         let elapsed = started.elapsed();
         let text = || String::from_utf8_lossy(&payload).chars().take(300).collect::<String>();
         match status {
             401 => {
-                return Err(Error::Unauthenticated {
-                    message: format!("{function} refused the call (401): {}", text()),
-                });
+                return Err(Error::unauthenticated(format!(
+                    "{function} refused the call (401): {}",
+                    text()
+                )));
             }
             403 => {
-                return Err(Error::PermissionDenied {
-                    action: Some(format!("run.routes.invoke on {function}'s service (roles/run.invoker)")),
-                    message: text(),
-                });
+                return Err(Error::permission_denied(
+                    Some(format!("run.routes.invoke on {function}'s service (roles/run.invoker)")),
+                    text(),
+                ));
             }
             _ => {}
         }

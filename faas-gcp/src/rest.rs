@@ -102,13 +102,8 @@ impl Api {
             if bytes.is_empty() {
                 return Ok(Value::Null);
             }
-            return serde_json::from_slice(&bytes).map_err(|e| Error::Provider {
-                provider: "gcp".into(),
-                code: "invalid_response".into(),
-                message: format!("{method} {url}: not JSON: {e}"),
-                retryable: false,
-                source: None,
-            });
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| Error::other("invalid_response", format!("{method} {url}: not JSON: {e}"), false));
         }
         Err(map_error(status.as_u16(), retry_after, &bytes, target))
     }
@@ -161,23 +156,15 @@ fn transport(method: &Method, url: &str, e: reqwest::Error) -> Error {
     if e.is_timeout() {
         return crate::timed_out(format!("{method} {shown}"));
     }
-    Error::Provider {
-        provider: "gcp".into(),
-        code: "transport".into(),
-        message: format!("{method} {shown}"),
-        retryable: true,
-        source: Some(Box::new(e.without_url())),
-    }
+    Error::other("transport", format!("{method} {shown}"), true).with_source(e.without_url())
 }
 
 pub(crate) fn invalid_response(url: &str, e: serde_json::Error) -> Error {
-    Error::Provider {
-        provider: "gcp".into(),
-        code: "invalid_response".into(),
-        message: format!("{url}: unexpected response shape: {e}"),
-        retryable: false,
-        source: None,
-    }
+    Error::other(
+        "invalid_response",
+        format!("{url}: unexpected response shape: {e}"),
+        false,
+    )
 }
 
 /// What an unfinished operation is doing, for `Timeout` messages and logs.
@@ -234,25 +221,17 @@ fn operation_error(what: &str, op: &Operation, status: &Status) -> Error {
         message.push(']');
     }
     match status.code {
-        6 => Error::Conflict {
-            resource: op.name.clone(),
-            message,
-        },
-        7 => Error::PermissionDenied { action: None, message },
-        10 => Error::Conflict {
-            resource: op.name.clone(),
-            message,
-        },
-        _ => Error::Provider {
-            provider: "gcp".into(),
-            code: match stage {
+        6 => Error::conflict(op.name.clone(), message),
+        7 => Error::permission_denied(None, message),
+        10 => Error::conflict(op.name.clone(), message),
+        _ => Error::other(
+            match stage {
                 Some(s) => format!("{}_FAILED", s["name"].as_str().unwrap_or("STAGE")),
                 None => format!("OPERATION_FAILED_{}", status.code),
             },
             message,
-            retryable: false,
-            source: None,
-        },
+            false,
+        ),
     }
 }
 
@@ -274,45 +253,39 @@ pub(crate) fn map_error(http: u16, retry_after: Option<Duration>, body: &[u8], t
     };
     match (http, status) {
         (404, _) | (_, "NOT_FOUND") => Error::not_found(target.kind, target.name, None),
-        (_, "ALREADY_EXISTS") => Error::AlreadyExists {
-            kind: target.kind,
-            name: target.name.to_string(),
-        },
-        (409, _) | (412, _) | (_, "ABORTED") | (_, "FAILED_PRECONDITION") => Error::Conflict {
-            resource: target.name.to_string(),
-            message: format!("{status}: {message}"),
-        },
-        (429, _) | (_, "RESOURCE_EXHAUSTED") => Error::Throttled { retry_after, message },
-        (401, _) | (_, "UNAUTHENTICATED") => Error::Unauthenticated { message },
-        (403, _) | (_, "PERMISSION_DENIED") => Error::PermissionDenied {
-            action: detail("ErrorInfo").and_then(|d| d["metadata"]["permission"].as_str().map(str::to_string)),
+        (_, "ALREADY_EXISTS") => Error::already_exists(target.kind, target.name.to_string()),
+        (409, _) | (412, _) | (_, "ABORTED") | (_, "FAILED_PRECONDITION") => {
+            Error::conflict(target.name.to_string(), format!("{status}: {message}"))
+        }
+        (429, _) | (_, "RESOURCE_EXHAUSTED") => Error::throttled(retry_after, message),
+        (401, _) | (_, "UNAUTHENTICATED") => Error::unauthenticated(message),
+        (403, _) | (_, "PERMISSION_DENIED") => Error::permission_denied(
+            detail("ErrorInfo").and_then(|d| d["metadata"]["permission"].as_str().map(str::to_string)),
             message,
-        },
+        ),
         (400, _) | (_, "INVALID_ARGUMENT") => {
             let violation = detail("BadRequest").and_then(|d| d["fieldViolations"].get(0).cloned());
-            Error::InvalidInput {
-                field: violation
+            Error::invalid(
+                violation
                     .as_ref()
                     .and_then(|f| f["field"].as_str().map(str::to_string))
                     .unwrap_or_else(|| "request".into()),
-                value: target.name.to_string(),
-                reason: violation
+                target.name.to_string(),
+                violation
                     .as_ref()
                     .and_then(|f| f["description"].as_str().map(str::to_string))
                     .unwrap_or(message),
-            }
+            )
         }
-        _ => Error::Provider {
-            provider: "gcp".into(),
-            code: if status.is_empty() {
+        _ => Error::other(
+            if status.is_empty() {
                 http.to_string()
             } else {
                 status.to_string()
             },
             message,
-            retryable: http >= 500,
-            source: None,
-        },
+            http >= 500,
+        ),
     }
 }
 

@@ -139,15 +139,15 @@ pub(crate) fn check_label(label: &str) -> Result<()> {
 impl Layout {
     pub fn read(service: &Service, serving_label: &str) -> Result<Layout> {
         let versions = match service.annotations.get(VERSIONS_ANNOTATION) {
-            Some(text) => serde_json::from_str(text).map_err(|e| Error::Provider {
-                provider: "gcp".into(),
-                code: "invalid_annotation".into(),
-                message: format!(
-                    "{}: annotation {VERSIONS_ANNOTATION} is not ours or was edited: {e}",
-                    service.name
-                ),
-                retryable: false,
-                source: None,
+            Some(text) => serde_json::from_str(text).map_err(|e| {
+                Error::other(
+                    "invalid_annotation",
+                    format!(
+                        "{}: annotation {VERSIONS_ANNOTATION} is not ours or was edited: {e}",
+                        service.name
+                    ),
+                    false,
+                )
             })?,
             None => Vec::new(),
         };
@@ -334,13 +334,7 @@ impl Run {
         let mut annotations = service.annotations.clone();
         annotations.insert(
             VERSIONS_ANNOTATION.to_string(),
-            serde_json::to_string(&layout.versions).map_err(|e| Error::Provider {
-                provider: "gcp".into(),
-                code: "serialize".into(),
-                message: e.to_string(),
-                retryable: false,
-                source: None,
-            })?,
+            serde_json::to_string(&layout.versions).map_err(|e| Error::other("serialize", e.to_string(), false))?,
         );
         let body = json!({
             "name": service.name,
@@ -410,12 +404,12 @@ pub(crate) fn verify(service: &Service, layout: &Layout, serving_label: &str) ->
         *got.entry(rev).or_insert(0) += s.percent;
     }
     if want != got {
-        return Err(Error::Conflict {
-            resource: service.name.clone(),
-            message: format!(
+        return Err(Error::conflict(
+            service.name.clone(),
+            format!(
                 "traffic did not settle as asked: wanted {want:?}, the service reports {got:?}; another deployer may have changed it"
             ),
-        });
+        ));
     }
     Ok(())
 }

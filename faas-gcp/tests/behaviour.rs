@@ -70,6 +70,16 @@ async fn unchanged_redeploy_makes_no_write_call() {
         .unwrap();
     let calls: Vec<String> = fake.requests().into_iter().filter(|r| !r.contains("/token")).collect();
     assert_eq!(calls.len(), 1, "{calls:?}");
+    // A change reads the function once (the plan) and the service once (whose traffic must
+    // stay pinned), then patches: applying the plan reads nothing again.
+    fake.clear_requests();
+    gcp.deploy_package(&spec("noop-fn").memory_mb(512), &pkg, &DeployOptions::default())
+        .await
+        .unwrap();
+    let calls: Vec<String> = fake.requests().into_iter().filter(|r| !r.contains("/token")).collect();
+    let first_write = calls.iter().position(|r| !r.starts_with("GET ")).unwrap();
+    assert_eq!(first_write, 2, "{calls:?}");
+    assert!(calls[first_write].starts_with("PATCH "), "{calls:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

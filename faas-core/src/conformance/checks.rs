@@ -1,8 +1,8 @@
 //! The checks, each a plain async function over `&dyn Provider` that panics on failure.
 
 use crate::{
-    DeployOptions, Error, FunctionSpec, InvokeMode, InvokeRequest, LabelModel, Provider, ProviderExt, PublishRequest,
-    Routing, local_artifact,
+    ArtifactRef, DeployOptions, Error, FunctionSpec, InvokeMode, InvokeRequest, LabelModel, Plan, Provider,
+    ProviderExt, PublishRequest, Routing, local_artifact,
 };
 
 use super::{Fixture, Scratch, cap};
@@ -207,7 +207,14 @@ pub async fn prune_keeps_newest_and_routed(p: &dyn Provider, fx: &Fixture) {
 pub async fn typed_errors(p: &dyn Provider, fx: &Fixture) {
     let s = Scratch::new(p, fx, "errors");
     let missing = format!("{}-missing", s.name);
-    let is_not_found = |e: &Error| matches!(e, Error::NotFound { .. });
+    let who = p.info().name;
+    // Every error says which provider failed, in its field, its message and its JSON.
+    let is_not_found = |e: &Error| {
+        assert_eq!(e.provider(), who, "{e}");
+        assert!(e.to_string().starts_with(&format!("{who}: ")), "{e}");
+        assert_eq!(e.to_json()["provider"], who.as_str(), "{e}");
+        matches!(e, Error::NotFound { .. })
+    };
     let e = p.get(&missing).await.expect_err("get missing");
     assert!(is_not_found(&e), "{e}");
     if fx.invoke_rejects_missing {
@@ -312,6 +319,40 @@ pub async fn slot_swap_promotes_and_swaps_back(p: &dyn Provider, fx: &Fixture) {
     assert_eq!(code(p.get(&s.name).await.expect("get")), b.sha256, "promoted by swap");
     p.swap(&s.name, "staging").await.expect("swap back");
     assert_eq!(code(p.get(&s.name).await.expect("get")), a.sha256, "swapped back");
+    s.cleanup().await;
+}
+
+/// A plan applies as planned: once, by the provider that made it, with the code it names; a
+/// plan read back from JSON can be shown but not applied.
+pub async fn plans_apply_as_planned(p: &dyn Provider, fx: &Fixture) {
+    let s = Scratch::new(p, fx, "plan");
+    let pkg = s.package("p1");
+    let artifact = p.upload(&s.name, &pkg).await.expect("upload");
+    let plan = p.plan(&s.spec(), &artifact).await.expect("plan");
+    assert!(plan.creates() && plan.can_apply(), "{plan:?}");
+    assert_eq!(plan.planned_by(), p.info().name);
+    let back: Plan = serde_json::from_str(&serde_json::to_string(&plan).expect("plan JSON")).expect("read back");
+    assert_eq!(back, plan, "the JSON holds everything shown");
+    assert_eq!(
+        invalid_field(p.apply(&back, &artifact).await.expect_err("a plan read back")),
+        "plan"
+    );
+    let other = ArtifactRef {
+        sha256: "0".repeat(64),
+        ..artifact.clone()
+    };
+    assert_eq!(
+        invalid_field(p.apply(&plan, &other).await.expect_err("other code")),
+        "artifact.sha256"
+    );
+    let out = p.apply(&plan, &artifact).await.expect("apply");
+    assert!(out.change.created, "{:?}", out.change);
+    assert_eq!(out.deployment.code_sha256, pkg.sha256);
+    let again = p.plan(&s.spec(), &artifact).await.expect("plan again");
+    assert!(again.is_noop(), "{again}");
+    assert!(again.observed_revision.is_some() || p.get(&s.name).await.expect("get").revision.is_none());
+    let same = p.apply(&again, &artifact).await.expect("apply a no-op");
+    assert!(same.change.is_noop(), "{:?}", same.change);
     s.cleanup().await;
 }
 

@@ -219,7 +219,7 @@ impl std::fmt::Display for Report {
 pub async fn run_all(p: &dyn Provider, fx: &Fixture) -> Report {
     let c = cap(p);
     let mut r = Report {
-        provider: p.info().name,
+        provider: p.info().name.to_string(),
         ..Report::default()
     };
     let labels = (!c.has_labels()).then_some("the provider has no labels (LabelModel::None)");
@@ -254,6 +254,8 @@ pub async fn run_all(p: &dyn Provider, fx: &Fixture) -> Report {
     .await;
     r.check("typed_errors", None, typed_errors(p, fx)).await;
     r.check("names_are_checked_first", None, names_are_checked_first(p, fx))
+        .await;
+    r.check("plans_apply_as_planned", None, plans_apply_as_planned(p, fx))
         .await;
     r.check("old_secrets_stay_hidden", None, old_secrets_stay_hidden(p, fx))
         .await;

@@ -28,9 +28,9 @@ use faas_package::Package;
 
 use self::store::{FunctionRecord, Store, VersionRecord};
 use crate::{
-    ArtifactRef, Capability, Change, DeployOutcome, DeployState, Deployment, Error, FunctionSpec, Invocation,
-    InvokeMode, InvokeRequest, Label, Limits, Plan, PlannedAction, ProviderBackend, ProviderInfo, PublishRequest,
-    Qualifier, ResourceKind, Result, Routing, Version, diff_config, names,
+    ArtifactRef, Capability, DeployOutcome, DeployState, Deployment, Error, FunctionSpec, Invocation, InvokeMode,
+    InvokeRequest, Label, Limits, Plan, PlannedAction, ProviderBackend, ProviderInfo, PublishRequest, Qualifier,
+    ResourceKind, Result, Routing, Version, diff_config, names,
 };
 
 /// The latest, unpublished version.
@@ -95,7 +95,12 @@ impl LocalBuilder {
     /// assert!(faas_core::local::LocalBuilder::new().with_config("colour", "blue").is_err());
     /// # drop(b);
     /// ```
-    pub fn with_config(mut self, key: &str, value: &str) -> Result<Self> {
+    pub fn with_config(self, key: &str, value: &str) -> Result<Self> {
+        self.set_config(key, value).map_err(|e| e.with_provider(NAME))
+    }
+
+    /// [`Self::with_config`], before the error names the provider.
+    fn set_config(mut self, key: &str, value: &str) -> Result<Self> {
         match key {
             "state_dir" => self.state_dir = Some(PathBuf::from(value)),
             "seed" => self.seed = Some(crate::settings::parse(key, value, "a whole number")?),
@@ -139,6 +144,11 @@ impl LocalBuilder {
 
     /// Opens the state directory (created by the first write).
     pub fn build(self) -> Result<LocalProvider> {
+        self.build_provider().map_err(|e| e.with_provider(NAME))
+    }
+
+    /// [`Self::build`], before the error names the provider.
+    fn build_provider(self) -> Result<LocalProvider> {
         if let Some((key, value)) = &self.invalid {
             crate::settings::parse::<u64>(key, value, "a whole number")?;
         }
@@ -179,6 +189,9 @@ pub struct LocalProvider {
 
 /// The local provider's capability: Lambda's model, everything supported.
 pub const CAPABILITY: Capability = Capability::LAMBDA;
+
+/// The local provider's name, in its [`ProviderInfo`] and in every error it returns.
+pub const NAME: crate::ProviderName = crate::ProviderName::new("local");
 
 impl LocalProvider {
     /// A builder.
@@ -318,29 +331,25 @@ fn deployment(rec: &FunctionRecord) -> Deployment {
     }
 }
 
+/// The record's revision a plan was made against.
+struct Revision(u64);
+
 fn plan_for(rec: Option<&FunctionRecord>, spec: &FunctionSpec, sha256: &str) -> Plan {
-    let mut actions = Vec::new();
-    match rec {
-        None => actions.push(PlannedAction::Create {
-            function: spec.name.clone(),
-        }),
-        Some(rec) => {
-            if rec.code_sha256 != sha256 {
-                actions.push(PlannedAction::UpdateCode {
-                    from: rec.code_sha256.clone(),
-                    to: sha256.to_string(),
-                });
-            }
-            let diffs = diff_config(&rec.spec, spec);
-            if !diffs.is_empty() || rec.spec.secret_env != spec.secret_env {
-                actions.push(PlannedAction::UpdateConfig { diffs });
-            }
-        }
+    let Some(rec) = rec else {
+        return Plan::to_create(spec, sha256);
+    };
+    let mut plan = Plan::to_update(spec, sha256, Some(rec.revision.to_string()), Revision(rec.revision));
+    if rec.code_sha256 != sha256 {
+        plan.push(PlannedAction::UpdateCode {
+            from: rec.code_sha256.clone(),
+            to: sha256.to_string(),
+        });
     }
-    Plan {
-        function: spec.name.clone(),
-        actions,
+    let diffs = diff_config(&rec.spec, spec);
+    if !diffs.is_empty() || rec.spec.secret_env != spec.secret_env {
+        plan.push(PlannedAction::UpdateConfig { diffs });
     }
+    plan
 }
 
 /// The versions a routing names exist, and `$LATEST` takes no part in a split (the weights
@@ -371,7 +380,7 @@ fn check_routing(rec: &FunctionRecord, routing: &Routing) -> Result<()> {
 #[async_trait]
 impl ProviderBackend for LocalProvider {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo::new("local", CAPABILITY, Limits::LAMBDA)
+        ProviderInfo::new(NAME, CAPABILITY, Limits::LAMBDA)
     }
 
     async fn upload(&self, _function: &str, package: &Package) -> Result<ArtifactRef> {
@@ -380,12 +389,10 @@ impl ProviderBackend for LocalProvider {
         let stored = tokio::task::spawn_blocking(move || -> Result<PathBuf> {
             let actual = store::file_sha256(&path).map_err(|e| Error::io(path.display(), e))?;
             if actual != sha {
-                return Err(Error::Conflict {
-                    resource: path.display().to_string(),
-                    message: format!(
-                        "the file's sha256 is {actual} but the package says {sha}: it changed after packaging"
-                    ),
-                });
+                return Err(Error::conflict(
+                    path.display().to_string(),
+                    format!("the file's sha256 is {actual} but the package says {sha}: it changed after packaging"),
+                ));
             }
             let copied = inner.store.put_artifact(&path, &sha)?;
             // Unpacked now, within the unzipped limit: a package that cannot be is not kept.
@@ -408,14 +415,12 @@ impl ProviderBackend for LocalProvider {
     }
 
     async fn plan(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<Plan> {
-        names::check_sha256(&artifact.sha256)?;
         let name = spec.name.clone();
         let rec = self.reading(move |s| s.read(&name)).await?;
         Ok(plan_for(rec.as_ref(), spec, &artifact.sha256))
     }
 
-    async fn deploy(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<DeployOutcome> {
-        spec.validate(&Limits::LAMBDA)?;
+    async fn apply(&self, plan: &Plan, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<DeployOutcome> {
         if !self.inner.store.artifact_path(&artifact.sha256)?.is_file() {
             return Err(Error::not_found(
                 ResourceKind::Artifact,
@@ -423,18 +428,23 @@ impl ProviderBackend for LocalProvider {
                 Some("upload the package to this provider first".into()),
             ));
         }
+        let planned = plan.observed::<Revision>().map(|r| r.0);
+        let change = plan.change();
         let (spec, sha) = (spec.clone(), artifact.sha256.clone());
         self.locked(move |s| {
+            // Under the lock: the record is still the one planned against, or someone else
+            // deployed in between and this plan is stale.
             let current = s.read(&spec.name)?;
-            let plan = plan_for(current.as_ref(), &spec, &sha);
-            let change = Change {
-                created: plan.creates(),
-                code_updated: plan.updates_code(),
-                config_updated: plan
-                    .actions
-                    .iter()
-                    .any(|a| matches!(a, PlannedAction::UpdateConfig { .. })),
-            };
+            if current.as_ref().map(|r| r.revision) != planned {
+                return Err(Error::conflict(
+                    &spec.name,
+                    format!(
+                        "planned against revision {} but the function is now at {}: another deploy ran; plan again",
+                        planned.map_or("(none)".into(), |r| r.to_string()),
+                        current.as_ref().map_or("(none)".into(), |r| r.revision.to_string()),
+                    ),
+                ));
+            }
             let rec = match current {
                 Some(rec) if change.is_noop() => rec,
                 Some(mut rec) => {
@@ -507,13 +517,13 @@ impl ProviderBackend for LocalProvider {
         self.locked(move |s| {
             let mut rec = s.read(&name)?.ok_or_else(|| missing_function(&name))?;
             if let Some(expected) = request.expected_code_sha256.as_ref().filter(|e| **e != rec.code_sha256) {
-                return Err(Error::Conflict {
-                    resource: name.clone(),
-                    message: format!(
+                return Err(Error::conflict(
+                    name.clone(),
+                    format!(
                         "the latest code is {} but {expected} was expected: another deploy changed it",
                         rec.code_sha256
                     ),
-                });
+                ));
             }
             if let Some(last) = rec
                 .versions
@@ -546,10 +556,10 @@ impl ProviderBackend for LocalProvider {
         self.locked(move |s| {
             let mut rec = s.read(&name)?.ok_or_else(|| missing_function(&name))?;
             if let Some((label, _)) = rec.labels.iter().find(|(_, r)| r.versions().any(|v| v == version)) {
-                return Err(Error::Conflict {
-                    resource: format!("{name}:{version}"),
-                    message: format!("label {label:?} routes to this version: move the label first"),
-                });
+                return Err(Error::conflict(
+                    format!("{name}:{version}"),
+                    format!("label {label:?} routes to this version: move the label first"),
+                ));
             }
             let before = rec.versions.len();
             rec.versions.retain(|v| v.id != version);

@@ -268,10 +268,10 @@ impl Store {
             return Ok(dir);
         }
         if !self.artifact_ok(sha256)? {
-            return Err(Error::Conflict {
-                resource: format!("artifact {sha256}"),
-                message: "the stored package is missing or its content no longer has this sha256 (it was altered): upload or deploy the package again".into(),
-            });
+            return Err(Error::conflict(
+                format!("artifact {sha256}"),
+                "the stored package is missing or its content no longer has this sha256 (it was altered): upload or deploy the package again",
+            ));
         }
         if dir.exists() {
             tracing::warn!(code = %sha256, "the unpacked code differs from what was unpacked: unpacking it again");

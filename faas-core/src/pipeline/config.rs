@@ -257,11 +257,9 @@ pub(crate) fn interpolate_value(
         Value::String(s) => {
             // The value of a secret key is a secret, even when it fails to interpolate.
             *s = interpolate(s, path, lookup).map_err(|e| match e {
-                Error::InvalidInput { field, reason, .. } if is_secret_key(path) => Error::InvalidInput {
-                    field,
-                    value: crate::REDACTED.into(),
-                    reason,
-                },
+                Error::InvalidInput { field, reason, .. } if is_secret_key(path) => {
+                    Error::invalid(field, crate::REDACTED, reason)
+                }
                 other => other,
             })?;
             if is_secret_key(path) && !s.is_empty() {

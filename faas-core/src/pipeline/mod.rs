@@ -274,9 +274,9 @@ impl Pipeline {
 
     fn locate(&self, step: &str, e: Error) -> Error {
         match e {
-            Error::InvalidInput { field, value, reason } => {
-                Error::invalid(format!("{} ({field})", self.at(step)), value, reason)
-            }
+            Error::InvalidInput {
+                field, value, reason, ..
+            } => Error::invalid(format!("{} ({field})", self.at(step)), value, reason),
             other => other,
         }
     }

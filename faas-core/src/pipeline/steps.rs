@@ -274,11 +274,11 @@ impl Step for ScriptConfig {
                 Ok(out) => out,
                 Err(_) => {
                     crate::process::kill_group(group);
-                    return Err(Error::Timeout {
-                        operation: format!("script {}", ctx.step_name()),
-                        waited: std::time::Duration::from_secs(t),
-                        last_seen: "still running (stopped with everything it started)".into(),
-                    });
+                    return Err(Error::timeout(
+                        format!("script {}", ctx.step_name()),
+                        std::time::Duration::from_secs(t),
+                        "still running (stopped with everything it started)",
+                    ));
                 }
             },
             None => run.await,
@@ -447,10 +447,12 @@ impl Step for TestConfig {
             let inv = match case.timeout_s {
                 Some(t) => tokio::time::timeout(std::time::Duration::from_secs_f64(t), call)
                     .await
-                    .map_err(|_| Error::Timeout {
-                        operation: format!("test case {}", case.name),
-                        waited: std::time::Duration::from_secs_f64(t),
-                        last_seen: "no answer".into(),
+                    .map_err(|_| {
+                        Error::timeout(
+                            format!("test case {}", case.name),
+                            std::time::Duration::from_secs_f64(t),
+                            "no answer",
+                        )
                     })?,
                 None => call.await,
             }?;
@@ -493,10 +495,7 @@ impl Step for PublishConfig {
         if ctx.dry_run() {
             return Ok(StepOutcome {
                 summary: format!("would publish {}", self.function_name),
-                plans: vec![Plan {
-                    function: self.function_name.clone(),
-                    actions: vec![PlannedAction::Publish],
-                }],
+                plans: vec![Plan::new(&self.function_name, vec![PlannedAction::Publish])],
                 ..StepOutcome::default()
             });
         }
@@ -558,14 +557,14 @@ impl Step for RouteConfig {
                 .map(|l| l.routing);
             return Ok(StepOutcome {
                 summary: format!("would route {} to {}", self.alias, routing.primary),
-                plans: vec![Plan {
-                    function: self.function_name.clone(),
-                    actions: vec![PlannedAction::Route {
+                plans: vec![Plan::new(
+                    &self.function_name,
+                    vec![PlannedAction::Route {
                         label: self.alias.clone(),
                         from,
                         to: routing,
                     }],
-                }],
+                )],
                 ..StepOutcome::default()
             });
         }

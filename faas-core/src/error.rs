@@ -283,6 +283,28 @@ fn hint_suffix(hint: &Option<String>) -> String {
     hint.as_ref().map(|h| format!(": {h}")).unwrap_or_default()
 }
 
+/// The `provider` field of whichever variant `$e` (an `&Error` or `&mut Error`) is.
+macro_rules! provider_field {
+    ($e:expr) => {
+        match $e {
+            Error::NotFound { provider, .. }
+            | Error::AlreadyExists { provider, .. }
+            | Error::Conflict { provider, .. }
+            | Error::Throttled { provider, .. }
+            | Error::PermissionDenied { provider, .. }
+            | Error::Unauthenticated { provider, .. }
+            | Error::InvalidInput { provider, .. }
+            | Error::InvalidConfig { provider, .. }
+            | Error::Unsupported { provider, .. }
+            | Error::Timeout { provider, .. }
+            | Error::FunctionFailed { provider, .. }
+            | Error::Provider { provider, .. }
+            | Error::Io { provider, .. } => Some(provider),
+            Error::Package(_) => None,
+        }
+    };
+}
+
 /// Constructors: providers make errors with these and never name themselves (see
 /// [`ProviderName`]).
 impl Error {
@@ -430,22 +452,7 @@ impl Error {
     }
 
     fn provider_slot(&mut self) -> Option<&mut ProviderName> {
-        match self {
-            Error::NotFound { provider, .. }
-            | Error::AlreadyExists { provider, .. }
-            | Error::Conflict { provider, .. }
-            | Error::Throttled { provider, .. }
-            | Error::PermissionDenied { provider, .. }
-            | Error::Unauthenticated { provider, .. }
-            | Error::InvalidInput { provider, .. }
-            | Error::InvalidConfig { provider, .. }
-            | Error::Unsupported { provider, .. }
-            | Error::Timeout { provider, .. }
-            | Error::FunctionFailed { provider, .. }
-            | Error::Provider { provider, .. }
-            | Error::Io { provider, .. } => Some(provider),
-            Error::Package(_) => None,
-        }
+        provider_field!(self)
     }
 }
 
@@ -453,22 +460,7 @@ impl Error {
     /// The provider the error came from ([`ProviderName::NONE`] for packaging errors and
     /// errors made outside a provider).
     pub fn provider(&self) -> ProviderName {
-        match self {
-            Error::NotFound { provider, .. }
-            | Error::AlreadyExists { provider, .. }
-            | Error::Conflict { provider, .. }
-            | Error::Throttled { provider, .. }
-            | Error::PermissionDenied { provider, .. }
-            | Error::Unauthenticated { provider, .. }
-            | Error::InvalidInput { provider, .. }
-            | Error::InvalidConfig { provider, .. }
-            | Error::Unsupported { provider, .. }
-            | Error::Timeout { provider, .. }
-            | Error::FunctionFailed { provider, .. }
-            | Error::Provider { provider, .. }
-            | Error::Io { provider, .. } => *provider,
-            Error::Package(_) => ProviderName::NONE,
-        }
+        provider_field!(self).copied().unwrap_or_default()
     }
 
     /// Whether retrying the same call may succeed (throttling, conflicts, retryable provider errors).

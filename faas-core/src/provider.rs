@@ -11,6 +11,7 @@
 //! every `ProviderBackend` and for nothing else.
 
 use std::fmt::Debug;
+use std::future::Future;
 
 use async_trait::async_trait;
 use faas_package::Package;
@@ -250,6 +251,12 @@ pub trait Provider: Send + Sync + Debug {
     async fn restore(&self, function: &str, version: &str) -> Result<Deployment>;
 }
 
+/// Labels exist on this provider and `label` is a valid name.
+fn check_label(info: &ProviderInfo, label: &str) -> Result<()> {
+    check_labels(info)?;
+    names::check_label(label)
+}
+
 fn check_labels(info: &ProviderInfo) -> Result<()> {
     if info.capability.has_labels() {
         Ok(())
@@ -286,6 +293,19 @@ const DEPLOY_ATTEMPTS: u32 = 10;
 /// Names the provider in every error its calls return.
 fn named<T>(info: &ProviderInfo, result: Result<T>) -> Result<T> {
     result.map_err(|e| e.with_provider(info.name))
+}
+
+/// Checks the function's name, then runs `call` (a future does nothing until awaited),
+/// naming the provider in any error.
+async fn checked<T>(info: &ProviderInfo, function: &str, call: impl Future<Output = Result<T>>) -> Result<T> {
+    named(
+        info,
+        async {
+            names::check_function(function)?;
+            call.await
+        }
+        .await,
+    )
 }
 
 /// The checks [`Provider::apply`] makes before the backend sees a plan.
@@ -393,204 +413,151 @@ impl<B: ProviderBackend + ?Sized> Provider for B {
     }
 
     async fn get(&self, function: &str) -> Result<Deployment> {
-        named(
+        checked(
             &ProviderBackend::info(self),
-            async {
-                names::check_function(function)?;
-                ProviderBackend::get(self, function).await
-            }
-            .await,
+            function,
+            ProviderBackend::get(self, function),
         )
+        .await
     }
 
     async fn get_qualified(&self, function: &str, qualifier: &str) -> Result<Deployment> {
-        named(
-            &ProviderBackend::info(self),
-            async {
-                names::check_function(function)?;
-                match Qualifier::parse(qualifier)? {
-                    Qualifier::Latest => ProviderBackend::get(self, function).await,
-                    q => ProviderBackend::get_qualified(self, function, &q).await,
-                }
+        checked(&ProviderBackend::info(self), function, async {
+            match Qualifier::parse(qualifier)? {
+                Qualifier::Latest => ProviderBackend::get(self, function).await,
+                q => ProviderBackend::get_qualified(self, function, &q).await,
             }
-            .await,
-        )
+        })
+        .await
     }
 
     async fn delete(&self, function: &str) -> Result<()> {
-        named(
+        checked(
             &ProviderBackend::info(self),
-            async {
-                names::check_function(function)?;
-                ProviderBackend::delete(self, function).await
-            }
-            .await,
+            function,
+            ProviderBackend::delete(self, function),
         )
+        .await
     }
 
     async fn publish(&self, function: &str, request: &PublishRequest) -> Result<Version> {
-        named(
-            &ProviderBackend::info(self),
-            async {
-                names::check_function(function)?;
-                if let Some(sha) = &request.expected_code_sha256 {
-                    names::check_sha256(sha)?;
-                }
-                ProviderBackend::publish(self, function, request).await
+        checked(&ProviderBackend::info(self), function, async {
+            if let Some(sha) = &request.expected_code_sha256 {
+                names::check_sha256(sha)?;
             }
-            .await,
-        )
+            ProviderBackend::publish(self, function, request).await
+        })
+        .await
     }
 
     async fn list_versions(&self, function: &str) -> Result<Vec<Version>> {
-        named(
+        checked(
             &ProviderBackend::info(self),
-            async {
-                names::check_function(function)?;
-                ProviderBackend::list_versions(self, function).await
-            }
-            .await,
+            function,
+            ProviderBackend::list_versions(self, function),
         )
+        .await
     }
 
     async fn delete_version(&self, function: &str, version: &str) -> Result<()> {
         let info = ProviderBackend::info(self);
-        named(
-            &info,
-            async {
-                names::check_function(function)?;
-                if !info.capability.delete_versions {
-                    return Err(unsupported(&info, "deleting versions", None));
-                }
-                if version == names::LATEST {
-                    return Err(Error::invalid(
-                        "version",
-                        names::LATEST,
-                        "$LATEST cannot be deleted: delete the function instead",
-                    ));
-                }
-                names::check_version(version)?;
-                ProviderBackend::delete_version(self, function, version).await
+        checked(&info, function, async {
+            if !info.capability.delete_versions {
+                return Err(unsupported(&info, "deleting versions", None));
             }
-            .await,
-        )
+            if version == names::LATEST {
+                return Err(Error::invalid(
+                    "version",
+                    names::LATEST,
+                    "$LATEST cannot be deleted: delete the function instead",
+                ));
+            }
+            names::check_version(version)?;
+            ProviderBackend::delete_version(self, function, version).await
+        })
+        .await
     }
 
     async fn set_label(&self, function: &str, label: &str, routing: &Routing) -> Result<Label> {
         let info = ProviderBackend::info(self);
-        named(
-            &info,
-            async {
-                names::check_function(function)?;
-                check_labels(&info)?;
-                names::check_label(label)?;
-                check_routing(&info, routing)?;
-                ProviderBackend::set_label(self, function, label, routing).await
-            }
-            .await,
-        )
+        checked(&info, function, async {
+            check_label(&info, label)?;
+            check_routing(&info, routing)?;
+            ProviderBackend::set_label(self, function, label, routing).await
+        })
+        .await
     }
 
     async fn get_label(&self, function: &str, label: &str) -> Result<Label> {
         let info = ProviderBackend::info(self);
-        named(
-            &info,
-            async {
-                names::check_function(function)?;
-                check_labels(&info)?;
-                names::check_label(label)?;
-                ProviderBackend::get_label(self, function, label).await
-            }
-            .await,
-        )
+        checked(&info, function, async {
+            check_label(&info, label)?;
+            ProviderBackend::get_label(self, function, label).await
+        })
+        .await
     }
 
     async fn list_labels(&self, function: &str) -> Result<Vec<Label>> {
         let info = ProviderBackend::info(self);
-        named(
-            &info,
-            async {
-                names::check_function(function)?;
-                if !info.capability.has_labels() {
-                    return Ok(Vec::new());
-                }
-                ProviderBackend::list_labels(self, function).await
+        checked(&info, function, async {
+            if !info.capability.has_labels() {
+                return Ok(Vec::new());
             }
-            .await,
-        )
+            ProviderBackend::list_labels(self, function).await
+        })
+        .await
     }
 
     async fn delete_label(&self, function: &str, label: &str) -> Result<()> {
         let info = ProviderBackend::info(self);
-        named(
-            &info,
-            async {
-                names::check_function(function)?;
-                check_labels(&info)?;
-                names::check_label(label)?;
-                ProviderBackend::delete_label(self, function, label).await
-            }
-            .await,
-        )
+        checked(&info, function, async {
+            check_label(&info, label)?;
+            ProviderBackend::delete_label(self, function, label).await
+        })
+        .await
     }
 
     async fn invoke(&self, function: &str, request: &InvokeRequest) -> Result<Invocation> {
         let info = ProviderBackend::info(self);
-        named(
-            &info,
-            async {
-                names::check_function(function)?;
-                let qualifier = Qualifier::parse_opt(request.qualifier.as_deref())?;
-                check_invoke(&info, &qualifier, request)?;
-                ProviderBackend::invoke(self, function, &qualifier, request).await
-            }
-            .await,
-        )
+        checked(&info, function, async {
+            let qualifier = Qualifier::parse_opt(request.qualifier.as_deref())?;
+            check_invoke(&info, &qualifier, request)?;
+            ProviderBackend::invoke(self, function, &qualifier, request).await
+        })
+        .await
     }
 
     async fn swap(&self, function: &str, label: &str) -> Result<()> {
         let info = ProviderBackend::info(self);
-        named(
-            &info,
-            async {
-                names::check_function(function)?;
-                if !info.capability.slot_swap {
-                    return Err(unsupported(&info, "swapping a label with production", None));
-                }
-                names::check_label(label)?;
-                ProviderBackend::swap(self, function, label).await
+        checked(&info, function, async {
+            if !info.capability.slot_swap {
+                return Err(unsupported(&info, "swapping a label with production", None));
             }
-            .await,
-        )
+            names::check_label(label)?;
+            ProviderBackend::swap(self, function, label).await
+        })
+        .await
     }
 
     async fn ramp_up(&self, function: &str, label: &str, percent: f64) -> Result<()> {
         let info = ProviderBackend::info(self);
-        named(
-            &info,
-            async {
-                names::check_function(function)?;
-                check_slots(&info, "ramping traffic up to a slot")?;
-                names::check_label(label)?;
-                if !(0.0..=100.0).contains(&percent) {
-                    return Err(Error::invalid("percent", percent, "a share of traffic is 0–100"));
-                }
-                ProviderBackend::ramp_up(self, function, label, percent).await
+        checked(&info, function, async {
+            check_slots(&info, "ramping traffic up to a slot")?;
+            names::check_label(label)?;
+            if !(0.0..=100.0).contains(&percent) {
+                return Err(Error::invalid("percent", percent, "a share of traffic is 0–100"));
             }
-            .await,
-        )
+            ProviderBackend::ramp_up(self, function, label, percent).await
+        })
+        .await
     }
 
     async fn restore(&self, function: &str, version: &str) -> Result<Deployment> {
-        named(
-            &ProviderBackend::info(self),
-            async {
-                names::check_function(function)?;
-                names::check_version(version)?;
-                ProviderBackend::restore(self, function, version).await
-            }
-            .await,
-        )
+        checked(&ProviderBackend::info(self), function, async {
+            names::check_version(version)?;
+            ProviderBackend::restore(self, function, version).await
+        })
+        .await
     }
 }
 

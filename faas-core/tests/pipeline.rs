@@ -334,8 +334,12 @@ async fn users_register_their_own_step_types() {
     let mut registry = faas_core::pipeline::StepRegistry::default();
     registry.register(
         "notify",
-        Arc::new(|config: &serde_yaml_ng::Value| {
-            let channel = config["channel"].as_str().unwrap_or("#deploys").to_string();
+        Arc::new(|config: &faas_core::pipeline::StepConfig| {
+            let channel = config
+                .get("channel")
+                .and_then(|v| v.as_str())
+                .unwrap_or("#deploys")
+                .to_string();
             Ok(Box::new(Notify { channel }) as Box<dyn faas_core::pipeline::Step>)
         }),
     );

@@ -520,6 +520,62 @@ mod tests {
         assert_eq!(r.len(), 1, "the key id and the auth type are not secrets");
     }
 
+    fn tree(yaml: &str) -> Value {
+        from_yaml("t.yaml", yaml).unwrap()
+    }
+
+    #[test]
+    fn scalars_resolve_as_pipeline_files_were_written_for() {
+        // Only true/false are booleans; YAML 1.1 spellings stay text.
+        assert_eq!(
+            tree("a: yes\nb: no\nc: on\nd: off\ne: y\nf: True\ng: false"),
+            serde_json::json!({"a": "yes", "b": "no", "c": "on", "d": "off", "e": "y", "f": true, "g": false})
+        );
+        // Leading zeros and underscores stay text; prefixed radixes and exponents are numbers.
+        assert_eq!(
+            tree("a: 0755\nb: 007\nc: 1_000\nd: 0o755\ne: 0x1F\nf: 1e3\ng: -12\nh: 18446744073709551615"),
+            serde_json::json!({"a": "0755", "b": "007", "c": "1_000", "d": 493, "e": 31, "f": 1000.0, "g": -12, "h": u64::MAX})
+        );
+        assert_eq!(
+            tree("a: ~\nb: null\nc:\nd: ''\ne: '~'\nf: 2002-12-14\ng: !!str 123\nh: \"\\u00e9\\t\""),
+            serde_json::json!({"a": null, "b": null, "c": null, "d": "", "e": "~", "f": "2002-12-14", "g": "123", "h": "\u{e9}\t"})
+        );
+        assert_eq!(
+            tree("s: |\n  one\n  two\nf: >\n  folded\n  text\n"),
+            serde_json::json!({"s": "one\ntwo\n", "f": "folded text\n"})
+        );
+        // A tag the engine does not know is ignored, as it always was.
+        assert_eq!(tree("script: !shell 'true'"), serde_json::json!({"script": "true"}));
+        assert_eq!(tree(""), Value::Null);
+    }
+
+    #[test]
+    fn anchors_aliases_and_merge_keys_expand() {
+        assert_eq!(
+            tree("base: &b {x: 1, y: [1, 2]}\nsame: *b\nmore: {<<: *b, x: 3, z: 4}"),
+            serde_json::json!({
+                "base": {"x": 1, "y": [1, 2]},
+                "same": {"x": 1, "y": [1, 2]},
+                "more": {"x": 3, "y": [1, 2], "z": 4},
+            })
+        );
+    }
+
+    #[test]
+    fn what_a_json_tree_cannot_hold_is_an_error_with_its_location() {
+        for (yaml, at, says) in [
+            ("a: 1\nb: {c: 2, c: 3}\n", "t.yaml:2:", "duplicate mapping key `c`"),
+            ("a: 1\nb: .inf\n", "t.yaml:2:", "not a finite number"),
+            ("a: .nan\n", "t.yaml:1:", "not a finite number"),
+            ("a: 1\n---\nb: 2\n", "t.yaml:", "multiple"),
+            ("a: *nowhere\n", "t.yaml:1:", "unknown"),
+        ] {
+            let e = from_yaml::<Value>("t.yaml", yaml).unwrap_err().to_string();
+            assert!(e.contains(at) && e.contains(says), "{yaml:?}: {e}");
+            assert!(!e.contains(" at line "), "the location is given once: {e}");
+        }
+    }
+
     #[test]
     fn merge_is_deep() {
         let mut a: Value = from_yaml("t.yaml", "{x: 1, m: {a: 1, b: 2}}").unwrap();

@@ -334,8 +334,12 @@ async fn users_register_their_own_step_types() {
     let mut registry = faas_core::pipeline::StepRegistry::default();
     registry.register(
         "notify",
-        Arc::new(|config: &serde_yaml_ng::Value| {
-            let channel = config["channel"].as_str().unwrap_or("#deploys").to_string();
+        Arc::new(|config: &faas_core::pipeline::StepConfig| {
+            let channel = config
+                .get("channel")
+                .and_then(|v| v.as_str())
+                .unwrap_or("#deploys")
+                .to_string();
             Ok(Box::new(Notify { channel }) as Box<dyn faas_core::pipeline::Step>)
         }),
     );
@@ -374,4 +378,83 @@ fn huge_or_deeply_nested_files_are_refused_before_parsing() {
     // The shipped example and ordinary flow collections pass.
     let ok = "lambda_deployment_pipeline:\n  stages:\n    - { name: s, steps: [ { name: a, type: script, config: { script: 'echo \"[{\"' } } ] }\n";
     Pipeline::from_yaml(ok).unwrap();
+}
+
+/// A step type that keeps the config it was built from.
+fn recording_registry(seen: Arc<Mutex<Vec<serde_json::Value>>>) -> faas_core::pipeline::StepRegistry {
+    let mut registry = faas_core::pipeline::StepRegistry::default();
+    registry.register(
+        "notify",
+        Arc::new(move |config: &faas_core::pipeline::StepConfig| {
+            seen.lock().unwrap().push(config.as_json().clone());
+            let channel = config.get("channel").and_then(|v| v.as_str()).unwrap_or("#deploys");
+            Ok(Box::new(Notify {
+                channel: channel.to_string(),
+            }) as Box<dyn faas_core::pipeline::Step>)
+        }),
+    );
+    registry
+}
+
+#[test]
+fn anchors_aliases_and_merge_keys_reach_step_configs() {
+    let yaml = r##"
+environments:
+  prod:
+    variables: { CHANNEL: "#prod" }
+    steps:
+      merged: { extra: { y: 2 } }
+lambda_deployment_pipeline:
+  stages:
+    - name: s
+      steps:
+        - name: base
+          type: notify
+          config: &base { channel: "${CHANNEL:-#base}", extra: { x: 1 }, quiet: yes }
+        - name: alias
+          type: notify
+          config: *base
+        - name: merged
+          type: notify
+          config: { <<: *base, channel: "#merged" }
+"##;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let pipeline = Pipeline::from_yaml_named(
+        "anchors.yaml",
+        yaml,
+        PathBuf::from("."),
+        recording_registry(seen.clone()),
+    )
+    .unwrap();
+    pipeline.resolve(Some("prod")).unwrap();
+    let seen = seen.lock().unwrap().clone();
+    let base = serde_json::json!({"channel": "#prod", "extra": {"x": 1}, "quiet": "yes"});
+    assert_eq!(seen[0], base);
+    assert_eq!(seen[1], base, "an alias is a copy of its anchor");
+    assert_eq!(
+        seen[2],
+        serde_json::json!({"channel": "#merged", "extra": {"x": 1, "y": 2}, "quiet": "yes"}),
+        "merge keys expand, then the environment's override merges in"
+    );
+}
+
+#[test]
+fn alias_bombs_are_refused_quickly() {
+    let started = std::time::Instant::now();
+    let mut yaml = String::from("aws_lambda_integration:\n  enabled: false\n  l0: &l0 [x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        let refs = vec![format!("*l{}", i - 1); 9].join(", ");
+        yaml.push_str(&format!("  l{i}: &l{i} [{refs}]\n"));
+    }
+    yaml.push_str("lambda_deployment_pipeline:\n  stages: []\n");
+    let e = msg(Pipeline::from_yaml(&yaml).unwrap_err());
+    assert!(
+        e.contains("pipeline.yaml") && e.contains("too large or too complex"),
+        "{e}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }

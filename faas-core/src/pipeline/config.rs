@@ -1,17 +1,21 @@
 //! Reading a pipeline file: typed structs, environments, `${VAR}` interpolation, secrets.
 //!
 //! Loading goes in three passes, so that every error can say where it is:
-//! 1. the text is parsed into typed structs (`deny_unknown_fields`): syntax errors, unknown
-//!    keys and missing fields come with `file:line:column` from the YAML parser;
+//! 1. the text is parsed (serde-saphyr, pure Rust, within a [`budget`]) into typed structs
+//!    (`deny_unknown_fields`): syntax errors, unknown keys, duplicate keys and missing
+//!    fields come with `file:line:column` from the YAML parser. Free-form blocks (provider
+//!    settings, step configs, environment overrides) become a JSON tree
+//!    ([`serde_json::Value`]), so that no YAML type leaves this module;
 //! 2. the chosen environment's overrides are merged over the defaults and `${VAR}` /
 //!    `${VAR:-default}` are replaced in every string, a missing variable named with its path;
 //! 3. each step's `config` is read into the typed config of its step type; errors name the
 //!    step and the line where it starts.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
-use serde_yaml_ng::Value;
+use serde_json::Value;
 
 use crate::{Error, Result};
 
@@ -43,7 +47,8 @@ pub struct Integration {
     /// Whether the block is used.
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// Everything else (region, auth, deployment, monitoring, ...).
+    /// Everything else (region, auth, deployment, monitoring, ...), as JSON trees, after
+    /// `${VAR}` interpolation once resolved.
     #[serde(flatten)]
     pub settings: BTreeMap<String, Value>,
 }
@@ -125,7 +130,6 @@ pub(crate) fn step_location(file: &str, source: &str, step: &str) -> String {
     }
 }
 
-/// Parses the text (pass 1).
 /// The largest pipeline file read.
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;
 /// The deepest nesting of flow collections (`[`, `{`) and indentation read.
@@ -175,23 +179,120 @@ fn check_shape(file: &str, source: &str) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn parse(file: &str, source: &str) -> Result<PipelineFile> {
-    check_shape(file, source)?;
-    serde_yaml_ng::from_str(source).map_err(|e| {
+/// The most events aliases (`*name`) may replay in one file.
+const MAX_ALIAS_REPLAY: usize = 100_000;
+
+/// The parser's limits: [`MAX_DEPTH`], the other budgets at serde-saphyr's defaults (events,
+/// nodes, aliases and alias replay, anchors, merge keys, scalar bytes, documents; a second
+/// document is an error anyway).
+fn budget() -> serde_saphyr::Budget {
+    let mut b = serde_saphyr::Budget::default();
+    b.max_depth = MAX_DEPTH;
+    b.flow_nesting_limit = MAX_DEPTH;
+    b
+}
+
+/// The YAML dialect pipeline files have always been read in: only
+/// `true`/`false` are booleans (`yes`, `on` stay strings); `0755` and `1_000` stay strings
+/// in free-form blocks; a plain `~` or `null` given to a string field is that text. Unknown
+/// tags are ignored, as before. `<<` merge keys are expanded. Duplicate keys are an error.
+/// `.inf` / `.nan` in a free-form block are an error (a JSON tree cannot hold them).
+fn yaml_options() -> serde_saphyr::Options {
+    let mut alias_limits = serde_saphyr::options::AliasLimits::default();
+    // Aliases replay at most this many events in all (serde-saphyr's default is ten times
+    // more): plenty for shared blocks, and a billion-laughs file stops well within a second.
+    alias_limits.max_total_replayed_events = MAX_ALIAS_REPLAY;
+    serde_saphyr::options! {
+        budget: Some(budget()),
+        alias_limits: alias_limits,
+        strict_booleans: true,
+        leading_zero_numbers_as_strings: true,
+        underscored_numbers_as_strings: true,
+        null_as_string: true,
+        non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::Reject,
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+        merge_keys: serde_saphyr::MergeKeyPolicy::Merge,
+        with_snippet: false,
+    }
+}
+
+/// Renders a parser message without its ` at line L, column C` suffix: the location is
+/// given once, as `file:line:column`, in front.
+struct NoLocation;
+
+impl serde_saphyr::Localizer for NoLocation {
+    fn attach_location<'a>(&self, base: Cow<'a, str>, _: serde_saphyr::Location) -> Cow<'a, str> {
+        base
+    }
+}
+
+/// Reads YAML text as `T` with the pipeline dialect and limits; an error is
+/// `file:line:column` (just `file` when the parser knows no place, as for a budget) and the
+/// message, after the path of the key at fault when there is one.
+fn from_yaml<T: serde::de::DeserializeOwned>(file: &str, source: &str) -> Result<T> {
+    let mut path = None;
+    serde_saphyr::with_deserializer_from_str_with_options(source, yaml_options(), |de| {
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            path = Some(e.path().clone());
+            e.into_inner()
+        })
+    })
+    .map_err(|e| {
         let at = e
             .location()
             .map(|l| format!("{file}:{}:{}", l.line(), l.column()))
             .unwrap_or_else(|| file.to_string());
-        let message = e.to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+        let formatter = serde_saphyr::UserMessageFormatter.with_localizer(&NoLocation);
+        let message = e.render_with_options(serde_saphyr::render_options! {
+            formatter: &formatter,
+            snippets: serde_saphyr::SnippetMode::Off,
+        });
+        let path = path.map(|p| key_path(&p, &message)).unwrap_or_default();
+        let message = if path.is_empty() {
+            message
+        } else {
+            format!("{path}: {message}")
+        };
         Error::invalid(at, "pipeline file", message)
     })
+}
+
+/// `lambda_deployment_pipeline.stages[0]`: where the parser was, without the segments it
+/// could not name, nor the key an `unknown field` message names already.
+fn key_path(path: &serde_path_to_error::Path, message: &str) -> String {
+    use serde_path_to_error::Segment;
+    let mut segments: Vec<&Segment> = path.iter().filter(|s| !matches!(s, Segment::Unknown)).collect();
+    if let Some(Segment::Map { key }) = segments.last()
+        && message.contains(&format!("unknown field `{key}`"))
+    {
+        segments.pop();
+    }
+    let mut out = String::new();
+    for segment in segments {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+/// Parses the text (pass 1).
+pub(crate) fn parse(file: &str, source: &str) -> Result<PipelineFile> {
+    check_shape(file, source)?;
+    from_yaml(file, source)
 }
 
 /// Merges `over` into `base` key by key (maps recursively; anything else is replaced).
 pub(crate) fn merge(base: &mut Value, over: &Value) {
     match (base, over) {
-        (Value::Mapping(b), Value::Mapping(o)) => {
+        (Value::Object(b), Value::Object(o)) => {
             for (k, v) in o {
                 match b.get_mut(k) {
                     Some(existing) => merge(existing, v),
@@ -266,14 +367,13 @@ pub(crate) fn interpolate_value(
                 secrets.insert(s.clone());
             }
         }
-        Value::Sequence(seq) => {
+        Value::Array(seq) => {
             for (i, v) in seq.iter_mut().enumerate() {
                 interpolate_value(v, &format!("{path}[{i}]"), lookup, secrets)?;
             }
         }
-        Value::Mapping(map) => {
-            for (k, v) in map.iter_mut() {
-                let key = k.as_str().map(str::to_string).unwrap_or_else(|| format!("{k:?}"));
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
                 interpolate_value(v, &format!("{path}.{key}"), lookup, secrets)?;
             }
         }
@@ -299,14 +399,13 @@ pub(crate) fn collect_secrets(
                 secrets.insert(v);
             }
         }
-        Value::Sequence(seq) => {
+        Value::Array(seq) => {
             for (i, v) in seq.iter().enumerate() {
                 collect_secrets(v, &format!("{path}[{i}]"), lookup, secrets);
             }
         }
-        Value::Mapping(map) => {
-            for (k, v) in map {
-                let key = k.as_str().map(str::to_string).unwrap_or_else(|| format!("{k:?}"));
+        Value::Object(map) => {
+            for (key, v) in map {
                 collect_secrets(v, &format!("{path}.{key}"), lookup, secrets);
             }
         }
@@ -407,9 +506,11 @@ mod tests {
 
     #[test]
     fn secrets_are_collected_and_redacted() {
-        let mut v: Value =
-            serde_yaml_ng::from_str("auth: {type: access_key, access_key_id: AKIA1, secret_access_key: shh-secret}")
-                .unwrap();
+        let mut v: Value = from_yaml(
+            "t.yaml",
+            "auth: {type: access_key, access_key_id: AKIA1, secret_access_key: shh-secret}",
+        )
+        .unwrap();
         let mut secrets = BTreeSet::new();
         interpolate_value(&mut v, "aws_lambda_integration", &|_| None, &mut secrets).unwrap();
         let r = Redactor::new(secrets);
@@ -417,14 +518,70 @@ mod tests {
         assert_eq!(r.len(), 1, "the key id and the auth type are not secrets");
     }
 
+    fn tree(yaml: &str) -> Value {
+        from_yaml("t.yaml", yaml).unwrap()
+    }
+
+    #[test]
+    fn scalars_resolve_as_pipeline_files_were_written_for() {
+        // Only true/false are booleans; YAML 1.1 spellings stay text.
+        assert_eq!(
+            tree("a: yes\nb: no\nc: on\nd: off\ne: y\nf: True\ng: false"),
+            serde_json::json!({"a": "yes", "b": "no", "c": "on", "d": "off", "e": "y", "f": true, "g": false})
+        );
+        // Leading zeros and underscores stay text; prefixed radixes and exponents are numbers.
+        assert_eq!(
+            tree("a: 0755\nb: 007\nc: 1_000\nd: 0o755\ne: 0x1F\nf: 1e3\ng: -12\nh: 18446744073709551615"),
+            serde_json::json!({"a": "0755", "b": "007", "c": "1_000", "d": 493, "e": 31, "f": 1000.0, "g": -12, "h": u64::MAX})
+        );
+        assert_eq!(
+            tree("a: ~\nb: null\nc:\nd: ''\ne: '~'\nf: 2002-12-14\ng: !!str 123\nh: \"\\u00e9\\t\""),
+            serde_json::json!({"a": null, "b": null, "c": null, "d": "", "e": "~", "f": "2002-12-14", "g": "123", "h": "\u{e9}\t"})
+        );
+        assert_eq!(
+            tree("s: |\n  one\n  two\nf: >\n  folded\n  text\n"),
+            serde_json::json!({"s": "one\ntwo\n", "f": "folded text\n"})
+        );
+        // A tag the engine does not know is ignored, as it always was.
+        assert_eq!(tree("script: !shell 'true'"), serde_json::json!({"script": "true"}));
+        assert_eq!(tree(""), Value::Null);
+    }
+
+    #[test]
+    fn anchors_aliases_and_merge_keys_expand() {
+        assert_eq!(
+            tree("base: &b {x: 1, y: [1, 2]}\nsame: *b\nmore: {<<: *b, x: 3, z: 4}"),
+            serde_json::json!({
+                "base": {"x": 1, "y": [1, 2]},
+                "same": {"x": 1, "y": [1, 2]},
+                "more": {"x": 3, "y": [1, 2], "z": 4},
+            })
+        );
+    }
+
+    #[test]
+    fn what_a_json_tree_cannot_hold_is_an_error_with_its_location() {
+        for (yaml, at, says) in [
+            ("a: 1\nb: {c: 2, c: 3}\n", "t.yaml:2:", "duplicate mapping key `c`"),
+            ("a: 1\nb: .inf\n", "t.yaml:2:", "not a finite number"),
+            ("a: .nan\n", "t.yaml:1:", "not a finite number"),
+            ("a: 1\n---\nb: 2\n", "t.yaml:", "multiple"),
+            ("a: *nowhere\n", "t.yaml:1:", "unknown"),
+        ] {
+            let e = from_yaml::<Value>("t.yaml", yaml).unwrap_err().to_string();
+            assert!(e.contains(at) && e.contains(says), "{yaml:?}: {e}");
+            assert!(!e.contains(" at line "), "the location is given once: {e}");
+        }
+    }
+
     #[test]
     fn merge_is_deep() {
-        let mut a: Value = serde_yaml_ng::from_str("{x: 1, m: {a: 1, b: 2}}").unwrap();
-        let b: Value = serde_yaml_ng::from_str("{m: {b: 3}, y: 4}").unwrap();
+        let mut a: Value = from_yaml("t.yaml", "{x: 1, m: {a: 1, b: 2}}").unwrap();
+        let b: Value = from_yaml("t.yaml", "{m: {b: 3}, y: 4}").unwrap();
         merge(&mut a, &b);
         assert_eq!(
             a,
-            serde_yaml_ng::from_str::<Value>("{x: 1, m: {a: 1, b: 3}, y: 4}").unwrap()
+            from_yaml::<Value>("t.yaml", "{x: 1, m: {a: 1, b: 3}, y: 4}").unwrap()
         );
     }
 }

@@ -23,7 +23,8 @@
 //! secret values (auth secrets, `secret_environment_variables`) are redacted everywhere.
 //! Environments (`environments.<name>`) override step configs key by key and may choose the
 //! default provider. A failing step or test case stops the pipeline: nothing after it runs.
-//! A dry run plans deploys and label moves and calls no mutating API.
+//! A dry run plans deploys and label moves and calls no mutating API. Your own step types
+//! register in a [`StepRegistry`]; their factories read the step's [`StepConfig`].
 
 mod config;
 mod report;
@@ -36,7 +37,7 @@ use std::path::{Path, PathBuf};
 pub use config::{Environment, Integration, PipelineFile, Redactor};
 pub use report::{junit_xml, write_reports};
 pub use run::{Event, Observer, PipelineReport, ProviderSet, RunContext, StepReport, StepStatus};
-pub use steps::{Step, StepFactory, StepOutcome, StepRegistry};
+pub use steps::{Step, StepConfig, StepFactory, StepOutcome, StepRegistry};
 
 use crate::{Error, Result};
 
@@ -149,7 +150,7 @@ impl Pipeline {
                         "duplicate step name: step names must be unique",
                     ));
                 }
-                if self.registry.build(&step.kind, &serde_yaml_ng::Value::Null).is_none() {
+                if !self.registry.knows(&step.kind) {
                     return Err(Error::invalid(
                         self.at(&step.name),
                         format!("type: {}", step.kind),
@@ -197,16 +198,10 @@ impl Pipeline {
                 }
             }
             if let Some(block) = block.as_ref().filter(|b| b.enabled) {
-                let mut settings = serde_yaml_ng::Value::Mapping(
-                    block
-                        .settings
-                        .iter()
-                        .map(|(k, v)| (serde_yaml_ng::Value::String(k.clone()), v.clone()))
-                        .collect(),
-                );
-                config::interpolate_value(&mut settings, key, &lookup, &mut secrets)?;
-                let settings =
-                    serde_yaml_ng::from_value(settings).map_err(|e| Error::invalid(key, "", e.to_string()))?;
+                let mut settings = block.settings.clone();
+                for (k, v) in settings.iter_mut() {
+                    config::interpolate_value(v, &format!("{key}.{k}"), &lookup, &mut secrets)?;
+                }
                 integrations.insert(
                     key.to_string(),
                     Integration {
@@ -227,7 +222,7 @@ impl Pipeline {
                 let path = format!("stages[{si}].steps[{ti}].config");
                 config::interpolate_value(&mut cfg, &path, &lookup, &mut secrets)
                     .map_err(|e| self.locate(&step.name, e))?;
-                let behaviour = match self.registry.build(&step.kind, &cfg) {
+                let behaviour = match self.registry.build(&step.kind, &StepConfig::new(cfg)) {
                     Some(Ok(b)) => b,
                     Some(Err(e)) => {
                         // The field at fault (`config.memory_size`), then why.

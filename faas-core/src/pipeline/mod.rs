@@ -27,6 +27,7 @@
 //! register in a [`StepRegistry`]; their factories read the step's [`StepConfig`].
 
 mod config;
+mod context;
 mod report;
 mod run;
 mod steps;
@@ -35,8 +36,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 pub use config::{Environment, Integration, PipelineFile, Redactor};
-pub use report::{junit_xml, write_reports};
-pub use run::{Event, Observer, PipelineReport, ProviderSet, RunContext, StepReport, StepStatus};
+pub use context::{Event, Observer, RunContext};
+pub use report::{PipelineReport, StepReport, StepStatus, junit_xml, write_reports};
+pub use run::ProviderSet;
 pub use steps::{Step, StepConfig, StepFactory, StepOutcome, StepRegistry};
 
 use crate::{Error, Result};

@@ -1,10 +1,70 @@
-//! Reports: JSON, and JUnit XML that CI systems read.
+//! What a run reports ([`PipelineReport`], one [`StepReport`] a step), and writing it as JSON
+//! and as the JUnit XML that CI systems read.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use super::run::PipelineReport;
-use crate::{Error, Result};
+use serde::Serialize;
+
+use crate::testcase::TestResult;
+use crate::{Error, Plan, Result};
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// It did its work.
+    Passed,
+    /// It failed; the pipeline stopped.
+    Failed,
+    /// It did not run, because an earlier step failed.
+    Skipped,
+}
+
+/// One step's part of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    /// The stage.
+    pub stage: String,
+    /// The step.
+    pub step: String,
+    /// Its type.
+    pub kind: String,
+    /// How it ended.
+    pub status: StepStatus,
+    /// How long it took.
+    pub duration: Duration,
+    /// What it did, or why it failed (secrets redacted).
+    pub summary: String,
+    /// Test case verdicts.
+    pub tests: Vec<TestResult>,
+    /// Plans of deploy, publish and route steps.
+    pub plans: Vec<Plan>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PipelineReport {
+    /// The environment.
+    pub environment: Option<String>,
+    /// Whether it was a dry run.
+    pub dry_run: bool,
+    /// Every step, in order, including those skipped after a failure.
+    pub steps: Vec<StepReport>,
+    /// Whether every step passed.
+    pub passed: bool,
+    /// How long the run took.
+    pub duration: Duration,
+}
+
+impl PipelineReport {
+    /// Test cases run, and how many passed.
+    pub fn test_counts(&self) -> (usize, usize) {
+        let all: Vec<&TestResult> = self.steps.iter().flat_map(|s| s.tests.iter()).collect();
+        (all.len(), all.iter().filter(|t| t.passed).count())
+    }
+}
 
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

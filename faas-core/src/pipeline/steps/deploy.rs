@@ -1,0 +1,252 @@
+//! Steps that change a provider: `deploy`, `publish`, `route`, `prune`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use faas_package::Runtime;
+use serde::Deserialize;
+
+use super::step::{Step, StepOutcome};
+use crate::pipeline::context::RunContext;
+use crate::{
+    DeployOptions, Error, FunctionSpec, Plan, PlannedAction, Provider, ProviderExt, PublishRequest, Result, Routing,
+};
+
+/// `deploy` / `lambda-deploy`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployConfig {
+    function_name: String,
+    #[serde(default)]
+    artifact: Option<String>,
+    #[serde(default)]
+    file: Option<PathBuf>,
+    /// Where an earlier upload put the code; the content-addressed upload of the latest
+    /// package is what is deployed.
+    #[serde(default)]
+    s3_bucket: Option<String>,
+    #[serde(default)]
+    s3_key: Option<String>,
+    #[serde(default)]
+    runtime: Option<Runtime>,
+    #[serde(default)]
+    handler: Option<String>,
+    #[serde(default)]
+    role_arn: Option<String>,
+    #[serde(default)]
+    environment_variables: BTreeMap<String, String>,
+    /// Variables whose values are secret: redacted in every log line, plan and report.
+    #[serde(default)]
+    secret_environment_variables: BTreeMap<String, String>,
+    #[serde(default)]
+    timeout: Option<u32>,
+    #[serde(default)]
+    memory_size: Option<u32>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    alias: Option<String>,
+    #[serde(default)]
+    publish: Option<bool>,
+    #[serde(default)]
+    keep_versions: Option<usize>,
+}
+
+#[async_trait]
+impl Step for DeployConfig {
+    fn mutates(&self) -> bool {
+        true
+    }
+
+    async fn run(&self, ctx: &mut RunContext<'_>, provider: Arc<dyn Provider>) -> Result<StepOutcome> {
+        let (package, runtime, handler) = ctx.package_with_runtime(self.artifact.as_deref(), self.file.as_deref())?;
+        let runtime = self.runtime.clone().or(runtime).ok_or_else(|| {
+            Error::invalid(
+                "config.runtime",
+                &self.function_name,
+                "no runtime: set it here or package with a package step",
+            )
+        })?;
+        let handler = self.handler.clone().or(handler).ok_or_else(|| {
+            Error::invalid(
+                "config.handler",
+                &self.function_name,
+                "no handler: set it here or in the package step",
+            )
+        })?;
+        let mut spec = FunctionSpec::new(&self.function_name, runtime, handler);
+        spec.environment = self.environment_variables.clone();
+        for (k, v) in &self.secret_environment_variables {
+            spec = spec.secret_env(k, v);
+        }
+        spec.memory_mb = self.memory_size.unwrap_or(spec.memory_mb);
+        spec.timeout_s = self.timeout.unwrap_or(spec.timeout_s);
+        spec.description = self.description.clone().unwrap_or_default();
+        spec.aws.role_arn = self.role_arn.clone();
+        let opts = DeployOptions {
+            publish: self.publish.unwrap_or(self.alias.is_some()),
+            label: self.alias.clone(),
+            keep_versions: self.keep_versions,
+            dry_run: ctx.dry_run(),
+            description: String::new(),
+        };
+        if let (Some(b), Some(k)) = (&self.s3_bucket, &self.s3_key) {
+            tracing::debug!(bucket = %b, key = %k, "deploying the content-addressed upload of the package");
+        }
+        let report = provider.deploy_package(&spec, &package, &opts).await?;
+        let mut summary = if report.dry_run {
+            format!(
+                "would: {}",
+                ctx.redact(report.plan.to_string().trim_end()).replace('\n', "; ")
+            )
+        } else {
+            format!("{}", report.change)
+        };
+        if let Some(v) = &report.version {
+            summary.push_str(&format!(", version {}", v.id));
+            ctx.remember_version(&self.function_name, v.id.clone());
+        }
+        if let (Some(alias), Some(v)) = (&self.alias, &report.version) {
+            summary.push_str(&format!(", {alias} -> {}", v.id));
+        }
+        Ok(StepOutcome {
+            summary,
+            plans: vec![report.plan],
+            ..StepOutcome::default()
+        })
+    }
+}
+
+/// `publish`: publishes the latest code as a version.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishConfig {
+    function_name: String,
+    #[serde(default)]
+    description: String,
+}
+
+#[async_trait]
+impl Step for PublishConfig {
+    fn mutates(&self) -> bool {
+        true
+    }
+
+    async fn run(&self, ctx: &mut RunContext<'_>, provider: Arc<dyn Provider>) -> Result<StepOutcome> {
+        if ctx.dry_run() {
+            return Ok(StepOutcome {
+                summary: format!("would publish {}", self.function_name),
+                plans: vec![Plan::new(&self.function_name, vec![PlannedAction::Publish])],
+                ..StepOutcome::default()
+            });
+        }
+        let request = PublishRequest {
+            description: self.description.clone(),
+            expected_code_sha256: None,
+        };
+        let v = provider.publish(&self.function_name, &request).await?;
+        ctx.remember_version(&self.function_name, v.id.clone());
+        Ok(StepOutcome {
+            summary: format!("version {}", v.id),
+            ..StepOutcome::default()
+        })
+    }
+}
+
+/// `route`: points a label at a version, optionally with weighted extra versions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    function_name: String,
+    #[serde(alias = "label")]
+    alias: String,
+    /// The primary version; default: the version published earlier in this run.
+    #[serde(default)]
+    version: Option<String>,
+    /// Extra versions and their share of traffic (0 < w < 1).
+    #[serde(default)]
+    weights: BTreeMap<String, f64>,
+}
+
+#[async_trait]
+impl Step for RouteConfig {
+    fn mutates(&self) -> bool {
+        true
+    }
+
+    async fn run(&self, ctx: &mut RunContext<'_>, provider: Arc<dyn Provider>) -> Result<StepOutcome> {
+        let version = self
+            .version
+            .clone()
+            .or_else(|| ctx.version_of(&self.function_name))
+            .ok_or_else(|| {
+                Error::invalid(
+                    "config.version",
+                    &self.function_name,
+                    "no version to route to: set `version` or publish in an earlier step",
+                )
+            })?;
+        let routing = Routing {
+            primary: version,
+            weights: self.weights.clone(),
+        };
+        if ctx.dry_run() {
+            let from = provider
+                .get_label(&self.function_name, &self.alias)
+                .await
+                .ok()
+                .map(|l| l.routing);
+            return Ok(StepOutcome {
+                summary: format!("would route {} to {}", self.alias, routing.primary),
+                plans: vec![Plan::new(
+                    &self.function_name,
+                    vec![PlannedAction::Route {
+                        label: self.alias.clone(),
+                        from,
+                        to: routing,
+                    }],
+                )],
+                ..StepOutcome::default()
+            });
+        }
+        let label = provider.set_label(&self.function_name, &self.alias, &routing).await?;
+        Ok(StepOutcome {
+            summary: format!(
+                "{} -> {} {:?}",
+                label.name, label.routing.primary, label.routing.weights
+            ),
+            ..StepOutcome::default()
+        })
+    }
+}
+
+/// `prune`: deletes old versions, keeping the newest N and every routed one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PruneConfig {
+    function_name: String,
+    keep: usize,
+}
+
+#[async_trait]
+impl Step for PruneConfig {
+    fn mutates(&self) -> bool {
+        true
+    }
+
+    async fn run(&self, ctx: &mut RunContext<'_>, provider: Arc<dyn Provider>) -> Result<StepOutcome> {
+        if ctx.dry_run() {
+            return Ok(StepOutcome {
+                summary: format!("would prune {} to {} versions", self.function_name, self.keep),
+                ..StepOutcome::default()
+            });
+        }
+        let deleted = provider.prune_versions(&self.function_name, self.keep).await?;
+        Ok(StepOutcome {
+            summary: format!("deleted versions [{}]", deleted.join(", ")),
+            ..StepOutcome::default()
+        })
+    }
+}

@@ -14,6 +14,7 @@
 //!   `lambda_runtime` binary or `awslambdaric` runs unchanged). Timeouts kill the process;
 //!   the log tail, durations and peak memory come back like Lambda's `REPORT` line.
 
+mod builder;
 mod code;
 mod runner;
 mod runtime_api;
@@ -33,142 +34,10 @@ use crate::{
     ResourceKind, Result, Routing, Version, diff_config, names,
 };
 
+pub use builder::{CONFIG_KEYS, LocalBuilder};
+
 /// The latest, unpublished version.
 pub const LATEST: &str = names::LATEST;
-
-/// Builds a [`LocalProvider`].
-///
-/// Settings by name ([`LocalBuilder::with_config`]; the environment variable in brackets):
-///
-/// | key | meaning | default |
-/// |---|---|---|
-/// | `state_dir` (`FAAS_STATE_DIR`) | the state directory | `.faas` |
-/// | `seed` (`FAAS_LOCAL_SEED`) | seed of the weighted-routing generator | random |
-/// | `python` (`FAAS_PYTHON`) | the Python interpreter | `pythonX.Y`, else `python3` |
-/// | `node` (`FAAS_NODE`) | the Node interpreter | `node` |
-/// | `region` | `AWS_REGION` reported to functions | `us-east-1` |
-#[derive(Debug, Clone, Default)]
-pub struct LocalBuilder {
-    state_dir: Option<PathBuf>,
-    seed: Option<u64>,
-    python: Option<String>,
-    node: Option<String>,
-    region: Option<String>,
-    /// A bad environment value (variable, value), reported by `build`.
-    invalid: Option<(&'static str, String)>,
-}
-
-/// The keys [`LocalBuilder::with_config`] takes.
-pub const CONFIG_KEYS: &[&str] = &["state_dir", "seed", "python", "node", "region"];
-
-impl LocalBuilder {
-    /// Reads `FAAS_STATE_DIR` (state directory), `FAAS_LOCAL_SEED` (routing seed),
-    /// `FAAS_PYTHON` and `FAAS_NODE` (interpreters).
-    /// Strict: a bad value (`FAAS_LOCAL_SEED=abc`) makes [`LocalBuilder::build`] fail with
-    /// [`Error::InvalidConfig`] naming the variable.
-    pub fn from_env() -> Self {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let raw = var("FAAS_LOCAL_SEED");
-        let seed = raw.as_deref().and_then(|s| s.trim().parse::<u64>().ok());
-        let invalid = raw.filter(|_| seed.is_none()).map(|v| ("FAAS_LOCAL_SEED", v));
-        LocalBuilder {
-            state_dir: var("FAAS_STATE_DIR").map(PathBuf::from),
-            seed,
-            python: var("FAAS_PYTHON"),
-            node: var("FAAS_NODE"),
-            region: None,
-            invalid,
-        }
-    }
-
-    /// Defaults (a `.faas` state directory in the working directory).
-    pub fn new() -> Self {
-        LocalBuilder::default()
-    }
-
-    /// One setting by name (see the table above); an unknown key or a bad value is
-    /// [`Error::InvalidConfig`].
-    ///
-    /// ```
-    /// let b = faas_core::local::LocalBuilder::new().with_config("seed", "7").unwrap();
-    /// assert!(faas_core::local::LocalBuilder::new().with_config("seed", "seven").is_err());
-    /// assert!(faas_core::local::LocalBuilder::new().with_config("colour", "blue").is_err());
-    /// # drop(b);
-    /// ```
-    pub fn with_config(self, key: &str, value: &str) -> Result<Self> {
-        self.set_config(key, value).map_err(|e| e.with_provider(NAME))
-    }
-
-    /// [`Self::with_config`], before the error names the provider.
-    fn set_config(mut self, key: &str, value: &str) -> Result<Self> {
-        match key {
-            "state_dir" => self.state_dir = Some(PathBuf::from(value)),
-            "seed" => self.seed = Some(crate::settings::parse(key, value, "a whole number")?),
-            "python" => self.python = Some(value.to_string()),
-            "node" => self.node = Some(value.to_string()),
-            "region" => self.region = Some(value.to_string()),
-            _ => return Err(crate::settings::unknown_key("local", key, CONFIG_KEYS, false)),
-        }
-        Ok(self)
-    }
-
-    /// The state directory (default `.faas`).
-    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.state_dir = Some(dir.into());
-        self
-    }
-
-    /// Seeds the weighted-routing generator, for reproducible traffic splits.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self
-    }
-
-    /// The Python interpreter (default `pythonX.Y` for the runtime when on the PATH, else `python3`).
-    pub fn python(mut self, cmd: impl Into<String>) -> Self {
-        self.python = Some(cmd.into());
-        self
-    }
-
-    /// The Node interpreter (default `node`).
-    pub fn node(mut self, cmd: impl Into<String>) -> Self {
-        self.node = Some(cmd.into());
-        self
-    }
-
-    /// The region reported to functions (`AWS_REGION`, default `us-east-1`).
-    pub fn region(mut self, region: impl Into<String>) -> Self {
-        self.region = Some(region.into());
-        self
-    }
-
-    /// Opens the state directory (created by the first write).
-    pub fn build(self) -> Result<LocalProvider> {
-        self.build_provider().map_err(|e| e.with_provider(NAME))
-    }
-
-    /// [`Self::build`], before the error names the provider.
-    fn build_provider(self) -> Result<LocalProvider> {
-        if let Some((key, value)) = &self.invalid {
-            crate::settings::parse::<u64>(key, value, "a whole number")?;
-        }
-        let store = Store::open(self.state_dir.unwrap_or_else(|| PathBuf::from(".faas")))?;
-        let rng = match self.seed {
-            Some(s) => fastrand::Rng::with_seed(s),
-            None => fastrand::Rng::new(),
-        };
-        Ok(LocalProvider {
-            inner: Arc::new(Inner {
-                store,
-                background: Mutex::new(Vec::new()),
-                rng: Mutex::new(rng),
-                python: self.python,
-                node: self.node.unwrap_or_else(|| "node".into()),
-                region: self.region.unwrap_or_else(|| "us-east-1".into()),
-            }),
-        })
-    }
-}
 
 #[derive(Debug)]
 struct Inner {
@@ -194,6 +63,20 @@ pub const CAPABILITY: Capability = Capability::LAMBDA;
 pub const NAME: crate::ProviderName = crate::ProviderName::new("local");
 
 impl LocalProvider {
+    /// The provider over an opened store (what [`LocalBuilder::build`] makes).
+    fn open(store: Store, rng: fastrand::Rng, python: Option<String>, node: String, region: String) -> LocalProvider {
+        LocalProvider {
+            inner: Arc::new(Inner {
+                store,
+                background: Mutex::new(Vec::new()),
+                rng: Mutex::new(rng),
+                python,
+                node,
+                region,
+            }),
+        }
+    }
+
     /// A builder.
     pub fn builder() -> LocalBuilder {
         LocalBuilder::default()

@@ -50,8 +50,8 @@ mod timeouts;
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
-#[cfg(feature = "local")]
-#[cfg_attr(docsrs, doc(cfg(feature = "local")))]
+#[cfg(all(feature = "local", unix))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "local", unix))))]
 pub mod local;
 #[cfg(feature = "pipeline")]
 #[cfg_attr(docsrs, doc(cfg(feature = "pipeline")))]

@@ -3,6 +3,7 @@
 /// Kills a process group and everything in it. `leader` is the group leader's pid, taken at
 /// spawn: once the leader is reaped its id is gone, but its group lives on while anything it
 /// started does (and the kernel reuses no pid meanwhile).
+#[cfg(unix)]
 pub(crate) fn kill_group(leader: Option<u32>) {
     if let Some(pid) = leader
         .and_then(|p| i32::try_from(p).ok())
@@ -10,4 +11,11 @@ pub(crate) fn kill_group(leader: Option<u32>) {
     {
         let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
     }
+}
+
+/// See the Unix version: without process groups only the child itself is stopped (by
+/// `kill_on_drop`), not what it started.
+#[cfg(not(unix))]
+pub(crate) fn kill_group(leader: Option<u32>) {
+    let _ = leader;
 }

@@ -2,7 +2,6 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -151,12 +150,18 @@ impl Package {
                     largest: format!("{} (at least {n} bytes)", rel.display()),
                 });
             }
-            let mode = if entry.unix_mode().is_some_and(|m| m & 0o111 != 0) {
-                0o755
-            } else {
-                0o644
-            };
-            fs::set_permissions(&target, fs::Permissions::from_mode(mode)).map_err(|e| PackageError::io(&target, e))?;
+            // Unix keeps the executable bit; elsewhere files have no mode to set.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = if entry.unix_mode().is_some_and(|m| m & 0o111 != 0) {
+                    0o755
+                } else {
+                    0o644
+                };
+                fs::set_permissions(&target, fs::Permissions::from_mode(mode))
+                    .map_err(|e| PackageError::io(&target, e))?;
+            }
         }
         Ok(())
     }

@@ -54,12 +54,21 @@ pub fn remove_stale(dir: &Path, prefixes: &[&str]) -> usize {
 
 /// Restores the owner's write bit on every directory below `dir` (a sealed tree).
 fn make_writable(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     let meta = fs::symlink_metadata(dir)?;
     if !meta.is_dir() {
         return Ok(());
     }
-    fs::set_permissions(dir, fs::Permissions::from_mode(meta.permissions().mode() | 0o700))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(meta.permissions().mode() | 0o700))?;
+    }
+    #[cfg(not(unix))]
+    {
+        let mut permissions = meta.permissions();
+        permissions.set_readonly(false);
+        fs::set_permissions(dir, permissions)?;
+    }
     for e in fs::read_dir(dir)?.flatten() {
         make_writable(&e.path())?;
     }

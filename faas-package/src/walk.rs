@@ -11,7 +11,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use ignore::overrides::OverrideBuilder;
@@ -172,8 +171,22 @@ fn visit(
         name,
         disk_path: path.to_path_buf(),
         size: meta.len(),
-        executable: meta.permissions().mode() & 0o111 != 0,
+        executable: is_executable(&meta),
     }))
+}
+
+/// Whether the file's mode has an executable bit (Unix); elsewhere nothing is.
+fn is_executable(meta: &fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        meta.permissions().mode() & 0o111 != 0
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        false
+    }
 }
 
 /// A pattern the glob syntax rejects is dropped by the walk: say which file and line, or

@@ -13,6 +13,9 @@
 //!   and Node through bundled bootstraps, custom runtimes through their own `bootstrap` (a
 //!   `lambda_runtime` binary or `awslambdaric` runs unchanged). Timeouts kill the process;
 //!   the log tail, durations and peak memory come back like Lambda's `REPORT` line.
+//!
+//! Unix only (Linux and macOS): handlers run in process groups, and code trees are sealed
+//! with file modes and owners. The rest of faas-core builds everywhere.
 
 mod builder;
 mod code;

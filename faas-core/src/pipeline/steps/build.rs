@@ -164,8 +164,9 @@ impl Step for ScriptConfig {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
-            .process_group(0)
             .kill_on_drop(true);
+        #[cfg(unix)]
+        cmd.process_group(0);
         let child = cmd.spawn().map_err(|e| Error::io(dir.display(), e))?;
         let group = child.id();
         let run = child.wait_with_output();

@@ -171,6 +171,7 @@ fn summary(report: &PipelineReport) {
             StepStatus::Passed => "passed",
             StepStatus::Failed => "FAILED",
             StepStatus::Skipped => "skipped",
+            _ => "other",
         };
         examples::say(&format!(
             "{:<10} {:<w$} {:<14} {:<7} {:>7.2}s  {}",

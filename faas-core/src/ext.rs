@@ -29,6 +29,7 @@ pub struct DeployOptions {
 
 /// What [`ProviderExt::deploy_package`] did (or, in a dry run, would do).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DeployReport {
     /// The function.
     pub function: String,

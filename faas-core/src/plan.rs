@@ -23,6 +23,7 @@ pub struct ConfigDiff {
 /// One step a deploy would take.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum PlannedAction {
     /// Create the function.
     Create {

@@ -109,6 +109,7 @@ impl RetryConfig {
 
 /// What one look at a long-running operation found.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PollStatus<T> {
     /// Finished with this result.
     Done(T),

@@ -17,6 +17,7 @@ use crate::{ExecutionReport, Invocation};
 /// How `expected_response` is compared.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum MatchMode {
     /// Every expected key is present with an equal value (recursively); arrays compare whole.
     #[default]
@@ -57,6 +58,7 @@ fn empty_object() -> Value {
 
 /// The verdict on one case.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TestResult {
     /// The case's name.
     pub name: String,

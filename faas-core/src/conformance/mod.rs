@@ -170,6 +170,7 @@ pub(crate) fn cap(p: &dyn Provider) -> Capability {
 
 /// What [`run_all`] ran, and what it skipped because the capability rules it out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Report {
     /// The provider.
     pub provider: String,

@@ -13,6 +13,7 @@ use crate::{Error, Plan, Result};
 /// How a step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum StepStatus {
     /// It did its work.
     Passed,
@@ -24,6 +25,7 @@ pub enum StepStatus {
 
 /// One step's part of the report.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct StepReport {
     /// The stage.
     pub stage: String,
@@ -45,6 +47,7 @@ pub struct StepReport {
 
 /// What a run did.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct PipelineReport {
     /// The environment.
     pub environment: Option<String>,

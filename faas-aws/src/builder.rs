@@ -108,6 +108,8 @@ pub struct AwsBuilder {
     pub(crate) poll: PollPolicy,
     pub(crate) timeouts: Timeouts,
     pub(crate) sdk_config: Option<aws_config::SdkConfig>,
+    /// A bad environment value, reported by `build`.
+    pub(crate) env_problem: faas_core::settings::EnvProblem,
 }
 
 impl Default for AwsBuilder {
@@ -127,6 +129,7 @@ impl Default for AwsBuilder {
             poll: PollPolicy::default(),
             timeouts: Timeouts::default(),
             sdk_config: None,
+            env_problem: Default::default(),
         }
     }
 }
@@ -134,17 +137,25 @@ impl Default for AwsBuilder {
 impl AwsBuilder {
     /// Reads `AWS_REGION`/`AWS_DEFAULT_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`,
     /// `FAAS_AWS_BUCKET` and `FAAS_AWS_PREFIX`; credentials come from the standard chain
-    /// (environment, profile, SSO, web identity, container and instance metadata).
+    /// (environment, profile, SSO, web identity, container and instance metadata). Strict:
+    /// an `AWS_ENDPOINT_URL` that is not an http(s) URL makes [`AwsBuilder::build`] fail
+    /// with [`Error::InvalidConfig`] naming the variable.
     pub fn from_env() -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        AwsBuilder {
+        let mut b = AwsBuilder {
             region: var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")),
             profile: var("AWS_PROFILE"),
-            endpoint_url: var("AWS_ENDPOINT_URL"),
             bucket: var("FAAS_AWS_BUCKET"),
             prefix: var("FAAS_AWS_PREFIX").unwrap_or_default(),
             ..AwsBuilder::default()
+        };
+        // Strict: a bad value fails `build`, naming the variable.
+        if let Some(v) = var("AWS_ENDPOINT_URL") {
+            let mut problem = std::mem::take(&mut b.env_problem);
+            b = problem.apply(b, "AWS_ENDPOINT_URL", &v, |b| b.with_config("endpoint_url", &v));
+            b.env_problem = problem;
         }
+        b
     }
 
     /// The region.
@@ -254,7 +265,7 @@ impl AwsBuilder {
         match key {
             "region" => self.region = Some(text()),
             "profile" => self.profile = Some(text()),
-            "endpoint_url" => self.endpoint_url = Some(text()),
+            "endpoint_url" => self.endpoint_url = Some(settings::url(key, value)?),
             "bucket" => self.bucket = Some(text()),
             "prefix" => self.prefix = text(),
             "access_key_id" => self.keys.get_or_insert_with(StaticKeys::default).access_key_id = text(),
@@ -312,6 +323,7 @@ impl AwsBuilder {
 
     /// [`Self::build`], before the error names the provider.
     async fn build_provider(self) -> Result<AwsProvider> {
+        self.env_problem.check()?;
         if let Some(k) = &self.keys
             && (k.access_key_id.is_empty() || k.secret_access_key.is_empty())
         {
@@ -394,5 +406,19 @@ impl AwsBuilder {
                 .build();
         }
         Ok(AwsProvider::new(self, &config))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_that_is_not_a_url_is_refused_naming_the_key() {
+        let e = AwsBuilder::new()
+            .with_config("endpoint_url", "localhost:4566")
+            .unwrap_err();
+        assert_eq!((e.kind(), e.provider()), ("invalid_config", crate::NAME));
+        assert!(e.to_string().contains("endpoint_url"), "{e}");
     }
 }

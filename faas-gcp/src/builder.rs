@@ -109,6 +109,8 @@ pub struct GcpBuilder {
     pub(crate) poll: PollPolicy,
     pub(crate) timeouts: Timeouts,
     pub(crate) http: Option<reqwest::Client>,
+    /// A bad environment value, reported by `build`.
+    env_problem: faas_core::settings::EnvProblem,
 }
 
 impl Default for GcpBuilder {
@@ -130,6 +132,7 @@ impl Default for GcpBuilder {
             poll: PollPolicy::default(),
             timeouts: Timeouts::default(),
             http: None,
+            env_problem: Default::default(),
         }
     }
 }
@@ -146,7 +149,9 @@ impl GcpBuilder {
     /// `FAAS_GCP_METADATA_URL`; `FAAS_GCP_BUCKET` and `FAAS_GCP_PREFIX` for a GCS artifact
     /// bucket; `FAAS_GCP_INVOKER` for the service account whose ID tokens invoke functions
     /// (`public` for none). Credentials are application default credentials
-    /// (`GOOGLE_APPLICATION_CREDENTIALS` first).
+    /// (`GOOGLE_APPLICATION_CREDENTIALS` first). Strict: an endpoint that is not an http(s)
+    /// URL, or an invoker that is none of `auto`, `metadata`, `public` or an email, makes
+    /// [`GcpBuilder::build`] fail with [`Error::InvalidConfig`] naming the variable.
     pub fn from_env() -> GcpBuilder {
         let mut b = GcpBuilder {
             project: ["GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT", "GCLOUD_PROJECT"]
@@ -157,25 +162,23 @@ impl GcpBuilder {
                 .find_map(|k| env(k)),
             ..GcpBuilder::default()
         };
-        for (var, slot) in [
-            ("FAAS_GCP_FUNCTIONS_URL", &mut b.functions_url),
-            ("FAAS_GCP_RUN_URL", &mut b.run_url),
-            ("FAAS_GCP_IAM_CREDENTIALS_URL", &mut b.iam_credentials_url),
-            ("FAAS_GCP_STORAGE_URL", &mut b.storage_url),
-            ("FAAS_GCP_METADATA_URL", &mut b.metadata_url),
-        ] {
-            if let Some(v) = env(var) {
-                *slot = v;
-            }
-        }
         b.bucket = env("FAAS_GCP_BUCKET");
         b.prefix = env("FAAS_GCP_PREFIX").unwrap_or_default();
-        b.invoker = match env("FAAS_GCP_INVOKER").as_deref() {
-            None => Invoker::Auto,
-            Some("public") => Invoker::Public,
-            Some("metadata") => Invoker::Metadata,
-            Some(email) => Invoker::ServiceAccount(email.to_string()),
-        };
+        // Strict: a bad value fails `build`, naming the variable.
+        let mut problem = std::mem::take(&mut b.env_problem);
+        for (var, key) in [
+            ("FAAS_GCP_FUNCTIONS_URL", "functions_url"),
+            ("FAAS_GCP_RUN_URL", "run_url"),
+            ("FAAS_GCP_IAM_CREDENTIALS_URL", "iam_credentials_url"),
+            ("FAAS_GCP_STORAGE_URL", "storage_url"),
+            ("FAAS_GCP_METADATA_URL", "metadata_url"),
+            ("FAAS_GCP_INVOKER", "invoker"),
+        ] {
+            if let Some(v) = env(var) {
+                b = problem.apply(b, var, &v, |b| b.with_config(key, &v));
+            }
+        }
+        b.env_problem = problem;
         b
     }
 
@@ -253,11 +256,11 @@ impl GcpBuilder {
                     }
                 }
             }
-            "functions_url" => self.functions_url = text(),
-            "run_url" => self.run_url = text(),
-            "iam_credentials_url" => self.iam_credentials_url = text(),
-            "storage_url" => self.storage_url = text(),
-            "metadata_url" => self.metadata_url = text(),
+            "functions_url" => self.functions_url = settings::url(key, value)?,
+            "run_url" => self.run_url = settings::url(key, value)?,
+            "iam_credentials_url" => self.iam_credentials_url = settings::url(key, value)?,
+            "storage_url" => self.storage_url = settings::url(key, value)?,
+            "metadata_url" => self.metadata_url = settings::url(key, value)?,
             "bucket" => self.bucket = Some(text()),
             "prefix" => self.prefix = text(),
             "serving_label" => {
@@ -362,6 +365,7 @@ impl GcpBuilder {
 
     /// [`Self::build`], before the error names the provider.
     async fn build_provider(self) -> Result<GcpProvider> {
+        self.env_problem.check()?;
         let project = self.project.clone().filter(|p| !p.is_empty()).ok_or_else(|| {
             Error::config(
                 "project",
@@ -418,5 +422,19 @@ impl GcpBuilder {
             tokens,
             id_tokens,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_that_is_not_a_url_is_refused_naming_the_key() {
+        let e = GcpBuilder::new()
+            .with_config("storage_url", "localhost:4566")
+            .unwrap_err();
+        assert_eq!((e.kind(), e.provider()), ("invalid_config", crate::NAME));
+        assert!(e.to_string().contains("storage_url"), "{e}");
     }
 }

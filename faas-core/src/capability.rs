@@ -44,6 +44,14 @@ pub struct Capability {
     pub log_tail: bool,
     /// Versions can be deleted (pruning needs it).
     pub delete_versions: bool,
+    /// Invocation metrics: [`Provider::metrics`](crate::Provider::metrics) and
+    /// [`Provider::metric_series`](crate::Provider::metric_series).
+    pub metrics: bool,
+    /// Log records: [`Provider::logs`](crate::Provider::logs).
+    pub logs: bool,
+    /// The cloud pushes new records as they arrive; otherwise
+    /// [`ProviderExt::follow_logs`](crate::ProviderExt::follow_logs) polls with a cursor.
+    pub live_logs: bool,
 }
 
 impl Capability {
@@ -64,12 +72,33 @@ impl Capability {
             async_invoke: false,
             log_tail: false,
             delete_versions: true,
+            metrics: false,
+            logs: false,
+            live_logs: false,
         }
     }
 
     /// Sets [`Capability::weighted_versions`].
     pub const fn weighted_versions(mut self, n: u8) -> Capability {
         self.weighted_versions = n;
+        self
+    }
+
+    /// Sets [`Capability::metrics`].
+    pub const fn metrics(mut self, yes: bool) -> Capability {
+        self.metrics = yes;
+        self
+    }
+
+    /// Sets [`Capability::logs`].
+    pub const fn logs(mut self, yes: bool) -> Capability {
+        self.logs = yes;
+        self
+    }
+
+    /// Sets [`Capability::live_logs`].
+    pub const fn live_logs(mut self, yes: bool) -> Capability {
+        self.live_logs = yes;
         self
     }
 

@@ -2,12 +2,14 @@
 //! a package, promotion, rollback, pruning and gradual traffic shifting.
 
 use std::collections::BTreeSet;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use faas_package::Package;
 use serde::{Deserialize, Serialize};
 
+use crate::observe::{LogQuery, LogRecord, now_ms};
 use crate::{
     ArtifactRef, Error, FunctionSpec, Label, Plan, PlannedAction, Provider, PublishRequest, Result, Routing, Version,
 };
@@ -167,6 +169,28 @@ pub trait ProviderExt: Provider {
         Ok(deleted)
     }
 
+    /// Follows a function's logs: the records `query` selects, then each new one as it
+    /// arrives, handed to `sink` until it returns [`ControlFlow::Break`] (or a call fails).
+    /// Polls every `every` with the page cursor — so it works on every provider with
+    /// [`logs`](crate::Capability::logs), and sees records written by other processes — and
+    /// moves the window's end forward with the clock.
+    async fn follow_logs(&self, query: &LogQuery, every: Duration, sink: &mut LogSink<'_>) -> Result<()> {
+        let mut q = query.clone();
+        loop {
+            q.window.end_ms = q.window.end_ms.max(now_ms() + 1);
+            let page = self.logs(&q).await?;
+            for r in page.records {
+                if sink(r).is_break() {
+                    return Ok(());
+                }
+            }
+            if page.cursor.is_some() {
+                q.cursor = page.cursor;
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+
     /// Moves `label` to `version` gradually: each weight in `steps` (e.g. `[0.1, 0.5]`) for
     /// `interval`, then all traffic.
     async fn shift_traffic(
@@ -190,6 +214,10 @@ pub trait ProviderExt: Provider {
 }
 
 impl<P: Provider + ?Sized> ProviderExt for P {}
+
+/// What [`ProviderExt::follow_logs`] hands each record to: return
+/// [`ControlFlow::Break`] to stop following.
+pub type LogSink<'a> = dyn FnMut(LogRecord) -> ControlFlow<()> + Send + 'a;
 
 /// The package fits the spec (its handler is there) and the provider's unpacked size: checked
 /// after the plan's one read, before anything is uploaded or changed.

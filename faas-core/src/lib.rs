@@ -37,6 +37,7 @@ mod error;
 mod ext;
 mod model;
 pub mod names;
+pub mod observe;
 mod plan;
 #[cfg(any(feature = "local", feature = "pipeline"))]
 mod process;
@@ -60,7 +61,7 @@ pub mod pipeline;
 pub use batch::{DeployJob, deploy_many};
 pub use capability::{Capability, LabelModel};
 pub use error::{Error, ProviderName, ResourceKind, Result};
-pub use ext::{DeployOptions, DeployReport, ProviderExt, local_artifact};
+pub use ext::{DeployOptions, DeployReport, LogSink, ProviderExt, local_artifact};
 pub use faas_package::{Architecture, Package, PackageBuilder, PackageLimits, Runtime, RuntimeFamily};
 pub use model::{
     ArtifactRef, Change, DeployOutcome, DeployState, Deployment, ExecutionReport, FunctionError, Invocation,

@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use faas_package::Package;
 use serde::{Deserialize, Serialize};
 
+use crate::observe::{LogPage, LogQuery, Metrics, MetricsQuery, TimeWindow};
 use crate::{
     ArtifactRef, Capability, DeployOutcome, Deployment, Error, FunctionSpec, Invocation, InvokeMode, InvokeRequest,
     Label, LabelModel, Limits, Plan, ProviderName, Qualifier, Result, Routing, Version, names,
@@ -153,6 +154,36 @@ pub trait ProviderBackend: Send + Sync + Debug {
         let _ = (function, version);
         Err(unsupported(&self.info(), "restoring production to a version", None))
     }
+
+    /// See [`Provider::metrics`]. Called only when the capability has
+    /// [`metrics`](Capability::metrics), with a checked window and qualifier.
+    async fn metrics(&self, query: &MetricsQuery) -> Result<Metrics> {
+        let _ = query;
+        Err(unsupported(&self.info(), "metrics", None))
+    }
+
+    /// See [`Provider::metric_series`]: one [`Metrics`] per period of `periods` (checked, in
+    /// order). The default asks [`ProviderBackend::metrics`] once per period; a cloud that
+    /// answers a series in one call does that instead.
+    async fn metric_series(&self, query: &MetricsQuery, periods: &[TimeWindow]) -> Result<Vec<Metrics>> {
+        let mut out = Vec::with_capacity(periods.len());
+        for w in periods {
+            let q = MetricsQuery {
+                window: *w,
+                period: None,
+                ..query.clone()
+            };
+            out.push(ProviderBackend::metrics(self, &q).await?);
+        }
+        Ok(out)
+    }
+
+    /// See [`Provider::logs`]. Called only when the capability has
+    /// [`logs`](Capability::logs), with a checked query.
+    async fn logs(&self, query: &LogQuery) -> Result<LogPage> {
+        let _ = query;
+        Err(unsupported(&self.info(), "logs", None))
+    }
 }
 
 fn unsupported(info: &ProviderInfo, operation: &str, hint: Option<&str>) -> Error {
@@ -249,6 +280,21 @@ pub trait Provider: Send + Sync + Debug {
     /// production is not itself a version (Azure). [`Error::Unsupported`] elsewhere: there
     /// production is `$LATEST` and a label is rolled back with `ProviderExt::rollback`.
     async fn restore(&self, function: &str, version: &str) -> Result<Deployment>;
+
+    /// What the function (or one version or label) did over the query's window: counts,
+    /// durations, cold starts, and per version where a label split traffic. A window that
+    /// starts after it ends or lies in the future is [`Error::InvalidInput`]; an unknown
+    /// function or qualifier [`Error::NotFound`]; [`Error::Unsupported`] unless the
+    /// capability has [`metrics`](Capability::metrics).
+    async fn metrics(&self, query: &MetricsQuery) -> Result<Metrics>;
+
+    /// The same figures per period of `query.period` (required; at most
+    /// [`MAX_SERIES_POINTS`](crate::observe::MAX_SERIES_POINTS) periods), oldest first.
+    async fn metric_series(&self, query: &MetricsQuery) -> Result<Vec<Metrics>>;
+
+    /// One page of log records, oldest first, secret values of the spec shown as `***`.
+    /// [`Error::Unsupported`] unless the capability has [`logs`](Capability::logs).
+    async fn logs(&self, query: &LogQuery) -> Result<LogPage>;
 }
 
 /// Labels exist on this provider and `label` is a valid name.
@@ -559,6 +605,53 @@ impl<B: ProviderBackend + ?Sized> Provider for B {
         })
         .await
     }
+
+    async fn metrics(&self, query: &MetricsQuery) -> Result<Metrics> {
+        let info = ProviderBackend::info(self);
+        checked(&info, &query.function, async {
+            check_observation(&info, "metrics", query.qualifier.as_deref(), &query.window)?;
+            ProviderBackend::metrics(self, query).await
+        })
+        .await
+    }
+
+    async fn metric_series(&self, query: &MetricsQuery) -> Result<Vec<Metrics>> {
+        let info = ProviderBackend::info(self);
+        checked(&info, &query.function, async {
+            check_observation(&info, "metrics", query.qualifier.as_deref(), &query.window)?;
+            let period = query
+                .period
+                .ok_or_else(|| Error::invalid("period", "(none)", "a series needs the period of its points"))?;
+            let periods = query.window.periods(period, crate::observe::MAX_SERIES_POINTS)?;
+            ProviderBackend::metric_series(self, query, &periods).await
+        })
+        .await
+    }
+
+    async fn logs(&self, query: &LogQuery) -> Result<LogPage> {
+        let info = ProviderBackend::info(self);
+        checked(&info, &query.function, async {
+            check_observation(&info, "logs", query.qualifier.as_deref(), &query.window)?;
+            query.check()?;
+            ProviderBackend::logs(self, query).await
+        })
+        .await
+    }
+}
+
+/// The capability, the qualifier and the window of a metrics or log query.
+fn check_observation(info: &ProviderInfo, what: &str, qualifier: Option<&str>, window: &TimeWindow) -> Result<()> {
+    let supported = match what {
+        "metrics" => info.capability.metrics,
+        _ => info.capability.logs,
+    };
+    if !supported {
+        return Err(unsupported(info, what, None));
+    }
+    if let Qualifier::Label(_) = Qualifier::parse_opt(qualifier)? {
+        check_labels(info)?;
+    }
+    window.check()
 }
 
 /// The payload limit, the async capability and labels, for [`Provider::invoke`].

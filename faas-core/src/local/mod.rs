@@ -19,6 +19,8 @@
 
 mod builder;
 mod code;
+mod history;
+mod observe;
 mod runner;
 mod runtime_api;
 mod sandbox;
@@ -31,6 +33,7 @@ use async_trait::async_trait;
 use faas_package::Package;
 
 use self::store::{FunctionRecord, Store, VersionRecord};
+use crate::observe::{LogPage, LogQuery, Metrics, MetricsQuery};
 use crate::{
     ArtifactRef, Capability, DeployOutcome, DeployState, Deployment, Error, FunctionSpec, Invocation, InvokeMode,
     InvokeRequest, Label, Limits, Plan, PlannedAction, ProviderBackend, ProviderInfo, PublishRequest, Qualifier,
@@ -45,6 +48,8 @@ pub const LATEST: &str = names::LATEST;
 #[derive(Debug)]
 struct Inner {
     store: Store,
+    /// Every invocation, for metrics and logs.
+    history: history::History,
     /// Asynchronous invocations still running (see [`LocalProvider::wait_for_async`]).
     background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     rng: Mutex<fastrand::Rng>,
@@ -60,7 +65,7 @@ pub struct LocalProvider {
 }
 
 /// The local provider's capability: Lambda's model, everything supported.
-pub const CAPABILITY: Capability = Capability::LAMBDA;
+pub const CAPABILITY: Capability = Capability::LAMBDA.metrics(true).logs(true);
 
 /// The local provider's name, in its [`ProviderInfo`] and in every error it returns.
 pub const NAME: crate::ProviderName = crate::ProviderName::new("local");
@@ -70,6 +75,7 @@ impl LocalProvider {
     fn open(store: Store, rng: fastrand::Rng, python: Option<String>, node: String, region: String) -> LocalProvider {
         LocalProvider {
             inner: Arc::new(Inner {
+                history: history::History::new(store.root()),
                 store,
                 background: Mutex::new(Vec::new()),
                 rng: Mutex::new(rng),
@@ -388,9 +394,10 @@ impl ProviderBackend for LocalProvider {
 
     async fn delete(&self, function: &str) -> Result<()> {
         let name = function.to_string();
+        let history = self.inner.history.clone();
         self.locked(move |s| {
             if s.remove(&name)? {
-                Ok(())
+                history.remove(&name).map_err(|e| Error::io("invocation history", e))
             } else {
                 Err(missing_function(&name))
             }
@@ -512,6 +519,16 @@ impl ProviderBackend for LocalProvider {
         let payload = request.event_bytes()?;
         let rec = self.record(function).await?;
         let (version, spec, sha) = self.resolve(&rec, qualifier)?;
+        let via = match qualifier {
+            Qualifier::Label(l) => Some(l.clone()),
+            _ => None,
+        };
+        let recorder = Recorder {
+            history: self.inner.history.clone(),
+            spec: spec.clone(),
+            via,
+            start_ms: observe::started_ms(),
+        };
         let inner = self.inner.clone();
         let (code_dir, bootstrap_dir) = tokio::task::spawn_blocking(move || -> Result<(PathBuf, PathBuf)> {
             Ok((inner.store.code_dir(&sha)?, inner.store.install_bootstraps()?))
@@ -532,6 +549,7 @@ impl ProviderBackend for LocalProvider {
         match request.mode {
             InvokeMode::Sync => {
                 let mut inv = runner::run(run).await?;
+                recorder.record(&inv);
                 if !request.log_tail {
                     inv.log_tail = None;
                 }
@@ -541,8 +559,9 @@ impl ProviderBackend for LocalProvider {
                 let executed = run.version.clone();
                 let started = tokio::time::Instant::now();
                 let task = tokio::spawn(async move {
-                    if let Err(e) = runner::run(run).await {
-                        tracing::warn!(error = %e, "asynchronous invocation failed");
+                    match runner::run(run).await {
+                        Ok(inv) => recorder.record(&inv),
+                        Err(e) => tracing::warn!(error = %e, "asynchronous invocation failed"),
                     }
                 });
                 let mut background = self.inner.background.lock().unwrap_or_else(PoisonError::into_inner);
@@ -551,6 +570,41 @@ impl ProviderBackend for LocalProvider {
                 Ok(accepted(202, executed, started))
             }
             InvokeMode::DryRun => Ok(accepted(204, run.version, tokio::time::Instant::now())),
+        }
+    }
+
+    async fn metrics(&self, query: &MetricsQuery) -> Result<Metrics> {
+        let rec = self.record(&query.function).await?;
+        let (history, query) = (self.inner.history.clone(), query.clone());
+        tokio::task::spawn_blocking(move || observe::metrics(&history, &rec, &query))
+            .await
+            .map_err(|e| Error::io("invocation history", std::io::Error::other(e)))?
+    }
+
+    async fn logs(&self, query: &LogQuery) -> Result<LogPage> {
+        let rec = self.record(&query.function).await?;
+        let (history, query) = (self.inner.history.clone(), query.clone());
+        tokio::task::spawn_blocking(move || observe::logs(&history, &rec, &query))
+            .await
+            .map_err(|e| Error::io("invocation history", std::io::Error::other(e)))?
+    }
+}
+
+/// Records a finished invocation in the history; a history that cannot be written costs a
+/// warning, never the invocation's answer.
+struct Recorder {
+    history: history::History,
+    spec: FunctionSpec,
+    via: Option<String>,
+    start_ms: u64,
+}
+
+impl Recorder {
+    fn record(&self, inv: &Invocation) {
+        if let Some(r) = observe::record_of(&self.spec, self.via.clone(), self.start_ms, inv)
+            && let Err(e) = self.history.append(&self.spec.name, &r)
+        {
+            tracing::warn!(function = %self.spec.name, error = %e, "could not record the invocation");
         }
     }
 }

@@ -24,24 +24,21 @@
 //! identity, a managed identity or `az login`, and honours `FAAS_AZURE_PLAN`,
 //! `FAAS_AZURE_STORAGE_ACCOUNT`, `FAAS_AZURE_ARM_URL`, `FAAS_AZURE_KUDU_URL`,
 //! `FAAS_AZURE_BLOB_ENDPOINT` and `AZURE_AUTHORITY_HOST`.
-use std::path::PathBuf;
-use std::process::ExitCode;
-use std::sync::Arc;
-
 use anyhow::Context;
 use clap::Parser;
-use examples::Which;
-use faas_core::local::LocalProvider;
-use faas_core::{DeployOptions, FunctionSpec, Provider, ProviderExt, Runtime};
+use examples::{Target, Which};
+use faas_core::{DeployOptions, FunctionSpec, ProviderExt, Runtime};
 use faas_package::PackageBuilder;
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 /// Package, deploy, publish and route a function.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// Where to deploy.
-    #[arg(long, value_enum, default_value = "local")]
-    provider: Which,
+    /// Where to deploy, and how to reach it.
+    #[command(flatten)]
+    target: Target,
     /// The function's name.
     #[arg(long)]
     function: String,
@@ -93,28 +90,6 @@ struct Args {
     /// Where to write the zip.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// The local provider's state directory.
-    #[arg(long, default_value = ".faas")]
-    state_dir: PathBuf,
-    /// The bucket for artifacts (S3 on AWS, default FAAS_AWS_BUCKET; GCS on GCP, default
-    /// FAAS_GCP_BUCKET, else packages go through a signed upload URL).
-    #[arg(long)]
-    bucket: Option<String>,
-    /// The project (GCP; default GOOGLE_CLOUD_PROJECT).
-    #[arg(long)]
-    project: Option<String>,
-    /// The region (GCP; default GOOGLE_CLOUD_REGION).
-    #[arg(long)]
-    region: Option<String>,
-    /// The subscription (Azure; default AZURE_SUBSCRIPTION_ID).
-    #[arg(long)]
-    subscription: Option<String>,
-    /// The resource group (Azure; default AZURE_RESOURCE_GROUP).
-    #[arg(long)]
-    resource_group: Option<String>,
-    /// The function app (Azure; default: an app named after the function).
-    #[arg(long)]
-    app: Option<String>,
 }
 
 impl Args {
@@ -126,7 +101,7 @@ impl Args {
                 faas_core::RuntimeFamily::Node => format!("index.{ep}"),
                 _ => format!("main.{ep}"),
             },
-            (None, None) if self.provider == Which::Azure => "function_app.app".into(),
+            (None, None) if self.target.provider == Which::Azure => "function_app.app".into(),
             (None, None) => String::new(),
         }
     }
@@ -138,54 +113,6 @@ fn key_value(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
 }
 
-async fn provider(args: &Args) -> anyhow::Result<Arc<dyn Provider>> {
-    Ok(match args.provider {
-        Which::Local => Arc::new(LocalProvider::builder().state_dir(&args.state_dir).build()?),
-        #[cfg(feature = "aws")]
-        Which::Aws => {
-            let mut b = faas_aws::AwsBuilder::from_env();
-            if let Some(bucket) = &args.bucket {
-                b = b.bucket(bucket);
-            }
-            Arc::new(b.build().await?)
-        }
-        #[cfg(not(feature = "aws"))]
-        Which::Aws => anyhow::bail!("this build has no AWS support: run with `--features aws`"),
-        #[cfg(feature = "gcp")]
-        Which::Gcp => {
-            let mut b = faas_gcp::GcpBuilder::from_env();
-            if let Some(project) = &args.project {
-                b = b.project(project);
-            }
-            if let Some(region) = &args.region {
-                b = b.region(region);
-            }
-            if let Some(bucket) = &args.bucket {
-                b = b.bucket(bucket);
-            }
-            Arc::new(b.build().await?)
-        }
-        #[cfg(not(feature = "gcp"))]
-        Which::Gcp => anyhow::bail!("this build has no GCP support: run with `--features gcp`"),
-        #[cfg(feature = "azure")]
-        Which::Azure => {
-            let mut b = faas_azure::AzureBuilder::from_env();
-            if let Some(s) = &args.subscription {
-                b = b.subscription(s);
-            }
-            if let Some(g) = &args.resource_group {
-                b = b.resource_group(g);
-            }
-            if let Some(app) = &args.app {
-                b = b.app(app);
-            }
-            Arc::new(b.build().await?)
-        }
-        #[cfg(not(feature = "azure"))]
-        Which::Azure => anyhow::bail!("this build has no Azure support: run with `--features azure`"),
-    })
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     examples::init_tracing();
@@ -195,10 +122,10 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let gcp = args.provider == Which::Gcp;
+    let gcp = args.target.provider == Which::Gcp;
     let mut spec = FunctionSpec::new(&args.function, args.runtime.clone(), args.handler())
         .memory_mb(args.memory.unwrap_or(if gcp { 256 } else { 128 }))
-        .timeout_s(args.timeout.unwrap_or(match args.provider {
+        .timeout_s(args.timeout.unwrap_or(match args.target.provider {
             Which::Gcp => 60,
             Which::Azure => 300,
             _ => 3,
@@ -210,7 +137,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     for (k, v) in &args.secret_env {
         spec = spec.secret_env(k, v);
     }
-    let provider = provider(&args).await?;
+    let provider = args.target.connect().await?;
     spec.validate(&provider.info().limits)?;
     // A dry run writes nothing: its package goes to a temporary directory, removed at the end.
     let scratch = tempfile::tempdir()?;

@@ -1,5 +1,6 @@
 //! The main job on the local default provider, end to end:
-//! package → deploy → publish → point `live` at the new version → run the function's tests.
+//! package → deploy → publish → point `live` at the new version → run the function's tests →
+//! show what the function did (its metrics from the local invocation history).
 //!
 //! ```text
 //! cargo run -p examples --example quickstart [-- --state-dir .faas]
@@ -11,6 +12,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use faas_core::local::LocalProvider;
+use faas_core::observe::{MetricsQuery, TimeWindow};
 use faas_core::testcase::{TestCase, evaluate};
 use faas_core::{DeployOptions, FunctionSpec, InvokeRequest, Provider, ProviderExt};
 use faas_package::PackageBuilder;
@@ -157,6 +159,22 @@ async fn run_example(provider: &LocalProvider, functions: &Path, ex: &Example, a
         ex.name,
         cases.len() - failed,
         failed
+    ));
+    // What the function did, from the local invocation history: this run's calls and the
+    // earlier ones of the last hour.
+    let window = TimeWindow::last(std::time::Duration::from_secs(3600));
+    let m = provider
+        .metrics(&MetricsQuery::new(ex.name, window).qualifier("live"))
+        .await?;
+    let d = m.duration.map_or(String::new(), |d| {
+        format!(", p50 {:.1} ms, p99 {:.1} ms", d.p50_ms, d.p99_ms)
+    });
+    examples::say(&format!(
+        "{}: last hour through live: {} invocations, {} errors, {} cold starts{d}",
+        ex.name,
+        m.invocations.unwrap_or(0),
+        m.errors.unwrap_or(0),
+        m.cold_starts.unwrap_or(0)
     ));
     Ok(failed)
 }

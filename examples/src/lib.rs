@@ -74,6 +74,12 @@ pub fn fail(err: &anyhow::Error, json: bool) -> std::process::ExitCode {
     std::process::ExitCode::FAILURE
 }
 
+/// A time in ms since the Unix epoch as RFC 3339 in UTC, to the millisecond.
+pub fn utc(ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
 /// Prints a line for the person running the example.
 pub fn say(line: &str) {
     println!("{line}");
@@ -106,5 +112,91 @@ mod tests {
             "{f}"
         );
         assert!(log_filter(None).starts_with("warn,"));
+    }
+}
+
+/// Which provider an example talks to, and how to reach it: the flags every example shares.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Target {
+    /// The provider.
+    #[arg(long, value_enum, default_value = "local")]
+    pub provider: Which,
+    /// The local provider's state directory.
+    #[arg(long, default_value = ".faas")]
+    pub state_dir: std::path::PathBuf,
+    /// The bucket for artifacts (S3 on AWS, default FAAS_AWS_BUCKET; GCS on GCP, default
+    /// FAAS_GCP_BUCKET, else packages go through a signed upload URL).
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// The project (GCP; default GOOGLE_CLOUD_PROJECT).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// The region (GCP; default GOOGLE_CLOUD_REGION).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// The subscription (Azure; default AZURE_SUBSCRIPTION_ID).
+    #[arg(long)]
+    pub subscription: Option<String>,
+    /// The resource group (Azure; default AZURE_RESOURCE_GROUP).
+    #[arg(long)]
+    pub resource_group: Option<String>,
+    /// The function app (Azure; default: an app named after the function).
+    #[arg(long)]
+    pub app: Option<String>,
+}
+
+impl Target {
+    /// The provider, built from these flags and the environment (`from_env`).
+    pub async fn connect(&self) -> anyhow::Result<std::sync::Arc<dyn faas_core::Provider>> {
+        use std::sync::Arc;
+        Ok(match self.provider {
+            Which::Local => Arc::new(
+                faas_core::local::LocalProvider::builder()
+                    .state_dir(&self.state_dir)
+                    .build()?,
+            ),
+            #[cfg(feature = "aws")]
+            Which::Aws => {
+                let mut b = faas_aws::AwsBuilder::from_env();
+                if let Some(bucket) = &self.bucket {
+                    b = b.bucket(bucket);
+                }
+                Arc::new(b.build().await?)
+            }
+            #[cfg(not(feature = "aws"))]
+            Which::Aws => anyhow::bail!("this build has no AWS support: run with `--features aws`"),
+            #[cfg(feature = "gcp")]
+            Which::Gcp => {
+                let mut b = faas_gcp::GcpBuilder::from_env();
+                if let Some(project) = &self.project {
+                    b = b.project(project);
+                }
+                if let Some(region) = &self.region {
+                    b = b.region(region);
+                }
+                if let Some(bucket) = &self.bucket {
+                    b = b.bucket(bucket);
+                }
+                Arc::new(b.build().await?)
+            }
+            #[cfg(not(feature = "gcp"))]
+            Which::Gcp => anyhow::bail!("this build has no GCP support: run with `--features gcp`"),
+            #[cfg(feature = "azure")]
+            Which::Azure => {
+                let mut b = faas_azure::AzureBuilder::from_env();
+                if let Some(s) = &self.subscription {
+                    b = b.subscription(s);
+                }
+                if let Some(g) = &self.resource_group {
+                    b = b.resource_group(g);
+                }
+                if let Some(app) = &self.app {
+                    b = b.app(app);
+                }
+                Arc::new(b.build().await?)
+            }
+            #[cfg(not(feature = "azure"))]
+            Which::Azure => anyhow::bail!("this build has no Azure support: run with `--features azure`"),
+        })
     }
 }

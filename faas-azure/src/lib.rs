@@ -55,6 +55,7 @@ mod kudu;
 #[cfg(test)]
 mod properties;
 mod provider;
+mod resources;
 mod site;
 mod slots;
 #[cfg(feature = "test-support")]

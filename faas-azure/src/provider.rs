@@ -14,7 +14,6 @@ use faas_core::{
 };
 use faas_package::Package;
 use reqwest::Method;
-use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use crate::AzureBuilder;
@@ -22,6 +21,7 @@ use crate::NAME;
 use crate::arm::{Arm, Target};
 use crate::blob::Blobs;
 use crate::builder::{DeployMethod, Hosting};
+use crate::resources::{Site, StorageAccountListKeysResult, parse};
 use crate::site::{
     AZURE_RESERVED_ENV, CODE_SHA, Planned, Settings, Sites, Where, check_owner, deployment, desired_settings,
     differences, linux_fx,
@@ -182,7 +182,15 @@ impl AzureProvider {
                         },
                     )
                     .await?;
-                let key = answer.body["keys"][0]["value"].as_str().unwrap_or_default().to_string();
+                let listed: StorageAccountListKeysResult =
+                    parse(&format!("listKeys of {}", self.account), answer.body)?;
+                let key = listed
+                    .keys
+                    .unwrap_or_default()
+                    .into_iter()
+                    .next()
+                    .and_then(|k| k.value)
+                    .unwrap_or_default();
                 let bytes = base64::engine::general_purpose::STANDARD.decode(&key).map_err(|_| {
                     Error::other(
                         "InvalidKey",
@@ -235,7 +243,7 @@ impl AzureProvider {
         format!("{function}/{sha}.zip")
     }
 
-    pub(crate) async fn require_site(&self, at: Where<'_>) -> Result<Value> {
+    pub(crate) async fn require_site(&self, at: Where<'_>) -> Result<Site> {
         self.sites.get(at).await?.ok_or_else(|| match at.slot {
             Some(s) => Error::not_found(ResourceKind::Label, format!("{}@{s}", at.app), None),
             None => Error::not_found(ResourceKind::Function, at.app, None),
@@ -538,10 +546,7 @@ impl ProviderBackend for AzureProvider {
             slot: slot.as_deref(),
         };
         let site = self.require_site(at).await?;
-        let host = site["properties"]["defaultHostName"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let host = site.default_host_name().to_string();
         let cached = self.keys.lock().ok().and_then(|k| k.get(&host).cloned());
         let key = match cached {
             Some(k) => k,

@@ -6,10 +6,15 @@ use std::collections::BTreeMap;
 use faas_core::{ConfigDiff, DeployState, Deployment, Error, FunctionSpec, ResourceKind, Result};
 use faas_package::RuntimeFamily;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::arm::{Arm, Target};
 use crate::builder::{DeployMethod, Hosting};
+use crate::resources::{
+    CsmSlotEntity, Experiments, FunctionAppConfig, FunctionsDeployment, FunctionsDeploymentAuthentication,
+    FunctionsDeploymentStorage, FunctionsRuntime, FunctionsScaleAndConcurrency, HostKeys, NameValuePair, RampUpRule,
+    Site, SiteConfig, SiteConfigResource, SiteProperties, StringDictionary, WebAppCollection, body, parse,
+};
 
 const API: &str = "api-version=2023-12-01";
 /// The package's sha256 (hex): the code identity, whatever the deploy method.
@@ -105,6 +110,16 @@ pub(crate) fn linux_fx(spec: &FunctionSpec) -> Result<String> {
     }
 }
 
+/// Flex Consumption's `functionAppConfig.runtime` for a spec (`python` / `3.12`).
+fn flex_runtime(spec: &FunctionSpec) -> Result<FunctionsRuntime> {
+    let fx = linux_fx(spec)?;
+    let (family, version) = fx.split_once('|').unwrap_or_default();
+    Ok(FunctionsRuntime {
+        name: Some(family.to_lowercase()),
+        version: Some(version.to_string()),
+    })
+}
+
 fn worker(spec: &FunctionSpec) -> &'static str {
     match spec.runtime.family() {
         RuntimeFamily::Node => "node",
@@ -193,7 +208,7 @@ pub(crate) fn check_owner(app: &str, settings: &Settings, function: &str) -> Res
 /// What a plan read and decided: applying it starts from this instead of reading again.
 pub(crate) struct Planned {
     /// The site as the plan read it.
-    pub site: Value,
+    pub site: Site,
     /// Its app settings as the plan read them.
     pub settings: Settings,
     /// What the plan found different.
@@ -217,14 +232,29 @@ impl Differences {
     }
 }
 
-fn flex_memory(site: &Value) -> Option<u32> {
-    site["properties"]["functionAppConfig"]["scaleAndConcurrency"]["instanceMemoryMB"]
-        .as_u64()
-        .map(|m| m as u32)
+fn flex_memory(site: &Site) -> Option<u32> {
+    site.instance_memory_mb()
+}
+
+/// The runtime a site runs, as `FAMILY|version` (`linuxFxVersion`, or Flex's
+/// `functionAppConfig.runtime` with its name as `upper` makes it).
+fn site_fx(site: &Site, hosting: Hosting, upper: bool) -> String {
+    match hosting {
+        Hosting::Flex => {
+            let r = site.flex_runtime();
+            let name = r.and_then(|r| r.name.as_deref()).unwrap_or_default();
+            format!(
+                "{}|{}",
+                if upper { name.to_uppercase() } else { name.to_string() },
+                r.and_then(|r| r.version.as_deref()).unwrap_or_default()
+            )
+        }
+        _ => site.linux_fx_version().unwrap_or_default().to_string(),
+    }
 }
 
 pub(crate) fn differences(
-    site: &Value,
+    site: &Site,
     current: &Settings,
     spec: &FunctionSpec,
     hosting: Hosting,
@@ -244,20 +274,7 @@ pub(crate) fn differences(
         })
     };
     let fx = linux_fx(spec)?;
-    let have_fx = match hosting {
-        Hosting::Flex => {
-            let r = &site["properties"]["functionAppConfig"]["runtime"];
-            format!(
-                "{}|{}",
-                r["name"].as_str().unwrap_or_default().to_uppercase(),
-                r["version"].as_str().unwrap_or_default()
-            )
-        }
-        _ => site["properties"]["siteConfig"]["linuxFxVersion"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    };
+    let have_fx = site_fx(site, hosting, true);
     if !have_fx.eq_ignore_ascii_case(&fx) {
         d.runtime = true;
         diff("runtime", Some(have_fx), Some(fx));
@@ -270,7 +287,7 @@ pub(crate) fn differences(
             Some(spec.memory_mb.to_string()),
         );
     }
-    let tags: BTreeMap<String, String> = serde_json::from_value(site["tags"].clone()).unwrap_or_default();
+    let tags: BTreeMap<String, String> = site.tags.clone().unwrap_or_default();
     if tags != spec.tags {
         d.tags = true;
         diff("tags", Some(format!("{tags:?}")), Some(format!("{:?}", spec.tags)));
@@ -309,25 +326,12 @@ pub(crate) fn differences(
 /// handler, the architecture).
 pub(crate) fn observed_spec(
     name: &str,
-    site: &Value,
+    site: &Site,
     settings: &Settings,
     hosting: Hosting,
     desired: Option<&FunctionSpec>,
 ) -> FunctionSpec {
-    let fx = match hosting {
-        Hosting::Flex => {
-            let r = &site["properties"]["functionAppConfig"]["runtime"];
-            format!(
-                "{}|{}",
-                r["name"].as_str().unwrap_or_default(),
-                r["version"].as_str().unwrap_or_default()
-            )
-        }
-        _ => site["properties"]["siteConfig"]["linuxFxVersion"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    };
+    let fx = site_fx(site, hosting, false);
     let (family, version) = fx.split_once('|').unwrap_or(("", ""));
     let runtime_name = match family.to_lowercase().as_str() {
         "node" => format!("nodejs{version}.x"),
@@ -360,7 +364,7 @@ pub(crate) fn observed_spec(
         spec.memory_mb = m;
     }
     spec.description = settings.get(DESCRIPTION).cloned().unwrap_or_default();
-    spec.tags = serde_json::from_value(site["tags"].clone()).unwrap_or_default();
+    spec.tags = site.tags.clone().unwrap_or_default();
     if let Some(d) = desired {
         spec.azure = d.azure.clone();
         spec.architecture = d.architecture;
@@ -379,24 +383,22 @@ fn fallback_runtime() -> faas_package::Runtime {
 pub(crate) fn deployment(
     name: &str,
     route: &str,
-    site: &Value,
+    site: &Site,
     settings: &Settings,
     hosting: Hosting,
     desired: Option<&FunctionSpec>,
 ) -> Deployment {
-    let props = &site["properties"];
+    let props = site.properties.clone().unwrap_or_default();
     Deployment {
         spec: observed_spec(name, site, settings, hosting, desired),
         code_sha256: settings.get(CODE_SHA).cloned().unwrap_or_default(),
-        state: match props["state"].as_str() {
+        state: match props.state.as_deref() {
             Some("Running") => DeployState::Active,
             Some("Stopped") => DeployState::Inactive,
             other => DeployState::Failed(format!("state {}", other.unwrap_or("unknown"))),
         },
-        revision: props["lastModifiedTimeUtc"].as_str().map(str::to_string),
-        url: props["defaultHostName"]
-            .as_str()
-            .map(|h| format!("https://{h}/api/{route}")),
+        revision: props.last_modified_time_utc,
+        url: props.default_host_name.map(|h| format!("https://{h}/api/{route}")),
         version: "latest".into(),
     }
 }
@@ -436,21 +438,29 @@ impl Sites {
     }
 
     /// The app or slot, or `None`.
-    pub async fn get(&self, at: Where<'_>) -> Result<Option<Value>> {
+    pub async fn get(&self, at: Where<'_>) -> Result<Option<Site>> {
         let (kind, name) = Self::target(at);
-        self.arm.get_opt(&self.url(at, ""), Target { kind, name: &name }).await
+        let found = self
+            .arm
+            .get_opt(&self.url(at, ""), Target { kind, name: &name })
+            .await?;
+        found.map(|v| parse(&format!("GET site {}", at.name()), v)).transpose()
     }
 
-    /// All app settings (`config/appsettings/list`).
+    /// All app settings (`config/appsettings/list`, a `StringDictionary`).
     pub async fn settings(&self, at: Where<'_>) -> Result<Settings> {
         let v = self.call(Method::POST, at, "/config/appsettings/list", None).await?;
-        Ok(serde_json::from_value(v["properties"].clone()).unwrap_or_default())
+        let dictionary: StringDictionary = parse(&format!("the app settings of {}", at.name()), v)?;
+        Ok(dictionary.properties.unwrap_or_default())
     }
 
     /// Replaces all app settings.
     pub async fn put_settings(&self, at: Where<'_>, settings: &Settings) -> Result<()> {
-        let body = json!({"properties": settings});
-        self.call(Method::PUT, at, "/config/appsettings", Some(&body)).await?;
+        let dictionary = StringDictionary {
+            properties: Some(settings.clone()),
+        };
+        self.call(Method::PUT, at, "/config/appsettings", Some(&body(&dictionary)))
+            .await?;
         Ok(())
     }
 
@@ -460,7 +470,7 @@ impl Sites {
         Ok(())
     }
 
-    fn site_body(&self, spec: &FunctionSpec, settings: &Settings, blob_container_url: &str) -> Result<Value> {
+    fn site_body(&self, spec: &FunctionSpec, settings: &Settings, blob_container_url: &str) -> Result<Site> {
         let plan = spec
             .azure
             .plan_id
@@ -473,34 +483,56 @@ impl Sites {
                     "creating a function app needs its App Service plan: set spec.azure.plan_id or AzureBuilder::plan",
                 )
             })?;
-        let app_settings: Vec<Value> = settings.iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
-        let mut props = json!({
-            "serverFarmId": plan,
-            "httpsOnly": true,
-            "reserved": true,
-            "siteConfig": {"appSettings": app_settings},
-        });
+        let app_settings = settings
+            .iter()
+            .map(|(k, v)| NameValuePair {
+                name: Some(k.clone()),
+                value: Some(v.clone()),
+            })
+            .collect();
+        let mut props = SiteProperties {
+            server_farm_id: Some(plan),
+            https_only: Some(true),
+            reserved: Some(true),
+            site_config: Some(SiteConfig {
+                app_settings: Some(app_settings),
+                ..SiteConfig::default()
+            }),
+            ..SiteProperties::default()
+        };
         match self.hosting {
             Hosting::Flex => {
-                let (family, version) = linux_fx(spec)?
-                    .split_once('|')
-                    .map(|(a, b)| (a.to_lowercase(), b.to_string()))
-                    .unwrap_or_default();
-                props["functionAppConfig"] = json!({
-                    "deployment": {"storage": {"type": "blobContainer", "value": blob_container_url,
-                        "authentication": {"type": "StorageAccountConnectionString", "storageAccountConnectionStringName": DEPLOYMENT_STORAGE}}},
-                    "runtime": {"name": family, "version": version},
-                    "scaleAndConcurrency": {"instanceMemoryMB": spec.memory_mb, "maximumInstanceCount": 100},
+                props.function_app_config = Some(FunctionAppConfig {
+                    deployment: Some(FunctionsDeployment {
+                        storage: Some(FunctionsDeploymentStorage {
+                            kind: Some("blobContainer".into()),
+                            value: Some(blob_container_url.to_string()),
+                            authentication: Some(FunctionsDeploymentAuthentication {
+                                kind: Some("StorageAccountConnectionString".into()),
+                                storage_account_connection_string_name: Some(DEPLOYMENT_STORAGE.into()),
+                            }),
+                        }),
+                    }),
+                    runtime: Some(flex_runtime(spec)?),
+                    scale_and_concurrency: Some(FunctionsScaleAndConcurrency {
+                        instance_memory_mb: Some(spec.memory_mb),
+                        maximum_instance_count: Some(100),
+                    }),
                 });
             }
-            _ => props["siteConfig"]["linuxFxVersion"] = json!(linux_fx(spec)?),
+            _ => {
+                if let Some(config) = props.site_config.as_mut() {
+                    config.linux_fx_version = Some(linux_fx(spec)?);
+                }
+            }
         }
-        Ok(json!({
-            "location": self.location,
-            "kind": "functionapp,linux",
-            "tags": spec.tags,
-            "properties": props,
-        }))
+        Ok(Site {
+            location: Some(self.location.clone()),
+            kind: Some("functionapp,linux".into()),
+            tags: Some(spec.tags.clone()),
+            properties: Some(props),
+            ..Site::default()
+        })
     }
 
     /// Creates the app or slot with its settings (an ARM long-running operation).
@@ -510,31 +542,45 @@ impl Sites {
         spec: &FunctionSpec,
         settings: &Settings,
         container_url: &str,
-    ) -> Result<Value> {
-        let body = self.site_body(spec, settings, container_url)?;
-        self.mutate(Method::PUT, at, "", Some(&body)).await
+    ) -> Result<Site> {
+        let site = self.site_body(spec, settings, container_url)?;
+        let created = self.mutate(Method::PUT, at, "", Some(&body(&site))).await?;
+        parse(&format!("PUT site {}", at.name()), created)
     }
 
-    /// Updates the runtime, memory (Flex) and tags in place.
+    /// Updates the runtime, memory (Flex) and tags in place (`PATCH sites/{name}`, a partial
+    /// `Site`). The spec's body for this call, `SitePatchResource` (WebApps.json,
+    /// `WebApps_Update`), has neither `tags` nor `properties.functionAppConfig`: this sends them
+    /// as `Site` names them, as the provider always has.
     pub async fn patch(&self, at: Where<'_>, spec: &FunctionSpec, d: &Differences) -> Result<()> {
-        let mut body = json!({});
+        let mut site = Site::default();
         if d.tags {
-            body["tags"] = json!(spec.tags);
+            site.tags = Some(spec.tags.clone());
         }
         if d.runtime || d.memory {
-            match self.hosting {
-                Hosting::Flex => {
-                    let fx = linux_fx(spec)?;
-                    let (family, version) = fx.split_once('|').unwrap_or_default();
-                    body["properties"]["functionAppConfig"] = json!({
-                        "runtime": {"name": family.to_lowercase(), "version": version},
-                        "scaleAndConcurrency": {"instanceMemoryMB": spec.memory_mb},
-                    });
-                }
-                _ => body["properties"]["siteConfig"] = json!({"linuxFxVersion": linux_fx(spec)?}),
-            }
+            let props = match self.hosting {
+                Hosting::Flex => SiteProperties {
+                    function_app_config: Some(FunctionAppConfig {
+                        runtime: Some(flex_runtime(spec)?),
+                        scale_and_concurrency: Some(FunctionsScaleAndConcurrency {
+                            instance_memory_mb: Some(spec.memory_mb),
+                            ..FunctionsScaleAndConcurrency::default()
+                        }),
+                        ..FunctionAppConfig::default()
+                    }),
+                    ..SiteProperties::default()
+                },
+                _ => SiteProperties {
+                    site_config: Some(SiteConfig {
+                        linux_fx_version: Some(linux_fx(spec)?),
+                        ..SiteConfig::default()
+                    }),
+                    ..SiteProperties::default()
+                },
+            };
+            site.properties = Some(props);
         }
-        self.mutate(Method::PATCH, at, "", Some(&body)).await?;
+        self.mutate(Method::PATCH, at, "", Some(&body(&site))).await?;
         Ok(())
     }
 
@@ -548,23 +594,27 @@ impl Sites {
         let v = self
             .call(Method::GET, Where { app, slot: None }, "/slots", None)
             .await?;
-        Ok(v["value"]
-            .as_array()
+        let slots: WebAppCollection = parse(&format!("the slots of {app}"), v)?;
+        Ok(slots
+            .value
             .into_iter()
-            .flatten()
-            .filter_map(|s| {
-                s["name"]
-                    .as_str()
-                    .map(|n| n.rsplit('/').next().unwrap_or(n).to_string())
-            })
+            .filter_map(|s| s.name.map(|n| n.rsplit('/').next().unwrap_or(&n).to_string()))
             .collect())
     }
 
     /// Swaps a slot with production (an ARM long-running operation).
     pub async fn swap(&self, app: &str, slot: &str) -> Result<()> {
-        let body = json!({"targetSlot": "production", "preserveVnet": true});
-        self.mutate(Method::POST, Where { app, slot: Some(slot) }, "/slotsswap", Some(&body))
-            .await?;
+        let swap = CsmSlotEntity {
+            target_slot: "production".into(),
+            preserve_vnet: true,
+        };
+        self.mutate(
+            Method::POST,
+            Where { app, slot: Some(slot) },
+            "/slotsswap",
+            Some(&body(&swap)),
+        )
+        .await?;
         Ok(())
     }
 
@@ -573,26 +623,41 @@ impl Sites {
     pub async fn ramp_up(&self, app: &str, slot: &str, host: &str, percent: f64) -> Result<()> {
         let at = Where { app, slot: None };
         let config = self.call(Method::GET, at, "/config/web", None).await?;
-        let mut rules: Vec<Value> = config["properties"]["experiments"]["rampUpRules"]
-            .as_array()
-            .cloned()
+        let config: SiteConfigResource = parse(&format!("the site config of {app}"), config)?;
+        let mut rules: Vec<RampUpRule> = config
+            .properties
+            .and_then(|p| p.experiments)
+            .and_then(|e| e.ramp_up_rules)
             .unwrap_or_default();
-        rules.retain(|r| r["name"] != slot);
+        rules.retain(|r| r.name.as_deref() != Some(slot));
         if percent > 0.0 {
-            rules.push(json!({"actionHostName": host, "reroutePercentage": percent, "name": slot}));
+            rules.push(RampUpRule {
+                action_host_name: Some(host.to_string()),
+                reroute_percentage: Some(percent),
+                name: Some(slot.to_string()),
+                ..RampUpRule::default()
+            });
         }
-        let body = json!({"properties": {"experiments": {"rampUpRules": rules}}});
-        self.call(Method::PATCH, at, "/config/web", Some(&body)).await?;
+        let change = SiteConfigResource {
+            properties: Some(SiteConfig {
+                experiments: Some(Experiments {
+                    ramp_up_rules: Some(rules),
+                }),
+                ..SiteConfig::default()
+            }),
+        };
+        self.call(Method::PATCH, at, "/config/web", Some(&body(&change)))
+            .await?;
         Ok(())
     }
 
     /// The default function key of the app or slot (`host/default/listkeys`).
     pub async fn function_key(&self, at: Where<'_>) -> Result<String> {
         let v = self.call(Method::POST, at, "/host/default/listkeys", None).await?;
-        v["functionKeys"]["default"]
-            .as_str()
-            .or(v["masterKey"].as_str())
-            .map(str::to_string)
+        let keys: HostKeys = parse(&format!("the host keys of {}", at.name()), v)?;
+        keys.function_keys
+            .and_then(|mut k| k.remove("default"))
+            .or(keys.master_key)
             .ok_or_else(|| {
                 Error::permission_denied(
                     Some("Microsoft.Web/sites/host/listkeys/action".into()),
@@ -634,7 +699,10 @@ mod tests {
             second[RUN_FROM_PACKAGE], "url",
             "code settings stay unless the code changes"
         );
-        let site = json!({"properties": {"siteConfig": {"linuxFxVersion": "PYTHON|3.12"}}});
+        let site: Site = serde_json::from_value(
+            serde_json::json!({"properties": {"siteConfig": {"linuxFxVersion": "PYTHON|3.12"}}}),
+        )
+        .unwrap();
         let d = differences(&site, &first, &spec(), Hosting::Premium, "conn", "ab").unwrap();
         assert!(d.is_empty(), "{:?}", d.diffs);
         let changed = spec().secret_env("TOKEN", "other");

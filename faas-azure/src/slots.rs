@@ -16,10 +16,7 @@ impl AzureProvider {
         }
         let app = self.app_of(function);
         let s = self.require_site(Where { app, slot: Some(slot) }).await?;
-        let host = s["properties"]["defaultHostName"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let host = s.default_host_name().to_string();
         self.sites.ramp_up(app, slot, &host, percent).await
     }
 

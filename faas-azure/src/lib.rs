@@ -55,6 +55,7 @@ mod kudu;
 #[cfg(test)]
 mod properties;
 mod provider;
+mod reconcile;
 mod resources;
 mod site;
 mod slots;

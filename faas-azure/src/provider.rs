@@ -21,10 +21,10 @@ use crate::NAME;
 use crate::arm::{Arm, Target};
 use crate::blob::Blobs;
 use crate::builder::{DeployMethod, Hosting};
+use crate::reconcile::{Planned, Source};
 use crate::resources::{Site, StorageAccountListKeysResult, parse};
 use crate::site::{
-    AZURE_RESERVED_ENV, CODE_SHA, Planned, Settings, Sites, Where, check_owner, deployment, desired_settings,
-    differences, linux_fx,
+    AZURE_RESERVED_ENV, CODE_SHA, Settings, Sites, Where, check_owner, deployment, desired_settings, linux_fx,
 };
 
 /// What Azure Functions can do on Premium and Dedicated plans: immutable package versions,
@@ -244,25 +244,12 @@ impl AzureProvider {
     }
 
     pub(crate) async fn require_site(&self, at: Where<'_>) -> Result<Site> {
-        self.sites.get(at).await?.ok_or_else(|| match at.slot {
-            Some(s) => Error::not_found(ResourceKind::Label, format!("{}@{s}", at.app), None),
-            None => Error::not_found(ResourceKind::Function, at.app, None),
-        })
+        self.sites.get(at).await?.ok_or_else(|| at.missing())
     }
 
-    /// Writes settings, waiting out `409` (a deployment in progress).
-    pub(crate) async fn put_settings(&self, at: Where<'_>, settings: &Settings) -> Result<()> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.sites.put_settings(at, settings).await {
-                Err(Error::Conflict { message, .. }) if attempt < self.arm.retry.max_attempts => {
-                    tracing::info!(app = %at.name(), attempt, %message, "conflict writing settings; waiting");
-                    tokio::time::sleep(self.arm.poll.interval * attempt).await;
-                }
-                other => return other,
-            }
-        }
+    /// The storage connection string (`AzureWebJobsStorage`), once the site is known to exist.
+    pub(crate) async fn connection(&self) -> Result<&str> {
+        Ok(self.storage().await?.1.as_str())
     }
 }
 
@@ -299,14 +286,24 @@ impl ProviderBackend for AzureProvider {
             app: self.app_of(&spec.name),
             slot: None,
         };
-        let Some(site) = self.sites.get(at).await? else {
+        let Some(now) = self
+            .sites
+            .observe(at, spec, &artifact.sha256, self.connection())
+            .await?
+        else {
             return Ok(Plan::to_create(spec, &artifact.sha256));
         };
-        let (_, conn) = self.storage().await?;
-        let settings = self.sites.settings(at).await?;
-        check_owner(at.app, &settings, &spec.name)?;
-        let d = differences(&site, &settings, spec, self.sites.hosting, conn, &artifact.sha256)?;
-        let revision = deployment(&spec.name, &spec.name, &site, &settings, self.sites.hosting, Some(spec)).revision;
+        check_owner(at.app, &now.settings, &spec.name)?;
+        let d = &now.differences;
+        let revision = deployment(
+            &spec.name,
+            &spec.name,
+            &now.site,
+            &now.settings,
+            self.sites.hosting,
+            Some(spec),
+        )
+        .revision;
         let mut actions = Vec::new();
         if let Some((from, to)) = d.code.clone() {
             actions.push(PlannedAction::UpdateCode { from, to });
@@ -314,16 +311,7 @@ impl ProviderBackend for AzureProvider {
         if !d.diffs.is_empty() {
             actions.push(PlannedAction::UpdateConfig { diffs: d.diffs.clone() });
         }
-        let mut plan = Plan::to_update(
-            spec,
-            &artifact.sha256,
-            revision,
-            Planned {
-                site,
-                settings,
-                differences: d,
-            },
-        );
+        let mut plan = Plan::to_update(spec, &artifact.sha256, revision, now);
         for a in actions {
             plan.push(a);
         }
@@ -349,8 +337,7 @@ impl ProviderBackend for AzureProvider {
             })
         };
         let container_url = format!("{}/{}", self.endpoint, self.container);
-        let mut change = Change::default();
-        match plan.observed::<Planned>() {
+        let change = match plan.observed::<Planned>() {
             None => {
                 let code = run_from_package.then(package_url).transpose()?;
                 let settings = desired_settings(
@@ -364,44 +351,34 @@ impl ProviderBackend for AzureProvider {
                 if !run_from_package {
                     self.sites.kudu_deploy(at, &site, &kudu_zip()?, artifact.size).await?;
                     let with_code = desired_settings(&settings, spec, hosting, conn, Some((&artifact.sha256, None)));
-                    self.put_settings(at, &with_code).await?;
+                    self.sites.put_settings(at, &with_code).await?;
                 }
                 self.sites.sync_triggers(at).await?;
-                change.created = true;
+                Change {
+                    created: true,
+                    ..Change::default()
+                }
             }
-            Some(Planned {
-                site,
-                settings: current,
-                differences: d,
-            }) => {
-                if d.is_empty() {
-                    return Ok(DeployOutcome {
-                        deployment: deployment(&spec.name, &spec.name, site, current, hosting, Some(spec)),
-                        change,
-                    });
-                }
-                change.code_updated = d.code.is_some();
-                change.config_updated = d.runtime || d.memory || d.tags || d.settings;
-                if d.runtime || d.memory || d.tags {
-                    self.sites.patch(at, spec, d).await?;
-                }
-                let code = match (d.code.is_some(), run_from_package) {
-                    (false, _) => None,
-                    (true, true) => Some((artifact.sha256.as_str(), Some(package_url()?))),
-                    (true, false) => {
-                        self.sites.kudu_deploy(at, site, &kudu_zip()?, artifact.size).await?;
-                        Some((artifact.sha256.as_str(), None))
+            Some(now) if now.differences.is_empty() => {
+                return Ok(DeployOutcome {
+                    deployment: deployment(&spec.name, &spec.name, &now.site, &now.settings, hosting, Some(spec)),
+                    change: Change::default(),
+                });
+            }
+            Some(now) => {
+                let source = || {
+                    if run_from_package {
+                        Ok(Source::PackageUrl(package_url()?))
+                    } else {
+                        Ok(Source::Zip {
+                            path: kudu_zip()?,
+                            size: artifact.size,
+                        })
                     }
                 };
-                let next = desired_settings(current, spec, hosting, conn, code);
-                if &next != current {
-                    self.put_settings(at, &next).await?;
-                }
-                if d.code.is_some() || d.settings {
-                    self.sites.sync_triggers(at).await?;
-                }
+                self.sites.reconcile(at, now, spec, conn, source).await?
             }
-        }
+        };
         let site = self.require_site(at).await?;
         let settings = self.sites.settings(at).await?;
         Ok(DeployOutcome {

@@ -71,6 +71,14 @@ impl Where<'_> {
             None => self.app.to_string(),
         }
     }
+
+    /// `NotFound` for this app (a `Function`) or slot (a `Label`).
+    pub fn missing(&self) -> Error {
+        match self.slot {
+            Some(s) => Error::not_found(ResourceKind::Label, format!("{}@{s}", self.app), None),
+            None => Error::not_found(ResourceKind::Function, self.app, None),
+        }
+    }
 }
 
 /// Function apps of one resource group.
@@ -203,16 +211,6 @@ pub(crate) fn check_owner(app: &str, settings: &Settings, function: &str) -> Res
         )),
         _ => Ok(()),
     }
-}
-
-/// What a plan read and decided: applying it starts from this instead of reading again.
-pub(crate) struct Planned {
-    /// The site as the plan read it.
-    pub site: Site,
-    /// Its app settings as the plan read them.
-    pub settings: Settings,
-    /// What the plan found different.
-    pub differences: Differences,
 }
 
 /// What differs between an app and a spec: code, and configuration as field-level diffs.
@@ -454,8 +452,22 @@ impl Sites {
         Ok(dictionary.properties.unwrap_or_default())
     }
 
-    /// Replaces all app settings.
+    /// Replaces all app settings, waiting out `409` (a deployment in progress).
     pub async fn put_settings(&self, at: Where<'_>, settings: &Settings) -> Result<()> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.put_settings_once(at, settings).await {
+                Err(Error::Conflict { message, .. }) if attempt < self.arm.retry.max_attempts => {
+                    tracing::info!(app = %at.name(), attempt, %message, "conflict writing settings; waiting");
+                    tokio::time::sleep(self.arm.poll.interval * attempt).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn put_settings_once(&self, at: Where<'_>, settings: &Settings) -> Result<()> {
         let dictionary = StringDictionary {
             properties: Some(settings.clone()),
         };

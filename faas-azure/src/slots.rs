@@ -5,7 +5,8 @@
 use faas_core::{Error, Label, Provider, ResourceKind, Result, Routing};
 
 use crate::provider::{AzureProvider, check_resource_name, unsupported};
-use crate::site::{CODE_SHA, Settings, Where, desired_settings, differences};
+use crate::reconcile::Source;
+use crate::site::{CODE_SHA, Settings, Where, desired_settings};
 
 impl AzureProvider {
     /// Sends a share of production's traffic to a slot (`experiments.rampUpRules`, 0–100;
@@ -80,7 +81,11 @@ impl AzureProvider {
         let (blobs, conn) = self.storage().await?;
         let url = || blobs.sas_url(&record.package, self.sas_validity);
         let hosting = self.sites.hosting;
-        match self.sites.get(at).await? {
+        match self
+            .sites
+            .observe(at, &record.spec, &record.sha256, async { Ok(conn.as_str()) })
+            .await?
+        {
             None => {
                 let settings = desired_settings(
                     &Settings::new(),
@@ -99,24 +104,11 @@ impl AzureProvider {
                     .await?;
                 self.sites.sync_triggers(at).await?;
             }
-            Some(site) => {
-                let current = self.sites.settings(at).await?;
-                let d = differences(&site, &current, &record.spec, hosting, conn, &record.sha256)?;
-                if d.runtime || d.tags {
-                    self.sites.patch(at, &record.spec, &d).await?;
-                }
-                let code = d.code.is_some().then(url).transpose()?;
-                let next = desired_settings(
-                    &current,
-                    &record.spec,
-                    hosting,
-                    conn,
-                    code.map(|u| (record.sha256.as_str(), Some(u))),
-                );
-                if next != current {
-                    self.put_settings(at, &next).await?;
-                    self.sites.sync_triggers(at).await?;
-                }
+            // A label's slot always runs from its version's package, whatever the deploy method.
+            Some(now) => {
+                self.sites
+                    .reconcile(at, &now, &record.spec, conn, || Ok(Source::PackageUrl(url()?)))
+                    .await?;
             }
         }
         tracing::info!(function, label, version = %routing.primary, "label (slot) set");

@@ -8,7 +8,7 @@ use reqwest::{Method, RequestBuilder};
 use serde_json::Value;
 
 use crate::arm::{Target, map_error, shown, transport};
-use crate::builder::DeployMethod;
+use crate::hosting::DeployMethod;
 use crate::resources::{Site, User, parse};
 use crate::site::{Sites, Where};
 

@@ -51,12 +51,18 @@
 mod arm;
 mod blob;
 mod builder;
+mod credentials;
+mod differences;
+mod hosting;
 mod kudu;
+mod observed;
 #[cfg(test)]
 mod properties;
 mod provider;
 mod reconcile;
 mod resources;
+mod runtime;
+mod settings;
 mod site;
 mod slots;
 #[cfg(feature = "test-support")]
@@ -68,11 +74,8 @@ mod versions;
 /// The provider's name, in [`ProviderInfo`](faas_core::ProviderInfo) and in every error it returns.
 pub const NAME: faas_core::ProviderName = faas_core::ProviderName::new("azure");
 pub use arm::ARM_SCOPE;
-pub use builder::{ARM, AzureBuilder, CONFIG_KEYS, Credentials, DeployMethod, Hosting};
+pub use builder::{ARM, AzureBuilder, CONFIG_KEYS};
+pub use credentials::Credentials;
+pub use hosting::{DeployMethod, Hosting};
 pub use provider::{AzureProvider, CAPABILITY, FLEX_CAPABILITY, LIMITS};
-pub use site::AZURE_RESERVED_ENV;
-
-/// The ARM root with one trailing slash.
-pub(crate) fn arm_root(url: &str) -> String {
-    format!("{}/", url.trim_end_matches('/'))
-}
+pub use settings::AZURE_RESERVED_ENV;

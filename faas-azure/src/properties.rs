@@ -6,11 +6,13 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use crate::arm::{Target, map_error};
-use crate::builder::Hosting;
+use crate::differences::differences;
+use crate::hosting::Hosting;
+use crate::observed::observed_spec;
 use crate::resources::{
     FunctionAppConfig, FunctionsRuntime, FunctionsScaleAndConcurrency, Site, SiteConfig, SiteProperties,
 };
-use crate::site::{Settings, differences, observed_spec};
+use crate::settings::Settings;
 
 fn leaf() -> impl Strategy<Value = Value> {
     prop_oneof![

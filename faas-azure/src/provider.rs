@@ -2,10 +2,9 @@
 //! storage.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
-use azure_core::credentials::TokenCredential;
 use base64::Engine;
 use faas_core::{
     ArtifactRef, Capability, Change, DeployOutcome, Deployment, Error, FunctionSpec, Invocation, InvokeMode,
@@ -16,16 +15,16 @@ use faas_package::Package;
 use reqwest::Method;
 use tokio::sync::OnceCell;
 
-use crate::AzureBuilder;
 use crate::NAME;
 use crate::arm::{Arm, Target};
 use crate::blob::Blobs;
-use crate::builder::{DeployMethod, Hosting};
+use crate::hosting::{DeployMethod, Hosting};
+use crate::observed::deployment;
 use crate::reconcile::{Planned, Source};
 use crate::resources::{Site, StorageAccountListKeysResult, parse};
-use crate::site::{
-    AZURE_RESERVED_ENV, CODE_SHA, Settings, Sites, Where, check_owner, deployment, desired_settings, linux_fx,
-};
+use crate::runtime::linux_fx;
+use crate::settings::{AZURE_RESERVED_ENV, CODE_SHA, Settings, check_owner, desired_settings};
+use crate::site::{Sites, Where};
 
 /// What Azure Functions can do on Premium and Dedicated plans: immutable package versions,
 /// deployment slots as labels (promote by swap, `AzureProvider::swap`), no weighted labels
@@ -55,19 +54,24 @@ pub const LIMITS: Limits = Limits {
 
 const STORAGE_API: &str = "api-version=2023-05-01";
 
-/// The Azure Functions provider. Build it with [`AzureBuilder`].
+/// The Azure Functions provider. Build it with [`AzureBuilder`](crate::AzureBuilder).
 pub struct AzureProvider {
     pub(crate) sites: Sites,
-    arm: Arm,
-    storage_id: String,
+    pub(crate) arm: Arm,
+    /// The storage account's ARM resource id (for `listKeys`).
+    pub(crate) storage_id: String,
+    /// The blob endpoint, without a trailing slash.
     pub(crate) endpoint: String,
-    account: String,
+    pub(crate) account: String,
     pub(crate) container: String,
-    app: Option<String>,
+    /// The one app every function deploys to, if configured.
+    pub(crate) app: Option<String>,
     pub(crate) sas_validity: std::time::Duration,
-    blobs: OnceCell<(Blobs, String)>,
-    keys: Mutex<HashMap<String, String>>,
-    http: reqwest::Client,
+    /// Blob access and the `AzureWebJobsStorage` connection string, from `listKeys` once.
+    pub(crate) blobs: OnceCell<(Blobs, String)>,
+    /// Function keys by host name (never printed).
+    pub(crate) keys: Mutex<HashMap<String, String>>,
+    pub(crate) http: reqwest::Client,
 }
 
 impl std::fmt::Debug for AzureProvider {
@@ -101,56 +105,6 @@ pub(crate) fn check_resource_name(field: &str, name: &str) -> Result<()> {
 }
 
 impl AzureProvider {
-    pub(crate) fn new(
-        b: AzureBuilder,
-        subscription: String,
-        group: String,
-        account: String,
-        http: reqwest::Client,
-        credential: Arc<dyn TokenCredential>,
-    ) -> AzureProvider {
-        let arm_url = crate::arm_root(&b.arm_url);
-        let arm = Arm {
-            http: http.clone(),
-            credential,
-            retry: b.retry,
-            poll: b.poll,
-        };
-        let method = b.method.unwrap_or(match b.hosting {
-            Hosting::Flex => DeployMethod::OneDeploy,
-            _ => DeployMethod::RunFromPackage,
-        });
-        AzureProvider {
-            sites: Sites {
-                arm: arm.clone(),
-                base: format!(
-                    "{arm_url}subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Web/sites/"
-                ),
-                location: b.location,
-                plan: b.plan,
-                hosting: b.hosting,
-                method,
-                kudu_url: b.kudu_url,
-            },
-            arm,
-            storage_id: format!(
-                "{arm_url}subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Storage/storageAccounts/{account}"
-            ),
-            endpoint: b
-                .blob_endpoint
-                .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"))
-                .trim_end_matches('/')
-                .to_string(),
-            account,
-            container: b.container,
-            app: b.app,
-            sas_validity: b.sas_validity,
-            blobs: OnceCell::new(),
-            keys: Mutex::new(HashMap::new()),
-            http,
-        }
-    }
-
     pub(crate) fn capability(&self) -> Capability {
         if self.sites.hosting == Hosting::Flex {
             FLEX_CAPABILITY

@@ -10,8 +10,10 @@ use std::path::PathBuf;
 use faas_core::{Change, Error, FunctionSpec, ResourceKind, Result};
 
 use crate::blob::Blobs;
+use crate::differences::{Differences, differences};
 use crate::resources::Site;
-use crate::site::{Differences, Settings, Sites, Where, desired_settings, differences};
+use crate::settings::{Settings, desired_settings};
+use crate::site::{Sites, Where};
 
 /// What was read and decided about a site: a plan carries it to `apply`, which starts from it
 /// instead of reading again.

@@ -6,7 +6,8 @@ use faas_core::{Error, Label, Provider, ResourceKind, Result, Routing};
 
 use crate::provider::{AzureProvider, check_resource_name, unsupported};
 use crate::reconcile::Source;
-use crate::site::{CODE_SHA, Settings, Where, desired_settings};
+use crate::settings::{CODE_SHA, Settings, desired_settings};
+use crate::site::Where;
 
 impl AzureProvider {
     /// Sends a share of production's traffic to a slot (`experiments.rampUpRules`, 0–100;

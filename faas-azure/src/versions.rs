@@ -8,10 +8,12 @@ use faas_core::{Deployment, Error, FunctionSpec, Provider, PublishRequest, Resou
 use serde::{Deserialize, Serialize};
 
 use crate::blob::Metadata;
-use crate::builder::DeployMethod;
+use crate::hosting::DeployMethod;
+use crate::observed::observed_spec;
 use crate::provider::AzureProvider;
 use crate::reconcile::Source;
-use crate::site::{CODE_SHA, Where, observed_spec};
+use crate::settings::CODE_SHA;
+use crate::site::Where;
 
 /// One published version, stored as `{function}/versions/{id:010}.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -3,12 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use azure_core::credentials::TokenCredential;
 use faas_core::{Error, PollPolicy, Result, RetryConfig, Timeouts};
-use tokio::sync::OnceCell;
 
 use crate::NAME;
 use crate::arm::{Arm, arm_root};
@@ -16,6 +12,7 @@ use crate::credentials::{Credentials, credential, env};
 use crate::hosting::{DeployMethod, Hosting};
 use crate::provider::AzureProvider;
 use crate::site::Sites;
+use crate::store::PackageStore;
 
 /// The public ARM endpoint.
 pub const ARM: &str = "https://management.azure.com/";
@@ -446,46 +443,39 @@ impl AzureBuilder {
         http: reqwest::Client,
         credential: Arc<dyn TokenCredential>,
     ) -> AzureProvider {
-        let b = self;
-        let arm_url = arm_root(&b.arm_url);
+        let arm_url = arm_root(&self.arm_url);
+        let group_url = format!("{arm_url}subscriptions/{subscription}/resourceGroups/{group}/providers");
         let arm = Arm {
             http: http.clone(),
             credential,
-            retry: b.retry,
-            poll: b.poll,
+            retry: self.retry,
+            poll: self.poll,
         };
-        let method = b.method.unwrap_or(match b.hosting {
+        let method = self.method.unwrap_or(match self.hosting {
             Hosting::Flex => DeployMethod::OneDeploy,
             _ => DeployMethod::RunFromPackage,
         });
-        AzureProvider {
-            sites: Sites {
-                arm: arm.clone(),
-                base: format!(
-                    "{arm_url}subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Web/sites/"
-                ),
-                location: b.location,
-                plan: b.plan,
-                hosting: b.hosting,
-                method,
-                kudu_url: b.kudu_url,
-            },
-            arm,
-            storage_id: format!(
-                "{arm_url}subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Storage/storageAccounts/{account}"
-            ),
-            endpoint: b
-                .blob_endpoint
-                .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"))
-                .trim_end_matches('/')
-                .to_string(),
+        let endpoint = self
+            .blob_endpoint
+            .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
+        let store = PackageStore::new(
+            arm.clone(),
+            http.clone(),
+            format!("{group_url}/Microsoft.Storage/storageAccounts/{account}"),
+            &endpoint,
             account,
-            container: b.container,
-            app: b.app,
-            sas_validity: b.sas_validity,
-            blobs: OnceCell::new(),
-            keys: Mutex::new(HashMap::new()),
-            http,
-        }
+            self.container,
+            self.sas_validity,
+        );
+        let sites = Sites {
+            arm,
+            base: format!("{group_url}/Microsoft.Web/sites/"),
+            location: self.location,
+            plan: self.plan,
+            hosting: self.hosting,
+            method,
+            kudu_url: self.kudu_url,
+        };
+        AzureProvider::new(sites, store, self.app, http)
     }
 }

@@ -65,6 +65,7 @@ mod runtime;
 mod settings;
 mod site;
 mod slots;
+mod store;
 #[cfg(feature = "test-support")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-support")))]
 pub mod test_support;

@@ -5,26 +5,23 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use base64::Engine;
 use faas_core::{
     ArtifactRef, Capability, Change, DeployOutcome, Deployment, Error, FunctionSpec, Invocation, InvokeMode,
     InvokeRequest, Label, LabelModel, Limits, Plan, PlannedAction, ProviderBackend, ProviderInfo, PublishRequest,
     Qualifier, ResourceKind, Result, Routing, Version,
 };
 use faas_package::Package;
-use reqwest::Method;
-use tokio::sync::OnceCell;
 
 use crate::NAME;
-use crate::arm::{Arm, Target};
 use crate::blob::Blobs;
 use crate::hosting::{DeployMethod, Hosting};
 use crate::observed::deployment;
 use crate::reconcile::{Planned, Source};
-use crate::resources::{Site, StorageAccountListKeysResult, parse};
+use crate::resources::Site;
 use crate::runtime::linux_fx;
 use crate::settings::{AZURE_RESERVED_ENV, CODE_SHA, Settings, check_owner, desired_settings};
 use crate::site::{Sites, Where};
+use crate::store::PackageStore;
 
 /// What Azure Functions can do on Premium and Dedicated plans: immutable package versions,
 /// deployment slots as labels (promote by swap, `AzureProvider::swap`), no weighted labels
@@ -52,34 +49,22 @@ pub const LIMITS: Limits = Limits {
     payload_bytes: 100 * 1024 * 1024,
 };
 
-const STORAGE_API: &str = "api-version=2023-05-01";
-
 /// The Azure Functions provider. Build it with [`AzureBuilder`](crate::AzureBuilder).
 pub struct AzureProvider {
     pub(crate) sites: Sites,
-    pub(crate) arm: Arm,
-    /// The storage account's ARM resource id (for `listKeys`).
-    pub(crate) storage_id: String,
-    /// The blob endpoint, without a trailing slash.
-    pub(crate) endpoint: String,
-    pub(crate) account: String,
-    pub(crate) container: String,
+    pub(crate) store: PackageStore,
     /// The one app every function deploys to, if configured.
-    pub(crate) app: Option<String>,
-    pub(crate) sas_validity: std::time::Duration,
-    /// Blob access and the `AzureWebJobsStorage` connection string, from `listKeys` once.
-    pub(crate) blobs: OnceCell<(Blobs, String)>,
+    app: Option<String>,
     /// Function keys by host name (never printed).
-    pub(crate) keys: Mutex<HashMap<String, String>>,
-    pub(crate) http: reqwest::Client,
+    keys: Mutex<HashMap<String, String>>,
+    http: reqwest::Client,
 }
 
 impl std::fmt::Debug for AzureProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AzureProvider")
             .field("sites", &self.sites)
-            .field("account", &self.account)
-            .field("container", &self.container)
+            .field("store", &self.store)
             .field("app", &self.app)
             .finish_non_exhaustive()
     }
@@ -105,6 +90,17 @@ pub(crate) fn check_resource_name(field: &str, name: &str) -> Result<()> {
 }
 
 impl AzureProvider {
+    /// The provider over these apps and this package store (`AzureBuilder::build` makes them).
+    pub(crate) fn new(sites: Sites, store: PackageStore, app: Option<String>, http: reqwest::Client) -> AzureProvider {
+        AzureProvider {
+            sites,
+            store,
+            app,
+            keys: Mutex::new(HashMap::new()),
+            http,
+        }
+    }
+
     pub(crate) fn capability(&self) -> Capability {
         if self.sites.hosting == Hosting::Flex {
             FLEX_CAPABILITY
@@ -121,53 +117,7 @@ impl AzureProvider {
     /// Blob access (the key comes from ARM `listKeys`, once) and the connection string the
     /// apps use for `AzureWebJobsStorage`.
     pub(crate) async fn storage(&self) -> Result<&(Blobs, String)> {
-        self.blobs
-            .get_or_try_init(|| async {
-                let url = format!("{}/listKeys?{STORAGE_API}", self.storage_id);
-                let answer = self
-                    .arm
-                    .call(
-                        Method::POST,
-                        &url,
-                        None,
-                        Target {
-                            kind: ResourceKind::Artifact,
-                            name: &self.account,
-                        },
-                    )
-                    .await?;
-                let listed: StorageAccountListKeysResult =
-                    parse(&format!("listKeys of {}", self.account), answer.body)?;
-                let key = listed
-                    .keys
-                    .unwrap_or_default()
-                    .into_iter()
-                    .next()
-                    .and_then(|k| k.value)
-                    .unwrap_or_default();
-                let bytes = base64::engine::general_purpose::STANDARD.decode(&key).map_err(|_| {
-                    Error::other(
-                        "InvalidKey",
-                        format!("listKeys of {} returned no usable key", self.account),
-                        false,
-                    )
-                })?;
-                let blobs = Blobs {
-                    http: self.http.clone(),
-                    endpoint: self.endpoint.clone(),
-                    account: self.account.clone(),
-                    key: bytes,
-                    container: self.container.clone(),
-                };
-                blobs.ensure_container().await?;
-                let scheme = self.endpoint.split("://").next().unwrap_or("https");
-                let conn = format!(
-                    "DefaultEndpointsProtocol={scheme};AccountName={};AccountKey={key};BlobEndpoint={};",
-                    self.account, self.endpoint
-                );
-                Ok::<_, Error>((blobs, conn))
-            })
-            .await
+        self.store.open().await
     }
 
     fn check_spec(&self, spec: &FunctionSpec) -> Result<()> {
@@ -228,7 +178,7 @@ impl ProviderBackend for AzureProvider {
             tracing::info!(blob = %name, bytes = package.size, "package uploaded");
         }
         Ok(ArtifactRef {
-            uri: format!("{}/{}/{name}", self.endpoint, self.container),
+            uri: format!("{}/{name}", self.store.container_url()),
             sha256: package.sha256.clone(),
             size: package.size,
             local_path: Some(package.path.clone()),
@@ -280,7 +230,12 @@ impl ProviderBackend for AzureProvider {
         let (blobs, conn) = self.storage().await?;
         let hosting = self.sites.hosting;
         let run_from_package = self.sites.method == DeployMethod::RunFromPackage;
-        let package_url = || blobs.sas_url(&Self::package_blob(&spec.name, &artifact.sha256), self.sas_validity);
+        let package_url = || {
+            blobs.sas_url(
+                &Self::package_blob(&spec.name, &artifact.sha256),
+                self.store.sas_validity(),
+            )
+        };
         let kudu_zip = || {
             artifact.local_path.clone().ok_or_else(|| {
                 Error::invalid(
@@ -290,7 +245,7 @@ impl ProviderBackend for AzureProvider {
                 )
             })
         };
-        let container_url = format!("{}/{}", self.endpoint, self.container);
+        let container_url = self.store.container_url();
         let change = match plan.observed::<Planned>() {
             None => {
                 let code = run_from_package.then(package_url).transpose()?;

@@ -80,7 +80,7 @@ impl AzureProvider {
         let app = self.app_of(function);
         let at = Where { app, slot: Some(label) };
         let (blobs, conn) = self.storage().await?;
-        let url = || blobs.sas_url(&record.package, self.sas_validity);
+        let url = || blobs.sas_url(&record.package, self.store.sas_validity());
         let hosting = self.sites.hosting;
         match self
             .sites
@@ -96,12 +96,7 @@ impl AzureProvider {
                     Some((&record.sha256, Some(url()?))),
                 );
                 self.sites
-                    .create(
-                        at,
-                        &record.spec,
-                        &settings,
-                        &format!("{}/{}", self.endpoint, self.container),
-                    )
+                    .create(at, &record.spec, &settings, &self.store.container_url())
                     .await?;
                 self.sites.sync_triggers(at).await?;
             }

@@ -165,9 +165,9 @@ impl AzureProvider {
         let (blobs, conn) = self.storage().await?;
         self.sites
             .reconcile(at, &now, &record.spec, conn, || match self.sites.method {
-                DeployMethod::RunFromPackage => {
-                    Ok(Source::PackageUrl(blobs.sas_url(&record.package, self.sas_validity)?))
-                }
+                DeployMethod::RunFromPackage => Ok(Source::PackageUrl(
+                    blobs.sas_url(&record.package, self.store.sas_validity())?,
+                )),
                 _ => Ok(Source::StoredZip {
                     blobs,
                     blob: &record.package,

@@ -14,6 +14,11 @@ use serde_json::Value;
 /// The scope of ARM tokens (Kudu accepts them too).
 pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
 
+/// The ARM root with one trailing slash.
+pub(crate) fn arm_root(url: &str) -> String {
+    format!("{}/", url.trim_end_matches('/'))
+}
+
 /// What a call is about, for error messages.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Target<'a> {

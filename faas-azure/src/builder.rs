@@ -3,98 +3,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
-use azure_core::credentials::{Secret, TokenCredential};
-use azure_core::http::{ClientOptions, Transport};
-use azure_identity::{
-    AzureCliCredential, ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential,
-    ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
-};
+use azure_core::credentials::TokenCredential;
 use faas_core::{Error, PollPolicy, Result, RetryConfig, Timeouts};
 
 use crate::NAME;
+use crate::arm::{Arm, arm_root};
+use crate::credentials::{Credentials, credential, env};
+use crate::hosting::{DeployMethod, Hosting};
 use crate::provider::AzureProvider;
-use crate::transport::ReqwestTransport;
+use crate::site::Sites;
+use crate::store::PackageStore;
 
 /// The public ARM endpoint.
 pub const ARM: &str = "https://management.azure.com/";
-
-/// How the provider authenticates (tokens for `https://management.azure.com/.default`).
-#[derive(Clone, Default)]
-pub enum Credentials {
-    /// Chosen from the environment: a client secret (`AZURE_CLIENT_SECRET`), workload identity
-    /// (`AZURE_FEDERATED_TOKEN_FILE`, CI OIDC), a managed identity (`IDENTITY_ENDPOINT` or
-    /// `MSI_ENDPOINT`), else the Azure CLI's login.
-    #[default]
-    FromEnv,
-    /// A service principal with a client secret.
-    ClientSecret {
-        /// Directory (tenant) id.
-        tenant_id: String,
-        /// Application (client) id.
-        client_id: String,
-        /// The secret (never printed).
-        secret: String,
-    },
-    /// Workload identity federation (GitHub Actions OIDC, AKS): `AZURE_TENANT_ID`,
-    /// `AZURE_CLIENT_ID`, `AZURE_FEDERATED_TOKEN_FILE`.
-    WorkloadIdentity,
-    /// A managed identity; the client id picks a user-assigned one.
-    ManagedIdentity {
-        /// A user-assigned identity's client id.
-        client_id: Option<String>,
-    },
-    /// `az account get-access-token`.
-    AzureCli,
-    /// Any azure_core credential.
-    Custom(Arc<dyn TokenCredential>),
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Credentials::FromEnv => f.write_str("FromEnv"),
-            Credentials::ClientSecret {
-                tenant_id, client_id, ..
-            } => f
-                .debug_struct("ClientSecret")
-                .field("tenant_id", tenant_id)
-                .field("client_id", client_id)
-                .field("secret", &"***")
-                .finish(),
-            Credentials::WorkloadIdentity => f.write_str("WorkloadIdentity"),
-            Credentials::ManagedIdentity { client_id } => {
-                f.debug_struct("ManagedIdentity").field("client_id", client_id).finish()
-            }
-            Credentials::AzureCli => f.write_str("AzureCli"),
-            Credentials::Custom(_) => f.write_str("Custom(..)"),
-        }
-    }
-}
-
-/// The hosting plan of the function apps: it decides how code is deployed and whether there
-/// are slots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Hosting {
-    /// Elastic Premium (EP1–EP3): slots, run-from-package.
-    #[default]
-    Premium,
-    /// A Dedicated (App Service) plan: slots, run-from-package.
-    Dedicated,
-    /// Flex Consumption: OneDeploy, per-app instance memory (512/2048/4096 MB), no slots.
-    Flex,
-}
-
-/// How code reaches the app.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeployMethod {
-    /// `WEBSITE_RUN_FROM_PACKAGE` = a read-only SAS URL of the package blob, then a trigger sync.
-    RunFromPackage,
-    /// Kudu `POST /api/zipdeploy?isAsync=true`, polling the deployment.
-    ZipDeploy,
-    /// Kudu `POST /api/publish` (OneDeploy), the only way on Flex Consumption.
-    OneDeploy,
-}
 
 /// The keys [`AzureBuilder::with_config`] takes (besides `faas_core::settings::COMMON_KEYS`).
 pub const CONFIG_KEYS: &[&str] = &[
@@ -183,10 +104,6 @@ impl Default for AzureBuilder {
             http: None,
         }
     }
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 impl AzureBuilder {
@@ -482,64 +399,6 @@ impl AzureBuilder {
         b.build().map_err(|e| Error::other("http_client", e.to_string(), false))
     }
 
-    fn credential(&self, http: &reqwest::Client) -> Result<Arc<dyn TokenCredential>> {
-        let client_options = ClientOptions {
-            transport: Some(Transport::new(Arc::new(ReqwestTransport(http.clone())))),
-            cloud: self.authority_host.as_ref().map(|host| {
-                let mut custom = CustomConfiguration::default();
-                custom.authority_host = host.clone();
-                Arc::new(CloudConfiguration::Custom(custom))
-            }),
-            ..ClientOptions::default()
-        };
-        let failed = |what: &str, e: azure_core::Error| Error::unauthenticated(format!("setting up {what}: {e}"));
-        let chosen = match &self.credentials {
-            Credentials::FromEnv if env("AZURE_CLIENT_SECRET").is_some() => Credentials::ClientSecret {
-                tenant_id: env("AZURE_TENANT_ID").unwrap_or_default(),
-                client_id: env("AZURE_CLIENT_ID").unwrap_or_default(),
-                secret: env("AZURE_CLIENT_SECRET").unwrap_or_default(),
-            },
-            Credentials::FromEnv if env("AZURE_FEDERATED_TOKEN_FILE").is_some() => Credentials::WorkloadIdentity,
-            Credentials::FromEnv if env("IDENTITY_ENDPOINT").is_some() || env("MSI_ENDPOINT").is_some() => {
-                Credentials::ManagedIdentity {
-                    client_id: env("AZURE_CLIENT_ID"),
-                }
-            }
-            Credentials::FromEnv => Credentials::AzureCli,
-            other => other.clone(),
-        };
-        Ok(match chosen {
-            Credentials::ClientSecret {
-                tenant_id,
-                client_id,
-                secret,
-            } => ClientSecretCredential::new(
-                &tenant_id,
-                client_id,
-                Secret::new(secret),
-                Some(ClientSecretCredentialOptions { client_options }),
-            )
-            .map_err(|e| failed("the client-secret credential", e))?,
-            Credentials::WorkloadIdentity => {
-                let mut options = WorkloadIdentityCredentialOptions::default();
-                options.credential_options.client_options = client_options;
-                WorkloadIdentityCredential::new(Some(options)).map_err(|e| failed("workload identity", e))?
-            }
-            Credentials::ManagedIdentity { client_id } => {
-                ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
-                    user_assigned_id: client_id.map(UserAssignedId::ClientId),
-                    client_options,
-                }))
-                .map_err(|e| failed("the managed identity", e))?
-            }
-            Credentials::AzureCli => {
-                AzureCliCredential::new(None).map_err(|e| failed("the Azure CLI credential", e))?
-            }
-            Credentials::Custom(c) => c,
-            Credentials::FromEnv => unreachable_from_env(),
-        })
-    }
-
     /// Checks the settings, sets up the credential and builds the provider.
     pub async fn build(self) -> Result<AzureProvider> {
         self.build_provider().await.map_err(|e| e.with_provider(NAME))
@@ -571,11 +430,52 @@ impl AzureBuilder {
             "name the storage account for packages: AzureBuilder::storage_account or FAAS_AZURE_STORAGE_ACCOUNT",
         )?;
         let http = self.http()?;
-        let credential = self.credential(&http)?;
-        Ok(AzureProvider::new(self, subscription, group, account, http, credential))
+        let credential = credential(&self.credentials, self.authority_host.as_deref(), &http)?;
+        Ok(self.into_provider(subscription, group, account, http, credential))
     }
-}
 
-fn unreachable_from_env() -> Arc<dyn TokenCredential> {
-    panic!("FromEnv is resolved to a concrete credential first")
+    /// The provider these settings describe, with the credential and HTTP client made from them.
+    fn into_provider(
+        self,
+        subscription: String,
+        group: String,
+        account: String,
+        http: reqwest::Client,
+        credential: Arc<dyn TokenCredential>,
+    ) -> AzureProvider {
+        let arm_url = arm_root(&self.arm_url);
+        let group_url = format!("{arm_url}subscriptions/{subscription}/resourceGroups/{group}/providers");
+        let arm = Arm {
+            http: http.clone(),
+            credential,
+            retry: self.retry,
+            poll: self.poll,
+        };
+        let method = self.method.unwrap_or(match self.hosting {
+            Hosting::Flex => DeployMethod::OneDeploy,
+            _ => DeployMethod::RunFromPackage,
+        });
+        let endpoint = self
+            .blob_endpoint
+            .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
+        let store = PackageStore::new(
+            arm.clone(),
+            http.clone(),
+            format!("{group_url}/Microsoft.Storage/storageAccounts/{account}"),
+            &endpoint,
+            account,
+            self.container,
+            self.sas_validity,
+        );
+        let sites = Sites {
+            arm,
+            base: format!("{group_url}/Microsoft.Web/sites/"),
+            location: self.location,
+            plan: self.plan,
+            hosting: self.hosting,
+            method,
+            kudu_url: self.kudu_url,
+        };
+        AzureProvider::new(sites, store, self.app, http)
+    }
 }

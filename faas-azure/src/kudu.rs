@@ -8,7 +8,8 @@ use reqwest::{Method, RequestBuilder};
 use serde_json::Value;
 
 use crate::arm::{Target, map_error, shown, transport};
-use crate::builder::DeployMethod;
+use crate::hosting::DeployMethod;
+use crate::resources::{Site, User, parse};
 use crate::site::{Sites, Where};
 
 /// How a Kudu request authenticates. Never printed.
@@ -33,7 +34,7 @@ fn terminal(status: Option<i64>, complete: Option<bool>) -> bool {
 }
 
 impl Sites {
-    fn kudu_base(&self, at: Where<'_>, site: &Value) -> Result<String> {
+    fn kudu_base(&self, at: Where<'_>, site: &Site) -> Result<String> {
         let label = match at.slot {
             Some(s) => format!("{}-{s}", at.app),
             None => at.app.to_string(),
@@ -41,13 +42,14 @@ impl Sites {
         if let Some(t) = &self.kudu_url {
             return Ok(t.replace("{app}", &label).trim_end_matches('/').to_string());
         }
-        let scm = site["properties"]["enabledHostNames"]
-            .as_array()
+        let scm = site
+            .properties
+            .as_ref()
+            .and_then(|p| p.enabled_host_names.as_ref())
             .into_iter()
             .flatten()
-            .filter_map(Value::as_str)
             .find(|h| h.contains(".scm."))
-            .map(str::to_string)
+            .cloned()
             .ok_or_else(|| {
                 Error::other(
                     "NoScmHost",
@@ -64,9 +66,10 @@ impl Sites {
         let answer = self
             .call(Method::POST, at, "/config/publishingcredentials/list", None)
             .await?;
-        let p = &answer["properties"];
-        match (p["publishingUserName"].as_str(), p["publishingPassword"].as_str()) {
-            (Some(u), Some(pw)) => Ok(Auth::Basic(u.to_string(), pw.to_string())),
+        let user: User = parse(&format!("the publishing credentials of {name}"), answer)?;
+        let p = user.properties.unwrap_or_default();
+        match (p.publishing_user_name, p.publishing_password) {
+            (Some(u), Some(pw)) => Ok(Auth::Basic(u, pw)),
             _ => Err(Error::permission_denied(
                 Some("Microsoft.Web/sites/config/list/action".into()),
                 format!("{name}: Kudu refused the bearer token and no publishing credentials came back"),
@@ -90,7 +93,7 @@ impl Sites {
     /// Pushes a zip through Kudu (zipdeploy, or OneDeploy's `/api/publish`) and waits for the
     /// deployment; `409` (a deployment in progress) is waited on and retried; a failed
     /// deployment (status 3 or 5) reports its log.
-    pub async fn kudu_deploy(&self, at: Where<'_>, site: &Value, zip: &std::path::Path, size: u64) -> Result<()> {
+    pub async fn kudu_deploy(&self, at: Where<'_>, site: &Site, zip: &std::path::Path, size: u64) -> Result<()> {
         let base = self.kudu_base(at, site)?;
         let url = match self.method {
             DeployMethod::OneDeploy => format!("{base}/api/publish?type=zip&RemoteBuild=false"),

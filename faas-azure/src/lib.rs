@@ -51,12 +51,21 @@
 mod arm;
 mod blob;
 mod builder;
+mod credentials;
+mod differences;
+mod hosting;
 mod kudu;
+mod observed;
 #[cfg(test)]
 mod properties;
 mod provider;
+mod reconcile;
+mod resources;
+mod runtime;
+mod settings;
 mod site;
 mod slots;
+mod store;
 #[cfg(feature = "test-support")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-support")))]
 pub mod test_support;
@@ -66,11 +75,8 @@ mod versions;
 /// The provider's name, in [`ProviderInfo`](faas_core::ProviderInfo) and in every error it returns.
 pub const NAME: faas_core::ProviderName = faas_core::ProviderName::new("azure");
 pub use arm::ARM_SCOPE;
-pub use builder::{ARM, AzureBuilder, CONFIG_KEYS, Credentials, DeployMethod, Hosting};
+pub use builder::{ARM, AzureBuilder, CONFIG_KEYS};
+pub use credentials::Credentials;
+pub use hosting::{DeployMethod, Hosting};
 pub use provider::{AzureProvider, CAPABILITY, FLEX_CAPABILITY, LIMITS};
-pub use site::AZURE_RESERVED_ENV;
-
-/// The ARM root with one trailing slash.
-pub(crate) fn arm_root(url: &str) -> String {
-    format!("{}/", url.trim_end_matches('/'))
-}
+pub use settings::AZURE_RESERVED_ENV;

@@ -2,30 +2,26 @@
 //! storage.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
-use azure_core::credentials::TokenCredential;
-use base64::Engine;
 use faas_core::{
     ArtifactRef, Capability, Change, DeployOutcome, Deployment, Error, FunctionSpec, Invocation, InvokeMode,
     InvokeRequest, Label, LabelModel, Limits, Plan, PlannedAction, ProviderBackend, ProviderInfo, PublishRequest,
     Qualifier, ResourceKind, Result, Routing, Version,
 };
 use faas_package::Package;
-use reqwest::Method;
-use serde_json::Value;
-use tokio::sync::OnceCell;
 
-use crate::AzureBuilder;
 use crate::NAME;
-use crate::arm::{Arm, Target};
 use crate::blob::Blobs;
-use crate::builder::{DeployMethod, Hosting};
-use crate::site::{
-    AZURE_RESERVED_ENV, CODE_SHA, Planned, Settings, Sites, Where, check_owner, deployment, desired_settings,
-    differences, linux_fx,
-};
+use crate::hosting::{DeployMethod, Hosting};
+use crate::observed::deployment;
+use crate::reconcile::{Planned, Source};
+use crate::resources::Site;
+use crate::runtime::linux_fx;
+use crate::settings::{AZURE_RESERVED_ENV, CODE_SHA, Settings, check_owner, desired_settings};
+use crate::site::{Sites, Where};
+use crate::store::PackageStore;
 
 /// What Azure Functions can do on Premium and Dedicated plans: immutable package versions,
 /// deployment slots as labels (promote by swap, `AzureProvider::swap`), no weighted labels
@@ -53,19 +49,13 @@ pub const LIMITS: Limits = Limits {
     payload_bytes: 100 * 1024 * 1024,
 };
 
-const STORAGE_API: &str = "api-version=2023-05-01";
-
-/// The Azure Functions provider. Build it with [`AzureBuilder`].
+/// The Azure Functions provider. Build it with [`AzureBuilder`](crate::AzureBuilder).
 pub struct AzureProvider {
     pub(crate) sites: Sites,
-    arm: Arm,
-    storage_id: String,
-    pub(crate) endpoint: String,
-    account: String,
-    pub(crate) container: String,
+    pub(crate) store: PackageStore,
+    /// The one app every function deploys to, if configured.
     app: Option<String>,
-    pub(crate) sas_validity: std::time::Duration,
-    blobs: OnceCell<(Blobs, String)>,
+    /// Function keys by host name (never printed).
     keys: Mutex<HashMap<String, String>>,
     http: reqwest::Client,
 }
@@ -74,8 +64,7 @@ impl std::fmt::Debug for AzureProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AzureProvider")
             .field("sites", &self.sites)
-            .field("account", &self.account)
-            .field("container", &self.container)
+            .field("store", &self.store)
             .field("app", &self.app)
             .finish_non_exhaustive()
     }
@@ -101,51 +90,12 @@ pub(crate) fn check_resource_name(field: &str, name: &str) -> Result<()> {
 }
 
 impl AzureProvider {
-    pub(crate) fn new(
-        b: AzureBuilder,
-        subscription: String,
-        group: String,
-        account: String,
-        http: reqwest::Client,
-        credential: Arc<dyn TokenCredential>,
-    ) -> AzureProvider {
-        let arm_url = crate::arm_root(&b.arm_url);
-        let arm = Arm {
-            http: http.clone(),
-            credential,
-            retry: b.retry,
-            poll: b.poll,
-        };
-        let method = b.method.unwrap_or(match b.hosting {
-            Hosting::Flex => DeployMethod::OneDeploy,
-            _ => DeployMethod::RunFromPackage,
-        });
+    /// The provider over these apps and this package store (`AzureBuilder::build` makes them).
+    pub(crate) fn new(sites: Sites, store: PackageStore, app: Option<String>, http: reqwest::Client) -> AzureProvider {
         AzureProvider {
-            sites: Sites {
-                arm: arm.clone(),
-                base: format!(
-                    "{arm_url}subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Web/sites/"
-                ),
-                location: b.location,
-                plan: b.plan,
-                hosting: b.hosting,
-                method,
-                kudu_url: b.kudu_url,
-            },
-            arm,
-            storage_id: format!(
-                "{arm_url}subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Storage/storageAccounts/{account}"
-            ),
-            endpoint: b
-                .blob_endpoint
-                .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"))
-                .trim_end_matches('/')
-                .to_string(),
-            account,
-            container: b.container,
-            app: b.app,
-            sas_validity: b.sas_validity,
-            blobs: OnceCell::new(),
+            sites,
+            store,
+            app,
             keys: Mutex::new(HashMap::new()),
             http,
         }
@@ -167,45 +117,7 @@ impl AzureProvider {
     /// Blob access (the key comes from ARM `listKeys`, once) and the connection string the
     /// apps use for `AzureWebJobsStorage`.
     pub(crate) async fn storage(&self) -> Result<&(Blobs, String)> {
-        self.blobs
-            .get_or_try_init(|| async {
-                let url = format!("{}/listKeys?{STORAGE_API}", self.storage_id);
-                let answer = self
-                    .arm
-                    .call(
-                        Method::POST,
-                        &url,
-                        None,
-                        Target {
-                            kind: ResourceKind::Artifact,
-                            name: &self.account,
-                        },
-                    )
-                    .await?;
-                let key = answer.body["keys"][0]["value"].as_str().unwrap_or_default().to_string();
-                let bytes = base64::engine::general_purpose::STANDARD.decode(&key).map_err(|_| {
-                    Error::other(
-                        "InvalidKey",
-                        format!("listKeys of {} returned no usable key", self.account),
-                        false,
-                    )
-                })?;
-                let blobs = Blobs {
-                    http: self.http.clone(),
-                    endpoint: self.endpoint.clone(),
-                    account: self.account.clone(),
-                    key: bytes,
-                    container: self.container.clone(),
-                };
-                blobs.ensure_container().await?;
-                let scheme = self.endpoint.split("://").next().unwrap_or("https");
-                let conn = format!(
-                    "DefaultEndpointsProtocol={scheme};AccountName={};AccountKey={key};BlobEndpoint={};",
-                    self.account, self.endpoint
-                );
-                Ok::<_, Error>((blobs, conn))
-            })
-            .await
+        self.store.open().await
     }
 
     fn check_spec(&self, spec: &FunctionSpec) -> Result<()> {
@@ -235,26 +147,13 @@ impl AzureProvider {
         format!("{function}/{sha}.zip")
     }
 
-    pub(crate) async fn require_site(&self, at: Where<'_>) -> Result<Value> {
-        self.sites.get(at).await?.ok_or_else(|| match at.slot {
-            Some(s) => Error::not_found(ResourceKind::Label, format!("{}@{s}", at.app), None),
-            None => Error::not_found(ResourceKind::Function, at.app, None),
-        })
+    pub(crate) async fn require_site(&self, at: Where<'_>) -> Result<Site> {
+        self.sites.get(at).await?.ok_or_else(|| at.missing())
     }
 
-    /// Writes settings, waiting out `409` (a deployment in progress).
-    pub(crate) async fn put_settings(&self, at: Where<'_>, settings: &Settings) -> Result<()> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.sites.put_settings(at, settings).await {
-                Err(Error::Conflict { message, .. }) if attempt < self.arm.retry.max_attempts => {
-                    tracing::info!(app = %at.name(), attempt, %message, "conflict writing settings; waiting");
-                    tokio::time::sleep(self.arm.poll.interval * attempt).await;
-                }
-                other => return other,
-            }
-        }
+    /// The storage connection string (`AzureWebJobsStorage`), once the site is known to exist.
+    pub(crate) async fn connection(&self) -> Result<&str> {
+        Ok(self.storage().await?.1.as_str())
     }
 }
 
@@ -279,7 +178,7 @@ impl ProviderBackend for AzureProvider {
             tracing::info!(blob = %name, bytes = package.size, "package uploaded");
         }
         Ok(ArtifactRef {
-            uri: format!("{}/{}/{name}", self.endpoint, self.container),
+            uri: format!("{}/{name}", self.store.container_url()),
             sha256: package.sha256.clone(),
             size: package.size,
             local_path: Some(package.path.clone()),
@@ -291,14 +190,24 @@ impl ProviderBackend for AzureProvider {
             app: self.app_of(&spec.name),
             slot: None,
         };
-        let Some(site) = self.sites.get(at).await? else {
+        let Some(now) = self
+            .sites
+            .observe(at, spec, &artifact.sha256, self.connection())
+            .await?
+        else {
             return Ok(Plan::to_create(spec, &artifact.sha256));
         };
-        let (_, conn) = self.storage().await?;
-        let settings = self.sites.settings(at).await?;
-        check_owner(at.app, &settings, &spec.name)?;
-        let d = differences(&site, &settings, spec, self.sites.hosting, conn, &artifact.sha256)?;
-        let revision = deployment(&spec.name, &spec.name, &site, &settings, self.sites.hosting, Some(spec)).revision;
+        check_owner(at.app, &now.settings, &spec.name)?;
+        let d = &now.differences;
+        let revision = deployment(
+            &spec.name,
+            &spec.name,
+            &now.site,
+            &now.settings,
+            self.sites.hosting,
+            Some(spec),
+        )
+        .revision;
         let mut actions = Vec::new();
         if let Some((from, to)) = d.code.clone() {
             actions.push(PlannedAction::UpdateCode { from, to });
@@ -306,16 +215,7 @@ impl ProviderBackend for AzureProvider {
         if !d.diffs.is_empty() {
             actions.push(PlannedAction::UpdateConfig { diffs: d.diffs.clone() });
         }
-        let mut plan = Plan::to_update(
-            spec,
-            &artifact.sha256,
-            revision,
-            Planned {
-                site,
-                settings,
-                differences: d,
-            },
-        );
+        let mut plan = Plan::to_update(spec, &artifact.sha256, revision, now);
         for a in actions {
             plan.push(a);
         }
@@ -330,7 +230,12 @@ impl ProviderBackend for AzureProvider {
         let (blobs, conn) = self.storage().await?;
         let hosting = self.sites.hosting;
         let run_from_package = self.sites.method == DeployMethod::RunFromPackage;
-        let package_url = || blobs.sas_url(&Self::package_blob(&spec.name, &artifact.sha256), self.sas_validity);
+        let package_url = || {
+            blobs.sas_url(
+                &Self::package_blob(&spec.name, &artifact.sha256),
+                self.store.sas_validity(),
+            )
+        };
         let kudu_zip = || {
             artifact.local_path.clone().ok_or_else(|| {
                 Error::invalid(
@@ -340,9 +245,8 @@ impl ProviderBackend for AzureProvider {
                 )
             })
         };
-        let container_url = format!("{}/{}", self.endpoint, self.container);
-        let mut change = Change::default();
-        match plan.observed::<Planned>() {
+        let container_url = self.store.container_url();
+        let change = match plan.observed::<Planned>() {
             None => {
                 let code = run_from_package.then(package_url).transpose()?;
                 let settings = desired_settings(
@@ -356,44 +260,34 @@ impl ProviderBackend for AzureProvider {
                 if !run_from_package {
                     self.sites.kudu_deploy(at, &site, &kudu_zip()?, artifact.size).await?;
                     let with_code = desired_settings(&settings, spec, hosting, conn, Some((&artifact.sha256, None)));
-                    self.put_settings(at, &with_code).await?;
+                    self.sites.put_settings(at, &with_code).await?;
                 }
                 self.sites.sync_triggers(at).await?;
-                change.created = true;
+                Change {
+                    created: true,
+                    ..Change::default()
+                }
             }
-            Some(Planned {
-                site,
-                settings: current,
-                differences: d,
-            }) => {
-                if d.is_empty() {
-                    return Ok(DeployOutcome {
-                        deployment: deployment(&spec.name, &spec.name, site, current, hosting, Some(spec)),
-                        change,
-                    });
-                }
-                change.code_updated = d.code.is_some();
-                change.config_updated = d.runtime || d.memory || d.tags || d.settings;
-                if d.runtime || d.memory || d.tags {
-                    self.sites.patch(at, spec, d).await?;
-                }
-                let code = match (d.code.is_some(), run_from_package) {
-                    (false, _) => None,
-                    (true, true) => Some((artifact.sha256.as_str(), Some(package_url()?))),
-                    (true, false) => {
-                        self.sites.kudu_deploy(at, site, &kudu_zip()?, artifact.size).await?;
-                        Some((artifact.sha256.as_str(), None))
+            Some(now) if now.differences.is_empty() => {
+                return Ok(DeployOutcome {
+                    deployment: deployment(&spec.name, &spec.name, &now.site, &now.settings, hosting, Some(spec)),
+                    change: Change::default(),
+                });
+            }
+            Some(now) => {
+                let source = || {
+                    if run_from_package {
+                        Ok(Source::PackageUrl(package_url()?))
+                    } else {
+                        Ok(Source::Zip {
+                            path: kudu_zip()?,
+                            size: artifact.size,
+                        })
                     }
                 };
-                let next = desired_settings(current, spec, hosting, conn, code);
-                if &next != current {
-                    self.put_settings(at, &next).await?;
-                }
-                if d.code.is_some() || d.settings {
-                    self.sites.sync_triggers(at).await?;
-                }
+                self.sites.reconcile(at, now, spec, conn, source).await?
             }
-        }
+        };
         let site = self.require_site(at).await?;
         let settings = self.sites.settings(at).await?;
         Ok(DeployOutcome {
@@ -538,10 +432,7 @@ impl ProviderBackend for AzureProvider {
             slot: slot.as_deref(),
         };
         let site = self.require_site(at).await?;
-        let host = site["properties"]["defaultHostName"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let host = site.default_host_name().to_string();
         let cached = self.keys.lock().ok().and_then(|k| k.get(&host).cloned());
         let key = match cached {
             Some(k) => k,

@@ -5,7 +5,9 @@
 use faas_core::{Error, Label, Provider, ResourceKind, Result, Routing};
 
 use crate::provider::{AzureProvider, check_resource_name, unsupported};
-use crate::site::{CODE_SHA, Settings, Where, desired_settings, differences};
+use crate::reconcile::Source;
+use crate::settings::{CODE_SHA, Settings, desired_settings};
+use crate::site::Where;
 
 impl AzureProvider {
     /// Sends a share of production's traffic to a slot (`experiments.rampUpRules`, 0–100;
@@ -16,10 +18,7 @@ impl AzureProvider {
         }
         let app = self.app_of(function);
         let s = self.require_site(Where { app, slot: Some(slot) }).await?;
-        let host = s["properties"]["defaultHostName"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let host = s.default_host_name().to_string();
         self.sites.ramp_up(app, slot, &host, percent).await
     }
 
@@ -81,9 +80,13 @@ impl AzureProvider {
         let app = self.app_of(function);
         let at = Where { app, slot: Some(label) };
         let (blobs, conn) = self.storage().await?;
-        let url = || blobs.sas_url(&record.package, self.sas_validity);
+        let url = || blobs.sas_url(&record.package, self.store.sas_validity());
         let hosting = self.sites.hosting;
-        match self.sites.get(at).await? {
+        match self
+            .sites
+            .observe(at, &record.spec, &record.sha256, async { Ok(conn.as_str()) })
+            .await?
+        {
             None => {
                 let settings = desired_settings(
                     &Settings::new(),
@@ -93,33 +96,15 @@ impl AzureProvider {
                     Some((&record.sha256, Some(url()?))),
                 );
                 self.sites
-                    .create(
-                        at,
-                        &record.spec,
-                        &settings,
-                        &format!("{}/{}", self.endpoint, self.container),
-                    )
+                    .create(at, &record.spec, &settings, &self.store.container_url())
                     .await?;
                 self.sites.sync_triggers(at).await?;
             }
-            Some(site) => {
-                let current = self.sites.settings(at).await?;
-                let d = differences(&site, &current, &record.spec, hosting, conn, &record.sha256)?;
-                if d.runtime || d.tags {
-                    self.sites.patch(at, &record.spec, &d).await?;
-                }
-                let code = d.code.is_some().then(url).transpose()?;
-                let next = desired_settings(
-                    &current,
-                    &record.spec,
-                    hosting,
-                    conn,
-                    code.map(|u| (record.sha256.as_str(), Some(u))),
-                );
-                if next != current {
-                    self.put_settings(at, &next).await?;
-                    self.sites.sync_triggers(at).await?;
-                }
+            // A label's slot always runs from its version's package, whatever the deploy method.
+            Some(now) => {
+                self.sites
+                    .reconcile(at, &now, &record.spec, conn, || Ok(Source::PackageUrl(url()?)))
+                    .await?;
             }
         }
         tracing::info!(function, label, version = %routing.primary, "label (slot) set");

@@ -8,9 +8,12 @@ use faas_core::{Deployment, Error, FunctionSpec, Provider, PublishRequest, Resou
 use serde::{Deserialize, Serialize};
 
 use crate::blob::Metadata;
-use crate::builder::DeployMethod;
+use crate::hosting::DeployMethod;
+use crate::observed::observed_spec;
 use crate::provider::AzureProvider;
-use crate::site::{CODE_SHA, Where, desired_settings, differences, observed_spec};
+use crate::reconcile::Source;
+use crate::settings::CODE_SHA;
+use crate::site::Where;
 
 /// One published version, stored as `{function}/versions/{id:010}.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -154,43 +157,24 @@ impl AzureProvider {
         let record = self.record(function, version).await?;
         let app = self.app_of(function);
         let at = Where { app, slot: None };
-        let site = self.require_site(at).await?;
+        let now = self
+            .sites
+            .observe(at, &record.spec, &record.sha256, self.connection())
+            .await?
+            .ok_or_else(|| at.missing())?;
         let (blobs, conn) = self.storage().await?;
-        let hosting = self.sites.hosting;
-        let current = self.sites.settings(at).await?;
-        let d = differences(&site, &current, &record.spec, hosting, conn, &record.sha256)?;
-        if d.runtime || d.memory || d.tags {
-            self.sites.patch(at, &record.spec, &d).await?;
-        }
-        let code = match (d.code.is_some(), self.sites.method) {
-            (false, _) => None,
-            (true, DeployMethod::RunFromPackage) => Some((
-                record.sha256.as_str(),
-                Some(blobs.sas_url(&record.package, self.sas_validity)?),
-            )),
-            (true, _) => {
-                let bytes = blobs.get(&record.package).await?.ok_or_else(|| {
-                    Error::not_found(
-                        ResourceKind::Artifact,
-                        &record.package,
-                        Some("the version's package blob is gone".into()),
-                    )
-                })?;
-                let tmp = std::env::temp_dir().join(format!("faas-restore-{}-{}.zip", app, record.id));
-                tokio::fs::write(&tmp, &bytes)
-                    .await
-                    .map_err(|e| Error::io(tmp.display().to_string(), e))?;
-                let pushed = self.sites.kudu_deploy(at, &site, &tmp, bytes.len() as u64).await;
-                let _ = tokio::fs::remove_file(&tmp).await;
-                pushed?;
-                Some((record.sha256.as_str(), None))
-            }
-        };
-        let next = desired_settings(&current, &record.spec, hosting, conn, code);
-        if next != current {
-            self.put_settings(at, &next).await?;
-            self.sites.sync_triggers(at).await?;
-        }
+        self.sites
+            .reconcile(at, &now, &record.spec, conn, || match self.sites.method {
+                DeployMethod::RunFromPackage => Ok(Source::PackageUrl(
+                    blobs.sas_url(&record.package, self.store.sas_validity())?,
+                )),
+                _ => Ok(Source::StoredZip {
+                    blobs,
+                    blob: &record.package,
+                    scratch: format!("faas-restore-{}-{}.zip", app, record.id),
+                }),
+            })
+            .await?;
         tracing::info!(function, version, "production restored");
         self.get(function).await
     }

@@ -43,9 +43,9 @@ async fn handle(
     // The package a settings write points at is read outside the lock, as the host would.
     let in_site = json_body["properties"]["siteConfig"]["appSettings"]
         .as_array()
-        .and_then(|a| a.iter().find(|s| s["name"] == crate::site::RUN_FROM_PACKAGE))
+        .and_then(|a| a.iter().find(|s| s["name"] == crate::settings::RUN_FROM_PACKAGE))
         .and_then(|s| s["value"].as_str());
-    let package = match json_body["properties"][crate::site::RUN_FROM_PACKAGE]
+    let package = match json_body["properties"][crate::settings::RUN_FROM_PACKAGE]
         .as_str()
         .or(in_site)
     {

@@ -1,0 +1,152 @@
+//! App settings: the ones this provider manages, what a spec means as settings merged over
+//! what an app has (settings not ours are kept), which values are secret, and who owns an app.
+
+use std::collections::BTreeMap;
+
+use faas_core::{Error, FunctionSpec, Result};
+
+use crate::hosting::Hosting;
+use crate::runtime::worker;
+
+/// The package's sha256 (hex): the code identity, whatever the deploy method.
+pub(crate) const CODE_SHA: &str = "FAAS_CODE_SHA256";
+/// The spec's environment variable names (to remove the ones a spec drops).
+pub(crate) const ENV_KEYS: &str = "FAAS_ENV_KEYS";
+/// Which of them are secret (their values are never printed).
+pub(crate) const SECRET_KEYS: &str = "FAAS_SECRET_KEYS";
+/// The function the app holds: an app holds one package, so one function.
+pub(crate) const FUNCTION: &str = "FAAS_FUNCTION";
+/// The description (app settings are the one place that travels with a slot swap).
+pub(crate) const DESCRIPTION: &str = "FAAS_DESCRIPTION";
+/// Run from package: the package's read-only SAS URL.
+pub(crate) const RUN_FROM_PACKAGE: &str = "WEBSITE_RUN_FROM_PACKAGE";
+/// The function timeout, `hh:mm:ss`.
+pub(crate) const TIMEOUT: &str = "AzureFunctionsJobHost__functionTimeout";
+/// The host's storage connection string.
+const STORAGE: &str = "AzureWebJobsStorage";
+/// Flex Consumption's deployment storage connection string (named in `functionAppConfig`).
+pub(crate) const DEPLOYMENT_STORAGE: &str = "DEPLOYMENT_STORAGE_CONNECTION_STRING";
+/// The worker runtime (`python`, `node`; not on Flex).
+const WORKER: &str = "FUNCTIONS_WORKER_RUNTIME";
+/// The Functions host version (`~4`).
+pub(crate) const EXTENSION: &str = "FUNCTIONS_EXTENSION_VERSION";
+
+/// App settings this provider manages; a spec cannot set them.
+pub const AZURE_RESERVED_ENV: &[&str] = &[
+    CODE_SHA,
+    FUNCTION,
+    ENV_KEYS,
+    SECRET_KEYS,
+    DESCRIPTION,
+    RUN_FROM_PACKAGE,
+    TIMEOUT,
+    STORAGE,
+    DEPLOYMENT_STORAGE,
+    WORKER,
+    EXTENSION,
+    "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
+    "WEBSITE_CONTENTSHARE",
+    "SCM_DO_BUILD_DURING_DEPLOYMENT",
+];
+
+/// Settings whose values are credentials.
+const SECRET_SETTINGS: &[&str] = &[STORAGE, DEPLOYMENT_STORAGE, RUN_FROM_PACKAGE];
+
+/// App settings, name → value.
+pub(crate) type Settings = BTreeMap<String, String>;
+
+/// `hh:mm:ss` for a timeout in seconds.
+fn hhmmss(secs: u32) -> String {
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// Seconds for `hh:mm:ss`.
+pub(crate) fn parse_hhmmss(s: &str) -> Option<u32> {
+    let mut parts = s.split(':').map(|p| p.parse::<u32>().ok());
+    let (h, m, sec) = (parts.next()??, parts.next()??, parts.next()??);
+    Some(h * 3600 + m * 60 + sec)
+}
+
+/// A setting's value as a plan may show it: secrets redacted.
+pub(crate) fn shown_value(
+    spec: &FunctionSpec,
+    settings: &Settings,
+    key: &str,
+    value: Option<&String>,
+) -> Option<String> {
+    let secret = SECRET_SETTINGS.contains(&key)
+        || spec.is_secret(key)
+        || settings
+            .get(SECRET_KEYS)
+            .is_some_and(|s| s.split(',').any(|k| k == key));
+    value.map(|v| {
+        if secret {
+            faas_core::REDACTED.to_string()
+        } else {
+            v.clone()
+        }
+    })
+}
+
+/// The app settings `spec` means on top of `current`: variables the spec no longer has are
+/// removed, everything else not ours is kept (the PUT replaces them all).
+pub(crate) fn desired_settings(
+    current: &Settings,
+    spec: &FunctionSpec,
+    hosting: Hosting,
+    storage: &str,
+    code: Option<(&str, Option<String>)>,
+) -> Settings {
+    let mut s = current.clone();
+    s.insert(FUNCTION.into(), spec.name.clone());
+    for old in current.get(ENV_KEYS).map(|k| k.split(',')).into_iter().flatten() {
+        s.remove(old);
+    }
+    for (k, v) in &spec.environment {
+        s.insert(k.clone(), v.clone());
+    }
+    let keys: Vec<&str> = spec.environment.keys().map(String::as_str).collect();
+    s.insert(ENV_KEYS.into(), keys.join(","));
+    let secret: Vec<&str> = spec.secret_env.iter().map(String::as_str).collect();
+    s.insert(SECRET_KEYS.into(), secret.join(","));
+    s.insert(TIMEOUT.into(), hhmmss(spec.timeout_s));
+    s.insert(
+        EXTENSION.into(),
+        spec.azure.extension_version.clone().unwrap_or_else(|| "~4".into()),
+    );
+    s.insert(STORAGE.into(), storage.to_string());
+    if hosting == Hosting::Flex {
+        s.insert(DEPLOYMENT_STORAGE.into(), storage.to_string());
+        s.remove(WORKER);
+    } else {
+        s.insert(WORKER.into(), worker(spec).into());
+    }
+    if spec.description.is_empty() {
+        s.remove(DESCRIPTION);
+    } else {
+        s.insert(DESCRIPTION.into(), spec.description.clone());
+    }
+    if let Some((sha, url)) = code {
+        s.insert(CODE_SHA.into(), sha.to_string());
+        match url {
+            Some(u) => s.insert(RUN_FROM_PACKAGE.into(), u),
+            None => s.remove(RUN_FROM_PACKAGE),
+        };
+    }
+    s
+}
+
+/// Refuses to treat `app` as `function`'s when it holds another function: an app holds one
+/// package (and one code marker), so a second function would replace the first one's code,
+/// and deleting one would delete both.
+pub(crate) fn check_owner(app: &str, settings: &Settings, function: &str) -> Result<()> {
+    match settings.get(FUNCTION) {
+        Some(holder) if holder != function => Err(Error::conflict(
+            format!("function app {app}"),
+            format!(
+                "it holds function {holder:?}, and an app holds one function's package: give {function:?} an app of its own (AzureBuilder without app() names each app after its function)"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}

@@ -7,6 +7,7 @@ use reqwest::{Method, Url};
 use serde_json::Value;
 
 use crate::functions::{Functions, storage_uri};
+use crate::resources::StorageSource;
 use crate::rest::{Api, Target, map_error};
 
 /// A bucket for content-addressed packages.
@@ -71,7 +72,7 @@ impl Bucket {
             name: &object,
         };
         let meta = object_url(&self.base, &["storage", "v1", "b", &self.bucket, "o", &object])?;
-        if let Some(found) = self.api.get_opt(meta.as_str(), target).await?
+        if let Some(found) = self.api.get_opt::<Value>(meta.as_str(), target).await?
             && found["size"].as_str().and_then(|s| s.parse::<u64>().ok()) == Some(package.size)
         {
             tracing::info!(bucket = %self.bucket, %object, "package already uploaded");
@@ -101,19 +102,26 @@ impl Bucket {
         Ok(self.artifact(&stored, package))
     }
 
-    /// The reference to a stored object (a GCS object resource: `bucket`, `name`, `generation`).
+    /// The reference to a stored object (a Cloud Storage JSON API object resource: `bucket`,
+    /// `name`, `generation`; read as it comes, since emulators differ in its number types).
     fn artifact(&self, object: &Value, package: &Package) -> ArtifactRef {
-        let source = serde_json::json!({
-            "bucket": object["bucket"].as_str().unwrap_or(&self.bucket),
-            "object": object["name"],
-            "generation": object["generation"],
-        });
-        ArtifactRef {
-            uri: storage_uri(&source),
-            sha256: package.sha256.clone(),
-            size: package.size,
-            local_path: Some(package.path.clone()),
-        }
+        let text = |key: &str| object[key].as_str().map(str::to_string);
+        let source = StorageSource {
+            bucket: text("bucket").unwrap_or_else(|| self.bucket.clone()),
+            object: text("name").unwrap_or_default(),
+            generation: text("generation"),
+        };
+        artifact_ref(&source, package)
+    }
+}
+
+/// The reference to `package` stored at `source`.
+fn artifact_ref(source: &StorageSource, package: &Package) -> ArtifactRef {
+    ArtifactRef {
+        uri: storage_uri(source),
+        sha256: package.sha256.clone(),
+        size: package.size,
+        local_path: Some(package.path.clone()),
     }
 }
 
@@ -141,10 +149,5 @@ pub(crate) async fn upload_signed(functions: &Functions, package: &Package) -> R
     })
     .await?;
     tracing::info!(object = %storage_uri(&source), bytes = package.size, "package uploaded to the signed URL");
-    Ok(ArtifactRef {
-        uri: storage_uri(&source),
-        sha256: package.sha256.clone(),
-        size: package.size,
-        local_path: Some(package.path.clone()),
-    })
+    Ok(artifact_ref(&source, package))
 }

@@ -7,9 +7,12 @@ use faas_core::{
     ArtifactRef, Change, ConfigDiff, DeployState, Deployment, Error, FunctionSpec, PollStatus, ResourceKind, Result,
 };
 use reqwest::Method;
-use serde_json::{Value, json};
 
-use crate::rest::{Api, Operation, Target, invalid_response};
+use crate::resources::{
+    BuildConfig, Environment, Function, GenerateUploadUrlRequest, GenerateUploadUrlResponse, Operation, ServiceConfig,
+    Severity, Source, State, StorageSource,
+};
+use crate::rest::{Api, Target, body};
 
 /// The build-time variable that records the deployed package's sha256 (Cloud Functions keeps
 /// no hash of its own that matches ours); build variables do not reach the running function.
@@ -30,7 +33,7 @@ pub(crate) struct Functions {
 /// What a plan read and decided: applying it starts from this instead of reading again.
 pub(crate) struct Planned {
     /// The function as the plan read it.
-    pub function: Value,
+    pub function: Function,
     /// What the plan found different.
     pub differences: Differences,
 }
@@ -88,36 +91,32 @@ pub(crate) fn parse_memory(s: &str) -> Option<u32> {
     Some((bytes / (1024.0 * 1024.0)).round() as u32)
 }
 
-fn user_env(f: &Value) -> BTreeMap<String, String> {
-    f["serviceConfig"]["environmentVariables"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| !PLATFORM_ENV.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
+/// The run-time variables the user set (without those Cloud Functions adds).
+fn user_env(f: &Function) -> BTreeMap<String, String> {
+    f.service_config
+        .environment_variables
+        .iter()
+        .filter(|(k, _)| !PLATFORM_ENV.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
-fn user_labels(f: &Value) -> BTreeMap<String, String> {
-    f["labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| !(k.starts_with("goog-") || k.as_str() == "deployment-tool"))
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
+/// The labels the user set (without the platform's `goog-…` and `deployment-tool`).
+fn user_labels(f: &Function) -> BTreeMap<String, String> {
+    f.labels
+        .iter()
+        .filter(|(k, _)| !(k.starts_with("goog-") || k.as_str() == "deployment-tool"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// The sha256 (hex) of the code a function runs, as we recorded it.
-pub(crate) fn code_sha(f: &Value) -> String {
-    f["buildConfig"]["environmentVariables"][CODE_SHA_VAR]
-        .as_str()
+pub(crate) fn code_sha(f: &Function) -> String {
+    f.build_config
+        .environment_variables
+        .get(CODE_SHA_VAR)
+        .cloned()
         .unwrap_or_default()
-        .to_string()
 }
 
 /// `K=V,…` with secret values as `***`; `None`: which values are secret is unknown, so all are.
@@ -132,7 +131,7 @@ fn env_text(spec: Option<&FunctionSpec>, env: &BTreeMap<String, String>) -> Stri
 }
 
 /// How the function's configuration differs from `spec`, and whether its code differs from `sha256`.
-pub(crate) fn differences(f: &Value, spec: &FunctionSpec, sha256: &str) -> Differences {
+pub(crate) fn differences(f: &Function, spec: &FunctionSpec, sha256: &str) -> Differences {
     let mut d = Differences::default();
     let current = code_sha(f);
     if current != sha256 {
@@ -150,25 +149,25 @@ pub(crate) fn differences(f: &Value, spec: &FunctionSpec, sha256: &str) -> Diffe
             ));
         }
     };
-    let s = |v: &Value| v.as_str().map(str::to_string);
-    let build = &f["buildConfig"];
-    let service = &f["serviceConfig"];
+    let build = &f.build_config;
+    let service = &f.service_config;
     diff(
         "runtime",
-        s(&build["runtime"]),
+        build.runtime.clone(),
         spec.runtime.gcp_name(),
         "buildConfig.runtime",
     );
     diff(
         "handler",
-        s(&build["entryPoint"]),
+        build.entry_point.clone(),
         Some(entry_point(&spec.handler).to_string()),
         "buildConfig.entryPoint",
     );
     diff(
         "memory_mb",
-        service["availableMemory"]
-            .as_str()
+        service
+            .available_memory
+            .as_deref()
             .and_then(parse_memory)
             .map(|m| m.to_string()),
         Some(spec.memory_mb.to_string()),
@@ -176,14 +175,14 @@ pub(crate) fn differences(f: &Value, spec: &FunctionSpec, sha256: &str) -> Diffe
     );
     diff(
         "timeout_s",
-        service["timeoutSeconds"].as_u64().map(|t| t.to_string()),
+        service.timeout_seconds.map(|t| t.to_string()),
         Some(spec.timeout_s.to_string()),
         "serviceConfig.timeoutSeconds",
     );
     let env = user_env(f);
     diff(
         "description",
-        s(&f["description"]).filter(|d| !d.is_empty()),
+        f.description.clone().filter(|d| !d.is_empty()),
         Some(spec.description.clone()).filter(|d| !d.is_empty()),
         "description",
     );
@@ -199,16 +198,16 @@ pub(crate) fn differences(f: &Value, spec: &FunctionSpec, sha256: &str) -> Diffe
     if let Some(sa) = &spec.gcp.service_account {
         diff(
             "gcp.service_account",
-            s(&service["serviceAccountEmail"]),
+            service.service_account_email.clone(),
             Some(sa.clone()),
             "serviceConfig.serviceAccountEmail",
         );
     }
-    let count = |v: &Value| v.as_u64().map(|n| n.to_string());
+    let count = |n: Option<u32>| n.map(|n| n.to_string());
     if let Some(n) = spec.gcp.max_instances {
         diff(
             "gcp.max_instances",
-            count(&service["maxInstanceCount"]),
+            count(service.max_instance_count),
             Some(n.to_string()),
             "serviceConfig.maxInstanceCount",
         );
@@ -216,7 +215,7 @@ pub(crate) fn differences(f: &Value, spec: &FunctionSpec, sha256: &str) -> Diffe
     if let Some(n) = spec.gcp.min_instances {
         diff(
             "gcp.min_instances",
-            count(&service["minInstanceCount"]),
+            count(service.min_instance_count),
             Some(n.to_string()),
             "serviceConfig.minInstanceCount",
         );
@@ -241,19 +240,15 @@ pub(crate) fn differences(f: &Value, spec: &FunctionSpec, sha256: &str) -> Diffe
 }
 
 /// `gs://bucket/object[#generation]` ⇄ `storageSource`.
-pub(crate) fn storage_uri(source: &Value) -> String {
-    let mut uri = format!(
-        "gs://{}/{}",
-        source["bucket"].as_str().unwrap_or_default(),
-        source["object"].as_str().unwrap_or_default()
-    );
-    if let Some(g) = source["generation"].as_str().filter(|g| !g.is_empty() && *g != "0") {
+pub(crate) fn storage_uri(source: &StorageSource) -> String {
+    let mut uri = format!("gs://{}/{}", source.bucket, source.object);
+    if let Some(g) = source.generation.as_deref().filter(|g| !g.is_empty() && *g != "0") {
         uri.push_str(&format!("#{g}"));
     }
     uri
 }
 
-fn storage_source(artifact: &ArtifactRef) -> Result<Value> {
+fn storage_source(artifact: &ArtifactRef) -> Result<StorageSource> {
     let rest = artifact.uri.strip_prefix("gs://").ok_or_else(|| {
         Error::invalid(
             "artifact",
@@ -265,15 +260,15 @@ fn storage_source(artifact: &ArtifactRef) -> Result<Value> {
     let (bucket, object) = path
         .split_once('/')
         .ok_or_else(|| Error::invalid("artifact", &artifact.uri, "expected gs://bucket/object"))?;
-    let mut v = json!({"bucket": bucket, "object": object});
-    if let Some(g) = generation {
-        v["generation"] = json!(g);
-    }
-    Ok(v)
+    Ok(StorageSource {
+        bucket: bucket.to_string(),
+        object: object.to_string(),
+        generation: generation.map(str::to_string),
+    })
 }
 
 /// The function resource `spec` describes (output-only fields left out).
-fn resource(name: &str, spec: &FunctionSpec, artifact: &ArtifactRef, keep_traffic: bool) -> Result<Value> {
+fn resource(name: &str, spec: &FunctionSpec, artifact: &ArtifactRef, keep_traffic: bool) -> Result<Function> {
     let runtime = spec.runtime.gcp_name().ok_or_else(|| {
         Error::invalid(
             "runtime",
@@ -281,49 +276,45 @@ fn resource(name: &str, spec: &FunctionSpec, artifact: &ArtifactRef, keep_traffi
             "Cloud Functions has no custom runtimes: use python3xx, nodejsNN, ruby3x or a container on Cloud Run",
         )
     })?;
-    let mut build = json!({
-        "runtime": runtime,
-        "entryPoint": entry_point(&spec.handler),
-        "environmentVariables": {CODE_SHA_VAR: artifact.sha256},
-    });
-    if artifact.uri.starts_with("gs://") {
-        build["source"] = json!({"storageSource": storage_source(artifact)?});
-    }
-    let mut service = json!({
-        "availableMemory": memory_text(spec.memory_mb),
-        "timeoutSeconds": spec.timeout_s,
-        "environmentVariables": spec.environment,
-    });
-    if let Some(sa) = &spec.gcp.service_account {
-        service["serviceAccountEmail"] = json!(sa);
-    }
-    if let Some(n) = spec.gcp.max_instances {
-        service["maxInstanceCount"] = json!(n);
-    }
-    if let Some(n) = spec.gcp.min_instances {
-        service["minInstanceCount"] = json!(n);
-    }
-    if keep_traffic {
-        // The new revision takes no traffic: the serving label keeps what it routes.
-        service["allTrafficOnLatestRevision"] = json!(false);
-    }
-    Ok(json!({
-        "name": name,
-        "description": spec.description,
-        "environment": "GEN_2",
-        "labels": spec.tags,
-        "buildConfig": build,
-        "serviceConfig": service,
-    }))
+    let source = match artifact.uri.starts_with("gs://") {
+        true => Some(Source {
+            storage_source: Some(storage_source(artifact)?),
+        }),
+        false => None,
+    };
+    Ok(Function {
+        name: Some(name.to_string()),
+        description: Some(spec.description.clone()),
+        environment: Some(Environment::Gen2),
+        labels: spec.tags.clone(),
+        build_config: BuildConfig {
+            runtime: Some(runtime),
+            entry_point: Some(entry_point(&spec.handler).to_string()),
+            source,
+            environment_variables: BTreeMap::from([(CODE_SHA_VAR.to_string(), artifact.sha256.clone())]),
+        },
+        service_config: ServiceConfig {
+            available_memory: Some(memory_text(spec.memory_mb)),
+            timeout_seconds: Some(spec.timeout_s),
+            environment_variables: spec.environment.clone(),
+            service_account_email: spec.gcp.service_account.clone(),
+            max_instance_count: spec.gcp.max_instances,
+            min_instance_count: spec.gcp.min_instances,
+            // The new revision takes no traffic: the serving label keeps what it routes.
+            all_traffic_on_latest_revision: keep_traffic.then_some(false),
+            ..ServiceConfig::default()
+        },
+        ..Function::default()
+    })
 }
 
 /// The spec a function resource describes; `desired` supplies the spellings GCP does not keep
 /// (the handler's module, the runtime's name) when they mean the same.
-pub(crate) fn observed_spec(f: &Value, name: &str, desired: Option<&FunctionSpec>) -> FunctionSpec {
-    let build = &f["buildConfig"];
-    let service = &f["serviceConfig"];
-    let gcp_runtime = build["runtime"].as_str().unwrap_or_default();
-    let entry = build["entryPoint"].as_str().unwrap_or_default();
+pub(crate) fn observed_spec(f: &Function, name: &str, desired: Option<&FunctionSpec>) -> FunctionSpec {
+    let build = &f.build_config;
+    let service = &f.service_config;
+    let gcp_runtime = build.runtime.as_deref().unwrap_or_default();
+    let entry = build.entry_point.as_deref().unwrap_or_default();
     let runtime = match desired {
         Some(d) if d.runtime.gcp_name().as_deref() == Some(gcp_runtime) => d.runtime.clone(),
         _ => gcp_runtime
@@ -340,21 +331,21 @@ pub(crate) fn observed_spec(f: &Value, name: &str, desired: Option<&FunctionSpec
         },
     };
     let mut spec = FunctionSpec::new(name, runtime, handler);
-    if let Some(mb) = service["availableMemory"].as_str().and_then(parse_memory) {
+    if let Some(mb) = service.available_memory.as_deref().and_then(parse_memory) {
         spec.memory_mb = mb;
     }
-    if let Some(t) = service["timeoutSeconds"].as_u64() {
-        spec.timeout_s = t as u32;
+    if let Some(t) = service.timeout_seconds {
+        spec.timeout_s = t;
     }
     spec.environment = user_env(f);
     if let Some(d) = desired {
         spec.secret_env = d.secret_env.clone();
     }
     spec.tags = user_labels(f);
-    spec.description = f["description"].as_str().unwrap_or_default().to_string();
-    spec.gcp.service_account = service["serviceAccountEmail"].as_str().map(str::to_string);
-    spec.gcp.max_instances = service["maxInstanceCount"].as_u64().map(|n| n as u32);
-    spec.gcp.min_instances = service["minInstanceCount"].as_u64().map(|n| n as u32);
+    spec.description = f.description.clone().unwrap_or_default();
+    spec.gcp.service_account = service.service_account_email.clone();
+    spec.gcp.max_instances = service.max_instance_count;
+    spec.gcp.min_instances = service.min_instance_count;
     if let Some(d) = desired {
         // Unset in the spec means "the platform's default": do not report the default back.
         if d.gcp.service_account.is_none() {
@@ -380,47 +371,50 @@ fn unreachable_runtime() -> faas_package::Runtime {
     panic!("`provided` is a known runtime")
 }
 
-pub(crate) fn state_of(f: &Value) -> DeployState {
-    match f["state"].as_str().unwrap_or_default() {
-        "ACTIVE" => DeployState::Active,
-        "DEPLOYING" | "DELETING" | "DETACHING" => DeployState::Pending,
-        "FAILED" | "UNKNOWN" | "DETACH_FAILED" => DeployState::Failed(state_messages(f)),
+/// The function's state in faas-core's terms (a failure with its messages).
+pub(crate) fn state_of(f: &Function) -> DeployState {
+    match &f.output.state {
+        Some(State::Active) => DeployState::Active,
+        Some(State::Deploying | State::Deleting | State::Detaching) => DeployState::Pending,
+        Some(State::Failed | State::Unknown | State::DetachFailed) => DeployState::Failed(state_messages(f)),
         _ => DeployState::Inactive,
     }
 }
 
-fn state_messages(f: &Value) -> String {
-    let msgs: Vec<String> = f["stateMessages"]
-        .as_array()
-        .into_iter()
-        .flatten()
+fn state_messages(f: &Function) -> String {
+    let msgs: Vec<String> = f
+        .output
+        .state_messages
+        .iter()
         .map(|m| {
             format!(
                 "{} {}: {}",
-                m["severity"].as_str().unwrap_or(""),
-                m["type"].as_str().unwrap_or(""),
-                m["message"].as_str().unwrap_or("")
+                m.severity.as_ref().map_or("", Severity::as_str),
+                m.kind.as_deref().unwrap_or(""),
+                m.message.as_deref().unwrap_or("")
             )
         })
         .collect();
     if msgs.is_empty() {
-        format!("state {}", f["state"].as_str().unwrap_or("?"))
+        format!("state {}", f.state_text())
     } else {
         msgs.join("; ")
     }
 }
 
+/// The URL that calls the function: its own, else its service's.
+pub(crate) fn function_url(f: &Function) -> Option<&str> {
+    f.output.url.as_deref().or(f.service_config.output.uri.as_deref())
+}
+
 /// A function resource as a provider-neutral [`Deployment`].
-pub(crate) fn deployment(f: &Value, name: &str, desired: Option<&FunctionSpec>) -> Deployment {
+pub(crate) fn deployment(f: &Function, name: &str, desired: Option<&FunctionSpec>) -> Deployment {
     Deployment {
         spec: observed_spec(f, name, desired),
         code_sha256: code_sha(f),
         state: state_of(f),
-        revision: f["updateTime"].as_str().map(str::to_string),
-        url: f["url"]
-            .as_str()
-            .or(f["serviceConfig"]["uri"].as_str())
-            .map(str::to_string),
+        revision: f.output.update_time.clone(),
+        url: function_url(f).map(str::to_string),
         version: "latest".into(),
     }
 }
@@ -442,35 +436,37 @@ impl Functions {
     }
 
     /// The function resource, or `None`.
-    pub async fn observe(&self, function: &str) -> Result<Option<Value>> {
+    pub async fn observe(&self, function: &str) -> Result<Option<Function>> {
         self.api.get_opt(&self.url(function), Self::target(function)).await
     }
 
     /// The function resource, or `NotFound`.
-    pub async fn require(&self, function: &str) -> Result<Value> {
+    pub async fn require(&self, function: &str) -> Result<Function> {
         self.observe(function)
             .await?
             .ok_or_else(|| Error::not_found(ResourceKind::Function, function, None))
     }
 
     /// `functions:generateUploadUrl`: the signed URL and the `storageSource` it fills.
-    pub async fn upload_url(&self) -> Result<(String, Value)> {
+    pub async fn upload_url(&self) -> Result<(String, StorageSource)> {
         let url = format!("{}{}/functions:generateUploadUrl", self.base, self.parent);
-        let v = self
+        let request = body(&GenerateUploadUrlRequest {
+            environment: Environment::Gen2,
+        })?;
+        let answer: GenerateUploadUrlResponse = self
             .api
-            .call(
+            .send(
                 Method::POST,
                 &url,
-                Some(&json!({"environment": "GEN_2"})),
+                Some(&request),
                 Target {
                     kind: ResourceKind::Artifact,
                     name: &self.parent,
                 },
             )
             .await?;
-        let upload = v["uploadUrl"].as_str().map(str::to_string);
-        match (upload, v.get("storageSource")) {
-            (Some(u), Some(s)) => Ok((u, s.clone())),
+        match (answer.upload_url, answer.storage_source) {
+            (Some(u), Some(s)) => Ok((u, s)),
             _ => Err(Error::other(
                 "invalid_response",
                 "generateUploadUrl answered without uploadUrl and storageSource",
@@ -480,14 +476,12 @@ impl Functions {
     }
 
     /// Waits until no operation runs on the function (state not `DEPLOYING`/`DELETING`).
-    async fn wait_idle(&self, function: &str) -> Result<Option<Value>> {
+    async fn wait_idle(&self, function: &str) -> Result<Option<Function>> {
         self.api
             .poll
             .poll(&format!("{function} to finish its running operation"), || async {
                 Ok(match self.observe(function).await? {
-                    Some(f) if matches!(f["state"].as_str(), Some("DEPLOYING" | "DELETING")) => {
-                        PollStatus::Pending(format!("state {}", f["state"].as_str().unwrap_or("?")))
-                    }
+                    Some(f) if f.busy() => PollStatus::Pending(format!("state {}", f.state_text())),
                     other => PollStatus::Done(other),
                 })
             })
@@ -507,7 +501,7 @@ impl Functions {
         artifact: &ArtifactRef,
         keep_traffic: bool,
         planned: Option<&Planned>,
-    ) -> Result<(Value, Change)> {
+    ) -> Result<(Function, Change)> {
         let name = self.name(&spec.name);
         let mut intended: Option<Change> = None;
         let attempts = self.api.retry.max_attempts.max(1) + 2;
@@ -518,9 +512,7 @@ impl Functions {
                 self.observe(&spec.name).await?
             };
             let observed = match seen {
-                Some(f) if matches!(f["state"].as_str(), Some("DEPLOYING" | "DELETING")) => {
-                    self.wait_idle(&spec.name).await?
-                }
+                Some(f) if f.busy() => self.wait_idle(&spec.name).await?,
                 other => other,
             };
             let result = match &observed {
@@ -529,10 +521,10 @@ impl Functions {
                         created: true,
                         ..Change::default()
                     });
-                    let body = resource(&name, spec, artifact, false)?;
+                    let created = body(&resource(&name, spec, artifact, false)?)?;
                     let url = format!("{}{}/functions?functionId={}", self.base, self.parent, spec.name);
                     self.api
-                        .call(Method::POST, &url, Some(&body), Self::target(&spec.name))
+                        .send::<Operation>(Method::POST, &url, Some(&created), Self::target(&spec.name))
                         .await
                 }
                 Some(f) => {
@@ -552,7 +544,7 @@ impl Functions {
                         code_updated: d.code.is_some(),
                         config_updated: !d.config.is_empty(),
                     });
-                    let body = resource(&name, spec, artifact, keep_traffic)?;
+                    let patched = body(&resource(&name, spec, artifact, keep_traffic)?)?;
                     let mut mask = d.mask();
                     if keep_traffic {
                         mask.push_str(",serviceConfig.allTrafficOnLatestRevision");
@@ -560,13 +552,12 @@ impl Functions {
                     tracing::info!(function = %spec.name, update_mask = %mask, "patching function");
                     let url = format!("{}?updateMask={mask}", self.url(&spec.name));
                     self.api
-                        .call(Method::PATCH, &url, Some(&body), Self::target(&spec.name))
+                        .send::<Operation>(Method::PATCH, &url, Some(&patched), Self::target(&spec.name))
                         .await
                 }
             };
             match result {
                 Ok(op) => {
-                    let op: Operation = serde_json::from_value(op).map_err(|e| invalid_response(&name, e))?;
                     self.api
                         .wait(&self.base, op, &format!("deploy of {}", spec.name))
                         .await?;
@@ -594,11 +585,10 @@ impl Functions {
 
     /// Deletes the function (and the Cloud Run service behind it) and waits.
     pub async fn delete(&self, function: &str) -> Result<()> {
-        let op = self
+        let op: Operation = self
             .api
-            .call(Method::DELETE, &self.url(function), None, Self::target(function))
+            .send(Method::DELETE, &self.url(function), None, Self::target(function))
             .await?;
-        let op: Operation = serde_json::from_value(op).map_err(|e| invalid_response(function, e))?;
         self.api.wait(&self.base, op, &format!("delete of {function}")).await?;
         Ok(())
     }
@@ -643,9 +633,11 @@ mod tests {
         };
         let mut f = resource("projects/p/locations/r/functions/hello", &spec(), &artifact, false).unwrap();
         // What Cloud Functions adds by itself.
-        f["serviceConfig"]["environmentVariables"]["LOG_EXECUTION_ID"] = json!("true");
-        f["labels"]["goog-managed"] = json!("x");
-        f["serviceConfig"]["availableMemory"] = json!("256Mi");
+        f.service_config
+            .environment_variables
+            .insert("LOG_EXECUTION_ID".into(), "true".into());
+        f.labels.insert("goog-managed".into(), "x".into());
+        f.service_config.available_memory = Some("256Mi".into());
         assert!(differences(&f, &spec(), &artifact.sha256).is_empty());
         let changed = spec().memory_mb(512).secret_env("TOKEN", "other");
         let d = differences(&f, &changed, &"cd".repeat(32));
@@ -660,6 +652,39 @@ mod tests {
             faas_core::diff_config(&seen, &spec()).is_empty(),
             "{:?}",
             faas_core::diff_config(&seen, &spec())
+        );
+    }
+
+    #[test]
+    fn the_body_sent_is_the_function_the_spec_describes() {
+        let artifact = ArtifactRef {
+            uri: "gs://b/o.zip#17".into(),
+            sha256: "ab".repeat(32),
+            size: 1,
+            local_path: None,
+        };
+        let spec = spec();
+        let sent = body(&resource("projects/p/locations/r/functions/hello", &spec, &artifact, true).unwrap()).unwrap();
+        assert_eq!(
+            sent,
+            serde_json::json!({
+                "name": "projects/p/locations/r/functions/hello",
+                "description": "",
+                "environment": "GEN_2",
+                "labels": {},
+                "buildConfig": {
+                    "runtime": "python312",
+                    "entryPoint": "handle",
+                    "environmentVariables": {CODE_SHA_VAR: artifact.sha256},
+                    "source": {"storageSource": {"bucket": "b", "object": "o.zip", "generation": "17"}},
+                },
+                "serviceConfig": {
+                    "availableMemory": "256Mi",
+                    "timeoutSeconds": spec.timeout_s,
+                    "environmentVariables": {"A": "1", "TOKEN": "s3cr3t"},
+                    "allTrafficOnLatestRevision": false,
+                },
+            })
         );
     }
 

@@ -44,6 +44,7 @@ mod functions;
 #[cfg(test)]
 mod properties;
 mod provider;
+mod resources;
 mod rest;
 mod run;
 #[cfg(feature = "test-support")]

@@ -13,15 +13,15 @@ use faas_core::{
 };
 use faas_package::{Package, RuntimeFamily};
 use gcp_auth::TokenProvider;
-use serde_json::Value;
 
 use crate::GcpBuilder;
 use crate::NAME;
 use crate::artifacts::{Bucket, upload_signed};
 use crate::auth::{IdTokenCache, IdTokenSource};
-use crate::functions::{Functions, Planned, code_sha, deployment, differences, observed_spec};
+use crate::functions::{Functions, Planned, code_sha, deployment, differences, function_url, observed_spec};
+use crate::resources::{Function, Service, State};
 use crate::rest::Api;
-use crate::run::{Layout, Run, Service, VersionRecord, check_label, percents, short, tag_url, verify, version_tag};
+use crate::run::{Layout, Run, VersionRecord, check_label, percents, short, tag_url, verify, version_tag};
 
 /// What Cloud Functions (2nd gen) can do: immutable revisions as versions, traffic tags as
 /// labels with weighted splits on the serving label, no asynchronous invoke, no log tail with
@@ -179,15 +179,15 @@ impl GcpProvider {
     }
 
     /// The Cloud Run service behind a function, with our layout read from it.
-    async fn layout(&self, function: &str) -> Result<(Value, Service, Layout)> {
+    async fn layout(&self, function: &str) -> Result<(Function, Service, Layout)> {
         let f = self.functions.require(function).await?;
         let (service, layout) = self.layout_of(function, &f).await?;
         Ok((f, service, layout))
     }
 
     /// The service and traffic layout behind a function already read.
-    async fn layout_of(&self, function: &str, f: &Value) -> Result<(Service, Layout)> {
-        let name = f["serviceConfig"]["service"].as_str().ok_or_else(|| {
+    async fn layout_of(&self, function: &str, f: &Function) -> Result<(Service, Layout)> {
+        let name = f.service_config.output.service.as_deref().ok_or_else(|| {
             Error::other(
                 "NO_SERVICE",
                 format!("{function} has no Cloud Run service yet (its first deploy has not finished)"),
@@ -203,7 +203,7 @@ impl GcpProvider {
     /// and verify where traffic went; a concurrent writer (etag mismatch) means read again.
     async fn update_layout<F>(&self, function: &str, mut change: F) -> Result<Layout>
     where
-        F: FnMut(&Value, &mut Layout) -> Result<()> + Send,
+        F: FnMut(&Function, &mut Layout) -> Result<()> + Send,
     {
         let attempts = self.functions.api.retry.max_attempts.max(1);
         let mut attempt = 0;
@@ -254,16 +254,13 @@ impl GcpProvider {
         let q = qualifier.filter(|q| !matches!(*q, "latest" | "$LATEST"));
         let Some(q) = q else {
             let f = self.functions.require(function).await?;
-            let url = f["url"]
-                .as_str()
-                .or(f["serviceConfig"]["uri"].as_str())
-                .ok_or_else(|| {
-                    Error::other(
-                        "NO_URL",
-                        format!("{function} has no URL (is it an event-triggered function?)"),
-                        false,
-                    )
-                })?;
+            let url = function_url(&f).ok_or_else(|| {
+                Error::other(
+                    "NO_URL",
+                    format!("{function} has no URL (is it an event-triggered function?)"),
+                    false,
+                )
+            })?;
             return Ok((url.to_string(), None));
         };
         let (_, service, layout) = self.layout(function).await?;
@@ -278,7 +275,7 @@ impl GcpProvider {
             if layout.serving.is_none() {
                 return Err(Error::not_found(ResourceKind::Label, format!("{function}@{q}"), None));
             }
-            return Ok((service.uri.clone(), None));
+            return Ok((service.output.uri.clone().unwrap_or_default(), None));
         }
         if let Some(rev) = layout.tags.get(q) {
             let url = tag_url(&service, q).ok_or_else(missing_url)?;
@@ -352,7 +349,7 @@ impl ProviderBackend for GcpProvider {
                 });
             }
             // A function whose first deploy failed has no service (nor traffic) yet.
-            Some(p) if p.function["serviceConfig"]["service"].is_null() => None,
+            Some(p) if p.function.service_config.output.service.is_none() => None,
             Some(p) => Some(self.layout_of(&spec.name, &p.function).await?.1).filter(Layout::pinned),
             None => None,
         };
@@ -400,12 +397,12 @@ impl ProviderBackend for GcpProvider {
     async fn publish(&self, function: &str, request: &PublishRequest) -> Result<Version> {
         let mut published: Option<VersionRecord> = None;
         self.update_layout(function, |f, layout| {
-            if f["state"] != "ACTIVE" {
+            if f.output.state != Some(State::Active) {
                 return Err(Error::conflict(
                     function.to_string(),
                     format!(
                         "the function is {}, not ACTIVE: publish after a successful deploy",
-                        f["state"].as_str().unwrap_or("?")
+                        f.state_text()
                     ),
                 ));
             }
@@ -418,7 +415,7 @@ impl ProviderBackend for GcpProvider {
                     ),
                 ));
             }
-            let revision = short(f["serviceConfig"]["revision"].as_str().unwrap_or_default()).to_string();
+            let revision = short(f.service_config.output.revision.as_deref().unwrap_or_default()).to_string();
             if revision.is_empty() {
                 return Err(Error::conflict(
                     function.to_string(),
@@ -470,7 +467,7 @@ impl ProviderBackend for GcpProvider {
         let mut removed: Option<VersionRecord> = None;
         let mut service_name = String::new();
         self.update_layout(function, |f, layout| {
-            service_name = f["serviceConfig"]["service"].as_str().unwrap_or_default().to_string();
+            service_name = f.service_config.output.service.clone().unwrap_or_default();
             let record = layout
                 .version(version)
                 .cloned()
@@ -490,8 +487,9 @@ impl ProviderBackend for GcpProvider {
             return Ok(());
         };
         let (f, service, _) = self.layout(function).await?;
-        let current = short(f["serviceConfig"]["revision"].as_str().unwrap_or_default());
-        if record.revision != current && record.revision != short(&service.latest_ready_revision) {
+        let current = short(f.service_config.output.revision.as_deref().unwrap_or_default());
+        let latest = short(service.output.latest_ready_revision.as_deref().unwrap_or_default());
+        if record.revision != current && record.revision != latest {
             self.run.delete_revision(&service_name, &record.revision).await?;
         }
         Ok(())

@@ -17,62 +17,12 @@ use std::collections::BTreeMap;
 use faas_core::{Error, FunctionSpec, ResourceKind, Result, Routing};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use crate::rest::{Api, Operation, Target, invalid_response};
+use crate::resources::{AllocationType, Operation, Service, TrafficTarget};
+use crate::rest::{Api, Target, body};
 
 /// The annotation holding the version registry.
 pub(crate) const VERSIONS_ANNOTATION: &str = "faas.dev/versions";
-pub(crate) const LATEST: &str = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST";
-pub(crate) const REVISION: &str = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION";
-
-/// `GoogleCloudRunV2TrafficTarget`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct TrafficTarget {
-    #[serde(rename = "type", default)]
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub revision: String,
-    #[serde(default)]
-    pub percent: u32,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub tag: String,
-}
-
-/// `GoogleCloudRunV2TrafficTargetStatus`.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct TrafficStatus {
-    #[serde(rename = "type", default)]
-    pub kind: String,
-    #[serde(default)]
-    pub revision: String,
-    #[serde(default)]
-    pub percent: u32,
-    #[serde(default)]
-    pub tag: String,
-    #[serde(default)]
-    pub uri: String,
-}
-
-/// The parts of `GoogleCloudRunV2Service` we read.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Service {
-    pub name: String,
-    #[serde(default)]
-    pub etag: String,
-    #[serde(default)]
-    pub annotations: BTreeMap<String, String>,
-    #[serde(default)]
-    pub traffic: Vec<TrafficTarget>,
-    #[serde(default)]
-    pub traffic_statuses: Vec<TrafficStatus>,
-    #[serde(default)]
-    pub latest_ready_revision: String,
-    #[serde(default)]
-    pub uri: String,
-}
-
 /// One published version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct VersionRecord {
@@ -159,7 +109,7 @@ impl Layout {
         let mut weights = BTreeMap::new();
         let mut untagged = Vec::new();
         for t in &service.traffic {
-            if t.kind == LATEST {
+            if t.is_latest() {
                 if t.percent > 0 && t.percent < 100 {
                     untagged.push(t.clone());
                 }
@@ -189,38 +139,18 @@ impl Layout {
         let mut out: Vec<TrafficTarget> = self
             .versions
             .iter()
-            .map(|v| TrafficTarget {
-                kind: REVISION.into(),
-                revision: v.revision.clone(),
-                percent: 0,
-                tag: version_tag(v.id),
-            })
+            .map(|v| to_revision(&v.revision, 0, &version_tag(v.id)))
             .collect();
-        out.extend(self.tags.iter().map(|(tag, rev)| TrafficTarget {
-            kind: REVISION.into(),
-            revision: rev.clone(),
-            percent: 0,
-            tag: tag.clone(),
-        }));
+        out.extend(self.tags.iter().map(|(tag, rev)| to_revision(rev, 0, tag)));
         match &self.serving {
             Some((primary, weights)) => {
                 let extra: u32 = weights.values().sum();
-                out.push(TrafficTarget {
-                    kind: REVISION.into(),
-                    revision: primary.clone(),
-                    percent: 100 - extra.min(100),
-                    tag: serving_label.to_string(),
-                });
-                out.extend(weights.iter().map(|(rev, p)| TrafficTarget {
-                    kind: REVISION.into(),
-                    revision: rev.clone(),
-                    percent: *p,
-                    tag: String::new(),
-                }));
+                out.push(to_revision(primary, 100 - extra.min(100), serving_label));
+                out.extend(weights.iter().map(|(rev, p)| to_revision(rev, *p, "")));
             }
             None if !self.foreign.is_empty() => out.extend(self.foreign.iter().cloned()),
             None => out.push(TrafficTarget {
-                kind: LATEST.into(),
+                kind: Some(AllocationType::Latest),
                 percent: 100,
                 ..TrafficTarget::default()
             }),
@@ -286,6 +216,17 @@ impl Layout {
     }
 }
 
+/// A traffic entry for a revision by name (`tag` empty: untagged).
+fn to_revision(revision: &str, percent: u32, tag: &str) -> TrafficTarget {
+    TrafficTarget {
+        kind: Some(AllocationType::Revision),
+        revision: revision.to_string(),
+        percent,
+        tag: tag.to_string(),
+        ..TrafficTarget::default()
+    }
+}
+
 /// Weights as whole percents: Cloud Run splits traffic in whole percents.
 pub(crate) fn percents(routing: &Routing) -> Result<BTreeMap<String, u32>> {
     let mut out = BTreeMap::new();
@@ -321,11 +262,9 @@ impl Run {
 
     /// The service (`projects/…/services/…`).
     pub async fn service(&self, name: &str) -> Result<Service> {
-        let v = self
-            .api
-            .call(Method::GET, &format!("{}{name}", self.base), None, Self::target(name))
-            .await?;
-        serde_json::from_value(v).map_err(|e| invalid_response(name, e))
+        self.api
+            .send(Method::GET, &format!("{}{name}", self.base), None, Self::target(name))
+            .await
     }
 
     /// Writes `layout` to the service with `services.patch` guarded by `etag`, waits for the
@@ -336,18 +275,18 @@ impl Run {
             VERSIONS_ANNOTATION.to_string(),
             serde_json::to_string(&layout.versions).map_err(|e| Error::other("serialize", e.to_string(), false))?,
         );
-        let body = json!({
-            "name": service.name,
-            "etag": service.etag,
-            "annotations": annotations,
-            "traffic": layout.traffic(serving_label),
-        });
+        let patch = body(&Service {
+            name: service.name.clone(),
+            etag: service.etag.clone(),
+            annotations,
+            traffic: layout.traffic(serving_label),
+            ..Service::default()
+        })?;
         let url = format!("{}{}?updateMask=annotations,traffic", self.base, service.name);
-        let op = self
+        let op: Operation = self
             .api
-            .call(Method::PATCH, &url, Some(&body), Self::target(&service.name))
+            .send(Method::PATCH, &url, Some(&patch), Self::target(&service.name))
             .await?;
-        let op: Operation = serde_json::from_value(op).map_err(|e| invalid_response(&service.name, e))?;
         self.api
             .wait(&self.base, op, &format!("traffic update of {}", service.name))
             .await?;
@@ -357,9 +296,9 @@ impl Run {
     /// Deletes a revision and waits; a revision already gone is fine.
     pub async fn delete_revision(&self, service: &str, revision: &str) -> Result<()> {
         let name = format!("{service}/revisions/{revision}");
-        let op = match self
+        let op: Operation = match self
             .api
-            .call(
+            .send(
                 Method::DELETE,
                 &format!("{}{name}", self.base),
                 None,
@@ -374,7 +313,6 @@ impl Run {
             Err(Error::NotFound { .. }) => return Ok(()),
             Err(e) => return Err(e),
         };
-        let op: Operation = serde_json::from_value(op).map_err(|e| invalid_response(&name, e))?;
         self.api
             .wait(&self.base, op, &format!("delete of revision {revision}"))
             .await?;
@@ -386,17 +324,17 @@ impl Run {
 pub(crate) fn verify(service: &Service, layout: &Layout, serving_label: &str) -> Result<()> {
     let mut want: BTreeMap<String, u32> = BTreeMap::new();
     let mut got: BTreeMap<String, u32> = BTreeMap::new();
-    let latest = short(&service.latest_ready_revision).to_string();
+    let latest = short(service.output.latest_ready_revision.as_deref().unwrap_or_default()).to_string();
     for t in layout.traffic(serving_label).iter().filter(|t| t.percent > 0) {
-        let rev = if t.kind == LATEST {
+        let rev = if t.is_latest() {
             latest.clone()
         } else {
             t.revision.clone()
         };
         *want.entry(rev).or_insert(0) += t.percent;
     }
-    for s in service.traffic_statuses.iter().filter(|s| s.percent > 0) {
-        let rev = if s.kind == LATEST {
+    for s in service.output.traffic_statuses.iter().filter(|s| s.percent > 0) {
+        let rev = if s.is_latest() {
             latest.clone()
         } else {
             short(&s.revision).to_string()
@@ -417,6 +355,7 @@ pub(crate) fn verify(service: &Service, layout: &Layout, serving_label: &str) ->
 /// The URL serving a tag, from `trafficStatuses`.
 pub(crate) fn tag_url(service: &Service, tag: &str) -> Option<String> {
     service
+        .output
         .traffic_statuses
         .iter()
         .find(|s| s.tag == tag && !s.uri.is_empty())
@@ -425,9 +364,12 @@ pub(crate) fn tag_url(service: &Service, tag: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::Value;
+    use serde_json::{Value, json};
 
     use super::*;
+
+    const LATEST: &str = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST";
+    const REVISION: &str = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION";
 
     fn service(traffic: Value, annotations: Value) -> Service {
         serde_json::from_value(json!({
@@ -465,7 +407,7 @@ mod tests {
         assert_eq!(
             fresh.traffic("live"),
             vec![TrafficTarget {
-                kind: LATEST.into(),
+                kind: Some(AllocationType::Latest),
                 percent: 100,
                 ..TrafficTarget::default()
             }]

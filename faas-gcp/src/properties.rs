@@ -5,10 +5,11 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use crate::functions::{code_sha, deployment, differences, observed_spec};
+use crate::differences::differences;
+use crate::layout::Layout;
 use crate::resources::{Function, Service};
 use crate::rest::{Target, map_error};
-use crate::run::Layout;
+use crate::spec_mapping::{code_sha, deployment, observed_spec};
 
 fn leaf() -> impl Strategy<Value = Value> {
     prop_oneof![

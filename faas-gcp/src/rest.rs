@@ -143,7 +143,7 @@ fn transport(method: &Method, url: &str, e: reqwest::Error) -> Error {
     // Without the URL: signed upload URLs carry credentials in their query.
     let shown = url.split('?').next().unwrap_or(url);
     if e.is_timeout() {
-        return crate::timed_out(format!("{method} {shown}"));
+        return crate::http::timed_out(format!("{method} {shown}"));
     }
     Error::other("transport", format!("{method} {shown}"), true).with_source(e.without_url())
 }

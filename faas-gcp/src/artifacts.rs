@@ -6,8 +6,10 @@ use faas_package::Package;
 use reqwest::{Method, Url};
 use serde_json::Value;
 
-use crate::functions::{Functions, storage_uri};
+use crate::functions::Functions;
+use crate::resources::StorageSource;
 use crate::rest::{Api, Target, map_error};
+use crate::spec_mapping::storage_uri;
 
 /// A bucket for content-addressed packages.
 #[derive(Debug, Clone)]
@@ -17,48 +19,6 @@ pub(crate) struct Bucket {
     pub base: String,
     pub bucket: String,
     pub prefix: String,
-}
-
-fn object_url(base: &str, path: &[&str]) -> Result<Url> {
-    let mut url = Url::parse(base).map_err(|e| Error::config("storage_url", base, e.to_string()))?;
-    url.path_segments_mut()
-        .map_err(|_| Error::config("storage_url", base, "not a base URL"))?
-        .pop_if_empty()
-        .extend(path);
-    Ok(url)
-}
-
-async fn file_body(package: &Package) -> Result<reqwest::Body> {
-    let file = tokio::fs::File::open(&package.path)
-        .await
-        .map_err(|e| Error::io(package.path.display().to_string(), e))?;
-    Ok(reqwest::Body::from(file))
-}
-
-/// Sends the package with `send`, retrying transient failures under the API's `RetryConfig`
-/// (the file is reopened for each attempt, so nothing is held in memory).
-async fn put_with_retries<F, Fut>(api: &Api, what: &str, send: F) -> Result<Value>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Value>>,
-{
-    api.retry.retry_if(what, Error::is_transient, send).await
-}
-
-async fn answer(resp: reqwest::Response, target: Target<'_>) -> Result<Value> {
-    let status = resp.status();
-    let bytes = resp.bytes().await.map_err(transport)?;
-    if status.is_success() {
-        return Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null));
-    }
-    Err(map_error(status.as_u16(), None, &bytes, target))
-}
-
-fn transport(e: reqwest::Error) -> Error {
-    if e.is_timeout() {
-        return crate::timed_out("upload");
-    }
-    Error::other("transport", "upload", true).with_source(e.without_url())
 }
 
 impl Bucket {
@@ -71,7 +31,7 @@ impl Bucket {
             name: &object,
         };
         let meta = object_url(&self.base, &["storage", "v1", "b", &self.bucket, "o", &object])?;
-        if let Some(found) = self.api.get_opt(meta.as_str(), target).await?
+        if let Some(found) = self.api.get_opt::<Value>(meta.as_str(), target).await?
             && found["size"].as_str().and_then(|s| s.parse::<u64>().ok()) == Some(package.size)
         {
             tracing::info!(bucket = %self.bucket, %object, "package already uploaded");
@@ -83,37 +43,24 @@ impl Bucket {
             .append_pair("name", &object);
         let stored = put_with_retries(&self.api, &object, || async {
             let token = crate::auth::access_token(self.api.tokens.as_ref()).await?;
-            let resp = self
-                .api
-                .http
-                .request(Method::POST, url.clone())
-                .bearer_auth(token)
-                .header("content-type", "application/zip")
-                .header("content-length", package.size)
-                .body(file_body(package).await?)
-                .send()
-                .await
-                .map_err(transport)?;
-            answer(resp, target).await
+            let request = self.api.http.request(Method::POST, url.clone()).bearer_auth(token);
+            send_zip(request, package, target).await
         })
         .await?;
         tracing::info!(bucket = %self.bucket, %object, bytes = package.size, "package uploaded");
         Ok(self.artifact(&stored, package))
     }
 
-    /// The reference to a stored object (a GCS object resource: `bucket`, `name`, `generation`).
+    /// The reference to a stored object (a Cloud Storage JSON API object resource: `bucket`,
+    /// `name`, `generation`; read as it comes, since emulators differ in its number types).
     fn artifact(&self, object: &Value, package: &Package) -> ArtifactRef {
-        let source = serde_json::json!({
-            "bucket": object["bucket"].as_str().unwrap_or(&self.bucket),
-            "object": object["name"],
-            "generation": object["generation"],
-        });
-        ArtifactRef {
-            uri: storage_uri(&source),
-            sha256: package.sha256.clone(),
-            size: package.size,
-            local_path: Some(package.path.clone()),
-        }
+        let text = |key: &str| object[key].as_str().map(str::to_string);
+        let source = StorageSource {
+            bucket: text("bucket").unwrap_or_else(|| self.bucket.clone()),
+            object: text("name").unwrap_or_default(),
+            generation: text("generation"),
+        };
+        artifact_ref(&source, package)
     }
 }
 
@@ -127,24 +74,73 @@ pub(crate) async fn upload_signed(functions: &Functions, package: &Package) -> R
     };
     put_with_retries(&functions.api, "signed upload", || async {
         // A fresh client call without bearer auth: the signed URL is the credential.
-        let resp = functions
-            .api
-            .http
-            .put(&upload_url)
-            .header("content-type", "application/zip")
-            .header("content-length", package.size)
-            .body(file_body(package).await?)
-            .send()
-            .await
-            .map_err(transport)?;
-        answer(resp, target).await
+        send_zip(functions.api.http.put(&upload_url), package, target).await
     })
     .await?;
     tracing::info!(object = %storage_uri(&source), bytes = package.size, "package uploaded to the signed URL");
-    Ok(ArtifactRef {
-        uri: storage_uri(&source),
+    Ok(artifact_ref(&source, package))
+}
+
+/// The reference to `package` stored at `source`.
+fn artifact_ref(source: &StorageSource, package: &Package) -> ArtifactRef {
+    ArtifactRef {
+        uri: storage_uri(source),
         sha256: package.sha256.clone(),
         size: package.size,
         local_path: Some(package.path.clone()),
-    })
+    }
+}
+
+/// Sends the zip, streamed from disk, with `request` (a `POST` to the bucket, a `PUT` to a
+/// signed URL) and reads the answer.
+async fn send_zip(request: reqwest::RequestBuilder, package: &Package, target: Target<'_>) -> Result<Value> {
+    let resp = request
+        .header("content-type", "application/zip")
+        .header("content-length", package.size)
+        .body(file_body(package).await?)
+        .send()
+        .await
+        .map_err(transport)?;
+    let status = resp.status();
+    let bytes = resp.bytes().await.map_err(transport)?;
+    if status.is_success() {
+        return Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null));
+    }
+    Err(map_error(status.as_u16(), None, &bytes, target))
+}
+
+/// Sends the package with `send`, retrying transient failures under the API's `RetryConfig`
+/// (the file is reopened for each attempt, so nothing is held in memory).
+async fn put_with_retries<F, Fut>(api: &Api, what: &str, send: F) -> Result<Value>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Value>>,
+{
+    api.retry.retry_if(what, Error::is_transient, send).await
+}
+
+/// The zip, streamed from its file.
+async fn file_body(package: &Package) -> Result<reqwest::Body> {
+    let file = tokio::fs::File::open(&package.path)
+        .await
+        .map_err(|e| Error::io(package.path.display().to_string(), e))?;
+    Ok(reqwest::Body::from(file))
+}
+
+/// `base` with `path` appended, each segment percent-encoded.
+fn object_url(base: &str, path: &[&str]) -> Result<Url> {
+    let mut url = Url::parse(base).map_err(|e| Error::config("storage_url", base, e.to_string()))?;
+    url.path_segments_mut()
+        .map_err(|_| Error::config("storage_url", base, "not a base URL"))?
+        .pop_if_empty()
+        .extend(path);
+    Ok(url)
+}
+
+/// The error of an upload the network failed (`Timeout` when it ran out of time).
+fn transport(e: reqwest::Error) -> Error {
+    if e.is_timeout() {
+        return crate::http::timed_out("upload");
+    }
+    Error::other("transport", "upload", true).with_source(e.without_url())
 }

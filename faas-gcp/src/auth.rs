@@ -85,7 +85,7 @@ impl MetadataIdTokens {
     pub fn new(base_url: impl Into<String>) -> MetadataIdTokens {
         MetadataIdTokens {
             base_url: with_slash(base_url.into()),
-            http: crate::http_client(&faas_core::Timeouts::default()),
+            http: crate::http::http_client(&faas_core::Timeouts::default()),
         }
     }
 }
@@ -151,7 +151,7 @@ impl IamCredentialsIdTokens {
             base_url: with_slash(base_url.into()),
             service_account: service_account.into(),
             tokens,
-            http: crate::http_client(&faas_core::Timeouts::default()),
+            http: crate::http::http_client(&faas_core::Timeouts::default()),
         }
     }
 }

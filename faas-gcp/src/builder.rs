@@ -7,8 +7,13 @@ use faas_core::{Error, PollPolicy, Result, RetryConfig, Timeouts};
 use gcp_auth::{CustomServiceAccount, TokenProvider};
 
 use crate::NAME;
-use crate::auth::{IamCredentialsIdTokens, IdTokenSource, MetadataIdTokens, NoIdToken, with_slash};
+use crate::artifacts::Bucket;
+use crate::auth::{IamCredentialsIdTokens, IdTokenCache, IdTokenSource, MetadataIdTokens, NoIdToken, with_slash};
+use crate::functions::Functions;
+use crate::http::http_client;
 use crate::provider::GcpProvider;
+use crate::rest::Api;
+use crate::run::Run;
 
 /// The public endpoints; each can be overridden (fakes, other universes, private access).
 pub mod endpoints {
@@ -410,18 +415,53 @@ impl GcpBuilder {
             Invoker::Public => Arc::new(NoIdToken),
             Invoker::Custom(source) => source.clone(),
         };
-        Ok(GcpProvider::new(
-            GcpBuilder {
-                functions_url: with_slash(self.functions_url.clone()),
-                run_url: with_slash(self.run_url.clone()),
-                storage_url: with_slash(self.storage_url.clone()),
-                ..self
-            },
-            project,
-            region,
+        let builder = GcpBuilder {
+            functions_url: with_slash(self.functions_url.clone()),
+            run_url: with_slash(self.run_url.clone()),
+            storage_url: with_slash(self.storage_url.clone()),
+            ..self
+        };
+        Ok(builder.assemble(project, region, tokens, id_tokens))
+    }
+
+    /// The provider's clients, sharing one HTTP client and one token source.
+    fn assemble(
+        self,
+        project: String,
+        region: String,
+        tokens: Arc<dyn TokenProvider>,
+        id_tokens: Arc<dyn IdTokenSource>,
+    ) -> GcpProvider {
+        let http = self.http.clone().unwrap_or_else(|| http_client(&self.timeouts));
+        let api = Api {
+            http: http.clone(),
             tokens,
-            id_tokens,
-        ))
+            retry: self.retry,
+            poll: self.poll,
+        };
+        let functions = Functions {
+            api: api.clone(),
+            base: self.functions_url,
+            parent: format!("projects/{project}/locations/{region}"),
+        };
+        let run = Run {
+            api: api.clone(),
+            base: self.run_url,
+        };
+        let bucket = self.bucket.map(|bucket| Bucket {
+            api,
+            base: self.storage_url,
+            bucket,
+            prefix: self.prefix,
+        });
+        GcpProvider::new(
+            functions,
+            run,
+            bucket,
+            IdTokenCache::new(id_tokens),
+            http,
+            self.serving_label,
+        )
     }
 }
 

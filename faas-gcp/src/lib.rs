@@ -40,40 +40,27 @@
 mod artifacts;
 mod auth;
 mod builder;
+mod differences;
 mod functions;
+mod http;
+mod invoke;
+mod layout;
 #[cfg(test)]
 mod properties;
 mod provider;
+mod resources;
 mod rest;
+mod rules;
 mod run;
+mod spec_mapping;
 #[cfg(feature = "test-support")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-support")))]
 pub mod test_support;
+mod traffic;
 
 /// The provider's name, in [`ProviderInfo`](faas_core::ProviderInfo) and in every error it returns.
 pub const NAME: faas_core::ProviderName = faas_core::ProviderName::new("gcp");
 pub use auth::{IamCredentialsIdTokens, IdToken, IdTokenSource, MetadataIdTokens, NoIdToken};
 pub use builder::{CONFIG_KEYS, Credentials, GcpBuilder, Invoker, endpoints};
-pub use provider::{CAPABILITY, GCP_RESERVED_ENV, GcpProvider, LIMITS};
-
-/// The error of an HTTP call that got no (complete) answer within the client's timeouts.
-pub(crate) fn timed_out(call: impl Into<String>) -> faas_core::Error {
-    faas_core::Error::timeout(
-        call,
-        std::time::Duration::ZERO,
-        "no answer within the HTTP client's connect/read/request limits (GcpBuilder::timeouts)",
-    )
-}
-
-/// A `reqwest` client with the connect, read and whole-request limits of `timeouts`.
-pub(crate) fn http_client(timeouts: &faas_core::Timeouts) -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(timeouts.connect)
-        .read_timeout(timeouts.read)
-        .timeout(timeouts.operation)
-        .build()
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "could not configure the HTTP client's timeouts; using the defaults");
-            reqwest::Client::new()
-        })
-}
+pub use provider::GcpProvider;
+pub use rules::{CAPABILITY, GCP_RESERVED_ENV, LIMITS};

@@ -1,12 +1,15 @@
 //! Property tests: whatever the Cloud Functions and Cloud Run APIs answer — any JSON, in
-//! their shapes or not — faas-gcp maps it to a typed result or error and never panics.
+//! their shapes or not — faas-gcp maps it to a typed result or error and never panics: an
+//! answer that reads as the resource's type is walked by the code that uses it.
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use crate::functions::{code_sha, differences, observed_spec};
+use crate::differences::differences;
+use crate::layout::Layout;
+use crate::resources::{Function, Service};
 use crate::rest::{Target, map_error};
-use crate::run::{Layout, Service};
+use crate::spec_mapping::{code_sha, deployment, observed_spec};
 
 fn leaf() -> impl Strategy<Value = Value> {
     prop_oneof![
@@ -64,6 +67,59 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
+/// JSON in the shape of a `Function`, with any values of the right JSON types (so it reads).
+fn function_value() -> impl Strategy<Value = Value> {
+    let text = || {
+        prop_oneof![
+            ".{0,12}",
+            Just("python312".to_string()),
+            Just("256M".to_string()),
+            Just("1Gi".to_string())
+        ]
+    };
+    let state = prop_oneof![
+        Just("ACTIVE"),
+        Just("FAILED"),
+        Just("DEPLOYING"),
+        Just("UNKNOWN"),
+        Just("DETACH_FAILED"),
+        Just("SOMETHING_NEW"),
+    ];
+    let env = || {
+        prop::collection::btree_map(
+            prop_oneof![Just("FAAS_CODE_SHA256".to_string()), "[A-Z_]{1,8}"],
+            ".{0,8}",
+            0..4,
+        )
+    };
+    (
+        (text(), text(), text(), any::<u32>(), prop::option::of(any::<u32>())),
+        (env(), env(), prop::collection::btree_map("[a-z-]{1,8}", ".{0,8}", 0..4)),
+        (state, text(), text()),
+    )
+        .prop_map(
+            |((runtime, entry, memory, timeout, max), (build_env, run_env, labels), (state, message, url))| {
+                json!({
+                    "buildConfig": {"runtime": runtime, "entryPoint": entry, "environmentVariables": build_env},
+                    "serviceConfig": {"availableMemory": memory, "timeoutSeconds": timeout, "maxInstanceCount": max,
+                        "environmentVariables": run_env, "uri": url},
+                    "labels": labels,
+                    "state": state,
+                    "stateMessages": [{"severity": "ERROR", "type": "BuildFailed", "message": message}],
+                })
+            },
+        )
+}
+
+fn walk_function(f: &Function) {
+    let spec = faas_core::FunctionSpec::new("f", "python312".parse().unwrap(), "main.main");
+    let _ = code_sha(f);
+    let _ = observed_spec(f, "f", Some(&spec));
+    let _ = observed_spec(f, "f", None);
+    let _ = differences(f, &spec, &"a".repeat(64));
+    let _ = deployment(f, "f", None);
+}
+
 fn target() -> Target<'static> {
     Target {
         kind: faas_core::ResourceKind::Function,
@@ -81,12 +137,16 @@ proptest! {
     }
 
     #[test]
-    fn functions_never_panic(f in json_value()) {
-        let spec = faas_core::FunctionSpec::new("f", "python312".parse().unwrap(), "main.main");
-        let _ = code_sha(&f);
-        let _ = observed_spec(&f, "f", Some(&spec));
-        let _ = observed_spec(&f, "f", None);
-        let _ = differences(&f, &spec, &"a".repeat(64));
+    fn functions_never_panic(v in json_value()) {
+        if let Ok(f) = serde_json::from_value::<Function>(v) {
+            walk_function(&f);
+        }
+    }
+
+    #[test]
+    fn function_shaped_answers_never_panic(v in function_value()) {
+        let f: Function = serde_json::from_value(v).unwrap();
+        walk_function(&f);
     }
 
     #[test]

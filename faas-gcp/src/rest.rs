@@ -8,10 +8,12 @@ use std::time::Duration;
 use faas_core::{Error, PollPolicy, PollStatus, ResourceKind, Result, RetryConfig};
 use gcp_auth::TokenProvider;
 use reqwest::Method;
-use serde::Deserialize;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::auth::access_token;
+use crate::resources::{Operation, Severity, Stage, StageState, Status};
 
 /// What a call is about, for error messages.
 #[derive(Debug, Clone, Copy)]
@@ -38,29 +40,6 @@ impl std::fmt::Debug for Api {
     }
 }
 
-/// `google.rpc.Status`.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct Status {
-    #[serde(default)]
-    pub code: i32,
-    #[serde(default)]
-    pub message: String,
-}
-
-/// `google.longrunning.Operation`.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct Operation {
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub done: bool,
-    pub error: Option<Status>,
-    #[serde(default)]
-    pub metadata: Value,
-    #[serde(default)]
-    pub response: Value,
-}
-
 impl Api {
     /// Sends one request, retrying throttling, 5xx and transport failures under the
     /// `RetryConfig`; a conflict is returned to the caller, which knows what to re-read.
@@ -73,9 +52,21 @@ impl Api {
             .await
     }
 
-    /// Like [`Api::call`], with `NotFound` as `None`.
-    pub async fn get_opt(&self, url: &str, target: Target<'_>) -> Result<Option<Value>> {
-        match self.call(Method::GET, url, None, target).await {
+    /// [`Api::call`], with the answer read as a `T`.
+    pub async fn send<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        target: Target<'_>,
+    ) -> Result<T> {
+        let v = self.call(method, url, body, target).await?;
+        serde_json::from_value(v).map_err(|e| invalid_response(target.name, e))
+    }
+
+    /// A `GET` read as a `T`, with `NotFound` as `None`.
+    pub async fn get_opt<T: DeserializeOwned>(&self, url: &str, target: Target<'_>) -> Result<Option<T>> {
+        match self.send(Method::GET, url, None, target).await {
             Ok(v) => Ok(Some(v)),
             Err(Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -122,18 +113,16 @@ impl Api {
                 let op = match taken {
                     Some(op) => op,
                     None => {
-                        let v = self
-                            .call(
-                                Method::GET,
-                                &url,
-                                None,
-                                Target {
-                                    kind: ResourceKind::Function,
-                                    name: &name,
-                                },
-                            )
-                            .await?;
-                        serde_json::from_value::<Operation>(v).map_err(|e| invalid_response(&url, e))?
+                        self.send(
+                            Method::GET,
+                            &url,
+                            None,
+                            Target {
+                                kind: ResourceKind::Function,
+                                name: &name,
+                            },
+                        )
+                        .await?
                     }
                 };
                 Ok(if op.done {
@@ -154,7 +143,7 @@ fn transport(method: &Method, url: &str, e: reqwest::Error) -> Error {
     // Without the URL: signed upload URLs carry credentials in their query.
     let shown = url.split('?').next().unwrap_or(url);
     if e.is_timeout() {
-        return crate::timed_out(format!("{method} {shown}"));
+        return crate::http::timed_out(format!("{method} {shown}"));
     }
     Error::other("transport", format!("{method} {shown}"), true).with_source(e.without_url())
 }
@@ -167,23 +156,19 @@ pub(crate) fn invalid_response(url: &str, e: serde_json::Error) -> Error {
     )
 }
 
+/// A typed request body as JSON.
+pub(crate) fn body<T: Serialize>(value: &T) -> Result<Value> {
+    serde_json::to_value(value).map_err(|e| Error::other("serialize", e.to_string(), false))
+}
+
 /// What an unfinished operation is doing, for `Timeout` messages and logs.
 fn progress(op: &Operation) -> String {
-    let stages: Vec<String> = op.metadata["stages"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|s| s["state"] != "NOT_STARTED")
-                .map(|s| {
-                    format!(
-                        "{} {}",
-                        s["name"].as_str().unwrap_or("?"),
-                        s["state"].as_str().unwrap_or("?")
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let stages: Vec<String> = op
+        .stages()
+        .iter()
+        .filter(|s| s.state != Some(StageState::NotStarted))
+        .map(|s| format!("{} {}", s.name_text(), s.state.as_ref().map_or("?", StageState::as_str)))
+        .collect();
     if stages.is_empty() {
         format!("operation {} running", op.name)
     } else {
@@ -191,31 +176,31 @@ fn progress(op: &Operation) -> String {
     }
 }
 
+/// The stage a failed deploy failed in: the one with an error message, else the one running.
+fn failed_stage(stages: &[Stage]) -> Option<&Stage> {
+    stages
+        .iter()
+        .find(|s| s.state_messages.iter().any(|m| m.severity == Some(Severity::Error)))
+        .or_else(|| stages.iter().find(|s| s.state == Some(StageState::InProgress)))
+}
+
 fn operation_error(what: &str, op: &Operation, status: &Status) -> Error {
-    let stage = op.metadata["stages"].as_array().and_then(|stages| {
-        stages
-            .iter()
-            .find(|s| {
-                s["stateMessages"]
-                    .as_array()
-                    .is_some_and(|m| m.iter().any(|m| m["severity"] == "ERROR"))
-            })
-            .or_else(|| stages.iter().find(|s| s["state"] == "IN_PROGRESS"))
-    });
+    let stages = op.stages();
+    let stage = failed_stage(&stages);
     let mut message = format!("{what} failed: {}", status.message);
     if let Some(s) = stage {
-        message.push_str(&format!(" [stage {}", s["name"].as_str().unwrap_or("?")));
-        if let Some(m) = s["message"].as_str().filter(|m| !m.is_empty()) {
+        message.push_str(&format!(" [stage {}", s.name_text()));
+        if let Some(m) = s.message.as_deref().filter(|m| !m.is_empty()) {
             message.push_str(&format!(": {m}"));
         }
-        for m in s["stateMessages"].as_array().into_iter().flatten() {
+        for m in &s.state_messages {
             message.push_str(&format!(
                 "; {}: {}",
-                m["type"].as_str().unwrap_or(""),
-                m["message"].as_str().unwrap_or("")
+                m.kind.as_deref().unwrap_or(""),
+                m.message.as_deref().unwrap_or("")
             ));
         }
-        if let Some(uri) = s["resourceUri"].as_str().filter(|u| !u.is_empty()) {
+        if let Some(uri) = s.resource_uri.as_deref().filter(|u| !u.is_empty()) {
             message.push_str(&format!(" (logs: {uri})"));
         }
         message.push(']');
@@ -226,7 +211,7 @@ fn operation_error(what: &str, op: &Operation, status: &Status) -> Error {
         10 => Error::conflict(op.name.clone(), message),
         _ => Error::other(
             match stage {
-                Some(s) => format!("{}_FAILED", s["name"].as_str().unwrap_or("STAGE")),
+                Some(s) => format!("{}_FAILED", s.name.as_ref().map_or("STAGE", |n| n.as_str())),
                 None => format!("OPERATION_FAILED_{}", status.code),
             },
             message,

@@ -1,365 +1,49 @@
-//! Cloud Run Admin v2, the service behind every 2nd gen function: versions are revisions,
-//! labels are traffic tags, and the serving label is the service URL's traffic split.
-//!
-//! The layout this module keeps in `traffic[]`:
-//! * every published version `N`: `{REVISION, revision, tag: vN, percent: 0}` — its own URL;
-//! * every other label `L`: `{REVISION, revision, tag: L, percent: 0}`;
-//! * the serving label `S`: `{REVISION, primary, tag: S, percent: P}` plus one untagged
-//!   `{REVISION, revision, percent: p}` per weighted version — or, while no serving label
-//!   exists, `{LATEST, percent: 100}` (the latest revision takes all traffic).
-//!
-//! Published versions (number, revision, code sha256, configuration) are recorded in the
-//! service annotation `faas.dev/versions`, written in the same `services.patch` (guarded by
-//! the service's `etag`) that adds the version's tag.
+//! Cloud Run Admin v2, the service behind every 2nd gen function: read it, patch its
+//! annotations and traffic, delete a revision.
 
-use std::collections::BTreeMap;
-
-use faas_core::{Error, FunctionSpec, ResourceKind, Result, Routing};
+use faas_core::{Error, ResourceKind, Result};
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use crate::rest::{Api, Operation, Target, invalid_response};
-
-/// The annotation holding the version registry.
-pub(crate) const VERSIONS_ANNOTATION: &str = "faas.dev/versions";
-pub(crate) const LATEST: &str = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST";
-pub(crate) const REVISION: &str = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION";
-
-/// `GoogleCloudRunV2TrafficTarget`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct TrafficTarget {
-    #[serde(rename = "type", default)]
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub revision: String,
-    #[serde(default)]
-    pub percent: u32,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub tag: String,
-}
-
-/// `GoogleCloudRunV2TrafficTargetStatus`.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct TrafficStatus {
-    #[serde(rename = "type", default)]
-    pub kind: String,
-    #[serde(default)]
-    pub revision: String,
-    #[serde(default)]
-    pub percent: u32,
-    #[serde(default)]
-    pub tag: String,
-    #[serde(default)]
-    pub uri: String,
-}
-
-/// The parts of `GoogleCloudRunV2Service` we read.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Service {
-    pub name: String,
-    #[serde(default)]
-    pub etag: String,
-    #[serde(default)]
-    pub annotations: BTreeMap<String, String>,
-    #[serde(default)]
-    pub traffic: Vec<TrafficTarget>,
-    #[serde(default)]
-    pub traffic_statuses: Vec<TrafficStatus>,
-    #[serde(default)]
-    pub latest_ready_revision: String,
-    #[serde(default)]
-    pub uri: String,
-}
-
-/// One published version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct VersionRecord {
-    pub id: u64,
-    pub revision: String,
-    pub sha256: String,
-    #[serde(default)]
-    pub description: String,
-    /// The configuration it was published with (secret values redacted).
-    pub spec: FunctionSpec,
-}
-
-/// What a service's traffic means in our model.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Layout {
-    pub versions: Vec<VersionRecord>,
-    /// Non-serving labels: name → revision.
-    pub tags: BTreeMap<String, String>,
-    /// The serving label's routing in revisions (primary, weighted extras in percent).
-    pub serving: Option<(String, BTreeMap<String, u32>)>,
-    /// Traffic someone else set (untagged revisions with percent and no serving tag); kept.
-    pub foreign: Vec<TrafficTarget>,
-}
-
-/// The short name of a revision (`fn-00003-abc` from `projects/…/revisions/fn-00003-abc`).
-pub(crate) fn short(revision: &str) -> &str {
-    revision.rsplit('/').next().unwrap_or(revision)
-}
-
-pub(crate) fn version_tag(id: u64) -> String {
-    format!("v{id}")
-}
-
-fn is_version_tag(tag: &str) -> bool {
-    tag.strip_prefix('v')
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// Checks a label name against Cloud Run's tag rules and our reserved `vN` names.
-pub(crate) fn check_label(label: &str) -> Result<()> {
-    let ok = label.len() <= 46
-        && label.starts_with(|c: char| c.is_ascii_lowercase())
-        && label
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !label.ends_with('-');
-    if !ok {
-        return Err(Error::invalid(
-            "label",
-            label,
-            "a GCP label is a Cloud Run traffic tag: 1–46 lowercase letters, digits and hyphens, starting with a letter",
-        ));
-    }
-    if is_version_tag(label) {
-        return Err(Error::invalid(
-            "label",
-            label,
-            "tags vN name published versions here: choose another label name",
-        ));
-    }
-    Ok(())
-}
-
-impl Layout {
-    pub fn read(service: &Service, serving_label: &str) -> Result<Layout> {
-        let versions = match service.annotations.get(VERSIONS_ANNOTATION) {
-            Some(text) => serde_json::from_str(text).map_err(|e| {
-                Error::other(
-                    "invalid_annotation",
-                    format!(
-                        "{}: annotation {VERSIONS_ANNOTATION} is not ours or was edited: {e}",
-                        service.name
-                    ),
-                    false,
-                )
-            })?,
-            None => Vec::new(),
-        };
-        let mut layout = Layout {
-            versions,
-            ..Layout::default()
-        };
-        let mut primary = None;
-        let mut weights = BTreeMap::new();
-        let mut untagged = Vec::new();
-        for t in &service.traffic {
-            if t.kind == LATEST {
-                if t.percent > 0 && t.percent < 100 {
-                    untagged.push(t.clone());
-                }
-                continue;
-            }
-            let revision = short(&t.revision).to_string();
-            if t.tag == serving_label {
-                primary = Some((revision, t.percent));
-            } else if t.tag.is_empty() {
-                if t.percent > 0 {
-                    *weights.entry(revision).or_insert(0) += t.percent;
-                    untagged.push(t.clone());
-                }
-            } else if !is_version_tag(&t.tag) {
-                layout.tags.insert(t.tag.clone(), revision);
-            }
-        }
-        match primary {
-            Some((rev, _)) => layout.serving = Some((rev, weights)),
-            None => layout.foreign = untagged,
-        }
-        Ok(layout)
-    }
-
-    /// The traffic list for this layout.
-    pub fn traffic(&self, serving_label: &str) -> Vec<TrafficTarget> {
-        let mut out: Vec<TrafficTarget> = self
-            .versions
-            .iter()
-            .map(|v| TrafficTarget {
-                kind: REVISION.into(),
-                revision: v.revision.clone(),
-                percent: 0,
-                tag: version_tag(v.id),
-            })
-            .collect();
-        out.extend(self.tags.iter().map(|(tag, rev)| TrafficTarget {
-            kind: REVISION.into(),
-            revision: rev.clone(),
-            percent: 0,
-            tag: tag.clone(),
-        }));
-        match &self.serving {
-            Some((primary, weights)) => {
-                let extra: u32 = weights.values().sum();
-                out.push(TrafficTarget {
-                    kind: REVISION.into(),
-                    revision: primary.clone(),
-                    percent: 100 - extra.min(100),
-                    tag: serving_label.to_string(),
-                });
-                out.extend(weights.iter().map(|(rev, p)| TrafficTarget {
-                    kind: REVISION.into(),
-                    revision: rev.clone(),
-                    percent: *p,
-                    tag: String::new(),
-                }));
-            }
-            None if !self.foreign.is_empty() => out.extend(self.foreign.iter().cloned()),
-            None => out.push(TrafficTarget {
-                kind: LATEST.into(),
-                percent: 100,
-                ..TrafficTarget::default()
-            }),
-        }
-        out
-    }
-
-    /// Whether traffic is pinned (a deploy must then not move it to the new revision).
-    pub fn pinned(&self) -> bool {
-        self.serving.is_some() || !self.foreign.is_empty()
-    }
-
-    pub fn version(&self, id: &str) -> Option<&VersionRecord> {
-        let n: u64 = id.trim_start_matches('v').parse().ok()?;
-        self.versions.iter().find(|v| v.id == n)
-    }
-
-    /// The version id of a revision (its number), or the revision's name when unpublished.
-    pub fn id_of(&self, revision: &str) -> String {
-        self.versions
-            .iter()
-            .find(|v| v.revision == revision)
-            .map(|v| v.id.to_string())
-            .unwrap_or_else(|| revision.to_string())
-    }
-
-    /// The revision a version id (or a revision name) stands for.
-    pub fn revision_of(&self, function: &str, id: &str) -> Result<String> {
-        if let Some(v) = self.version(id) {
-            return Ok(v.revision.clone());
-        }
-        Err(Error::not_found(
-            ResourceKind::Version,
-            format!("{function}:{id}"),
-            Some("publish a version first; list_versions shows the published ones".into()),
-        ))
-    }
-
-    /// A label's routing in version ids.
-    pub fn routing(&self, label: &str, serving_label: &str) -> Option<Routing> {
-        if label == serving_label {
-            let (primary, weights) = self.serving.as_ref()?;
-            return Some(Routing {
-                primary: self.id_of(primary),
-                weights: weights
-                    .iter()
-                    .map(|(rev, p)| (self.id_of(rev), f64::from(*p) / 100.0))
-                    .collect(),
-            });
-        }
-        self.tags.get(label).map(|rev| Routing::to(self.id_of(rev)))
-    }
-
-    /// Every revision some label routes to.
-    pub fn routed_revisions(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = self.tags.values().map(String::as_str).collect();
-        if let Some((p, w)) = &self.serving {
-            out.push(p);
-            out.extend(w.keys().map(String::as_str));
-        }
-        out.extend(self.foreign.iter().map(|t| short(&t.revision)));
-        out
-    }
-}
-
-/// Weights as whole percents: Cloud Run splits traffic in whole percents.
-pub(crate) fn percents(routing: &Routing) -> Result<BTreeMap<String, u32>> {
-    let mut out = BTreeMap::new();
-    for (v, w) in &routing.weights {
-        let p = (w * 100.0).round();
-        if (w * 100.0 - p).abs() > 1e-6 || p < 1.0 {
-            return Err(Error::invalid(
-                "routing.weights",
-                format!("{v}={w}"),
-                "Cloud Run splits traffic in whole percents: use weights like 0.05 or 0.3",
-            ));
-        }
-        out.insert(v.clone(), p as u32);
-    }
-    Ok(out)
-}
+use crate::resources::{Operation, Service};
+use crate::rest::{Api, Target, body};
 
 /// Cloud Run Admin v2.
 #[derive(Debug, Clone)]
 pub(crate) struct Run {
+    /// The authenticated client.
     pub api: Api,
     /// API root, ending in `/v2/`.
     pub base: String,
 }
 
 impl Run {
-    fn target(name: &str) -> Target<'_> {
-        Target {
-            kind: ResourceKind::Function,
-            name,
-        }
-    }
-
     /// The service (`projects/…/services/…`).
     pub async fn service(&self, name: &str) -> Result<Service> {
-        let v = self
-            .api
-            .call(Method::GET, &format!("{}{name}", self.base), None, Self::target(name))
-            .await?;
-        serde_json::from_value(v).map_err(|e| invalid_response(name, e))
+        self.api
+            .send(Method::GET, &format!("{}{name}", self.base), None, Self::target(name))
+            .await
     }
 
-    /// Writes `layout` to the service with `services.patch` guarded by `etag`, waits for the
-    /// operation, and returns the service as it then is.
-    pub async fn write(&self, service: &Service, layout: &Layout, serving_label: &str) -> Result<Service> {
-        let mut annotations = service.annotations.clone();
-        annotations.insert(
-            VERSIONS_ANNOTATION.to_string(),
-            serde_json::to_string(&layout.versions).map_err(|e| Error::other("serialize", e.to_string(), false))?,
-        );
-        let body = json!({
-            "name": service.name,
-            "etag": service.etag,
-            "annotations": annotations,
-            "traffic": layout.traffic(serving_label),
-        });
-        let url = format!("{}{}?updateMask=annotations,traffic", self.base, service.name);
-        let op = self
+    /// `services.patch` of the service's annotations and traffic (`patch`'s `etag` guards it),
+    /// waits for the operation, and returns the service as it then is.
+    pub async fn patch(&self, patch: &Service) -> Result<Service> {
+        let url = format!("{}{}?updateMask=annotations,traffic", self.base, patch.name);
+        let op: Operation = self
             .api
-            .call(Method::PATCH, &url, Some(&body), Self::target(&service.name))
+            .send(Method::PATCH, &url, Some(&body(patch)?), Self::target(&patch.name))
             .await?;
-        let op: Operation = serde_json::from_value(op).map_err(|e| invalid_response(&service.name, e))?;
         self.api
-            .wait(&self.base, op, &format!("traffic update of {}", service.name))
+            .wait(&self.base, op, &format!("traffic update of {}", patch.name))
             .await?;
-        self.service(&service.name).await
+        self.service(&patch.name).await
     }
 
     /// Deletes a revision and waits; a revision already gone is fine.
     pub async fn delete_revision(&self, service: &str, revision: &str) -> Result<()> {
         let name = format!("{service}/revisions/{revision}");
-        let op = match self
+        let op: Operation = match self
             .api
-            .call(
+            .send(
                 Method::DELETE,
                 &format!("{}{name}", self.base),
                 None,
@@ -374,110 +58,17 @@ impl Run {
             Err(Error::NotFound { .. }) => return Ok(()),
             Err(e) => return Err(e),
         };
-        let op: Operation = serde_json::from_value(op).map_err(|e| invalid_response(&name, e))?;
         self.api
             .wait(&self.base, op, &format!("delete of revision {revision}"))
             .await?;
         Ok(())
     }
-}
 
-/// Checks that the service routes as `layout` says (its `trafficStatuses`, not its wish list).
-pub(crate) fn verify(service: &Service, layout: &Layout, serving_label: &str) -> Result<()> {
-    let mut want: BTreeMap<String, u32> = BTreeMap::new();
-    let mut got: BTreeMap<String, u32> = BTreeMap::new();
-    let latest = short(&service.latest_ready_revision).to_string();
-    for t in layout.traffic(serving_label).iter().filter(|t| t.percent > 0) {
-        let rev = if t.kind == LATEST {
-            latest.clone()
-        } else {
-            t.revision.clone()
-        };
-        *want.entry(rev).or_insert(0) += t.percent;
-    }
-    for s in service.traffic_statuses.iter().filter(|s| s.percent > 0) {
-        let rev = if s.kind == LATEST {
-            latest.clone()
-        } else {
-            short(&s.revision).to_string()
-        };
-        *got.entry(rev).or_insert(0) += s.percent;
-    }
-    if want != got {
-        return Err(Error::conflict(
-            service.name.clone(),
-            format!(
-                "traffic did not settle as asked: wanted {want:?}, the service reports {got:?}; another deployer may have changed it"
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// The URL serving a tag, from `trafficStatuses`.
-pub(crate) fn tag_url(service: &Service, tag: &str) -> Option<String> {
-    service
-        .traffic_statuses
-        .iter()
-        .find(|s| s.tag == tag && !s.uri.is_empty())
-        .map(|s| s.uri.clone())
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::Value;
-
-    use super::*;
-
-    fn service(traffic: Value, annotations: Value) -> Service {
-        serde_json::from_value(json!({
-            "name": "projects/p/locations/r/services/f",
-            "traffic": traffic,
-            "annotations": annotations,
-            "latestReadyRevision": "projects/p/locations/r/services/f/revisions/f-00003-ccc",
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn layout_round_trips_through_traffic() {
-        let s = service(
-            json!([
-                {"type": REVISION, "revision": "f-00001-aaa", "percent": 0, "tag": "v1"},
-                {"type": REVISION, "revision": "f-00002-bbb", "percent": 0, "tag": "staging"},
-                {"type": REVISION, "revision": "f-00001-aaa", "percent": 70, "tag": "live"},
-                {"type": REVISION, "revision": "f-00002-bbb", "percent": 30},
-            ]),
-            json!({}),
-        );
-        let l = Layout::read(&s, "live").unwrap();
-        assert_eq!(l.tags.get("staging").map(String::as_str), Some("f-00002-bbb"));
-        assert_eq!(l.serving.as_ref().unwrap().1.get("f-00002-bbb"), Some(&30));
-        assert!(l.pinned());
-        let again = Layout::read(
-            &service(serde_json::to_value(l.traffic("live")).unwrap(), json!({})),
-            "live",
-        )
-        .unwrap();
-        assert_eq!(again, l);
-        let fresh = Layout::read(&service(json!([{"type": LATEST, "percent": 100}]), json!({})), "live").unwrap();
-        assert!(!fresh.pinned());
-        assert_eq!(
-            fresh.traffic("live"),
-            vec![TrafficTarget {
-                kind: LATEST.into(),
-                percent: 100,
-                ..TrafficTarget::default()
-            }]
-        );
-    }
-
-    #[test]
-    fn labels_and_weights_are_checked() {
-        assert!(check_label("live").is_ok());
-        assert!(check_label("v3").is_err());
-        assert!(check_label("Live").is_err());
-        assert!(percents(&Routing::to("1").with("2", 0.3)).is_ok());
-        assert!(percents(&Routing::to("1").with("2", 0.255)).is_err());
+    /// What a call on service `name` is about.
+    fn target(name: &str) -> Target<'_> {
+        Target {
+            kind: ResourceKind::Function,
+            name,
+        }
     }
 }

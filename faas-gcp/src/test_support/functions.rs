@@ -135,7 +135,7 @@ fn validate_function(resource: &Value) -> Result<(), Response> {
         ));
     }
     if let Some(m) = resource["serviceConfig"]["availableMemory"].as_str()
-        && crate::functions::parse_memory(m).is_none_or(|mb| !(128..=32_768).contains(&mb))
+        && crate::spec_mapping::parse_memory(m).is_none_or(|mb| !(128..=32_768).contains(&mb))
     {
         return Err(bad_field(
             "service_config.available_memory",

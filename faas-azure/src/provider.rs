@@ -315,15 +315,10 @@ impl ProviderBackend for AzureProvider {
     }
 
     async fn get_qualified(&self, function: &str, qualifier: &Qualifier) -> Result<Deployment> {
-        let qualifier = qualifier.to_string();
-        let qualifier = qualifier.as_str();
-        if matches!(qualifier, "latest" | "$LATEST") {
-            return self.get(function).await;
-        }
-        let id = if qualifier.parse::<u64>().is_ok() {
-            qualifier.to_string()
-        } else {
-            self.get_label(function, qualifier).await?.routing.primary
+        let id = match qualifier {
+            Qualifier::Latest => return self.get(function).await,
+            Qualifier::Version(v) => v.clone(),
+            Qualifier::Label(l) => self.get_label(function, l).await?.routing.primary,
         };
         let record = self.record(function, &id).await?;
         Ok(Deployment {
@@ -414,7 +409,7 @@ impl ProviderBackend for AzureProvider {
         self.sites.delete(at).await
     }
 
-    async fn invoke(&self, function: &str, _qualifier: &Qualifier, request: &InvokeRequest) -> Result<Invocation> {
+    async fn invoke(&self, function: &str, qualifier: &Qualifier, request: &InvokeRequest) -> Result<Invocation> {
         match request.mode {
             InvokeMode::Sync => {}
             InvokeMode::Async => {
@@ -426,7 +421,7 @@ impl ProviderBackend for AzureProvider {
             InvokeMode::DryRun => return Err(unsupported("dry-run invocation", "call the function instead")),
         }
         let body = request.event_bytes()?;
-        let (slot, executed_version) = self.invoke_target(function, request.qualifier.as_deref()).await?;
+        let (slot, executed_version) = self.invoke_target(function, qualifier).await?;
         let at = Where {
             app: self.app_of(function),
             slot: slot.as_deref(),

@@ -2,7 +2,7 @@
 //! exchanges it with production, and `rampUpRules` send a share of production's traffic to
 //! it.
 
-use faas_core::{Error, Label, Provider, ResourceKind, Result, Routing};
+use faas_core::{Error, Label, Provider, Qualifier, ResourceKind, Result, Routing};
 
 use crate::provider::{AzureProvider, check_resource_name, unsupported};
 use crate::reconcile::Source;
@@ -40,16 +40,17 @@ impl AzureProvider {
     pub(crate) async fn invoke_target(
         &self,
         function: &str,
-        qualifier: Option<&str>,
+        qualifier: &Qualifier,
     ) -> Result<(Option<String>, Option<String>)> {
         let app = self.app_of(function);
-        let Some(q) = qualifier.filter(|q| !matches!(*q, "latest" | "$LATEST")) else {
-            return Ok((None, None));
+        let q = match qualifier {
+            Qualifier::Latest => return Ok((None, None)),
+            Qualifier::Label(l) => {
+                let label = self.get_label(function, l).await?;
+                return Ok((Some(l.clone()), Some(label.routing.primary)));
+            }
+            Qualifier::Version(v) => v.as_str(),
         };
-        if q.parse::<u64>().is_err() {
-            let label = self.get_label(function, q).await?;
-            return Ok((Some(q.to_string()), Some(label.routing.primary)));
-        }
         let record = self.record(function, q).await?;
         for slot in self.sites.slots(app).await? {
             let settings = self.sites.settings(Where { app, slot: Some(&slot) }).await?;

@@ -142,20 +142,16 @@ impl ProviderBackend for GcpProvider {
     }
 
     async fn get_qualified(&self, function: &str, qualifier: &Qualifier) -> Result<Deployment> {
-        let qualifier = qualifier.to_string();
-        let qualifier = qualifier.as_str();
-        if matches!(qualifier, "latest" | "$LATEST") {
-            return self.get(function).await;
-        }
         let (_, service, layout) = self.traffic.layout(function).await?;
-        let id = match layout.routing(qualifier, &self.traffic.serving_label) {
-            Some(r) => r.primary,
-            None => qualifier.to_string(),
+        let id = match qualifier {
+            Qualifier::Latest => return self.get(function).await,
+            Qualifier::Version(v) => v.clone(),
+            Qualifier::Label(l) => self.traffic.label_of(&layout, function, l)?.routing.primary,
         };
         let record = layout.version(&id).ok_or_else(|| {
             Error::not_found(
                 ResourceKind::Version,
-                format!("{function}:{qualifier}"),
+                format!("{function}:{id}"),
                 Some("only published versions (and labels routing to them) can be read".into()),
             )
         })?;
@@ -349,13 +345,10 @@ impl ProviderBackend for GcpProvider {
         Ok(())
     }
 
-    async fn invoke(&self, function: &str, _qualifier: &Qualifier, request: &InvokeRequest) -> Result<Invocation> {
+    async fn invoke(&self, function: &str, qualifier: &Qualifier, request: &InvokeRequest) -> Result<Invocation> {
         invoke::check_mode(&request.mode)?;
         let body = request.event_bytes()?;
-        let (url, executed_version) = self
-            .traffic
-            .invoke_target(function, request.qualifier.as_deref())
-            .await?;
+        let (url, executed_version) = self.traffic.invoke_target(function, qualifier).await?;
         invoke::post(&self.http, &self.id_tokens, function, &url, body, executed_version).await
     }
 }

@@ -3,7 +3,7 @@
 //! `services.patch` guarded by the etag (a concurrent writer means read again), then checks
 //! where traffic went; and the URL an invocation calls.
 
-use faas_core::{DeployState, Deployment, Error, Label, ResourceKind, Result};
+use faas_core::{DeployState, Deployment, Error, Label, Qualifier, ResourceKind, Result};
 
 use crate::functions::Functions;
 use crate::layout::{Layout, VersionRecord, tag_url, verify, version_tag};
@@ -76,8 +76,12 @@ impl Traffic {
     }
 
     /// The URL to call for a qualifier, and the version it pins (when it pins one).
-    pub async fn invoke_target(&self, function: &str, qualifier: Option<&str>) -> Result<(String, Option<String>)> {
-        let q = qualifier.filter(|q| !matches!(*q, "latest" | "$LATEST"));
+    pub async fn invoke_target(&self, function: &str, qualifier: &Qualifier) -> Result<(String, Option<String>)> {
+        let (q, is_label) = match qualifier {
+            Qualifier::Latest => (None, false),
+            Qualifier::Version(v) => (Some(v.as_str()), false),
+            Qualifier::Label(l) => (Some(l.as_str()), true),
+        };
         let Some(q) = q else {
             let f = self.functions.require(function).await?;
             let url = function_url(&f).ok_or_else(|| {
@@ -97,13 +101,17 @@ impl Traffic {
                 true,
             )
         };
-        if q == self.serving_label {
-            if layout.serving.is_none() {
-                return Err(Error::not_found(ResourceKind::Label, format!("{function}@{q}"), None));
+        if is_label {
+            if q == self.serving_label {
+                if layout.serving.is_none() {
+                    return Err(Error::not_found(ResourceKind::Label, format!("{function}@{q}"), None));
+                }
+                return Ok((service.output.uri.clone().unwrap_or_default(), None));
             }
-            return Ok((service.output.uri.clone().unwrap_or_default(), None));
-        }
-        if let Some(rev) = layout.tags.get(q) {
+            let rev = layout
+                .tags
+                .get(q)
+                .ok_or_else(|| Error::not_found(ResourceKind::Label, format!("{function}@{q}"), None))?;
             let url = tag_url(&service, q).ok_or_else(missing_url)?;
             return Ok((url, Some(layout.id_of(rev))));
         }

@@ -35,6 +35,7 @@ mod batch;
 mod capability;
 mod error;
 mod ext;
+mod front;
 mod model;
 pub mod names;
 pub mod observe;
@@ -42,6 +43,7 @@ mod plan;
 #[cfg(any(feature = "local", feature = "pipeline"))]
 mod process;
 mod provider;
+mod provider_name;
 mod retry;
 pub mod settings;
 mod spec;

@@ -5,13 +5,12 @@
 //! The checks, before any call reaches a backend: function names, labels, versions and
 //! qualifiers follow [`names`](crate::names); routing weights are within the capability's
 //! [`weighted_versions`](Capability::weighted_versions); and an operation the
-//! [`Capability`] rules out (labels on [`LabelModel::None`], deleting versions, async
+//! [`Capability`] rules out (labels on [`LabelModel::None`](crate::LabelModel::None), deleting versions, async
 //! invoke, slot swaps) is [`Error::Unsupported`] without a call. A backend therefore sees
 //! only checked input, and no backend can skip the checks: `Provider` is implemented for
 //! every `ProviderBackend` and for nothing else.
 
 use std::fmt::Debug;
-use std::future::Future;
 
 use async_trait::async_trait;
 use faas_package::Package;
@@ -19,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::observe::{LogPage, LogQuery, Metrics, MetricsQuery, TimeWindow};
 use crate::{
-    ArtifactRef, Capability, DeployOutcome, Deployment, Error, FunctionSpec, Invocation, InvokeMode, InvokeRequest,
-    Label, LabelModel, Limits, Plan, ProviderName, Qualifier, Result, Routing, Version, names,
+    ArtifactRef, Capability, DeployOutcome, Deployment, Error, FunctionSpec, Invocation, InvokeRequest, Label, Limits,
+    Plan, ProviderName, Qualifier, Result, Routing, Version,
 };
 
 /// A provider's name, capability and limits.
@@ -143,7 +142,7 @@ pub trait ProviderBackend: Send + Sync + Debug {
         Err(unsupported(&self.info(), "swapping a label with production", None))
     }
 
-    /// See [`Provider::ramp_up`]. Called only on [`LabelModel::Slot`] providers.
+    /// See [`Provider::ramp_up`]. Called only on [`LabelModel::Slot`](crate::LabelModel::Slot) providers.
     async fn ramp_up(&self, function: &str, label: &str, percent: f64) -> Result<()> {
         let _ = (function, label, percent);
         Err(unsupported(&self.info(), "ramping traffic up to a slot", None))
@@ -186,7 +185,8 @@ pub trait ProviderBackend: Send + Sync + Debug {
     }
 }
 
-fn unsupported(info: &ProviderInfo, operation: &str, hint: Option<&str>) -> Error {
+/// [`Error::Unsupported`] naming the provider.
+pub(crate) fn unsupported(info: &ProviderInfo, operation: &str, hint: Option<&str>) -> Error {
     Error::unsupported(operation, hint.map(str::to_string)).with_provider(info.name)
 }
 
@@ -272,7 +272,7 @@ pub trait Provider: Send + Sync + Debug {
     async fn swap(&self, function: &str, label: &str) -> Result<()>;
 
     /// Sends `percent` (0–100) of production's traffic to a slot label; 0 removes the split.
-    /// [`Error::Unsupported`] unless labels are [`LabelModel::Slot`] (elsewhere a label's
+    /// [`Error::Unsupported`] unless labels are [`LabelModel::Slot`](crate::LabelModel::Slot) (elsewhere a label's
     /// [`Routing`] carries the weights).
     async fn ramp_up(&self, function: &str, label: &str, percent: f64) -> Result<()>;
 
@@ -295,386 +295,4 @@ pub trait Provider: Send + Sync + Debug {
     /// One page of log records, oldest first, secret values of the spec shown as `***`.
     /// [`Error::Unsupported`] unless the capability has [`logs`](Capability::logs).
     async fn logs(&self, query: &LogQuery) -> Result<LogPage>;
-}
-
-/// Labels exist on this provider and `label` is a valid name.
-fn check_label(info: &ProviderInfo, label: &str) -> Result<()> {
-    check_labels(info)?;
-    names::check_label(label)
-}
-
-fn check_labels(info: &ProviderInfo) -> Result<()> {
-    if info.capability.has_labels() {
-        Ok(())
-    } else {
-        Err(unsupported(info, "labels", None))
-    }
-}
-
-fn check_routing(info: &ProviderInfo, routing: &Routing) -> Result<()> {
-    for v in routing.versions() {
-        if v != names::LATEST {
-            names::check_version(v)?;
-        }
-    }
-    if !routing.weights.is_empty() && info.capability.weighted_versions == 0 {
-        let hint = matches!(info.capability.label_model, LabelModel::Slot)
-            .then_some("split production's traffic to a slot with Provider::ramp_up");
-        return Err(unsupported(info, "weighted labels", hint));
-    }
-    routing.validate(usize::from(info.capability.weighted_versions))
-}
-
-fn check_slots(info: &ProviderInfo, operation: &str) -> Result<()> {
-    if matches!(info.capability.label_model, LabelModel::Slot) {
-        Ok(())
-    } else {
-        Err(unsupported(info, operation, None))
-    }
-}
-
-/// How often [`Provider::deploy`] plans again when another deployer made its plan stale.
-const DEPLOY_ATTEMPTS: u32 = 10;
-
-/// Names the provider in every error its calls return.
-fn named<T>(info: &ProviderInfo, result: Result<T>) -> Result<T> {
-    result.map_err(|e| e.with_provider(info.name))
-}
-
-/// Checks the function's name, then runs `call` (a future does nothing until awaited),
-/// naming the provider in any error.
-async fn checked<T>(info: &ProviderInfo, function: &str, call: impl Future<Output = Result<T>>) -> Result<T> {
-    named(
-        info,
-        async {
-            names::check_function(function)?;
-            call.await
-        }
-        .await,
-    )
-}
-
-/// The checks [`Provider::apply`] makes before the backend sees a plan.
-fn check_plan(info: &ProviderInfo, plan: &Plan, artifact: &ArtifactRef) -> Result<()> {
-    if !plan.can_apply() {
-        return Err(Error::invalid(
-            "plan",
-            &plan.function,
-            "this plan was read back or made by hand and holds no observed state: plan again with Provider::plan",
-        ));
-    }
-    if plan.planned_by() != info.name {
-        return Err(Error::invalid(
-            "plan",
-            format!("{} (planned by {})", plan.function, plan.planned_by()),
-            format!("a plan is applied by the provider that made it, not {}", info.name),
-        ));
-    }
-    if artifact.sha256 != plan.code_sha256 {
-        return Err(Error::invalid(
-            "artifact.sha256",
-            &artifact.sha256,
-            format!(
-                "the plan deploys code {}: upload that package, or plan again",
-                plan.code_sha256
-            ),
-        ));
-    }
-    Ok(())
-}
-
-#[async_trait]
-impl<B: ProviderBackend + ?Sized> Provider for B {
-    fn info(&self) -> ProviderInfo {
-        ProviderBackend::info(self)
-    }
-
-    fn validate(&self, spec: &FunctionSpec) -> Result<()> {
-        named(&ProviderBackend::info(self), {
-            names::check_function(&spec.name).and_then(|()| ProviderBackend::validate(self, spec))
-        })
-    }
-
-    async fn upload(&self, function: &str, package: &Package) -> Result<ArtifactRef> {
-        named(
-            &ProviderBackend::info(self),
-            async {
-                names::check_function(function)?;
-                names::check_sha256(&package.sha256)?;
-                ProviderBackend::upload(self, function, package).await
-            }
-            .await,
-        )
-    }
-
-    async fn plan(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<Plan> {
-        let info = ProviderBackend::info(self);
-        named(
-            &info,
-            async {
-                names::check_function(&spec.name)?;
-                ProviderBackend::validate(self, spec)?;
-                names::check_sha256(&artifact.sha256)?;
-                let mut plan = ProviderBackend::plan(self, spec, artifact).await?;
-                plan.stamp(info.name);
-                Ok(plan)
-            }
-            .await,
-        )
-    }
-
-    async fn apply(&self, plan: &Plan, artifact: &ArtifactRef) -> Result<DeployOutcome> {
-        let info = ProviderBackend::info(self);
-        named(&info, async {
-            check_plan(&info, plan, artifact)?;
-            let spec = plan.spec().expect("checked: the plan can be applied");
-            let outcome = ProviderBackend::apply(self, plan, spec, artifact).await?;
-            if outcome.deployment.code_sha256 != plan.code_sha256 {
-                return Err(Error::conflict(
-                    &plan.function,
-                    format!(
-                        "the deployed code has sha256 {} but the plan deploys {}: another deployer changed the function, or the upload was altered",
-                        outcome.deployment.code_sha256, plan.code_sha256
-                    ),
-                ));
-            }
-            Ok(outcome)
-        }
-        .await)
-    }
-
-    async fn deploy(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<DeployOutcome> {
-        // "Make it so": a plan gone stale under another deployer is planned again.
-        let mut attempt = 1;
-        loop {
-            let plan = Provider::plan(self, spec, artifact).await?;
-            match Provider::apply(self, &plan, artifact).await {
-                Err(Error::Conflict { message, .. }) if attempt < DEPLOY_ATTEMPTS => {
-                    tracing::info!(function = %spec.name, attempt, %message, "the plan went stale: planning again");
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    async fn get(&self, function: &str) -> Result<Deployment> {
-        checked(
-            &ProviderBackend::info(self),
-            function,
-            ProviderBackend::get(self, function),
-        )
-        .await
-    }
-
-    async fn get_qualified(&self, function: &str, qualifier: &str) -> Result<Deployment> {
-        checked(&ProviderBackend::info(self), function, async {
-            match Qualifier::parse(qualifier)? {
-                Qualifier::Latest => ProviderBackend::get(self, function).await,
-                q => ProviderBackend::get_qualified(self, function, &q).await,
-            }
-        })
-        .await
-    }
-
-    async fn delete(&self, function: &str) -> Result<()> {
-        checked(
-            &ProviderBackend::info(self),
-            function,
-            ProviderBackend::delete(self, function),
-        )
-        .await
-    }
-
-    async fn publish(&self, function: &str, request: &PublishRequest) -> Result<Version> {
-        checked(&ProviderBackend::info(self), function, async {
-            if let Some(sha) = &request.expected_code_sha256 {
-                names::check_sha256(sha)?;
-            }
-            ProviderBackend::publish(self, function, request).await
-        })
-        .await
-    }
-
-    async fn list_versions(&self, function: &str) -> Result<Vec<Version>> {
-        checked(
-            &ProviderBackend::info(self),
-            function,
-            ProviderBackend::list_versions(self, function),
-        )
-        .await
-    }
-
-    async fn delete_version(&self, function: &str, version: &str) -> Result<()> {
-        let info = ProviderBackend::info(self);
-        checked(&info, function, async {
-            if !info.capability.delete_versions {
-                return Err(unsupported(&info, "deleting versions", None));
-            }
-            if version == names::LATEST {
-                return Err(Error::invalid(
-                    "version",
-                    names::LATEST,
-                    "$LATEST cannot be deleted: delete the function instead",
-                ));
-            }
-            names::check_version(version)?;
-            ProviderBackend::delete_version(self, function, version).await
-        })
-        .await
-    }
-
-    async fn set_label(&self, function: &str, label: &str, routing: &Routing) -> Result<Label> {
-        let info = ProviderBackend::info(self);
-        checked(&info, function, async {
-            check_label(&info, label)?;
-            check_routing(&info, routing)?;
-            ProviderBackend::set_label(self, function, label, routing).await
-        })
-        .await
-    }
-
-    async fn get_label(&self, function: &str, label: &str) -> Result<Label> {
-        let info = ProviderBackend::info(self);
-        checked(&info, function, async {
-            check_label(&info, label)?;
-            ProviderBackend::get_label(self, function, label).await
-        })
-        .await
-    }
-
-    async fn list_labels(&self, function: &str) -> Result<Vec<Label>> {
-        let info = ProviderBackend::info(self);
-        checked(&info, function, async {
-            if !info.capability.has_labels() {
-                return Ok(Vec::new());
-            }
-            ProviderBackend::list_labels(self, function).await
-        })
-        .await
-    }
-
-    async fn delete_label(&self, function: &str, label: &str) -> Result<()> {
-        let info = ProviderBackend::info(self);
-        checked(&info, function, async {
-            check_label(&info, label)?;
-            ProviderBackend::delete_label(self, function, label).await
-        })
-        .await
-    }
-
-    async fn invoke(&self, function: &str, request: &InvokeRequest) -> Result<Invocation> {
-        let info = ProviderBackend::info(self);
-        checked(&info, function, async {
-            let qualifier = Qualifier::parse_opt(request.qualifier.as_deref())?;
-            check_invoke(&info, &qualifier, request)?;
-            ProviderBackend::invoke(self, function, &qualifier, request).await
-        })
-        .await
-    }
-
-    async fn swap(&self, function: &str, label: &str) -> Result<()> {
-        let info = ProviderBackend::info(self);
-        checked(&info, function, async {
-            if !info.capability.slot_swap {
-                return Err(unsupported(&info, "swapping a label with production", None));
-            }
-            names::check_label(label)?;
-            ProviderBackend::swap(self, function, label).await
-        })
-        .await
-    }
-
-    async fn ramp_up(&self, function: &str, label: &str, percent: f64) -> Result<()> {
-        let info = ProviderBackend::info(self);
-        checked(&info, function, async {
-            check_slots(&info, "ramping traffic up to a slot")?;
-            names::check_label(label)?;
-            if !(0.0..=100.0).contains(&percent) {
-                return Err(Error::invalid("percent", percent, "a share of traffic is 0–100"));
-            }
-            ProviderBackend::ramp_up(self, function, label, percent).await
-        })
-        .await
-    }
-
-    async fn restore(&self, function: &str, version: &str) -> Result<Deployment> {
-        checked(&ProviderBackend::info(self), function, async {
-            names::check_version(version)?;
-            ProviderBackend::restore(self, function, version).await
-        })
-        .await
-    }
-
-    async fn metrics(&self, query: &MetricsQuery) -> Result<Metrics> {
-        let info = ProviderBackend::info(self);
-        checked(&info, &query.function, async {
-            check_observation(&info, "metrics", query.qualifier.as_deref(), &query.window)?;
-            ProviderBackend::metrics(self, query).await
-        })
-        .await
-    }
-
-    async fn metric_series(&self, query: &MetricsQuery) -> Result<Vec<Metrics>> {
-        let info = ProviderBackend::info(self);
-        checked(&info, &query.function, async {
-            check_observation(&info, "metrics", query.qualifier.as_deref(), &query.window)?;
-            let period = query
-                .period
-                .ok_or_else(|| Error::invalid("period", "(none)", "a series needs the period of its points"))?;
-            let periods = query.window.periods(period, crate::observe::MAX_SERIES_POINTS)?;
-            ProviderBackend::metric_series(self, query, &periods).await
-        })
-        .await
-    }
-
-    async fn logs(&self, query: &LogQuery) -> Result<LogPage> {
-        let info = ProviderBackend::info(self);
-        checked(&info, &query.function, async {
-            check_observation(&info, "logs", query.qualifier.as_deref(), &query.window)?;
-            query.check()?;
-            ProviderBackend::logs(self, query).await
-        })
-        .await
-    }
-}
-
-/// The capability, the qualifier and the window of a metrics or log query.
-fn check_observation(info: &ProviderInfo, what: &str, qualifier: Option<&str>, window: &TimeWindow) -> Result<()> {
-    let supported = match what {
-        "metrics" => info.capability.metrics,
-        _ => info.capability.logs,
-    };
-    if !supported {
-        return Err(unsupported(info, what, None));
-    }
-    if let Qualifier::Label(_) = Qualifier::parse_opt(qualifier)? {
-        check_labels(info)?;
-    }
-    window.check()
-}
-
-/// The payload limit, the async capability and labels, for [`Provider::invoke`].
-fn check_invoke(info: &ProviderInfo, qualifier: &Qualifier, request: &InvokeRequest) -> Result<()> {
-    if request.mode == InvokeMode::Sync && request.payload.len() as u64 > info.limits.payload_bytes {
-        return Err(Error::invalid(
-            "payload",
-            format!("{} bytes", request.payload.len()),
-            format!(
-                "{} accepts at most {} bytes in a synchronous invocation (Lambda answers 413 RequestEntityTooLargeException): send a reference to the data instead",
-                info.name, info.limits.payload_bytes
-            ),
-        ));
-    }
-    if request.mode == InvokeMode::Async && !info.capability.async_invoke {
-        return Err(unsupported(
-            info,
-            "asynchronous invocation",
-            Some("invoke synchronously"),
-        ));
-    }
-    if matches!(qualifier, Qualifier::Label(_)) {
-        check_labels(info)?;
-    }
-    Ok(())
 }

@@ -523,7 +523,7 @@ impl ProviderBackend for LocalProvider {
             Qualifier::Label(l) => Some(l.clone()),
             _ => None,
         };
-        let recorder = Recorder {
+        let recorder = observe::Recorder {
             history: self.inner.history.clone(),
             spec: spec.clone(),
             via,
@@ -587,25 +587,6 @@ impl ProviderBackend for LocalProvider {
         tokio::task::spawn_blocking(move || observe::logs(&history, &rec, &query))
             .await
             .map_err(|e| Error::io("invocation history", std::io::Error::other(e)))?
-    }
-}
-
-/// Records a finished invocation in the history; a history that cannot be written costs a
-/// warning, never the invocation's answer.
-struct Recorder {
-    history: history::History,
-    spec: FunctionSpec,
-    via: Option<String>,
-    start_ms: u64,
-}
-
-impl Recorder {
-    fn record(&self, inv: &Invocation) {
-        if let Some(r) = observe::record_of(&self.spec, self.via.clone(), self.start_ms, inv)
-            && let Err(e) = self.history.append(&self.spec.name, &r)
-        {
-            tracing::warn!(function = %self.spec.name, error = %e, "could not record the invocation");
-        }
     }
 }
 

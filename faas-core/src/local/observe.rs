@@ -47,6 +47,25 @@ pub(super) fn record_of(
     })
 }
 
+/// Records a finished invocation in the history; a history that cannot be written costs a
+/// warning, never the invocation's answer.
+pub(super) struct Recorder {
+    pub history: History,
+    pub spec: FunctionSpec,
+    pub via: Option<String>,
+    pub start_ms: u64,
+}
+
+impl Recorder {
+    pub fn record(&self, inv: &Invocation) {
+        if let Some(r) = record_of(&self.spec, self.via.clone(), self.start_ms, inv)
+            && let Err(e) = self.history.append(&self.spec.name, &r)
+        {
+            tracing::warn!(function = %self.spec.name, error = %e, "could not record the invocation");
+        }
+    }
+}
+
 /// Which records a qualifier selects; an unknown version or label is `NotFound`.
 enum Selection {
     All,

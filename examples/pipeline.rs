@@ -203,6 +203,9 @@ fn summary(report: &PipelineReport) {
             ""
         }
     ));
+    if let Some(m) = &report.monitoring {
+        examples::say(&format!("monitoring: {m}"));
+    }
 }
 
 #[tokio::main]

@@ -28,6 +28,7 @@
 
 mod config;
 mod context;
+mod figures;
 mod report;
 mod run;
 mod steps;
@@ -37,6 +38,7 @@ use std::path::{Path, PathBuf};
 
 pub use config::{Environment, Integration, PipelineFile, Redactor};
 pub use context::{Event, Observer, RunContext};
+pub use figures::{FigureSink, FigureUnit, RunFigure, run_figures};
 pub use report::{PipelineReport, StepReport, StepStatus, junit_xml, write_reports};
 pub use run::ProviderSet;
 pub use steps::{Step, StepConfig, StepFactory, StepOutcome, StepRegistry};
@@ -66,6 +68,8 @@ pub struct Resolved {
     pub(crate) redactor: Redactor,
     /// The provider blocks after interpolation (`aws_lambda_integration`, ...), enabled ones only.
     pub integrations: BTreeMap<String, Integration>,
+    /// Where the run's own figures go (`aws_lambda_integration.monitoring.cloudwatch`).
+    pub(crate) monitoring: Option<String>,
 }
 
 #[derive(Debug)]
@@ -258,7 +262,10 @@ impl Pipeline {
                 steps,
             });
         }
+        let monitoring =
+            figures::cloudwatch_namespace(integrations.get("aws_lambda_integration").map(|i| &i.settings))?;
         Ok(Resolved {
+            monitoring,
             stages,
             base_dir: self.base_dir.clone(),
             dry_run: self.dry_run,

@@ -59,6 +59,9 @@ pub struct PipelineReport {
     pub passed: bool,
     /// How long the run took.
     pub duration: Duration,
+    /// What became of the run's own figures (`monitoring.cloudwatch`); `None` when the
+    /// pipeline asks for none.
+    pub monitoring: Option<String>,
 }
 
 impl PipelineReport {

@@ -8,6 +8,7 @@ use tracing::Instrument;
 
 use super::Resolved;
 use super::context::{Event, Observer, RunContext};
+use super::figures::FigureSink;
 use super::report::{PipelineReport, StepReport, StepStatus};
 use super::steps::StepOutcome;
 use crate::{Error, Provider, Result};
@@ -17,6 +18,7 @@ use crate::{Error, Provider, Result};
 pub struct ProviderSet {
     providers: BTreeMap<String, Arc<dyn Provider>>,
     default: String,
+    figures: Option<Arc<dyn FigureSink>>,
 }
 
 impl ProviderSet {
@@ -26,7 +28,16 @@ impl ProviderSet {
         ProviderSet {
             providers: BTreeMap::from([(name.clone(), provider)]),
             default: name,
+            figures: None,
         }
+    }
+
+    /// Where the run publishes its own figures when the pipeline's
+    /// `aws_lambda_integration.monitoring.cloudwatch` block is enabled (faas-aws's
+    /// `CloudWatchFigures`, or a sink of your own).
+    pub fn publish_figures_to(mut self, sink: Arc<dyn FigureSink>) -> ProviderSet {
+        self.figures = Some(sink);
+        self
     }
 
     /// Adds a provider steps can select with `provider: <name>`.
@@ -139,11 +150,37 @@ pub(crate) async fn run(pipeline: &Resolved, providers: &ProviderSet, observer: 
             passed: stage_passed && !failed,
         });
     }
-    PipelineReport {
+    let mut report = PipelineReport {
         environment: pipeline.environment.clone(),
         dry_run: pipeline.dry_run,
         passed: !failed,
         steps: reports,
         duration: started.elapsed(),
+        monitoring: None,
+    };
+    report.monitoring = publish(pipeline, providers, &report).await;
+    report
+}
+
+/// Publishes the run's figures where the pipeline asks; what happened, for the report. A
+/// failed publish does not fail the run (its deploys happened) but is said, never silent.
+async fn publish(pipeline: &Resolved, providers: &ProviderSet, report: &PipelineReport) -> Option<String> {
+    let namespace = pipeline.monitoring.as_ref()?;
+    if pipeline.dry_run {
+        return Some(format!("dry run: no figures published to {namespace}"));
     }
+    let Some(sink) = &providers.figures else {
+        tracing::warn!(%namespace, "monitoring.cloudwatch is enabled but the run has no figure sink");
+        return Some(format!(
+            "not published: monitoring.cloudwatch is enabled ({namespace}) but this run has no figure sink (ProviderSet::publish_figures_to)"
+        ));
+    };
+    let figures = super::run_figures(report);
+    Some(match sink.publish(namespace, &figures).await {
+        Ok(()) => format!("published {} figures to {namespace}", figures.len()),
+        Err(e) => {
+            tracing::error!(%namespace, error = %e, "could not publish the run's figures");
+            pipeline.redactor.redact(&format!("not published to {namespace}: {e}"))
+        }
+    })
 }

@@ -3,6 +3,7 @@
 
 mod build;
 mod deploy;
+mod monitor;
 mod step;
 mod step_config;
 mod testing;
@@ -14,6 +15,7 @@ use crate::Result;
 
 pub use build::{PackageConfig, ScriptConfig, UploadConfig};
 pub use deploy::{DeployConfig, PruneConfig, PublishConfig, RouteConfig};
+pub use monitor::MonitorConfig;
 pub use step::{Step, StepOutcome};
 pub use step_config::StepConfig;
 pub use testing::TestConfig;
@@ -72,6 +74,9 @@ impl Default for StepRegistry {
                 r.factories.insert((*n).to_string(), f.clone());
             }
         }
+        let monitor: StepFactory =
+            Arc::new(|config: &StepConfig| Ok(Box::new(MonitorConfig::from_config(config)?) as Box<dyn Step>));
+        r.factories.insert("monitor".into(), monitor);
         r
     }
 }

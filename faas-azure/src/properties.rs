@@ -129,7 +129,11 @@ fn typed_site() -> impl Strategy<Value = Site> {
                     ..SiteConfig::default()
                 }),
                 function_app_config: Some(FunctionAppConfig {
-                    runtime: runtime.map(|(name, version)| FunctionsRuntime { name, version }),
+                    runtime: runtime.map(|(name, version)| FunctionsRuntime {
+                        name,
+                        version,
+                        ..FunctionsRuntime::default()
+                    }),
                     scale_and_concurrency: memory.map(|m| FunctionsScaleAndConcurrency {
                         instance_memory_mb: m,
                         ..FunctionsScaleAndConcurrency::default()

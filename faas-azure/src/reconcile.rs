@@ -1,8 +1,9 @@
 //! Bringing an app or slot in line with a spec, written once for the three callers that do it:
 //! a deploy (`apply`), pointing a label's slot at a version, and restoring production to a
 //! version. Each first observes the site (the site, then its settings, and what differs), then
-//! reconciles: patch the runtime, memory and tags, push the code (a run-from-package URL or a
-//! Kudu push), write the merged settings when they changed, and sync the triggers.
+//! reconciles: update the runtime, memory and tags (a `PUT` of the site as observed), push the
+//! code (a run-from-package URL or a Kudu push), write the merged settings when they changed,
+//! and sync the triggers.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -72,10 +73,11 @@ impl Sites {
         }))
     }
 
-    /// Brings `at` in line with `spec` from what `now` observed: patches the runtime, memory
-    /// and tags when they differ, pushes the code from `source` (asked only when the code
-    /// differs), writes the merged app settings when they changed and then syncs the triggers.
-    /// Nothing differs ⇒ no request. Returns what changed.
+    /// Brings `at` in line with `spec` from what `now` observed: updates the runtime, memory
+    /// and tags when they differ (a `PUT` of the site `now` read, so no read again), pushes the
+    /// code from `source` (asked only when the code differs), writes the merged app settings
+    /// when they changed and then syncs the triggers. Nothing differs ⇒ no request. Returns
+    /// what changed.
     pub async fn reconcile<'a>(
         &self,
         at: Where<'_>,
@@ -91,7 +93,7 @@ impl Sites {
             ..Change::default()
         };
         if d.runtime || d.memory || d.tags {
-            self.patch(at, spec, d).await?;
+            self.update(at, &now.site, spec, d).await?;
         }
         let code = match &d.code {
             None => None,

@@ -4,8 +4,9 @@
 //! and `WebApps.json`, the api-version the crate calls) and, for `listKeys`, the Microsoft.Storage
 //! 2023-05-01 example `StorageAccountListKeys.json`. Each type names the spec definition it
 //! follows. Every field is optional on the wire (ARM leaves out or nulls what it does not set),
-//! so every field is an `Option` that is not sent when `None`; fields the crate does not model
-//! are ignored on read, except where a read-modify-write sends them back (`RampUpRule::extra`).
+//! so every field is an `Option` that is not sent when `None`. Fields the crate does not model
+//! are ignored on read, except in the bodies a read-modify-write sends back — the `Site` that
+//! `PUT sites/{name}` updates and the `RampUpRule`s of `config/web` — which keep them in `extra`.
 
 use std::collections::BTreeMap;
 
@@ -13,12 +14,14 @@ use serde::{Deserialize, Serialize};
 
 /// Declares ARM bodies, each field written `name: T` becoming `pub name: Option<T>`, as ARM's
 /// fields are all optional: a field absent or `null` on read is `None`, and a `None` field is
-/// not sent (`skip_serializing_if`). The structs are `pub(crate)` and derive `Clone`, `Default`,
-/// `PartialEq` and serde; `Debug` only where asked (bodies with secrets have none).
+/// not sent (`skip_serializing_if`). A body that ends in `..extra` also keeps the members it does
+/// not model in `pub extra: Extra` (flattened), so that a read-modify-write sends them back as
+/// they came. The structs are `pub(crate)` and derive `Clone`, `Default`, `PartialEq` and serde;
+/// `Debug` only where asked (bodies with secrets have none).
 macro_rules! arm_bodies {
     ($(
         $(#[$meta:meta])*
-        $name:ident { $($(#[$field_meta:meta])* $field:ident: $ty:ty,)* }
+        $name:ident { $($(#[$field_meta:meta])* $field:ident: $ty:ty,)* $(..$extra:ident)? }
     )*) => {$(
         #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
         $(#[$meta])*
@@ -28,14 +31,22 @@ macro_rules! arm_bodies {
                 #[serde(default, skip_serializing_if = "Option::is_none")]
                 pub $field: Option<$ty>,
             )*
+            $(
+                /// The members not modelled here, as ARM sent them.
+                #[serde(flatten)]
+                pub $extra: Extra,
+            )?
         }
     )*};
 }
 
+/// The members of an ARM object a body does not model, by name.
+pub(crate) type Extra = serde_json::Map<String, serde_json::Value>;
+
 arm_bodies! {
     /// `Site` (CommonDefinitions.json, `allOf` `Resource`): a function app or one of its slots, as
-    /// `GET sites/{name}` returns it and `PUT` creates it. `PATCH` sends a partial one (see
-    /// `Sites::patch` for where that body departs from the spec's `SitePatchResource`).
+    /// `GET sites/{name}` returns it and `PUT sites/{name}` (`WebApps_CreateOrUpdate`) creates or
+    /// updates it; an update sends back the site as read ([`Site::put_body`]).
     #[derive(Debug)]
     #[serde(rename_all = "camelCase")]
     Site {
@@ -51,6 +62,7 @@ arm_bodies! {
         tags: BTreeMap<String, String>,
         /// `Site.properties`.
         properties: SiteProperties,
+        ..extra
     }
 
     /// `Site.properties` (CommonDefinitions.json, inline in `Site`).
@@ -75,6 +87,7 @@ arm_bodies! {
         default_host_name: String,
         /// `httpsOnly`.
         https_only: bool,
+        ..extra
     }
 
     /// `SiteConfig` (CommonDefinitions.json): in a `Site` and in `config/web`.
@@ -87,6 +100,7 @@ arm_bodies! {
         app_settings: Vec<NameValuePair>,
         /// `experiments`: production's traffic routing to slots.
         experiments: Experiments,
+        ..extra
     }
 
     /// `NameValuePair` (CommonDefinitions.json): one app setting in `SiteConfig.appSettings`.
@@ -104,29 +118,23 @@ arm_bodies! {
     Experiments {
         /// `rampUpRules`.
         ramp_up_rules: Vec<RampUpRule>,
+        ..extra
     }
-}
 
-/// `RampUpRule` (CommonDefinitions.json): a share of production's traffic sent to a slot. Read,
-/// changed and written back, so the fields not modelled here survive in `extra`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct RampUpRule {
-    /// `actionHostName`: the slot's host name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub action_host_name: Option<String>,
-    /// `reroutePercentage` (0–100).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reroute_percentage: Option<f64>,
-    /// `name`: the slot's name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// `changeStep`, `minReroutePercentage`, … as ARM sent them.
-    #[serde(flatten)]
-    pub extra: serde_json::Map<String, serde_json::Value>,
-}
+    /// `RampUpRule` (CommonDefinitions.json): a share of production's traffic sent to a slot.
+    /// Read, changed and written back: `changeStep`, `minReroutePercentage`, … stay in `extra`.
+    #[derive(Debug)]
+    #[serde(rename_all = "camelCase")]
+    RampUpRule {
+        /// `actionHostName`: the slot's host name.
+        action_host_name: String,
+        /// `reroutePercentage` (0–100).
+        reroute_percentage: f64,
+        /// `name`: the slot's name.
+        name: String,
+        ..extra
+    }
 
-arm_bodies! {
     /// `SiteConfigResource` (WebApps.json): `GET`/`PATCH sites/{name}/config/web`.
     #[derive(Debug)]
     SiteConfigResource {
@@ -144,6 +152,7 @@ arm_bodies! {
         runtime: FunctionsRuntime,
         /// `scaleAndConcurrency`.
         scale_and_concurrency: FunctionsScaleAndConcurrency,
+        ..extra
     }
 
     /// `FunctionsDeployment` (CommonDefinitions.json): where OneDeploy keeps the package.
@@ -151,6 +160,7 @@ arm_bodies! {
     FunctionsDeployment {
         /// `storage`.
         storage: FunctionsDeploymentStorage,
+        ..extra
     }
 
     /// `FunctionsDeployment.storage` (CommonDefinitions.json, an inline object).
@@ -163,6 +173,7 @@ arm_bodies! {
         value: String,
         /// `authentication`.
         authentication: FunctionsDeploymentAuthentication,
+        ..extra
     }
 
     /// `FunctionsDeployment.storage.authentication` (CommonDefinitions.json, an inline object).
@@ -174,6 +185,7 @@ arm_bodies! {
         kind: String,
         /// `storageAccountConnectionStringName`: the app setting holding the connection string.
         storage_account_connection_string_name: String,
+        ..extra
     }
 
     /// `FunctionsRuntime` (CommonDefinitions.json).
@@ -183,6 +195,7 @@ arm_bodies! {
         name: String,
         /// `version`: `3.12`, `20`.
         version: String,
+        ..extra
     }
 
     /// `FunctionsScaleAndConcurrency` (CommonDefinitions.json). The spec types both counts as
@@ -195,6 +208,7 @@ arm_bodies! {
         /// `instanceMemoryMB`: 512, 2048 or 4096.
         #[serde(rename = "instanceMemoryMB")]
         instance_memory_mb: u32,
+        ..extra
     }
 }
 
@@ -277,7 +291,84 @@ impl std::fmt::Debug for NameValuePair {
     }
 }
 
+/// The members of a `Site` the spec marks `readOnly` (CommonDefinitions.json: `Resource`,
+/// `Site.properties`, `SiteConfig`, `SiteDnsConfig`, `HostingEnvironmentProfile`,
+/// `ManagedServiceIdentity`, `userAssignedIdentity`, `ExtendedLocation`), each as the path of
+/// member names to it (`*`: every member of a map). [`Site::put_body`] leaves them out.
+const SITE_READ_ONLY: &[&[&str]] = &[
+    &["id"],
+    &["name"],
+    &["type"],
+    &["properties", "state"],
+    &["properties", "hostNames"],
+    &["properties", "repositorySiteName"],
+    &["properties", "usageState"],
+    &["properties", "enabledHostNames"],
+    &["properties", "availabilityState"],
+    &["properties", "lastModifiedTimeUtc"],
+    &["properties", "trafficManagerHostNames"],
+    &["properties", "targetSwapSlot"],
+    &["properties", "outboundIpAddresses"],
+    &["properties", "possibleOutboundIpAddresses"],
+    &["properties", "suspendedTill"],
+    &["properties", "maxNumberOfWorkers"],
+    &["properties", "resourceGroup"],
+    &["properties", "isDefaultContainer"],
+    &["properties", "defaultHostName"],
+    &["properties", "slotSwapStatus"],
+    &["properties", "inProgressOperationId"],
+    &["properties", "siteConfig", "machineKey"],
+    &["properties", "dnsConfiguration", "dnsLegacySortOrder"],
+    &["properties", "hostingEnvironmentProfile", "name"],
+    &["properties", "hostingEnvironmentProfile", "type"],
+    &["identity", "principalId"],
+    &["identity", "tenantId"],
+    &["identity", "userAssignedIdentities", "*", "principalId"],
+    &["identity", "userAssignedIdentities", "*", "clientId"],
+    &["extendedLocation", "type"],
+];
+
+/// Removes the member at `path` (member names, `*` for every member) from `v`, if there.
+fn remove_path(v: &mut serde_json::Value, path: &[&str]) {
+    let (Some((first, rest)), Some(object)) = (path.split_first(), v.as_object_mut()) else {
+        return;
+    };
+    if rest.is_empty() {
+        object.remove(*first);
+    } else if *first == "*" {
+        object.values_mut().for_each(|child| remove_path(child, rest));
+    } else if let Some(child) = object.get_mut(*first) {
+        remove_path(child, rest);
+    }
+}
+
+/// Removes every `null` member of the objects in `v`, at any depth.
+fn remove_nulls(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(object) => {
+            object.retain(|_, child| !child.is_null());
+            object.values_mut().for_each(remove_nulls);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(remove_nulls),
+        _ => {}
+    }
+}
+
 impl Site {
+    /// The body of a `PUT sites/{name}` that updates this site, read and then changed: every
+    /// member as it is here, those the crate does not model (`extra`) included, except the ones
+    /// the spec marks `readOnly` (ARM ignores them in a `PUT`; they are not ours to send), and
+    /// without `null`s (what ARM answers for a member it has no value for; sending nothing says
+    /// the same without asking for a change).
+    pub fn put_body(&self) -> serde_json::Value {
+        let mut v = body(self);
+        for path in SITE_READ_ONLY {
+            remove_path(&mut v, path);
+        }
+        remove_nulls(&mut v);
+        v
+    }
+
     /// `properties.siteConfig.linuxFxVersion`.
     pub fn linux_fx_version(&self) -> Option<&str> {
         self.properties
@@ -367,6 +458,46 @@ mod tests {
             body(&swap),
             serde_json::json!({"targetSlot": "production", "preserveVnet": true})
         );
+    }
+
+    #[test]
+    fn a_site_goes_back_whole_but_for_its_read_only_members() {
+        use serde_json::json;
+        // What a PUT sends back as it was read: modelled or not.
+        let function_app_config = json!({"runtime": {"name": "python", "version": "3.12"},
+            "scaleAndConcurrency": {"instanceMemoryMB": 2048, "maximumInstanceCount": 40,
+                "alwaysReady": [{"name": "http", "instanceCount": 1}]},
+            "deployment": {"storage": {"type": "blobContainer", "value": "https://b/c",
+                "authentication": {"type": "UserAssignedIdentity", "userAssignedIdentityResourceId": "/ids/u"}}}});
+        let cors = json!({"allowedOrigins": ["https://x"]});
+        let read = json!({
+            "id": "/s/app", "name": "app", "type": "Microsoft.Web/sites", "location": "westeurope",
+            "kind": "functionapp,linux", "tags": {"team": "a"},
+            "identity": {"type": "SystemAssigned, UserAssigned", "principalId": "p", "tenantId": "t",
+                "userAssignedIdentities": {"/ids/u": {"principalId": "up", "clientId": "uc"}}},
+            "extendedLocation": {"name": "edge", "type": "EdgeZone"},
+            "properties": {
+                "state": "Running", "hostNames": ["app.azurewebsites.net"], "enabledHostNames": [],
+                "defaultHostName": "app.azurewebsites.net", "lastModifiedTimeUtc": "t",
+                "outboundIpAddresses": "1.2.3.4", "resourceGroup": "rg", "inProgressOperationId": null,
+                "serverFarmId": "plan", "httpsOnly": true, "clientCertMode": "Required",
+                "siteConfig": {"linuxFxVersion": "PYTHON|3.12", "numberOfWorkers": 1, "machineKey": {},
+                    "appSettings": null, "cors": cors},
+                "functionAppConfig": function_app_config, "somethingNew": {"a": 1}
+            }
+        });
+        let site: Site = serde_json::from_value(read).unwrap();
+        let sent = json!({
+            "location": "westeurope", "kind": "functionapp,linux", "tags": {"team": "a"},
+            "identity": {"type": "SystemAssigned, UserAssigned", "userAssignedIdentities": {"/ids/u": {}}},
+            "extendedLocation": {"name": "edge"},
+            "properties": {
+                "serverFarmId": "plan", "httpsOnly": true, "clientCertMode": "Required",
+                "siteConfig": {"linuxFxVersion": "PYTHON|3.12", "numberOfWorkers": 1, "cors": cors},
+                "functionAppConfig": function_app_config, "somethingNew": {"a": 1}
+            }
+        });
+        assert_eq!(site.put_body(), sent);
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub(crate) fn flex_runtime(spec: &FunctionSpec) -> Result<FunctionsRuntime> {
     Ok(FunctionsRuntime {
         name: Some(family.to_lowercase()),
         version: Some(version.to_string()),
+        ..FunctionsRuntime::default()
     })
 }
 

@@ -1,4 +1,4 @@
-//! Function apps (`Microsoft.Web/sites`) and their slots through ARM: get, create, patch,
+//! Function apps (`Microsoft.Web/sites`) and their slots through ARM: get, create, update,
 //! delete, app settings, slots, swaps, ramp-up rules and host keys.
 
 use faas_core::{Error, FunctionSpec, ResourceKind, Result};
@@ -10,8 +10,8 @@ use crate::differences::Differences;
 use crate::hosting::{DeployMethod, Hosting};
 use crate::resources::{
     CsmSlotEntity, Experiments, FunctionAppConfig, FunctionsDeployment, FunctionsDeploymentAuthentication,
-    FunctionsDeploymentStorage, FunctionsScaleAndConcurrency, HostKeys, NameValuePair, RampUpRule, Site, SiteConfig,
-    SiteConfigResource, SiteProperties, StringDictionary, WebAppCollection, body, parse,
+    FunctionsDeploymentStorage, FunctionsRuntime, FunctionsScaleAndConcurrency, HostKeys, NameValuePair, RampUpRule,
+    Site, SiteConfig, SiteConfigResource, SiteProperties, StringDictionary, WebAppCollection, body, parse,
 };
 use crate::runtime::{flex_runtime, linux_fx};
 use crate::settings::{DEPLOYMENT_STORAGE, Settings};
@@ -180,14 +180,19 @@ impl Sites {
                             authentication: Some(FunctionsDeploymentAuthentication {
                                 kind: Some("StorageAccountConnectionString".into()),
                                 storage_account_connection_string_name: Some(DEPLOYMENT_STORAGE.into()),
+                                ..FunctionsDeploymentAuthentication::default()
                             }),
+                            ..FunctionsDeploymentStorage::default()
                         }),
+                        ..FunctionsDeployment::default()
                     }),
                     runtime: Some(flex_runtime(spec)?),
                     scale_and_concurrency: Some(FunctionsScaleAndConcurrency {
                         instance_memory_mb: Some(spec.memory_mb),
                         maximum_instance_count: Some(100),
+                        ..FunctionsScaleAndConcurrency::default()
                     }),
+                    ..FunctionAppConfig::default()
                 });
             }
             _ => {
@@ -218,39 +223,39 @@ impl Sites {
         parse(&format!("PUT site {}", at.name()), created)
     }
 
-    /// Updates the runtime, memory (Flex) and tags in place (`PATCH sites/{name}`, a partial
-    /// `Site`). The spec's body for this call, `SitePatchResource` (WebApps.json,
-    /// `WebApps_Update`), has neither `tags` nor `properties.functionAppConfig`: this sends them
-    /// as `Site` names them, as the provider always has.
-    pub async fn patch(&self, at: Where<'_>, spec: &FunctionSpec, d: &Differences) -> Result<()> {
-        let mut site = Site::default();
+    /// Updates the tags, the runtime and (Flex) the instance memory that differ (`d`) in place:
+    /// `PUT sites/{name}` (`WebApps_CreateOrUpdate`, or `WebApps_CreateOrUpdateSlot`; a `Site`, an
+    /// ARM long-running operation) of `read`, the site as it was read, with those changed — every
+    /// other member goes back as it came ([`Site::put_body`]). Not `PATCH` (`WebApps_Update`):
+    /// its body, `SitePatchResource` (WebApps.json), has neither `tags` nor
+    /// `properties.functionAppConfig`.
+    pub async fn update(&self, at: Where<'_>, read: &Site, spec: &FunctionSpec, d: &Differences) -> Result<()> {
+        let mut site = read.clone();
         if d.tags {
             site.tags = Some(spec.tags.clone());
         }
-        if d.runtime || d.memory {
-            let props = match self.hosting {
-                Hosting::Flex => SiteProperties {
-                    function_app_config: Some(FunctionAppConfig {
-                        runtime: Some(flex_runtime(spec)?),
-                        scale_and_concurrency: Some(FunctionsScaleAndConcurrency {
-                            instance_memory_mb: Some(spec.memory_mb),
-                            ..FunctionsScaleAndConcurrency::default()
-                        }),
-                        ..FunctionAppConfig::default()
-                    }),
-                    ..SiteProperties::default()
-                },
-                _ => SiteProperties {
-                    site_config: Some(SiteConfig {
-                        linux_fx_version: Some(linux_fx(spec)?),
-                        ..SiteConfig::default()
-                    }),
-                    ..SiteProperties::default()
-                },
-            };
-            site.properties = Some(props);
+        let props = site.properties.get_or_insert_with(SiteProperties::default);
+        if self.hosting == Hosting::Flex {
+            let config = props.function_app_config.get_or_insert_with(FunctionAppConfig::default);
+            if d.runtime {
+                let wanted = flex_runtime(spec)?;
+                let runtime = config.runtime.get_or_insert_with(FunctionsRuntime::default);
+                runtime.name = wanted.name;
+                runtime.version = wanted.version;
+            }
+            if d.memory {
+                config
+                    .scale_and_concurrency
+                    .get_or_insert_with(FunctionsScaleAndConcurrency::default)
+                    .instance_memory_mb = Some(spec.memory_mb);
+            }
+        } else if d.runtime {
+            props
+                .site_config
+                .get_or_insert_with(SiteConfig::default)
+                .linux_fx_version = Some(linux_fx(spec)?);
         }
-        self.mutate(Method::PATCH, at, "", Some(&body(&site))).await?;
+        self.mutate(Method::PUT, at, "", Some(&site.put_body())).await?;
         Ok(())
     }
 
@@ -312,6 +317,7 @@ impl Sites {
             properties: Some(SiteConfig {
                 experiments: Some(Experiments {
                     ramp_up_rules: Some(rules),
+                    ..Experiments::default()
                 }),
                 ..SiteConfig::default()
             }),

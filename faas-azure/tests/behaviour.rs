@@ -1,14 +1,15 @@
 //! What the Azure provider does beyond the conformance suite, against the fake and Azurite:
 //! no writes for an unchanged redeploy, app settings merged (not clobbered), run-from-package
 //! SAS URLs Azurite accepts, Kudu zipdeploy with `409` and a failed deployment, Flex
-//! OneDeploy, slot swap and swap back, rampUpRules, and secrets nowhere in errors or plans.
+//! OneDeploy, tags and Flex memory changed by a `PUT` of the site as read, slot swap and swap
+//! back, rampUpRules, and secrets nowhere in errors or plans.
 
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 
 use faas_azure::test_support::{Azurite, FakeAzure, Fault};
-use faas_azure::{DeployMethod, Hosting};
+use faas_azure::{AzureProvider, DeployMethod, Hosting};
 use faas_core::{DeployOptions, Error, FunctionSpec, InvokeRequest, Package, PackageBuilder, Provider, ProviderExt};
 
 fn package(dir: &Path, marker: &str) -> Package {
@@ -38,6 +39,15 @@ fn to(label: &str) -> DeployOptions {
         label: Some(label.into()),
         ..DeployOptions::default()
     }
+}
+
+/// A provider on Flex Consumption against the fake and Azurite.
+async fn flex(fake: &FakeAzure, azurite: &Azurite) -> AzureProvider {
+    fake.builder(&azurite.blob_endpoint)
+        .hosting(Hosting::Flex)
+        .build()
+        .await
+        .unwrap()
 }
 
 async fn invoke_code(p: &dyn Provider, function: &str, qualifier: Option<&str>) -> String {
@@ -260,12 +270,7 @@ async fn zipdeploy_waits_out_409_and_reports_a_failed_deployment() {
 async fn flex_consumption_uses_onedeploy_and_has_no_slots() {
     let Some(azurite) = Azurite::start().await else { return };
     let fake = FakeAzure::start().await;
-    let azure = fake
-        .builder(&azurite.blob_endpoint)
-        .hosting(Hosting::Flex)
-        .build()
-        .await
-        .unwrap();
+    let azure = flex(&fake, &azurite).await;
     assert!(!azure.info().capability.slot_swap);
     let dir = tempfile::tempdir().unwrap();
     let pkg = package(dir.path(), "f");
@@ -302,6 +307,108 @@ async fn flex_consumption_uses_onedeploy_and_has_no_slots() {
     assert!(bigger.change.config_updated && !bigger.change.code_updated);
     let e = azure.promote("flex-app", "live", "1").await.unwrap_err();
     assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_and_flex_memory_change_by_put_of_the_site_as_read() {
+    let Some(azurite) = Azurite::start().await else { return };
+    let fake = FakeAzure::start().await;
+    let azure = flex(&fake, &azurite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = package(dir.path(), "put");
+    let mut first = spec("put-app").memory_mb(2048);
+    first.tags.insert("team".into(), "a".into());
+    azure
+        .deploy_package(&first, &pkg, &DeployOptions::default())
+        .await
+        .unwrap();
+    // Members the provider does not model, set behind its back: one no api-version it calls
+    // knows, and writable ones next to the fields it changes.
+    fake.set_site_property("put-app", "somethingNew", serde_json::json!({"kept": true}));
+    fake.set_site_property("put-app", "clientCertMode", serde_json::json!("Optional"));
+    fake.set_site_property(
+        "put-app",
+        "functionAppConfig.scaleAndConcurrency.alwaysReady",
+        serde_json::json!([{"name": "http", "instanceCount": 1}]),
+    );
+    let before = fake.site("put-app").unwrap();
+    let settings = fake.settings("put-app");
+
+    let mut second = first.clone().memory_mb(4096);
+    second.tags.insert("team".into(), "b".into());
+    fake.clear_requests();
+    let changed = azure
+        .deploy_package(&second, &pkg, &DeployOptions::default())
+        .await
+        .unwrap();
+    assert!(changed.change.config_updated && !changed.change.code_updated);
+    let calls: Vec<String> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| !r.contains("/oauth2/"))
+        .collect();
+    let site_path = "/providers/Microsoft.Web/sites/put-app?";
+    assert!(
+        calls[0].starts_with("GET ") && calls[0].contains(site_path),
+        "{calls:?}"
+    );
+    assert!(
+        calls[1].contains("/sites/put-app/config/appsettings/list?"),
+        "{calls:?}"
+    );
+    assert!(
+        calls[2].starts_with("PUT ") && calls[2].contains(site_path),
+        "the first write is the PUT of the site: {calls:?}"
+    );
+    assert!(!calls.iter().any(|r| r.starts_with("PATCH ")), "{calls:?}");
+
+    let after = fake.site("put-app").unwrap();
+    assert_eq!(after["tags"], serde_json::json!({"team": "b"}));
+    let scale = &after["properties"]["functionAppConfig"]["scaleAndConcurrency"];
+    assert_eq!(scale["instanceMemoryMB"], 4096);
+    // Everything else went back as it was read.
+    let mut expected = before.clone();
+    expected["tags"] = after["tags"].clone();
+    expected["properties"]["functionAppConfig"]["scaleAndConcurrency"]["instanceMemoryMB"] = 4096.into();
+    expected["properties"]["lastModifiedTimeUtc"] = after["properties"]["lastModifiedTimeUtc"].clone();
+    assert_eq!(after, expected);
+    assert_eq!(after["properties"]["somethingNew"], serde_json::json!({"kept": true}));
+    assert_eq!(scale["alwaysReady"][0]["instanceCount"], 1);
+    assert_eq!(scale["maximumInstanceCount"], 100);
+    assert_eq!(
+        fake.settings("put-app"),
+        settings,
+        "the settings are not the site's PUT's"
+    );
+    let got = azure.get("put-app").await.unwrap();
+    assert_eq!(got.spec.memory_mb, 4096);
+    assert_eq!(got.spec.tags, second.tags);
+    assert_eq!(invoke_code(&azure, "put-app", None).await, pkg.sha256);
+
+    // On Premium too: a tags change is a PUT that keeps what it does not change.
+    let premium = fake.provider(&azurite.blob_endpoint).await;
+    let plain = spec("put-premium");
+    premium
+        .deploy_package(&plain, &pkg, &DeployOptions::default())
+        .await
+        .unwrap();
+    fake.set_site_property("put-premium", "somethingNew", serde_json::json!(7));
+    let mut tagged = plain.clone();
+    tagged.tags.insert("cost".into(), "1".into());
+    fake.clear_requests();
+    premium
+        .deploy_package(&tagged, &pkg, &DeployOptions::default())
+        .await
+        .unwrap();
+    let writes = fake.writes();
+    assert!(
+        writes.len() == 1 && writes[0].starts_with("PUT ") && writes[0].contains("/sites/put-premium?"),
+        "{writes:?}"
+    );
+    let site = fake.site("put-premium").unwrap();
+    assert_eq!(site["tags"], serde_json::json!({"cost": "1"}));
+    assert_eq!(site["properties"]["somethingNew"], 7);
+    assert_eq!(site["properties"]["siteConfig"]["linuxFxVersion"], "PYTHON|3.12");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,10 +7,12 @@
 //!
 //! What the fake does as the real services do, from the Microsoft.Web specification: ARM
 //! long-running operations (`201` + `Azure-AsyncOperation`, `202` + `Location`) that take
-//! several polls, the replace-all semantics of `PUT config/appsettings`, `409` while a Kudu
-//! deployment runs, failed deployments with a log, slot swaps that exchange settings, keys
-//! checked on invocation, and run-from-package URLs that must be readable (it fetches them
-//! from Azurite, which checks the SAS signature).
+//! several polls, `PUT sites/{name}` updating an existing site (its tags and properties, not
+//! its settings), `PATCH sites/{name}` refusing members `SitePatchResource` does not have
+//! (`tags`, `functionAppConfig`, … with `400 InvalidRequestContent`), the replace-all semantics
+//! of `PUT config/appsettings`, `409` while a Kudu deployment runs, failed deployments with a
+//! log, slot swaps that exchange settings, keys checked on invocation, and run-from-package URLs
+//! that must be readable (it fetches them from Azurite, which checks the SAS signature).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod auth;
@@ -284,6 +286,17 @@ impl FakeAzure {
     /// Sets an app setting behind the provider's back (the portal, another tool).
     pub fn set_setting(&self, app: &str, key: &str, value: &str) {
         self.with(|s| s.set_setting(app, key, value));
+    }
+
+    /// An app (or `app-slot`) as `GET sites/{name}` returns it.
+    pub fn site(&self, app: &str) -> Option<serde_json::Value> {
+        self.with(|s| s.site_of(app))
+    }
+
+    /// Sets `properties.{path}` (dot-separated member names) of an app (or `app-slot`) behind
+    /// the provider's back, as a newer api-version's member or another tool would.
+    pub fn set_site_property(&self, app: &str, path: &str, value: serde_json::Value) {
+        self.with(|s| s.set_site_property(app, path, value));
     }
 
     /// An app's site config (`config/web`) as the fake holds it.

@@ -1,6 +1,6 @@
-//! ARM `Microsoft.Web/sites` and their slots: create or replace (a long-running operation),
-//! get, patch, delete, app settings, site config (`rampUpRules`), publishing credentials, host
-//! keys and slot swaps.
+//! ARM `Microsoft.Web/sites` and their slots: create (a long-running operation) or update
+//! (`PUT`, a `Site`), get, patch (only what `SitePatchResource` has), delete, app settings, site
+//! config (`rampUpRules`), publishing credentials, host keys and slot swaps.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +11,80 @@ use serde_json::{Value, json};
 use super::auth::publishing_password;
 use super::state::{Pending, Site, State, start_op};
 use super::wire::{error, ok};
+
+/// The members of `SitePatchResource` (WebApps.json 2023-12-01, `allOf` `ProxyOnlyResource`), the
+/// body of `PATCH sites/{name}` (`WebApps_Update`): no `location`, no `tags`.
+const SITE_PATCH_RESOURCE: &[&str] = &["id", "name", "kind", "type", "properties", "identity"];
+
+/// The members of `SitePatchResource.properties` (inline in WebApps.json 2023-12-01; the SDKs'
+/// `SitePatchResourceProperties`). Unlike `Site.properties`, no `functionAppConfig`.
+const SITE_PATCH_RESOURCE_PROPERTIES: &[&str] = &[
+    "state",
+    "hostNames",
+    "repositorySiteName",
+    "usageState",
+    "enabled",
+    "enabledHostNames",
+    "availabilityState",
+    "hostNameSslStates",
+    "serverFarmId",
+    "reserved",
+    "isXenon",
+    "hyperV",
+    "lastModifiedTimeUtc",
+    "dnsConfiguration",
+    "siteConfig",
+    "trafficManagerHostNames",
+    "scmSiteAlsoStopped",
+    "targetSwapSlot",
+    "hostingEnvironmentProfile",
+    "clientAffinityEnabled",
+    "clientCertEnabled",
+    "clientCertMode",
+    "clientCertExclusionPaths",
+    "hostNamesDisabled",
+    "customDomainVerificationId",
+    "outboundIpAddresses",
+    "possibleOutboundIpAddresses",
+    "containerSize",
+    "dailyMemoryTimeQuota",
+    "suspendedTill",
+    "maxNumberOfWorkers",
+    "cloningInfo",
+    "resourceGroup",
+    "isDefaultContainer",
+    "defaultHostName",
+    "slotSwapStatus",
+    "httpsOnly",
+    "redundancyMode",
+    "inProgressOperationId",
+    "storageAccountRequired",
+    "keyVaultReferenceIdentity",
+    "virtualNetworkSubnetId",
+];
+
+/// A `PATCH sites/{name}` body's first member `SitePatchResource` does not have, answered as ARM
+/// answers a body it cannot deserialize (`400 InvalidRequestContent`).
+fn outside_site_patch_resource(body: &Value) -> Option<Response> {
+    let unknown = |object: &Value, known: &[&str], at: &str, of: &str| {
+        let member = object.as_object()?.keys().find(|k| !known.contains(&k.as_str()))?;
+        Some(error(
+            400,
+            "InvalidRequestContent",
+            &format!(
+                "The request content was invalid and could not be deserialized: 'Could not find member '{member}' on object of type '{of}'. Path '{at}{member}'.'"
+            ),
+        ))
+    };
+    unknown(body, SITE_PATCH_RESOURCE, "", "SitePatchResource").or_else(|| {
+        unknown(
+            &body["properties"],
+            SITE_PATCH_RESOURCE_PROPERTIES,
+            "properties.",
+            "SitePatchResourceProperties",
+        )
+    })
+}
 
 pub(super) fn web(
     s: &mut State,
@@ -54,19 +128,24 @@ pub(super) fn web(
             if !body["kind"].as_str().unwrap_or_default().contains("functionapp") {
                 return error(400, "BadRequest", "kind must be functionapp");
             }
-            let settings: BTreeMap<String, String> = body["properties"]["siteConfig"]["appSettings"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|s| Some((s["name"].as_str()?.to_string(), s["value"].as_str()?.to_string())))
-                .collect();
-            for required in ["AzureWebJobsStorage", "FUNCTIONS_EXTENSION_VERSION"] {
-                if !settings.contains_key(required) {
-                    return error(
-                        400,
-                        "BadRequest",
-                        &format!("function apps need the app setting {required}"),
-                    );
+            let given: Option<BTreeMap<String, String>> =
+                body["properties"]["siteConfig"]["appSettings"].as_array().map(|a| {
+                    a.iter()
+                        .filter_map(|s| Some((s["name"].as_str()?.to_string(), s["value"].as_str()?.to_string())))
+                        .collect()
+                });
+            let exists = s.sites.contains_key(&key);
+            // Creating needs the settings; an update without them keeps the site's.
+            if given.is_some() || !exists {
+                let settings = given.clone().unwrap_or_default();
+                for required in ["AzureWebJobsStorage", "FUNCTIONS_EXTENSION_VERSION"] {
+                    if !settings.contains_key(required) {
+                        return error(
+                            400,
+                            "BadRequest",
+                            &format!("function apps need the app setting {required}"),
+                        );
+                    }
                 }
             }
             let fx = body["properties"]["siteConfig"]["linuxFxVersion"]
@@ -87,11 +166,28 @@ pub(super) fn web(
             }
             let modified = s.next();
             let code = package.flatten();
+            if exists {
+                // `WebApps_CreateOrUpdate` of an existing site updates it: the body's tags and
+                // properties (`siteConfig.linuxFxVersion`, `functionAppConfig`, …) replace the
+                // stored ones (the read-only ones are rendered); its settings, code, keys and
+                // routing stay unless the body sets the settings.
+                let site = s.sites.get_mut(&key).unwrap();
+                site.kind = body["kind"].as_str().unwrap_or_default().to_string();
+                site.tags = body["tags"].clone();
+                site.props = props;
+                if let Some(settings) = given {
+                    site.settings = settings;
+                    site.code = code;
+                }
+                site.modified = modified;
+                let v = s.render(&arm_name, &s.sites[&key]);
+                return ok(v);
+            }
             let site = Site {
                 kind: body["kind"].as_str().unwrap_or_default().to_string(),
                 tags: body["tags"].clone(),
                 props,
-                settings,
+                settings: given.unwrap_or_default(),
                 rules: Vec::new(),
                 key: format!("fake-function-key-{:016x}", s.rng.u64(..)),
                 code,
@@ -99,11 +195,6 @@ pub(super) fn web(
                 modified,
                 basic_only: false,
             };
-            if s.sites.contains_key(&key) {
-                s.sites.insert(key.clone(), site);
-                let v = s.render(&arm_name, &s.sites[&key]);
-                return ok(v);
-            }
             let id = start_op(s, Pending::Create { name: key, site });
             let op = format!(
                 "{}/subscriptions/{}/providers/Microsoft.Web/locations/westeurope/operations/{id}?api-version=2023-12-01",
@@ -137,17 +228,20 @@ pub(super) fn web(
         ),
         (Method::GET, "") => ok(s.render(&arm_name, &s.sites[&key])),
         (Method::PATCH, "") => {
+            if let Some(refused) = outside_site_patch_resource(body) {
+                return refused;
+            }
             let modified = s.next();
             let site = s.sites.get_mut(&key).unwrap();
-            if !body["tags"].is_null() {
-                site.tags = body["tags"].clone();
-            }
-            if let Some(fx) = body["properties"]["siteConfig"]["linuxFxVersion"].as_str() {
-                site.props["siteConfig"]["linuxFxVersion"] = json!(fx);
-            }
-            if let Some(fac) = body["properties"]["functionAppConfig"].as_object() {
-                for (k, v) in fac {
-                    site.props["functionAppConfig"][k] = v.clone();
+            // What the body sets changes; `siteConfig` member by member.
+            for (k, v) in body["properties"].as_object().into_iter().flatten() {
+                match v.as_object() {
+                    Some(config) if k == "siteConfig" => {
+                        for (ck, cv) in config {
+                            site.props["siteConfig"][ck] = cv.clone();
+                        }
+                    }
+                    _ => site.props[k] = v.clone(),
                 }
             }
             site.modified = modified;
@@ -227,5 +321,73 @@ pub(super) fn web(
             (StatusCode::ACCEPTED, [("location", loc), ("retry-after", "0".into())]).into_response()
         }
         _ => error(404, "NotFound", &format!("no such endpoint: {method} {rest}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn call(s: &mut State, method: Method, body: Value) -> (StatusCode, Value) {
+        let answer = web(s, &method, "app", &body, None);
+        let status = answer.status();
+        let bytes = axum::body::to_bytes(answer.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    fn state() -> State {
+        let mut s = State::new("https://fake");
+        s.sites.insert(
+            "app".into(),
+            Site {
+                kind: "functionapp,linux".into(),
+                tags: json!({"team": "a"}),
+                props: json!({"serverFarmId": "plan", "siteConfig": {"linuxFxVersion": "PYTHON|3.12"}}),
+                settings: BTreeMap::from([("AzureWebJobsStorage".into(), "conn".into())]),
+                ..Site::default()
+            },
+        );
+        s
+    }
+
+    #[tokio::test]
+    async fn patch_takes_only_what_site_patch_resource_has() {
+        let mut s = state();
+        let (status, e) = call(&mut s, Method::PATCH, json!({"tags": {"team": "b"}})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(e["error"]["code"], "InvalidRequestContent");
+        assert!(e["error"]["message"].as_str().unwrap().contains("'tags'"), "{e}");
+        let flex = json!({"properties": {"functionAppConfig": {"scaleAndConcurrency": {"instanceMemoryMB": 4096}}}});
+        let (status, e) = call(&mut s, Method::PATCH, flex).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("properties.functionAppConfig"),
+            "{e}"
+        );
+        assert_eq!(
+            s.sites["app"].tags,
+            json!({"team": "a"}),
+            "a refused PATCH changes nothing"
+        );
+        let fx = json!({"properties": {"siteConfig": {"linuxFxVersion": "PYTHON|3.11"}}});
+        let (status, site) = call(&mut s, Method::PATCH, fx).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(site["properties"]["siteConfig"]["linuxFxVersion"], "PYTHON|3.11");
+    }
+
+    #[tokio::test]
+    async fn put_updates_an_existing_site_and_keeps_its_settings() {
+        let mut s = state();
+        let site = json!({"kind": "functionapp,linux", "location": "westeurope", "tags": {"team": "b"},
+            "properties": {"serverFarmId": "plan", "siteConfig": {"linuxFxVersion": "NODE|20"}, "other": 1}});
+        let (status, after) = call(&mut s, Method::PUT, site).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(after["tags"], json!({"team": "b"}));
+        assert_eq!(after["properties"]["siteConfig"]["linuxFxVersion"], "NODE|20");
+        assert_eq!(after["properties"]["other"], 1);
+        assert_eq!(s.sites["app"].settings["AzureWebJobsStorage"], "conn");
     }
 }

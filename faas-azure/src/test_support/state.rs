@@ -67,6 +67,27 @@ impl State {
         }
     }
 
+    /// Sets `properties.{path}` (dot-separated member names) of a site.
+    pub fn set_site_property(&mut self, name: &str, path: &str, value: Value) {
+        if let Some(site) = self.sites.get_mut(name) {
+            let mut at = &mut site.props;
+            for member in path.split('.') {
+                at = &mut at[member];
+            }
+            *at = value;
+        }
+    }
+
+    /// A site (`app` or `app-slot`) as `GET` renders it.
+    pub fn site_of(&self, name: &str) -> Option<Value> {
+        let site = self.sites.get(name)?;
+        let arm_name = match name.split_once('-') {
+            Some((app, slot)) if self.sites.contains_key(app) => format!("{app}/{slot}"),
+            _ => name.to_string(),
+        };
+        Some(self.render(&arm_name, site))
+    }
+
     pub fn rules_of(&self, name: &str) -> Value {
         json!(self.sites.get(name).map(|s| s.rules.clone()).unwrap_or_default())
     }

@@ -31,6 +31,8 @@ fn fixture() -> Fixture {
         prefix: "conf".into(),
         split_samples: 0,
         memory_mb: 128,
+        // The fake records no metrics or logs.
+        observes_invocations: false,
     }
 }
 
@@ -43,7 +45,10 @@ async fn azure_provider_passes_the_conformance_suite() {
     eprintln!("{report}");
     assert_eq!(
         report.skipped,
-        vec![("weighted_split", "no weighted labels (weighted_versions = 0)")]
+        vec![
+            ("weighted_split", "no weighted labels (weighted_versions = 0)"),
+            ("metrics_and_logs_see_invocations", "no metrics or logs")
+        ]
     );
     assert!(report.ran.contains(&"slot_swap_promotes_and_swaps_back"), "{report}");
     assert!(fake.polls() > 5, "operations took several polls");
@@ -74,7 +79,8 @@ async fn azure_flex_passes_the_checks_its_capability_selects() {
         vec![
             "label_move_and_rollback",
             "weighted_split",
-            "slot_swap_promotes_and_swaps_back"
+            "slot_swap_promotes_and_swaps_back",
+            "metrics_and_logs_see_invocations"
         ],
         "{report}"
     );

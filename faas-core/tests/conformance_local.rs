@@ -34,6 +34,7 @@ check!(capability_is_honest);
 check!(names_are_checked_first);
 check!(old_secrets_stay_hidden);
 check!(plans_apply_as_planned);
+check!(metrics_and_logs_see_invocations);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whole_suite_through_dyn_provider() {
@@ -50,5 +51,5 @@ async fn whole_suite_through_dyn_provider() {
         vec![("slot_swap_promotes_and_swaps_back", "no slot swap")],
         "{report}"
     );
-    assert_eq!(report.ran.len(), 11, "{report}");
+    assert_eq!(report.ran.len(), 12, "{report}");
 }

@@ -274,6 +274,21 @@ pub async fn capability_is_honest(p: &dyn Provider, fx: &Fixture) {
         assert!(matches!(e, Error::Unsupported { .. }), "{e}");
         assert!(p.list_labels(&s.name).await.expect("no labels").is_empty());
     }
+    let window = crate::observe::TimeWindow::last(std::time::Duration::from_secs(60));
+    if !c.metrics {
+        let e = p
+            .metrics(&crate::observe::MetricsQuery::new(&s.name, window))
+            .await
+            .expect_err("metrics unsupported");
+        assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+    }
+    if !c.logs {
+        let e = p
+            .logs(&crate::observe::LogQuery::new(&s.name, window))
+            .await
+            .expect_err("logs unsupported");
+        assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+    }
     if !c.slot_swap {
         let e = p.swap(&s.name, "staging").await.expect_err("swap unsupported");
         assert!(matches!(e, Error::Unsupported { .. }), "{e}");
@@ -353,6 +368,39 @@ pub async fn plans_apply_as_planned(p: &dyn Provider, fx: &Fixture) {
     assert!(again.observed_revision.is_some() || p.get(&s.name).await.expect("get").revision.is_none());
     let same = p.apply(&again, &artifact).await.expect("apply a no-op");
     assert!(same.change.is_noop(), "{:?}", same.change);
+    s.cleanup().await;
+}
+
+/// Invocations show up in the metrics (counted exactly) and the logs (with request ids).
+pub async fn metrics_and_logs_see_invocations(p: &dyn Provider, fx: &Fixture) {
+    use crate::observe::{LogQuery, MetricsQuery, TimeWindow, now_ms};
+    let c = cap(p);
+    let s = Scratch::new(p, fx, "observe");
+    s.deploy("o", false).await;
+    let start = now_ms();
+    for _ in 0..3 {
+        s.invoke(None).await;
+    }
+    let window = TimeWindow::between_ms(start.saturating_sub(60_000), now_ms() + 60_000).expect("window");
+    if c.metrics {
+        let m = p.metrics(&MetricsQuery::new(&s.name, window)).await.expect("metrics");
+        assert_eq!((m.invocations, m.errors), (Some(3), Some(0)), "{m:?}");
+        assert!(m.duration.is_some(), "{m:?}");
+    } else {
+        let e = p
+            .metrics(&MetricsQuery::new(&s.name, window))
+            .await
+            .expect_err("no metrics");
+        assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+    }
+    if c.logs {
+        let page = p.logs(&LogQuery::new(&s.name, window)).await.expect("logs");
+        let ids: std::collections::BTreeSet<_> = page.records.iter().filter_map(|r| r.request_id.clone()).collect();
+        assert_eq!(ids.len(), 3, "one request id per invocation: {:?}", page.records);
+    } else {
+        let e = p.logs(&LogQuery::new(&s.name, window)).await.expect_err("no logs");
+        assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+    }
     s.cleanup().await;
 }
 

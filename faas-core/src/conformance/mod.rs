@@ -50,6 +50,9 @@ pub struct Fixture {
     pub split_samples: usize,
     /// The functions' memory (128 MB; Azure Flex instances have 512, 2048 or 4096).
     pub memory_mb: u32,
+    /// Whether the provider's metrics and logs see the invocations the suite makes, at once
+    /// (false for emulators whose invocations emit no metrics or logs).
+    pub observes_invocations: bool,
 }
 
 const PYTHON_SOURCE: &str = r#"MARKER = "__MARKER__"
@@ -80,6 +83,7 @@ impl Fixture {
             prefix: "conf".into(),
             split_samples: 60,
             memory_mb: 128,
+            observes_invocations: true,
         }
     }
 }
@@ -258,6 +262,15 @@ pub async fn run_all(p: &dyn Provider, fx: &Fixture) -> Report {
         .await;
     r.check("plans_apply_as_planned", None, plans_apply_as_planned(p, fx))
         .await;
+    let observe = (!c.metrics && !c.logs)
+        .then_some("no metrics or logs")
+        .or((!fx.observes_invocations).then_some("the fixture's invocations emit no metrics or logs"));
+    r.check(
+        "metrics_and_logs_see_invocations",
+        observe,
+        metrics_and_logs_see_invocations(p, fx),
+    )
+    .await;
     r.check("old_secrets_stay_hidden", None, old_secrets_stay_hidden(p, fx))
         .await;
     r.check("capability_is_honest", None, capability_is_honest(p, fx)).await;

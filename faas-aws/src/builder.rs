@@ -1,4 +1,4 @@
-//! [`AwsBuilder`]: one SDK configuration for Lambda, S3 and STS.
+//! [`AwsBuilder`]: one SDK configuration for Lambda, S3, STS, CloudWatch and CloudWatch Logs.
 
 use std::fmt;
 use std::time::Duration;

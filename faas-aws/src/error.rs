@@ -154,6 +154,8 @@ fn operation_name<E>() -> String {
         .split("::")
         .next()
         .and_then(|c| c.strip_prefix("aws_sdk_"))
+        // The IAM prefix of CloudWatch Logs' actions.
+        .map(|s| if s == "cloudwatchlogs" { "logs" } else { s })
         .unwrap_or("aws");
     let op = full.rsplit("::").next().unwrap_or(full);
     let op = op.split('<').next().unwrap_or(op);
@@ -196,7 +198,7 @@ fn waited_in(text: &str) -> Option<Duration> {
 
 fn from_code(code: &str, message: String, target: Target<'_>) -> Error {
     match code {
-        "ResourceNotFoundException" | "NoSuchKey" | "NotFound" | "NoSuchBucket" | "NoSuchUpload" => {
+        "ResourceNotFoundException" | "ResourceNotFound" | "NoSuchKey" | "NotFound" | "NoSuchBucket" | "NoSuchUpload" => {
             let hint =
                 (code == "NoSuchBucket").then(|| "create the artifact bucket or fix FAAS_AWS_BUCKET".to_string());
             Error::not_found(target.kind, target.name, hint.or(Some(message)))
@@ -217,7 +219,14 @@ fn from_code(code: &str, message: String, target: Target<'_>) -> Error {
         | "InvalidClientTokenId"
         | "SignatureDoesNotMatch"
         | "MissingAuthenticationToken" => Error::unauthenticated(format!("{code}: {message}")),
-        "InvalidParameterValueException" | "InvalidRequestContentException" | "RequestTooLargeException" => {
+        "InvalidParameterValueException"
+        | "InvalidRequestContentException"
+        | "RequestTooLargeException"
+        // CloudWatch and CloudWatch Logs.
+        | "InvalidParameterValue"
+        | "InvalidParameterCombination"
+        | "InvalidParameterException"
+        | "MissingParameter" => {
             Error::invalid(target.kind.to_string(), target.name, format!("{code}: {message}"))
         }
         "CodeStorageExceededException" => Error::other(
@@ -280,6 +289,14 @@ mod timeout_tests {
         assert_eq!(
             operation_name::<aws_sdk_s3::operation::put_object::PutObjectError>(),
             "s3:PutObject"
+        );
+        assert_eq!(
+            operation_name::<aws_sdk_cloudwatchlogs::operation::filter_log_events::FilterLogEventsError>(),
+            "logs:FilterLogEvents"
+        );
+        assert_eq!(
+            operation_name::<aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataError>(),
+            "cloudwatch:GetMetricData"
         );
         assert_eq!(
             waited_in("timeout: HTTP read timeout occurred after 300ms"),

@@ -1,10 +1,11 @@
-//! The AWS Lambda provider for faas: Lambda, S3 and STS through the official `aws-sdk-*`
-//! crates, implementing `faas_core::Provider`.
+//! The AWS Lambda provider for faas: Lambda, S3, STS, CloudWatch and CloudWatch Logs through
+//! the official `aws-sdk-*` crates, implementing `faas_core::Provider`.
 //!
 //! * **Construction**: [`AwsBuilder::from_env`] (region, profile, `AWS_ENDPOINT_URL`,
 //!   `FAAS_AWS_BUCKET`, `FAAS_AWS_PREFIX`, the standard credential chain), static keys, and
 //!   assume-role through STS with an external id; the SDK refreshes assumed credentials
-//!   before they expire. One `SdkConfig` serves Lambda, S3 and STS.
+//!   before they expire. One `SdkConfig` (endpoint, retries, timeouts) serves Lambda, S3,
+//!   STS, CloudWatch and CloudWatch Logs.
 //! * **Artifacts** go to S3 under `{prefix}{function}/{sha256}.zip`; `HeadObject` first, and
 //!   nothing is uploaded when the object holds the same sha256. Large packages use multipart
 //!   upload streamed from disk, one part in memory at a time, with SHA-256 checksums.
@@ -15,6 +16,32 @@
 //! * **Versions** are published with the `CodeSha256` and `RevisionId` guards; **labels** are
 //!   aliases with `AdditionalVersionWeights`; **invoke** decodes the log tail and its
 //!   `REPORT` line.
+//! * **Metrics** ([`Provider::metrics`](faas_core::Provider::metrics),
+//!   [`metric_series`](faas_core::Provider::metric_series)): one CloudWatch `GetMetricData`
+//!   on `AWS/Lambda` — `Invocations`, `Errors`, `Throttles` (Sum) and `ConcurrentExecutions`
+//!   (Maximum), with the dimensions Lambda publishes: `FunctionName` for the whole function,
+//!   plus `Resource` = `name:qualifier` for a version or alias, plus `ExecutedVersion` for
+//!   each version an alias routes to (`Metrics::by_version`). Durations (mean and
+//!   nearest-rank p50/p90/p99, max), cold starts, init durations and memory come from the
+//!   `REPORT` lines in CloudWatch Logs (`FilterLogEvents` on `/aws/lambda/<function>`, or the
+//!   group its `LoggingConfig` names), exact where CloudWatch's percentiles are estimates.
+//!   A series is the same single query with `Period` = the series period (1, 5, 10, 30 s or
+//!   a multiple of 60 s). `$LATEST` is measured from its `REPORT` lines alone (errors,
+//!   throttles and concurrency are then unavailable, with the reason). One query of the
+//!   whole function is two requests; an alias adds its `GetAlias`.
+//! * **Logs** ([`Provider::logs`](faas_core::Provider::logs)): `FilterLogEvents` on the
+//!   function's log group, with a cursor that follows new records (`ProviderExt::follow_logs`
+//!   polls; there is no live tail). Request ids come from Lambda's `START`/`END`/`REPORT`
+//!   lines and the runtimes' text and JSON formats, the version from the stream name
+//!   (`2026/12/01/[3]…`), the level from the line. A version or alias selects the streams of
+//!   its versions. **Secrets**: Lambda keeps no record of which variables a spec marked
+//!   secret, so the values of the qualified configuration's variables whose names contain
+//!   `TOKEN`, `SECRET`, `PASSWORD`, `KEY` or `CREDENTIAL` (any case; 3 characters or more)
+//!   are shown as `***`. One page is `GetFunction` (the configuration: existence, log group,
+//!   environment) and `FilterLogEvents`.
+//! * **Alarms**: [`AwsProvider::put_alarm`] turns an alert rule into a CloudWatch alarm
+//!   (`PutMetricAlarm`): counts, durations and concurrency as metric alarms, rates and a
+//!   rule's `min N` as metric math.
 //! * **Errors** map to `faas_core::Error`; `ResourceConflictException` (an update in
 //!   progress) is waited on and retried, which the SDK does not do.
 //!
@@ -32,10 +59,13 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod alarms;
 mod artifacts;
 mod builder;
 mod error;
 mod lambda;
+mod logs;
+mod metrics;
 mod provider;
 #[cfg(feature = "test-support")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-support")))]

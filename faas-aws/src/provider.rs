@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{AliasConfiguration, AliasRoutingConfiguration, InvocationType, LogType};
 use base64::Engine;
+use faas_core::observe::{LogPage, LogQuery, Metrics, MetricsQuery, TimeWindow};
 use faas_core::{
     ArtifactRef, Capability, Change, DeployOutcome, Deployment, Error, ExecutionReport, FunctionError, FunctionSpec,
     Invocation, InvokeMode, InvokeRequest, Label, Limits, Plan, ProviderBackend, ProviderInfo, PublishRequest,
@@ -18,17 +19,22 @@ use crate::NAME;
 use crate::artifacts::ArtifactStore;
 use crate::error::{RetryAfter, Target, map};
 use crate::lambda::{Functions, Planned, b64_to_hex, plan};
+use crate::logs::Logs;
+use crate::metrics::CloudWatch;
 
 /// The AWS Lambda provider. Build it with [`AwsBuilder`].
 #[derive(Debug, Clone)]
 pub struct AwsProvider {
-    functions: Functions,
+    pub(crate) functions: Functions,
     store: Option<ArtifactStore>,
     sts: aws_sdk_sts::Client,
+    pub(crate) cloudwatch: CloudWatch,
+    pub(crate) logs: Logs,
 }
 
-/// What Lambda can do.
-pub const CAPABILITY: Capability = Capability::LAMBDA;
+/// What Lambda can do: Lambda's model, with metrics (CloudWatch and the `REPORT` lines) and
+/// logs (CloudWatch Logs, followed by polling: no live tail).
+pub const CAPABILITY: Capability = Capability::LAMBDA.metrics(true).logs(true);
 
 fn target(kind: ResourceKind, name: &str) -> Target<'_> {
     Target { kind, name }
@@ -79,6 +85,20 @@ impl AwsProvider {
             },
             store,
             sts: aws_sdk_sts::Client::new(config),
+            cloudwatch: CloudWatch {
+                client: aws_sdk_cloudwatch::Client::from_conf(
+                    aws_sdk_cloudwatch::config::Builder::from(config)
+                        .retry_classifier(RetryAfter)
+                        .build(),
+                ),
+            },
+            logs: Logs {
+                client: aws_sdk_cloudwatchlogs::Client::from_conf(
+                    aws_sdk_cloudwatchlogs::config::Builder::from(config)
+                        .retry_classifier(RetryAfter)
+                        .build(),
+                ),
+            },
         }
     }
 
@@ -101,7 +121,7 @@ impl AwsProvider {
         ))
     }
 
-    async fn get_alias(&self, function: &str, label: &str) -> Result<Option<AliasConfiguration>> {
+    pub(crate) async fn get_alias(&self, function: &str, label: &str) -> Result<Option<AliasConfiguration>> {
         let name = format!("{function}@{label}");
         match self
             .functions
@@ -470,5 +490,18 @@ impl ProviderBackend for AwsProvider {
             elapsed: started.elapsed(),
             headers: Default::default(),
         })
+    }
+
+    async fn metrics(&self, query: &MetricsQuery) -> Result<Metrics> {
+        let mut all = self.read_metrics(query, None).await?;
+        Ok(all.remove(0))
+    }
+
+    async fn metric_series(&self, query: &MetricsQuery, periods: &[TimeWindow]) -> Result<Vec<Metrics>> {
+        self.read_metrics(query, Some(periods)).await
+    }
+
+    async fn logs(&self, query: &LogQuery) -> Result<LogPage> {
+        self.read_logs(query).await
     }
 }

@@ -4,6 +4,8 @@
 //! not for production use: it panics on failure, as test helpers do.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod cbor;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -230,6 +232,23 @@ impl Proxy {
         self.seen.lock().unwrap().clone()
     }
 
+    /// An SDK configuration for raw clients (seeding CloudWatch and its logs the way Lambda
+    /// would) talking to moto through this proxy.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "faas-test",
+            ))
+            .load()
+            .await
+    }
+
     /// A provider talking to moto through this proxy, with fast polls and retries.
     pub async fn provider(&self, configure: impl FnOnce(AwsBuilder) -> AwsBuilder) -> AwsProvider {
         let builder = AwsBuilder::default()
@@ -320,6 +339,31 @@ async fn forward(State(st): State<ProxyState>, req: Request) -> Response {
     let method = parts.method.to_string();
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or_default().to_string();
+    // CloudWatch's SDK speaks RPC v2 CBOR, moto only its JSON protocol: translate both ways.
+    let cbor_operation = parts
+        .headers
+        .get("smithy-protocol")
+        .is_some_and(|v| v == "rpc-v2-cbor")
+        .then(|| cbor::operation(&path))
+        .flatten()
+        .map(|(service, operation)| format!("{service}.{operation}"));
+    let gzipped = parts
+        .headers
+        .get("content-encoding")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    let body = match &cbor_operation {
+        Some(_) => match cbor::gunzip_if(gzipped, &body).and_then(|raw| cbor::request_to_json(&raw)) {
+            Ok(json) => Bytes::from(json),
+            Err(e) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    format!("the test proxy could not read CBOR: {e}"),
+                )
+                    .into_response();
+            }
+        },
+        None => body,
+    };
     st.seen.lock().unwrap().push(Seen {
         method: method.clone(),
         path: path.clone(),
@@ -346,16 +390,29 @@ async fn forward(State(st): State<ProxyState>, req: Request) -> Response {
     if let Some(FaultKind::Reset) = fault {
         panic!("injected connection reset before {method} {path}");
     }
-    let url = format!(
-        "{}{}",
-        st.upstream,
-        parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-    );
+    let url = match &cbor_operation {
+        Some(_) => format!("{}/", st.upstream),
+        None => format!(
+            "{}{}",
+            st.upstream,
+            parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+        ),
+    };
     let mut upstream = st.http.request(parts.method.clone(), url).body(body);
     for (k, v) in &parts.headers {
-        if k != "host" && k != "content-length" {
+        let replaced = cbor_operation.is_some()
+            && matches!(
+                k.as_str(),
+                "content-type" | "accept" | "smithy-protocol" | "content-encoding"
+            );
+        if k != "host" && k != "content-length" && !replaced {
             upstream = upstream.header(k, v);
         }
+    }
+    if let Some(target) = &cbor_operation {
+        upstream = upstream
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amz-target", target);
     }
     let resp = upstream.send().await.unwrap();
     let status = resp.status();
@@ -368,6 +425,20 @@ async fn forward(State(st): State<ProxyState>, req: Request) -> Response {
     let mut bytes = resp.bytes().await.unwrap();
     if status.is_success() && path.contains("/functions") {
         bytes = pending_view(&st.pending, &method, &path, bytes);
+    }
+    if cbor_operation.is_some() {
+        bytes = match cbor::answer_to_cbor(&bytes) {
+            Ok(cbor) => Bytes::from(cbor),
+            Err(e) => {
+                return (
+                    StatusCode::BAD_GATEWAY,
+                    format!("the test proxy could not translate: {e}"),
+                )
+                    .into_response();
+            }
+        };
+        headers.insert("content-type", HeaderValue::from_static("application/cbor"));
+        headers.insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
     }
     if let Some(FaultKind::ResetAfterForward) = fault {
         panic!("injected connection reset after {method} {path}");

@@ -221,7 +221,8 @@ fn total(
     for name in names {
         let all = points(response, name)?;
         let chosen: Vec<&&MetricValue> = all.iter().filter(|p| inside(p)).collect();
-        if !chosen.is_empty() && chosen.iter().all(|p| p.total.is_none()) {
+        // No point, or points without a total: no data, not a zero.
+        if chosen.iter().all(|p| p.total.is_none()) {
             return Err(format!("Azure Monitor had no data for {name} in this window"));
         }
         sum += chosen.iter().filter_map(|p| p.total).sum::<f64>();
@@ -425,5 +426,6 @@ mod tests {
         .unwrap();
         assert_eq!(total(&r, &[REQUESTS], &|_| true), Ok(3));
         assert!(total(&r, &[HTTP5XX], &|_| true).unwrap_err().contains("no Http5xx"));
+        assert!(total(&r, &[REQUESTS], &|_| false).unwrap_err().contains("no data"));
     }
 }

@@ -117,8 +117,8 @@ async fn metrics_of_production_and_a_slot_are_the_seeded_sums() {
 
     fake.clear_requests();
     let m = azure.metrics(&MetricsQuery::new("obs-app", w)).await.unwrap();
-    let sent = calls(&fake);
-    assert_eq!(sent.len(), 1, "one Metrics_List call: {sent:?}");
+    let sent = fake.requests();
+    assert_eq!(sent.len(), 1, "one Metrics_List call, the token already held: {sent:?}");
     assert!(
         sent[0].starts_with("GET /subscriptions/")
             && sent[0].contains(

@@ -28,6 +28,14 @@
 //!   version's package. Flex Consumption has no slots: its `Capability` says so.
 //! * **Invoke**: `https://{host}/api/{function}` with the host's default function key from
 //!   `host/default/listkeys` (cached, never logged).
+//! * **Metrics**: Azure Monitor `Metrics_List` (api-version 2023-10-01) on the app, or on the
+//!   label's slot, in one call per query: invocations from `Requests` (Premium and Dedicated on
+//!   Linux report no `FunctionExecutionCount`) or, on Flex Consumption,
+//!   `OnDemandFunctionExecutionCount` + `AlwaysReadyFunctionExecutionCount`; errors from
+//!   `Http5xx`. Duration percentiles, cold starts, concurrency, throttles and memory are not
+//!   platform metrics: `None`, with the reason (the reason for `duration` quotes
+//!   `HttpResponseTime`'s average and maximum). Series take periods of whole minutes. No logs:
+//!   they live in Application Insights, which this crate does not read.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -55,6 +63,7 @@ mod credentials;
 mod differences;
 mod hosting;
 mod kudu;
+mod metrics;
 mod observed;
 #[cfg(test)]
 mod properties;

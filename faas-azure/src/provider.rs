@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use faas_core::observe::{Metrics, MetricsQuery, TimeWindow};
 use faas_core::{
     ArtifactRef, Capability, Change, DeployOutcome, Deployment, Error, FunctionSpec, Invocation, InvokeMode,
     InvokeRequest, Label, LabelModel, Limits, Plan, PlannedAction, ProviderBackend, ProviderInfo, PublishRequest,
@@ -26,11 +27,14 @@ use crate::store::PackageStore;
 /// What Azure Functions can do on Premium and Dedicated plans: immutable package versions,
 /// deployment slots as labels (promote by swap, `AzureProvider::swap`), no weighted labels
 /// (production's traffic is split to slots with `AzureProvider::ramp_up`), no async invoke,
-/// no log tail with the response (logs go to Application Insights).
-pub const CAPABILITY: Capability = Capability::new(LabelModel::Slot).slot_swap(true);
+/// no log tail with the response (logs go to Application Insights, which this crate does not
+/// read: no `logs`). Metrics come from Azure Monitor (`Requests`, `Http5xx`, `HttpResponseTime`
+/// of the app or the label's slot).
+pub const CAPABILITY: Capability = Capability::new(LabelModel::Slot).slot_swap(true).metrics(true);
 
-/// Flex Consumption has no deployment slots, hence no labels and no swap.
-pub const FLEX_CAPABILITY: Capability = Capability::new(LabelModel::None);
+/// Flex Consumption has no deployment slots, hence no labels and no swap; its metrics count
+/// executions as `OnDemandFunctionExecutionCount` plus `AlwaysReadyFunctionExecutionCount`.
+pub const FLEX_CAPABILITY: Capability = Capability::new(LabelModel::None).metrics(true);
 
 /// Azure Functions limits checked before any call: app names of 2–60 characters, timeouts up
 /// to an hour, memory from the plan (Flex: 512, 2048 or 4096 MB).
@@ -498,5 +502,15 @@ impl ProviderBackend for AzureProvider {
 
     async fn restore(&self, function: &str, version: &str) -> Result<Deployment> {
         AzureProvider::restore(self, function, version).await
+    }
+
+    async fn metrics(&self, query: &MetricsQuery) -> Result<Metrics> {
+        let mut one = self.monitor_metrics(query, None).await?;
+        one.pop()
+            .ok_or_else(|| Error::other("InvalidResponse", "Azure Monitor gave no figures", false))
+    }
+
+    async fn metric_series(&self, query: &MetricsQuery, periods: &[TimeWindow]) -> Result<Vec<Metrics>> {
+        self.monitor_metrics(query, Some(periods)).await
     }
 }

@@ -31,7 +31,8 @@ fn fixture() -> Fixture {
         prefix: "conf".into(),
         split_samples: 0,
         memory_mb: 128,
-        // The fake records no metrics or logs.
+        // The fake's invocations record no metrics (tests seed Azure Monitor's samples instead:
+        // tests/observe.rs), and there are no logs.
         observes_invocations: false,
     }
 }
@@ -47,7 +48,10 @@ async fn azure_provider_passes_the_conformance_suite() {
         report.skipped,
         vec![
             ("weighted_split", "no weighted labels (weighted_versions = 0)"),
-            ("metrics_and_logs_see_invocations", "no metrics or logs")
+            (
+                "metrics_and_logs_see_invocations",
+                "the fixture's invocations emit no metrics or logs"
+            )
         ]
     );
     assert!(report.ran.contains(&"slot_swap_promotes_and_swaps_back"), "{report}");

@@ -4,8 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use faas_azure::test_support::{ACCOUNT_KEY, Azurite, CLIENT_SECRET, FakeAzure};
-use faas_core::{DeployOptions, FunctionSpec, InvokeRequest, PackageBuilder, Provider, ProviderExt};
+use faas_azure::test_support::{ACCOUNT_KEY, Azurite, CLIENT_SECRET, FakeAzure, python_package};
+use faas_core::{DeployOptions, FunctionSpec, InvokeRequest, Provider, ProviderExt};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_the_logs() {
@@ -15,19 +15,7 @@ async fn no_secret_reaches_the_logs() {
     let fake = FakeAzure::start().await;
     let azure = fake.provider(&azurite.blob_endpoint).await;
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    std::fs::create_dir(&src).unwrap();
-    std::fs::write(
-        src.join("function_app.py"),
-        "import azure.functions as func\napp = func.FunctionApp()\n",
-    )
-    .unwrap();
-    let pkg = PackageBuilder::new(&src)
-        .runtime("python3.12".parse().unwrap())
-        .handler("function_app.app")
-        .output(dir.path().join("out.zip"))
-        .build()
-        .unwrap();
+    let pkg = python_package(dir.path());
     let spec = FunctionSpec::new("logged-app", "python3.12".parse().unwrap(), "function_app.app")
         .secret_env("DB_PASSWORD", "correct-horse-battery-staple");
     let opts = DeployOptions {

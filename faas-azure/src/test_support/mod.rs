@@ -5,6 +5,11 @@
 //! `openssl`; and an Azurite launcher for Blob storage. Used by this crate's tests and the
 //! examples'; not for production use: it panics on failure, as test helpers do.
 //!
+//! Azure Monitor `Metrics_List` (`{site}/providers/Microsoft.Insights/metrics`) aggregates the
+//! samples a test seeds ([`FakeAzure::seed_metric`]) by `timespan`, `interval` and
+//! `aggregation`, refusing what the service refuses (`400` for an unknown metric, interval or
+//! aggregation, or a bad timespan).
+//!
 //! What the fake does as the real services do, from the Microsoft.Web specification: ARM
 //! long-running operations (`201` + `Azure-AsyncOperation`, `202` + `Location`) that take
 //! several polls, `PUT sites/{name}` updating an existing site (its tags and properties, not
@@ -18,6 +23,7 @@
 mod auth;
 mod invoke;
 mod kudu;
+mod monitor;
 mod routes;
 mod sites;
 mod state;
@@ -299,10 +305,39 @@ impl FakeAzure {
         self.with(|s| s.set_site_property(app, path, value));
     }
 
+    /// Records one sample of an Azure Monitor metric (`Requests`, `Http5xx`, `HttpResponseTime`
+    /// in seconds, …) of an app (or `app-slot`) at `at_ms`, for `Metrics_List` to aggregate.
+    pub fn seed_metric(&self, app: &str, metric: &str, at_ms: u64, value: f64) {
+        self.with(|s| {
+            s.metrics
+                .entry((app.to_string(), metric.to_string()))
+                .or_default()
+                .push((at_ms, value))
+        });
+    }
+
     /// An app's site config (`config/web`) as the fake holds it.
     pub fn ramp_up_rules(&self, app: &str) -> serde_json::Value {
         self.with(|s| s.rules_of(app))
     }
+}
+
+/// A minimal Python function app (`function_app.py` with an empty `FunctionApp`) packaged into
+/// `dir/out.zip` from `dir/src`.
+pub fn python_package(dir: &std::path::Path) -> faas_package::Package {
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("function_app.py"),
+        "import azure.functions as func\napp = func.FunctionApp()\n",
+    )
+    .unwrap();
+    faas_package::PackageBuilder::new(&src)
+        .runtime("python3.12".parse().unwrap())
+        .handler("function_app.app")
+        .output(dir.join("out.zip"))
+        .build()
+        .unwrap()
 }
 
 /// Azurite's blob service on a free loopback port, killed on drop.

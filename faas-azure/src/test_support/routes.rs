@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::auth::{publishing_basic, token};
 use super::invoke::invoke;
 use super::kudu::kudu;
+use super::monitor::metrics;
 use super::sites::web;
 use super::state::{Fault, State};
 use super::wire::{decode, error, ok, sha};
@@ -135,6 +136,9 @@ async fn handle(
     let Some(rest) = rest.strip_prefix("Microsoft.Web/sites/") else {
         return error(404, "ResourceNotFound", "no such resource type");
     };
+    if let Some(site) = rest.strip_suffix("/providers/Microsoft.Insights/metrics") {
+        return metrics(&s, &method, site, &query);
+    }
     web(&mut s, &method, rest, &json_body, package)
 }
 

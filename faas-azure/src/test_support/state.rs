@@ -27,6 +27,8 @@ pub(crate) struct State {
     pub faults: Vec<(String, String, Fault)>,
     pub failing_deployments: BTreeMap<String, String>,
     pub op_time: Duration,
+    /// Seeded metric samples: (`app` or `app-slot`, metric name) → (ms since the epoch, value).
+    pub(super) metrics: BTreeMap<(String, String), Vec<(u64, f64)>>,
 }
 
 impl State {
@@ -43,6 +45,7 @@ impl State {
             faults: Vec::new(),
             failing_deployments: BTreeMap::new(),
             op_time: Duration::from_millis(120),
+            metrics: BTreeMap::new(),
         }
     }
 

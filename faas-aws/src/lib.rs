@@ -63,6 +63,8 @@ mod alarms;
 mod artifacts;
 mod builder;
 mod error;
+#[cfg(feature = "pipeline")]
+mod figures;
 mod lambda;
 mod logs;
 mod metrics;
@@ -74,4 +76,7 @@ pub mod test_support;
 /// The provider's name, in [`ProviderInfo`](faas_core::ProviderInfo) and in every error it returns.
 pub const NAME: faas_core::ProviderName = faas_core::ProviderName::new("aws");
 pub use builder::{AssumeRole, AwsBuilder, CONFIG_KEYS, StaticKeys};
+#[cfg(feature = "pipeline")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pipeline")))]
+pub use figures::CloudWatchFigures;
 pub use provider::{AwsProvider, CAPABILITY};

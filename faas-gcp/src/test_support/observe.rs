@@ -3,6 +3,8 @@
 //! filter, interval, aggregation and paging parameters the discovery documents define. What
 //! the fake does not implement (other aligners and reducers, `view=HEADERS`, unknown
 //! parameters or fields) is `400 INVALID_ARGUMENT`, so a test proves what the provider sends.
+//! One difference: `timeSeries.list` pages by time series here; Google's `pageSize` counts
+//! points under `view=FULL`.
 
 use std::collections::BTreeMap;
 
@@ -31,6 +33,9 @@ const SERIES_PARAMS: &[&str] = &[
     "pageSize",
     "pageToken",
     "secondaryAggregation.alignmentPeriod",
+    "secondaryAggregation.crossSeriesReducer",
+    "secondaryAggregation.groupByFields",
+    "secondaryAggregation.perSeriesAligner",
 ];
 
 /// `GET /v3/projects/{project}/timeSeries`.
@@ -42,6 +47,12 @@ pub(super) fn time_series(s: &mut State, raw_query: &str) -> Response {
     }
     if let Some(k) = params.keys().find(|k| !SERIES_PARAMS.contains(&k.as_str())) {
         return bad_field(k, &format!("Invalid JSON payload received. Unknown name \"{k}\""));
+    }
+    if let Some(k) = params
+        .keys()
+        .find(|k| k.starts_with("secondaryAggregation.") || *k == "orderBy")
+    {
+        return bad_field(k, &format!("the fake does not implement {k}"));
     }
     let one = |k: &str| params.get(k).and_then(|v| v.first()).cloned();
     let Some(filter_text) = one("filter") else {

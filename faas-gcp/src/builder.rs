@@ -522,4 +522,18 @@ mod tests {
         assert_eq!((e.kind(), e.provider()), ("invalid_config", crate::NAME));
         assert!(e.to_string().contains("storage_url"), "{e}");
     }
+
+    #[test]
+    fn monitoring_and_logging_endpoints_are_settings() {
+        assert!(CONFIG_KEYS.contains(&"monitoring_url") && CONFIG_KEYS.contains(&"logging_url"));
+        let b = GcpBuilder::new()
+            .with_config("monitoring_url", "http://127.0.0.1:9/monitoring/v3/")
+            .unwrap()
+            .with_config("logging_url", "http://127.0.0.1:9/logging/v2/")
+            .unwrap();
+        assert_eq!(b.monitoring_url, "http://127.0.0.1:9/monitoring/v3/");
+        assert_eq!(b.logging_url, "http://127.0.0.1:9/logging/v2/");
+        let e = GcpBuilder::new().with_config("logging_url", "logging").unwrap_err();
+        assert!(e.to_string().contains("logging_url"), "{e}");
+    }
 }

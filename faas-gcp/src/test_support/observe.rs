@@ -358,3 +358,52 @@ fn field_of_entry(e: &LogEntry, k: &str) -> Option<String> {
 pub(super) fn typed<T: serde::de::DeserializeOwned>(v: Value, what: &str) -> T {
     serde_json::from_value(v).unwrap_or_else(|e| panic!("seeded {what} does not follow the schema: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_the_fake_does_not_implement_is_refused() {
+        let mut s = State::new("http://127.0.0.1:9");
+        let base = "filter=metric.type%20%3D%20%22run.googleapis.com%2Frequest_count%22&interval.startTime=2026-01-01T00:00:00Z&interval.endTime=2026-01-01T01:00:00Z&aggregation.alignmentPeriod=3600s";
+        let status = |s: &mut State, q: &str| time_series(s, q).status().as_u16();
+        assert_eq!(
+            status(&mut s, &format!("{base}&aggregation.perSeriesAligner=ALIGN_DELTA")),
+            200
+        );
+        assert_eq!(
+            status(&mut s, &format!("{base}&aggregation.perSeriesAligner=ALIGN_MEAN")),
+            400
+        );
+        assert_eq!(
+            status(
+                &mut s,
+                &format!("{base}&aggregation.perSeriesAligner=ALIGN_DELTA&view=HEADERS")
+            ),
+            400
+        );
+        assert_eq!(
+            status(
+                &mut s,
+                &format!("{base}&aggregation.perSeriesAligner=ALIGN_DELTA&colour=blue")
+            ),
+            400
+        );
+        let short = base.replace("3600s", "30s");
+        assert_eq!(
+            status(&mut s, &format!("{short}&aggregation.perSeriesAligner=ALIGN_DELTA")),
+            400
+        );
+        let logs = |s: &mut State, body: Value| entries_list(s, body).status().as_u16();
+        let ok_body =
+            json!({"resourceNames": ["projects/faas-test"], "filter": "resource.type = \"cloud_run_revision\""});
+        assert_eq!(logs(&mut s, ok_body.clone()), 200);
+        let mut unknown = ok_body.clone();
+        unknown["colour"] = json!("blue");
+        assert_eq!(logs(&mut s, unknown), 400);
+        let mut bad_filter = ok_body;
+        bad_filter["filter"] = json!("resource.type = cloud_run_revision");
+        assert_eq!(logs(&mut s, bad_filter), 400);
+    }
+}

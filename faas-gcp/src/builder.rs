@@ -11,7 +11,9 @@ use crate::artifacts::Bucket;
 use crate::auth::{IamCredentialsIdTokens, IdTokenCache, IdTokenSource, MetadataIdTokens, NoIdToken, with_slash};
 use crate::functions::Functions;
 use crate::http::http_client;
-use crate::provider::GcpProvider;
+use crate::logging::Logging;
+use crate::monitoring::Monitoring;
+use crate::provider::{GcpProvider, Observers};
 use crate::rest::Api;
 use crate::run::Run;
 
@@ -25,6 +27,10 @@ pub mod endpoints {
     pub const IAM_CREDENTIALS: &str = "https://iamcredentials.googleapis.com/v1/";
     /// Cloud Storage (JSON API root).
     pub const STORAGE: &str = "https://storage.googleapis.com/";
+    /// Cloud Monitoring v3 (metrics).
+    pub const MONITORING: &str = "https://monitoring.googleapis.com/v3/";
+    /// Cloud Logging v2 (logs).
+    pub const LOGGING: &str = "https://logging.googleapis.com/v2/";
     /// The metadata server.
     pub const METADATA: &str = "http://metadata.google.internal/computeMetadata/v1/";
 }
@@ -80,6 +86,8 @@ pub const CONFIG_KEYS: &[&str] = &[
     "iam_credentials_url",
     "storage_url",
     "metadata_url",
+    "monitoring_url",
+    "logging_url",
     "bucket",
     "prefix",
     "serving_label",
@@ -107,6 +115,8 @@ pub struct GcpBuilder {
     pub(crate) iam_credentials_url: String,
     pub(crate) storage_url: String,
     pub(crate) metadata_url: String,
+    pub(crate) monitoring_url: String,
+    pub(crate) logging_url: String,
     pub(crate) bucket: Option<String>,
     pub(crate) prefix: String,
     pub(crate) serving_label: String,
@@ -130,6 +140,8 @@ impl Default for GcpBuilder {
             iam_credentials_url: endpoints::IAM_CREDENTIALS.into(),
             storage_url: endpoints::STORAGE.into(),
             metadata_url: endpoints::METADATA.into(),
+            monitoring_url: endpoints::MONITORING.into(),
+            logging_url: endpoints::LOGGING.into(),
             bucket: None,
             prefix: String::new(),
             serving_label: "live".into(),
@@ -151,7 +163,7 @@ impl GcpBuilder {
     /// `CLOUDSDK_CORE_PROJECT` or `GCLOUD_PROJECT`; region from `GOOGLE_CLOUD_REGION`,
     /// `CLOUDSDK_FUNCTIONS_REGION` or `FUNCTION_REGION`; endpoints from `FAAS_GCP_FUNCTIONS_URL`,
     /// `FAAS_GCP_RUN_URL`, `FAAS_GCP_IAM_CREDENTIALS_URL`, `FAAS_GCP_STORAGE_URL`,
-    /// `FAAS_GCP_METADATA_URL`; `FAAS_GCP_BUCKET` and `FAAS_GCP_PREFIX` for a GCS artifact
+    /// `FAAS_GCP_METADATA_URL`, `FAAS_GCP_MONITORING_URL`, `FAAS_GCP_LOGGING_URL`; `FAAS_GCP_BUCKET` and `FAAS_GCP_PREFIX` for a GCS artifact
     /// bucket; `FAAS_GCP_INVOKER` for the service account whose ID tokens invoke functions
     /// (`public` for none). Credentials are application default credentials
     /// (`GOOGLE_APPLICATION_CREDENTIALS` first). Strict: an endpoint that is not an http(s)
@@ -177,6 +189,8 @@ impl GcpBuilder {
             ("FAAS_GCP_IAM_CREDENTIALS_URL", "iam_credentials_url"),
             ("FAAS_GCP_STORAGE_URL", "storage_url"),
             ("FAAS_GCP_METADATA_URL", "metadata_url"),
+            ("FAAS_GCP_MONITORING_URL", "monitoring_url"),
+            ("FAAS_GCP_LOGGING_URL", "logging_url"),
             ("FAAS_GCP_INVOKER", "invoker"),
         ] {
             if let Some(v) = env(var) {
@@ -223,7 +237,7 @@ impl GcpBuilder {
     /// | `project` (`GOOGLE_CLOUD_PROJECT`), `region` (`GOOGLE_CLOUD_REGION`) | where functions live |
     /// | `key_file` (`GOOGLE_APPLICATION_CREDENTIALS`) | a service-account key file |
     /// | `invoker` (`FAAS_GCP_INVOKER`) | `auto`, `metadata`, `public` or a service account email |
-    /// | `functions_url`, `run_url`, `iam_credentials_url`, `storage_url`, `metadata_url` (`FAAS_GCP_*_URL`) | endpoints |
+    /// | `functions_url`, `run_url`, `iam_credentials_url`, `storage_url`, `metadata_url`, `monitoring_url`, `logging_url` (`FAAS_GCP_*_URL`) | endpoints |
     /// | `bucket` (`FAAS_GCP_BUCKET`), `prefix` (`FAAS_GCP_PREFIX`) | a GCS artifact bucket |
     /// | `serving_label` | the label that owns the function URL's traffic (`live`) |
     ///
@@ -266,6 +280,8 @@ impl GcpBuilder {
             "iam_credentials_url" => self.iam_credentials_url = settings::url(key, value)?,
             "storage_url" => self.storage_url = settings::url(key, value)?,
             "metadata_url" => self.metadata_url = settings::url(key, value)?,
+            "monitoring_url" => self.monitoring_url = settings::url(key, value)?,
+            "logging_url" => self.logging_url = settings::url(key, value)?,
             "bucket" => self.bucket = Some(text()),
             "prefix" => self.prefix = text(),
             "serving_label" => {
@@ -321,6 +337,18 @@ impl GcpBuilder {
     /// The metadata server root (ends in `/computeMetadata/v1/`).
     pub fn metadata_url(mut self, url: impl Into<String>) -> Self {
         self.metadata_url = url.into();
+        self
+    }
+
+    /// The Cloud Monitoring v3 root (ends in `/v3/`), where metrics are read.
+    pub fn monitoring_url(mut self, url: impl Into<String>) -> Self {
+        self.monitoring_url = url.into();
+        self
+    }
+
+    /// The Cloud Logging v2 root (ends in `/v2/`), where logs are read.
+    pub fn logging_url(mut self, url: impl Into<String>) -> Self {
+        self.logging_url = url.into();
         self
     }
 
@@ -419,6 +447,8 @@ impl GcpBuilder {
             functions_url: with_slash(self.functions_url.clone()),
             run_url: with_slash(self.run_url.clone()),
             storage_url: with_slash(self.storage_url.clone()),
+            monitoring_url: with_slash(self.monitoring_url.clone()),
+            logging_url: with_slash(self.logging_url.clone()),
             ..self
         };
         Ok(builder.assemble(project, region, tokens, id_tokens))
@@ -448,6 +478,20 @@ impl GcpBuilder {
             api: api.clone(),
             base: self.run_url,
         };
+        let observers = Observers {
+            monitoring: Monitoring {
+                api: api.clone(),
+                base: self.monitoring_url,
+                project: project.clone(),
+                region: region.clone(),
+            },
+            logging: Logging {
+                api: api.clone(),
+                base: self.logging_url,
+                project: project.clone(),
+                region: region.clone(),
+            },
+        };
         let bucket = self.bucket.map(|bucket| Bucket {
             api,
             base: self.storage_url,
@@ -461,6 +505,7 @@ impl GcpBuilder {
             IdTokenCache::new(id_tokens),
             http,
             self.serving_label,
+            observers,
         )
     }
 }
@@ -476,5 +521,19 @@ mod tests {
             .unwrap_err();
         assert_eq!((e.kind(), e.provider()), ("invalid_config", crate::NAME));
         assert!(e.to_string().contains("storage_url"), "{e}");
+    }
+
+    #[test]
+    fn monitoring_and_logging_endpoints_are_settings() {
+        assert!(CONFIG_KEYS.contains(&"monitoring_url") && CONFIG_KEYS.contains(&"logging_url"));
+        let b = GcpBuilder::new()
+            .with_config("monitoring_url", "http://127.0.0.1:9/monitoring/v3/")
+            .unwrap()
+            .with_config("logging_url", "http://127.0.0.1:9/logging/v2/")
+            .unwrap();
+        assert_eq!(b.monitoring_url, "http://127.0.0.1:9/monitoring/v3/");
+        assert_eq!(b.logging_url, "http://127.0.0.1:9/logging/v2/");
+        let e = GcpBuilder::new().with_config("logging_url", "logging").unwrap_err();
+        assert!(e.to_string().contains("logging_url"), "{e}");
     }
 }

@@ -23,6 +23,12 @@
 //! * **Invoke** calls the function URL, a tag URL (labels, versions) or the service URL (the
 //!   serving label) with an ID token for that URL from an [`IdTokenSource`]: IAM Credentials
 //!   `generateIdToken`, the metadata server, none, or your own.
+//! * **Metrics** come from Cloud Monitoring v3 `timeSeries.list` on the service's
+//!   `cloud_run_revision`s: `request_count` (errors are `5xx`, throttles `429`),
+//!   `request_latencies` and `container/startup_latencies` (percentiles interpolated within
+//!   the distributions' buckets: estimates). Peak concurrency and memory are not given.
+//! * **Logs** come from Cloud Logging v2 `entries.list`, every user variable's value masked
+//!   (Cloud Functions keeps no record of which were secret).
 //!
 //! ```no_run
 //! use faas_core::{DeployOptions, FunctionSpec, ProviderExt};
@@ -45,6 +51,9 @@ mod functions;
 mod http;
 mod invoke;
 mod layout;
+mod logging;
+mod monitoring;
+mod observe;
 #[cfg(test)]
 mod properties;
 mod provider;
@@ -56,6 +65,7 @@ mod spec_mapping;
 #[cfg(feature = "test-support")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-support")))]
 pub mod test_support;
+mod timestamp;
 mod traffic;
 
 /// The provider's name, in [`ProviderInfo`](faas_core::ProviderInfo) and in every error it returns.

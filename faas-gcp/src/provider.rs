@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use faas_core::observe::{LogPage, LogQuery, Metrics, MetricsQuery, TimeWindow};
 use faas_core::{
     ArtifactRef, DeployOutcome, Deployment, Error, FunctionSpec, Invocation, InvokeRequest, Label, Plan, PlannedAction,
     ProviderBackend, ProviderInfo, PublishRequest, Qualifier, ResourceKind, Result, Routing, Version,
@@ -19,6 +20,9 @@ use crate::differences::differences;
 use crate::functions::{Functions, Planned};
 use crate::invoke;
 use crate::layout::{VersionRecord, percents, short};
+use crate::logging::Logging;
+use crate::monitoring::Monitoring;
+use crate::observe::{check_period, scope};
 use crate::resources::State;
 use crate::rules::{CAPABILITY, LIMITS, check_label, check_name, check_spec};
 use crate::run::Run;
@@ -33,6 +37,16 @@ pub struct GcpProvider {
     bucket: Option<Bucket>,
     id_tokens: Arc<IdTokenCache>,
     http: reqwest::Client,
+    observers: Observers,
+}
+
+/// Where metrics and logs are read.
+#[derive(Debug, Clone)]
+pub(crate) struct Observers {
+    /// Cloud Monitoring v3.
+    pub monitoring: Monitoring,
+    /// Cloud Logging v2.
+    pub logging: Logging,
 }
 
 impl GcpProvider {
@@ -44,6 +58,7 @@ impl GcpProvider {
         id_tokens: IdTokenCache,
         http: reqwest::Client,
         serving_label: String,
+        observers: Observers,
     ) -> GcpProvider {
         GcpProvider {
             traffic: Traffic {
@@ -55,6 +70,7 @@ impl GcpProvider {
             bucket,
             id_tokens: Arc::new(id_tokens),
             http,
+            observers,
         }
     }
 
@@ -350,5 +366,23 @@ impl ProviderBackend for GcpProvider {
         let body = request.event_bytes()?;
         let (url, executed_version) = self.traffic.invoke_target(function, qualifier).await?;
         invoke::post(&self.http, &self.id_tokens, function, &url, body, executed_version).await
+    }
+
+    async fn metrics(&self, query: &MetricsQuery) -> Result<Metrics> {
+        let (scope, _) = scope(&self.traffic, &query.function, query.qualifier.as_deref()).await?;
+        self.observers.monitoring.metrics(&scope, query).await
+    }
+
+    async fn metric_series(&self, query: &MetricsQuery, periods: &[TimeWindow]) -> Result<Vec<Metrics>> {
+        if let Some(p) = query.period {
+            check_period(p)?;
+        }
+        let (scope, _) = scope(&self.traffic, &query.function, query.qualifier.as_deref()).await?;
+        self.observers.monitoring.series(&scope, query, periods).await
+    }
+
+    async fn logs(&self, query: &LogQuery) -> Result<LogPage> {
+        let (scope, secrets) = scope(&self.traffic, &query.function, query.qualifier.as_deref()).await?;
+        self.observers.logging.logs(&scope, query, &secrets).await
     }
 }

@@ -11,7 +11,10 @@ use crate::layout::is_version_tag;
 /// What Cloud Functions (2nd gen) can do: immutable revisions as versions, traffic tags as
 /// labels with weighted splits on the serving label, no asynchronous invoke, no log tail with
 /// the response (logs go to Cloud Logging), deletable revisions, no inline packages.
-pub const CAPABILITY: Capability = Capability::new(LabelModel::TrafficTag).weighted_versions(8);
+pub const CAPABILITY: Capability = Capability::new(LabelModel::TrafficTag)
+    .weighted_versions(8)
+    .metrics(true)
+    .logs(true);
 
 /// Environment variables Cloud Functions and Cloud Run set themselves.
 pub const GCP_RESERVED_ENV: &[&str] = &[

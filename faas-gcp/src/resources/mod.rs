@@ -1,6 +1,7 @@
 //! The REST resources faas-gcp sends and reads, as typed serde structs: the Cloud Functions v2
 //! `Function` (and the `generateUploadUrl` exchange), the Cloud Run Admin v2 `Service` and its
-//! traffic, and the long-running `Operation` both APIs answer with.
+//! traffic, the long-running `Operation` both APIs answer with, and what Cloud Monitoring v3
+//! (`timeSeries.list`) and Cloud Logging v2 (`entries.list`) answer.
 //!
 //! Field names and enum values follow the APIs' discovery documents
 //! (`https://cloudfunctions.googleapis.com/$discovery/rest?version=v2` and
@@ -42,6 +43,8 @@ macro_rules! api_enum {
 }
 
 mod function;
+mod logging;
+mod monitoring;
 mod operation;
 mod service;
 
@@ -49,5 +52,9 @@ pub(crate) use function::{
     BuildConfig, Environment, Function, GenerateUploadUrlRequest, GenerateUploadUrlResponse, ServiceConfig, Severity,
     Source, State, StateMessage, StorageSource,
 };
+pub(crate) use logging::{ListLogEntriesRequest, ListLogEntriesResponse, LogEntry, LogSeverity};
+pub(crate) use monitoring::{Distribution, ListTimeSeriesResponse, TimeSeries};
+#[cfg(feature = "test-support")]
+pub(crate) use monitoring::{Labelled, Point, Range, TimeInterval, TypedValue};
 pub(crate) use operation::{Operation, Stage, StageState, Status};
 pub(crate) use service::{AllocationType, Service, TrafficTarget};

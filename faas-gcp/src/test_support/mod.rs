@@ -10,12 +10,17 @@
 //! `trafficStatuses` with tag URLs, revisions that cannot be deleted while they serve or are
 //! tagged, failed builds (`metadata.stages` and `state: FAILED`), signed upload URLs that
 //! refuse an `Authorization` header, service-account JWT grants at `token_uri`, and ID tokens
-//! whose audience the function URLs check.
+//! whose audience the function URLs check; Cloud Monitoring `timeSeries.list` and Cloud
+//! Logging `entries:list` over seeded data ([`FakeGcp::seed_time_series`],
+//! [`FakeGcp::seed_log_entries`]), refusing with `400 INVALID_ARGUMENT` what they do not
+//! implement.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod auth;
+mod filter;
 mod functions;
 mod invoke;
+mod observe;
 mod routes;
 mod services;
 mod state;
@@ -111,6 +116,34 @@ impl FakeGcp {
         format!("{}/iam/v1/", self.url)
     }
 
+    pub fn monitoring_url(&self) -> String {
+        format!("{}/monitoring/v3/", self.url)
+    }
+
+    pub fn logging_url(&self) -> String {
+        format!("{}/logging/v2/", self.url)
+    }
+
+    /// Adds raw Cloud Monitoring `TimeSeries` (JSON as the API writes them: `metric`,
+    /// `resource`, `metricKind`, `valueType`, DELTA `points`) for `timeSeries.list` to read.
+    pub fn seed_time_series(&self, series: Vec<serde_json::Value>) {
+        let typed: Vec<crate::resources::TimeSeries> =
+            series.into_iter().map(|v| observe::typed(v, "TimeSeries")).collect();
+        self.with(|s| s.series.extend(typed));
+    }
+
+    /// How many time series one `timeSeries.list` page holds (default 1000).
+    pub fn set_series_page_size(&self, n: usize) {
+        self.with(|s| s.series_page_size = n.max(1));
+    }
+
+    /// Adds Cloud Logging `LogEntry`s (JSON as the API writes them) for `entries:list`.
+    pub fn seed_log_entries(&self, entries: Vec<serde_json::Value>) {
+        let typed: Vec<crate::resources::LogEntry> =
+            entries.into_iter().map(|v| observe::typed(v, "LogEntry")).collect();
+        self.with(|s| s.log_entries.extend(typed));
+    }
+
     /// The environment the example binaries read to run against the fake.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
@@ -118,6 +151,8 @@ impl FakeGcp {
             ("FAAS_GCP_FUNCTIONS_URL", self.functions_url()),
             ("FAAS_GCP_RUN_URL", self.run_url()),
             ("FAAS_GCP_IAM_CREDENTIALS_URL", self.iam_url()),
+            ("FAAS_GCP_MONITORING_URL", self.monitoring_url()),
+            ("FAAS_GCP_LOGGING_URL", self.logging_url()),
             ("FAAS_GCP_INVOKER", CLIENT_EMAIL.to_string()),
         ]
     }
@@ -131,6 +166,8 @@ impl FakeGcp {
             .functions_url(self.functions_url())
             .run_url(self.run_url())
             .iam_credentials_url(self.iam_url())
+            .monitoring_url(self.monitoring_url())
+            .logging_url(self.logging_url())
             .poll(PollPolicy::fast())
             .retry(RetryConfig {
                 initial_backoff: Duration::from_millis(20),

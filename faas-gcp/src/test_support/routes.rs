@@ -1,6 +1,6 @@
 //! The fake's one request handler, dispatching on the path as Google's front ends do:
 //! `/functions/v2/…` (Cloud Functions), `/run/v2/…` (Cloud Run Admin), `/iam/v1/…` (IAM
-//! Credentials), `/token` (OAuth), `/upload/…` (signed upload URLs) and `/invoke/…` (the
+//! Credentials), `/monitoring/v3/…` (Cloud Monitoring), `/logging/v2/…` (Cloud Logging), `/token` (OAuth), `/upload/…` (signed upload URLs) and `/invoke/…` (the
 //! functions themselves).
 
 use std::collections::BTreeMap;
@@ -16,6 +16,7 @@ use sha2::Digest;
 use super::auth::token;
 use super::functions::{create_function, function};
 use super::invoke::invoke;
+use super::observe::{entries_list, time_series};
 use super::services::service;
 use super::state::{Fault, State};
 use super::wire::{b64url, bad_field, error, ok, parent, percent_decode, unix_now};
@@ -85,13 +86,21 @@ async fn handle(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string);
     let mut s = state.lock().unwrap();
-    let needs_token = path.starts_with("/functions/") || path.starts_with("/run/") || path.starts_with("/iam/");
+    let needs_token = ["/functions/", "/run/", "/iam/", "/monitoring/", "/logging/"]
+        .iter()
+        .any(|p| path.starts_with(p));
     if needs_token && !bearer.as_ref().is_some_and(|b| s.access_tokens.contains(b)) {
         return error(
             401,
             "UNAUTHENTICATED",
             "Request had invalid authentication credentials.",
         );
+    }
+    if path == format!("/monitoring/v3/projects/{}/timeSeries", super::PROJECT) && method == Method::GET {
+        return time_series(&mut s, uri.query().unwrap_or_default());
+    }
+    if path == "/logging/v2/entries:list" && method == Method::POST {
+        return entries_list(&mut s, body_json);
     }
     let response = route(&mut s, &method, &path, &query, &headers, &body, body_json, bearer);
     match fault {

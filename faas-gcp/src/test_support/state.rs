@@ -38,6 +38,14 @@ pub(crate) struct State {
     pub failing_builds: BTreeMap<String, String>,
     pub op_time: Duration,
     pub storage_url: Option<String>,
+    /// Raw time series `timeSeries.list` reads (seeded by tests).
+    pub(super) series: Vec<crate::resources::TimeSeries>,
+    /// How many time series one `timeSeries.list` page holds.
+    pub(super) series_page_size: usize,
+    /// Log entries `entries:list` reads (seeded by tests).
+    pub(super) log_entries: Vec<crate::resources::LogEntry>,
+    /// Page tokens handed out: the filter they belong to and where the next page starts.
+    pub(super) log_pages: BTreeMap<String, (String, usize)>,
 }
 
 impl State {
@@ -56,6 +64,10 @@ impl State {
             failing_builds: BTreeMap::new(),
             op_time: Duration::from_millis(120),
             storage_url: None,
+            series: Vec::new(),
+            series_page_size: 1000,
+            log_entries: Vec::new(),
+            log_pages: BTreeMap::new(),
         }
     }
 

@@ -17,7 +17,9 @@ use clap::Parser;
 use examples::Which;
 use faas_core::Provider;
 use faas_core::local::LocalProvider;
-use faas_core::pipeline::{Event, Pipeline, PipelineReport, ProviderSet, Resolved, StepStatus, write_reports};
+use faas_core::pipeline::{
+    Event, FigureSink, Pipeline, PipelineReport, ProviderSet, Resolved, StepStatus, write_reports,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Run a delivery pipeline.
@@ -44,7 +46,9 @@ struct Args {
 }
 
 #[cfg(feature = "aws")]
-async fn aws(resolved: &Resolved) -> anyhow::Result<Arc<dyn Provider>> {
+/// The AWS provider from the pipeline's `aws_lambda_integration` block, and the CloudWatch
+/// sink for the run's own figures (`monitoring.cloudwatch`).
+async fn aws(resolved: &Resolved) -> anyhow::Result<(Arc<dyn Provider>, Arc<dyn FigureSink>)> {
     use faas_aws::{AssumeRole, AwsBuilder, StaticKeys};
     let block = resolved
         .integrations
@@ -107,11 +111,13 @@ async fn aws(resolved: &Resolved) -> anyhow::Result<Arc<dyn Provider>> {
     if let Some(key) = wrong_type {
         anyhow::bail!("{key} must be a string: quote the value in the pipeline file");
     }
-    Ok(Arc::new(b.build().await?))
+    let aws = b.build().await?;
+    let sink = Arc::new(aws.figure_sink());
+    Ok((Arc::new(aws), sink))
 }
 
 #[cfg(not(feature = "aws"))]
-async fn aws(_: &Resolved) -> anyhow::Result<Arc<dyn Provider>> {
+async fn aws(_: &Resolved) -> anyhow::Result<(Arc<dyn Provider>, Arc<dyn FigureSink>)> {
     anyhow::bail!("this build has no AWS support: run with `--features aws`")
 }
 
@@ -229,7 +235,10 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
     let mut providers = ProviderSet::new("local", local);
     match args.provider {
         Which::Local => {}
-        Which::Aws => providers = providers.with("aws", aws(&resolved).await?).default_to("aws"),
+        Which::Aws => {
+            let (aws, figures) = aws(&resolved).await?;
+            providers = providers.with("aws", aws).default_to("aws").publish_figures_to(figures);
+        }
         Which::Gcp | Which::Azure => anyhow::bail!(
             "the pipeline example runs on the local and AWS providers; deploy to GCP or Azure with the deploy example"
         ),

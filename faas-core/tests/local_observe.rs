@@ -187,6 +187,16 @@ async fn logs_page_filter_mask_secrets_and_follow_another_process() {
         assert!(!r.message.contains("tok-very-secret-123"), "a secret in {r:?}");
     }
     assert!(work[0].message.contains("***"), "{:?}", work[0]);
+    // Nor is it in the history files on disk.
+    let files = walk(&dir.path().join("state/invocations"));
+    assert!(
+        files.iter().any(|f| f.extension().is_some_and(|e| e == "jsonl")),
+        "{files:?}"
+    );
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        assert!(!text.contains("tok-very-secret-123"), "a secret in {}", f.display());
+    }
     assert!(
         work.iter()
             .all(|r| r.request_id.is_some() && r.version.as_deref() == Some("$LATEST"))
@@ -311,4 +321,17 @@ async fn bad_queries_are_refused_naming_what_is_wrong() {
     let mut bad_cursor = LogQuery::new("known", w);
     bad_cursor.cursor = Some("not-a-cursor".into());
     assert_eq!(field(q.logs(&bad_cursor).await.unwrap_err()), "cursor");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

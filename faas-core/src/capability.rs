@@ -52,6 +52,15 @@ pub struct Capability {
     /// The cloud pushes new records as they arrive; otherwise
     /// [`ProviderExt::follow_logs`](crate::ProviderExt::follow_logs) polls with a cursor.
     pub live_logs: bool,
+    /// Small records with conditional writes next to the artifacts:
+    /// [`Provider::read_record`](crate::Provider::read_record) and its kin (a rollout's
+    /// durable state and lease live there).
+    pub records: bool,
+    /// Traffic splits in whole percents only (Cloud Run): a weight of 0.025 is refused.
+    pub whole_percent: bool,
+    /// The cloud's own alarms can be read by name:
+    /// [`Provider::alarm_states`](crate::Provider::alarm_states) (CloudWatch alarms).
+    pub alarms: bool,
 }
 
 impl Capability {
@@ -75,7 +84,28 @@ impl Capability {
             metrics: false,
             logs: false,
             live_logs: false,
+            records: false,
+            whole_percent: false,
+            alarms: false,
         }
+    }
+
+    /// Sets [`Capability::records`].
+    pub const fn records(mut self, yes: bool) -> Capability {
+        self.records = yes;
+        self
+    }
+
+    /// Sets [`Capability::whole_percent`].
+    pub const fn whole_percent(mut self, yes: bool) -> Capability {
+        self.whole_percent = yes;
+        self
+    }
+
+    /// Sets [`Capability::alarms`].
+    pub const fn alarms(mut self, yes: bool) -> Capability {
+        self.alarms = yes;
+        self
     }
 
     /// Sets [`Capability::weighted_versions`].

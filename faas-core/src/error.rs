@@ -16,6 +16,8 @@ pub enum ResourceKind {
     Label,
     /// An uploaded artifact.
     Artifact,
+    /// A rollout's record.
+    Rollout,
 }
 
 impl std::fmt::Display for ResourceKind {
@@ -25,6 +27,7 @@ impl std::fmt::Display for ResourceKind {
             ResourceKind::Version => "version",
             ResourceKind::Label => "label",
             ResourceKind::Artifact => "artifact",
+            ResourceKind::Rollout => "rollout",
         })
     }
 }

@@ -8,8 +8,9 @@ use std::future::Future;
 use async_trait::async_trait;
 use faas_package::Package;
 
-use crate::observe::{LogPage, LogQuery, Metrics, MetricsQuery, TimeWindow};
+use crate::observe::{AlarmState, LogPage, LogQuery, Metrics, MetricsQuery, TimeWindow};
 use crate::provider::unsupported;
+use crate::records::{RecordTag, StoredRecord, WriteCondition};
 use crate::{
     ArtifactRef, DeployOutcome, Deployment, Error, FunctionSpec, Invocation, InvokeMode, InvokeRequest, Label,
     LabelModel, Plan, Provider, ProviderBackend, ProviderInfo, PublishRequest, Qualifier, Result, Routing, Version,
@@ -356,6 +357,64 @@ impl<B: ProviderBackend + ?Sized> Provider for B {
         })
         .await
     }
+
+    async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmState>> {
+        let info = ProviderBackend::info(self);
+        if !info.capability.alarms {
+            return Err(unsupported(&info, "cloud alarms", None));
+        }
+        if names.is_empty() || names.iter().any(|n| n.trim().is_empty()) {
+            return Err(
+                Error::invalid("alarms", format!("{names:?}"), "name at least one alarm, none empty")
+                    .with_provider(info.name),
+            );
+        }
+        named(&info, ProviderBackend::alarm_states(self, names).await)
+    }
+
+    async fn read_record(&self, key: &str) -> Result<Option<StoredRecord>> {
+        let info = ProviderBackend::info(self);
+        named(
+            &info,
+            async {
+                check_records(&info, key)?;
+                ProviderBackend::read_record(self, key).await
+            }
+            .await,
+        )
+    }
+
+    async fn write_record(&self, key: &str, body: &[u8], condition: &WriteCondition) -> Result<RecordTag> {
+        let info = ProviderBackend::info(self);
+        named(
+            &info,
+            async {
+                check_records(&info, key)?;
+                ProviderBackend::write_record(self, key, body, condition).await
+            }
+            .await,
+        )
+    }
+
+    async fn delete_record(&self, key: &str, tag: &RecordTag) -> Result<()> {
+        let info = ProviderBackend::info(self);
+        named(
+            &info,
+            async {
+                check_records(&info, key)?;
+                ProviderBackend::delete_record(self, key, tag).await
+            }
+            .await,
+        )
+    }
+}
+
+/// The capability and the key of a record operation.
+fn check_records(info: &ProviderInfo, key: &str) -> Result<()> {
+    if !info.capability.records {
+        return Err(unsupported(info, "records", None));
+    }
+    crate::records::check_key(key)
 }
 
 /// The capability, the qualifier and the window of a metrics or log query.

@@ -16,7 +16,8 @@ use async_trait::async_trait;
 use faas_package::Package;
 use serde::{Deserialize, Serialize};
 
-use crate::observe::{LogPage, LogQuery, Metrics, MetricsQuery, TimeWindow};
+use crate::observe::{AlarmState, LogPage, LogQuery, Metrics, MetricsQuery, TimeWindow};
+use crate::records::{RecordTag, StoredRecord, WriteCondition};
 use crate::{
     ArtifactRef, Capability, DeployOutcome, Deployment, Error, FunctionSpec, Invocation, InvokeRequest, Label, Limits,
     Plan, ProviderName, Qualifier, Result, Routing, Version,
@@ -183,6 +184,33 @@ pub trait ProviderBackend: Send + Sync + Debug {
         let _ = query;
         Err(unsupported(&self.info(), "logs", None))
     }
+
+    /// See [`Provider::alarm_states`]. Called only when the capability has
+    /// [`alarms`](Capability::alarms), with at least one name.
+    async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmState>> {
+        let _ = names;
+        Err(unsupported(&self.info(), "cloud alarms", None))
+    }
+
+    /// See [`Provider::read_record`]. Called only when the capability has
+    /// [`records`](Capability::records), with a checked key.
+    async fn read_record(&self, key: &str) -> Result<Option<StoredRecord>> {
+        let _ = key;
+        Err(unsupported(&self.info(), "records", None))
+    }
+
+    /// See [`Provider::write_record`]: a lost condition is
+    /// [`records::precondition_failed`](crate::records::precondition_failed).
+    async fn write_record(&self, key: &str, body: &[u8], condition: &WriteCondition) -> Result<RecordTag> {
+        let _ = (key, body, condition);
+        Err(unsupported(&self.info(), "records", None))
+    }
+
+    /// See [`Provider::delete_record`].
+    async fn delete_record(&self, key: &str, tag: &RecordTag) -> Result<()> {
+        let _ = (key, tag);
+        Err(unsupported(&self.info(), "records", None))
+    }
 }
 
 /// [`Error::Unsupported`] naming the provider.
@@ -295,4 +323,21 @@ pub trait Provider: Send + Sync + Debug {
     /// One page of log records, oldest first, secret values of the spec shown as `***`.
     /// [`Error::Unsupported`] unless the capability has [`logs`](Capability::logs).
     async fn logs(&self, query: &LogQuery) -> Result<LogPage>;
+
+    /// The states of the cloud's alarms `names`, in that order; an alarm that does not exist
+    /// is [`Error::NotFound`]. [`Error::Unsupported`] unless the capability has
+    /// [`alarms`](Capability::alarms).
+    async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmState>>;
+
+    /// The record under `key` (see [`records`](crate::records)), if there is one.
+    /// [`Error::Unsupported`] unless the capability has [`records`](Capability::records).
+    async fn read_record(&self, key: &str) -> Result<Option<StoredRecord>>;
+
+    /// Writes the record under `key` if `condition` still holds, atomically (a reader sees
+    /// the old bytes or the new, never a mix); a lost condition is [`Error::Conflict`].
+    async fn write_record(&self, key: &str, body: &[u8], condition: &WriteCondition) -> Result<RecordTag>;
+
+    /// Deletes the record under `key` if it is still the one with `tag` ([`Error::Conflict`]
+    /// otherwise); deleting a missing record is not an error.
+    async fn delete_record(&self, key: &str, tag: &RecordTag) -> Result<()>;
 }

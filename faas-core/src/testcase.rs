@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{ExecutionReport, Invocation};
+use crate::{Error, ExecutionReport, Invocation, InvokeRequest, Provider, Result};
 
 /// How `expected_response` is compared.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,6 +153,35 @@ fn subset_diff(path: &str, want: &Value, got: &Value, out: &mut Vec<String>) {
         _ if want != got => out.push(format!("{path}: expected {want}, got {got}")),
         _ => {}
     }
+}
+
+/// Invokes `function` (at `qualifier`) with the case's payload — within its `timeout_s`, if
+/// it has one ([`Error::Timeout`] otherwise) — and judges the answer.
+pub async fn run_case(
+    provider: &dyn Provider,
+    function: &str,
+    qualifier: Option<&str>,
+    case: &TestCase,
+) -> Result<TestResult> {
+    let mut req = InvokeRequest::json(&case.payload);
+    req.qualifier = qualifier.map(str::to_string);
+    let call = provider.invoke(function, &req);
+    let inv = match case.timeout_s {
+        Some(t) => {
+            let limit = Duration::try_from_secs_f64(t).map_err(|_| {
+                Error::invalid(
+                    "timeout_s",
+                    t,
+                    format!("test case {}: a number of seconds, at least 0", case.name),
+                )
+            })?;
+            tokio::time::timeout(limit, call)
+                .await
+                .map_err(|_| Error::timeout(format!("test case {}", case.name), limit, "no answer"))?
+        }
+        None => call.await,
+    }?;
+    Ok(evaluate(case, &inv))
 }
 
 #[cfg(test)]

@@ -21,10 +21,12 @@ mod builder;
 mod code;
 mod history;
 mod observe;
+mod records;
 mod runner;
 mod runtime_api;
 mod sandbox;
 mod store;
+mod views;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -33,11 +35,13 @@ use async_trait::async_trait;
 use faas_package::Package;
 
 use self::store::{FunctionRecord, Store, VersionRecord};
+use self::views::{Revision, check_routing, deployment, missing_function, plan_for, to_version};
 use crate::observe::{LogPage, LogQuery, Metrics, MetricsQuery};
+use crate::records::{RecordTag, StoredRecord, WriteCondition};
 use crate::{
     ArtifactRef, Capability, DeployOutcome, DeployState, Deployment, Error, FunctionSpec, Invocation, InvokeMode,
-    InvokeRequest, Label, Limits, Plan, PlannedAction, ProviderBackend, ProviderInfo, PublishRequest, Qualifier,
-    ResourceKind, Result, Routing, Version, diff_config, names,
+    InvokeRequest, Label, Limits, Plan, ProviderBackend, ProviderInfo, PublishRequest, Qualifier, ResourceKind, Result,
+    Routing, Version, names,
 };
 
 pub use builder::{CONFIG_KEYS, LocalBuilder};
@@ -65,7 +69,7 @@ pub struct LocalProvider {
 }
 
 /// The local provider's capability: Lambda's model, everything supported.
-pub const CAPABILITY: Capability = Capability::LAMBDA.metrics(true).logs(true);
+pub const CAPABILITY: Capability = Capability::LAMBDA.metrics(true).logs(true).records(true);
 
 /// The local provider's name, in its [`ProviderInfo`] and in every error it returns.
 pub const NAME: crate::ProviderName = crate::ProviderName::new("local");
@@ -198,75 +202,6 @@ impl LocalProvider {
             .ok_or_else(|| Error::not_found(ResourceKind::Version, format!("{name}:{version}"), None))?;
         Ok((v.id.clone(), v.spec.clone(), v.code_sha256.clone()))
     }
-}
-
-fn missing_function(name: &str) -> Error {
-    Error::not_found(ResourceKind::Function, name, Some("deploy it first".into()))
-}
-
-fn to_version(v: &VersionRecord) -> Version {
-    Version {
-        id: v.id.clone(),
-        code_sha256: v.code_sha256.clone(),
-        description: v.description.clone(),
-    }
-}
-
-fn deployment(rec: &FunctionRecord) -> Deployment {
-    Deployment {
-        spec: rec.spec.clone(),
-        code_sha256: rec.code_sha256.clone(),
-        state: DeployState::Active,
-        revision: Some(rec.revision.to_string()),
-        url: None,
-        version: LATEST.into(),
-    }
-}
-
-/// The record's revision a plan was made against.
-struct Revision(u64);
-
-fn plan_for(rec: Option<&FunctionRecord>, spec: &FunctionSpec, sha256: &str) -> Plan {
-    let Some(rec) = rec else {
-        return Plan::to_create(spec, sha256);
-    };
-    let mut plan = Plan::to_update(spec, sha256, Some(rec.revision.to_string()), Revision(rec.revision));
-    if rec.code_sha256 != sha256 {
-        plan.push(PlannedAction::UpdateCode {
-            from: rec.code_sha256.clone(),
-            to: sha256.to_string(),
-        });
-    }
-    let diffs = diff_config(&rec.spec, spec);
-    if !diffs.is_empty() || rec.spec.secret_env != spec.secret_env {
-        plan.push(PlannedAction::UpdateConfig { diffs });
-    }
-    plan
-}
-
-/// The versions a routing names exist, and `$LATEST` takes no part in a split (the weights
-/// and names themselves were checked in front of the provider).
-fn check_routing(rec: &FunctionRecord, routing: &Routing) -> Result<()> {
-    for v in routing.versions() {
-        if v == LATEST {
-            if !routing.weights.is_empty() {
-                return Err(Error::invalid(
-                    "routing",
-                    v,
-                    "$LATEST cannot take part in weighted routing: publish a version",
-                ));
-            }
-            continue;
-        }
-        if !rec.versions.iter().any(|x| x.id == v) {
-            return Err(Error::not_found(
-                ResourceKind::Version,
-                format!("{}:{v}", rec.spec.name),
-                Some("publish it first".into()),
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -579,6 +514,21 @@ impl ProviderBackend for LocalProvider {
         tokio::task::spawn_blocking(move || observe::metrics(&history, &rec, &query))
             .await
             .map_err(|e| Error::io("invocation history", std::io::Error::other(e)))?
+    }
+
+    async fn read_record(&self, key: &str) -> Result<Option<StoredRecord>> {
+        let key = key.to_string();
+        self.reading(move |s| records::read(s, &key)).await
+    }
+
+    async fn write_record(&self, key: &str, body: &[u8], condition: &WriteCondition) -> Result<RecordTag> {
+        let (key, body, condition) = (key.to_string(), body.to_vec(), condition.clone());
+        self.locked(move |s| records::write(s, &key, &body, &condition)).await
+    }
+
+    async fn delete_record(&self, key: &str, tag: &RecordTag) -> Result<()> {
+        let (key, tag) = (key.to_string(), tag.clone());
+        self.locked(move |s| records::delete(s, &key, &tag)).await
     }
 
     async fn logs(&self, query: &LogQuery) -> Result<LogPage> {

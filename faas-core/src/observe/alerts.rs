@@ -93,8 +93,9 @@ impl Figure {
         }
     }
 
-    /// The field of [`Metrics`] it reads (for the reason it is unavailable).
-    fn field(self) -> &'static str {
+    /// The field of [`Metrics`] it reads (where [`Metrics::unavailable`] says why it is
+    /// missing).
+    pub fn field(self) -> &'static str {
         match self {
             Figure::ErrorRate | Figure::Errors => "errors",
             Figure::ColdStartRate | Figure::ColdStarts => "cold_starts",

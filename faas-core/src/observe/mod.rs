@@ -19,11 +19,13 @@
 //! # Ok(()) }
 //! ```
 
+mod alarms;
 mod alerts;
 mod logs;
 mod metrics;
 mod window;
 
+pub use alarms::{AlarmState, AlarmValue};
 pub use alerts::{AlertRule, Comparison, Figure, Finding, Verdict};
 pub use logs::{LogLevel, LogPage, LogQuery, LogRecord, MAX_LOG_LIMIT};
 pub use metrics::{DurationStats, InvocationSample, Metrics, MetricsQuery};

@@ -7,8 +7,8 @@ use serde::Deserialize;
 
 use super::step::{Step, StepOutcome};
 use crate::pipeline::context::{Event, RunContext};
-use crate::testcase::{TestCase, evaluate};
-use crate::{Error, InvokeRequest, Provider, Result};
+use crate::testcase::{TestCase, run_case};
+use crate::{Provider, Result};
 
 /// `test` / `lambda-test`: invokes the function with each case and checks the answer.
 #[derive(Debug, Clone, Deserialize)]
@@ -39,24 +39,9 @@ impl Step for TestConfig {
         }
         let mut results = Vec::new();
         for case in &self.test_cases {
-            let mut req = InvokeRequest::json(&case.payload);
-            req.qualifier = self.qualifier.clone();
-            let call = provider.invoke(&self.function_name, &req);
-            let inv = match case.timeout_s {
-                Some(t) => tokio::time::timeout(std::time::Duration::from_secs_f64(t), call)
-                    .await
-                    .map_err(|_| {
-                        Error::timeout(
-                            format!("test case {}", case.name),
-                            std::time::Duration::from_secs_f64(t),
-                            "no answer",
-                        )
-                    })?,
-                None => call.await,
-            }?;
+            let mut result = run_case(provider.as_ref(), &self.function_name, self.qualifier.as_deref(), case).await?;
             // What a failing case shows (expected and actual) goes through the redactor like
             // everything else a pipeline prints or writes.
-            let mut result = evaluate(case, &inv);
             result.failures = result.failures.iter().map(|f| ctx.redact(f)).collect();
             result.response = ctx.redactor().redact_json(&result.response);
             ctx.observe(Event::TestCase {

@@ -56,12 +56,14 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod app_insights;
 mod arm;
 mod blob;
 mod builder;
 mod credentials;
 mod differences;
 mod hosting;
+mod insights;
 mod kudu;
 mod metrics;
 mod observed;
@@ -83,6 +85,7 @@ mod versions;
 
 /// The provider's name, in [`ProviderInfo`](faas_core::ProviderInfo) and in every error it returns.
 pub const NAME: faas_core::ProviderName = faas_core::ProviderName::new("azure");
+pub use app_insights::{APP_INSIGHTS_API, APP_INSIGHTS_SCOPE};
 pub use arm::ARM_SCOPE;
 pub use builder::{ARM, AzureBuilder, CONFIG_KEYS};
 pub use credentials::Credentials;

@@ -50,7 +50,7 @@ pub const AZURE_RESERVED_ENV: &[&str] = &[
 ];
 
 /// Settings whose values are credentials.
-const SECRET_SETTINGS: &[&str] = &[STORAGE, DEPLOYMENT_STORAGE, RUN_FROM_PACKAGE];
+pub(crate) const SECRET_SETTINGS: &[&str] = &[STORAGE, DEPLOYMENT_STORAGE, RUN_FROM_PACKAGE];
 
 /// App settings, name → value.
 pub(crate) type Settings = BTreeMap<String, String>;

@@ -197,6 +197,8 @@ impl AzureBuilder {
     /// ```
     /// let b = faas_azure::AzureBuilder::new().with_config("hosting", "flex").unwrap();
     /// assert!(b.clone().with_config("hosting", "serverless").is_err());
+    /// let b = b.with_config("application_insights", "a1b2c3d4-aaaa-4bbb-8ccc-0123456789ab").unwrap();
+    /// assert!(b.clone().with_config("application_insights", "my-insights").is_err());
     /// assert!(b.with_config("colour", "blue").is_err());
     /// ```
     pub fn with_config(self, key: &str, value: &str) -> Result<Self> {

@@ -21,34 +21,27 @@ use serde_json::{Value, json};
 use super::state::State;
 use crate::metrics::{iso8601, parse_iso8601};
 
-/// The columns of the tables (names and types of `examples/query-schema.json`).
-const REQUESTS: &[(&str, &str)] = &[
+/// The columns both tables have (names and types of `examples/query-schema.json`).
+const COMMON: &[(&str, &str)] = &[
     ("timestamp", "datetime"),
+    ("customDimensions", "dynamic"),
+    ("operation_Name", "string"),
+    ("operation_Id", "string"),
+    ("cloud_RoleName", "string"),
+    ("appId", "string"),
+    ("itemId", "string"),
+    ("itemCount", "int"),
+];
+/// The columns only `requests` has.
+const REQUESTS: &[(&str, &str)] = &[
     ("id", "string"),
     ("name", "string"),
     ("success", "bool"),
     ("resultCode", "string"),
     ("duration", "real"),
-    ("customDimensions", "dynamic"),
-    ("operation_Name", "string"),
-    ("operation_Id", "string"),
-    ("cloud_RoleName", "string"),
-    ("appId", "string"),
-    ("itemId", "string"),
-    ("itemCount", "int"),
 ];
-const TRACES: &[(&str, &str)] = &[
-    ("timestamp", "datetime"),
-    ("message", "string"),
-    ("severityLevel", "int"),
-    ("customDimensions", "dynamic"),
-    ("operation_Name", "string"),
-    ("operation_Id", "string"),
-    ("cloud_RoleName", "string"),
-    ("appId", "string"),
-    ("itemId", "string"),
-    ("itemCount", "int"),
-];
+/// The columns only `traces` has.
+const TRACES: &[(&str, &str)] = &[("message", "string"), ("severityLevel", "int")];
 
 pub(crate) type Row = BTreeMap<String, Value>;
 
@@ -59,12 +52,13 @@ pub(crate) struct Telemetry {
     pub traces: Vec<Row>,
 }
 
-fn schema(table: &str) -> Option<&'static [(&'static str, &'static str)]> {
-    match table {
-        "requests" => Some(REQUESTS),
-        "traces" => Some(TRACES),
-        _ => None,
-    }
+fn schema(table: &str) -> Option<Vec<(&'static str, &'static str)>> {
+    let own = match table {
+        "requests" => REQUESTS,
+        "traces" => TRACES,
+        _ => return None,
+    };
+    Some(COMMON.iter().chain(own).copied().collect())
 }
 
 fn refused(kind: &str, message: &str) -> Response {

@@ -225,7 +225,7 @@ pub(crate) fn traces_query(roles: &[String], from_ms: u64, to_ms: u64, text: Opt
         roles_clause(roles)
     );
     if let Some(t) = text.filter(|t| !t.is_empty()) {
-        q.push_str(&format!("\n| where message contains {}", kql_string(t)));
+        q.push_str(&format!("\n| where message contains_cs {}", kql_string(t)));
     }
     q.push_str(&format!(
         "\n| project timestamp, itemId, message, severityLevel, operation_Id, customDimensions\n| order by timestamp asc, itemId asc\n| take {take}"
@@ -395,6 +395,11 @@ mod tests {
             Some("i-2")
         );
         assert_eq!(r[0].get("missing"), None);
+        // The service's timestamps have seven fractional digits.
+        assert_eq!(
+            crate::metrics::parse_iso8601("2025-12-01T13:00:00.1234567Z"),
+            Some(1_764_594_000_123)
+        );
     }
 
     #[test]

@@ -302,14 +302,21 @@ impl AzureProvider {
         let (from_ms, seen) = parse_cursor(query.cursor.as_deref(), query.window.start_ms)?;
         let settings = self.sites.settings(at).await?;
         check_owner(app, &settings, &query.function)?;
-        let secrets = secret_values(&settings);
+        let mut secrets = secret_values(&settings);
         let app_id = self.app_id(ai, at, Some(&settings)).await?;
         let roles = match &slot {
             Some(s) => vec![role(app, Some(s))],
             None => {
                 let mut all = vec![role(app, None)];
                 if self.capability().slot_swap {
-                    all.extend(self.sites.slots(app).await?.iter().map(|s| role(app, Some(s))));
+                    // Every slot's records, masked with every slot's secrets too.
+                    for s in self.sites.slots(app).await? {
+                        let theirs = self.sites.settings(Where { app, slot: Some(&s) }).await?;
+                        secrets.extend(secret_values(&theirs));
+                        all.push(role(app, Some(&s)));
+                    }
+                    secrets.sort_by_key(|v| std::cmp::Reverse(v.len()));
+                    secrets.dedup();
                 }
                 all
             }

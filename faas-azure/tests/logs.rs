@@ -142,6 +142,14 @@ async fn application_insights_traces_page_once_each_with_secrets_masked() {
         .await
         .unwrap();
     assert_eq!(found.records.len(), 7);
+    let none = azure
+        .logs(&LogQuery::new("ai-logs", w).filter("CONNECTING"))
+        .await
+        .unwrap();
+    assert!(
+        none.records.is_empty(),
+        "the filter minds case, as the other providers'"
+    );
     let staging = azure
         .logs(&LogQuery::new("ai-logs", w).qualifier("staging"))
         .await

@@ -8,7 +8,7 @@
 //! Queries are evaluated over the stored rows, in the KQL subset the provider sends: a table
 //! (`requests`, `traces`), then `| where` (predicates joined by `and`: `==`, `=~`, `!=`, `<`,
 //! `<=`, `>`, `>=` against `datetime(…)`, `'string'` or number literals, `in~ (…)`,
-//! `contains`), `| project` of columns, `| order by` / `sort by` columns `asc`/`desc`, and
+//! `contains`, `contains_cs`), `| project` of columns, `| order by` / `sort by` columns `asc`/`desc`, and
 //! `| take` / `limit`. Anything else is refused as the service refuses a query:
 //! `400` with `error{code: BadArgumentError, innererror{code: SyntaxError | SemanticError}}`.
 
@@ -159,7 +159,8 @@ fn lex(q: &str) -> Result<Vec<Tok>, String> {
 enum Pred {
     Cmp(String, String, Tok),
     In(String, Vec<Tok>),
-    Contains(String, String),
+    /// The column, the text, whether case counts (`contains_cs`).
+    Contains(String, String, bool),
 }
 
 #[derive(Debug, Clone)]
@@ -207,8 +208,8 @@ fn parse(q: &str) -> Result<(String, Vec<Op>), Refusal> {
                             Tok::Sym(op),
                             lit @ (Tok::Str(_) | Tok::Num(_) | Tok::Time(_)),
                         ] if op != "in~" => Pred::Cmp(known(c)?, op.clone(), lit.clone()),
-                        [Tok::Ident(c), Tok::Ident(k), Tok::Str(s)] if k == "contains" => {
-                            Pred::Contains(known(c)?, s.clone())
+                        [Tok::Ident(c), Tok::Ident(k), Tok::Str(s)] if k == "contains" || k == "contains_cs" => {
+                            Pred::Contains(known(c)?, s.clone(), k == "contains_cs")
                         }
                         [Tok::Ident(c), Tok::Sym(k), Tok::Sym(open), list @ .., Tok::Sym(close)]
                             if k == "in~" && open == "(" && close == ")" =>
@@ -289,10 +290,13 @@ fn holds(row: &Row, p: &Pred) -> bool {
                 .iter()
                 .any(|v| matches!(v, Tok::Str(x) if x.eq_ignore_ascii_case(s)))
         }),
-        Pred::Contains(c, text) => row
-            .get(c)
-            .and_then(Value::as_str)
-            .is_some_and(|s| s.to_lowercase().contains(&text.to_lowercase())),
+        Pred::Contains(c, text, case) => row.get(c).and_then(Value::as_str).is_some_and(|s| {
+            if *case {
+                s.contains(text.as_str())
+            } else {
+                s.to_lowercase().contains(&text.to_lowercase())
+            }
+        }),
     }
 }
 
@@ -511,6 +515,10 @@ mod tests {
             v["tables"][0]["columns"][0],
             json!({"name": "duration", "type": "real"})
         );
+        let (_, v) = ask(&s, "requests | where cloud_RoleName contains_cs 'APP'");
+        assert_eq!(v["tables"][0]["rows"], json!([]));
+        let (_, v) = ask(&s, "requests | where cloud_RoleName contains 'APP-'");
+        assert_eq!(v["tables"][0]["rows"].as_array().unwrap().len(), 1);
         let (_, v) = ask(&s, "requests | where cloud_RoleName in~ ('app-staging', 'x') | take 1");
         assert_eq!(v["tables"][0]["rows"].as_array().unwrap().len(), 1);
         for (bad, kind) in [

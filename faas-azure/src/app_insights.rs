@@ -6,7 +6,8 @@
 //! in azure-rest-api-specs describes it. The column names of the `requests` and `traces`
 //! tables are those of that directory's `examples/query-schema.json` (`timestamp`, `duration`,
 //! `success`, `resultCode`, `itemCount`, `operation_Id`, `cloud_RoleName`, `customDimensions`;
-//! `message`, `severityLevel`, `itemId`).
+//! `message`, `severityLevel`, `itemId`); `ingestion_time()` is the KQL function giving when a
+//! record reached the store.
 //!
 //! `Query_Execute` is used rather than `Events_GetByType` (`GET /v1/apps/{appId}/events/{type}`,
 //! OData): KQL is the interface Application Insights documents today, and the few fixed
@@ -217,8 +218,17 @@ pub(crate) fn requests_query(role: &str, from_ms: u64, to_ms: u64) -> String {
     )
 }
 
-/// At most `take` trace records of `roles` in `[from, to)`, oldest first, containing `text`.
-pub(crate) fn traces_query(roles: &[String], from_ms: u64, to_ms: u64, text: Option<&str>, take: usize) -> String {
+/// At most `take` trace records of `roles` stamped in `[from, to)`, containing `text`,
+/// ingested at or after `ingested_from`, in the order they were ingested
+/// (`ingestion_time()`): records arrive late and out of order, so a page boundary must be a
+/// point in ingestion time, not in event time.
+pub(crate) fn traces_query(
+    roles: &[String],
+    (from_ms, to_ms): (u64, u64),
+    text: Option<&str>,
+    ingested_from: u64,
+    take: usize,
+) -> String {
     let mut q = format!(
         "traces\n| where {}\n| where {}",
         window_clause(from_ms, to_ms),
@@ -228,7 +238,8 @@ pub(crate) fn traces_query(roles: &[String], from_ms: u64, to_ms: u64, text: Opt
         q.push_str(&format!("\n| where message contains_cs {}", kql_string(t)));
     }
     q.push_str(&format!(
-        "\n| project timestamp, itemId, message, severityLevel, operation_Id, customDimensions\n| order by timestamp asc, itemId asc\n| take {take}"
+        "\n| extend ingested = ingestion_time()\n| where ingested >= datetime({})\n| project timestamp, ingested, itemId, message, severityLevel, operation_Id, customDimensions\n| order by ingested asc, timestamp asc, itemId asc\n| take {take}",
+        crate::metrics::iso8601(ingested_from)
     ));
     q
 }

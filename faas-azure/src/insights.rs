@@ -14,9 +14,12 @@
 //!   handler's own), with the invocation id (`customDimensions.InvocationId`, else
 //!   `operation_Id`) as the request id and the level from `customDimensions.LogLevel`, else
 //!   `severityLevel`. Secret values (the spec's secret variables, the storage and
-//!   Application Insights connection strings, the package URL) are masked. The cursor is
-//!   `after:{ms}:{itemId,…}`: the next page reads from that millisecond and skips the records
-//!   already returned at it (as GCP's), so following the logs yields each record once.
+//!   Application Insights connection strings, the package URL) are masked. Records are read in
+//!   the order they were ingested (`ingestion_time()`: they arrive late, and not in the order
+//!   they happened) and each page is shown oldest first. The cursor is
+//!   `after:{ingested ms}:{itemId,…}`: the next page reads what was ingested from that
+//!   millisecond on and skips the records already returned at it (as GCP's does by time), so
+//!   following the logs yields each record once, late ones included.
 
 use faas_core::observe::{InvocationSample, LogLevel, LogPage, LogQuery, LogRecord, Metrics, MetricsQuery, TimeWindow};
 use faas_core::{Error, Qualifier, Result};
@@ -97,8 +100,9 @@ fn level(r: &Record<'_>, message: &str) -> Option<LogLevel> {
     })
 }
 
-/// Where a log page starts: the window's start, or the millisecond and the records already
-/// returned at it.
+/// Where a log page starts: the ingestion time (ms) from which records are read, and the
+/// records already returned at it; without a cursor, the window's start (a record is ingested
+/// after it happened).
 fn parse_cursor(text: Option<&str>, start_ms: u64) -> Result<(u64, Vec<String>)> {
     let Some(text) = text else {
         return Ok((start_ms, Vec::new()));
@@ -116,7 +120,7 @@ fn parse_cursor(text: Option<&str>, start_ms: u64) -> Result<(u64, Vec<String>)>
         .ok_or_else(bad)?;
     let ms: u64 = ms.parse().map_err(|_| bad())?;
     let seen = seen.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
-    Ok((ms.max(start_ms), seen))
+    Ok((ms, seen))
 }
 
 impl AzureProvider {
@@ -322,11 +326,12 @@ impl AzureProvider {
             }
         };
         let take = query.limit + seen.len();
+        let w = query.window;
         let table = ai
             .query(
                 &app_id,
-                traces_query(&roles, from_ms, query.window.end_ms, query.filter.as_deref(), take),
-                format!("{}/{}", iso8601(from_ms), iso8601(query.window.end_ms)),
+                traces_query(&roles, (w.start_ms, w.end_ms), query.filter.as_deref(), from_ms, take),
+                format!("{}/{}", iso8601(w.start_ms), iso8601(w.end_ms)),
                 &query.function,
             )
             .await?;
@@ -337,16 +342,17 @@ impl AzureProvider {
             let (Some(time_ms), Some(item)) = (r.time_ms("timestamp"), r.text("itemId")) else {
                 continue;
             };
-            if time_ms == from_ms && seen.contains(&item) {
+            let ingested = r.time_ms("ingested").unwrap_or(time_ms);
+            if ingested == from_ms && seen.contains(&item) {
                 continue;
             }
             if records.len() >= query.limit {
                 break;
             }
-            if last.0 == time_ms {
+            if last.0 == ingested {
                 last.1.push(item);
             } else {
-                last = (time_ms, vec![item]);
+                last = (ingested, vec![item]);
             }
             let message = mask(&r.text("message").unwrap_or_default(), &secrets);
             if !message.contains(needle) {
@@ -363,6 +369,8 @@ impl AzureProvider {
                 message,
             });
         }
+        // Read in ingestion order, shown oldest first.
+        records.sort_by_key(|r| r.time_ms);
         Ok(LogPage {
             records,
             cursor: Some(format!("after:{}:{}", last.0, last.1.join(","))),
@@ -381,7 +389,7 @@ mod tests {
             parse_cursor(Some("after:10:a,b"), 5).unwrap(),
             (10, vec!["a".to_string(), "b".to_string()])
         );
-        assert_eq!(parse_cursor(Some("after:1:"), 5).unwrap(), (5, vec![]));
+        assert_eq!(parse_cursor(Some("after:1:"), 5).unwrap(), (1, vec![]));
         for bad in ["page:x", "after:x:", "after:10"] {
             assert!(matches!(parse_cursor(Some(bad), 0), Err(Error::InvalidInput { .. })));
         }

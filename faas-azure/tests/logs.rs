@@ -101,6 +101,11 @@ async fn application_insights_traces_page_once_each_with_secrets_masked() {
         q.cursor = cursor.clone();
         let page = azure.logs(&q).await.unwrap();
         assert!(page.records.len() <= 3);
+        // Pages follow ingestion; each shows its records oldest first.
+        assert!(
+            page.records.windows(2).all(|p| p[0].time_ms <= p[1].time_ms),
+            "oldest first"
+        );
         let done = page.records.is_empty();
         all.extend(page.records);
         cursor = page.cursor;
@@ -109,7 +114,6 @@ async fn application_insights_traces_page_once_each_with_secrets_masked() {
         }
     }
     assert_eq!(all.len(), 24, "{all:#?}");
-    assert!(all.windows(2).all(|p| p[0].time_ms <= p[1].time_ms), "oldest first");
     let mut ids = std::collections::BTreeMap::<String, usize>::new();
     for r in &all {
         *ids.entry(r.request_id.clone().unwrap()).or_default() += 1;
@@ -136,12 +140,41 @@ async fn application_insights_traces_page_once_each_with_secrets_masked() {
     assert_eq!(next.records.len(), 4, "{next:#?}");
     assert!(next.records.iter().any(|r| r.message == "step 7"));
 
+    // Late records: one invocation's telemetry reaches Application Insights after the next
+    // one's. Reading by ingestion time, following still yields both, each once.
+    let mut q = LogQuery::new("ai-logs", w);
+    q.cursor = next.cursor.clone();
+    fake.set_ingestion_delay(std::time::Duration::from_millis(1500));
+    let _ = azure.invoke("ai-logs", &InvokeRequest::json(&event(20))).await;
+    fake.set_ingestion_delay(std::time::Duration::ZERO);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let _ = azure.invoke("ai-logs", &InvokeRequest::json(&event(21))).await;
+    let early = azure.logs(&q).await.unwrap();
+    let steps = |p: &faas_core::observe::LogPage| -> Vec<String> {
+        p.records
+            .iter()
+            .filter(|r| r.message.starts_with("step"))
+            .map(|r| r.message.clone())
+            .collect()
+    };
+    assert_eq!(steps(&early), vec!["step 21"], "{early:#?}");
+    q.cursor = early.cursor.clone();
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    let late = azure.logs(&q).await.unwrap();
+    assert_eq!(
+        steps(&late),
+        vec!["step 20"],
+        "the late record, older than the cursor's: {late:#?}"
+    );
+    q.cursor = late.cursor.clone();
+    assert!(azure.logs(&q).await.unwrap().records.is_empty());
+
     // A filter, on the masked text; a label is its slot's records.
     let found = azure
         .logs(&LogQuery::new("ai-logs", w).filter("connecting"))
         .await
         .unwrap();
-    assert_eq!(found.records.len(), 7);
+    assert_eq!(found.records.len(), 9);
     let none = azure
         .logs(&LogQuery::new("ai-logs", w).filter("CONNECTING"))
         .await

@@ -9,7 +9,8 @@
 //! (`requests`, `traces`), then `| where` (predicates joined by `and`: `==`, `=~`, `!=`, `<`,
 //! `<=`, `>`, `>=` against `datetime(…)`, `'string'` or number literals, `in~ (…)`,
 //! `contains`, `contains_cs`), `| project` of columns, `| order by` / `sort by` columns `asc`/`desc`, and
-//! `| take` / `limit`. Anything else is refused as the service refuses a query:
+//! `| take` / `limit`, and `| extend {name} = ingestion_time()` (each row reaches the store when
+//! it was recorded plus the fake's ingestion delay, and is invisible before). Anything else is refused as the service refuses a query:
 //! `400` with `error{code: BadArgumentError, innererror{code: SyntaxError | SemanticError}}`.
 
 use std::cmp::Ordering;
@@ -44,6 +45,9 @@ const REQUESTS: &[(&str, &str)] = &[
 const TRACES: &[(&str, &str)] = &[("message", "string"), ("severityLevel", "int")];
 
 pub(crate) type Row = BTreeMap<String, Value>;
+
+/// A row's hidden member: when it reaches the store (ms), what `ingestion_time()` gives.
+pub(crate) const INGESTED: &str = "_ingested";
 
 /// The component's telemetry.
 #[derive(Debug, Default)]
@@ -144,7 +148,7 @@ fn lex(q: &str) -> Result<Vec<Tok>, String> {
             if [">=", "<=", "==", "=~", "!="].contains(&two.as_str()) {
                 out.push(Tok::Sym(two));
                 i += 2;
-            } else if "|,()<>".contains(ch) {
+            } else if "|,()<>=".contains(ch) {
                 out.push(Tok::Sym(ch.to_string()));
                 i += 1;
             } else {
@@ -169,6 +173,8 @@ enum Op {
     Project(Vec<String>),
     Order(Vec<(String, bool)>),
     Take(usize),
+    /// `extend {name} = ingestion_time()`.
+    Extend(String),
 }
 
 /// A parse error is a `SyntaxError`, an unknown name a `SemanticError`.
@@ -177,24 +183,32 @@ enum Refusal {
     Semantic(String),
 }
 
-fn parse(q: &str) -> Result<(String, Vec<Op>), Refusal> {
+/// `c` if it is one of `columns`.
+fn known(columns: &[(String, &'static str)], c: &str) -> Result<String, Refusal> {
+    if columns.iter().any(|(n, _)| n == c) {
+        Ok(c.to_string())
+    } else {
+        Err(Refusal::Semantic(format!(
+            "Failed to resolve scalar expression named '{c}'"
+        )))
+    }
+}
+
+/// The table, the operators, and the columns (with the extended ones) and their types.
+type Parsed = (String, Vec<Op>, Vec<(String, &'static str)>);
+
+fn parse(q: &str) -> Result<Parsed, Refusal> {
     let toks = lex(q).map_err(Refusal::Syntax)?;
     let mut parts = toks.split(|t| *t == Tok::Sym("|".into()));
     let table = match parts.next() {
         Some([Tok::Ident(t)]) => t.clone(),
         _ => return Err(Refusal::Syntax("a query starts with a table name".into())),
     };
-    let columns = schema(&table)
-        .ok_or_else(|| Refusal::Semantic(format!("Failed to resolve table or column expression named '{table}'")))?;
-    let known = |c: &str| -> Result<String, Refusal> {
-        if columns.iter().any(|(n, _)| *n == c) {
-            Ok(c.to_string())
-        } else {
-            Err(Refusal::Semantic(format!(
-                "Failed to resolve scalar expression named '{c}'"
-            )))
-        }
-    };
+    let mut columns: Vec<(String, &'static str)> = schema(&table)
+        .ok_or_else(|| Refusal::Semantic(format!("Failed to resolve table or column expression named '{table}'")))?
+        .into_iter()
+        .map(|(n, t)| (n.to_string(), t))
+        .collect();
     let mut ops = Vec::new();
     for part in parts {
         let syntax = || Refusal::Syntax(format!("Query could not be parsed at {part:?}"));
@@ -207,9 +221,9 @@ fn parse(q: &str) -> Result<(String, Vec<Op>), Refusal> {
                             Tok::Ident(c),
                             Tok::Sym(op),
                             lit @ (Tok::Str(_) | Tok::Num(_) | Tok::Time(_)),
-                        ] if op != "in~" => Pred::Cmp(known(c)?, op.clone(), lit.clone()),
+                        ] if op != "in~" => Pred::Cmp(known(&columns, c)?, op.clone(), lit.clone()),
                         [Tok::Ident(c), Tok::Ident(k), Tok::Str(s)] if k == "contains" || k == "contains_cs" => {
-                            Pred::Contains(known(c)?, s.clone(), k == "contains_cs")
+                            Pred::Contains(known(&columns, c)?, s.clone(), k == "contains_cs")
                         }
                         [Tok::Ident(c), Tok::Sym(k), Tok::Sym(open), list @ .., Tok::Sym(close)]
                             if k == "in~" && open == "(" && close == ")" =>
@@ -219,7 +233,7 @@ fn parse(q: &str) -> Result<(String, Vec<Op>), Refusal> {
                             if values.iter().any(|v| !matches!(v, Tok::Str(_))) {
                                 return Err(syntax());
                             }
-                            Pred::In(known(c)?, values)
+                            Pred::In(known(&columns, c)?, values)
                         }
                         _ => return Err(syntax()),
                     });
@@ -230,7 +244,7 @@ fn parse(q: &str) -> Result<(String, Vec<Op>), Refusal> {
                 let mut cols = Vec::new();
                 for item in rest.split(|t| *t == Tok::Sym(",".into())) {
                     match item {
-                        [Tok::Ident(c)] => cols.push(known(c)?),
+                        [Tok::Ident(c)] => cols.push(known(&columns, c)?),
                         _ => return Err(syntax()),
                     }
                 }
@@ -240,9 +254,9 @@ fn parse(q: &str) -> Result<(String, Vec<Op>), Refusal> {
                 let mut keys = Vec::new();
                 for item in rest.split(|t| *t == Tok::Sym(",".into())) {
                     match item {
-                        [Tok::Ident(c)] => keys.push((known(c)?, false)),
+                        [Tok::Ident(c)] => keys.push((known(&columns, c)?, false)),
                         [Tok::Ident(c), Tok::Ident(d)] if d == "asc" || d == "desc" => {
-                            keys.push((known(c)?, d == "asc"))
+                            keys.push((known(&columns, c)?, d == "asc"))
                         }
                         _ => return Err(syntax()),
                     }
@@ -250,11 +264,22 @@ fn parse(q: &str) -> Result<(String, Vec<Op>), Refusal> {
                 Op::Order(keys)
             }
             [Tok::Ident(w), Tok::Num(n)] if (w == "take" || w == "limit") && n.fract() == 0.0 => Op::Take(*n as usize),
+            [
+                Tok::Ident(w),
+                Tok::Ident(name),
+                Tok::Sym(eq),
+                Tok::Ident(f),
+                Tok::Sym(open),
+                Tok::Sym(close),
+            ] if w == "extend" && eq == "=" && f == "ingestion_time" && open == "(" && close == ")" => {
+                columns.push((name.clone(), "datetime"));
+                Op::Extend(name.clone())
+            }
             _ => return Err(syntax()),
         };
         ops.push(op);
     }
-    Ok((table, ops))
+    Ok((table, ops, columns))
 }
 
 /// A comparable view of a cell: times as ms, numbers, text.
@@ -334,19 +359,21 @@ pub(super) fn query(s: &State, app_id: &str, body: &Value) -> Response {
             None => return refused("SyntaxError", &format!("the fake reads start/end timespans, not {t:?}")),
         },
     };
-    let (table, ops) = match parse(q) {
+    let (table, ops, columns) = match parse(q) {
         Ok(parsed) => parsed,
         Err(Refusal::Syntax(m)) => return refused("SyntaxError", &m),
         Err(Refusal::Semantic(m)) => return refused("SemanticError", &m),
     };
-    let columns = schema(&table).unwrap_or_default();
     let stored = if table == "requests" {
         &s.telemetry.requests
     } else {
         &s.telemetry.traces
     };
+    let now = faas_core::observe::now_ms();
     let mut rows: Vec<Row> = stored
         .iter()
+        // Not yet ingested: not to be seen.
+        .filter(|r| r.get(INGESTED).and_then(Value::as_u64).is_none_or(|t| t <= now))
         .filter(|r| {
             span.is_none_or(|(from, to)| {
                 r.get("timestamp")
@@ -357,7 +384,11 @@ pub(super) fn query(s: &State, app_id: &str, body: &Value) -> Response {
         })
         .cloned()
         .collect();
-    let mut shown: Vec<String> = columns.iter().map(|(n, _)| n.to_string()).collect();
+    let mut shown: Vec<String> = columns
+        .iter()
+        .filter(|(n, _)| schema(&table).is_some_and(|own| own.iter().any(|(o, _)| o == n)))
+        .map(|(n, _)| n.clone())
+        .collect();
     for op in ops {
         match op {
             Op::Where(preds) => rows.retain(|r| preds.iter().all(|p| holds(r, p))),
@@ -372,9 +403,17 @@ pub(super) fn query(s: &State, app_id: &str, body: &Value) -> Response {
                     .unwrap_or(Ordering::Equal)
             }),
             Op::Take(n) => rows.truncate(n),
+            Op::Extend(name) => {
+                for r in &mut rows {
+                    let at = r.get(INGESTED).and_then(Value::as_u64).map(|t| json!(iso8601(t)));
+                    let at = at.or_else(|| r.get("timestamp").cloned()).unwrap_or(Value::Null);
+                    r.insert(name.clone(), at);
+                }
+                shown.push(name);
+            }
         }
     }
-    let kind = |c: &str| columns.iter().find(|(n, _)| *n == c).map_or("string", |(_, t)| *t);
+    let kind = |c: &str| columns.iter().find(|(n, _)| n == c).map_or("string", |(_, t)| *t);
     super::wire::ok(json!({"tables": [{
         "name": "PrimaryResult",
         "columns": shown.iter().map(|c| json!({"name": c, "type": kind(c)})).collect::<Vec<_>>(),
@@ -396,6 +435,7 @@ pub(super) fn record(s: &mut State, host: &str, function: &str, status: u16, dur
     }
     let end = faas_core::observe::now_ms();
     let start = end.saturating_sub(duration_ms as u64);
+    let ingested = end + s.ingestion_delay.as_millis() as u64;
     let mut guid = || {
         let (a, b) = (s.rng.u64(..), s.rng.u64(..));
         format!(
@@ -420,6 +460,7 @@ pub(super) fn record(s: &mut State, host: &str, function: &str, status: u16, dur
             ("appId", json!(super::APP_ID)),
             ("itemId", json!(item)),
             ("itemCount", json!(1)),
+            (INGESTED, json!(ingested)),
             (
                 "customDimensions",
                 json!({"InvocationId": invocation, "Category": category, "LogLevel": level}),
@@ -536,6 +577,19 @@ mod tests {
             );
             assert_eq!(v["error"]["code"], "BadArgumentError");
         }
+        // ingestion_time(): when a row reached the store; rows not there yet are not seen.
+        let mut s = s;
+        s.telemetry.requests[0].insert(INGESTED.into(), json!(1_764_594_100_000u64));
+        s.telemetry.requests[1].insert(INGESTED.into(), json!(u64::MAX));
+        let (status, v) = ask(
+            &s,
+            "requests | extend got = ingestion_time() | where got >= datetime(2025-12-01T13:01:40Z) | project itemId, got",
+        );
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["tables"][0]["rows"], json!([["i0", "2025-12-01T13:01:40Z"]]));
+        assert_eq!(v["tables"][0]["columns"][1]["type"], "datetime");
+        let (status, _) = ask(&s, "requests | project got | extend got = ingestion_time()");
+        assert_eq!(status, 400, "a column used before it is made");
         let resp = query(
             &s,
             "00000000-0000-0000-0000-000000000000",

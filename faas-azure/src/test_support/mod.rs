@@ -268,11 +268,19 @@ impl FakeAzure {
             ("resultCode", serde_json::json!(if success { "200" } else { "500" })),
             ("itemCount", serde_json::json!(count)),
             ("itemId", serde_json::json!(format!("seed-{at_ms}-{duration_ms}"))),
+            (app_insights::INGESTED, serde_json::json!(faas_core::observe::now_ms())),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         self.with(|s| s.telemetry.requests.push(row));
+    }
+
+    /// The telemetry of invocations from now on reaches Application Insights `delay` after
+    /// they end (and is invisible to queries until then), as the real pipeline's latency of
+    /// seconds to minutes makes records arrive late and out of order.
+    pub fn set_ingestion_delay(&self, delay: Duration) {
+        self.with(|s| s.ingestion_delay = delay);
     }
 
     /// How many `requests` and `traces` rows the fake's component holds.

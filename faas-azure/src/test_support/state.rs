@@ -35,6 +35,8 @@ pub(crate) struct State {
     pub(super) ai_tokens: Vec<String>,
     /// New apps and slots get the component's connection string as an app setting.
     pub(super) connect_new_apps: bool,
+    /// How long the telemetry recorded from now on takes to reach the store.
+    pub(super) ingestion_delay: Duration,
 }
 
 impl State {
@@ -55,6 +57,7 @@ impl State {
             telemetry: Default::default(),
             ai_tokens: Vec::new(),
             connect_new_apps: false,
+            ingestion_delay: Duration::ZERO,
         }
     }
 

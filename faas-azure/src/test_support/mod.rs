@@ -27,6 +27,7 @@
 mod app_insights;
 mod auth;
 mod invoke;
+mod kql;
 mod kudu;
 mod monitor;
 mod routes;

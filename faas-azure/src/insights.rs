@@ -123,6 +123,80 @@ fn parse_cursor(text: Option<&str>, start_ms: u64) -> Result<(u64, Vec<String>)>
     Ok((ms, seen))
 }
 
+/// Application Insights' durations and concurrency of `m`'s window into `m` (or why there
+/// are none).
+fn merge(m: &mut Metrics, requests: &std::result::Result<Vec<Request>, String>, role: &str) {
+    let requests = match requests {
+        Ok(r) => r,
+        Err(why) => {
+            m.unavailable.insert("duration".into(), why.clone());
+            return;
+        }
+    };
+    let inside: Vec<&Request> = requests.iter().filter(|r| m.window.contains(r.start_ms)).collect();
+    let sampled = inside.iter().any(|r| r.weight > 1);
+    m.source.push_str(&format!(
+        " + Application Insights requests (cloud_RoleName {role}{})",
+        if sampled { ", sampled: durations estimated" } else { "" }
+    ));
+    let cold =
+        "Application Insights requests carry no cold-start marker, and Azure Monitor has no per-invocation cold starts";
+    m.unavailable.insert("cold_starts".into(), cold.into());
+    m.unavailable.insert("init_duration".into(), cold.into());
+    m.unavailable.insert(
+        "max_memory_used_mb".into(),
+        "per-invocation memory is neither an Azure Monitor platform metric nor part of Application Insights requests"
+            .into(),
+    );
+    m.unavailable.insert(
+        "by_version".into(),
+        "the Functions host records the app or slot that ran a request (cloud_RoleName), not the package version: ask per label".into(),
+    );
+    if requests.len() >= MAX_ROWS {
+        m.unavailable.insert(
+            "duration".into(),
+            format!("more than {MAX_ROWS} requests in this window: ask for a shorter one"),
+        );
+        return;
+    }
+    let samples: Vec<InvocationSample> = requests
+        .iter()
+        .filter(|r| m.window.contains(r.start_ms))
+        .flat_map(|r| {
+            let one = InvocationSample {
+                start_ms: r.start_ms,
+                version: String::new(),
+                duration_ms: r.duration_ms,
+                init_ms: None,
+                max_memory_mb: None,
+                error: r.error,
+                throttled: false,
+            };
+            std::iter::repeat_n(one, r.weight.min(10_000) as usize)
+        })
+        .collect();
+    if samples.is_empty() {
+        m.unavailable.insert(
+            "duration".into(),
+            format!("Application Insights recorded no requests of {role} in this window"),
+        );
+        return;
+    }
+    let from = Metrics::from_samples(&m.function, m.qualifier.clone(), m.window, &samples, "");
+    m.duration = from.duration;
+    m.unavailable.remove("duration");
+    if sampled {
+        m.unavailable.insert(
+            "peak_concurrency".into(),
+            "Application Insights sampled these requests (itemCount > 1): concurrency cannot be read from a sample"
+                .into(),
+        );
+    } else {
+        m.peak_concurrency = from.peak_concurrency;
+        m.unavailable.remove("peak_concurrency");
+    }
+}
+
 impl AzureProvider {
     /// The application id of `at`'s telemetry: the configured one, or the `ApplicationId=`
     /// of its connection string (read from `settings`, or from the app when not given).
@@ -206,78 +280,9 @@ impl AzureProvider {
         };
         let role = role(at.app, at.slot);
         for m in &mut out {
-            self.merge(m, &requests, &role);
+            merge(m, &requests, &role);
         }
         Ok(out)
-    }
-
-    fn merge(&self, m: &mut Metrics, requests: &std::result::Result<Vec<Request>, String>, role: &str) {
-        let requests = match requests {
-            Ok(r) => r,
-            Err(why) => {
-                m.unavailable.insert("duration".into(), why.clone());
-                return;
-            }
-        };
-        let sampled = requests.iter().any(|r| r.weight > 1);
-        m.source.push_str(&format!(
-            " + Application Insights requests (cloud_RoleName {role}{})",
-            if sampled { ", sampled: durations estimated" } else { "" }
-        ));
-        let cold = "Application Insights requests carry no cold-start marker, and Azure Monitor has no per-invocation cold starts";
-        m.unavailable.insert("cold_starts".into(), cold.into());
-        m.unavailable.insert("init_duration".into(), cold.into());
-        m.unavailable.insert(
-            "max_memory_used_mb".into(),
-            "per-invocation memory is neither an Azure Monitor platform metric nor part of Application Insights requests".into(),
-        );
-        m.unavailable.insert(
-            "by_version".into(),
-            "the Functions host records the app or slot that ran a request (cloud_RoleName), not the package version: ask per label".into(),
-        );
-        if requests.len() >= MAX_ROWS {
-            m.unavailable.insert(
-                "duration".into(),
-                format!("more than {MAX_ROWS} requests in this window: ask for a shorter one"),
-            );
-            return;
-        }
-        let samples: Vec<InvocationSample> = requests
-            .iter()
-            .filter(|r| m.window.contains(r.start_ms))
-            .flat_map(|r| {
-                let one = InvocationSample {
-                    start_ms: r.start_ms,
-                    version: String::new(),
-                    duration_ms: r.duration_ms,
-                    init_ms: None,
-                    max_memory_mb: None,
-                    error: r.error,
-                    throttled: false,
-                };
-                std::iter::repeat_n(one, r.weight.min(10_000) as usize)
-            })
-            .collect();
-        if samples.is_empty() {
-            m.unavailable.insert(
-                "duration".into(),
-                format!("Application Insights recorded no requests of {role} in this window"),
-            );
-            return;
-        }
-        let from = Metrics::from_samples(&m.function, m.qualifier.clone(), m.window, &samples, "");
-        m.duration = from.duration;
-        m.unavailable.remove("duration");
-        if sampled {
-            m.unavailable.insert(
-                "peak_concurrency".into(),
-                "Application Insights sampled these requests (itemCount > 1): concurrency cannot be read from a sample"
-                    .into(),
-            );
-        } else {
-            m.peak_concurrency = from.peak_concurrency;
-            m.unavailable.remove("peak_concurrency");
-        }
     }
 
     /// One page of the function's `traces`, secrets masked.

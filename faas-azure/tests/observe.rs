@@ -2,7 +2,10 @@
 //! these tests seed: exact sums for production and a slot (a label), series by period, one
 //! request per query, `None` with a reason for what platform metrics do not give, and the
 //! refusals (a period Azure Monitor has no interval for, an unknown function or label, a
-//! version, logs).
+//! version, logs). With Application Insights: invocations through the fake, whose hosts record
+//! `requests` rows, give duration percentiles equal to an independent nearest-rank
+//! computation, per slot and per period, in one call to each service; sampled records, apps
+//! that report nothing and apps without a connection string say why.
 
 #![allow(clippy::unwrap_used)]
 

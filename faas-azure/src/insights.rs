@@ -59,9 +59,7 @@ fn secret_values(settings: &Settings) -> Vec<String> {
         .unwrap_or_default();
     let mut values: Vec<String> = settings
         .iter()
-        .filter(|(k, _)| {
-            marked.contains(&k.as_str()) || SECRET_SETTINGS.contains(&k.as_str()) || *k == CONNECTION_STRING
-        })
+        .filter(|(k, _)| marked.contains(&k.as_str()) || SECRET_SETTINGS.contains(&k.as_str()))
         .map(|(_, v)| v.clone())
         .filter(|v| v.len() >= 3)
         .collect();

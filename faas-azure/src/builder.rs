@@ -7,6 +7,7 @@ use azure_core::credentials::TokenCredential;
 use faas_core::{Error, PollPolicy, Result, RetryConfig, Timeouts};
 
 use crate::NAME;
+use crate::app_insights::{APP_INSIGHTS_API, AppInsights, Component, is_app_id};
 use crate::arm::{Arm, arm_root};
 use crate::credentials::{Credentials, credential, env};
 use crate::hosting::{DeployMethod, Hosting};
@@ -37,6 +38,8 @@ pub const CONFIG_KEYS: &[&str] = &[
     "kudu_url",
     "ca_file",
     "sas_validity_s",
+    "application_insights",
+    "application_insights_url",
 ];
 
 /// Builds an [`AzureProvider`].
@@ -70,6 +73,8 @@ pub struct AzureBuilder {
     pub(crate) kudu_url: Option<String>,
     pub(crate) root_certificates: Vec<Vec<u8>>,
     pub(crate) sas_validity: Duration,
+    pub(crate) app_insights: Option<Component>,
+    pub(crate) app_insights_url: String,
     pub(crate) retry: RetryConfig,
     pub(crate) poll: PollPolicy,
     pub(crate) timeouts: Timeouts,
@@ -97,6 +102,8 @@ impl Default for AzureBuilder {
             kudu_url: None,
             root_certificates: Vec::new(),
             sas_validity: Duration::from_secs(10 * 365 * 24 * 3600),
+            app_insights: None,
+            app_insights_url: APP_INSIGHTS_API.into(),
             retry: RetryConfig::default(),
             poll: PollPolicy::default(),
             timeouts: Timeouts::default(),
@@ -111,8 +118,10 @@ impl AzureBuilder {
     /// `FAAS_AZURE_APP`, `FAAS_AZURE_LOCATION`, `FAAS_AZURE_PLAN` (the plan's resource id),
     /// `FAAS_AZURE_HOSTING` (`premium`, `dedicated`, `flex`), `FAAS_AZURE_STORAGE_ACCOUNT`,
     /// `FAAS_AZURE_BLOB_ENDPOINT`, `FAAS_AZURE_ARM_URL`, `FAAS_AZURE_KUDU_URL` (with `{app}`),
-    /// `AZURE_AUTHORITY_HOST`, `FAAS_AZURE_CA_FILE` (an extra trusted root, PEM). Strict: an
-    /// unknown hosting or an unreadable CA file makes `build` fail with `InvalidConfig` naming
+    /// `AZURE_AUTHORITY_HOST`, `FAAS_AZURE_CA_FILE` (an extra trusted root, PEM),
+    /// `FAAS_AZURE_APPLICATION_INSIGHTS` (an application id, or `app_settings`) and
+    /// `FAAS_AZURE_APPLICATION_INSIGHTS_URL`. Strict: an unknown hosting, an unreadable CA file
+    /// or an application id that is not a GUID makes `build` fail with `InvalidConfig` naming
     /// the variable.
     pub fn from_env() -> AzureBuilder {
         let mut b = AzureBuilder {
@@ -132,8 +141,15 @@ impl AzureBuilder {
         if let Some(u) = env("FAAS_AZURE_ARM_URL") {
             b.arm_url = u;
         }
+        if let Some(u) = env("FAAS_AZURE_APPLICATION_INSIGHTS_URL") {
+            b.app_insights_url = u;
+        }
         // Strict: a bad value is remembered and reported by `build`, naming the variable.
-        for (var, key) in [("FAAS_AZURE_HOSTING", "hosting"), ("FAAS_AZURE_CA_FILE", "ca_file")] {
+        for (var, key) in [
+            ("FAAS_AZURE_HOSTING", "hosting"),
+            ("FAAS_AZURE_CA_FILE", "ca_file"),
+            ("FAAS_AZURE_APPLICATION_INSIGHTS", "application_insights"),
+        ] {
             if let Some(v) = env(var) {
                 b = match b.clone().with_config(key, &v) {
                     Ok(next) => next,
@@ -172,6 +188,8 @@ impl AzureBuilder {
     /// | `authority_host` (`AZURE_AUTHORITY_HOST`), `arm_url` (`FAAS_AZURE_ARM_URL`), `kudu_url` (`FAAS_AZURE_KUDU_URL`) | endpoints |
     /// | `ca_file` (`FAAS_AZURE_CA_FILE`) | an extra trusted root certificate (PEM) |
     /// | `sas_validity_s` | how long package SAS URLs are valid |
+    /// | `application_insights` (`FAAS_AZURE_APPLICATION_INSIGHTS`) | the Application Insights application id, or `app_settings` (each app's `APPLICATIONINSIGHTS_CONNECTION_STRING`) |
+    /// | `application_insights_url` (`FAAS_AZURE_APPLICATION_INSIGHTS_URL`) | the Application Insights API root |
     ///
     /// plus the keys every builder takes (`faas_core::settings`: retries, polling, timeouts).
     /// An unknown key or a bad value is `Error::InvalidConfig` naming it.
@@ -179,6 +197,8 @@ impl AzureBuilder {
     /// ```
     /// let b = faas_azure::AzureBuilder::new().with_config("hosting", "flex").unwrap();
     /// assert!(b.clone().with_config("hosting", "serverless").is_err());
+    /// let b = b.with_config("application_insights", "a1b2c3d4-aaaa-4bbb-8ccc-0123456789ab").unwrap();
+    /// assert!(b.clone().with_config("application_insights", "my-insights").is_err());
     /// assert!(b.with_config("colour", "blue").is_err());
     /// ```
     pub fn with_config(self, key: &str, value: &str) -> Result<Self> {
@@ -249,6 +269,20 @@ impl AzureBuilder {
                 self.root_certificates.push(pem);
             }
             "sas_validity_s" => self.sas_validity = settings::seconds(key, value)?,
+            "application_insights" => {
+                self.app_insights = Some(match value {
+                    "app_settings" => Component::FromAppSettings,
+                    id if is_app_id(id) => Component::AppId(id.to_string()),
+                    other => {
+                        return Err(Error::config(
+                            key,
+                            other,
+                            "expected the Application ID (a GUID, from the resource's API Access blade) or app_settings",
+                        ));
+                    }
+                })
+            }
+            "application_insights_url" => self.app_insights_url = text(),
             _ => {
                 if !settings::apply_common(key, value, &mut self.retry, &mut self.poll, &mut self.timeouts)? {
                     return Err(settings::unknown_key("azure", key, CONFIG_KEYS, true));
@@ -356,6 +390,38 @@ impl AzureBuilder {
         self
     }
 
+    /// Read durations and logs from Application Insights application `app_id` (the
+    /// Application ID of the resource's API Access blade, a GUID): metrics then have duration
+    /// percentiles, and the provider has `logs`. Tokens are for
+    /// `https://api.applicationinsights.io/.default` (the Monitoring Reader role on the
+    /// resource suffices). A bad id makes `build` fail with `InvalidConfig`.
+    pub fn application_insights(mut self, app_id: impl Into<String>) -> Self {
+        let id = app_id.into();
+        if is_app_id(&id) {
+            self.app_insights = Some(Component::AppId(id));
+        } else {
+            self.invalid = Some((
+                "application_insights".into(),
+                id,
+                "expected the Application ID (a GUID, from the resource's API Access blade)".into(),
+            ));
+        }
+        self
+    }
+
+    /// Read durations and logs from the Application Insights resource each app's
+    /// `APPLICATIONINSIGHTS_CONNECTION_STRING` app setting names (its `ApplicationId=` part).
+    pub fn application_insights_from_app_settings(mut self) -> Self {
+        self.app_insights = Some(Component::FromAppSettings);
+        self
+    }
+
+    /// The Application Insights API root (default `https://api.applicationinsights.io`).
+    pub fn application_insights_url(mut self, url: impl Into<String>) -> Self {
+        self.app_insights_url = url.into();
+        self
+    }
+
     /// Retries of throttled and transient calls.
     pub fn retry(mut self, retry: RetryConfig) -> Self {
         self.retry = retry;
@@ -445,6 +511,13 @@ impl AzureBuilder {
     ) -> AzureProvider {
         let arm_url = arm_root(&self.arm_url);
         let group_url = format!("{arm_url}subscriptions/{subscription}/resourceGroups/{group}/providers");
+        let app_insights = self.app_insights.clone().map(|component| AppInsights {
+            http: http.clone(),
+            credential: credential.clone(),
+            retry: self.retry,
+            base: self.app_insights_url.trim_end_matches('/').to_string(),
+            component,
+        });
         let arm = Arm {
             http: http.clone(),
             credential,
@@ -476,6 +549,6 @@ impl AzureBuilder {
             method,
             kudu_url: self.kudu_url,
         };
-        AzureProvider::new(sites, store, self.app, http)
+        AzureProvider::new(sites, store, self.app, http, app_insights)
     }
 }

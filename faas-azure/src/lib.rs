@@ -34,8 +34,13 @@
 //!   `OnDemandFunctionExecutionCount` + `AlwaysReadyFunctionExecutionCount`; errors from
 //!   `Http5xx`. Duration percentiles, cold starts, concurrency, throttles and memory are not
 //!   platform metrics: `None`, with the reason (the reason for `duration` quotes
-//!   `HttpResponseTime`'s average and maximum). Series take periods of whole minutes. No logs:
-//!   they live in Application Insights, which this crate does not read.
+//!   `HttpResponseTime`'s average and maximum). Series take periods of whole minutes.
+//! * **Application Insights** ([`AzureBuilder::application_insights`], or each app's
+//!   `APPLICATIONINSIGHTS_CONNECTION_STRING`): the data-plane `Query_Execute`
+//!   (`POST https://api.applicationinsights.io/v1/apps/{appId}/query`, KQL) over the app's (or
+//!   slot's) `requests` gives exact duration percentiles and peak concurrency, in the same
+//!   metrics query as Azure Monitor; its `traces` are the provider's `logs` (invocation id,
+//!   level, secret values masked, cursor paging). Without it there are no logs.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -56,12 +61,14 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod app_insights;
 mod arm;
 mod blob;
 mod builder;
 mod credentials;
 mod differences;
 mod hosting;
+mod insights;
 mod kudu;
 mod metrics;
 mod observed;
@@ -83,6 +90,7 @@ mod versions;
 
 /// The provider's name, in [`ProviderInfo`](faas_core::ProviderInfo) and in every error it returns.
 pub const NAME: faas_core::ProviderName = faas_core::ProviderName::new("azure");
+pub use app_insights::{APP_INSIGHTS_API, APP_INSIGHTS_SCOPE};
 pub use arm::ARM_SCOPE;
 pub use builder::{ARM, AzureBuilder, CONFIG_KEYS};
 pub use credentials::Credentials;

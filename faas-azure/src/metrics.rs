@@ -13,7 +13,8 @@
 //! (its errors) and `HttpResponseTime` (seconds, average and maximum only); on Flex Consumption
 //! the executions are `OnDemandFunctionExecutionCount` plus `AlwaysReadyFunctionExecutionCount`.
 //! Percentiles, cold starts, concurrency and per-invocation memory are not platform metrics:
-//! they are `None` with the reason.
+//! they are `None` with the reason — unless Application Insights is configured, whose
+//! `requests` give the durations and concurrency (`insights.rs`).
 
 use std::time::Duration;
 

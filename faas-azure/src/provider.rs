@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use faas_core::observe::{Metrics, MetricsQuery, TimeWindow};
+use faas_core::observe::{LogPage, LogQuery, Metrics, MetricsQuery, TimeWindow};
 use faas_core::{
     ArtifactRef, Capability, Change, DeployOutcome, Deployment, Error, FunctionSpec, Invocation, InvokeMode,
     InvokeRequest, Label, LabelModel, Limits, Plan, PlannedAction, ProviderBackend, ProviderInfo, PublishRequest,
@@ -14,6 +14,7 @@ use faas_core::{
 use faas_package::Package;
 
 use crate::NAME;
+use crate::app_insights::AppInsights;
 use crate::blob::Blobs;
 use crate::hosting::{DeployMethod, Hosting};
 use crate::observed::deployment;
@@ -27,9 +28,10 @@ use crate::store::PackageStore;
 /// What Azure Functions can do on Premium and Dedicated plans: immutable package versions,
 /// deployment slots as labels (promote by swap, `AzureProvider::swap`), no weighted labels
 /// (production's traffic is split to slots with `AzureProvider::ramp_up`), no async invoke,
-/// no log tail with the response (logs go to Application Insights, which this crate does not
-/// read: no `logs`). Metrics come from Azure Monitor (`Requests`, `Http5xx`, `HttpResponseTime`
-/// of the app or the label's slot).
+/// no log tail with the response. Metrics come from Azure Monitor (`Requests`, `Http5xx`,
+/// `HttpResponseTime` of the app or the label's slot); with Application Insights configured
+/// (`AzureBuilder::application_insights`) durations come from its `requests` and the
+/// provider has `logs` (its `traces`) as well.
 pub const CAPABILITY: Capability = Capability::new(LabelModel::Slot).slot_swap(true).metrics(true);
 
 /// Flex Consumption has no deployment slots, hence no labels and no swap; its metrics count
@@ -62,6 +64,8 @@ pub struct AzureProvider {
     /// Function keys by host name (never printed).
     keys: Mutex<HashMap<String, String>>,
     http: reqwest::Client,
+    /// Application Insights, when configured: durations and logs.
+    pub(crate) app_insights: Option<AppInsights>,
 }
 
 impl std::fmt::Debug for AzureProvider {
@@ -70,6 +74,7 @@ impl std::fmt::Debug for AzureProvider {
             .field("sites", &self.sites)
             .field("store", &self.store)
             .field("app", &self.app)
+            .field("app_insights", &self.app_insights)
             .finish_non_exhaustive()
     }
 }
@@ -95,22 +100,32 @@ pub(crate) fn check_resource_name(field: &str, name: &str) -> Result<()> {
 
 impl AzureProvider {
     /// The provider over these apps and this package store (`AzureBuilder::build` makes them).
-    pub(crate) fn new(sites: Sites, store: PackageStore, app: Option<String>, http: reqwest::Client) -> AzureProvider {
+    pub(crate) fn new(
+        sites: Sites,
+        store: PackageStore,
+        app: Option<String>,
+        http: reqwest::Client,
+        app_insights: Option<AppInsights>,
+    ) -> AzureProvider {
         AzureProvider {
             sites,
             store,
             app,
             keys: Mutex::new(HashMap::new()),
             http,
+            app_insights,
         }
     }
 
+    /// [`CAPABILITY`] or [`FLEX_CAPABILITY`], with `logs` when Application Insights is
+    /// configured.
     pub(crate) fn capability(&self) -> Capability {
-        if self.sites.hosting == Hosting::Flex {
+        let c = if self.sites.hosting == Hosting::Flex {
             FLEX_CAPABILITY
         } else {
             CAPABILITY
-        }
+        };
+        c.logs(self.app_insights.is_some())
     }
 
     /// The app a function lives in: the configured app, else an app of its own name.
@@ -505,12 +520,16 @@ impl ProviderBackend for AzureProvider {
     }
 
     async fn metrics(&self, query: &MetricsQuery) -> Result<Metrics> {
-        let mut one = self.monitor_metrics(query, None).await?;
+        let mut one = self.observed_metrics(query, None).await?;
         one.pop()
             .ok_or_else(|| Error::other("InvalidResponse", "Azure Monitor gave no figures", false))
     }
 
     async fn metric_series(&self, query: &MetricsQuery, periods: &[TimeWindow]) -> Result<Vec<Metrics>> {
-        self.monitor_metrics(query, Some(periods)).await
+        self.observed_metrics(query, Some(periods)).await
+    }
+
+    async fn logs(&self, query: &LogQuery) -> Result<LogPage> {
+        self.insights_logs(query).await
     }
 }

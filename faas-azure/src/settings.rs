@@ -49,8 +49,14 @@ pub const AZURE_RESERVED_ENV: &[&str] = &[
     "SCM_DO_BUILD_DURING_DEPLOYMENT",
 ];
 
-/// Settings whose values are credentials.
-const SECRET_SETTINGS: &[&str] = &[STORAGE, DEPLOYMENT_STORAGE, RUN_FROM_PACKAGE];
+/// Settings whose values are credentials (or, like the Application Insights connection
+/// string, are kept out of plans and logs all the same).
+pub(crate) const SECRET_SETTINGS: &[&str] = &[
+    STORAGE,
+    DEPLOYMENT_STORAGE,
+    RUN_FROM_PACKAGE,
+    crate::app_insights::CONNECTION_STRING,
+];
 
 /// App settings, name → value.
 pub(crate) type Settings = BTreeMap<String, String>;

@@ -1,5 +1,6 @@
 //! The whole conformance suite against the fake ARM + Storage listKeys + Kudu + Entra token
-//! endpoint (`faas_azure::test_support`), with packages and version records in Azurite.
+//! endpoint + Application Insights (`faas_azure::test_support`), with packages and version
+//! records in Azurite; Flex Consumption without Application Insights.
 
 #![allow(clippy::unwrap_used)]
 
@@ -31,8 +32,8 @@ fn fixture() -> Fixture {
         prefix: "conf".into(),
         split_samples: 0,
         memory_mb: 128,
-        // The fake's invocations record no metrics (tests seed Azure Monitor's samples instead:
-        // tests/observe.rs), and there are no logs.
+        // Without Application Insights there are no durations and no logs to see invocations
+        // by (the Application Insights run below sets this).
         observes_invocations: false,
     }
 }
@@ -41,19 +42,25 @@ fn fixture() -> Fixture {
 async fn azure_provider_passes_the_conformance_suite() {
     let Some(azurite) = Azurite::start().await else { return };
     let fake = FakeAzure::start().await;
-    let provider = fake.provider(&azurite.blob_endpoint).await;
-    let report = conformance::run_all(&provider, &fixture()).await;
+    // The apps report to the fake's Application Insights component, which the provider reads:
+    // metrics have durations, and there are logs.
+    fake.connect_new_apps_to_app_insights();
+    let provider = fake
+        .builder_with_app_insights(&azurite.blob_endpoint)
+        .build()
+        .await
+        .unwrap();
+    let fx = Fixture {
+        observes_invocations: true,
+        ..fixture()
+    };
+    let report = conformance::run_all(&provider, &fx).await;
     eprintln!("{report}");
     assert_eq!(
         report.skipped,
-        vec![
-            ("weighted_split", "no weighted labels (weighted_versions = 0)"),
-            (
-                "metrics_and_logs_see_invocations",
-                "the fixture's invocations emit no metrics or logs"
-            )
-        ]
+        vec![("weighted_split", "no weighted labels (weighted_versions = 0)")]
     );
+    assert!(report.ran.contains(&"metrics_and_logs_see_invocations"), "{report}");
     assert!(report.ran.contains(&"slot_swap_promotes_and_swaps_back"), "{report}");
     assert!(fake.polls() > 5, "operations took several polls");
 }

@@ -1,5 +1,5 @@
 //! Credentials: the Entra token endpoint (client-secret grants for the fake's app registration,
-//! answered with ARM access tokens) and the apps' publishing credentials (Kudu's basic auth).
+//! answered with ARM or Application Insights access tokens) and the apps' publishing credentials (Kudu's basic auth).
 
 use axum::body::Bytes;
 use axum::http::StatusCode;
@@ -16,14 +16,21 @@ pub(super) fn token(s: &mut State, path: &str, body: &Bytes) -> Response {
         && f.get("grant_type").map(String::as_str) == Some("client_credentials")
         && f.get("client_id").map(String::as_str) == Some(super::CLIENT_ID)
         && f.get("client_secret").map(String::as_str) == Some(super::CLIENT_SECRET)
-        && f.get("scope").map(String::as_str) == Some(crate::ARM_SCOPE);
+        && [Some(crate::ARM_SCOPE), Some(crate::APP_INSIGHTS_SCOPE)].contains(&f.get("scope").map(String::as_str));
     if !valid {
         let body =
             json!({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."});
         return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
     }
-    let token = format!("eyJ0eXAiOiJKV1QifQ.fake-arm-token-{}", s.next());
-    s.tokens.push(token.clone());
+    let token = if f.get("scope").map(String::as_str) == Some(crate::APP_INSIGHTS_SCOPE) {
+        let t = format!("eyJ0eXAiOiJKV1QifQ.fake-appinsights-token-{}", s.next());
+        s.ai_tokens.push(t.clone());
+        t
+    } else {
+        let t = format!("eyJ0eXAiOiJKV1QifQ.fake-arm-token-{}", s.next());
+        s.tokens.push(t.clone());
+        t
+    };
     ok(json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}))
 }
 

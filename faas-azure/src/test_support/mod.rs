@@ -10,6 +10,10 @@
 //! `aggregation`, refusing what the service refuses (`400` for an unknown metric, interval or
 //! aggregation, or a bad timespan).
 //!
+//! Application Insights `Query_Execute` (`POST /appinsights/v1/apps/{appId}/query`) evaluates the
+//! KQL subset the provider sends over the `requests` and `traces` rows the function hosts record
+//! for connected apps (or tests seed), refusing anything else with the service's error shape.
+//!
 //! What the fake does as the real services do, from the Microsoft.Web specification: ARM
 //! long-running operations (`201` + `Azure-AsyncOperation`, `202` + `Location`) that take
 //! several polls, `PUT sites/{name}` updating an existing site (its tags and properties, not
@@ -20,8 +24,10 @@
 //! that must be readable (it fetches them from Azurite, which checks the SAS signature).
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod app_insights;
 mod auth;
 mod invoke;
+mod kql;
 mod kudu;
 mod monitor;
 mod routes;
@@ -48,6 +54,17 @@ pub const CLIENT_SECRET: &str = "fake-client-secret-value";
 pub const PLAN: &str = "/subscriptions/00000000-0000-0000-0000-00000000fa45/resourceGroups/faas-test/providers/Microsoft.Web/serverfarms/ep1";
 /// Azurite's well-known development account and key.
 pub const ACCOUNT: &str = "devstoreaccount1";
+/// The fake Application Insights component's application id.
+pub const APP_ID: &str = "a1b2c3d4-aaaa-4bbb-8ccc-0123456789ab";
+/// Its instrumentation key.
+pub const INSTRUMENTATION_KEY: &str = "f00dfeed-1111-4222-8333-444455556666";
+
+/// The component's connection string, as the portal shows it (with `ApplicationId=`).
+pub fn connection_string() -> String {
+    format!(
+        "InstrumentationKey={INSTRUMENTATION_KEY};IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/;LiveEndpoint=https://westeurope.livediagnostics.monitor.azure.com/;ApplicationId={APP_ID}"
+    )
+}
 pub const ACCOUNT_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
@@ -223,6 +240,53 @@ impl FakeAzure {
                 max_backoff: Duration::from_millis(200),
                 ..RetryConfig::default()
             })
+    }
+
+    /// [`FakeAzure::builder`] reading durations and logs from the fake's Application Insights
+    /// component ([`APP_ID`]).
+    pub fn builder_with_app_insights(&self, blob_endpoint: &str) -> AzureBuilder {
+        self.builder(blob_endpoint)
+            .application_insights(APP_ID)
+            .application_insights_url(format!("{}/appinsights", self.url))
+    }
+
+    /// Apps and slots created from now on get [`connection_string`] as their
+    /// `APPLICATIONINSIGHTS_CONNECTION_STRING` app setting (as the portal adds it when a function
+    /// app is created with Application Insights on).
+    pub fn connect_new_apps_to_app_insights(&self) {
+        self.with(|s| s.connect_new_apps = true);
+    }
+
+    /// Records a `requests` row in the fake's Application Insights component: `cloud_RoleName`
+    /// `role` (`app` or `app-slot`), starting at `at_ms`, `duration_ms` long, `itemCount`
+    /// `count` (more than 1: a sampled record).
+    pub fn seed_request(&self, role: &str, at_ms: u64, duration_ms: f64, success: bool, count: u32) {
+        let row = [
+            ("timestamp", serde_json::json!(crate::metrics::iso8601(at_ms))),
+            ("cloud_RoleName", serde_json::json!(role)),
+            ("duration", serde_json::json!(duration_ms)),
+            ("success", serde_json::json!(success)),
+            ("resultCode", serde_json::json!(if success { "200" } else { "500" })),
+            ("itemCount", serde_json::json!(count)),
+            ("itemId", serde_json::json!(format!("seed-{at_ms}-{duration_ms}"))),
+            (app_insights::INGESTED, serde_json::json!(faas_core::observe::now_ms())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        self.with(|s| s.telemetry.requests.push(row));
+    }
+
+    /// The telemetry of invocations from now on reaches Application Insights `delay` after
+    /// they end (and is invisible to queries until then), as the real pipeline's latency of
+    /// seconds to minutes makes records arrive late and out of order.
+    pub fn set_ingestion_delay(&self, delay: Duration) {
+        self.with(|s| s.ingestion_delay = delay);
+    }
+
+    /// How many `requests` and `traces` rows the fake's component holds.
+    pub fn telemetry_rows(&self) -> (usize, usize) {
+        self.with(|s| (s.telemetry.requests.len(), s.telemetry.traces.len()))
     }
 
     pub async fn provider(&self, blob_endpoint: &str) -> AzureProvider {

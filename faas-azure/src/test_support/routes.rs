@@ -1,6 +1,7 @@
 //! The fake's one request handler, dispatching on the path: the Entra token endpoint
-//! (`/{tenant}/oauth2/v2.0/token`), ARM (`/subscriptions/…`), Kudu (`/scm/{app}/…`) and the
-//! function hosts (`/hosts/{app}[-{slot}]/api/{function}`).
+//! (`/{tenant}/oauth2/v2.0/token`), ARM (`/subscriptions/…`), Kudu (`/scm/{app}/…`), the
+//! function hosts (`/hosts/{app}[-{slot}]/api/{function}`) and the Application Insights API
+//! (`/appinsights/v1/apps/{appId}/query`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::app_insights;
 use super::auth::{publishing_basic, token};
 use super::invoke::invoke;
 use super::kudu::kudu;
@@ -74,6 +76,20 @@ async fn handle(
         .map(str::to_string);
     if let Some(rest) = path.strip_prefix("/hosts/") {
         return invoke(&mut s, rest, &headers, &json_body);
+    }
+    if let Some(rest) = path.strip_prefix("/appinsights/v1/apps/") {
+        if !bearer.is_some_and(|b| s.ai_tokens.contains(&b)) {
+            let body = json!({"error": {"message": "Valid authentication was not provided", "code": "AuthorizationRequiredError"}});
+            return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+        }
+        return match rest.strip_suffix("/query") {
+            Some(app_id) if method == Method::POST => app_insights::query(&s, app_id, &json_body),
+            _ => {
+                let body =
+                    json!({"error": {"message": "The requested path does not exist", "code": "PathNotFoundError"}});
+                (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+            }
+        };
     }
     let bearer_ok = bearer.is_some_and(|b| s.tokens.contains(&b));
     if let Some(rest) = path.strip_prefix("/scm/") {

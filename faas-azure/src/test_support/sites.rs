@@ -183,11 +183,17 @@ pub(super) fn web(
                 let v = s.render(&arm_name, &s.sites[&key]);
                 return ok(v);
             }
+            let mut settings = given.unwrap_or_default();
+            if s.connect_new_apps {
+                settings
+                    .entry(crate::app_insights::CONNECTION_STRING.into())
+                    .or_insert_with(super::connection_string);
+            }
             let site = Site {
                 kind: body["kind"].as_str().unwrap_or_default().to_string(),
                 tags: body["tags"].clone(),
                 props,
-                settings: given.unwrap_or_default(),
+                settings,
                 rules: Vec::new(),
                 key: format!("fake-function-key-{:016x}", s.rng.u64(..)),
                 code,

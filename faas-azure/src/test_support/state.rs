@@ -29,6 +29,14 @@ pub(crate) struct State {
     pub op_time: Duration,
     /// Seeded metric samples: (`app` or `app-slot`, metric name) → (ms since the epoch, value).
     pub(super) metrics: BTreeMap<(String, String), Vec<(u64, f64)>>,
+    /// The Application Insights component's rows.
+    pub(super) telemetry: super::app_insights::Telemetry,
+    /// Tokens issued for the Application Insights API (not valid for ARM, nor ARM's for it).
+    pub(super) ai_tokens: Vec<String>,
+    /// New apps and slots get the component's connection string as an app setting.
+    pub(super) connect_new_apps: bool,
+    /// How long the telemetry recorded from now on takes to reach the store.
+    pub(super) ingestion_delay: Duration,
 }
 
 impl State {
@@ -46,6 +54,10 @@ impl State {
             failing_deployments: BTreeMap::new(),
             op_time: Duration::from_millis(120),
             metrics: BTreeMap::new(),
+            telemetry: Default::default(),
+            ai_tokens: Vec::new(),
+            connect_new_apps: false,
+            ingestion_delay: Duration::ZERO,
         }
     }
 

@@ -182,6 +182,14 @@ impl ProviderBackend for AzureProvider {
         ProviderInfo::new(NAME, self.capability(), LIMITS)
     }
 
+    fn unsupported_hint(&self, operation: &str) -> Option<String> {
+        (operation == "logs" && self.app_insights.is_none()).then(|| {
+            "logs come from Application Insights: configure it with AzureBuilder::application_insights \
+             (or FAAS_AZURE_APPLICATION_INSIGHTS), or application_insights_from_app_settings"
+                .to_string()
+        })
+    }
+
     fn validate(&self, spec: &FunctionSpec) -> Result<()> {
         self.check_spec(spec)
     }

@@ -49,6 +49,14 @@ async fn no_secret_reaches_the_logs() {
         &sas,
         sig_prefix,
     ]);
+    // Without Application Insights there are no logs, and the error says how to get them.
+    let w = faas_core::observe::TimeWindow::last(std::time::Duration::from_secs(60));
+    let e = azure
+        .logs(&faas_core::observe::LogQuery::new("logged-app", w))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, faas_core::Error::Unsupported { .. }), "{e}");
+    assert!(e.to_string().contains("FAAS_AZURE_APPLICATION_INSIGHTS"), "{e}");
 }
 
 /// Application Insights `traces` as log records: every record once across pages of three,

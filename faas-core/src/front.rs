@@ -329,7 +329,7 @@ impl<B: ProviderBackend + ?Sized> Provider for B {
     async fn metrics(&self, query: &MetricsQuery) -> Result<Metrics> {
         let info = ProviderBackend::info(self);
         checked(&info, &query.function, async {
-            check_observation(&info, "metrics", query.qualifier.as_deref(), &query.window)?;
+            check_observation(self, &info, "metrics", query.qualifier.as_deref(), &query.window)?;
             ProviderBackend::metrics(self, query).await
         })
         .await
@@ -338,7 +338,7 @@ impl<B: ProviderBackend + ?Sized> Provider for B {
     async fn metric_series(&self, query: &MetricsQuery) -> Result<Vec<Metrics>> {
         let info = ProviderBackend::info(self);
         checked(&info, &query.function, async {
-            check_observation(&info, "metrics", query.qualifier.as_deref(), &query.window)?;
+            check_observation(self, &info, "metrics", query.qualifier.as_deref(), &query.window)?;
             let period = query
                 .period
                 .ok_or_else(|| Error::invalid("period", "(none)", "a series needs the period of its points"))?;
@@ -351,7 +351,7 @@ impl<B: ProviderBackend + ?Sized> Provider for B {
     async fn logs(&self, query: &LogQuery) -> Result<LogPage> {
         let info = ProviderBackend::info(self);
         checked(&info, &query.function, async {
-            check_observation(&info, "logs", query.qualifier.as_deref(), &query.window)?;
+            check_observation(self, &info, "logs", query.qualifier.as_deref(), &query.window)?;
             query.check()?;
             ProviderBackend::logs(self, query).await
         })
@@ -418,13 +418,19 @@ fn check_records(info: &ProviderInfo, key: &str) -> Result<()> {
 }
 
 /// The capability, the qualifier and the window of a metrics or log query.
-fn check_observation(info: &ProviderInfo, what: &str, qualifier: Option<&str>, window: &TimeWindow) -> Result<()> {
+fn check_observation<P: ProviderBackend + ?Sized>(
+    backend: &P,
+    info: &ProviderInfo,
+    what: &str,
+    qualifier: Option<&str>,
+    window: &TimeWindow,
+) -> Result<()> {
     let supported = match what {
         "metrics" => info.capability.metrics,
         _ => info.capability.logs,
     };
     if !supported {
-        return Err(unsupported(info, what, None));
+        return Err(unsupported(info, what, backend.unsupported_hint(what).as_deref()));
     }
     if let Qualifier::Label(_) = Qualifier::parse_opt(qualifier)? {
         check_labels(info)?;

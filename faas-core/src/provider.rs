@@ -155,6 +155,14 @@ pub trait ProviderBackend: Send + Sync + Debug {
         Err(unsupported(&self.info(), "restoring production to a version", None))
     }
 
+    /// What to do about an operation the capability rules out here (`"logs"`, `"metrics"`),
+    /// when the provider knows (e.g. which setting turns it on); shown in the
+    /// [`Error::Unsupported`] the front returns. The default knows nothing.
+    fn unsupported_hint(&self, operation: &str) -> Option<String> {
+        let _ = operation;
+        None
+    }
+
     /// See [`Provider::metrics`]. Called only when the capability has
     /// [`metrics`](Capability::metrics), with a checked window and qualifier.
     async fn metrics(&self, query: &MetricsQuery) -> Result<Metrics> {

@@ -43,7 +43,11 @@ fn runs_green_on_the_local_provider_and_writes_junit() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        text.contains("pipeline passed") && text.contains("tests 2/2 passed (100%)"),
+        text.contains("pipeline passed") && text.contains("tests 3/3 passed (100%)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("my-function-prod@live -> 1: succeeded (1 step,"),
         "{text}"
     );
     let junit = reports.join("junit.xml");
@@ -58,6 +62,20 @@ fn runs_green_on_the_local_provider_and_writes_junit() {
     let text = String::from_utf8_lossy(&dry.stdout);
     assert!(
         dry.status.success() && text.contains("dry run: nothing changed") && text.contains("memory_mb: 256 -> 512"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "would roll my-function-prod@live out to the version published before (canary:50%:2s): +0s 50%, +2s 100%"
+        ),
+        "{text}"
+    );
+    // The prod run changes the configuration: a new version, rolled out as a real canary.
+    let prod = run(&[&file, "--env", "prod", "--state-dir", &state], &[]);
+    let text = String::from_utf8_lossy(&prod.stdout);
+    assert!(prod.status.success(), "{text}");
+    assert!(
+        text.contains("my-function-prod@live -> 2: succeeded (2 steps, canary:50%:2s)"),
         "{text}"
     );
 }

@@ -102,15 +102,16 @@ pub struct RolloutReport {
 }
 
 impl RolloutReport {
-    /// A one-line summary: `hello@live -> 7: succeeded (2 steps)`.
+    /// A one-line summary: `hello@live -> 7: succeeded (2 steps, Canary10Percent5Minutes)`.
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "{}@{} -> {}: {} ({} steps, {})",
+            "{}@{} -> {}: {} ({} step{}, {})",
             self.function,
             self.label,
             self.version,
             self.status.as_str(),
             self.steps.len(),
+            if self.steps.len() == 1 { "" } else { "s" },
             self.plan
         );
         if let Some(f) = &self.failure {

@@ -4,6 +4,7 @@
 mod build;
 mod deploy;
 mod monitor;
+mod rollout;
 mod step;
 mod step_config;
 mod testing;
@@ -16,6 +17,7 @@ use crate::Result;
 pub use build::{PackageConfig, ScriptConfig, UploadConfig};
 pub use deploy::{DeployConfig, PruneConfig, PublishConfig, RouteConfig};
 pub use monitor::MonitorConfig;
+pub use rollout::RolloutConfig;
 pub use step::{Step, StepOutcome};
 pub use step_config::StepConfig;
 pub use testing::TestConfig;
@@ -77,6 +79,9 @@ impl Default for StepRegistry {
         let monitor: StepFactory =
             Arc::new(|config: &StepConfig| Ok(Box::new(MonitorConfig::from_config(config)?) as Box<dyn Step>));
         r.factories.insert("monitor".into(), monitor);
+        let rollout: StepFactory =
+            Arc::new(|config: &StepConfig| Ok(Box::new(RolloutConfig::from_config(config)?) as Box<dyn Step>));
+        r.factories.insert("rollout".into(), rollout);
         r
     }
 }

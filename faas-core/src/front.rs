@@ -318,6 +318,16 @@ impl<B: ProviderBackend + ?Sized> Provider for B {
         .await
     }
 
+    async fn ramp_up_percent(&self, function: &str, label: &str) -> Result<f64> {
+        let info = ProviderBackend::info(self);
+        checked(&info, function, async {
+            check_slots(&info, "reading ramp-up rules")?;
+            names::check_label(label)?;
+            ProviderBackend::ramp_up_percent(self, function, label).await
+        })
+        .await
+    }
+
     async fn restore(&self, function: &str, version: &str) -> Result<Deployment> {
         checked(&ProviderBackend::info(self), function, async {
             names::check_version(version)?;

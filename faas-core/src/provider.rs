@@ -149,6 +149,12 @@ pub trait ProviderBackend: Send + Sync + Debug {
         Err(unsupported(&self.info(), "ramping traffic up to a slot", None))
     }
 
+    /// See [`Provider::ramp_up_percent`]. Called only on [`LabelModel::Slot`](crate::LabelModel::Slot) providers.
+    async fn ramp_up_percent(&self, function: &str, label: &str) -> Result<f64> {
+        let _ = (function, label);
+        Err(unsupported(&self.info(), "reading ramp-up rules", None))
+    }
+
     /// See [`Provider::restore`]. The default says it is unsupported.
     async fn restore(&self, function: &str, version: &str) -> Result<Deployment> {
         let _ = (function, version);
@@ -311,6 +317,10 @@ pub trait Provider: Send + Sync + Debug {
     /// [`Error::Unsupported`] unless labels are [`LabelModel::Slot`](crate::LabelModel::Slot) (elsewhere a label's
     /// [`Routing`] carries the weights).
     async fn ramp_up(&self, function: &str, label: &str, percent: f64) -> Result<()>;
+
+    /// The share (0–100) of production's traffic a slot label gets now (0: none).
+    /// [`Error::Unsupported`] unless labels are [`LabelModel::Slot`](crate::LabelModel::Slot).
+    async fn ramp_up_percent(&self, function: &str, label: &str) -> Result<f64>;
 
     /// Puts production back on a published version (its code and configuration), where
     /// production is not itself a version (Azure). [`Error::Unsupported`] elsewhere: there

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::Rollout;
 use super::gates::{self, GateResult, HookContext, HookPhase, HookResult, NotEnoughData};
 use super::report::{Failure, RolloutEvent, RolloutReport, RolloutStatus, StepReport};
 use super::state::{self, Command, Held, RolloutRecord};
 use super::strategy::{RolloutPlan, Step};
-use super::{Rollout, traffic};
 use crate::observe::{TimeWindow, now_ms};
 use crate::records::WriteCondition;
 use crate::{Error, ResourceKind, Result, Routing};
@@ -37,10 +37,11 @@ pub(super) async fn run(r: Rollout<'_>) -> Result<RolloutReport> {
     if let Some(wait) = r.wait_for_lease {
         wait_until_free(&r, wait).await?;
     }
-    let starting = match p.get_label(&r.function, &r.label).await {
-        Ok(l) => Some(l.routing),
-        Err(Error::NotFound { .. }) if r.create_label => None,
-        Err(Error::NotFound { .. }) => {
+    let t = r.traffic()?;
+    let starting = match t.starting().await? {
+        Some(s) => Some(s),
+        None if r.create_label => None,
+        None => {
             return Err(Error::not_found(
                 ResourceKind::Label,
                 format!("{}@{}", r.function, r.label),
@@ -48,7 +49,6 @@ pub(super) async fn run(r: Rollout<'_>) -> Result<RolloutReport> {
             )
             .with_provider(p.info().name));
         }
-        Err(e) => return Err(e),
     };
     if let Some(s) = &starting
         && !s.weights.is_empty()
@@ -73,7 +73,7 @@ pub(super) async fn run(r: Rollout<'_>) -> Result<RolloutReport> {
         )
         .with_provider(p.info().name));
     }
-    gates::check_gates_possible(p, &r.function, &r.version, &r.gates).await?;
+    gates::check_gates_possible(p, &r.function, t.measured(), &r.gates).await?;
     let schedule = schedule_for(&r.plan, starting.as_ref());
     let mut report = blank_report(&r, "(dry run)".into(), starting.clone(), &schedule);
     if r.dry_run {
@@ -94,7 +94,7 @@ pub(super) async fn run(r: Rollout<'_>) -> Result<RolloutReport> {
         && !s.weights.is_empty()
     {
         let fixed = Routing::to(s.primary.clone());
-        traffic::set(p, &r.function, &r.label, &fixed).await?;
+        t.restore(Some(&fixed)).await?;
         held.record.starting_routing = Some(fixed.clone());
         report.starting_routing = Some(fixed);
         held.save(p).await?;
@@ -378,6 +378,7 @@ async fn steps(r: &Rollout<'_>, held: &mut Held, progress: &mut Progress) -> Res
     {
         return Ok(Some(Outcome::Failed(f)));
     }
+    let t = r.traffic()?;
     let old = held
         .record
         .starting_routing
@@ -389,7 +390,7 @@ async fn steps(r: &Rollout<'_>, held: &mut Held, progress: &mut Progress) -> Res
         if progress.promote {
             step = *schedule.last().unwrap_or(&step);
         }
-        let before = gates::check(p, &r.function, &r.version, probe_window(held), &r.gates, index, true).await?;
+        let before = gates::check(p, &r.function, t.measured(), probe_window(held), &r.gates, index, true).await?;
         if let Some(f) = judge(&before, index) {
             return Ok(Some(Outcome::Failed(f)));
         }
@@ -398,13 +399,7 @@ async fn steps(r: &Rollout<'_>, held: &mut Held, progress: &mut Progress) -> Res
             held.record.step_started_ms = now_ms();
             held.record.deadline_ms = held.record.step_started_ms + step.wait.as_millis() as u64;
         }
-        let routing = traffic::set(
-            p,
-            &r.function,
-            &r.label,
-            &traffic::routing_at(&old, &r.version, step.percent),
-        )
-        .await?;
+        let routing = t.set(&old, step.percent).await?;
         held.save(p).await?;
         r.emit(RolloutEvent::StepStarted {
             index,
@@ -468,7 +463,7 @@ async fn wait_and_judge(
             return Ok(None);
         }
         let window = step_window(held);
-        let results = gates::check(p, &r.function, &r.version, window, &r.gates, index, false).await?;
+        let results = gates::check(p, &r.function, r.traffic()?.measured(), window, &r.gates, index, false).await?;
         for g in &results {
             r.emit(RolloutEvent::Gate(g.clone()));
         }
@@ -587,16 +582,7 @@ async fn roll_back(
     mut report: RolloutReport,
     failure: Failure,
 ) -> Result<RolloutReport> {
-    let p = r.provider;
-    match &held.record.starting_routing {
-        Some(start) => {
-            traffic::set(p, &r.function, &r.label, start).await?;
-        }
-        None => match p.delete_label(&r.function, &r.label).await {
-            Ok(()) | Err(Error::NotFound { .. }) => {}
-            Err(e) => return Err(e),
-        },
-    }
+    r.traffic()?.restore(held.record.starting_routing.as_ref()).await?;
     held.record.failure = Some(failure.clone());
     r.emit(RolloutEvent::RolledBack(failure.clone()));
     report.failure = Some(failure);
@@ -619,11 +605,7 @@ async fn finish(
 }
 
 async fn current_routing(r: &Rollout<'_>) -> Result<Option<Routing>> {
-    match r.provider.get_label(&r.function, &r.label).await {
-        Ok(l) => Ok(Some(l.routing)),
-        Err(Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e),
-    }
+    r.traffic()?.current().await
 }
 
 /// Waits for a live runner to act on a command, then reports how its rollout ended.

@@ -226,6 +226,18 @@ impl<'a> Rollout<'a> {
         }
     }
 
+    /// How this rollout moves traffic on its provider.
+    pub(crate) fn traffic(&self) -> Result<traffic::Traffic<'_>> {
+        let info = self.provider.info();
+        Ok(traffic::Traffic {
+            mode: traffic::mode(&info, &self.label, self.plan != RolloutPlan::AllAtOnce)?,
+            provider: self.provider,
+            function: &self.function,
+            label: &self.label,
+            new: &self.version,
+        })
+    }
+
     /// The checks that need no call.
     pub(crate) fn check_input(&self) -> Result<()> {
         let info = self.provider.info();
@@ -234,7 +246,7 @@ impl<'a> Rollout<'a> {
         crate::names::check_label(&self.label).map_err(named)?;
         crate::names::check_version(&self.version).map_err(named)?;
         self.plan.check(info.capability.whole_percent).map_err(named)?;
-        traffic::check(&info, &self.label, self.plan != RolloutPlan::AllAtOnce)?;
+        self.traffic()?;
         if !info.capability.records {
             return Err(Error::unsupported(
                 "rollouts (no conditional records to keep their state and lease in)",

@@ -17,7 +17,7 @@
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -99,6 +99,8 @@ struct Proxy {
     /// Held by writes and conditional requests, from the check to the emulator's answer.
     lock: tokio::sync::Mutex<()>,
     refused: AtomicUsize,
+    /// The next write is carried out and then answered `503`, as if the answer was lost.
+    lose_next_answer: AtomicBool,
 }
 
 impl GcsEmulator {
@@ -111,6 +113,7 @@ impl GcsEmulator {
             http: reqwest::Client::new(),
             lock: tokio::sync::Mutex::new(()),
             refused: AtomicUsize::new(0),
+            lose_next_answer: AtomicBool::new(false),
         });
         let app = axum::Router::new().fallback(handle).with_state(proxy.clone());
         let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -122,6 +125,12 @@ impl GcsPreconditions {
     /// How many requests the proxy refused with `412` so far.
     pub fn refused(&self) -> usize {
         self.proxy.refused.load(Ordering::SeqCst)
+    }
+
+    /// The next write (any request but a `GET`) reaches the emulator and is carried out, and
+    /// its answer is then replaced by `503 Service Unavailable`, as if it was lost on the way.
+    pub fn lose_next_answer(&self) {
+        self.proxy.lose_next_answer.store(true, Ordering::SeqCst);
     }
 }
 
@@ -155,7 +164,13 @@ async fn handle(
             return (StatusCode::PRECONDITION_FAILED, axum::Json(body)).into_response();
         }
     }
-    proxy.forward(method, &uri, &headers, body).await
+    let write = method != Method::GET;
+    let answer = proxy.forward(method, &uri, &headers, body).await;
+    if write && proxy.lose_next_answer.swap(false, Ordering::SeqCst) {
+        let body = json!({"error": {"code": 503, "message": "Service Unavailable"}});
+        return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    }
+    answer
 }
 
 /// The bucket and object a request is about: the path's for `GET`/`DELETE`

@@ -2,7 +2,9 @@
 //! the serving label's Cloud Run traffic moves step by step (read from the fake's stored
 //! service, not through faas), a failing pre-traffic hook moves nothing, a label other than
 //! the serving one and fractional percents are refused before anything moves, two rollouts of
-//! one label never both proceed, and records are conditional writes in the artifact bucket.
+//! one label never both proceed, an abort from another provider instance reaches the runner,
+//! and records are conditional writes in the artifact bucket (a write whose answer was lost
+//! included).
 //!
 //! The emulator ignores `ifGenerationMatch`, so the provider talks to it through
 //! [`GcsPreconditions`], which enforces the documented semantics in front of it; the last test
@@ -244,6 +246,45 @@ async fn two_rollouts_of_the_serving_label_never_both_proceed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_from_another_provider_puts_the_traffic_back() {
+    let Some(s) = setup().await else { return };
+    s.two_versions("abort-fn").await;
+    // Another process: its own provider on the same project and bucket.
+    let other = s
+        .fake
+        .builder()
+        .bucket(BUCKET)
+        .prefix("faas/")
+        .storage_url(&s.proxy.url)
+        .build()
+        .await
+        .unwrap();
+    let runner = Rollout::new(&s.gcp, "abort-fn", "live", "2", "canary:50%:1h".parse().unwrap())
+        .poll_every(Duration::from_millis(200))
+        .lease(Duration::from_secs(5))
+        .run();
+    let aborter = async {
+        while stored_percents(&s.fake, "abort-fn") != percents(&[("1", 50), ("2", 50)]) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Rollout::new(&other, "abort-fn", "live", "2", RolloutPlan::AllAtOnce)
+            .poll_every(Duration::from_millis(200))
+            .abort()
+            .await
+    };
+    let (ran, aborted) = tokio::join!(runner, aborter);
+    let (ran, aborted) = (ran.unwrap(), aborted.unwrap());
+    assert_eq!(ran.status, RolloutStatus::RolledBack, "{}", ran.summary());
+    assert_eq!(ran.failure.as_ref().unwrap().gate, "abort");
+    assert_eq!(aborted.status, RolloutStatus::RolledBack);
+    assert_eq!(stored_percents(&s.fake, "abort-fn"), percents(&[("1", 100)]));
+    assert_eq!(
+        stored_record(&s.gcs, "abort-fn").await.unwrap()["status"],
+        "rolled_back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_are_generation_conditional_objects() {
     let Some(s) = setup().await else { return };
     let key = "rollouts/rec-fn/live.json";
@@ -294,6 +335,34 @@ async fn records_are_generation_conditional_objects() {
     .await
     .unwrap();
     assert!(meta.status().is_success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_write_whose_answer_was_lost_is_kept_on_retry() {
+    let Some(s) = setup().await else { return };
+    let key = "rollouts/lost-fn/live.json";
+    // The create lands, its answer is lost; the retry meets 412 and finds our bytes there.
+    s.proxy.lose_next_answer();
+    let first = s.gcp.write_record(key, b"one", &WriteCondition::Absent).await.unwrap();
+    assert_eq!(s.proxy.refused(), 1);
+    let read = s.gcp.read_record(key).await.unwrap().unwrap();
+    assert_eq!((read.body.as_slice(), &read.tag), (b"one".as_slice(), &first));
+    // The same for a compare-and-swap: the retry meets 412 (our write moved the generation).
+    s.proxy.lose_next_answer();
+    let second = s
+        .gcp
+        .write_record(key, b"two", &WriteCondition::Matches(first.clone()))
+        .await
+        .unwrap();
+    assert_eq!(s.proxy.refused(), 2);
+    assert_eq!(s.gcp.read_record(key).await.unwrap().unwrap().tag, second);
+    // Bytes other than ours in the way are still a conflict.
+    let e = s
+        .gcp
+        .write_record(key, b"mine", &WriteCondition::Matches(first))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Conflict { .. }), "{e}");
 }
 
 /// What gcp-storage-emulator does on its own: reads, writes, deletes and a new generation per

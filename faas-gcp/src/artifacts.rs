@@ -128,7 +128,7 @@ async fn file_body(package: &Package) -> Result<reqwest::Body> {
 }
 
 /// `base` with `path` appended, each segment percent-encoded.
-fn object_url(base: &str, path: &[&str]) -> Result<Url> {
+pub(crate) fn object_url(base: &str, path: &[&str]) -> Result<Url> {
     let mut url = Url::parse(base).map_err(|e| Error::config("storage_url", base, e.to_string()))?;
     url.path_segments_mut()
         .map_err(|_| Error::config("storage_url", base, "not a base URL"))?

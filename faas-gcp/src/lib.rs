@@ -29,6 +29,12 @@
 //!   the distributions' buckets: estimates). Peak concurrency and memory are not given.
 //! * **Logs** come from Cloud Logging v2 `entries.list`, every user variable's value masked
 //!   (Cloud Functions keeps no record of which were secret).
+//! * **Rollouts** (`faas_core::rollout`) move the serving label's Cloud Run traffic percents,
+//!   whole percents only, and no other label. Their state and lease are records in the
+//!   artifact bucket (a bucket is needed: without one, records are `InvalidConfig`):
+//!   objects `{prefix}records/{key}` written through the Cloud Storage JSON API with
+//!   `ifGenerationMatch` — `0` to create, the generation last read (the record's tag) to
+//!   replace or delete — so a lost race is `412`, a `Conflict`.
 //!
 //! ```no_run
 //! use faas_core::{DeployOptions, FunctionSpec, ProviderExt};
@@ -57,6 +63,7 @@ mod observe;
 #[cfg(test)]
 mod properties;
 mod provider;
+mod records;
 mod resources;
 mod rest;
 mod rules;

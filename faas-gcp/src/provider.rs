@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use faas_core::observe::{LogPage, LogQuery, Metrics, MetricsQuery, TimeWindow};
+use faas_core::records::{RecordTag, StoredRecord, WriteCondition};
 use faas_core::{
     ArtifactRef, DeployOutcome, Deployment, Error, FunctionSpec, Invocation, InvokeRequest, Label, Plan, PlannedAction,
     ProviderBackend, ProviderInfo, PublishRequest, Qualifier, ResourceKind, Result, Routing, Version,
@@ -77,6 +78,17 @@ impl GcpProvider {
     /// The label whose routing is the function URL's traffic split.
     pub fn serving_label(&self) -> &str {
         &self.traffic.serving_label
+    }
+
+    /// The bucket records live in: the artifact bucket, which rollouts need.
+    fn records(&self) -> Result<&Bucket> {
+        self.bucket.as_ref().ok_or_else(|| {
+            Error::config(
+                "bucket",
+                "(not set)",
+                "rollouts keep their state and lease as records in the artifact bucket: set bucket (FAAS_GCP_BUCKET)",
+            )
+        })
     }
 }
 
@@ -384,5 +396,17 @@ impl ProviderBackend for GcpProvider {
     async fn logs(&self, query: &LogQuery) -> Result<LogPage> {
         let (scope, secrets) = scope(&self.traffic, &query.function, query.qualifier.as_deref()).await?;
         self.observers.logging.logs(&scope, query, &secrets).await
+    }
+
+    async fn read_record(&self, key: &str) -> Result<Option<StoredRecord>> {
+        self.records()?.read_record(key).await
+    }
+
+    async fn write_record(&self, key: &str, body: &[u8], condition: &WriteCondition) -> Result<RecordTag> {
+        self.records()?.write_record(key, body, condition).await
+    }
+
+    async fn delete_record(&self, key: &str, tag: &RecordTag) -> Result<()> {
+        self.records()?.delete_record(key, tag).await
     }
 }

@@ -82,12 +82,7 @@ impl Api {
         tracing::debug!(%method, url, "gcp call");
         let resp = req.send().await.map_err(|e| transport(&method, url, e))?;
         let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = retry_after(resp.headers());
         let bytes = resp.bytes().await.map_err(|e| transport(&method, url, e))?;
         if status.is_success() {
             if bytes.is_empty() {
@@ -137,6 +132,15 @@ impl Api {
         }
         Ok(done.response)
     }
+}
+
+/// The `Retry-After` of an answer, in seconds.
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 fn transport(method: &Method, url: &str, e: reqwest::Error) -> Error {

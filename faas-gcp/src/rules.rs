@@ -9,12 +9,16 @@ use faas_package::RuntimeFamily;
 use crate::layout::is_version_tag;
 
 /// What Cloud Functions (2nd gen) can do: immutable revisions as versions, traffic tags as
-/// labels with weighted splits on the serving label, no asynchronous invoke, no log tail with
-/// the response (logs go to Cloud Logging), deletable revisions, no inline packages.
+/// labels with weighted splits on the serving label in whole percents, no asynchronous
+/// invoke, no log tail with the response (logs go to Cloud Logging), deletable revisions, no
+/// inline packages, and records (a rollout's state and lease) as objects in the artifact
+/// bucket with generation preconditions — which needs a bucket configured.
 pub const CAPABILITY: Capability = Capability::new(LabelModel::TrafficTag)
     .weighted_versions(8)
     .metrics(true)
-    .logs(true);
+    .logs(true)
+    .records(true)
+    .whole_percent(true);
 
 /// Environment variables Cloud Functions and Cloud Run set themselves.
 pub const GCP_RESERVED_ENV: &[&str] = &[

@@ -5,33 +5,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-
-use faas_core::{
-    DeployOptions, Error, FunctionSpec, InvokeRequest, Package, PackageBuilder, Provider, ProviderExt, Routing,
-};
-use faas_gcp::test_support::{FakeGcp, Fault, GcsEmulator};
-
-fn package(dir: &Path, marker: &str) -> Package {
-    let src = dir.join(format!("src-{marker}"));
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(
-        src.join("main.py"),
-        format!("def main(request):\n    return {marker:?}\n"),
-    )
-    .unwrap();
-    std::fs::write(src.join("requirements.txt"), "functions-framework==3.*\n").unwrap();
-    PackageBuilder::new(&src)
-        .runtime("python312".parse().unwrap())
-        .handler("main.main")
-        .output(dir.join(format!("{marker}.zip")))
-        .build()
-        .unwrap()
-}
-
-fn spec(name: &str) -> FunctionSpec {
-    FunctionSpec::new(name, "python312".parse().unwrap(), "main.main").memory_mb(256)
-}
+use faas_core::{DeployOptions, Error, FunctionSpec, InvokeRequest, Provider, ProviderExt, Routing};
+use faas_gcp::test_support::{FakeGcp, Fault, GcsEmulator, package, spec};
 
 fn publish_to(label: &str) -> DeployOptions {
     DeployOptions {

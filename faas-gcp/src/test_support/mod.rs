@@ -1,6 +1,8 @@
 //! Test support (feature `test-support`): a stateful fake of Cloud Functions v2, Cloud Run
 //! Admin v2, IAM Credentials and the OAuth token endpoint, written from the APIs' discovery
-//! documents, and a `gcp-storage-emulator` launcher. Used by this crate's tests and the
+//! documents, a `gcp-storage-emulator` launcher and a proxy in front of it that enforces the
+//! `ifGenerationMatch` preconditions the emulator ignores ([`GcsPreconditions`]). Used by
+//! this crate's tests and the
 //! examples'; not for production use: it panics on failure, as test helpers do.
 //!
 //! What the fake does as the real services do: resource shapes and names, operations that
@@ -19,6 +21,7 @@
 mod auth;
 mod filter;
 mod functions;
+mod gcs;
 mod invoke;
 mod observe;
 mod routes;
@@ -27,13 +30,14 @@ mod state;
 mod wire;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use faas_core::{PollPolicy, RetryConfig};
 
 use crate::{GcpBuilder, GcpProvider};
+pub use gcs::{GcsEmulator, GcsPreconditions};
 pub use state::Fault;
 use state::State;
 
@@ -241,6 +245,29 @@ impl FakeGcp {
     }
 }
 
+/// A Python 3.12 HTTP function package answering `marker`, built under `dir`.
+pub fn package(dir: &Path, marker: &str) -> faas_core::Package {
+    let src = dir.join(format!("src-{marker}"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("main.py"),
+        format!("def main(request):\n    return {marker:?}\n"),
+    )
+    .unwrap();
+    std::fs::write(src.join("requirements.txt"), "functions-framework==3.*\n").unwrap();
+    faas_core::PackageBuilder::new(&src)
+        .runtime("python312".parse().unwrap())
+        .handler("main.main")
+        .output(dir.join(format!("{marker}.zip")))
+        .build()
+        .unwrap()
+}
+
+/// The spec [`package`]'s function deploys with.
+pub fn spec(name: &str) -> faas_core::FunctionSpec {
+    faas_core::FunctionSpec::new(name, "python312".parse().unwrap(), "main.main").memory_mb(256)
+}
+
 fn write_main(dir: &Path, marker: &str) -> std::io::Result<()> {
     std::fs::write(
         dir.join("main.py"),
@@ -267,57 +294,5 @@ pub fn fixture(runs_code: bool) -> faas_core::conformance::Fixture {
         memory_mb: 128,
         // Live Cloud Monitoring lags by minutes; the fake records nothing.
         observes_invocations: false,
-    }
-}
-
-/// `gcp-storage-emulator` on a free loopback port, killed on drop.
-pub struct GcsEmulator {
-    pub url: String,
-    child: Child,
-}
-
-impl Drop for GcsEmulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl GcsEmulator {
-    /// Starts the emulator with bucket `bucket`, or returns `None` outside CI when it is not
-    /// installed (in CI that panics: a missing emulator is a failure, not a skip).
-    pub async fn start(bucket: &str) -> Option<GcsEmulator> {
-        let bin = faas_core::conformance::test_tool("FAAS_GCS_EMULATOR", "target/test-venv/bin/gcp-storage-emulator")?;
-        let port = faas_core::conformance::free_port();
-        let child = Command::new(&bin)
-            .args([
-                "start",
-                "--host=127.0.0.1",
-                &format!("--port={port}"),
-                "--in-memory",
-                &format!("--default-bucket={bucket}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
-        let emulator = GcsEmulator {
-            url: format!("http://127.0.0.1:{port}"),
-            child,
-        };
-        let http = reqwest::Client::new();
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let probe = http.get(format!("{}/storage/v1/b/{bucket}", emulator.url)).send().await;
-            if probe.is_ok_and(|r| r.status().is_success()) {
-                return Some(emulator);
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "gcp-storage-emulator did not come up on {}",
-                emulator.url
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
     }
 }

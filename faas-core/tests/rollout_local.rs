@@ -391,3 +391,61 @@ async fn too_little_traffic_waits_longer_then_rolls_back_never_passes() {
     assert_eq!(strict.status, RolloutStatus::RolledBack);
     assert!(strict.failure.unwrap().reason.starts_with("not enough data"));
 }
+
+/// Starts a one-hour 50 % canary of version 2 in the background and waits until it split.
+async fn running_canary(
+    p: &Arc<LocalProvider>,
+    function: &'static str,
+) -> tokio::task::JoinHandle<faas_core::rollout::RolloutReport> {
+    let runner = p.clone();
+    let task = tokio::spawn(async move {
+        Rollout::new(runner.as_ref(), function, "live", "2", "canary:50%:1h".parse().unwrap())
+            .poll_every(Duration::from_millis(100))
+            .lease(Duration::from_secs(5))
+            .run()
+            .await
+            .unwrap()
+    });
+    while p.get_label(function, "live").await.unwrap().routing != Routing::to("1").with("2", 0.5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    task
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_rollout_takes_promote_now_and_stop_from_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Arc::new(two_versions(dir.path(), "steered", GOOD).await);
+    // Promote now: the runner skips the hour and moves all traffic.
+    let task = running_canary(&p, "steered").await;
+    let told = Rollout::existing(p.as_ref(), "steered", "live")
+        .poll_every(Duration::from_millis(100))
+        .promote_now()
+        .await
+        .unwrap();
+    assert_eq!(told.status, RolloutStatus::Succeeded);
+    let ran = task.await.unwrap();
+    assert_eq!(ran.status, RolloutStatus::Succeeded);
+    assert_eq!(ran.id, told.id);
+    assert_eq!(p.get_label("steered", "live").await.unwrap().routing, Routing::to("2"));
+
+    // Stop: the split stays; a later abort still restores where that rollout started.
+    p.set_label("steered", "live", &Routing::to("1")).await.unwrap();
+    let task = running_canary(&p, "steered").await;
+    let stopped = Rollout::existing(p.as_ref(), "steered", "live").stop().await.unwrap();
+    assert_eq!(stopped.status, RolloutStatus::Stopped);
+    assert_eq!(task.await.unwrap().status, RolloutStatus::Stopped);
+    assert_eq!(
+        p.get_label("steered", "live").await.unwrap().routing,
+        Routing::to("1").with("2", 0.5)
+    );
+    let aborted = Rollout::existing(p.as_ref(), "steered", "live").abort().await.unwrap();
+    assert_eq!(aborted.status, RolloutStatus::RolledBack);
+    assert_eq!(p.get_label("steered", "live").await.unwrap().routing, Routing::to("1"));
+    // Resuming a rollout that ended is refused.
+    let e = Rollout::existing(p.as_ref(), "steered", "live")
+        .resume()
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("already ended"), "{e}");
+}

@@ -115,6 +115,13 @@ impl<'a> Rollout<'a> {
         }
     }
 
+    /// The rollout of `function@label` already recorded — to [`resume`](Rollout::resume),
+    /// [`abort`](Rollout::abort), [`promote_now`](Rollout::promote_now) or
+    /// [`stop`](Rollout::stop) it: its version, plan and gates come from the record.
+    pub fn existing(provider: &'a dyn Provider, function: impl Into<String>, label: impl Into<String>) -> Rollout<'a> {
+        Rollout::new(provider, function, label, String::new(), RolloutPlan::AllAtOnce)
+    }
+
     /// Adds a gate.
     pub fn gate(mut self, gate: Gate) -> Self {
         self.gates.push(gate);

@@ -69,6 +69,7 @@ mod lambda;
 mod logs;
 mod metrics;
 mod provider;
+mod records;
 #[cfg(feature = "test-support")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-support")))]
 pub mod test_support;

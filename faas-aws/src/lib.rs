@@ -21,7 +21,9 @@
 //!   on `AWS/Lambda` — `Invocations`, `Errors`, `Throttles` (Sum) and `ConcurrentExecutions`
 //!   (Maximum), with the dimensions Lambda publishes: `FunctionName` for the whole function,
 //!   plus `Resource` = `name:qualifier` for a version or alias, plus `ExecutedVersion` for
-//!   each version an alias routes to (`Metrics::by_version`). Durations (mean and
+//!   each version an alias routes to (`Metrics::by_version`). A version's figures add its
+//!   invocations through each alias (`Resource` = `name:alias` with `ExecutedVersion`, one
+//!   `ListAliases`): Lambda counts those under the alias, never under `name:version`. Durations (mean and
 //!   nearest-rank p50/p90/p99, max), cold starts, init durations and memory come from the
 //!   `REPORT` lines in CloudWatch Logs (`FilterLogEvents` on `/aws/lambda/<function>`, or the
 //!   group its `LoggingConfig` names), exact where CloudWatch's percentiles are estimates.
@@ -63,6 +65,7 @@ mod alarms;
 mod artifacts;
 mod builder;
 mod error;
+mod executed;
 #[cfg(feature = "pipeline")]
 mod figures;
 mod lambda;

@@ -14,17 +14,18 @@ use faas_core::{Error, ResourceKind, Result};
 use crate::artifacts::ArtifactStore;
 use crate::error::{Target, map};
 
-/// The S3 error codes of a write whose condition did not hold: `PreconditionFailed` (412),
-/// `ConditionalRequestConflict` (409: a concurrent write to the key), and `NoSuchKey` (404:
-/// `If-Match` on a key with no object).
+/// The S3 errors of a write whose condition did not hold: `PreconditionFailed` (412),
+/// `ConditionalRequestConflict` (409: a concurrent write to the key), `NoSuchKey` (404:
+/// `If-Match` on a key with no object), and a 412 or 409 without a code (a `HEAD`-style
+/// answer with no body). Other 409s (`InvalidBucketState`, …) are not about the record.
 fn lost_condition<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
     let SdkError::ServiceError(s) = err else {
         return false;
     };
-    matches!(
-        err.code(),
-        Some("PreconditionFailed" | "ConditionalRequestConflict" | "NoSuchKey")
-    ) || matches!(s.raw().status().as_u16(), 409 | 412)
+    match err.code() {
+        Some(code) => matches!(code, "PreconditionFailed" | "ConditionalRequestConflict" | "NoSuchKey"),
+        None => matches!(s.raw().status().as_u16(), 409 | 412),
+    }
 }
 
 /// Whether S3 said there is no object under the key (not: no bucket).

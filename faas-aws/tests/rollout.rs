@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricDatum, StandardUnit, StateValue, Statistic};
 use faas_aws::AwsProvider;
-use faas_aws::test_support::{BUCKET, Moto, Proxy, ROLE};
+use faas_aws::test_support::{BUCKET, Fault, FaultKind, Moto, Proxy, ROLE};
 use faas_core::observe::AlarmValue;
 use faas_core::records::{RecordTag, WriteCondition};
 use faas_core::rollout::{Gate, Rollout, RolloutEvent, RolloutPlan, RolloutStatus};
@@ -36,7 +36,7 @@ fn package(dir: &std::path::Path, marker: &str) -> Package {
 /// moto, the proxy, a provider, raw Lambda / CloudWatch / S3 clients through the proxy.
 struct World {
     _moto: Moto,
-    _proxy: Proxy,
+    proxy: Proxy,
     aws: AwsProvider,
     lambda: aws_sdk_lambda::Client,
     cw: aws_sdk_cloudwatch::Client,
@@ -54,7 +54,7 @@ async fn world() -> Option<World> {
         lambda: aws_sdk_lambda::Client::new(&sdk),
         cw: aws_sdk_cloudwatch::Client::new(&sdk),
         s3,
-        _proxy: proxy,
+        proxy,
         aws,
     })
 }
@@ -491,4 +491,95 @@ async fn a_gate_on_a_missing_alarm_is_refused_before_anything_moves() {
     assert_eq!(alias(&w.lambda, "misspelt").await, ("1".to_string(), HashMap::new()));
     // No lease was taken: no record was written.
     assert_eq!(w.aws.read_record("rollouts/misspelt/live.json").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conditional_write_retried_after_it_landed_is_still_ours() {
+    let Some(w) = world().await else { return };
+    let p = &w.aws;
+    // S3 writes the record, then the answer is lost: the SDK sends it again, and S3 refuses
+    // the retry's If-None-Match (the object is there now: ours).
+    w.proxy.inject(Fault {
+        method: "PUT",
+        path: "/records/tests/retried.json",
+        skip: 0,
+        times: 1,
+        kind: FaultKind::ResetAfterForward,
+    });
+    let t1 = p
+        .write_record("tests/retried.json", b"mine", &WriteCondition::Absent)
+        .await
+        .unwrap();
+    let puts = |seen: &[faas_aws::test_support::Seen]| {
+        seen.iter()
+            .filter(|s| s.method == "PUT" && s.path.ends_with("/records/tests/retried.json"))
+            .count()
+    };
+    assert_eq!(puts(&w.proxy.seen()), 2, "the SDK retried the write");
+    let now = p.read_record("tests/retried.json").await.unwrap().unwrap();
+    assert_eq!((now.body.as_slice(), &now.tag), (&b"mine"[..], &t1));
+    // The same for a replace (If-Match on the tag the first attempt replaced).
+    w.proxy.inject(Fault {
+        method: "PUT",
+        path: "/records/tests/retried.json",
+        skip: 0,
+        times: 1,
+        kind: FaultKind::ResetAfterForward,
+    });
+    let t2 = p
+        .write_record(
+            "tests/retried.json",
+            b"mine again",
+            &WriteCondition::Matches(t1.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.read_record("tests/retried.json").await.unwrap().unwrap().tag, t2);
+    // Someone else's bytes are still a lost condition.
+    let e = p
+        .write_record("tests/retried.json", b"theirs", &WriteCondition::Matches(t1))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Conflict { .. }), "{e:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_from_elsewhere_stops_a_running_rollout_and_restores_the_alias() {
+    let Some(w) = world().await else { return };
+    two_versions(&w.aws, "aborted").await;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tx = Mutex::new(Some(tx));
+    let observer = move |e: &RolloutEvent| {
+        if let RolloutEvent::StepStarted { index: 0, .. } = e
+            && let Some(tx) = tx.lock().unwrap().take()
+        {
+            let _ = tx.send(());
+        }
+    };
+    // A canary of an hour, aborted by a second runner (another process, as far as the
+    // record knows) once its traffic has moved.
+    let running = Rollout::new(&w.aws, "aborted", "live", "2", "canary:50%:1h".parse().unwrap())
+        .poll_every(Duration::from_millis(200))
+        .lease(Duration::from_secs(10))
+        .observer(&observer)
+        .run();
+    let abort = async {
+        rx.await.unwrap();
+        assert_eq!(
+            alias(&w.lambda, "aborted").await,
+            ("1".to_string(), HashMap::from([("2".to_string(), 0.5)]))
+        );
+        Rollout::new(&w.aws, "aborted", "live", "2", RolloutPlan::AllAtOnce)
+            .poll_every(Duration::from_millis(200))
+            .abort()
+            .await
+    };
+    let (ran, aborted) = tokio::time::timeout(Duration::from_secs(60), async { tokio::join!(running, abort) })
+        .await
+        .unwrap();
+    let (ran, aborted) = (ran.unwrap(), aborted.unwrap());
+    assert_eq!(ran.status, RolloutStatus::RolledBack, "{}", ran.summary());
+    assert_eq!(ran.failure.unwrap().gate, "abort");
+    assert_eq!(aborted.status, RolloutStatus::RolledBack);
+    assert_eq!(alias(&w.lambda, "aborted").await, ("1".to_string(), HashMap::new()));
 }

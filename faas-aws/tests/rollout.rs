@@ -499,13 +499,16 @@ async fn a_conditional_write_retried_after_it_landed_is_still_ours() {
     let p = &w.aws;
     // S3 writes the record, then the answer is lost: the SDK sends it again, and S3 refuses
     // the retry's If-None-Match (the object is there now: ours).
-    w.proxy.inject(Fault {
-        method: "PUT",
-        path: "/records/tests/retried.json",
-        skip: 0,
-        times: 1,
-        kind: FaultKind::ResetAfterForward,
-    });
+    let lose_the_answer = || {
+        w.proxy.inject(Fault {
+            method: "PUT",
+            path: "/records/tests/retried.json",
+            skip: 0,
+            times: 1,
+            kind: FaultKind::ResetAfterForward,
+        })
+    };
+    lose_the_answer();
     let t1 = p
         .write_record("tests/retried.json", b"mine", &WriteCondition::Absent)
         .await
@@ -519,13 +522,7 @@ async fn a_conditional_write_retried_after_it_landed_is_still_ours() {
     let now = p.read_record("tests/retried.json").await.unwrap().unwrap();
     assert_eq!((now.body.as_slice(), &now.tag), (&b"mine"[..], &t1));
     // The same for a replace (If-Match on the tag the first attempt replaced).
-    w.proxy.inject(Fault {
-        method: "PUT",
-        path: "/records/tests/retried.json",
-        skip: 0,
-        times: 1,
-        kind: FaultKind::ResetAfterForward,
-    });
+    lose_the_answer();
     let t2 = p
         .write_record(
             "tests/retried.json",

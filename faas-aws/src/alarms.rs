@@ -1,14 +1,19 @@
-//! CloudWatch alarms from faas alert rules (`PutMetricAlarm`).
+//! CloudWatch alarms from faas alert rules (`PutMetricAlarm`), and their states for rollout
+//! gates (`DescribeAlarms`).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricDataQuery, Statistic};
-use faas_core::observe::{AlertRule, Comparison, Figure};
+use aws_sdk_cloudwatch::types::{AlarmType, ComparisonOperator, Dimension, MetricDataQuery, StateValue, Statistic};
+use faas_core::observe::{AlarmState, AlarmValue, AlertRule, Comparison, Figure};
 use faas_core::{Error, Qualifier, ResourceKind, Result, names};
 
 use crate::error::{Target, map};
 use crate::metrics::{NAMESPACE, Scope, Stat, metric_stat};
 use crate::{AwsProvider, NAME};
+
+/// The most alarm names one `DescribeAlarms` takes.
+const NAMES_PER_CALL: usize = 100;
 
 /// The period of an alarm whose rule names no window.
 const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
@@ -240,6 +245,78 @@ impl AwsProvider {
     }
 }
 
+fn value_of(state: Option<&StateValue>) -> AlarmValue {
+    match state {
+        Some(StateValue::Ok) => AlarmValue::Ok,
+        Some(StateValue::Alarm) => AlarmValue::Alarm,
+        // INSUFFICIENT_DATA, and a state CloudWatch adds later: not a verdict either way.
+        _ => AlarmValue::InsufficientData,
+    }
+}
+
+impl AwsProvider {
+    /// `DescribeAlarms` with `AlarmNames` (100 a call, metric and composite alarms), in the
+    /// order asked; a name CloudWatch does not return is `NotFound`.
+    pub(crate) async fn read_alarm_states(&self, names: &[String]) -> Result<Vec<AlarmState>> {
+        let mut found: HashMap<String, AlarmState> = HashMap::new();
+        for chunk in names.chunks(NAMES_PER_CALL) {
+            let mut pages = self
+                .cloudwatch
+                .client
+                .describe_alarms()
+                .set_alarm_names(Some(chunk.to_vec()))
+                .alarm_types(AlarmType::MetricAlarm)
+                .alarm_types(AlarmType::CompositeAlarm)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| {
+                    map(
+                        e,
+                        Target {
+                            kind: ResourceKind::Rollout,
+                            name: "cloudwatch:DescribeAlarms",
+                        },
+                    )
+                })?;
+                let metric = page
+                    .metric_alarms()
+                    .iter()
+                    .map(|a| (a.alarm_name(), a.state_value(), a.state_reason()));
+                let composite = page
+                    .composite_alarms()
+                    .iter()
+                    .map(|a| (a.alarm_name(), a.state_value(), a.state_reason()));
+                for (name, state, reason) in metric.chain(composite) {
+                    let Some(name) = name else { continue };
+                    found.insert(
+                        name.to_string(),
+                        AlarmState {
+                            name: name.to_string(),
+                            value: value_of(state),
+                            reason: reason.unwrap_or_default().to_string(),
+                        },
+                    );
+                }
+            }
+        }
+        names
+            .iter()
+            .map(|n| {
+                found.get(n).cloned().ok_or_else(|| {
+                    Error::not_found(
+                        ResourceKind::Rollout,
+                        format!("alarm:{n}"),
+                        Some(format!(
+                            "CloudWatch has no alarm named {n:?} in this account and region: create it (AwsProvider::put_alarm) or fix the gate"
+                        )),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,5 +332,16 @@ mod tests {
         assert!(check_name("ok-name").is_ok());
         assert!(check_name("").is_err() && check_name("a\nb").is_err() && check_name(&"x".repeat(256)).is_err());
         assert!(metric_of(Figure::ColdStarts).is_none() && rate_of(Figure::ColdStartRate).is_none());
+    }
+
+    #[test]
+    fn states_map_to_alarm_values() {
+        assert_eq!(value_of(Some(&StateValue::Ok)), AlarmValue::Ok);
+        assert_eq!(value_of(Some(&StateValue::Alarm)), AlarmValue::Alarm);
+        assert_eq!(
+            value_of(Some(&StateValue::InsufficientData)),
+            AlarmValue::InsufficientData
+        );
+        assert_eq!(value_of(None), AlarmValue::InsufficientData);
     }
 }

@@ -21,7 +21,9 @@
 //!   on `AWS/Lambda` — `Invocations`, `Errors`, `Throttles` (Sum) and `ConcurrentExecutions`
 //!   (Maximum), with the dimensions Lambda publishes: `FunctionName` for the whole function,
 //!   plus `Resource` = `name:qualifier` for a version or alias, plus `ExecutedVersion` for
-//!   each version an alias routes to (`Metrics::by_version`). Durations (mean and
+//!   each version an alias routes to (`Metrics::by_version`). A version's figures add its
+//!   invocations through each alias (`Resource` = `name:alias` with `ExecutedVersion`, one
+//!   `ListAliases`): Lambda counts those under the alias, never under `name:version`. Durations (mean and
 //!   nearest-rank p50/p90/p99, max), cold starts, init durations and memory come from the
 //!   `REPORT` lines in CloudWatch Logs (`FilterLogEvents` on `/aws/lambda/<function>`, or the
 //!   group its `LoggingConfig` names), exact where CloudWatch's percentiles are estimates.
@@ -42,6 +44,21 @@
 //! * **Alarms**: [`AwsProvider::put_alarm`] turns an alert rule into a CloudWatch alarm
 //!   (`PutMetricAlarm`): counts, durations and concurrency as metric alarms, rates and a
 //!   rule's `min N` as metric math.
+//! * **Rollouts** (`faas_core::rollout`: canary, linear, CodeDeploy's plans) move an alias's
+//!   `RoutingConfig.AdditionalVersionWeights` step by step (`UpdateAlias` with its
+//!   `RevisionId`). Their state and lease are a record (`Provider::read_record`,
+//!   `write_record`, `delete_record`): an S3 object in the artifact bucket under
+//!   `{prefix}records/` (`rollouts/<function>/<alias>.json`), read with `GetObject` (the tag
+//!   is its ETag), created with `PutObject` + `If-None-Match: *`, replaced with `PutObject` +
+//!   `If-Match: <ETag>`, deleted with `DeleteObject` + `If-Match`. S3's conditional writes are
+//!   atomic, so two rollouts of one alias never both proceed: the loser's
+//!   `412 PreconditionFailed` (or `409 ConditionalRequestConflict`) is `Error::Conflict`.
+//!   Records need the bucket (`FAAS_AWS_BUCKET`) and `s3:GetObject`/`s3:PutObject`/
+//!   `s3:DeleteObject` on `{prefix}records/*`. Alarm gates read CloudWatch alarms by name
+//!   (`Provider::alarm_states`: `DescribeAlarms` with `AlarmNames`, metric and composite
+//!   alarms; `ALARM` fails the gate and rolls the alias back; an unknown name is
+//!   `NotFound` before anything moves); alert-rule gates read the new version's metrics
+//!   (above) over each step.
 //! * **Errors** map to `faas_core::Error`; `ResourceConflictException` (an update in
 //!   progress) is waited on and retried, which the SDK does not do.
 //!
@@ -63,12 +80,14 @@ mod alarms;
 mod artifacts;
 mod builder;
 mod error;
+mod executed;
 #[cfg(feature = "pipeline")]
 mod figures;
 mod lambda;
 mod logs;
 mod metrics;
 mod provider;
+mod records;
 #[cfg(feature = "test-support")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-support")))]
 pub mod test_support;

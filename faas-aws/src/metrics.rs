@@ -37,7 +37,9 @@ pub(crate) enum Scope {
     Function,
     /// `$LATEST`: its log streams only (see [`LATEST_COUNTS`]).
     Latest,
-    /// A version: dimensions `FunctionName` + `Resource=name:version`, its log streams.
+    /// A version: dimensions `FunctionName` + `Resource=name:version` (invoked as the
+    /// version), plus `Resource=name:alias` + `ExecutedVersion=version` for each alias (its
+    /// invocations through aliases: see `executed`); its log streams.
     Version(String),
     /// An alias: `FunctionName` + `Resource=name:alias`, per version with `ExecutedVersion`
     /// added (the combinations Lambda publishes); the log streams of the versions it routes
@@ -275,6 +277,19 @@ fn counts(points: &Points, key: usize, periods: &[TimeWindow]) -> Vec<Counts> {
     out
 }
 
+/// Adds `more` to `into`, period by period (concurrency: the larger peak).
+fn add(into: &mut [Counts], more: &[Counts]) {
+    for (c, m) in into.iter_mut().zip(more) {
+        c.invocations += m.invocations;
+        c.errors += m.errors;
+        c.throttles += m.throttles;
+        c.concurrency = match (c.concurrency, m.concurrency) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
 fn count(v: f64) -> u64 {
     v.round().max(0.0) as u64
 }
@@ -385,7 +400,7 @@ impl AwsProvider {
     /// The figures of `query` for each of `periods` (one `GetMetricData` with `period`), or
     /// for the whole window when `periods` is `None`.
     ///
-    /// Calls: `GetAlias` for a label; one `GetMetricData` (paged by `NextToken`); one
+    /// Calls: `GetAlias` for a label, `ListAliases` for a version; one `GetMetricData` (paged by `NextToken`); one
     /// `FilterLogEvents` per 10,000 `REPORT` lines; `GetFunction` only when that found
     /// nothing (is there such a function or version?) or no log group (does the function log
     /// elsewhere?).
@@ -404,6 +419,14 @@ impl AwsProvider {
 
         // One query per metric for the totals (key 0) and, for a label, per version (key i).
         let mut keyed: Vec<(usize, Vec<(&str, String)>)> = Vec::new();
+        // A version adds its invocations through each alias (keys 1..=through_aliases).
+        let mut through_aliases = 0;
+        if let Scope::Version(v) = &scope {
+            for (i, dims) in self.executed_version_dims(function, v).await?.into_iter().enumerate() {
+                keyed.push((i + 1, dims));
+                through_aliases = i + 1;
+            }
+        }
         if let Some(dims) = scope.dimensions(function) {
             keyed.push((0, dims.clone()));
             if let Scope::Label { versions, .. } = &scope
@@ -456,7 +479,10 @@ impl AwsProvider {
                     .is_none_or(|vs| r.version.as_ref().is_some_and(|v| vs.contains(v)))
             })
             .collect();
-        let totals = counts(&points, 0, periods);
+        let mut totals = counts(&points, 0, periods);
+        for key in 1..=through_aliases {
+            add(&mut totals, &counts(&points, key, periods));
+        }
         let nothing = in_scope.is_empty() && totals.iter().all(|c| c.invocations == 0.0);
         if nothing && !checked && !matches!(scope, Scope::Label { .. }) {
             // Nothing recorded: an unknown function or version is NotFound, not zero.

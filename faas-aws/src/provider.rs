@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{AliasConfiguration, AliasRoutingConfiguration, InvocationType, LogType};
 use base64::Engine;
-use faas_core::observe::{LogPage, LogQuery, Metrics, MetricsQuery, TimeWindow};
+use faas_core::observe::{AlarmState, LogPage, LogQuery, Metrics, MetricsQuery, TimeWindow};
+use faas_core::records::{RecordTag, StoredRecord, WriteCondition};
 use faas_core::{
     ArtifactRef, Capability, Change, DeployOutcome, Deployment, Error, ExecutionReport, FunctionError, FunctionSpec,
     Invocation, InvokeMode, InvokeRequest, Label, Limits, Plan, ProviderBackend, ProviderInfo, PublishRequest,
@@ -32,9 +33,11 @@ pub struct AwsProvider {
     pub(crate) logs: Logs,
 }
 
-/// What Lambda can do: Lambda's model, with metrics (CloudWatch and the `REPORT` lines) and
-/// logs (CloudWatch Logs, followed by polling: no live tail).
-pub const CAPABILITY: Capability = Capability::LAMBDA.metrics(true).logs(true);
+/// What Lambda can do: Lambda's model, with metrics (CloudWatch and the `REPORT` lines), logs
+/// (CloudWatch Logs, followed by polling: no live tail), records (S3 objects next to the
+/// artifacts, written with conditional requests: rollouts keep their state and lease there)
+/// and alarms (CloudWatch `DescribeAlarms`, for rollout gates).
+pub const CAPABILITY: Capability = Capability::LAMBDA.metrics(true).logs(true).records(true).alarms(true);
 
 fn target(kind: ResourceKind, name: &str) -> Target<'_> {
     Target { kind, name }
@@ -145,6 +148,17 @@ impl AwsProvider {
                 other => Err(other),
             },
         }
+    }
+
+    /// The artifact bucket, where records live too.
+    fn record_store(&self) -> Result<&ArtifactStore> {
+        self.store.as_ref().ok_or_else(|| {
+            Error::config(
+                "bucket",
+                "(none)",
+                "records (a rollout's state and lease) are kept in the artifact bucket: set FAAS_AWS_BUCKET or AwsBuilder::bucket",
+            )
+        })
     }
 
     async fn require_function(&self, function: &str) -> Result<crate::lambda::Observed> {
@@ -503,5 +517,21 @@ impl ProviderBackend for AwsProvider {
 
     async fn logs(&self, query: &LogQuery) -> Result<LogPage> {
         self.read_logs(query).await
+    }
+
+    async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmState>> {
+        self.read_alarm_states(names).await
+    }
+
+    async fn read_record(&self, key: &str) -> Result<Option<StoredRecord>> {
+        self.record_store()?.read_record(key).await
+    }
+
+    async fn write_record(&self, key: &str, body: &[u8], condition: &WriteCondition) -> Result<RecordTag> {
+        self.record_store()?.write_record(key, body, condition).await
+    }
+
+    async fn delete_record(&self, key: &str, tag: &RecordTag) -> Result<()> {
+        self.record_store()?.delete_record(key, tag).await
     }
 }

@@ -2,6 +2,13 @@
 //! recording, fault-injecting proxy in front of it (moto never reports `InProgress`,
 //! conflicts or throttling by itself). Used by this crate's tests and the examples' tests;
 //! not for production use: it panics on failure, as test helpers do.
+//!
+//! The proxy also makes moto's S3 conditional writes atomic, as S3's are: moto checks
+//! `If-Match` / `If-None-Match` and then writes, with no lock between the two
+//! (`S3Response.put_object` and `delete_object` in moto/s3/responses.py) while moto_server
+//! serves requests on threads, so two conditional writes of one key could both pass their
+//! check. The proxy forwards conditional `PUT`s and `DELETE`s one at a time; moto still
+//! evaluates every condition itself.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod cbor;
@@ -159,6 +166,8 @@ struct ProxyState {
     seen: Arc<Mutex<Vec<Seen>>>,
     faults: Arc<Mutex<Vec<Fault>>>,
     pending: Arc<Mutex<Pending>>,
+    /// Held while a conditional write is forwarded (see the module docs).
+    conditional: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Lambda's asynchronous creates and updates, which moto finishes at once: for `window`
@@ -198,6 +207,7 @@ impl Proxy {
             seen: Arc::default(),
             faults: Arc::default(),
             pending: Arc::default(),
+            conditional: Arc::default(),
         };
         let (seen, faults, pending) = (state.seen.clone(), state.faults.clone(), state.pending.clone());
         let app = Router::new().fallback(forward).with_state(state);
@@ -390,6 +400,13 @@ async fn forward(State(st): State<ProxyState>, req: Request) -> Response {
     if let Some(FaultKind::Reset) = fault {
         panic!("injected connection reset before {method} {path}");
     }
+    let conditional_write = matches!(method.as_str(), "PUT" | "DELETE")
+        && (parts.headers.contains_key("if-match") || parts.headers.contains_key("if-none-match"));
+    let _one_at_a_time = if conditional_write {
+        Some(st.conditional.lock().await)
+    } else {
+        None
+    };
     let url = match &cbor_operation {
         Some(_) => format!("{}/", st.upstream),
         None => format!(

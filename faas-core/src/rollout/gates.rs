@@ -167,8 +167,9 @@ pub(crate) async fn check(
     Ok(out)
 }
 
-/// Before anything moves: the capability has what the gates need, and the provider can give
-/// each rule's figure for the new version (one probe query, nothing changed).
+/// Before anything moves: the capability has what the gates need, each alarm exists (one
+/// read of their states), and the provider can give each rule's figure for the new version
+/// (one probe query, nothing changed).
 pub(crate) async fn check_gates_possible(
     p: &dyn Provider,
     function: &str,
@@ -186,6 +187,14 @@ pub(crate) async fn check_gates_possible(
             Some("gate on alert rules over the provider's metrics instead".into()),
         )
         .with_provider(info.name));
+    }
+    let alarms: Vec<String> = gates
+        .iter()
+        .filter_map(|g| if let Gate::Alarm(n) = g { Some(n.clone()) } else { None })
+        .collect();
+    if !alarms.is_empty() {
+        // A misspelt alarm is bad input, not a failed gate mid-way.
+        p.alarm_states(&alarms).await?;
     }
     if rules.is_empty() {
         return Ok(());

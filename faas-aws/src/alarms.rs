@@ -274,7 +274,7 @@ impl AwsProvider {
                     map(
                         e,
                         Target {
-                            kind: ResourceKind::Rollout,
+                            kind: ResourceKind::Alarm,
                             name: "cloudwatch:DescribeAlarms",
                         },
                     )
@@ -305,8 +305,8 @@ impl AwsProvider {
             .map(|n| {
                 found.get(n).cloned().ok_or_else(|| {
                     Error::not_found(
-                        ResourceKind::Rollout,
-                        format!("alarm:{n}"),
+                        ResourceKind::Alarm,
+                        n.clone(),
                         Some(format!(
                             "CloudWatch has no alarm named {n:?} in this account and region: create it (AwsProvider::put_alarm) or fix the gate"
                         )),

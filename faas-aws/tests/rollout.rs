@@ -287,7 +287,7 @@ async fn alarm_states_come_back_in_order_and_a_missing_alarm_is_not_found() {
     let Error::NotFound { kind, name, .. } = &e else {
         panic!("{e:?}")
     };
-    assert_eq!((*kind, name.as_str()), (ResourceKind::Rollout, "alarm:nobody"));
+    assert_eq!((*kind, name.as_str()), (ResourceKind::Alarm, "nobody"));
     assert!(e.to_string().starts_with("aws: "), "{e}");
 }
 
@@ -485,7 +485,7 @@ async fn a_gate_on_a_missing_alarm_is_refused_before_anything_moves() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&e, Error::NotFound { name, .. } if name == "alarm:no-such-alarm"),
+        matches!(&e, Error::NotFound { name, .. } if name == "no-such-alarm"),
         "{e:?}"
     );
     assert_eq!(alias(&w.lambda, "misspelt").await, ("1".to_string(), HashMap::new()));

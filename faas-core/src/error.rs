@@ -18,6 +18,8 @@ pub enum ResourceKind {
     Artifact,
     /// A rollout's record.
     Rollout,
+    /// A cloud alarm (CloudWatch).
+    Alarm,
 }
 
 impl std::fmt::Display for ResourceKind {
@@ -28,6 +30,7 @@ impl std::fmt::Display for ResourceKind {
             ResourceKind::Label => "label",
             ResourceKind::Artifact => "artifact",
             ResourceKind::Rollout => "rollout",
+            ResourceKind::Alarm => "alarm",
         })
     }
 }

@@ -58,7 +58,10 @@ async fn azure_provider_passes_the_conformance_suite() {
     eprintln!("{report}");
     assert_eq!(
         report.skipped,
-        vec![("weighted_split", "no weighted labels (weighted_versions = 0)")]
+        vec![
+            ("weighted_split", "no weighted labels (weighted_versions = 0)"),
+            ("records_are_conditional", "no records (Capability::records)")
+        ]
     );
     assert!(report.ran.contains(&"metrics_and_logs_see_invocations"), "{report}");
     assert!(report.ran.contains(&"slot_swap_promotes_and_swaps_back"), "{report}");
@@ -91,7 +94,8 @@ async fn azure_flex_passes_the_checks_its_capability_selects() {
             "label_move_and_rollback",
             "weighted_split",
             "slot_swap_promotes_and_swaps_back",
-            "metrics_and_logs_see_invocations"
+            "metrics_and_logs_see_invocations",
+            "records_are_conditional"
         ],
         "{report}"
     );

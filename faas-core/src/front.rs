@@ -387,7 +387,7 @@ impl<B: ProviderBackend + ?Sized> Provider for B {
         named(
             &info,
             async {
-                check_records(&info, key)?;
+                check_records(self, &info, key)?;
                 ProviderBackend::read_record(self, key).await
             }
             .await,
@@ -399,7 +399,7 @@ impl<B: ProviderBackend + ?Sized> Provider for B {
         named(
             &info,
             async {
-                check_records(&info, key)?;
+                check_records(self, &info, key)?;
                 ProviderBackend::write_record(self, key, body, condition).await
             }
             .await,
@@ -411,7 +411,7 @@ impl<B: ProviderBackend + ?Sized> Provider for B {
         named(
             &info,
             async {
-                check_records(&info, key)?;
+                check_records(self, &info, key)?;
                 ProviderBackend::delete_record(self, key, tag).await
             }
             .await,
@@ -420,9 +420,13 @@ impl<B: ProviderBackend + ?Sized> Provider for B {
 }
 
 /// The capability and the key of a record operation.
-fn check_records(info: &ProviderInfo, key: &str) -> Result<()> {
+fn check_records<P: ProviderBackend + ?Sized>(backend: &P, info: &ProviderInfo, key: &str) -> Result<()> {
     if !info.capability.records {
-        return Err(unsupported(info, "records", None));
+        return Err(unsupported(
+            info,
+            "records",
+            backend.unsupported_hint("records").as_deref(),
+        ));
     }
     crate::records::check_key(key)
 }

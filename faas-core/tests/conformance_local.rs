@@ -51,5 +51,5 @@ async fn whole_suite_through_dyn_provider() {
         vec![("slot_swap_promotes_and_swaps_back", "no slot swap")],
         "{report}"
     );
-    assert_eq!(report.ran.len(), 12, "{report}");
+    assert_eq!(report.ran.len(), 14, "{report}");
 }

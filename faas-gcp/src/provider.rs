@@ -95,7 +95,14 @@ impl GcpProvider {
 #[async_trait]
 impl ProviderBackend for GcpProvider {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo::new(NAME, CAPABILITY, LIMITS).weighted_label(self.serving_label())
+        // Records live in the artifact bucket: without one there are none.
+        let capability = CAPABILITY.records(self.bucket.is_some());
+        ProviderInfo::new(NAME, capability, LIMITS).weighted_label(self.serving_label())
+    }
+
+    fn unsupported_hint(&self, operation: &str) -> Option<String> {
+        (operation == "records" && self.bucket.is_none())
+            .then(|| "records (and so rollouts) live in the artifact bucket: set bucket (FAAS_GCP_BUCKET)".to_string())
     }
 
     fn validate(&self, spec: &FunctionSpec) -> Result<()> {

@@ -218,7 +218,9 @@ async fn bad_rollouts_are_refused_before_anything_moves() {
         .run()
         .await
         .unwrap_err();
-    assert!(matches!(&e, Error::InvalidConfig { key, .. } if key == "bucket"), "{e}");
+    assert!(matches!(&e, Error::Unsupported { .. }), "{e}");
+    assert!(e.to_string().contains("FAAS_GCP_BUCKET"), "{e}");
+    assert!(!no_bucket.info().capability.records, "the capability says so too");
     assert_eq!(s.fake.writes(), Vec::<String>::new());
     assert_eq!(stored_percents(&s.fake, "strict-fn"), percents(&[("1", 100)]));
     assert!(stored_record(&s.gcs, "strict-fn").await.is_none());

@@ -15,9 +15,11 @@
 //! ```
 
 mod checks;
+mod records;
 mod support;
 
 pub use checks::*;
+pub use records::*;
 pub use support::*;
 
 use std::future::Future;
@@ -273,6 +275,18 @@ pub async fn run_all(p: &dyn Provider, fx: &Fixture) -> Report {
     .await;
     r.check("old_secrets_stay_hidden", None, old_secrets_stay_hidden(p, fx))
         .await;
+    r.check(
+        "records_are_conditional",
+        (!c.records).then_some("no records (Capability::records)"),
+        records_are_conditional(p, fx),
+    )
+    .await;
+    r.check(
+        "records_and_alarms_unsupported_say_so",
+        None,
+        records_and_alarms_unsupported_say_so(p, fx),
+    )
+    .await;
     r.check("capability_is_honest", None, capability_is_honest(p, fx)).await;
     r
 }

@@ -25,6 +25,9 @@ struct Progress {
 pub(super) async fn run(r: Rollout<'_>) -> Result<RolloutReport> {
     r.check_input()?;
     let p = r.provider;
+    // The state lives in a record: a provider without them says so (and why) here, before
+    // anything else is read or changed.
+    state::load(p, &r.function, &r.label).await?;
     let versions = p.list_versions(&r.function).await?;
     if !versions.iter().any(|v| v.id == r.version) {
         return Err(Error::not_found(

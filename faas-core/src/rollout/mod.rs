@@ -254,13 +254,6 @@ impl<'a> Rollout<'a> {
         crate::names::check_version(&self.version).map_err(named)?;
         self.plan.check(info.capability.whole_percent).map_err(named)?;
         self.traffic()?;
-        if !info.capability.records {
-            return Err(Error::unsupported(
-                "rollouts (no conditional records to keep their state and lease in)",
-                None,
-            )
-            .with_provider(info.name));
-        }
         if self.poll.is_zero() || self.lease <= self.poll {
             return Err(Error::invalid(
                 "lease",

@@ -20,6 +20,7 @@ use faas_core::local::LocalProvider;
 use faas_core::pipeline::{
     Event, FigureSink, Pipeline, PipelineReport, ProviderSet, Resolved, StepStatus, write_reports,
 };
+use faas_core::rollout::RolloutEvent;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Run a delivery pipeline.
@@ -161,6 +162,14 @@ fn observe(bar: &ProgressBar, e: &Event) {
                 line(bar, format!("        {f}"));
             }
         }
+        Event::Rollout { step, event } => match event {
+            RolloutEvent::StepStarted { percent, routing, .. } => line(
+                bar,
+                format!("   {step}: {percent}% to the new version, routing {routing}"),
+            ),
+            RolloutEvent::RolledBack(f) => line(bar, format!("   {step}: rolled back by {}: {}", f.gate, f.reason)),
+            _ => {}
+        },
         Event::StepFinished { report } if report.status != StepStatus::Skipped => bar.inc(1),
         _ => {}
     }

@@ -217,16 +217,8 @@ fn show(r: &RolloutReport) {
         examples::say(&format!("  rolled back by {}: {}{figures}", f.gate, f.reason));
     }
     if let Some(routing) = &r.final_routing {
-        examples::say(&format!("  {} now routes {}", r.label, routing_text(routing)));
+        examples::say(&format!("  {} now routes {}", r.label, routing));
     }
-}
-
-fn routing_text(r: &faas_core::Routing) -> String {
-    let mut s = r.primary.clone();
-    for (v, w) in &r.weights {
-        s.push_str(&format!(" + {v} at {:.0}%", w * 100.0));
-    }
-    s
 }
 
 /// A progress bar per step (none with --json).
@@ -264,7 +256,7 @@ impl Progress {
                     ProgressStyle::with_template(&format!("  {{spinner}} step {{msg}} {{elapsed}} of {wait}s"))
                         .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 );
-                b.set_message(format!("{}: {percent}% ({})", index + 1, routing_text(routing)));
+                b.set_message(format!("{}: {percent}% ({})", index + 1, routing));
                 b.enable_steady_tick(Duration::from_secs(1));
                 *bar = Some(b);
             }

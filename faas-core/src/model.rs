@@ -120,6 +120,22 @@ pub struct Routing {
     pub weights: BTreeMap<String, f64>,
 }
 
+/// `7`, or `6 + 7 at 10%`.
+///
+/// ```
+/// use faas_core::Routing;
+/// assert_eq!(Routing::to("6").with("7", 0.1).to_string(), "6 + 7 at 10%");
+/// ```
+impl std::fmt::Display for Routing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.primary)?;
+        for (v, w) in &self.weights {
+            write!(f, " + {v} at {}%", (w * 1000.0).round() / 10.0)?;
+        }
+        Ok(())
+    }
+}
+
 impl Routing {
     /// All traffic to `version`.
     pub fn to(version: impl Into<String>) -> Self {

@@ -33,21 +33,34 @@ async fn the_example_pipeline_runs_green_and_writes_reports() {
     let pipeline = Pipeline::load(example()).unwrap();
     let report = pipeline.run(&providers, Some("dev"), &observer).await.unwrap();
     assert!(report.passed, "{:#?}", report.steps);
-    assert_eq!(report.test_counts(), (2, 2));
+    // Two integration test cases and the release stage's rollout.
+    assert_eq!(report.test_counts(), (3, 3));
     assert!(report.steps.iter().all(|s| s.status == StepStatus::Passed));
     let prod = provider.get_label("my-function-prod", "LATEST").await.unwrap();
     assert_eq!(prod.routing.primary, "1");
+    let live = provider.get_label("my-function-prod", "live").await.unwrap();
+    assert_eq!(
+        live.routing,
+        faas_core::Routing::to("1"),
+        "the rollout created the label"
+    );
     let dev = provider.get("my-function-dev").await.unwrap();
     assert_eq!(dev.spec.environment["LOG_LEVEL"], "DEBUG");
     assert_eq!(dev.spec.environment["ENV"], "dev");
     let events = events.lock().unwrap().clone();
     assert!(events.iter().any(|e| e.starts_with("StageStarted")) && events.iter().any(|e| e.starts_with("TestCase")));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("Rollout") && e.contains("StepStarted")),
+        "the rollout step's progress reaches the pipeline's observer"
+    );
 
     let (json, junit) = write_reports(&report, &dir.path().join("reports")).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
     assert_eq!(v["passed"], true);
     let check = std::process::Command::new("python3")
-        .args(["-c", "import sys, xml.etree.ElementTree as ET; r = ET.parse(sys.argv[1]).getroot(); assert r.tag == 'testsuites' and r.get('tests') == '2' and r.get('failures') == '0', r.attrib"])
+        .args(["-c", "import sys, xml.etree.ElementTree as ET; r = ET.parse(sys.argv[1]).getroot(); assert r.tag == 'testsuites' and r.get('tests') == '3' and r.get('failures') == '0', r.attrib"])
         .arg(junit)
         .status()
         .unwrap();

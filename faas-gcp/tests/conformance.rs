@@ -4,8 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use faas_core::conformance;
 use faas_core::Provider;
+use faas_core::conformance;
 use faas_gcp::test_support::{FakeGcp, fixture};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

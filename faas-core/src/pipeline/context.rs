@@ -54,6 +54,14 @@ pub enum Event {
         /// The verdict.
         result: TestResult,
     },
+    /// A rollout step moved traffic, checked a gate, rolled back… (see
+    /// [`RolloutEvent`](crate::rollout::RolloutEvent)).
+    Rollout {
+        /// The step.
+        step: String,
+        /// What happened.
+        event: crate::rollout::RolloutEvent,
+    },
     /// A step finished.
     StepFinished {
         /// The step's report.

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::step::{Step, StepOutcome};
 use crate::observe::{AlertRule, parse_span};
-use crate::pipeline::context::RunContext;
-use crate::rollout::{Gate, NotEnoughData, Rollout, RolloutPlan, RolloutStatus, TestCaseHook};
+use crate::pipeline::context::{Event, RunContext};
+use crate::rollout::{Gate, NotEnoughData, Rollout, RolloutEvent, RolloutPlan, RolloutStatus, TestCaseHook};
 use crate::testcase::{TestCase, TestResult};
 use crate::{Error, Provider, Result};
 
@@ -154,6 +154,13 @@ impl Step for RolloutConfig {
             )
         })?;
         let started = std::time::Instant::now();
+        let (observer, step) = (ctx.observer, ctx.step_name().to_string());
+        let forward = move |event: &RolloutEvent| {
+            observer.event(&Event::Rollout {
+                step: step.clone(),
+                event: event.clone(),
+            })
+        };
         let mut rollout = Rollout::new(
             provider.as_ref(),
             &self.function_name,
@@ -165,7 +172,8 @@ impl Step for RolloutConfig {
         .poll_every(self.poll)
         .lease(self.poll * 6)
         .create_label(self.create_label)
-        .dry_run(ctx.dry_run());
+        .dry_run(ctx.dry_run())
+        .observer(&forward);
         for g in &self.gates {
             rollout = rollout.gate(g.clone());
         }

@@ -143,7 +143,11 @@ async fn monitoring_cloudwatch_publishes_the_runs_own_figures() {
     let ran = report.steps.iter().filter(|s| s.status != StepStatus::Skipped).count();
     assert_eq!(named("StepDuration").len(), ran, "one per step that ran");
     assert_eq!(named("TestPassRate")[0].value, 100.0);
-    assert_eq!(named("TestCases")[0].value, 2.0);
+    assert_eq!(
+        named("TestCases")[0].value,
+        3.0,
+        "two integration cases and the rollout"
+    );
     assert_eq!(named("FailedSteps")[0].value, 0.0);
     assert_eq!(named("RunPassed")[0].value, 1.0);
     assert!(

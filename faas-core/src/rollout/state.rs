@@ -130,17 +130,36 @@ pub(crate) async fn store(p: &dyn Provider, record: &RolloutRecord, condition: &
 }
 
 impl Held {
-    /// Writes the record (renewing the lease) if nobody else wrote it since.
+    /// Writes the record (renewing the lease) if nobody else wrote it since — except a
+    /// command left for this runner (another process's promote, abort or stop), which is
+    /// kept for the next [`Held::poll`] and the write made again.
     pub(crate) async fn save(&mut self, p: &dyn Provider) -> Result<()> {
-        self.record.lease_until_ms = if self.record.status.is_final() {
-            0
-        } else {
-            now_ms() + self.lease.as_millis() as u64
-        };
-        self.tag = store(p, &self.record, &WriteCondition::Matches(self.tag.clone()))
-            .await
-            .map_err(|e| lost(e, &self.record))?;
-        Ok(())
+        loop {
+            self.record.lease_until_ms = if self.record.status.is_final() {
+                0
+            } else {
+                now_ms() + self.lease.as_millis() as u64
+            };
+            match store(p, &self.record, &WriteCondition::Matches(self.tag.clone())).await {
+                Ok(tag) => {
+                    self.tag = tag;
+                    return Ok(());
+                }
+                Err(e @ Error::Conflict { .. }) => match load(p, &self.record.function, &self.record.label).await? {
+                    Some((now, tag))
+                        if now.id == self.record.id
+                            && now.holder == self.record.holder
+                            && now.command.is_some()
+                            && self.record.command.is_none() =>
+                    {
+                        self.record.command = now.command;
+                        self.tag = tag;
+                    }
+                    _ => return Err(lost(e, &self.record)),
+                },
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Reads the record again for a command from elsewhere, then renews the lease. A record

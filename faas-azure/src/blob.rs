@@ -64,7 +64,7 @@ fn iso(t: OffsetDateTime) -> String {
 pub(crate) type Metadata = BTreeMap<String, String>;
 
 impl Blobs {
-    fn url(&self, blob: Option<&str>) -> Result<Url> {
+    pub(crate) fn url(&self, blob: Option<&str>) -> Result<Url> {
         let mut url =
             Url::parse(&self.endpoint).map_err(|e| Error::invalid("blob_endpoint", &self.endpoint, e.to_string()))?;
         {
@@ -79,8 +79,10 @@ impl Blobs {
         Ok(url)
     }
 
-    /// Signs a request the Shared Key way and sends it.
-    async fn send(
+    /// Signs a request the Shared Key way and sends it. The signed standard headers are
+    /// `Content-Length`, `Content-Type`, `If-Match` and `If-None-Match` (the others are never
+    /// sent).
+    pub(crate) async fn send(
         &self,
         method: Method,
         url: Url,
@@ -110,10 +112,11 @@ impl Blobs {
             resource.push_str(&format!("\n{k}:{v}"));
         }
         let to_sign = format!(
-            "{}\n\n\n{}\n\n{}\n\n\n\n{}\n\n\n{}{}",
+            "{}\n\n\n{}\n\n{}\n\n\n{}\n{}\n\n\n{}{}",
             method.as_str(),
             if length == 0 { String::new() } else { length.to_string() },
             get("content-type"),
+            get("if-match"),
             get("if-none-match"),
             ms.iter().map(|(k, v)| format!("{k}:{v}\n")).collect::<String>(),
             resource
@@ -139,7 +142,7 @@ impl Blobs {
             .map_err(|e| transport(&format!("{method} blob {}", url.path()), e))
     }
 
-    async fn check(resp: reqwest::Response, target: Target<'_>) -> Result<reqwest::Response> {
+    pub(crate) async fn check(resp: reqwest::Response, target: Target<'_>) -> Result<reqwest::Response> {
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -153,7 +156,7 @@ impl Blobs {
         Err(map_error(status, None, json.to_string().as_bytes(), target))
     }
 
-    fn target<'a>(&self, name: &'a str) -> Target<'a> {
+    pub(crate) fn target<'a>(&self, name: &'a str) -> Target<'a> {
         Target {
             kind: ResourceKind::Artifact,
             name,

@@ -404,6 +404,25 @@ pub fn python_package(dir: &std::path::Path) -> faas_package::Package {
         .unwrap()
 }
 
+/// A Python function app packaged into `dir/{marker}.zip` from `dir/src-{marker}`, its code
+/// marked with `marker` (so each marker has its own sha256).
+pub fn marked_package(dir: &std::path::Path, marker: &str) -> faas_package::Package {
+    let src = dir.join(format!("src-{marker}"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("function_app.py"),
+        format!("import azure.functions as func\n\napp = func.FunctionApp()\nMARKER = {marker:?}\n"),
+    )
+    .unwrap();
+    std::fs::write(src.join("host.json"), "{\"version\": \"2.0\"}\n").unwrap();
+    faas_package::PackageBuilder::new(&src)
+        .runtime("python3.12".parse().unwrap())
+        .handler("function_app.app")
+        .output(dir.join(format!("{marker}.zip")))
+        .build()
+        .unwrap()
+}
+
 /// Azurite's blob service on a free loopback port, killed on drop.
 pub struct Azurite {
     /// The account's blob endpoint (`http://127.0.0.1:{port}/devstoreaccount1`).

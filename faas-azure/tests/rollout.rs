@@ -1,0 +1,330 @@
+//! Rollouts on Azure Premium/Dedicated, against the fake ARM and Azurite: the slot `staging`
+//! runs the new version, each step sets production's `rampUpRules` share to the slot (read
+//! from the fake's stored site config, not through faas), the last step clears the rule and
+//! swaps the slot into production; a failing post-traffic hook swaps back; two rollouts never
+//! both proceed; a version the slot does not run is refused before anything moves; records are
+//! conditional blobs in Azurite (`If-None-Match: *`, `If-Match`); Flex Consumption is refused
+//! before any call.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use faas_azure::test_support::{Azurite, FakeAzure, marked_package as package};
+use faas_azure::{AzureProvider, Hosting};
+use faas_core::records::{RecordTag, WriteCondition};
+use faas_core::rollout::{FnHook, Rollout, RolloutEvent, RolloutPlan, RolloutStatus};
+use faas_core::{DeployOptions, Error, FunctionSpec, Provider, ProviderExt, Routing};
+
+/// The app setting holding the sha256 of the code a site runs.
+const CODE_SHA: &str = "FAAS_CODE_SHA256";
+
+fn spec(name: &str) -> FunctionSpec {
+    FunctionSpec::new(name, "python3.12".parse().unwrap(), "function_app.app")
+}
+
+/// The fake, Azurite and a Premium provider on them.
+struct Setup {
+    fake: FakeAzure,
+    azure: AzureProvider,
+    _azurite: Azurite,
+    dir: tempfile::TempDir,
+}
+
+/// `None` outside CI when Azurite is not installed.
+async fn setup() -> Option<Setup> {
+    let azurite = Azurite::start().await?;
+    let fake = FakeAzure::start().await;
+    let azure = fake.provider(&azurite.blob_endpoint).await;
+    Some(Setup {
+        fake,
+        azure,
+        _azurite: azurite,
+        dir: tempfile::tempdir().unwrap(),
+    })
+}
+
+/// The code sha256s of `app`'s version 1 and 2.
+struct Shas {
+    one: String,
+    two: String,
+}
+
+impl Setup {
+    /// Version 1 in production, version 2 in the slot `staging` (both published).
+    async fn two_versions(&self, app: &str) -> Shas {
+        let (one, two) = (
+            package(self.dir.path(), &format!("{app}-one")),
+            package(self.dir.path(), &format!("{app}-two")),
+        );
+        let publish = DeployOptions {
+            publish: true,
+            ..DeployOptions::default()
+        };
+        self.azure.deploy_package(&spec(app), &one, &publish).await.unwrap();
+        let staging = DeployOptions {
+            label: Some("staging".into()),
+            ..publish
+        };
+        self.azure.deploy_package(&spec(app), &two, &staging).await.unwrap();
+        // Deploying to the slot ran version 2 in production too: put version 1 back.
+        self.azure
+            .deploy_package(&spec(app), &one, &DeployOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(self.production_sha(app), one.sha256);
+        assert_eq!(self.fake.settings(&format!("{app}-staging"))[CODE_SHA], two.sha256);
+        Shas {
+            one: one.sha256,
+            two: two.sha256,
+        }
+    }
+
+    /// The code production runs, from the fake's stored settings.
+    fn production_sha(&self, app: &str) -> String {
+        self.fake.settings(app)[CODE_SHA].clone()
+    }
+
+    /// The slot's `defaultHostName`, from the fake's stored site.
+    fn staging_host(&self, app: &str) -> String {
+        let site = self.fake.site(&format!("{app}-staging")).unwrap();
+        site["properties"]["defaultHostName"].as_str().unwrap().to_string()
+    }
+}
+
+/// Production's stored `rampUpRules` as (actionHostName, reroutePercentage).
+fn stored_rules(fake: &FakeAzure, app: &str) -> Vec<(String, f64)> {
+    fake.ramp_up_rules(app)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["actionHostName"].as_str().unwrap_or_default().to_string(),
+                r["reroutePercentage"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linear_rollout_ramps_the_slot_up_then_swaps_it_in() {
+    let Some(s) = setup().await else { return };
+    let shas = s.two_versions("ramp-app").await;
+    let host = s.staging_host("ramp-app");
+    assert_eq!(s.azure.ramp_up_percent("ramp-app", "staging").await.unwrap(), 0.0);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let fake = &s.fake;
+    let observer = move |e: &RolloutEvent| {
+        if let RolloutEvent::StepStarted { percent, .. } = e {
+            let production = fake.settings("ramp-app")[CODE_SHA].clone();
+            sink.lock()
+                .unwrap()
+                .push((*percent, stored_rules(fake, "ramp-app"), production));
+        }
+    };
+    let report = Rollout::new(
+        &s.azure,
+        "ramp-app",
+        "staging",
+        "2",
+        "linear:50%:1500ms".parse().unwrap(),
+    )
+    .poll_every(Duration::from_millis(200))
+    .lease(Duration::from_secs(5))
+    .observer(&observer)
+    .run()
+    .await
+    .unwrap();
+    assert_eq!(report.status, RolloutStatus::Succeeded, "{}", report.summary());
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            (50.0, vec![(host, 50.0)], shas.one.clone()),
+            (100.0, vec![], shas.two.clone()),
+        ]
+    );
+    // Swapped: production runs version 2, the slot version 1; no rule left.
+    assert_eq!(s.production_sha("ramp-app"), shas.two);
+    assert_eq!(s.fake.settings("ramp-app-staging")[CODE_SHA], shas.one);
+    assert_eq!(stored_rules(&s.fake, "ramp-app"), vec![]);
+    // Production's version is named, not `latest`.
+    assert_eq!(report.starting_routing, Some(Routing::to("1")));
+    assert_eq!(report.final_routing, Some(Routing::to("2")));
+    assert!(s.fake.requests().iter().any(|r| r.contains("/slotsswap")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_post_traffic_hook_swaps_back() {
+    let Some(s) = setup().await else { return };
+    let shas = s.two_versions("hook-app").await;
+    // Another slot's rule is not the rollout's: it stays as it is throughout.
+    s.azure
+        .set_label("hook-app", "canary", &Routing::to("1"))
+        .await
+        .unwrap();
+    s.azure.ramp_up("hook-app", "canary", 10.0).await.unwrap();
+    let canary = s.fake.site("hook-app-canary").unwrap()["properties"]["defaultHostName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hook = FnHook::new("smoke", |_ctx| {
+        Box::pin(async { Ok(Err("version 2 answered 500".to_string())) })
+    });
+    let report = Rollout::new(
+        &s.azure,
+        "hook-app",
+        "staging",
+        "2",
+        "canary:25%:500ms".parse().unwrap(),
+    )
+    .poll_every(Duration::from_millis(200))
+    .lease(Duration::from_secs(5))
+    .post_traffic(hook)
+    .run()
+    .await
+    .unwrap();
+    assert_eq!(report.status, RolloutStatus::RolledBack, "{}", report.summary());
+    assert_eq!(report.failure.as_ref().unwrap().gate, "post_traffic:smoke");
+    // The swap happened and was undone: production runs version 1, the slot version 2.
+    let swaps = s
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("POST ") && r.contains("/slotsswap"))
+        .count();
+    assert_eq!(swaps, 2);
+    assert_eq!(s.production_sha("hook-app"), shas.one);
+    assert_eq!(s.fake.settings("hook-app-staging")[CODE_SHA], shas.two);
+    // The starting share (none) is back; the other slot's rule was kept.
+    assert_eq!(stored_rules(&s.fake, "hook-app"), vec![(canary, 10.0)]);
+    assert_eq!(s.azure.ramp_up_percent("hook-app", "staging").await.unwrap(), 0.0);
+    assert_eq!(s.azure.ramp_up_percent("hook-app", "canary").await.unwrap(), 10.0);
+    assert_eq!(report.final_routing, Some(Routing::to("1")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_rollouts_of_the_slot_never_both_proceed() {
+    let Some(s) = setup().await else { return };
+    let shas = s.two_versions("race-app").await;
+    let plan: RolloutPlan = "canary:50%:1s".parse().unwrap();
+    let a = Rollout::new(&s.azure, "race-app", "staging", "2", plan.clone()).poll_every(Duration::from_millis(200));
+    let b = Rollout::new(&s.azure, "race-app", "staging", "2", plan).poll_every(Duration::from_millis(200));
+    let (ra, rb) = tokio::join!(a.run(), b.run());
+    let (won, lost) = match (ra, rb) {
+        (Ok(w), Err(l)) | (Err(l), Ok(w)) => (w, l),
+        other => panic!("exactly one should proceed: {other:?}"),
+    };
+    assert_eq!(won.status, RolloutStatus::Succeeded, "{}", won.summary());
+    let Error::Conflict { message, resource, .. } = &lost else {
+        panic!("{lost:?}")
+    };
+    assert_eq!(resource, "race-app@staging");
+    assert!(message.contains(&won.id), "{message}");
+    assert_eq!(s.production_sha("race-app"), shas.two);
+    assert_eq!(stored_rules(&s.fake, "race-app"), vec![]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_the_slot_does_not_run_is_refused_before_anything_moves() {
+    let Some(s) = setup().await else { return };
+    let shas = s.two_versions("strict-app").await;
+    s.azure
+        .set_label("strict-app", "staging", &Routing::to("1"))
+        .await
+        .unwrap();
+    s.fake.clear_requests();
+    let e = Rollout::new(&s.azure, "strict-app", "staging", "2", "linear:50%:1m".parse().unwrap())
+        .run()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::InvalidInput { field, .. } if field == "version"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("staging"), "{e}");
+    assert_eq!(s.fake.writes(), Vec::<String>::new());
+    assert_eq!(s.production_sha("strict-app"), shas.one);
+    assert_eq!(stored_rules(&s.fake, "strict-app"), vec![]);
+    // No record was taken either.
+    let record = s.azure.read_record("rollouts/strict-app/staging.json").await.unwrap();
+    assert_eq!(record, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_are_conditional_blobs() {
+    let Some(s) = setup().await else { return };
+    let key = "rollouts/rec-app/staging.json";
+    let conflict = |r: faas_core::Result<RecordTag>| match r {
+        Err(Error::Conflict { .. }) => {}
+        other => panic!("expected a conflict: {other:?}"),
+    };
+    assert_eq!(s.azure.read_record(key).await.unwrap(), None);
+    let first = s
+        .azure
+        .write_record(key, b"one", &WriteCondition::Absent)
+        .await
+        .unwrap();
+    conflict(s.azure.write_record(key, b"again", &WriteCondition::Absent).await);
+    let second = s
+        .azure
+        .write_record(key, b"two", &WriteCondition::Matches(first.clone()))
+        .await
+        .unwrap();
+    assert_ne!(first, second);
+    conflict(
+        s.azure
+            .write_record(key, b"stale", &WriteCondition::Matches(first.clone()))
+            .await,
+    );
+    let read = s.azure.read_record(key).await.unwrap().unwrap();
+    assert_eq!((read.body.as_slice(), &read.tag), (b"two".as_slice(), &second));
+    // A delete needs the current tag; a missing record is fine.
+    let e = s.azure.delete_record(key, &first).await.unwrap_err();
+    assert!(matches!(e, Error::Conflict { .. }), "{e}");
+    assert!(s.azure.read_record(key).await.unwrap().is_some());
+    s.azure.delete_record(key, &second).await.unwrap();
+    assert_eq!(s.azure.read_record(key).await.unwrap(), None);
+    s.azure.delete_record(key, &second).await.unwrap();
+    // A tag this container never gave is a conflict too, never a write.
+    conflict(
+        s.azure
+            .write_record(
+                key,
+                b"x",
+                &WriteCondition::Matches(RecordTag("\"0x8D000000000\"".into())),
+            )
+            .await,
+    );
+    assert_eq!(s.azure.read_record(key).await.unwrap(), None);
+    // Bad keys are refused before any call.
+    let e = s.azure.read_record("rollouts/../x").await.unwrap_err();
+    assert!(matches!(e, Error::InvalidInput { .. }), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flex_consumption_refuses_rollouts_before_any_call() {
+    let Some(azurite) = Azurite::start().await else { return };
+    let fake = FakeAzure::start().await;
+    let flex = fake
+        .builder(&azurite.blob_endpoint)
+        .hosting(Hosting::Flex)
+        .build()
+        .await
+        .unwrap();
+    assert!(!flex.info().capability.records);
+    fake.clear_requests();
+    for plan in ["linear:50%:1m", "all-at-once"] {
+        let e = Rollout::new(&flex, "flex-app", "staging", "1", plan.parse().unwrap())
+            .run()
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+        assert!(e.to_string().contains("labels"), "{e}");
+    }
+    let e = flex.read_record("rollouts/flex-app/staging.json").await.unwrap_err();
+    assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+    assert_eq!(fake.requests(), Vec::<String>::new());
+}

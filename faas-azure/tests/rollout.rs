@@ -1,10 +1,11 @@
 //! Rollouts on Azure Premium/Dedicated, against the fake ARM and Azurite: the slot `staging`
 //! runs the new version, each step sets production's `rampUpRules` share to the slot (read
 //! from the fake's stored site config, not through faas), the last step clears the rule and
-//! swaps the slot into production; a failing post-traffic hook swaps back; two rollouts never
-//! both proceed; a version the slot does not run is refused before anything moves; records are
-//! conditional blobs in Azurite (`If-None-Match: *`, `If-Match`); Flex Consumption is refused
-//! before any call.
+//! swaps the slot into production; a failing post-traffic hook swaps back; an abort from
+//! another provider takes the share back without a swap; two rollouts never both proceed; a
+//! version the slot does not run is refused before anything moves; records are conditional
+//! blobs in Azurite (`If-None-Match: *`, `If-Match`); Flex Consumption is refused before any
+//! call.
 
 #![allow(clippy::unwrap_used)]
 
@@ -28,7 +29,7 @@ fn spec(name: &str) -> FunctionSpec {
 struct Setup {
     fake: FakeAzure,
     azure: AzureProvider,
-    _azurite: Azurite,
+    azurite: Azurite,
     dir: tempfile::TempDir,
 }
 
@@ -40,7 +41,7 @@ async fn setup() -> Option<Setup> {
     Some(Setup {
         fake,
         azure,
-        _azurite: azurite,
+        azurite,
         dir: tempfile::tempdir().unwrap(),
     })
 }
@@ -203,6 +204,36 @@ async fn a_failing_post_traffic_hook_swaps_back() {
     assert_eq!(s.azure.ramp_up_percent("hook-app", "staging").await.unwrap(), 0.0);
     assert_eq!(s.azure.ramp_up_percent("hook-app", "canary").await.unwrap(), 10.0);
     assert_eq!(report.final_routing, Some(Routing::to("1")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_from_another_provider_takes_the_share_back_without_a_swap() {
+    let Some(s) = setup().await else { return };
+    let shas = s.two_versions("abort-app").await;
+    let host = s.staging_host("abort-app");
+    // Another process: its own provider on the same subscription and container.
+    let other = s.fake.provider(&s.azurite.blob_endpoint).await;
+    let runner = Rollout::new(&s.azure, "abort-app", "staging", "2", "canary:50%:1h".parse().unwrap())
+        .poll_every(Duration::from_millis(200))
+        .lease(Duration::from_secs(5))
+        .run();
+    let aborter = async {
+        while stored_rules(&s.fake, "abort-app") != vec![(host.clone(), 50.0)] {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Rollout::new(&other, "abort-app", "staging", "2", RolloutPlan::AllAtOnce)
+            .poll_every(Duration::from_millis(200))
+            .abort()
+            .await
+    };
+    let (ran, aborted) = tokio::join!(runner, aborter);
+    let (ran, aborted) = (ran.unwrap(), aborted.unwrap());
+    assert_eq!(ran.status, RolloutStatus::RolledBack, "{}", ran.summary());
+    assert_eq!(ran.failure.as_ref().unwrap().gate, "abort");
+    assert_eq!(aborted.status, RolloutStatus::RolledBack);
+    assert_eq!(stored_rules(&s.fake, "abort-app"), vec![]);
+    assert_eq!(s.production_sha("abort-app"), shas.one);
+    assert!(!s.fake.requests().iter().any(|r| r.contains("/slotsswap")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

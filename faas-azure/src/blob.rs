@@ -148,12 +148,17 @@ impl Blobs {
         }
         let status = resp.status().as_u16();
         let body = resp.bytes().await.unwrap_or_default();
-        // Blob errors are XML: take the code for the message.
-        let text = String::from_utf8_lossy(&body);
+        Err(Self::error_of(status, &body, target))
+    }
+
+    /// The typed error of a Blob service answer: its XML `Code` and `Message`, mapped like
+    /// ARM's (5xx retryable, 429 throttled, 409/412 conflicts).
+    pub(crate) fn error_of(status: u16, body: &[u8], target: Target<'_>) -> Error {
+        let text = String::from_utf8_lossy(body);
         let code = between(&text, "<Code>", "</Code>").unwrap_or_default();
         let message = between(&text, "<Message>", "</Message>").unwrap_or_default();
         let json = serde_json::json!({"error": {"code": code, "message": message.lines().next().unwrap_or("")}});
-        Err(map_error(status, None, json.to_string().as_bytes(), target))
+        map_error(status, None, json.to_string().as_bytes(), target)
     }
 
     pub(crate) fn target<'a>(&self, name: &'a str) -> Target<'a> {

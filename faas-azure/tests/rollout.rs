@@ -4,8 +4,9 @@
 //! swaps the slot into production; a failing post-traffic hook swaps back; an abort from
 //! another provider takes the share back without a swap; two rollouts never both proceed; a
 //! version the slot does not run is refused before anything moves; records are conditional
-//! blobs in Azurite (`If-None-Match: *`, `If-Match`); Flex Consumption is refused before any
-//! call.
+//! blobs in Azurite (`If-None-Match: *`, `If-Match`) that ride out busy storage and lost
+//! answers ([`BlobFaults`](faas_azure::test_support::BlobFaults)); Flex Consumption is
+//! refused before any call.
 
 #![allow(clippy::unwrap_used)]
 
@@ -358,4 +359,43 @@ async fn flex_consumption_refuses_rollouts_before_any_call() {
     let e = flex.read_record("rollouts/flex-app/staging.json").await.unwrap_err();
     assert!(matches!(e, Error::Unsupported { .. }), "{e}");
     assert_eq!(fake.requests(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_calls_ride_out_busy_storage_and_lost_answers() {
+    let Some(azurite) = Azurite::start().await else { return };
+    let faults = azurite.with_faults().await;
+    let fake = FakeAzure::start().await;
+    let azure = fake.provider(&faults.blob_endpoint).await;
+    let key = "rollouts/flaky-app/staging.json";
+    // Busy storage (503 ServerBusy) is waited out, for reads and writes alike.
+    assert_eq!(azure.read_record(key).await.unwrap(), None);
+    faults.busy_next(2);
+    let first = azure.write_record(key, b"one", &WriteCondition::Absent).await.unwrap();
+    assert_eq!(faults.faulted(), 2);
+    // The create lands, its answer is lost; the retry meets 409 and finds our bytes there.
+    azure.delete_record(key, &first).await.unwrap();
+    faults.lose_next_answer();
+    let created = azure.write_record(key, b"one", &WriteCondition::Absent).await.unwrap();
+    assert_eq!(faults.faulted(), 3);
+    let read = azure.read_record(key).await.unwrap().unwrap();
+    assert_eq!((read.body.as_slice(), &read.tag), (b"one".as_slice(), &created));
+    // The same for a replace: the retry meets 412 (our write changed the ETag).
+    faults.lose_next_answer();
+    let second = azure
+        .write_record(key, b"two", &WriteCondition::Matches(created.clone()))
+        .await
+        .unwrap();
+    assert_eq!(faults.faulted(), 4);
+    assert_eq!(azure.read_record(key).await.unwrap().unwrap().tag, second);
+    // Bytes other than ours in the way are still a conflict.
+    let e = azure
+        .write_record(key, b"mine", &WriteCondition::Matches(created))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Conflict { .. }), "{e}");
+    // A delete whose answer was lost is done: the retry finds nothing there.
+    faults.lose_next_answer();
+    azure.delete_record(key, &second).await.unwrap();
+    assert_eq!(azure.read_record(key).await.unwrap(), None);
 }

@@ -2,8 +2,9 @@
 //! slots, app settings, site config, swap, host keys), `Microsoft.Storage` `listKeys`, Kudu
 //! (zipdeploy, OneDeploy, deployments and their logs) and the Entra token endpoint, served
 //! over TLS (azure_identity only talks to an `https` authority) with a certificate made by
-//! `openssl`; and an Azurite launcher for Blob storage. Used by this crate's tests and the
-//! examples'; not for production use: it panics on failure, as test helpers do.
+//! `openssl`; and an Azurite launcher for Blob storage, with a fault-injecting proxy in front
+//! of it ([`BlobFaults`]). Used by this crate's tests and the examples'; not for production
+//! use: it panics on failure, as test helpers do.
 //!
 //! Azure Monitor `Metrics_List` (`{site}/providers/Microsoft.Insights/metrics`) aggregates the
 //! samples a test seeds ([`FakeAzure::seed_metric`]) by `timespan`, `interval` and
@@ -26,6 +27,7 @@
 
 mod app_insights;
 mod auth;
+mod blob_faults;
 mod invoke;
 mod kql;
 mod kudu;
@@ -43,6 +45,7 @@ use std::time::Duration;
 use faas_core::{PollPolicy, RetryConfig};
 
 use crate::{AzureBuilder, AzureProvider, Credentials};
+pub use blob_faults::BlobFaults;
 pub use state::Fault;
 use state::State;
 

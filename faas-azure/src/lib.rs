@@ -33,7 +33,10 @@
 //!   restores the starting share ([`AzureProvider::ramp_up_percent`] reads it). The state
 //!   and lease are a block blob `records/{key}` in the package container, written with
 //!   `If-None-Match: *` (create) or `If-Match: <ETag>` (replace) and deleted with `If-Match`;
-//!   `412`/`409` is a `Conflict`. Flex Consumption refuses rollouts before any call.
+//!   `412`/`409` is a `Conflict`; busy storage and lost answers are retried (a retried write
+//!   that meets its condition keeps the record when it holds our bytes). Deleting a function
+//!   deletes only its packages and versions. Flex Consumption refuses rollouts before any
+//!   call.
 //! * **Invoke**: `https://{host}/api/{function}` with the host's default function key from
 //!   `host/default/listkeys` (cached, never logged).
 //! * **Metrics**: Azure Monitor `Metrics_List` (api-version 2023-10-01) on the app, or on the

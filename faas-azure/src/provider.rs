@@ -377,8 +377,17 @@ impl ProviderBackend for AzureProvider {
         }
         self.sites.delete(at).await?;
         let (blobs, _) = self.storage().await?;
-        for (name, _) in blobs.list(&format!("{function}/")).await? {
-            blobs.delete(&name).await?;
+        let prefix = format!("{function}/");
+        // Only the function's own blobs: its packages and `versions/` (a function named
+        // `records` shares its prefix with the rollout records, which stay).
+        let own = |name: &str| {
+            name.strip_prefix(&prefix)
+                .is_some_and(|rest| rest.starts_with("versions/") || !rest.contains('/'))
+        };
+        for (name, _) in blobs.list(&prefix).await? {
+            if own(&name) {
+                blobs.delete(&name).await?;
+            }
         }
         Ok(())
     }

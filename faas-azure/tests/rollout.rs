@@ -331,6 +331,19 @@ async fn records_are_conditional_blobs() {
             .await,
     );
     assert_eq!(s.azure.read_record(key).await.unwrap(), None);
+    // A function named `records` shares the records' prefix: deleting it leaves them be.
+    let kept = s
+        .azure
+        .write_record(key, b"kept", &WriteCondition::Absent)
+        .await
+        .unwrap();
+    let pkg = package(s.dir.path(), "records-fn");
+    s.azure
+        .deploy_package(&spec("records"), &pkg, &DeployOptions::default())
+        .await
+        .unwrap();
+    s.azure.delete("records").await.unwrap();
+    assert_eq!(s.azure.read_record(key).await.unwrap().unwrap().tag, kept);
     // Bad keys are refused before any call.
     let e = s.azure.read_record("rollouts/../x").await.unwrap_err();
     assert!(matches!(e, Error::InvalidInput { .. }), "{e}");

@@ -1,12 +1,13 @@
 //! Rollouts on Azure Premium/Dedicated, against the fake ARM and Azurite: the slot `staging`
 //! runs the new version, each step sets production's `rampUpRules` share to the slot (read
 //! from the fake's stored site config, not through faas), the last step clears the rule and
-//! swaps the slot into production; a failing post-traffic hook swaps back; an abort from
-//! another provider takes the share back without a swap; two rollouts never both proceed; a
-//! version the slot does not run is refused before anything moves; records are conditional
-//! blobs in Azurite (`If-None-Match: *`, `If-Match`) that ride out busy storage and lost
-//! answers ([`BlobFaults`](faas_azure::test_support::BlobFaults)); Flex Consumption is
-//! refused before any call.
+//! swaps the slot into production; a gate on the slot's metrics rolls back before the swap; a
+//! failing post-traffic hook swaps back; an abort from another provider takes the share back
+//! without a swap; two rollouts never both proceed; a version the slot does not run is
+//! refused before anything moves; records are conditional blobs in Azurite (`If-None-Match:
+//! *`, `If-Match`) that ride out busy storage and lost answers
+//! ([`BlobFaults`](faas_azure::test_support::BlobFaults)); Flex Consumption is refused
+//! before any call.
 
 #![allow(clippy::unwrap_used)]
 
@@ -16,7 +17,7 @@ use std::time::Duration;
 use faas_azure::test_support::{Azurite, FakeAzure, marked_package as package};
 use faas_azure::{AzureProvider, Hosting};
 use faas_core::records::{RecordTag, WriteCondition};
-use faas_core::rollout::{FnHook, Rollout, RolloutEvent, RolloutPlan, RolloutStatus};
+use faas_core::rollout::{FnHook, Gate, Rollout, RolloutEvent, RolloutPlan, RolloutStatus};
 use faas_core::{DeployOptions, Error, FunctionSpec, Provider, ProviderExt, Routing};
 
 /// The app setting holding the sha256 of the code a site runs.
@@ -205,6 +206,54 @@ async fn a_failing_post_traffic_hook_swaps_back() {
     assert_eq!(s.azure.ramp_up_percent("hook-app", "staging").await.unwrap(), 0.0);
     assert_eq!(s.azure.ramp_up_percent("hook-app", "canary").await.unwrap(), 10.0);
     assert_eq!(report.final_routing, Some(Routing::to("1")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_measures_the_slot_and_rolls_back_before_the_swap() {
+    let Some(s) = setup().await else { return };
+    let shas = s.two_versions("gate-app").await;
+    // Once the slot has its share, it answers 20 of 100 requests with 5xx; production none.
+    let fake = &s.fake;
+    let observer = move |e: &RolloutEvent| {
+        if let RolloutEvent::StepStarted { percent, .. } = e
+            && *percent < 100.0
+        {
+            let at = faas_core::observe::now_ms();
+            fake.seed_metric("gate-app-staging", "Requests", at, 100.0);
+            fake.seed_metric("gate-app-staging", "Http5xx", at, 20.0);
+            fake.seed_metric("gate-app", "Requests", at, 100.0);
+        }
+    };
+    let report = Rollout::new(
+        &s.azure,
+        "gate-app",
+        "staging",
+        "2",
+        "canary:10%:1500ms".parse().unwrap(),
+    )
+    .gate(Gate::Alert("error_rate > 5% min 10".parse().unwrap()))
+    .poll_every(Duration::from_millis(200))
+    .lease(Duration::from_secs(5))
+    .observer(&observer)
+    .run()
+    .await
+    .unwrap();
+    assert_eq!(report.status, RolloutStatus::RolledBack, "{}", report.summary());
+    let failure = report.failure.as_ref().unwrap();
+    assert_eq!(failure.step, Some(0), "{failure:?}");
+    assert!(failure.observed.is_some_and(|o| o > 0.05), "{failure:?}");
+    // The metrics query named the slot.
+    assert!(
+        s.fake
+            .requests()
+            .iter()
+            .any(|r| r.contains("/sites/gate-app/slots/staging/providers/Microsoft.Insights/metrics")),
+        "{:?}",
+        s.fake.requests()
+    );
+    assert_eq!(stored_rules(&s.fake, "gate-app"), vec![]);
+    assert_eq!(s.production_sha("gate-app"), shas.one);
+    assert!(!s.fake.requests().iter().any(|r| r.contains("/slotsswap")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -111,6 +111,13 @@ fn stored_rules(fake: &FakeAzure, app: &str) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// A rollout of version 2 on `app@staging` following `plan`, checking often.
+fn rollout<'a>(azure: &'a AzureProvider, app: &str, plan: &str) -> Rollout<'a> {
+    Rollout::new(azure, app, "staging", "2", plan.parse().unwrap())
+        .poll_every(Duration::from_millis(200))
+        .lease(Duration::from_secs(5))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_linear_rollout_ramps_the_slot_up_then_swaps_it_in() {
     let Some(s) = setup().await else { return };
@@ -128,19 +135,11 @@ async fn a_linear_rollout_ramps_the_slot_up_then_swaps_it_in() {
                 .push((*percent, stored_rules(fake, "ramp-app"), production));
         }
     };
-    let report = Rollout::new(
-        &s.azure,
-        "ramp-app",
-        "staging",
-        "2",
-        "linear:50%:1500ms".parse().unwrap(),
-    )
-    .poll_every(Duration::from_millis(200))
-    .lease(Duration::from_secs(5))
-    .observer(&observer)
-    .run()
-    .await
-    .unwrap();
+    let report = rollout(&s.azure, "ramp-app", "linear:50%:1500ms")
+        .observer(&observer)
+        .run()
+        .await
+        .unwrap();
     assert_eq!(report.status, RolloutStatus::Succeeded, "{}", report.summary());
     assert_eq!(
         *seen.lock().unwrap(),
@@ -176,19 +175,11 @@ async fn a_failing_post_traffic_hook_swaps_back() {
     let hook = FnHook::new("smoke", |_ctx| {
         Box::pin(async { Ok(Err("version 2 answered 500".to_string())) })
     });
-    let report = Rollout::new(
-        &s.azure,
-        "hook-app",
-        "staging",
-        "2",
-        "canary:25%:500ms".parse().unwrap(),
-    )
-    .poll_every(Duration::from_millis(200))
-    .lease(Duration::from_secs(5))
-    .post_traffic(hook)
-    .run()
-    .await
-    .unwrap();
+    let report = rollout(&s.azure, "hook-app", "canary:25%:500ms")
+        .post_traffic(hook)
+        .run()
+        .await
+        .unwrap();
     assert_eq!(report.status, RolloutStatus::RolledBack, "{}", report.summary());
     assert_eq!(report.failure.as_ref().unwrap().gate, "post_traffic:smoke");
     // The swap happened and was undone: production runs version 1, the slot version 2.
@@ -224,20 +215,12 @@ async fn a_gate_measures_the_slot_and_rolls_back_before_the_swap() {
             fake.seed_metric("gate-app", "Requests", at, 100.0);
         }
     };
-    let report = Rollout::new(
-        &s.azure,
-        "gate-app",
-        "staging",
-        "2",
-        "canary:10%:1500ms".parse().unwrap(),
-    )
-    .gate(Gate::Alert("error_rate > 5% min 10".parse().unwrap()))
-    .poll_every(Duration::from_millis(200))
-    .lease(Duration::from_secs(5))
-    .observer(&observer)
-    .run()
-    .await
-    .unwrap();
+    let report = rollout(&s.azure, "gate-app", "canary:10%:1500ms")
+        .gate(Gate::Alert("error_rate > 5% min 10".parse().unwrap()))
+        .observer(&observer)
+        .run()
+        .await
+        .unwrap();
     assert_eq!(report.status, RolloutStatus::RolledBack, "{}", report.summary());
     let failure = report.failure.as_ref().unwrap();
     assert_eq!(failure.step, Some(0), "{failure:?}");
@@ -263,10 +246,7 @@ async fn an_abort_from_another_provider_takes_the_share_back_without_a_swap() {
     let host = s.staging_host("abort-app");
     // Another process: its own provider on the same subscription and container.
     let other = s.fake.provider(&s.azurite.blob_endpoint).await;
-    let runner = Rollout::new(&s.azure, "abort-app", "staging", "2", "canary:50%:1h".parse().unwrap())
-        .poll_every(Duration::from_millis(200))
-        .lease(Duration::from_secs(5))
-        .run();
+    let runner = rollout(&s.azure, "abort-app", "canary:50%:1h").run();
     let aborter = async {
         while stored_rules(&s.fake, "abort-app") != vec![(host.clone(), 50.0)] {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -290,9 +270,8 @@ async fn an_abort_from_another_provider_takes_the_share_back_without_a_swap() {
 async fn two_rollouts_of_the_slot_never_both_proceed() {
     let Some(s) = setup().await else { return };
     let shas = s.two_versions("race-app").await;
-    let plan: RolloutPlan = "canary:50%:1s".parse().unwrap();
-    let a = Rollout::new(&s.azure, "race-app", "staging", "2", plan.clone()).poll_every(Duration::from_millis(200));
-    let b = Rollout::new(&s.azure, "race-app", "staging", "2", plan).poll_every(Duration::from_millis(200));
+    let a = rollout(&s.azure, "race-app", "canary:50%:1s");
+    let b = rollout(&s.azure, "race-app", "canary:50%:1s");
     let (ra, rb) = tokio::join!(a.run(), b.run());
     let (won, lost) = match (ra, rb) {
         (Ok(w), Err(l)) | (Err(l), Ok(w)) => (w, l),

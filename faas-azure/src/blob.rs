@@ -64,7 +64,7 @@ fn iso(t: OffsetDateTime) -> String {
 pub(crate) type Metadata = BTreeMap<String, String>;
 
 impl Blobs {
-    fn url(&self, blob: Option<&str>) -> Result<Url> {
+    pub(crate) fn url(&self, blob: Option<&str>) -> Result<Url> {
         let mut url =
             Url::parse(&self.endpoint).map_err(|e| Error::invalid("blob_endpoint", &self.endpoint, e.to_string()))?;
         {
@@ -79,8 +79,10 @@ impl Blobs {
         Ok(url)
     }
 
-    /// Signs a request the Shared Key way and sends it.
-    async fn send(
+    /// Signs a request the Shared Key way and sends it. The signed standard headers are
+    /// `Content-Length`, `Content-Type`, `If-Match` and `If-None-Match` (the others are never
+    /// sent).
+    pub(crate) async fn send(
         &self,
         method: Method,
         url: Url,
@@ -110,10 +112,11 @@ impl Blobs {
             resource.push_str(&format!("\n{k}:{v}"));
         }
         let to_sign = format!(
-            "{}\n\n\n{}\n\n{}\n\n\n\n{}\n\n\n{}{}",
+            "{}\n\n\n{}\n\n{}\n\n\n{}\n{}\n\n\n{}{}",
             method.as_str(),
             if length == 0 { String::new() } else { length.to_string() },
             get("content-type"),
+            get("if-match"),
             get("if-none-match"),
             ms.iter().map(|(k, v)| format!("{k}:{v}\n")).collect::<String>(),
             resource
@@ -139,21 +142,26 @@ impl Blobs {
             .map_err(|e| transport(&format!("{method} blob {}", url.path()), e))
     }
 
-    async fn check(resp: reqwest::Response, target: Target<'_>) -> Result<reqwest::Response> {
+    pub(crate) async fn check(resp: reqwest::Response, target: Target<'_>) -> Result<reqwest::Response> {
         if resp.status().is_success() {
             return Ok(resp);
         }
         let status = resp.status().as_u16();
         let body = resp.bytes().await.unwrap_or_default();
-        // Blob errors are XML: take the code for the message.
-        let text = String::from_utf8_lossy(&body);
+        Err(Self::error_of(status, &body, target))
+    }
+
+    /// The typed error of a Blob service answer: its XML `Code` and `Message`, mapped like
+    /// ARM's (5xx retryable, 429 throttled, 409/412 conflicts).
+    pub(crate) fn error_of(status: u16, body: &[u8], target: Target<'_>) -> Error {
+        let text = String::from_utf8_lossy(body);
         let code = between(&text, "<Code>", "</Code>").unwrap_or_default();
         let message = between(&text, "<Message>", "</Message>").unwrap_or_default();
         let json = serde_json::json!({"error": {"code": code, "message": message.lines().next().unwrap_or("")}});
-        Err(map_error(status, None, json.to_string().as_bytes(), target))
+        map_error(status, None, json.to_string().as_bytes(), target)
     }
 
-    fn target<'a>(&self, name: &'a str) -> Target<'a> {
+    pub(crate) fn target<'a>(&self, name: &'a str) -> Target<'a> {
         Target {
             kind: ResourceKind::Artifact,
             name,

@@ -26,6 +26,17 @@
 //!   again to roll back) and [`AzureProvider::ramp_up`] sends a share of production's traffic
 //!   to a slot (`rampUpRules`); [`AzureProvider::restore`] re-points production to an earlier
 //!   version's package. Flex Consumption has no slots: its `Capability` says so.
+//! * **Rollouts** (`faas_core::rollout`, Premium and Dedicated): the slot label must already
+//!   run the version; each step sets production's `rampUpRules` entry for the slot
+//!   (`actionHostName` its host, `reroutePercentage` the step's percent, through
+//!   `config/web`), the last one removes it and swaps the slot in; a rollback swaps back and
+//!   restores the starting share ([`AzureProvider::ramp_up_percent`] reads it). The state
+//!   and lease are a block blob `records/{key}` in the package container, written with
+//!   `If-None-Match: *` (create) or `If-Match: <ETag>` (replace) and deleted with `If-Match`;
+//!   `412`/`409` is a `Conflict`; busy storage and lost answers are retried (a retried write
+//!   that meets its condition keeps the record when it holds our bytes). Deleting a function
+//!   deletes only its packages and versions. Flex Consumption refuses rollouts before any
+//!   call.
 //! * **Invoke**: `https://{host}/api/{function}` with the host's default function key from
 //!   `host/default/listkeys` (cached, never logged).
 //! * **Metrics**: Azure Monitor `Metrics_List` (api-version 2023-10-01) on the app, or on the
@@ -76,6 +87,7 @@ mod observed;
 mod properties;
 mod provider;
 mod reconcile;
+mod records;
 mod resources;
 mod runtime;
 mod settings;

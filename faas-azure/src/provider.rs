@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use faas_core::observe::{LogPage, LogQuery, Metrics, MetricsQuery, TimeWindow};
+use faas_core::records::{RecordTag, StoredRecord, WriteCondition};
 use faas_core::{
     ArtifactRef, Capability, Change, DeployOutcome, Deployment, Error, FunctionSpec, Invocation, InvokeMode,
     InvokeRequest, Label, LabelModel, Limits, Plan, PlannedAction, ProviderBackend, ProviderInfo, PublishRequest,
@@ -31,10 +32,16 @@ use crate::store::PackageStore;
 /// no log tail with the response. Metrics come from Azure Monitor (`Requests`, `Http5xx`,
 /// `HttpResponseTime` of the app or the label's slot); with Application Insights configured
 /// (`AzureBuilder::application_insights`) durations come from its `requests` and the
-/// provider has `logs` (its `traces`) as well.
-pub const CAPABILITY: Capability = Capability::new(LabelModel::Slot).slot_swap(true).metrics(true);
+/// provider has `logs` (its `traces`) as well. Records (a rollout's state and lease) are
+/// conditional blobs under `records/` in the package container, so `faas_core::rollout`
+/// works here: a slot's ramp-up share, then a swap.
+pub const CAPABILITY: Capability = Capability::new(LabelModel::Slot)
+    .slot_swap(true)
+    .metrics(true)
+    .records(true);
 
-/// Flex Consumption has no deployment slots, hence no labels and no swap; its metrics count
+/// Flex Consumption has no deployment slots, hence no labels, no swap and no rollouts (the
+/// rollout engine refuses them before any call); its metrics count
 /// executions as `OnDemandFunctionExecutionCount` plus `AlwaysReadyFunctionExecutionCount`.
 pub const FLEX_CAPABILITY: Capability = Capability::new(LabelModel::None).metrics(true);
 
@@ -370,8 +377,17 @@ impl ProviderBackend for AzureProvider {
         }
         self.sites.delete(at).await?;
         let (blobs, _) = self.storage().await?;
-        for (name, _) in blobs.list(&format!("{function}/")).await? {
-            blobs.delete(&name).await?;
+        let prefix = format!("{function}/");
+        // Only the function's own blobs: its packages and `versions/` (a function named
+        // `records` shares its prefix with the rollout records, which stay).
+        let own = |name: &str| {
+            name.strip_prefix(&prefix)
+                .is_some_and(|rest| rest.starts_with("versions/") || !rest.contains('/'))
+        };
+        for (name, _) in blobs.list(&prefix).await? {
+            if own(&name) {
+                blobs.delete(&name).await?;
+            }
         }
         Ok(())
     }
@@ -523,6 +539,10 @@ impl ProviderBackend for AzureProvider {
         AzureProvider::ramp_up(self, function, label, percent).await
     }
 
+    async fn ramp_up_percent(&self, function: &str, label: &str) -> Result<f64> {
+        AzureProvider::ramp_up_percent(self, function, label).await
+    }
+
     async fn restore(&self, function: &str, version: &str) -> Result<Deployment> {
         AzureProvider::restore(self, function, version).await
     }
@@ -539,5 +559,17 @@ impl ProviderBackend for AzureProvider {
 
     async fn logs(&self, query: &LogQuery) -> Result<LogPage> {
         self.insights_logs(query).await
+    }
+
+    async fn read_record(&self, key: &str) -> Result<Option<StoredRecord>> {
+        self.stored_record(key).await
+    }
+
+    async fn write_record(&self, key: &str, body: &[u8], condition: &WriteCondition) -> Result<RecordTag> {
+        self.store_record(key, body, condition).await
+    }
+
+    async fn delete_record(&self, key: &str, tag: &RecordTag) -> Result<()> {
+        self.remove_record(key, tag).await
     }
 }

@@ -297,14 +297,8 @@ impl Sites {
     /// the rule.
     pub async fn ramp_up(&self, app: &str, slot: &str, host: &str, percent: f64) -> Result<()> {
         let at = Where { app, slot: None };
-        let config = self.call(Method::GET, at, "/config/web", None).await?;
-        let config: SiteConfigResource = parse(&format!("the site config of {app}"), config)?;
-        let mut rules: Vec<RampUpRule> = config
-            .properties
-            .and_then(|p| p.experiments)
-            .and_then(|e| e.ramp_up_rules)
-            .unwrap_or_default();
-        rules.retain(|r| r.name.as_deref() != Some(slot));
+        let mut rules = self.ramp_up_rules(app).await?;
+        rules.retain(|r| r.name.as_deref() != Some(slot) && !sends_to(r, host));
         if percent > 0.0 {
             rules.push(RampUpRule {
                 action_host_name: Some(host.to_string()),
@@ -327,6 +321,31 @@ impl Sites {
         Ok(())
     }
 
+    /// Production's `experiments.rampUpRules` (`GET sites/{app}/config/web`, the resource
+    /// [`Sites::ramp_up`] writes).
+    pub async fn ramp_up_rules(&self, app: &str) -> Result<Vec<RampUpRule>> {
+        let at = Where { app, slot: None };
+        let config = self.call(Method::GET, at, "/config/web", None).await?;
+        let config: SiteConfigResource = parse(&format!("the site config of {app}"), config)?;
+        Ok(config
+            .properties
+            .and_then(|p| p.experiments)
+            .and_then(|e| e.ramp_up_rules)
+            .unwrap_or_default())
+    }
+
+    /// The share (`reroutePercentage`, 0–100) of production's traffic the rules send to
+    /// `host` (a slot's `defaultHostName`, matched with `actionHostName`); 0 when none does.
+    pub async fn ramp_up_percent(&self, app: &str, host: &str) -> Result<f64> {
+        Ok(self
+            .ramp_up_rules(app)
+            .await?
+            .iter()
+            .filter(|r| sends_to(r, host))
+            .filter_map(|r| r.reroute_percentage)
+            .sum())
+    }
+
     /// The default function key of the app or slot (`host/default/listkeys`).
     pub async fn function_key(&self, at: Where<'_>) -> Result<String> {
         let v = self.call(Method::POST, at, "/host/default/listkeys", None).await?;
@@ -341,4 +360,11 @@ impl Sites {
                 )
             })
     }
+}
+
+/// Whether a rule sends its share to `host` (host names compare without case).
+fn sends_to(rule: &RampUpRule, host: &str) -> bool {
+    rule.action_host_name
+        .as_deref()
+        .is_some_and(|h| h.eq_ignore_ascii_case(host))
 }

@@ -22,6 +22,14 @@ impl AzureProvider {
         self.sites.ramp_up(app, slot, &host, percent).await
     }
 
+    /// The share (0–100) of production's traffic a slot gets now: the `reroutePercentage` of
+    /// production's `rampUpRules` whose `actionHostName` is the slot's host (0: none).
+    pub async fn ramp_up_percent(&self, function: &str, slot: &str) -> Result<f64> {
+        let app = self.app_of(function);
+        let s = self.require_site(Where { app, slot: Some(slot) }).await?;
+        self.sites.ramp_up_percent(app, s.default_host_name()).await
+    }
+
     /// Swaps a slot with production: production then runs what the slot ran, and the slot
     /// what production ran. Swapping again is the rollback.
     pub async fn swap(&self, function: &str, slot: &str) -> Result<()> {

@@ -75,6 +75,11 @@ impl PackageStore {
         self.sas_validity
     }
 
+    /// The provider's retry policy (throttling, 5xx and transport failures).
+    pub fn retry(&self) -> &faas_core::RetryConfig {
+        &self.arm.retry
+    }
+
     /// Blob access (the key comes from ARM `listKeys`, once) and the connection string the
     /// apps use for `AzureWebJobsStorage`.
     pub async fn open(&self) -> Result<&(Blobs, String)> {

@@ -6,28 +6,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-
-use faas_azure::test_support::{Azurite, FakeAzure, Fault};
+use faas_azure::test_support::{Azurite, FakeAzure, Fault, marked_package as package};
 use faas_azure::{AzureProvider, DeployMethod, Hosting};
-use faas_core::{DeployOptions, Error, FunctionSpec, InvokeRequest, Package, PackageBuilder, Provider, ProviderExt};
-
-fn package(dir: &Path, marker: &str) -> Package {
-    let src = dir.join(format!("src-{marker}"));
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(
-        src.join("function_app.py"),
-        format!("import azure.functions as func\n\napp = func.FunctionApp()\nMARKER = {marker:?}\n"),
-    )
-    .unwrap();
-    std::fs::write(src.join("host.json"), "{\"version\": \"2.0\"}\n").unwrap();
-    PackageBuilder::new(&src)
-        .runtime("python3.12".parse().unwrap())
-        .handler("function_app.app")
-        .output(dir.join(format!("{marker}.zip")))
-        .build()
-        .unwrap()
-}
+use faas_core::{DeployOptions, Error, FunctionSpec, InvokeRequest, Provider, ProviderExt};
 
 fn spec(name: &str) -> FunctionSpec {
     FunctionSpec::new(name, "python3.12".parse().unwrap(), "function_app.app").env("STAGE", "test")

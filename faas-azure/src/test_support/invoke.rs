@@ -22,14 +22,16 @@ pub(super) fn invoke(s: &mut State, rest: &str, headers: &HeaderMap, event: &Val
     if headers.get("x-functions-key").and_then(|v| v.to_str().ok()) != Some(site.key.as_str()) {
         return (StatusCode::UNAUTHORIZED, "").into_response();
     }
-    // Production may send a share of its traffic to slots (rampUpRules).
+    // Production may send a share of its traffic to slots (rampUpRules): to the rule's
+    // `actionHostName`, a slot's `defaultHostName` (`…/hosts/{app}-{slot}` here).
     let mut serving = host.to_string();
     let roll = s.rng.f64() * 100.0;
     let mut acc = 0.0;
     for r in &site.rules {
         acc += r["reroutePercentage"].as_f64().unwrap_or(0.0);
         if roll < acc {
-            serving = format!("{host}-{}", r["name"].as_str().unwrap_or_default());
+            let action = r["actionHostName"].as_str().unwrap_or_default();
+            serving = action.rsplit_once("/hosts/").map_or(action, |(_, h)| h).to_string();
             break;
         }
     }

@@ -2,8 +2,9 @@
 //! slots, app settings, site config, swap, host keys), `Microsoft.Storage` `listKeys`, Kudu
 //! (zipdeploy, OneDeploy, deployments and their logs) and the Entra token endpoint, served
 //! over TLS (azure_identity only talks to an `https` authority) with a certificate made by
-//! `openssl`; and an Azurite launcher for Blob storage. Used by this crate's tests and the
-//! examples'; not for production use: it panics on failure, as test helpers do.
+//! `openssl`; and an Azurite launcher for Blob storage, with a fault-injecting proxy in front
+//! of it ([`BlobFaults`]). Used by this crate's tests and the examples'; not for production
+//! use: it panics on failure, as test helpers do.
 //!
 //! Azure Monitor `Metrics_List` (`{site}/providers/Microsoft.Insights/metrics`) aggregates the
 //! samples a test seeds ([`FakeAzure::seed_metric`]) by `timespan`, `interval` and
@@ -26,6 +27,7 @@
 
 mod app_insights;
 mod auth;
+mod blob_faults;
 mod invoke;
 mod kql;
 mod kudu;
@@ -43,6 +45,7 @@ use std::time::Duration;
 use faas_core::{PollPolicy, RetryConfig};
 
 use crate::{AzureBuilder, AzureProvider, Credentials};
+pub use blob_faults::BlobFaults;
 pub use state::Fault;
 use state::State;
 
@@ -400,6 +403,25 @@ pub fn python_package(dir: &std::path::Path) -> faas_package::Package {
         .runtime("python3.12".parse().unwrap())
         .handler("function_app.app")
         .output(dir.join("out.zip"))
+        .build()
+        .unwrap()
+}
+
+/// A Python function app packaged into `dir/{marker}.zip` from `dir/src-{marker}`, its code
+/// marked with `marker` (so each marker has its own sha256).
+pub fn marked_package(dir: &std::path::Path, marker: &str) -> faas_package::Package {
+    let src = dir.join(format!("src-{marker}"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("function_app.py"),
+        format!("import azure.functions as func\n\napp = func.FunctionApp()\nMARKER = {marker:?}\n"),
+    )
+    .unwrap();
+    std::fs::write(src.join("host.json"), "{\"version\": \"2.0\"}\n").unwrap();
+    faas_package::PackageBuilder::new(&src)
+        .runtime("python3.12".parse().unwrap())
+        .handler("function_app.app")
+        .output(dir.join(format!("{marker}.zip")))
         .build()
         .unwrap()
 }

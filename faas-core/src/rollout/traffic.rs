@@ -95,7 +95,7 @@ impl Traffic<'_> {
             },
             Mode::Slot => {
                 let slot = p.get_label(self.function, self.label).await?.routing.primary;
-                let production = p.get(self.function).await?.version;
+                let production = self.production().await?;
                 let share = p.ramp_up_percent(self.function, self.label).await?;
                 Ok(Some(if share > 0.0 {
                     Routing::to(production).with(slot, share / 100.0)
@@ -104,6 +104,22 @@ impl Traffic<'_> {
                 }))
             }
         }
+    }
+
+    /// The version production runs: `get`'s, or where production is not itself a version
+    /// (Azure's is `latest`) the newest published version with its code.
+    async fn production(&self) -> Result<String> {
+        let p = self.provider;
+        let now = p.get(self.function).await?;
+        let versions = p.list_versions(self.function).await?;
+        if versions.iter().any(|v| v.id == now.version) {
+            return Ok(now.version);
+        }
+        Ok(versions
+            .iter()
+            .rev()
+            .find(|v| !now.code_sha256.is_empty() && v.code_sha256 == now.code_sha256)
+            .map_or(now.version, |v| v.id.clone()))
     }
 
     /// The routing a rollout starts from, checked: in slot mode the slot must run the new

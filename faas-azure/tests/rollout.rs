@@ -311,6 +311,26 @@ async fn a_version_the_slot_does_not_run_is_refused_before_anything_moves() {
     // No record was taken either.
     let record = s.azure.read_record("rollouts/strict-app/staging.json").await.unwrap();
     assert_eq!(record, None);
+    // A gate on a figure Azure cannot give (cold starts) is refused the same way.
+    s.azure
+        .set_label("strict-app", "staging", &Routing::to("2"))
+        .await
+        .unwrap();
+    s.fake.clear_requests();
+    let e = Rollout::new(&s.azure, "strict-app", "staging", "2", "linear:50%:1m".parse().unwrap())
+        .gate(faas_core::rollout::Gate::Alert(
+            "cold_start_rate > 20%".parse().unwrap(),
+        ))
+        .run()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::InvalidInput { field, .. } if field == "gate"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("cold_start_rate"), "{e}");
+    assert_eq!(s.fake.writes(), Vec::<String>::new());
+    assert_eq!(stored_rules(&s.fake, "strict-app"), vec![]);
 }
 
 /// The records' conditional contract itself is the conformance suite's

@@ -17,7 +17,7 @@ use aws_sdk_lambda::types::{InvocationType, LogType};
 use base64::Engine as _;
 use faas_core::local::{LocalProvider, ServeConfig, Server};
 use faas_core::observe::{MetricsQuery, TimeWindow};
-use faas_core::{DeployOptions, FunctionSpec, Provider, ProviderExt, PublishRequest, Routing};
+use faas_core::{DeployOptions, FunctionSpec, InvokeRequest, Provider, ProviderExt, PublishRequest, Routing};
 use faas_package::PackageBuilder;
 use serde_json::{Value, json};
 
@@ -233,6 +233,43 @@ async fn aws_sdk_lambda_invokes_through_serve() {
     assert!(m.errors.unwrap() >= 1, "{m:?}");
 }
 
+/// faas's own AWS provider, pointed at the local server, gets what it gets from Lambda.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faas_aws_invokes_through_serve() {
+    let env = env(ServeConfig::default()).await;
+    let aws = faas_aws::AwsBuilder::default()
+        .region("us-east-1")
+        .endpoint_url(env.server.url())
+        .static_keys(faas_aws::StaticKeys {
+            access_key_id: "testing".into(),
+            secret_access_key: "testing".into(),
+            session_token: None,
+        })
+        .build()
+        .await
+        .unwrap();
+    let inv = aws
+        .invoke(
+            "hello",
+            &InvokeRequest::json(&json!({"name": "faas-aws"})).qualifier("live"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(inv.status, 200);
+    assert_eq!(inv.executed_version.as_deref(), Some("1"));
+    assert_eq!(inv.json().unwrap()["hello"], "faas-aws");
+    assert!(inv.log_tail.unwrap().contains("log line from hello"));
+    assert!(inv.report.is_some(), "the REPORT line is parsed from the log tail");
+    let failed = aws
+        .invoke("hello", &InvokeRequest::json(&json!({"fail": true})))
+        .await
+        .unwrap();
+    assert_eq!(failed.function_error.unwrap().error_type, "ValueError");
+    let e = aws.invoke("nope", &InvokeRequest::json(&json!({}))).await.unwrap_err();
+    assert!(matches!(e, faas_core::Error::NotFound { .. }), "{e:?}");
+    env.server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_at_once_are_throttled_and_shutdown_waits_for_them() {
     let env = env(ServeConfig::default().concurrency(1)).await;
@@ -243,12 +280,12 @@ async fn too_many_at_once_are_throttled_and_shutdown_waits_for_them() {
             client
                 .invoke()
                 .function_name("hello")
-                .payload(Blob::new(r#"{"sleep": 1.5, "name": "slow"}"#))
+                .payload(Blob::new(r#"{"sleep": 3, "name": "slow"}"#))
                 .send()
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let e = client
         .invoke()
         .function_name("hello")

@@ -13,7 +13,8 @@
 //!
 //! Everything goes through [`Provider::invoke`](crate::Provider::invoke), so served calls
 //! are in the invocation history like any other. Requests are signed or not: the signature
-//! is not checked (loopback use).
+//! is not checked (loopback use). `X-Amz-Client-Context` is accepted and not passed on (the
+//! local runtimes have no client context).
 
 mod function_url;
 mod invoke_api;
@@ -43,6 +44,9 @@ const BODY_DEADLINE: Duration = Duration::from_secs(30);
 /// Beyond a function's own timeout (which the runner enforces), how long a served call waits
 /// before giving up on an invocation that did not end.
 const INVOKE_GRACE: Duration = Duration::from_secs(10);
+/// The longest a graceful shutdown waits for running invocations: Lambda's longest timeout
+/// and the grace.
+const DRAIN_MAX: Duration = Duration::from_secs(900 + INVOKE_GRACE.as_secs());
 /// The account in every ARN the local provider shows.
 pub(crate) const ACCOUNT: &str = "000000000000";
 
@@ -126,10 +130,22 @@ impl Server {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        // Every permit back: no synchronous invocation is running any more.
+        // Every permit back: no synchronous invocation is running any more. Each ends within
+        // its function's timeout; the bound only matters if one never does.
         let permits = u32::try_from(self.state.concurrency).unwrap_or(u32::MAX);
-        let _all = self.state.running.acquire_many(permits).await;
-        self.state.provider.wait_for_async().await;
+        let drained = tokio::time::timeout(DRAIN_MAX, async {
+            let all = self.state.running.acquire_many(permits).await;
+            self.state.provider.wait_for_async().await;
+            all
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                addr = %self.addr,
+                "invocations still running after {} s: stopping without them",
+                DRAIN_MAX.as_secs()
+            );
+        }
         if let Some(mut task) = self.task.take() {
             // Idle connections close at once; one stalled mid-request is cut.
             if tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err() {
@@ -301,31 +317,40 @@ impl State {
 }
 
 /// Reads a request body of at most `limit` bytes within [`BODY_DEADLINE`]: `Ok(None)` when
-/// it is larger.
+/// it is larger. A larger body of up to four times the limit is read to its end and dropped,
+/// so that the client, still sending, reads the answer (413) instead of a broken pipe; the
+/// connection of a still larger one is cut.
 pub(crate) async fn read_body(
     headers: &HeaderMap,
     mut body: Body,
     limit: usize,
 ) -> std::result::Result<Option<Bytes>, String> {
+    let discard_max = limit.saturating_mul(4);
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if declared.is_some_and(|n| n > discard_max as u64) {
         return Ok(None);
     }
     let reading = async {
         let mut buf: Vec<u8> = Vec::new();
+        let mut total = 0usize;
         while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
             let frame = frame.map_err(|e| format!("could not read the request body: {e}"))?;
             if let Ok(data) = frame.into_data() {
-                if buf.len() + data.len() > limit {
+                total = total.saturating_add(data.len());
+                if total > discard_max {
                     return Ok(None);
                 }
-                buf.extend_from_slice(&data);
+                if total > limit {
+                    buf = Vec::new();
+                } else {
+                    buf.extend_from_slice(&data);
+                }
             }
         }
-        Ok(Some(Bytes::from(buf)))
+        Ok((total <= limit).then(|| Bytes::from(buf)))
     };
     match tokio::time::timeout(BODY_DEADLINE, reading).await {
         Ok(r) => r,

@@ -304,6 +304,36 @@ async fn too_many_at_once_are_throttled_and_shutdown_waits_for_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_never_arrives_is_refused_not_waited_for() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = env(ServeConfig::default().body_timeout(Duration::from_millis(300))).await;
+    let mut tcp = tokio::net::TcpStream::connect(env.server.local_addr()).await.unwrap();
+    tcp.write_all(b"POST /2015-03-31/functions/hello/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&answer).contains("did not arrive") {
+            let n = tcp.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(read.is_ok(), "no answer within 10 s: {text}");
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(
+        text.contains("x-amzn-errortype: InvalidRequestContentException"),
+        "{text}"
+    );
+    env.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn function_urls_speak_payload_format_2() {
     let env = env(ServeConfig::default()).await;
     let base = format!("{}/url/web", env.server.url());

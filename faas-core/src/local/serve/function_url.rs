@@ -63,7 +63,7 @@ async fn handle(
             );
         }
     };
-    let body = match read_body(&parts.headers, body, SYNC_PAYLOAD_MAX).await {
+    let body = match read_body(&parts.headers, body, SYNC_PAYLOAD_MAX, state.body_timeout).await {
         Ok(Some(b)) => b,
         Ok(None) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
         Err(m) => return plain(StatusCode::BAD_REQUEST, &m),

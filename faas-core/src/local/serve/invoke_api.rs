@@ -200,7 +200,7 @@ async fn invoke(
     } else {
         SYNC_PAYLOAD_MAX
     };
-    let payload = match read_body(&headers, body, limit).await {
+    let payload = match read_body(&headers, body, limit, state.body_timeout).await {
         Ok(Some(b)) => b.to_vec(),
         Ok(None) => {
             return LambdaError::new(

@@ -39,8 +39,6 @@ use crate::{Error, Invocation, InvokeRequest, Provider, Result};
 pub(crate) const SYNC_PAYLOAD_MAX: usize = 6 * 1024 * 1024;
 /// The largest asynchronous (`Event`) payload Lambda accepts (1 MB).
 pub(crate) const ASYNC_PAYLOAD_MAX: usize = 1024 * 1024;
-/// How long a request body may take to arrive.
-const BODY_DEADLINE: Duration = Duration::from_secs(30);
 /// Beyond a function's own timeout (which the runner enforces), how long a served call waits
 /// before giving up on an invocation that did not end.
 const INVOKE_GRACE: Duration = Duration::from_secs(10);
@@ -53,8 +51,11 @@ pub(crate) const ACCOUNT: &str = "000000000000";
 /// How [`LocalProvider::serve_with`] serves.
 ///
 /// ```
-/// let config = faas_core::local::ServeConfig::default().concurrency(8);
-/// assert_eq!(config.concurrency, 8);
+/// use std::time::Duration;
+/// let config = faas_core::local::ServeConfig::default()
+///     .concurrency(8)
+///     .body_timeout(Duration::from_secs(5));
+/// assert_eq!((config.concurrency, config.body_timeout.as_secs()), (8, 5));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -62,11 +63,16 @@ pub struct ServeConfig {
     /// Synchronous invocations running at once; beyond it a call is throttled (429
     /// `TooManyRequestsException`, as Lambda answers past its concurrency). Default 64.
     pub concurrency: usize,
+    /// How long a request body may take to arrive; a slower one is refused (400). Default 30 s.
+    pub body_timeout: Duration,
 }
 
 impl Default for ServeConfig {
     fn default() -> Self {
-        ServeConfig { concurrency: 64 }
+        ServeConfig {
+            concurrency: 64,
+            body_timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -74,6 +80,12 @@ impl ServeConfig {
     /// Sets [`ServeConfig::concurrency`] (at least 1).
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
+        self
+    }
+
+    /// Sets [`ServeConfig::body_timeout`].
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
         self
     }
 }
@@ -173,6 +185,7 @@ pub(crate) struct State {
     concurrency: usize,
     closing: AtomicBool,
     pub(crate) port: u16,
+    pub(crate) body_timeout: Duration,
 }
 
 impl LocalProvider {
@@ -216,6 +229,7 @@ impl LocalProvider {
             concurrency,
             closing: AtomicBool::new(false),
             port: local.port(),
+            body_timeout: config.body_timeout,
         });
         let app = router(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -316,7 +330,7 @@ impl State {
     }
 }
 
-/// Reads a request body of at most `limit` bytes within [`BODY_DEADLINE`]: `Ok(None)` when
+/// Reads a request body of at most `limit` bytes within `deadline`: `Ok(None)` when
 /// it is larger. A larger body of up to four times the limit is read to its end and dropped,
 /// so that the client, still sending, reads the answer (413) instead of a broken pipe; the
 /// connection of a still larger one is cut.
@@ -324,6 +338,7 @@ pub(crate) async fn read_body(
     headers: &HeaderMap,
     mut body: Body,
     limit: usize,
+    deadline: Duration,
 ) -> std::result::Result<Option<Bytes>, String> {
     let discard_max = limit.saturating_mul(4);
     let declared = headers
@@ -352,11 +367,11 @@ pub(crate) async fn read_body(
         }
         Ok((total <= limit).then(|| Bytes::from(buf)))
     };
-    match tokio::time::timeout(BODY_DEADLINE, reading).await {
+    match tokio::time::timeout(deadline, reading).await {
         Ok(r) => r,
         Err(_) => Err(format!(
-            "the request body did not arrive within {} s",
-            BODY_DEADLINE.as_secs()
+            "the request body did not arrive within {:.1} s",
+            deadline.as_secs_f64()
         )),
     }
 }

@@ -147,11 +147,10 @@ fn read_call(
     };
     let mut target = FunctionName::parse(function)
         .map_err(|m| LambdaError::new(StatusCode::BAD_REQUEST, "ValidationException", m))?;
-    if let Some((_, q)) = query.iter().find(|(k, _)| k == "Qualifier") {
+    // An empty `Qualifier` (the pattern `(|[a-zA-Z0-9$_-]+)` allows it) is none.
+    if let Some((_, q)) = query.iter().find(|(k, v)| k == "Qualifier" && !v.is_empty()) {
         let ok = q == names::LATEST
-            || (!q.is_empty()
-                && q.len() <= 128
-                && q.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            || (q.len() <= 128 && q.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         if !ok {
             return Err(LambdaError::new(
                 StatusCode::BAD_REQUEST,
@@ -396,6 +395,7 @@ mod tests {
         let call = read_call("hello", &q("3"), &headers).unwrap();
         assert_eq!(call.target.qualifier.as_deref(), Some("3"));
         assert!(read_call("hello:3", &q("3"), &headers).is_ok());
+        assert_eq!(read_call("hello", &q(""), &headers).unwrap().target.qualifier, None);
         let e = read_call("hello:live", &q("3"), &headers).err().unwrap();
         assert_eq!(e.code, "InvalidParameterValueException");
         let e = read_call("hello", &q("bad qualifier"), &headers).err().unwrap();

@@ -294,7 +294,18 @@ async fn too_many_at_once_are_throttled_and_shutdown_waits_for_them() {
         .unwrap_err()
         .into_service_error();
     assert!(e.is_too_many_requests_exception(), "{e:?}");
-    // Shutting down lets the running call finish.
+    // Events too: one running at once.
+    let event = || {
+        client
+            .invoke()
+            .function_name("hello")
+            .invocation_type(InvocationType::Event)
+            .payload(Blob::new(r#"{"sleep": 1}"#))
+    };
+    assert_eq!(event().send().await.unwrap().status_code(), 202);
+    let e = fails(event()).await;
+    assert!(e.is_too_many_requests_exception(), "{e:?}");
+    // Shutting down lets the running calls finish.
     let url = env.server.url();
     env.server.shutdown().await;
     let out = slow.await.unwrap().unwrap();

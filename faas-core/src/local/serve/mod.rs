@@ -60,8 +60,9 @@ pub(crate) const ACCOUNT: &str = "000000000000";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServeConfig {
-    /// Synchronous invocations running at once; beyond it a call is throttled (429
-    /// `TooManyRequestsException`, as Lambda answers past its concurrency). Default 64.
+    /// Synchronous invocations running at once, and as many `Event` ones; beyond it a call
+    /// is throttled (429 `TooManyRequestsException`, as Lambda answers past its
+    /// concurrency). Default 64.
     pub concurrency: usize,
     /// How long a request body may take to arrive; a slower one is refused (400). Default 30 s.
     pub body_timeout: Duration,
@@ -287,6 +288,17 @@ impl From<Error> for Refused {
 }
 
 impl State {
+    /// Asynchronous invocations the provider is running.
+    fn events_running(&self) -> usize {
+        let background = self
+            .provider
+            .inner
+            .background
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        background.iter().filter(|t| !t.is_finished()).count()
+    }
+
     /// Runs one invocation through [`Provider::invoke`], within the concurrency limit and
     /// the function's timeout. The invocation runs to its end even when the client goes away
     /// (as on Lambda), so that it is recorded.
@@ -312,6 +324,10 @@ impl State {
                 Err(_) => return Err(Refused::Throttled),
             }
         } else {
+            if request.mode == crate::InvokeMode::Async && self.events_running() >= self.concurrency {
+                // Events run in this process: as many at once as synchronous calls, no more.
+                return Err(Refused::Throttled);
+            }
             None
         };
         let provider = self.provider.clone();

@@ -2,7 +2,8 @@
 # The test command: installs what the tests need (once, under target/), then runs every test.
 #   scripts/test.sh [extra cargo test args]
 # Needs Rust, Python 3 with venv/pip and Node.js. Installs into target/test-venv:
-#   awslambdaric (a real Lambda runtime client), moto[server] (the AWS emulator) and
+#   awslambdaric (a real Lambda runtime client), moto[server] (the AWS emulator), boto3 (a
+#   client of the local server's Lambda Invoke API) and
 #   gcp-storage-emulator (Cloud Storage); and into target/test-npm: Azurite (Azure Blob).
 #   The GCP and Azure tests also need `openssl` (the fake service account's RSA key, the fake
 #   ARM's TLS certificate).
@@ -11,11 +12,11 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$here"
 venv="$here/target/test-venv"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import awslambdaric, moto' 2>/dev/null \
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import awslambdaric, moto, boto3' 2>/dev/null \
    || [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/gcp-storage-emulator" ]; then
-  echo "== installing test tools into $venv (awslambdaric, moto[server], gcp-storage-emulator)"
+  echo "== installing test tools into $venv (awslambdaric, moto[server], boto3, gcp-storage-emulator)"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'awslambdaric>=2,<5' 'moto[server]>=5.1,<6' \
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'awslambdaric>=2,<5' 'moto[server]>=5.1,<6' 'boto3>=1.34' \
     'gcp-storage-emulator>=2024'
 fi
 export FAAS_TEST_RIC_PYTHON="$venv/bin/python"

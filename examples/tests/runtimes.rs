@@ -83,15 +83,8 @@ async fn lambda_runtime_crate_function_runs_unchanged() {
 
 #[tokio::test]
 async fn awslambdaric_function_runs_unchanged() {
-    let python = match std::env::var("FAAS_TEST_RIC_PYTHON") {
-        Ok(p) => p,
-        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("FAAS_TEST_RIC_PYTHON is not set: run the tests with scripts/test.sh")
-        }
-        Err(_) => {
-            eprintln!("SKIPPED awslambdaric test: FAAS_TEST_RIC_PYTHON not set (scripts/test.sh sets it)");
-            return;
-        }
+    let Some(python) = common::ric_python("awslambdaric") else {
+        return;
     };
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");

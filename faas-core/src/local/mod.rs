@@ -25,6 +25,7 @@ mod records;
 mod runner;
 mod runtime_api;
 mod sandbox;
+mod serve;
 mod store;
 mod views;
 
@@ -45,6 +46,7 @@ use crate::{
 };
 
 pub use builder::{CONFIG_KEYS, LocalBuilder};
+pub use serve::{ServeConfig, Server};
 
 /// The latest, unpublished version.
 pub const LATEST: &str = names::LATEST;

@@ -25,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+mod commands;
 mod engine;
 mod gates;
 mod report;
@@ -205,25 +206,25 @@ impl<'a> Rollout<'a> {
     /// with its recorded gates (plus any given here). [`Error::Conflict`] while a live runner
     /// holds it; [`Error::NotFound`] when there is none to resume.
     pub async fn resume(self) -> Result<RolloutReport> {
-        engine::resume(self).await
+        commands::resume(self).await
     }
 
     /// Stops the label's rollout and restores its starting routing: a live runner is told to
     /// (and does it at its next check), a dead one's is restored here.
     pub async fn abort(self) -> Result<RolloutReport> {
-        engine::command(self, Command::Abort).await
+        commands::command(self, Command::Abort).await
     }
 
     /// Skips the remaining waits of the label's rollout: all traffic to the new version
     /// now, post-traffic hooks still run.
     pub async fn promote_now(self) -> Result<RolloutReport> {
-        engine::command(self, Command::PromoteNow).await
+        commands::command(self, Command::PromoteNow).await
     }
 
     /// Stops the label's rollout and leaves the traffic split as it is (the record says so;
     /// `abort` later still restores the starting routing).
     pub async fn stop(self) -> Result<RolloutReport> {
-        engine::command(self, Command::Stop).await
+        commands::command(self, Command::Stop).await
     }
 
     pub(crate) fn emit(&self, event: RolloutEvent) {

@@ -296,7 +296,8 @@ pub struct CostEstimate {
 /// duration tiers applied to this function's monthly GB-s (init included when billed), the
 /// request fee per million, ephemeral storage above the included size on the billed duration.
 /// Cloud Run: vCPU-s and GiB-s of the rounded duration (init included when billed) plus the
-/// request fee. Azure Flex: instance memory GB × execution seconds plus executions. Tiered
+/// request fee. Azure Flex: instance memory GB × execution seconds (rounded up, with the
+/// file's minimum) plus executions. Tiered
 /// and free-granted totals are split between compute and init in proportion to their units.
 ///
 /// ```
@@ -415,7 +416,7 @@ impl Ctx<'_> {
         }
     }
 
-    /// Billed handler ms and billed init ms per cold start, after rounding.
+    /// Billed handler ms (rounded, at least the minimum) and billed init ms per cold start.
     fn billed_ms(&self) -> (f64, f64) {
         let round = |ms: f64| match self.rule(BillingRule::DurationRoundingMs) {
             Some(r) if r > 0.0 => (ms / r).ceil() * r,
@@ -426,7 +427,8 @@ impl Ctx<'_> {
         } else {
             0.0
         };
-        (round(self.usage.avg_duration_ms), init)
+        let minimum = self.rule(BillingRule::MinimumBilledMs).unwrap_or(0.0);
+        (round(self.usage.avg_duration_ms).max(minimum), init)
     }
 
     /// Splits a total cost over handler and init units.

@@ -205,6 +205,8 @@ impl RateKind {
 pub enum BillingRule {
     /// Durations are rounded up to a multiple of this many ms.
     DurationRoundingMs,
+    /// No billed duration is shorter than this many ms (Azure Flex: 1,000 ms).
+    MinimumBilledMs,
     /// 1 when the init (cold start) phase is billed like the invocation, 0 when not.
     InitBilled,
     /// Ephemeral storage included at no charge, in MB.

@@ -96,16 +96,20 @@ fn lambda_tiers_are_crossed_by_monthly_gb_s() {
         .architecture(Architecture::Arm64);
     let e = estimate(&Pricing::aws_default(), &usage, &off()).unwrap();
     close(e.per_month.compute, 7.5e9 * a(0) + 0.5e9 * a(1));
+    // 20 billion GB-s crosses its 18.75 billion boundary too.
+    let usage = Usage::new("us-east-1", 10_240, 2_000_000_000)
+        .duration_ms(1000.0)
+        .architecture(Architecture::Arm64);
+    let e = estimate(&Pricing::aws_default(), &usage, &off()).unwrap();
+    close(e.per_month.compute, 7.5e9 * a(0) + 11.25e9 * a(1) + 1.25e9 * a(2));
 }
 
 #[test]
 fn lambda_refuses_what_the_file_does_not_price() {
-    // arm64 above 18.75 billion GB-s: the rate was not found, so no estimate.
-    let usage = Usage::new("us-east-1", 10_240, 2_000_000_000)
-        .duration_ms(1000.0)
-        .architecture(Architecture::Arm64);
+    // eu-west-1 above 6 billion GB-s: the higher tiers were not found, so no estimate.
+    let usage = Usage::new("eu-west-1", 10_240, 700_000_000).duration_ms(1000.0);
     let e = estimate(&Pricing::aws_default(), &usage, &off()).unwrap_err();
-    assert_eq!(invalid_field(&e), "regions.us-east-1.rates.duration_arm64.tiers");
+    assert_eq!(invalid_field(&e), "regions.eu-west-1.rates.duration_x86_64.tiers");
     // eu-west-1 has no arm64 rate: the architecture is named.
     let usage = Usage::new("eu-west-1", 128, 1000)
         .duration_ms(10.0)
@@ -184,16 +188,31 @@ fn azure_flex_by_hand_and_its_missing_rates() {
         ..off()
     };
     let e = estimate(&Pricing::azure_default(), &usage, &lax).unwrap();
-    // 2048 MB = 2 GB × 0.2505 s (the file gives no rounding) × 1 M.
+    // 250.5 ms rounds up to 300 ms, below the 1,000 ms minimum; 2048 MB = 2 GB.
+    assert_eq!(doc["billing"]["minimum_billed_ms"]["value"], 1000);
+    assert_eq!(e.billed_duration_ms, 1000.0);
     close(
         e.per_month.compute,
-        2.0 * 0.2505 * 1e6 * price(&doc, "eastus", "on_demand_execution", 0),
+        2.0 * 1.0 * 1e6 * price(&doc, "eastus", "on_demand_execution", 0),
     );
     assert_eq!(
         e.unpriced,
         vec!["regions.eastus.rates.on_demand_executions".to_string()]
     );
-    // Instance memory is one of the plan's sizes.
+    // Past the minimum, 1,234 ms bills 1,300 ms. With the grants, 100,000 GB-s are free and
+    // 250,000 executions leave nothing of 200,000 to price (so nothing is unpriced).
+    let usage = Usage::new("eastus", 4096, 200_000).duration_ms(1234.0);
+    let both = EstimateOptions {
+        allow_unpriced: true,
+        free_grants: true,
+    };
+    let e = estimate(&Pricing::azure_default(), &usage, &both).unwrap();
+    let gbs = 4.0 * 1.3 * 200_000.0;
+    close(
+        e.per_month.compute,
+        (gbs - grant(&doc, "duration")) * price(&doc, "eastus", "on_demand_execution", 0),
+    );
+    assert!(e.unpriced.is_empty() && e.per_month.requests == 0.0);
     let e = estimate(&Pricing::azure_default(), &Usage::new("eastus", 1024, 1), &lax).unwrap_err();
     assert_eq!(invalid_field(&e), "memory_mb");
     let e = estimate(&Pricing::azure_default(), &Usage::new("westeurope", 2048, 1), &lax).unwrap_err();

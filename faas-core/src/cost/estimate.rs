@@ -105,7 +105,8 @@ impl Usage {
     }
 
     /// Durations and cold starts measured over a window ([`Metrics`]); the monthly volume
-    /// stays what it was.
+    /// stays what it was, and so do the init figures when the provider could not give them
+    /// (Azure records no cold starts): they are never replaced by a made-up zero.
     ///
     /// ```
     /// use faas_core::observe::{InvocationSample, Metrics, TimeWindow};
@@ -131,13 +132,18 @@ impl Usage {
             )
         })?;
         self.avg_duration_ms = duration.avg_ms;
-        self.avg_init_ms = metrics.init_duration.map_or(0.0, |d| d.avg_ms);
-        self.cold_start_share = metrics.cold_start_rate().unwrap_or(0.0);
+        if let Some(init) = metrics.init_duration {
+            self.avg_init_ms = init.avg_ms;
+        }
+        if let Some(share) = metrics.cold_start_rate() {
+            self.cold_start_share = share;
+        }
         Ok(self)
     }
 
     /// Durations and cold starts from per-invocation reports (Lambda's `REPORT` lines or
-    /// the local provider's).
+    /// the local provider's). The estimate rounds the mean once, where the bill rounds each
+    /// invocation: with Lambda's 1 ms rounding that is less than 1 ms apart.
     ///
     /// ```
     /// use faas_core::ExecutionReport;

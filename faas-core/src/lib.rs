@@ -33,6 +33,7 @@ pub struct ReadmeDoctests;
 
 mod batch;
 mod capability;
+pub mod cost;
 mod error;
 mod ext;
 mod front;

@@ -4,13 +4,17 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::path::Path;
 use std::time::Duration;
 
-use faas_core::local::LocalProvider;
 use faas_core::observe::{MetricsQuery, TimeWindow, now_ms};
-use faas_core::{DeployOptions, Error, FunctionSpec, Invocation, InvokeMode, InvokeRequest, Provider, ProviderExt};
+use faas_core::{Error, Invocation, InvokeMode, InvokeRequest, Provider, ProviderExt};
 use faas_package::PackageBuilder;
+use support::spec;
+
+type Env = support::Env;
 
 /// A module-level counter, a file in `/tmp` grown by one line per call, and ways to hang,
 /// crash and sleep.
@@ -31,49 +35,6 @@ def handler(event, context):
         os._exit(3)
     return {"count": COUNT, "tmp_lines": lines, "pid": os.getpid(), "tag": os.environ.get("TAG")}
 "#;
-
-struct Env {
-    dir: tempfile::TempDir,
-    provider: LocalProvider,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env::with(|b| b)
-    }
-
-    fn with(f: impl FnOnce(faas_core::local::LocalBuilder) -> faas_core::local::LocalBuilder) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let provider = f(LocalProvider::builder().state_dir(dir.path().join("state")))
-            .build()
-            .unwrap();
-        Env { dir, provider }
-    }
-
-    async fn deploy(&self, spec: &FunctionSpec) {
-        let src = self.dir.path().join("src");
-        std::fs::create_dir_all(&src).unwrap();
-        std::fs::write(src.join("app.py"), HANDLER).unwrap();
-        let pkg = PackageBuilder::new(&src)
-            .runtime(spec.runtime.clone())
-            .handler("app.handler")
-            .output(self.dir.path().join("app.zip"))
-            .build()
-            .unwrap();
-        self.provider
-            .deploy_package(spec, &pkg, &DeployOptions::default())
-            .await
-            .unwrap();
-    }
-
-    async fn call(&self, name: &str, event: serde_json::Value) -> Invocation {
-        self.provider.invoke(name, &InvokeRequest::json(&event)).await.unwrap()
-    }
-}
-
-fn spec(name: &str) -> FunctionSpec {
-    FunctionSpec::new(name, "python3.12".parse().unwrap(), "app.handler").timeout_s(5)
-}
 
 fn body(inv: &Invocation) -> serde_json::Value {
     assert!(inv.function_error.is_none(), "{:?}", inv.log_tail);
@@ -110,7 +71,7 @@ fn wait_gone(pid: u32) -> bool {
 
 #[tokio::test]
 async fn globals_and_tmp_persist_across_warm_invocations_until_a_deploy() {
-    let env = Env::new();
+    let env = Env::new(HANDLER);
     env.deploy(&spec("counter").env("TAG", "one")).await;
     let mut pids = Vec::new();
     for n in 1..=4u64 {
@@ -163,7 +124,7 @@ async fn globals_and_tmp_persist_across_warm_invocations_until_a_deploy() {
 
 #[tokio::test]
 async fn beyond_reserved_concurrency_sync_calls_are_throttled_and_async_ones_queued() {
-    let env = Env::new();
+    let env = Env::new(HANDLER);
     env.deploy(&spec("reserved").reserved_concurrency(1)).await;
     let slow = serde_json::json!({"mode": "sleep", "s": 1.0});
     let slow_req = InvokeRequest::json(&slow);
@@ -221,7 +182,7 @@ async fn beyond_reserved_concurrency_sync_calls_are_throttled_and_async_ones_que
 
 #[tokio::test]
 async fn reserved_concurrency_is_validated() {
-    let env = Env::new();
+    let env = Env::new(HANDLER);
     let src = env.dir.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("app.py"), HANDLER).unwrap();
@@ -231,7 +192,11 @@ async fn reserved_concurrency_is_validated() {
         .unwrap();
     let err = env
         .provider
-        .deploy_package(&spec("big").reserved_concurrency(5000), &pkg, &DeployOptions::default())
+        .deploy_package(
+            &spec("big").reserved_concurrency(5000),
+            &pkg,
+            &faas_core::DeployOptions::default(),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -242,7 +207,7 @@ async fn reserved_concurrency_is_validated() {
 
 #[tokio::test]
 async fn a_timed_out_or_crashed_environment_is_replaced_by_a_cold_one() {
-    let env = Env::new();
+    let env = Env::new(HANDLER);
     env.deploy(&spec("fragile").timeout_s(1)).await;
     let first = body(&env.call("fragile", serde_json::json!({})).await);
     let pid = first["pid"].as_u64().unwrap() as u32;
@@ -265,7 +230,7 @@ async fn a_timed_out_or_crashed_environment_is_replaced_by_a_cold_one() {
 
 #[tokio::test]
 async fn idle_environments_are_evicted_on_a_paused_clock() {
-    let env = Env::new();
+    let env = Env::new(HANDLER);
     env.deploy(&spec("idle")).await;
     let inv = env.call("idle", serde_json::json!({})).await;
     let pid = body(&inv)["pid"].as_u64().unwrap() as u32;
@@ -287,7 +252,7 @@ async fn idle_environments_are_evicted_on_a_paused_clock() {
 
 #[tokio::test]
 async fn idle_environments_are_evicted_in_real_time() {
-    let env = Env::with(|b| b.idle_timeout(Duration::from_millis(300)));
+    let env = Env::with(HANDLER, |b| b.idle_timeout(Duration::from_millis(300)));
     env.deploy(&spec("brief")).await;
     let a = env.call("brief", serde_json::json!({})).await;
     let b = env.call("brief", serde_json::json!({})).await;

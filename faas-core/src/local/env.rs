@@ -23,6 +23,7 @@ use tokio::net::unix::pipe;
 use tokio::process::Child;
 use tokio::time::Instant;
 
+use super::limits::{self, Cgroup};
 use super::runner::{self, Ending, EnvRequest, INIT_LIMIT, LOG_KEEP, Timing};
 use super::runtime_api::{Event, RuntimeApi, RuntimeSignal};
 use super::sandbox;
@@ -98,6 +99,8 @@ pub(crate) struct Environment {
     outputs: Vec<Arc<pipe::Receiver>>,
     pumps: Vec<tokio::task::JoinHandle<()>>,
     _tmp: sandbox::Tmp,
+    /// Limits its memory and CPU, where cgroups can (dropped after the processes are).
+    cgroup: Option<Cgroup>,
     spawned: Instant,
     /// The runtime finished its init (took a first event).
     initialised: bool,
@@ -135,7 +138,10 @@ impl Environment {
         let api = RuntimeApi::start()
             .await
             .map_err(|e| Error::io("runtime API listener", e))?;
-        let (mut cmd, tmp) = runner::command(&req, &id).map_err(|e| Error::io(req.state_dir.display(), e))?;
+        let tmpfs = if sandbox::tmpfs_tmp() { runner::tmp_mb(&req) } else { 0 };
+        let cgroup = Cgroup::create(req.spec.memory_mb, tmpfs);
+        let procs = cgroup.as_ref().map(Cgroup::procs).unwrap_or_default();
+        let (mut cmd, tmp) = runner::command(&req, &id, &procs).map_err(|e| Error::io(req.state_dir.display(), e))?;
         runner::lambda_env(&mut cmd, &req, &api.address, &id);
         let spawned = Instant::now();
         // Checked here: through setpriv, a bootstrap that cannot run would look like an exit.
@@ -159,6 +165,7 @@ impl Environment {
             outputs: Vec::new(),
             pumps: Vec::new(),
             _tmp: tmp,
+            cgroup,
             spawned,
             initialised: false,
             healthy: true,
@@ -264,6 +271,9 @@ impl Environment {
                 status = child.wait() => {
                     exited = true;
                     self.healthy = false;
+                    if self.cgroup.as_ref().is_some_and(|c| c.oom_kills() > 0) {
+                        break Ending::Failed(runner::out_of_memory(&request_id), timing.started.map(|_| Instant::now()));
+                    }
                     let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
                     // A response may have been posted just before the exit.
                     match self.api.signals.try_recv() {
@@ -282,6 +292,10 @@ impl Environment {
                 }
                 _ = sample.tick() => {
                     self.peak_kb = self.peak_kb.max(runner::peak_rss_kb(pid).unwrap_or(0));
+                    if over_memory(self.cgroup.as_ref(), self.req.spec.memory_mb, pid) {
+                        self.healthy = false;
+                        break Ending::Failed(runner::out_of_memory(&request_id), timing.started.map(|_| Instant::now()));
+                    }
                 }
             }
         };
@@ -316,4 +330,15 @@ impl Environment {
             }
         }
     }
+}
+
+/// Whether the function uses more memory than it has: its anonymous memory where a cgroup
+/// measures it, else the runtime's resident memory.
+fn over_memory(cgroup: Option<&Cgroup>, memory_mb: u32, pid: Option<u32>) -> bool {
+    let limit = u64::from(memory_mb) * 1024 * 1024;
+    let used = match cgroup {
+        Some(cg) if cg.measures_memory() => cg.anon_bytes(),
+        _ => limits::rss_bytes(pid),
+    };
+    used.is_some_and(|u| u > limit)
 }

@@ -24,6 +24,7 @@ mod builder;
 mod code;
 mod env;
 mod history;
+mod limits;
 mod observe;
 mod pool;
 mod records;
@@ -50,6 +51,7 @@ use crate::{
 };
 
 pub use builder::{CONFIG_KEYS, LocalBuilder};
+pub use limits::{Enforcement, MB_PER_VCPU, ResourceControls};
 pub use pool::IdleEnvironment;
 
 /// The latest, unpublished version.
@@ -136,17 +138,6 @@ impl LocalProvider {
                 let _ = task.await;
             }
         }
-    }
-
-    /// The execution environments kept warm now, waiting for an invocation (oldest first).
-    /// They live in this process: dropping the last clone of the provider kills them.
-    pub fn idle_environments(&self) -> Vec<IdleEnvironment> {
-        self.inner.pool.idle()
-    }
-
-    /// How many execution environments this provider started so far: its cold starts.
-    pub fn environments_started(&self) -> u64 {
-        self.inner.pool.started()
     }
 
     /// The state directory.

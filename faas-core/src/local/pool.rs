@@ -261,3 +261,16 @@ impl Pool {
         self.state().started
     }
 }
+
+impl super::LocalProvider {
+    /// The execution environments kept warm now, waiting for an invocation (oldest first).
+    /// They live in this process: dropping the last clone of the provider kills them.
+    pub fn idle_environments(&self) -> Vec<IdleEnvironment> {
+        self.inner.pool.idle()
+    }
+
+    /// How many execution environments this provider started so far: its cold starts.
+    pub fn environments_started(&self) -> u64 {
+        self.inner.pool.started()
+    }
+}

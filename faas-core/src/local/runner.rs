@@ -68,12 +68,13 @@ fn resolve_interpreter(cmd: &str, probe: &[&str]) -> Option<String> {
     resolved
 }
 
-pub(crate) fn command(req: &EnvRequest, env_id: &str) -> std::io::Result<(Command, sandbox::Tmp)> {
+pub(crate) fn command(req: &EnvRequest, env_id: &str, cgroups: &[PathBuf]) -> std::io::Result<(Command, sandbox::Tmp)> {
     let launch = sandbox::Launch {
         state: &req.state_dir,
         task: &req.code_dir,
-        tmp_mb: req.spec.aws.ephemeral_storage_mb.unwrap_or(sandbox::DEFAULT_TMP_MB),
+        tmp_mb: tmp_mb(req),
         env_id,
+        cgroups,
     };
     let (mut cmd, tmp) = match req.spec.runtime.family() {
         RuntimeFamily::Python => {
@@ -111,6 +112,20 @@ pub(crate) fn command(req: &EnvRequest, env_id: &str) -> std::io::Result<(Comman
     }
     cmd.env("TMPDIR", &tmp.dir);
     Ok((cmd, tmp))
+}
+
+/// The function's `/tmp` size in MB.
+pub(crate) fn tmp_mb(req: &EnvRequest) -> u32 {
+    req.spec.aws.ephemeral_storage_mb.unwrap_or(sandbox::DEFAULT_TMP_MB)
+}
+
+/// The error of a runtime killed for using more memory than it has, as Lambda reports it.
+pub(crate) fn out_of_memory(request_id: &str) -> FunctionError {
+    FunctionError {
+        error_type: "Runtime.OutOfMemory".into(),
+        message: format!("RequestId: {request_id} Error: Runtime exited with error: signal: killed"),
+        trace: Vec::new(),
+    }
 }
 
 pub(crate) fn lambda_env(cmd: &mut Command, req: &EnvRequest, api: &str, env_id: &str) {

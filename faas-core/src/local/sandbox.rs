@@ -121,12 +121,24 @@ pub(crate) struct Launch<'a> {
     pub tmp_mb: u32,
     /// The execution environment's id (names the fallback temporary directory).
     pub env_id: &'a str,
+    /// The `cgroup.procs` files the runtime joins before it starts (see the `limits` module).
+    pub cgroups: &'a [PathBuf],
+}
+
+/// Whether handlers get a tmpfs `/tmp` here (which the kernel charges as their memory).
+pub(crate) fn tmpfs_tmp() -> bool {
+    namespace().is_some()
 }
 
 /// The command that starts `program` in the sandbox (arguments follow with `.arg`), and its
 /// temporary directory.
 pub(crate) fn command(launch: &Launch<'_>, program: impl AsRef<std::ffi::OsStr>) -> std::io::Result<(Command, Tmp)> {
     let mut argv: Vec<std::ffi::OsString> = Vec::new();
+    if !launch.cgroups.is_empty() {
+        argv.extend(["/bin/sh", "-c", super::limits::JOIN, "faas-cgroup"].map(Into::into));
+        argv.extend(launch.cgroups.iter().map(Into::into));
+        argv.push("--".into());
+    }
     let private = launch.state.join("tmp").join(launch.env_id);
     std::fs::create_dir_all(&private)?;
     let tmp = match namespace() {

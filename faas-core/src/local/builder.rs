@@ -71,6 +71,8 @@ impl LocalBuilder {
     /// let b = faas_core::local::LocalBuilder::new().with_config("seed", "7").unwrap();
     /// assert!(faas_core::local::LocalBuilder::new().with_config("seed", "seven").is_err());
     /// assert!(faas_core::local::LocalBuilder::new().with_config("colour", "blue").is_err());
+    /// assert!(faas_core::local::LocalBuilder::new().with_config("idle_timeout", "90s").is_ok());
+    /// assert!(faas_core::local::LocalBuilder::new().with_config("idle_timeout", "soon").is_err());
     /// # drop(b);
     /// ```
     pub fn with_config(self, key: &str, value: &str) -> Result<Self> {

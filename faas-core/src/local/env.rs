@@ -127,7 +127,18 @@ impl Drop for Environment {
         for p in &self.pumps {
             p.abort();
         }
-        // `kill_on_drop` kills the leader too; tokio reaps it.
+        // Reaped here when it goes at once, so that its cgroup (dropped next) can be removed;
+        // otherwise `kill_on_drop` kills it and tokio reaps it. [`Environment::shutdown`]
+        // does this without blocking.
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+            for _ in 0..50 {
+                if !matches!(child.try_wait(), Ok(None)) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
     }
 }
 
@@ -312,6 +323,19 @@ impl Environment {
         }
         let log = self.tail.lock().unwrap_or_else(PoisonError::into_inner).take();
         runner::finish(&self.req, &request_id, ending, &timing, self.peak_kb, log)
+    }
+
+    /// Kills its processes now (reaped by [`Environment::shutdown`] or the drop).
+    pub fn kill(&mut self) {
+        crate::process::kill_group(self.pid);
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+    }
+
+    /// Ends the environment: its processes killed and reaped, then its cgroup removed.
+    pub async fn shutdown(mut self) {
+        self.stop().await;
     }
 
     /// Kills the runtime and everything it started (its process group), reaps it, and reads

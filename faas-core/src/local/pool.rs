@@ -139,10 +139,13 @@ impl Pool {
         };
         let mut inv = env.invoke(payload).await;
         inv.elapsed = began.elapsed();
-        if env.healthy() {
+        if env.healthy() && !self.idle_timeout.is_zero() {
             self.put_back(key, env);
         } else {
             tracing::debug!(function = %key.function, env = %env.id, "environment discarded");
+            // Killed now, reaped in the background: the answer is ready.
+            env.kill();
+            tokio::spawn(env.shutdown());
         }
         Ok((inv, began_ms))
     }
@@ -181,6 +184,8 @@ impl Pool {
     /// A usable idle environment of `key`; idle ones of the same version under another key
     /// (an older deploy) are shut down on the way.
     fn take(&self, key: &EnvKey) -> Option<Environment> {
+        // Ended outside the lock (removing a cgroup may wait for its processes to go).
+        let mut ended = Vec::new();
         let mut state = self.state();
         let mut found = None;
         let mut i = state.idle.len();
@@ -195,16 +200,16 @@ impl Pool {
                 found = Some(idle.env);
             } else if idle.key == *key && idle.env.usable() {
                 state.idle.insert(i, idle);
+            } else {
+                ended.push(idle);
             }
-            // Anything else is dropped here, which kills it.
         }
+        drop(state);
+        shut_down(ended);
         found
     }
 
     fn put_back(self: &Arc<Self>, key: EnvKey, env: Environment) {
-        if self.idle_timeout.is_zero() {
-            return;
-        }
         let serial = {
             let mut state = self.state();
             state.serial += 1;
@@ -224,6 +229,9 @@ impl Pool {
                 };
                 if let Some(idle) = evicted {
                     tracing::debug!(function = %idle.key.function, env = %idle.env.id, "idle environment evicted");
+                    let mut env = idle.env;
+                    env.kill();
+                    env.shutdown().await;
                 }
             }
         });
@@ -240,7 +248,7 @@ impl Pool {
             state.reserved.remove(function);
             gone
         };
-        drop(gone);
+        shut_down(gone);
     }
 
     /// The idle environments, oldest first.
@@ -260,6 +268,21 @@ impl Pool {
     pub fn started(&self) -> u64 {
         self.state().started
     }
+}
+
+/// Ends `envs` in the background (killed at once, reaped and their cgroups removed there).
+fn shut_down(mut envs: Vec<Idle>) {
+    if envs.is_empty() {
+        return;
+    }
+    for idle in &mut envs {
+        idle.env.kill();
+    }
+    tokio::spawn(async move {
+        for idle in envs {
+            idle.env.shutdown().await;
+        }
+    });
 }
 
 impl super::LocalProvider {

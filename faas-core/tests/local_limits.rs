@@ -53,7 +53,20 @@ fn cgroups_of(p: &LocalProvider, parent: &std::path::Path) -> Vec<PathBuf> {
 
 #[tokio::test]
 async fn a_function_using_more_memory_than_it_has_is_killed_as_on_lambda() {
-    let env = Env::new(HANDLER);
+    out_of_memory(Env::new(HANDLER)).await;
+}
+
+/// The fallback, wherever it runs: the watchdog alone (no cgroup is made).
+#[tokio::test]
+async fn without_cgroups_the_watchdog_kills_it_the_same_way() {
+    let env = Env::with(HANDLER, |b| b.cgroups(false));
+    let controls = env.provider.resource_controls();
+    assert_eq!(controls.memory, Enforcement::Watchdog);
+    assert!(matches!(controls.cpu, Enforcement::Unenforced(_)), "{}", controls.cpu);
+    out_of_memory(env).await;
+}
+
+async fn out_of_memory(env: Env) {
     let controls = env.provider.resource_controls();
     eprintln!("memory: {}; cpu: {}", controls.memory, controls.cpu);
     env.deploy(&sized("hungry", 128)).await;

@@ -18,6 +18,7 @@ use crate::{Error, Result};
 /// | `node` (`FAAS_NODE`) | the Node interpreter | `node` |
 /// | `region` | `AWS_REGION` reported to functions | `us-east-1` |
 /// | `idle_timeout` (`FAAS_LOCAL_IDLE`) | how long an idle execution environment stays warm (`300s`, `5m`, `0s`: never kept) | 5 minutes |
+/// | `cgroups` | `false`: no cgroups for memory and CPU (memory by the watchdog, CPU unlimited) | `true` where writable |
 #[derive(Debug, Clone, Default)]
 pub struct LocalBuilder {
     state_dir: Option<PathBuf>,
@@ -26,12 +27,21 @@ pub struct LocalBuilder {
     node: Option<String>,
     region: Option<String>,
     idle_timeout: Option<std::time::Duration>,
+    no_cgroups: bool,
     /// A bad environment value (variable, value), reported by `build`.
     invalid: Option<(&'static str, String)>,
 }
 
 /// The keys [`LocalBuilder::with_config`] takes.
-pub const CONFIG_KEYS: &[&str] = &["state_dir", "seed", "python", "node", "region", "idle_timeout"];
+pub const CONFIG_KEYS: &[&str] = &[
+    "state_dir",
+    "seed",
+    "python",
+    "node",
+    "region",
+    "idle_timeout",
+    "cgroups",
+];
 
 impl LocalBuilder {
     /// Reads `FAAS_STATE_DIR` (state directory), `FAAS_LOCAL_SEED` (routing seed),
@@ -55,6 +65,7 @@ impl LocalBuilder {
             node: var("FAAS_NODE"),
             region: None,
             idle_timeout,
+            no_cgroups: false,
             invalid,
         }
     }
@@ -88,6 +99,7 @@ impl LocalBuilder {
             "node" => self.node = Some(value.to_string()),
             "region" => self.region = Some(value.to_string()),
             "idle_timeout" => self.idle_timeout = Some(parse_duration(value)?),
+            "cgroups" => self.no_cgroups = !crate::settings::parse::<bool>(key, value, "true or false")?,
             _ => return Err(crate::settings::unknown_key("local", key, CONFIG_KEYS, false)),
         }
         Ok(self)
@@ -130,6 +142,15 @@ impl LocalBuilder {
         self
     }
 
+    /// Whether execution environments get cgroups for memory and CPU where the machine
+    /// allows (default `true`). `false` leaves the cgroups alone: memory is then enforced by
+    /// the watchdog and CPU is not limited (see
+    /// [`LocalProvider::resource_controls`](super::LocalProvider::resource_controls)).
+    pub fn cgroups(mut self, on: bool) -> Self {
+        self.no_cgroups = !on;
+        self
+    }
+
     /// Opens the state directory (created by the first write).
     pub fn build(self) -> Result<LocalProvider> {
         self.build_provider().map_err(|e| e.with_provider(NAME))
@@ -157,7 +178,7 @@ impl LocalBuilder {
             self.python,
             self.node.unwrap_or_else(|| "node".into()),
             self.region.unwrap_or_else(|| "us-east-1".into()),
-            self.idle_timeout.unwrap_or(super::pool::DEFAULT_IDLE),
+            super::pool::Pool::new(self.idle_timeout.unwrap_or(super::pool::DEFAULT_IDLE), !self.no_cgroups),
         ))
     }
 }

@@ -144,13 +144,14 @@ impl Drop for Environment {
 
 impl Environment {
     /// Starts the runtime for `req` (its init runs while the first invocation waits).
-    pub async fn start(req: EnvRequest) -> Result<Environment> {
+    /// Without `cgroups`, none is made (memory is then watched, CPU not limited).
+    pub async fn start(req: EnvRequest, cgroups: bool) -> Result<Environment> {
         let id = runner::new_request_id();
         let api = RuntimeApi::start()
             .await
             .map_err(|e| Error::io("runtime API listener", e))?;
         let tmpfs = if sandbox::tmpfs_tmp() { runner::tmp_mb(&req) } else { 0 };
-        let cgroup = Cgroup::create(req.spec.memory_mb, tmpfs);
+        let cgroup = cgroups.then(|| Cgroup::create(req.spec.memory_mb, tmpfs)).flatten();
         let procs = cgroup.as_ref().map(Cgroup::procs).unwrap_or_default();
         let (mut cmd, tmp) = runner::command(&req, &id, &procs).map_err(|e| Error::io(req.state_dir.display(), e))?;
         runner::lambda_env(&mut cmd, &req, &api.address, &id);

@@ -405,6 +405,12 @@ impl super::LocalProvider {
     /// # }
     /// ```
     pub fn resource_controls(&self) -> ResourceControls {
+        if !self.inner.pool.cgroups() {
+            return ResourceControls {
+                memory: Enforcement::Watchdog,
+                cpu: Enforcement::Unenforced("cgroups turned off (LocalBuilder::cgroups)".into()),
+            };
+        }
         controls()
     }
 }

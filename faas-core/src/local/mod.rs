@@ -92,7 +92,7 @@ impl LocalProvider {
         python: Option<String>,
         node: String,
         region: String,
-        idle: std::time::Duration,
+        pool: Arc<pool::Pool>,
     ) -> LocalProvider {
         LocalProvider {
             inner: Arc::new(Inner {
@@ -100,7 +100,7 @@ impl LocalProvider {
                 store,
                 background: Mutex::new(Vec::new()),
                 rng: Mutex::new(rng),
-                pool: pool::Pool::new(idle),
+                pool,
                 python,
                 node,
                 region,

@@ -100,14 +100,22 @@ pub(crate) enum Wait {
 pub(crate) struct Pool {
     state: Mutex<State>,
     idle_timeout: Duration,
+    /// Whether environments get cgroups (where the machine allows).
+    cgroups: bool,
 }
 
 impl Pool {
-    pub fn new(idle_timeout: Duration) -> Arc<Pool> {
+    pub fn new(idle_timeout: Duration, cgroups: bool) -> Arc<Pool> {
         Arc::new(Pool {
             state: Mutex::new(State::default()),
             idle_timeout,
+            cgroups,
         })
+    }
+
+    /// Whether environments get cgroups (where the machine allows).
+    pub fn cgroups(&self) -> bool {
+        self.cgroups
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -131,7 +139,7 @@ impl Pool {
         let mut env = match self.take(&key) {
             Some(env) => env,
             None => {
-                let env = Environment::start(req).await?;
+                let env = Environment::start(req, self.cgroups).await?;
                 self.state().started += 1;
                 tracing::debug!(function = %key.function, version = %key.version, env = %env.id, "cold start");
                 env

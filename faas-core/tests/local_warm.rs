@@ -264,3 +264,48 @@ async fn idle_environments_are_evicted_in_real_time() {
     assert!(cold(&env.call("brief", serde_json::json!({})).await));
     assert!(Path::new(&env.provider.state_dir()).is_dir());
 }
+
+/// A real Lambda runtime client (`awslambdaric`, the documented custom-runtime way) keeps
+/// its environment too: it asks the held-open `GET /next` for the next event.
+#[tokio::test]
+async fn awslambdaric_stays_warm() {
+    use std::os::unix::fs::PermissionsExt;
+    let python = match std::env::var("FAAS_TEST_RIC_PYTHON") {
+        Ok(p) => p,
+        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("FAAS_TEST_RIC_PYTHON is not set: run the tests with scripts/test.sh")
+        }
+        Err(_) => {
+            eprintln!(
+                "\n!!! SKIPPED awslambdaric_stays_warm: FAAS_TEST_RIC_PYTHON not set (scripts/test.sh sets it) !!!\n"
+            );
+            return;
+        }
+    };
+    let env = Env::new(HANDLER);
+    let src = env.dir.path().join("ric");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("app.py"), HANDLER).unwrap();
+    let bootstrap = src.join("bootstrap");
+    std::fs::write(
+        &bootstrap,
+        format!("#!/bin/sh\nexec {python} -m awslambdaric \"$_HANDLER\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let pkg = PackageBuilder::new(&src)
+        .output(env.dir.path().join("ric.zip"))
+        .build()
+        .unwrap();
+    let spec = faas_core::FunctionSpec::new("ric", "provided.al2023".parse().unwrap(), "app.handler");
+    env.provider
+        .deploy_package(&spec, &pkg, &faas_core::DeployOptions::default())
+        .await
+        .unwrap();
+    for n in 1..=3u64 {
+        let inv = env.call("ric", serde_json::json!({})).await;
+        assert_eq!(body(&inv)["count"], n, "{:?}", inv.log_tail);
+        assert_eq!(cold(&inv), n == 1);
+    }
+    assert_eq!(env.provider.environments_started(), 1);
+}

@@ -76,5 +76,8 @@ pub use names::Qualifier;
 pub use plan::{ConfigDiff, Plan, PlannedAction, diff_config, diff_config_unknown_secrets};
 pub use provider::{Provider, ProviderBackend, ProviderInfo, PublishRequest};
 pub use retry::{PollPolicy, PollStatus, RetryConfig};
-pub use spec::{AwsSettings, AzureSettings, FunctionSpec, GcpSettings, LAMBDA_RESERVED_ENV, Limits, REDACTED};
+pub use spec::{
+    AwsSettings, AzureSettings, FunctionSpec, GcpSettings, LAMBDA_RESERVED_ENV, Limits, MAX_RESERVED_CONCURRENCY,
+    REDACTED,
+};
 pub use timeouts::Timeouts;

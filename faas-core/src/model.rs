@@ -317,11 +317,24 @@ pub struct ExecutionReport {
     pub memory_size_mb: u32,
     /// Peak memory used in MB.
     pub max_memory_used_mb: u32,
-    /// Init (cold start) duration in ms, when the run included one.
+    /// Init (cold start) duration in ms, when the run included one: present exactly on a
+    /// cold start, as Lambda's `Init Duration` (see [`ExecutionReport::cold_start`]).
     pub init_duration_ms: Option<f64>,
 }
 
 impl ExecutionReport {
+    /// Whether the run was a cold start: its environment was started for it and initialised
+    /// (Lambda reports `Init Duration` only then). A warm invocation, served by an
+    /// environment that earlier invocations started, has none.
+    ///
+    /// ```
+    /// let r = faas_core::ExecutionReport::parse_line("REPORT RequestId: x\tDuration: 2.50 ms\tBilled Duration: 3 ms\tMemory Size: 128 MB\tMax Memory Used: 40 MB\tInit Duration: 99.1 ms").unwrap();
+    /// assert!(r.cold_start());
+    /// ```
+    pub fn cold_start(&self) -> bool {
+        self.init_duration_ms.is_some()
+    }
+
     /// Parses a line like
     /// `REPORT RequestId: 1 Duration: 2.50 ms Billed Duration: 3 ms Memory Size: 128 MB Max Memory Used: 40 MB Init Duration: 120.01 ms`.
     ///

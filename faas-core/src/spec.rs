@@ -77,7 +77,15 @@ pub struct AwsSettings {
     pub layers: Vec<String>,
     /// `/tmp` size in MB (512–10240).
     pub ephemeral_storage_mb: Option<u32>,
+    /// Reserved concurrency: at most this many invocations run at once (0 stops the
+    /// function); beyond it a synchronous call is throttled. `None`: unreserved. The local
+    /// provider enforces it with its execution environments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_concurrency: Option<u32>,
 }
+
+/// The largest reserved concurrency accepted: Lambda's default account concurrency.
+pub const MAX_RESERVED_CONCURRENCY: u32 = 1000;
 
 /// Google Cloud Functions (2nd gen) specifics.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,6 +158,12 @@ impl FunctionSpec {
     /// Sets the timeout in seconds.
     pub fn timeout_s(mut self, s: u32) -> Self {
         self.timeout_s = s;
+        self
+    }
+
+    /// Sets the reserved concurrency (`aws.reserved_concurrency`, 0–1000).
+    pub fn reserved_concurrency(mut self, n: u32) -> Self {
+        self.aws.reserved_concurrency = Some(n);
         self
     }
 
@@ -234,6 +248,15 @@ impl FunctionSpec {
                 "aws.ephemeral_storage_mb",
                 mb,
                 format!("ephemeral storage must be {lo}–{hi} MB"),
+            ));
+        }
+        if let Some(n) = self.aws.reserved_concurrency.filter(|n| *n > MAX_RESERVED_CONCURRENCY) {
+            return Err(Error::invalid(
+                "aws.reserved_concurrency",
+                n,
+                format!(
+                    "reserved concurrency must be 0–{MAX_RESERVED_CONCURRENCY} (Lambda's default account concurrency)"
+                ),
             ));
         }
         if self.handler.trim().is_empty() {

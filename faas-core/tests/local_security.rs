@@ -411,7 +411,7 @@ async fn wait_gone(pid: u64) -> bool {
 }
 
 #[tokio::test]
-async fn children_a_handler_starts_die_with_the_invocation() {
+async fn children_a_handler_starts_die_with_its_environment() {
     let env = Env::new();
     let pkg = env.package("spawn", &[("app.py", SPAWNER)]);
     env.provider
@@ -423,32 +423,44 @@ async fn children_a_handler_starts_die_with_the_invocation() {
         log_tail: true,
         ..InvokeRequest::default()
     };
+    // A warm environment keeps what its handler started (as Lambda's does, frozen) …
     let done = env.provider.invoke("spawn", &req("spawn")).await.unwrap();
-    let pid = serde_json::from_slice::<serde_json::Value>(&done.payload).unwrap()["pid"]
+    let first: u64 = serde_json::from_slice::<serde_json::Value>(&done.payload).unwrap()["pid"]
         .as_u64()
         .unwrap();
-    assert!(
-        wait_gone(pid).await,
-        "the handler's child {pid} outlived the invocation"
-    );
+    assert!(!gone(first), "the child {first} died with a warm environment");
+    // … until the environment ends: a timeout kills its whole process group.
     let timed_out = env.provider.invoke("spawn", &req("hang")).await.unwrap();
     assert_eq!(timed_out.function_error.unwrap().error_type, "Sandbox.Timedout");
     let log = timed_out.log_tail.unwrap();
-    let pid: u64 = log
+    let second: u64 = log
         .lines()
         .find_map(|l| l.strip_prefix("CHILD_PID="))
         .unwrap_or_else(|| panic!("{log}"))
         .trim()
         .parse()
         .unwrap();
+    for pid in [first, second] {
+        assert!(
+            wait_gone(pid).await,
+            "the child {pid} outlived the timed-out environment"
+        );
+    }
     assert!(
-        wait_gone(pid).await,
-        "the child {pid} of a timed-out handler outlived it"
+        env.provider.idle_environments().is_empty(),
+        "a timed-out environment was kept"
     );
+    // Dropping the provider ends its environments and what they started.
+    let done = env.provider.invoke("spawn", &req("spawn")).await.unwrap();
+    let third: u64 = serde_json::from_slice::<serde_json::Value>(&done.payload).unwrap()["pid"]
+        .as_u64()
+        .unwrap();
+    drop(env.provider);
+    assert!(wait_gone(third).await, "the child {third} outlived the provider");
 }
 
 #[tokio::test]
-async fn tmp_is_private_to_each_invocation_and_bounded() {
+async fn tmp_is_private_to_each_environment_and_bounded() {
     let env = Env::new();
     let pkg = env.package("tmp", &[("app.py", SPAWNER)]);
     for f in ["tmp-a", "tmp-b"] {
@@ -475,11 +487,26 @@ async fn tmp_is_private_to_each_invocation_and_bounded() {
     assert!(!Path::new("/tmp").join(&probe).exists(), "it reached the host's /tmp");
     let other = call("tmp-b", serde_json::json!({"mode": "list"})).await;
     assert!(!has(&other, &probe), "another function saw it");
+    // A warm invocation sees what the earlier ones of its environment wrote, as on Lambda …
     let again = call("tmp-a", serde_json::json!({"mode": "list"})).await;
-    assert!(!has(&again, &probe), "it outlived its invocation");
     assert!(
-        fs::read_dir(env.state().join("tmp")).map_or(true, |mut d| d.next().is_none()),
-        "an invocation's temporary directory was left"
+        has(&again, &probe),
+        "/tmp did not persist in a warm environment: {again}"
+    );
+    // … and a new environment (another provider's) does not.
+    let fresh = LocalProvider::builder().state_dir(env.state()).build().unwrap();
+    let inv = fresh
+        .invoke("tmp-a", &InvokeRequest::json(&serde_json::json!({"mode": "list"})))
+        .await
+        .unwrap();
+    let listing: serde_json::Value = serde_json::from_slice(&inv.payload).unwrap();
+    assert!(!has(&listing, &probe), "it outlived its environment: {listing}");
+    drop(fresh);
+    let left = fs::read_dir(env.state().join("tmp")).map_or(0, |d| d.count());
+    assert_eq!(
+        left,
+        env.provider.idle_environments().len(),
+        "an ended environment's temporary directory was left"
     );
     let filled = call("tmp-a", serde_json::json!({"mode": "fill"})).await;
     assert_eq!(filled["errno"], 28, "ENOSPC at the ephemeral storage limit: {filled}");

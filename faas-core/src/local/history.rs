@@ -37,6 +37,9 @@ pub(crate) struct InvocationRecord {
     pub error_type: Option<String>,
     /// Its log lines (the tail the runner kept), secret values already masked.
     pub logs: Vec<String>,
+    /// Refused for lack of concurrency (it did not run; its figures are zero).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub throttled: bool,
 }
 
 /// Where a reader stopped: a generation, the byte offset of a record in it, and how many of
@@ -235,6 +238,7 @@ mod tests {
             max_memory_mb: Some(10),
             error_type: None,
             logs: vec![format!("line {n}")],
+            throttled: false,
         }
     }
 

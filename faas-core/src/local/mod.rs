@@ -13,14 +13,20 @@
 //!   and Node through bundled bootstraps, custom runtimes through their own `bootstrap` (a
 //!   `lambda_runtime` binary or `awslambdaric` runs unchanged). Timeouts kill the process;
 //!   the log tail, durations and peak memory come back like Lambda's `REPORT` line.
+//! * The process is an execution environment kept warm between invocations of one version
+//!   (init once; globals and `/tmp` persist), one per concurrent invocation, within the
+//!   function's reserved concurrency, evicted when idle; see the `pool` module.
 //!
 //! Unix only (Linux and macOS): handlers run in process groups, and code trees are sealed
 //! with file modes and owners. The rest of faas-core builds everywhere.
 
 mod builder;
 mod code;
+mod env;
 mod history;
+mod limits;
 mod observe;
+mod pool;
 mod records;
 mod runner;
 mod runtime_api;
@@ -46,6 +52,8 @@ use crate::{
 };
 
 pub use builder::{CONFIG_KEYS, LocalBuilder};
+pub use limits::{Enforcement, MB_PER_VCPU, ResourceControls};
+pub use pool::IdleEnvironment;
 pub use serve::{ServeConfig, Server};
 
 /// The latest, unpublished version.
@@ -59,6 +67,8 @@ struct Inner {
     /// Asynchronous invocations still running (see [`LocalProvider::wait_for_async`]).
     background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     rng: Mutex<fastrand::Rng>,
+    /// Warm execution environments.
+    pool: Arc<pool::Pool>,
     python: Option<String>,
     node: String,
     region: String,
@@ -78,13 +88,21 @@ pub const NAME: crate::ProviderName = crate::ProviderName::new("local");
 
 impl LocalProvider {
     /// The provider over an opened store (what [`LocalBuilder::build`] makes).
-    fn open(store: Store, rng: fastrand::Rng, python: Option<String>, node: String, region: String) -> LocalProvider {
+    fn open(
+        store: Store,
+        rng: fastrand::Rng,
+        python: Option<String>,
+        node: String,
+        region: String,
+        pool: Arc<pool::Pool>,
+    ) -> LocalProvider {
         LocalProvider {
             inner: Arc::new(Inner {
                 history: history::History::new(store.root()),
                 store,
                 background: Mutex::new(Vec::new()),
                 rng: Mutex::new(rng),
+                pool,
                 python,
                 node,
                 region,
@@ -332,6 +350,7 @@ impl ProviderBackend for LocalProvider {
     async fn delete(&self, function: &str) -> Result<()> {
         let name = function.to_string();
         let history = self.inner.history.clone();
+        self.inner.pool.retire(function);
         self.locked(move |s| {
             if s.remove(&name)? {
                 history.remove(&name).map_err(|e| Error::io("invocation history", e))
@@ -460,32 +479,42 @@ impl ProviderBackend for LocalProvider {
             Qualifier::Label(l) => Some(l.clone()),
             _ => None,
         };
-        let recorder = observe::Recorder {
+        let mut recorder = observe::Recorder {
             history: self.inner.history.clone(),
             spec: spec.clone(),
             via,
             start_ms: observe::started_ms(),
         };
         let inner = self.inner.clone();
+        let code = sha.clone();
         let (code_dir, bootstrap_dir) = tokio::task::spawn_blocking(move || -> Result<(PathBuf, PathBuf)> {
-            Ok((inner.store.code_dir(&sha)?, inner.store.install_bootstraps()?))
+            Ok((inner.store.code_dir(&code)?, inner.store.install_bootstraps()?))
         })
         .await
         .map_err(|e| Error::io("local invoke", std::io::Error::other(e)))??;
-        let run = runner::RunRequest {
+        let run = runner::EnvRequest {
             version,
             spec,
             code_dir,
             state_dir: self.inner.store.root().to_path_buf(),
             bootstrap_dir,
-            payload,
             python: self.inner.python.clone(),
             node: self.inner.node.clone(),
             region: self.inner.region.clone(),
         };
+        let key = pool::EnvKey::of(&run, &sha, rec.revision);
+        // Reserved concurrency is the function's, whichever version runs (as on Lambda).
+        let reserved = rec.spec.aws.reserved_concurrency;
+        let pool = self.inner.pool.clone();
+        let executed = run.version.clone();
         match request.mode {
             InvokeMode::Sync => {
-                let mut inv = runner::run(run).await?;
+                let ran = pool.invoke(key, run, payload, reserved, pool::Wait::No).await;
+                if let Err(Error::Throttled { .. }) = &ran {
+                    recorder.throttled(&executed);
+                }
+                let (mut inv, began_ms) = ran?;
+                recorder.start_ms = began_ms;
                 recorder.record(&inv);
                 if !request.log_tail {
                     inv.log_tail = None;
@@ -493,12 +522,21 @@ impl ProviderBackend for LocalProvider {
                 Ok(inv)
             }
             InvokeMode::Async => {
-                let executed = run.version.clone();
                 let started = tokio::time::Instant::now();
+                let version = executed.clone();
                 let task = tokio::spawn(async move {
-                    match runner::run(run).await {
-                        Ok(inv) => recorder.record(&inv),
-                        Err(e) => tracing::warn!(error = %e, "asynchronous invocation failed"),
+                    match pool.invoke(key, run, payload, reserved, pool::Wait::Queue).await {
+                        Ok((inv, began_ms)) => {
+                            // It ran once it had its turn.
+                            recorder.start_ms = began_ms;
+                            recorder.record(&inv);
+                        }
+                        Err(e) => {
+                            if let Error::Throttled { .. } = e {
+                                recorder.throttled(&version);
+                            }
+                            tracing::warn!(error = %e, "asynchronous invocation failed");
+                        }
                     }
                 });
                 let mut background = self.inner.background.lock().unwrap_or_else(PoisonError::into_inner);
@@ -506,7 +544,7 @@ impl ProviderBackend for LocalProvider {
                 background.push(task);
                 Ok(accepted(202, executed, started))
             }
-            InvokeMode::DryRun => Ok(accepted(204, run.version, tokio::time::Instant::now())),
+            InvokeMode::DryRun => Ok(accepted(204, executed, tokio::time::Instant::now())),
         }
     }
 

@@ -44,6 +44,7 @@ pub(super) fn record_of(
         max_memory_mb: Some(report.max_memory_used_mb),
         error_type: inv.function_error.as_ref().map(|e| e.error_type.clone()),
         logs: inv.log_tail.as_deref().unwrap_or_default().lines().map(mask).collect(),
+        throttled: false,
     })
 }
 
@@ -62,6 +63,27 @@ impl Recorder {
             && let Err(e) = self.history.append(&self.spec.name, &r)
         {
             tracing::warn!(function = %self.spec.name, error = %e, "could not record the invocation");
+        }
+    }
+
+    /// Records an invocation refused for lack of concurrency (Lambda's `Throttles`).
+    pub fn throttled(&self, version: &str) {
+        let r = InvocationRecord {
+            request_id: String::new(),
+            version: version.to_string(),
+            via: self.via.clone(),
+            start_ms: self.start_ms,
+            end_ms: self.start_ms,
+            duration_ms: 0.0,
+            billed_ms: 0,
+            init_ms: None,
+            max_memory_mb: None,
+            error_type: None,
+            logs: Vec::new(),
+            throttled: true,
+        };
+        if let Err(e) = self.history.append(&self.spec.name, &r) {
+            tracing::warn!(function = %self.spec.name, error = %e, "could not record the throttle");
         }
     }
 }
@@ -120,8 +142,7 @@ pub(super) fn metrics(history: &History, rec: &FunctionRecord, query: &MetricsQu
             init_ms: r.init_ms,
             max_memory_mb: r.max_memory_mb,
             error: r.error_type.is_some(),
-            // The local provider runs every invocation: it never throttles.
-            throttled: false,
+            throttled: r.throttled,
         })
         .collect();
     Ok(Metrics::from_samples(

@@ -1,78 +1,45 @@
-//! Running one invocation in a child process behind the Runtime API.
+//! How a runtime process is started and what an invocation reports.
 //!
 //! The child is the function's `bootstrap` (custom runtimes) or our Python / Node bootstrap,
-//! started with the environment Lambda sets. The run is timed from the runtime's first
-//! `GET /next` (init before it, the handler after it); peak memory is the child's `VmHWM`
-//! from `/proc`, read while it runs and just before it is stopped; stdout and stderr are read
-//! into a bounded tail, so a function printing 100 MB costs no more memory than one printing
-//! nothing. Memory is measured, not enforced. The child runs in its own process group, killed
-//! as a whole when the invocation ends, so nothing a handler starts outlives it; as root it
-//! runs without capabilities (`setpriv`), so it cannot write its sealed code tree.
+//! started with the environment Lambda sets (see the `env` module for its life: it serves
+//! many invocations). An invocation is timed from the runtime's `GET /next` that takes the
+//! event (a cold start's init is the time from the spawn to that first `GET /next`); the
+//! result comes back as Lambda's answer, `REPORT` line and log tail.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tokio::time::Instant;
 
-use super::runtime_api::{Event, RuntimeApi, RuntimeSignal};
 use super::sandbox;
-use crate::{Error, ExecutionReport, FunctionError, FunctionSpec, Invocation, Result, RuntimeFamily};
+use crate::{ExecutionReport, FunctionError, FunctionSpec, Invocation, RuntimeFamily};
 
 /// Bytes of log kept in memory per invocation.
-const LOG_KEEP: usize = 64 * 1024;
+pub(crate) const LOG_KEEP: usize = 64 * 1024;
 /// Bytes of log returned as the tail (Lambda returns the last 4 KB).
 pub(crate) const TAIL_BYTES: usize = 4 * 1024;
 /// Lambda's limit on initialisation.
-const INIT_LIMIT: Duration = Duration::from_secs(10);
+pub(crate) const INIT_LIMIT: Duration = Duration::from_secs(10);
 
-/// One invocation to run.
+/// What an execution environment runs: one version of one function.
 #[derive(Debug, Clone)]
-pub(crate) struct RunRequest {
+pub(crate) struct EnvRequest {
     pub version: String,
     pub spec: FunctionSpec,
     pub code_dir: PathBuf,
     /// The state directory (the sandbox binds it back in when it lives under `/tmp`).
     pub state_dir: PathBuf,
     pub bootstrap_dir: PathBuf,
-    pub payload: Vec<u8>,
     pub python: Option<String>,
     pub node: String,
     pub region: String,
 }
 
-#[derive(Default)]
-struct Tail {
-    bytes: VecDeque<u8>,
-    dropped: u64,
-}
-
-impl Tail {
-    fn push(&mut self, data: &[u8]) {
-        self.bytes.extend(data);
-        let excess = self.bytes.len().saturating_sub(LOG_KEEP);
-        if excess > 0 {
-            self.bytes.drain(..excess);
-            self.dropped += excess as u64;
-        }
-    }
-}
-
-async fn pump(mut from: impl AsyncRead + Unpin, tail: Arc<Mutex<Tail>>) {
-    let mut buf = vec![0u8; 16 * 1024];
-    while let Ok(n) = from.read(&mut buf).await {
-        if n == 0 {
-            break;
-        }
-        tail.lock().unwrap_or_else(PoisonError::into_inner).push(&buf[..n]);
-    }
-}
-
-fn peak_rss_kb(pid: Option<u32>) -> Option<u64> {
+pub(crate) fn peak_rss_kb(pid: Option<u32>) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
@@ -101,12 +68,13 @@ fn resolve_interpreter(cmd: &str, probe: &[&str]) -> Option<String> {
     resolved
 }
 
-fn command(req: &RunRequest, request_id: &str) -> std::io::Result<(Command, sandbox::Tmp)> {
+pub(crate) fn command(req: &EnvRequest, env_id: &str, cgroups: &[PathBuf]) -> std::io::Result<(Command, sandbox::Tmp)> {
     let launch = sandbox::Launch {
         state: &req.state_dir,
         task: &req.code_dir,
-        tmp_mb: req.spec.aws.ephemeral_storage_mb.unwrap_or(sandbox::DEFAULT_TMP_MB),
-        request_id,
+        tmp_mb: tmp_mb(req),
+        env_id,
+        cgroups,
     };
     let (mut cmd, tmp) = match req.spec.runtime.family() {
         RuntimeFamily::Python => {
@@ -146,7 +114,21 @@ fn command(req: &RunRequest, request_id: &str) -> std::io::Result<(Command, sand
     Ok((cmd, tmp))
 }
 
-fn lambda_env(cmd: &mut Command, req: &RunRequest, api: &str, request_id: &str) {
+/// The function's `/tmp` size in MB.
+pub(crate) fn tmp_mb(req: &EnvRequest) -> u32 {
+    req.spec.aws.ephemeral_storage_mb.unwrap_or(sandbox::DEFAULT_TMP_MB)
+}
+
+/// The error of a runtime killed for using more memory than it has, as Lambda reports it.
+pub(crate) fn out_of_memory(request_id: &str) -> FunctionError {
+    FunctionError {
+        error_type: "Runtime.OutOfMemory".into(),
+        message: format!("RequestId: {request_id} Error: Runtime exited with error: signal: killed"),
+        trace: Vec::new(),
+    }
+}
+
+pub(crate) fn lambda_env(cmd: &mut Command, req: &EnvRequest, api: &str, env_id: &str) {
     let s = &req.spec;
     let task_root = req.code_dir.display().to_string();
     for (k, v) in &s.environment {
@@ -163,10 +145,7 @@ fn lambda_env(cmd: &mut Command, req: &RunRequest, api: &str, request_id: &str) 
         .env("AWS_LAMBDA_FUNCTION_VERSION", &req.version)
         .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", s.name))
-        .env(
-            "AWS_LAMBDA_LOG_STREAM_NAME",
-            format!("local/[{}]{request_id}", req.version),
-        )
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("local/[{}]{env_id}", req.version))
         .env("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", s.runtime.lambda_name()))
         .env("AWS_REGION", &req.region)
         .env("AWS_DEFAULT_REGION", &req.region);
@@ -179,7 +158,7 @@ fn lambda_env(cmd: &mut Command, req: &RunRequest, api: &str, request_id: &str) 
 }
 
 /// Lambda's shape of an error body, read from what the runtime posted.
-fn function_error(header_type: Option<String>, body: &[u8]) -> FunctionError {
+pub(crate) fn function_error(header_type: Option<String>, body: &[u8]) -> FunctionError {
     FunctionError::from_body(header_type.as_deref(), body)
 }
 
@@ -189,119 +168,26 @@ fn error_payload(fe: &FunctionError) -> Vec<u8> {
         .into_bytes()
 }
 
-enum Ending {
+/// How an invocation ended.
+pub(crate) enum Ending {
+    /// The runtime answered, at this instant.
     Response(Vec<u8>, Instant),
+    /// It failed (the instant the failure was posted, when it was).
     Failed(FunctionError, Option<Instant>),
 }
 
-/// Runs the invocation and returns what Lambda would.
-pub(crate) async fn run(req: RunRequest) -> Result<Invocation> {
-    let called = Instant::now();
-    let request_id = new_request_id();
-    let timeout = Duration::from_secs(u64::from(req.spec.timeout_s));
-    let mut api = RuntimeApi::start(Event {
-        request_id: request_id.clone(),
-        payload: req.payload.clone(),
-        function_arn: format!("arn:aws:lambda:{}:000000000000:function:{}", req.region, req.spec.name),
-        timeout_ms: timeout.as_millis() as u64,
-    })
-    .await
-    .map_err(|e| Error::io("runtime API listener", e))?;
-
-    let (mut cmd, _tmp) = command(&req, &request_id).map_err(|e| Error::io(req.state_dir.display(), e))?;
-    lambda_env(&mut cmd, &req, &api.address, &request_id);
-    let tail = Arc::new(Mutex::new(Tail::default()));
-    let spawned = Instant::now();
-    // Checked here: through setpriv, a bootstrap that cannot run would look like an exit.
-    let entrypoint = match req.spec.runtime.family() {
-        RuntimeFamily::Python | RuntimeFamily::Node => Ok(()),
-        _ => runnable(&req.code_dir.join("bootstrap")),
-    };
-    let mut child = match entrypoint.and_then(|()| cmd.spawn()) {
-        Ok(c) => c,
-        Err(e) => {
-            let fe = FunctionError {
-                error_type: "Runtime.InvalidEntrypoint".into(),
-                message: format!("RequestId: {request_id} Error: could not start the runtime: {e}"),
-                trace: Vec::new(),
-            };
-            return Ok(finish(
-                &req,
-                &request_id,
-                called,
-                Ending::Failed(fe, None),
-                None,
-                spawned,
-                0,
-                &tail,
-            ));
-        }
-    };
-    let pid = child.id();
-    let pumps = [
-        child.stdout.take().map(|o| tokio::spawn(pump(o, tail.clone()))),
-        child.stderr.take().map(|e| tokio::spawn(pump(e, tail.clone()))),
-    ];
-
-    let mut peak_kb = 0u64;
-    let mut started: Option<Instant> = None;
-    let mut deadline = spawned + INIT_LIMIT.max(timeout);
-    let mut sample = tokio::time::interval(Duration::from_millis(10));
-    let ending = loop {
-        tokio::select! {
-            signal = api.signals.recv() => match signal {
-                Some(RuntimeSignal::Next(at)) => {
-                    started = Some(at);
-                    deadline = at + timeout;
-                }
-                Some(RuntimeSignal::Response(body, at)) => break Ending::Response(body.to_vec(), at),
-                Some(RuntimeSignal::Error(t, body, at)) => break Ending::Failed(function_error(t, &body), Some(at)),
-                Some(RuntimeSignal::InitError(t, body)) => break Ending::Failed(function_error(t, &body), None),
-                Some(RuntimeSignal::Protocol(msg)) => tracing::warn!(function = %req.spec.name, "{msg}"),
-                None => break Ending::Failed(exit_error(&request_id, "the runtime API stopped"), None),
-            },
-            status = child.wait() => {
-                let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-                // A response may have been posted just before the exit.
-                match api.signals.try_recv() {
-                    Ok(RuntimeSignal::Response(body, at)) => break Ending::Response(body.to_vec(), at),
-                    Ok(RuntimeSignal::Error(t, body, at)) => break Ending::Failed(function_error(t, &body), Some(at)),
-                    Ok(RuntimeSignal::InitError(t, body)) => break Ending::Failed(function_error(t, &body), None),
-                    _ => break Ending::Failed(exit_error(&request_id, &format!("Runtime exited with error: {status}")), None),
-                }
-            }
-            _ = tokio::time::sleep_until(deadline) => {
-                let limit = if started.is_some() { timeout } else { INIT_LIMIT.max(timeout) };
-                let message = format!("{request_id} Task timed out after {:.2} seconds", limit.as_secs_f64());
-                tail.lock().unwrap_or_else(PoisonError::into_inner).push(format!("{message}\n").as_bytes());
-                break Ending::Failed(FunctionError { error_type: "Sandbox.Timedout".into(), message, trace: Vec::new() }, Some(Instant::now()));
-            }
-            _ = sample.tick() => {
-                peak_kb = peak_kb.max(peak_rss_kb(pid).unwrap_or(0));
-            }
-        }
-    };
-    peak_kb = peak_kb.max(peak_rss_kb(pid).unwrap_or(0));
-    stop(&mut child, pid).await;
-    for p in pumps.into_iter().flatten() {
-        // The pipes close when the process is gone; a grandchild holding them is not waited for.
-        let _ = tokio::time::timeout(Duration::from_millis(500), p).await;
-    }
-    drop(api);
-    Ok(finish(
-        &req,
-        &request_id,
-        called,
-        ending,
-        started,
-        spawned,
-        peak_kb,
-        &tail,
-    ))
+/// When the phases of one invocation happened.
+pub(crate) struct Timing {
+    /// The call began.
+    pub called: Instant,
+    /// The runtime took the event (the handler began).
+    pub started: Option<Instant>,
+    /// The process was started, when this invocation started it (a cold start).
+    pub spawned: Option<Instant>,
 }
 
 /// Whether `path` is an executable file (what `execve` would refuse otherwise).
-fn runnable(path: &std::path::Path) -> std::io::Result<()> {
+pub(crate) fn runnable(path: &std::path::Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(path)?;
     if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
@@ -313,14 +199,7 @@ fn runnable(path: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Kills the runtime and everything it started (its process group), then reaps it.
-async fn stop(child: &mut Child, group: Option<u32>) {
-    crate::process::kill_group(group);
-    let _ = child.start_kill();
-    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-}
-
-fn exit_error(request_id: &str, what: &str) -> FunctionError {
+pub(crate) fn exit_error(request_id: &str, what: &str) -> FunctionError {
     FunctionError {
         error_type: "Runtime.ExitError".into(),
         message: format!("RequestId: {request_id} Error: {what}"),
@@ -328,23 +207,25 @@ fn exit_error(request_id: &str, what: &str) -> FunctionError {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    req: &RunRequest,
+/// The invocation as Lambda reports it: payload, error, `REPORT` figures and the log tail
+/// (`log` is what the runtime printed meanwhile, `dropped` the bytes of it not kept).
+pub(crate) fn finish(
+    req: &EnvRequest,
     request_id: &str,
-    called: Instant,
     ending: Ending,
-    started: Option<Instant>,
-    spawned: Instant,
+    timing: &Timing,
     peak_kb: u64,
-    tail: &Mutex<Tail>,
+    (log, dropped): (Vec<u8>, u64),
 ) -> Invocation {
     let (payload, function_error, ended) = match ending {
         Ending::Response(body, at) => (body, None, Some(at)),
         Ending::Failed(fe, at) => (error_payload(&fe), Some(fe), at),
     };
-    let init_ms = started.map(|s| (s - spawned).as_secs_f64() * 1000.0);
-    let duration_ms = match (started, ended) {
+    let init_ms = match (timing.spawned, timing.started) {
+        (Some(spawned), Some(started)) => Some((started - spawned).as_secs_f64() * 1000.0),
+        _ => None,
+    };
+    let duration_ms = match (timing.started, ended) {
         (Some(s), Some(e)) => (e - s).as_secs_f64() * 1000.0,
         _ => 0.0,
     };
@@ -356,16 +237,11 @@ fn finish(
         init_duration_ms: init_ms,
     };
     let log = {
-        let t = tail.lock().unwrap_or_else(PoisonError::into_inner);
-        let (a, b) = t.bytes.as_slices();
-        let mut body = Vec::with_capacity(a.len() + b.len());
-        body.extend_from_slice(a);
-        body.extend_from_slice(b);
         let mut text = format!("START RequestId: {request_id} Version: {}\n", req.version);
-        if t.dropped > 0 {
-            text.push_str(&format!("[faas: {} earlier log bytes not kept]\n", t.dropped));
+        if dropped > 0 {
+            text.push_str(&format!("[faas: {dropped} earlier log bytes not kept]\n"));
         }
-        text.push_str(&String::from_utf8_lossy(&body));
+        text.push_str(&String::from_utf8_lossy(&log));
         if !text.ends_with('\n') {
             text.push('\n');
         }
@@ -385,7 +261,7 @@ fn finish(
         executed_version: Some(req.version.clone()),
         log_tail: Some(log[cut..].to_string()),
         report: Some(report),
-        elapsed: called.elapsed(),
+        elapsed: timing.called.elapsed(),
         headers: Default::default(),
     }
 }

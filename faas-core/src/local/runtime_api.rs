@@ -1,4 +1,4 @@
-//! The AWS Lambda Runtime API, served on a loopback port for one invocation.
+//! The AWS Lambda Runtime API, served on a loopback port for one execution environment.
 //!
 //! Routes (all under `/2018-06-01/runtime`): `GET /invocation/next`,
 //! `POST /invocation/{id}/response`, `POST /invocation/{id}/error`, `POST /init/error`, as
@@ -6,8 +6,10 @@
 //! the `lambda_runtime` crate or Python's `awslambdaric` talks to it unchanged; so do our own
 //! Python and Node bootstraps.
 //!
-//! Each server hands out exactly one event. A second `GET /next` (the runtime asking for more
-//! work after answering) is held open until the process is stopped.
+//! One server lives as long as its environment: each event handed to [`RuntimeApi::submit`]
+//! is given to the runtime's next `GET /next`, which is held open until there is one (a warm
+//! runtime waits there between invocations). Answers are accepted for the event handed out
+//! last only.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -24,7 +26,7 @@ use tokio::time::Instant;
 /// Lambda's limit on a synchronous response.
 pub(crate) const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
 
-/// The one event this server hands out.
+/// One event for the runtime.
 #[derive(Debug, Clone)]
 pub(crate) struct Event {
     pub request_id: String,
@@ -49,8 +51,9 @@ pub(crate) enum RuntimeSignal {
 }
 
 struct Shared {
-    event: Mutex<Option<Event>>,
-    request_id: String,
+    events: tokio::sync::Mutex<mpsc::UnboundedReceiver<Event>>,
+    /// The request id of the event handed out last.
+    request_id: Mutex<String>,
     signals: mpsc::UnboundedSender<RuntimeSignal>,
 }
 
@@ -60,6 +63,7 @@ pub(crate) struct RuntimeApi {
     pub address: String,
     /// What the runtime did, in order.
     pub signals: mpsc::UnboundedReceiver<RuntimeSignal>,
+    events: mpsc::UnboundedSender<Event>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -70,14 +74,15 @@ impl Drop for RuntimeApi {
 }
 
 impl RuntimeApi {
-    /// Serves `event` on a free loopback port.
-    pub async fn start(event: Event) -> std::io::Result<RuntimeApi> {
+    /// Serves the Runtime API on a free loopback port, with no event yet.
+    pub async fn start() -> std::io::Result<RuntimeApi> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let address = listener.local_addr()?.to_string();
         let (tx, rx) = mpsc::unbounded_channel();
+        let (events, queued) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
-            request_id: event.request_id.clone(),
-            event: Mutex::new(Some(event)),
+            request_id: Mutex::new(String::new()),
+            events: tokio::sync::Mutex::new(queued),
             signals: tx,
         });
         let app = Router::new()
@@ -97,8 +102,17 @@ impl RuntimeApi {
         Ok(RuntimeApi {
             address,
             signals: rx,
+            events,
             task,
         })
+    }
+
+    /// Hands `event` to the runtime's next `GET /next`. Signals left from an earlier event
+    /// are dropped first, so that what follows is about this one.
+    pub fn submit(&mut self, event: Event) {
+        while self.signals.try_recv().is_ok() {}
+        // The server (which holds the receiver) lives as long as `self`.
+        let _ = self.events.send(event);
     }
 }
 
@@ -110,12 +124,15 @@ fn epoch_ms() -> u64 {
 }
 
 async fn next(State(s): State<Arc<Shared>>) -> Response {
-    let event = s.event.lock().unwrap_or_else(PoisonError::into_inner).take();
+    // No work yet: the runtime waits here (a warm environment between invocations).
+    let event = s.events.lock().await.recv().await;
     let Some(event) = event else {
-        // No more work: hold the runtime here until the process is stopped.
         std::future::pending::<()>().await;
         return StatusCode::NO_CONTENT.into_response();
     };
+    event
+        .request_id
+        .clone_into(&mut s.request_id.lock().unwrap_or_else(PoisonError::into_inner));
     let _ = s.signals.send(RuntimeSignal::Next(Instant::now()));
     let mut headers = HeaderMap::new();
     let mut put = |name: &'static str, value: String| {
@@ -151,7 +168,7 @@ fn accepted() -> Response {
 }
 
 fn wrong_id(s: &Shared, id: &str) -> Option<Response> {
-    if id == s.request_id {
+    if *s.request_id.lock().unwrap_or_else(PoisonError::into_inner) == id {
         return None;
     }
     let _ = s.signals.send(RuntimeSignal::Protocol(format!(

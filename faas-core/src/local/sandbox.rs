@@ -1,18 +1,19 @@
 //! How a handler process is started: its own process group, its own `/tmp`, and — when faas
 //! runs as root — no capabilities.
 //!
-//! * **Process group**: the runtime leads a group of its own; the runner kills the whole
-//!   group when the invocation ends (response, error, timeout), so nothing a handler starts
-//!   outlives it.
+//! * **Process group**: the runtime leads a group of its own, killed as a whole when its
+//!   execution environment ends (a timeout, a crash, idle eviction, the provider dropped),
+//!   so nothing a handler starts outlives it. `/tmp` lives as long as the environment:
+//!   warm invocations see what earlier ones wrote there, as on Lambda.
 //! * **Private `/tmp`**: where util-linux's `unshare` can make a mount namespace (as root, or
 //!   through an unprivileged user namespace), `/tmp` becomes an overlay whose writable layer
 //!   is a fresh tmpfs of the function's ephemeral storage size (`aws.ephemeral_storage_mb`,
 //!   default 512 MB, as on Lambda): writes beyond it fail with "No space left on device",
 //!   what the handler writes no other function and not the host sees, and it is gone when
-//!   the invocation's processes are. (The host's `/tmp` stays readable underneath: an
+//!   the environment's processes are. (The host's `/tmp` stays readable underneath: an
 //!   interpreter or a state directory may live there.) Where no namespace can be made,
-//!   `TMPDIR` points at a private directory under the state directory, removed after the
-//!   invocation (a handler writing to the literal path `/tmp` then reaches the host's; a
+//!   `TMPDIR` points at a private directory under the state directory, removed with the
+//!   environment (a handler writing to the literal path `/tmp` then reaches the host's; a
 //!   warning says so once).
 //! * **No capabilities as root**: through `setpriv`, so the sealed code tree (owned by
 //!   `nobody`, read-only) is read-only to the handler too (see the `code` module).
@@ -31,7 +32,7 @@ pub(crate) const DEFAULT_TMP_MB: u32 = 512;
 /// directory of faas's own (`$upper`, under the state directory), and an overlay on `/tmp`
 /// whose writable layer is that tmpfs. The handler reads what the host's `/tmp` holds (its
 /// interpreter or code may live there), but everything it writes there goes to its own
-/// bounded layer, which no other function sees and which vanishes with the invocation.
+/// bounded layer, which no other function sees and which vanishes with the environment.
 const SETUP: &str = r#"task=$1; size=$2; upper=$3; shift 3
 fail() { echo "faas: cannot make a private /tmp: $1" >&2; exit 126; }
 mount -t tmpfs -o "size=${size}m,mode=0700" faas-tmp "$upper" || fail "tmpfs"
@@ -95,7 +96,7 @@ fn namespace() -> Option<(&'static str, &'static [&'static str])> {
 pub(crate) struct Tmp {
     /// `TMPDIR` for the handler.
     pub dir: PathBuf,
-    /// A private directory to remove when the invocation ends (no namespace).
+    /// A private directory to remove when the environment ends (no namespace).
     owned: Option<PathBuf>,
 }
 
@@ -105,12 +106,12 @@ impl Drop for Tmp {
             && let Err(e) = std::fs::remove_dir_all(&dir)
             && e.kind() != std::io::ErrorKind::NotFound
         {
-            tracing::warn!(path = %dir.display(), error = %e, "could not remove an invocation's temporary directory");
+            tracing::warn!(path = %dir.display(), error = %e, "could not remove an environment's temporary directory");
         }
     }
 }
 
-/// What the sandbox needs to know about one invocation.
+/// What the sandbox needs to know about one execution environment.
 pub(crate) struct Launch<'a> {
     /// The state directory.
     pub state: &'a Path,
@@ -118,15 +119,27 @@ pub(crate) struct Launch<'a> {
     pub task: &'a Path,
     /// The private `/tmp` size in MB.
     pub tmp_mb: u32,
-    /// The invocation's id (names the fallback temporary directory).
-    pub request_id: &'a str,
+    /// The execution environment's id (names the fallback temporary directory).
+    pub env_id: &'a str,
+    /// The `cgroup.procs` files the runtime joins before it starts (see the `limits` module).
+    pub cgroups: &'a [PathBuf],
+}
+
+/// Whether handlers get a tmpfs `/tmp` here (which the kernel charges as their memory).
+pub(crate) fn tmpfs_tmp() -> bool {
+    namespace().is_some()
 }
 
 /// The command that starts `program` in the sandbox (arguments follow with `.arg`), and its
 /// temporary directory.
 pub(crate) fn command(launch: &Launch<'_>, program: impl AsRef<std::ffi::OsStr>) -> std::io::Result<(Command, Tmp)> {
     let mut argv: Vec<std::ffi::OsString> = Vec::new();
-    let private = launch.state.join("tmp").join(launch.request_id);
+    if !launch.cgroups.is_empty() {
+        argv.extend(["/bin/sh", "-c", super::limits::JOIN, "faas-cgroup"].map(Into::into));
+        argv.extend(launch.cgroups.iter().map(Into::into));
+        argv.push("--".into());
+    }
+    let private = launch.state.join("tmp").join(launch.env_id);
     std::fs::create_dir_all(&private)?;
     let tmp = match namespace() {
         Some((unshare, args)) => {

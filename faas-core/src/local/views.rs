@@ -45,7 +45,29 @@ pub(super) fn plan_for(rec: Option<&FunctionRecord>, spec: &FunctionSpec, sha256
             to: sha256.to_string(),
         });
     }
-    let diffs = diff_config(&rec.spec, spec);
+    let mut diffs = diff_config(&rec.spec, spec);
+    let (was, now) = (&rec.spec.aws, &spec.aws);
+    for (field, from, to) in [
+        (
+            "aws.ephemeral_storage_mb",
+            was.ephemeral_storage_mb,
+            now.ephemeral_storage_mb,
+        ),
+        (
+            "aws.reserved_concurrency",
+            was.reserved_concurrency,
+            now.reserved_concurrency,
+        ),
+    ] {
+        if from != to {
+            let show = |v: Option<u32>| Some(v.map_or("(unset)".to_string(), |v| v.to_string()));
+            diffs.push(crate::ConfigDiff {
+                field: field.into(),
+                from: show(from),
+                to: show(to),
+            });
+        }
+    }
     if !diffs.is_empty() || rec.spec.secret_env != spec.secret_env {
         plan.push(PlannedAction::UpdateConfig { diffs });
     }

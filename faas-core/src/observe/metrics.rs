@@ -251,12 +251,16 @@ fn summarize(
     m
 }
 
-/// The most intervals `[start, start + init + duration)` that overlap.
+/// The most intervals `[start, start + init + duration)` that overlap. Starts are whole
+/// milliseconds (the run began somewhere within that one), so only certain overlaps count:
+/// each interval runs from its latest possible start to its earliest possible end —
+/// back-to-back runs a fraction of a millisecond apart are not taken for concurrent ones.
 fn peak_concurrency(samples: &[&&InvocationSample]) -> u64 {
     let mut edges: Vec<(f64, i64)> = Vec::with_capacity(samples.len() * 2);
     for s in samples {
-        let start = s.start_ms as f64;
-        let end = start + s.init_ms.unwrap_or(0.0) + s.duration_ms;
+        let len = s.init_ms.unwrap_or(0.0) + s.duration_ms;
+        let start = s.start_ms as f64 + len.min(1.0);
+        let end = s.start_ms as f64 + len;
         edges.push((start, 1));
         // An invocation that takes no measurable time still ran.
         edges.push((end.max(start + f64::EPSILON), -1));

@@ -34,11 +34,13 @@ use crate::store::PackageStore;
 /// (`AzureBuilder::application_insights`) durations come from its `requests` and the
 /// provider has `logs` (its `traces`) as well. Records (a rollout's state and lease) are
 /// conditional blobs under `records/` in the package container, so `faas_core::rollout`
-/// works here: a slot's ramp-up share, then a swap.
+/// works here: a slot's ramp-up share, then a swap. Memory comes from the plan's instance
+/// size, not from the app, so it cannot be tuned per function (`memory_tuning: false`).
 pub const CAPABILITY: Capability = Capability::new(LabelModel::Slot)
     .slot_swap(true)
     .metrics(true)
-    .records(true);
+    .records(true)
+    .memory_tuning(false);
 
 /// Flex Consumption has no deployment slots, hence no labels, no swap and no rollouts (the
 /// rollout engine refuses them before any call); its metrics count

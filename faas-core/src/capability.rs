@@ -61,6 +61,10 @@ pub struct Capability {
     /// The cloud's own alarms can be read by name:
     /// [`Provider::alarm_states`](crate::Provider::alarm_states) (CloudWatch alarms).
     pub alarms: bool,
+    /// A deploy can change the function's memory, so memory can be tuned
+    /// ([`cost::tune`](crate::cost::tune)): false where the hosting plan fixes it (Azure
+    /// Premium and Dedicated).
+    pub memory_tuning: bool,
 }
 
 impl Capability {
@@ -87,6 +91,7 @@ impl Capability {
             records: false,
             whole_percent: false,
             alarms: false,
+            memory_tuning: true,
         }
     }
 
@@ -105,6 +110,12 @@ impl Capability {
     /// Sets [`Capability::alarms`].
     pub const fn alarms(mut self, yes: bool) -> Capability {
         self.alarms = yes;
+        self
+    }
+
+    /// Sets [`Capability::memory_tuning`].
+    pub const fn memory_tuning(mut self, yes: bool) -> Capability {
+        self.memory_tuning = yes;
         self
     }
 

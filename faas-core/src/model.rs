@@ -22,6 +22,26 @@ pub struct ArtifactRef {
     pub local_path: Option<PathBuf>,
 }
 
+impl ArtifactRef {
+    /// The code `deployment` already runs, for a configuration-only deploy: its sha256 is
+    /// the deployed one, so no provider uploads or replaces code.
+    ///
+    /// ```
+    /// # fn f(d: &faas_core::Deployment) {
+    /// let a = faas_core::ArtifactRef::deployed(d);
+    /// assert_eq!(a.sha256, d.code_sha256);
+    /// # }
+    /// ```
+    pub fn deployed(deployment: &Deployment) -> ArtifactRef {
+        ArtifactRef {
+            uri: format!("deployed:{}", deployment.code_sha256),
+            sha256: deployment.code_sha256.clone(),
+            size: 0,
+            local_path: None,
+        }
+    }
+}
+
 /// Whether a function can serve.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

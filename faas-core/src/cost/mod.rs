@@ -1,4 +1,4 @@
-//! Cost: prices as data and [`estimate`].
+//! Cost: prices as data, [`estimate`], and memory power tuning ([`tune`]).
 //!
 //! The prices live in JSON files, one per cloud, shipped in `faas-core/pricing/` and embedded
 //! as defaults ([`Pricing::aws_default`], [`Pricing::gcp_default`],
@@ -23,6 +23,7 @@ mod estimate;
 mod pricing;
 #[cfg(test)]
 mod tests;
+pub mod tune;
 mod validate;
 
 pub use estimate::{CostBreakdown, CostEstimate, EstimateOptions, Usage, estimate};

@@ -35,6 +35,43 @@ pub enum Cloud {
     Azure,
 }
 
+impl Cloud {
+    /// The cloud whose prices apply to a provider: the local provider is priced as Lambda,
+    /// which it mirrors, so local figures compare with AWS ones.
+    ///
+    /// ```
+    /// use faas_core::cost::Cloud;
+    /// assert_eq!(Cloud::of_provider("local")?, Cloud::Aws);
+    /// assert!(Cloud::of_provider("oracle").is_err());
+    /// # Ok::<(), faas_core::Error>(())
+    /// ```
+    pub fn of_provider(provider: &str) -> Result<Cloud> {
+        match provider {
+            "local" | "aws" => Ok(Cloud::Aws),
+            "gcp" => Ok(Cloud::Gcp),
+            "azure" => Ok(Cloud::Azure),
+            other => Err(Error::invalid(
+                "provider",
+                other,
+                "no default pricing file for this provider: pass one (TuneOptions::pricing)",
+            )),
+        }
+    }
+
+    /// The region priced when none is named: `us-east-1`, `us-central1`, `eastus`.
+    ///
+    /// ```
+    /// assert_eq!(faas_core::cost::Cloud::Gcp.default_region(), "us-central1");
+    /// ```
+    pub fn default_region(self) -> &'static str {
+        match self {
+            Cloud::Aws => "us-east-1",
+            Cloud::Gcp => "us-central1",
+            Cloud::Azure => "eastus",
+        }
+    }
+}
+
 impl std::fmt::Display for Cloud {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

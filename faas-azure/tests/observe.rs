@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use faas_azure::test_support::{Azurite, FakeAzure, python_package};
-use faas_azure::{AzureProvider, Hosting};
+use faas_azure::AzureProvider;
 use faas_core::observe::{LogQuery, Metrics, MetricsQuery, TimeWindow, now_ms};
 use faas_core::{DeployOptions, Error, FunctionSpec, InvokeRequest, Provider, ProviderExt};
 
@@ -253,12 +253,7 @@ async fn metric_queries_are_refused_where_azure_monitor_cannot_answer() {
 async fn flex_counts_on_demand_and_always_ready_executions() {
     let Some(azurite) = Azurite::start().await else { return };
     let fake = FakeAzure::start().await;
-    let azure = fake
-        .builder(&azurite.blob_endpoint)
-        .hosting(Hosting::Flex)
-        .build()
-        .await
-        .unwrap();
+    let azure = fake.flex_provider(&azurite.blob_endpoint).await;
     assert!(azure.info().capability.metrics && !azure.info().capability.logs);
     deploy(&azure, "obs-flex", Some(2048), None).await;
     let w = window();

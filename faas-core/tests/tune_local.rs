@@ -7,10 +7,8 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
-
 use faas_core::cost::tune::{
-    ApplyTo, LABEL_PREFIX, MARKER, ORIGINAL_MEMORY_VAR, Strategy, TuneEvent, TuneOptions, clean_up, tune, tune_observed,
+    ApplyTo, LABEL_PREFIX, MARKER, ORIGINAL_MEMORY_VAR, Strategy, TuneOptions, clean_up, tune,
 };
 use faas_core::local::Enforcement;
 use faas_core::{Error, FunctionSpec, Provider};
@@ -140,25 +138,8 @@ async fn a_run_dropped_half_way_is_cleaned_up_by_the_next() {
     let spec = tuned_spec("dropped");
     env.deploy(&spec).await;
     let before = env.provider.list_versions("dropped").await.unwrap().len();
-    let prepared = Arc::new(Mutex::new(0));
-    let seen = prepared.clone();
-    let observer = move |e: &TuneEvent| {
-        if matches!(e, TuneEvent::Prepared { .. }) {
-            *seen.lock().unwrap() += 1;
-        }
-    };
     let options = TuneOptions::new().memory([128, 256, 512]).invocations(2);
-    // Dropped (as Ctrl-C or a kill would stop it) once two sizes are prepared.
-    let mut run = Box::pin(tune_observed(&env.provider, "dropped", &options, &observer));
-    loop {
-        tokio::select! {
-            r = &mut run => panic!("finished before it was dropped: {r:?}"),
-            _ = tokio::time::sleep(std::time::Duration::from_millis(5)) => {
-                if *prepared.lock().unwrap() >= 2 { break; }
-            }
-        }
-    }
-    drop(run);
+    faas_core::conformance::interrupted_tune(&env.provider, "dropped", &options, 2).await;
     let versions = env.provider.list_versions("dropped").await.unwrap();
     assert!(
         versions.len() >= before + 2,

@@ -296,6 +296,15 @@ impl FakeAzure {
         self.builder(blob_endpoint).build().await.unwrap()
     }
 
+    /// A provider on Flex Consumption against the fake and `blob_endpoint`.
+    pub async fn flex_provider(&self, blob_endpoint: &str) -> AzureProvider {
+        self.builder(blob_endpoint)
+            .hosting(crate::Hosting::Flex)
+            .build()
+            .await
+            .unwrap()
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         f(&mut self.state.lock().unwrap())
     }

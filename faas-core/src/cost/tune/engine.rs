@@ -77,6 +77,7 @@ pub async fn tune_observed(
 ) -> Result<TuningReport> {
     let started = Instant::now();
     let info = provider.info();
+    options.check_capability(&info)?;
     let (pricing, region) = options.prices(&info)?;
     let current = provider.get(function).await?;
     let original_spec = marker::untuned(&current.spec)?.unwrap_or_else(|| current.spec.clone());

@@ -293,12 +293,9 @@ impl TuneOptions {
         self.payloads.iter().map(|p| p.payload.clone()).zip(counts).collect()
     }
 
-    /// Every check that can be made before anything is created: the numbers, the strategy,
-    /// the payloads, the pricing region, and each size against the provider's rules (its
-    /// [`Provider::validate`] of the function's own spec at that size). Returns the sizes,
-    /// ascending and without repeats.
-    pub(crate) fn check(&self, provider: &dyn Provider, spec: &FunctionSpec, pricing: &Pricing) -> Result<Vec<u32>> {
-        let info = provider.info();
+    /// Refuses what the provider cannot do (memory fixed by the plan; a label where there
+    /// are none), before any call.
+    pub(crate) fn check_capability(&self, info: &ProviderInfo) -> Result<()> {
         if !info.capability.memory_tuning {
             return Err(Error::unsupported(
                 "memory tuning",
@@ -315,6 +312,14 @@ impl TuneOptions {
             )
             .with_provider(info.name));
         }
+        Ok(())
+    }
+
+    /// Every check that can be made before anything is created: the numbers, the strategy,
+    /// the payloads, the pricing region, and each size against the provider's rules (its
+    /// [`Provider::validate`] of the function's own spec at that size). Returns the sizes,
+    /// ascending and without repeats.
+    pub(crate) fn check(&self, provider: &dyn Provider, spec: &FunctionSpec, pricing: &Pricing) -> Result<Vec<u32>> {
         if self.invocations == 0 {
             return Err(Error::invalid(
                 "invocations",
@@ -358,7 +363,7 @@ impl TuneOptions {
             ));
         }
         let mut sizes = match self.memory_mb.is_empty() {
-            true => default_memory(info.name.as_str(), pricing),
+            true => default_memory(provider.info().name.as_str(), pricing),
             false => self.memory_mb.clone(),
         };
         sizes.sort_unstable();

@@ -86,6 +86,9 @@ pub struct ValueResult {
     pub max_memory_used_mb: Option<u32>,
     /// `report` (the `REPORT` figures) or `client` (the round trip: no report here).
     pub duration_source: String,
+    /// Cost components the pricing file has no rate for, counted as 0.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unpriced: Vec<String>,
 }
 
 /// How [`summarize`] prices and trims.
@@ -142,6 +145,7 @@ pub fn summarize(memory_mb: u32, samples: &[Sample], how: &Summary<'_>) -> Resul
             true => "report".into(),
             false => "client".into(),
         },
+        unpriced: Vec::new(),
     };
     if ok.is_empty() {
         result.failed = Some(
@@ -170,6 +174,11 @@ pub fn summarize(memory_mb: u32, samples: &[Sample], how: &Summary<'_>) -> Resul
         }
         let e = estimate(how.pricing, &usage, &options)?;
         result.vcpu = e.vcpu;
+        for field in e.unpriced {
+            if !result.unpriced.contains(&field) {
+                result.unpriced.push(field);
+            }
+        }
         result.duration_ms += s.total_ms() / n;
         result.billed_ms += (e.billed_duration_ms + e.billed_init_ms) / n;
         let c = e.per_invocation;
@@ -330,11 +339,24 @@ impl std::fmt::Display for TuningReport {
                 )?,
             }
         }
+        let mut unpriced: Vec<&str> = self
+            .values
+            .iter()
+            .flat_map(|v| v.unpriced.iter().map(String::as_str))
+            .collect();
+        unpriced.sort_unstable();
+        unpriced.dedup();
+        if !unpriced.is_empty() {
+            writeln!(
+                f,
+                "   not priced (the pricing file has no rate, counted as 0): {}",
+                unpriced.join(", ")
+            )?;
+        }
         if self.values.iter().any(|v| v.duration_source == "client") {
             writeln!(
                 f,
-                "   durations are the client's round trips: {} returns no REPORT",
-                self.provider
+                "   durations are the client's round trips: the invocations returned no REPORT"
             )?;
         }
         match self.chosen() {

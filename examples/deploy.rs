@@ -113,12 +113,8 @@ fn key_value(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    examples::init_tracing();
-    let args = Args::parse();
-    let json = args.json;
-    run(args).await.unwrap_or_else(|e| examples::fail(&e, json))
+fn main() -> ExitCode {
+    examples::main_with(|a: &Args| a.json, run)
 }
 
 async fn run(args: Args) -> anyhow::Result<ExitCode> {

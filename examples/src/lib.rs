@@ -74,6 +74,24 @@ pub fn fail(err: &anyhow::Error, json: bool) -> std::process::ExitCode {
     std::process::ExitCode::FAILURE
 }
 
+/// The `main` of an example with `--json`: tracing set up, the arguments parsed, `run` on a
+/// multi-threaded runtime, and an error reported by [`fail`] (as JSON when `json` says the
+/// user asked for it).
+pub fn main_with<A, F, Fut>(json: fn(&A) -> bool, run: F) -> std::process::ExitCode
+where
+    A: clap::Parser,
+    F: FnOnce(A) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<std::process::ExitCode>>,
+{
+    init_tracing();
+    let args = A::parse();
+    let json = json(&args);
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(run(args)).unwrap_or_else(|e| fail(&e, json)),
+        Err(e) => fail(&anyhow::Error::new(e).context("starting the async runtime"), json),
+    }
+}
+
 /// A time in ms since the Unix epoch as RFC 3339 in UTC, to the millisecond.
 pub fn utc(ms: u64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);

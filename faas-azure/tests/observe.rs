@@ -11,8 +11,8 @@
 
 use std::time::Duration;
 
-use faas_azure::test_support::{Azurite, FakeAzure, python_package};
 use faas_azure::AzureProvider;
+use faas_azure::test_support::{Azurite, FakeAzure, python_package};
 use faas_core::observe::{LogQuery, Metrics, MetricsQuery, TimeWindow, now_ms};
 use faas_core::{DeployOptions, Error, FunctionSpec, InvokeRequest, Provider, ProviderExt};
 

@@ -3,8 +3,9 @@
 #   scripts/test.sh [extra cargo test args]
 # Needs Rust, Python 3 with venv/pip and Node.js. Installs into target/test-venv:
 #   awslambdaric (a real Lambda runtime client), moto[server] (the AWS emulator), boto3 (a
-#   client of the local server's Lambda Invoke API) and
-#   gcp-storage-emulator (Cloud Storage); and into target/test-npm: Azurite (Azure Blob).
+#   client of the local server's Lambda Invoke API), gcp-storage-emulator (Cloud Storage) and
+#   pytest (the unit-test script of the pipeline files users write); and into
+#   target/test-npm: Azurite (Azure Blob).
 #   The GCP and Azure tests also need `openssl` (the fake service account's RSA key, the fake
 #   ARM's TLS certificate).
 # In CI (CI=true) a missing tool makes the tests fail, never skip.
@@ -12,12 +13,12 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$here"
 venv="$here/target/test-venv"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import awslambdaric, moto, boto3' 2>/dev/null \
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import awslambdaric, moto, boto3, pytest' 2>/dev/null \
    || [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/gcp-storage-emulator" ]; then
-  echo "== installing test tools into $venv (awslambdaric, moto[server], boto3, gcp-storage-emulator)"
+  echo "== installing test tools into $venv (awslambdaric, moto[server], boto3, gcp-storage-emulator, pytest)"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'awslambdaric>=2,<5' 'moto[server]>=5.1,<6' 'boto3>=1.34' \
-    'gcp-storage-emulator>=2024'
+    'gcp-storage-emulator>=2024' 'pytest>=8'
 fi
 export FAAS_TEST_RIC_PYTHON="$venv/bin/python"
 export FAAS_MOTO_SERVER="$venv/bin/moto_server"

@@ -50,6 +50,10 @@ pub struct TestCase {
     /// The longest the call may take, in seconds.
     #[serde(default)]
     pub timeout_s: Option<f64>,
+    /// The version or label this case invokes, instead of the step's (or the function's
+    /// latest code).
+    #[serde(default)]
+    pub qualifier: Option<String>,
 }
 
 fn empty_object() -> Value {
@@ -155,7 +159,7 @@ fn subset_diff(path: &str, want: &Value, got: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// Invokes `function` (at `qualifier`) with the case's payload — within its `timeout_s`, if
+/// Invokes `function` (at the case's own `qualifier`, else `qualifier`) with the case's payload — within its `timeout_s`, if
 /// it has one ([`Error::Timeout`] otherwise) — and judges the answer.
 pub async fn run_case(
     provider: &dyn Provider,
@@ -164,7 +168,7 @@ pub async fn run_case(
     case: &TestCase,
 ) -> Result<TestResult> {
     let mut req = InvokeRequest::json(&case.payload);
-    req.qualifier = qualifier.map(str::to_string);
+    req.qualifier = case.qualifier.as_deref().or(qualifier).map(str::to_string);
     let call = provider.invoke(function, &req);
     let inv = match case.timeout_s {
         Some(t) => {

@@ -98,6 +98,8 @@ pub struct RunContext<'a> {
     pub(crate) packages: BTreeMap<String, (Package, Runtime, Option<String>)>,
     pub(crate) last_package: Option<String>,
     pub(crate) versions: BTreeMap<String, String>,
+    /// Functions an earlier step deployed (or, in a dry run, planned to).
+    pub(crate) deployed: std::collections::BTreeSet<String>,
 }
 
 impl std::fmt::Debug for RunContext<'_> {
@@ -153,6 +155,16 @@ impl RunContext<'_> {
     /// Records the version a step published.
     pub fn remember_version(&mut self, function: &str, version: String) {
         self.versions.insert(function.to_string(), version);
+    }
+
+    /// Records that a step deployed `function` (or, in a dry run, planned to).
+    pub fn remember_deployed(&mut self, function: &str) {
+        self.deployed.insert(function.to_string());
+    }
+
+    /// Whether an earlier step of this run deployed (or planned to deploy) `function`.
+    pub fn deployed_earlier(&self, function: &str) -> bool {
+        self.deployed.contains(function)
     }
 
     /// The version published for `function` earlier in this run.

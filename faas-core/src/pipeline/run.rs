@@ -79,6 +79,7 @@ pub(crate) async fn run(pipeline: &Resolved, providers: &ProviderSet, observer: 
         packages: BTreeMap::new(),
         last_package: None,
         versions: BTreeMap::new(),
+        deployed: Default::default(),
     };
     let mut reports = Vec::new();
     let mut failed = false;

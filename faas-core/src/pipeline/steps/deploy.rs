@@ -69,13 +69,19 @@ impl Step for DeployConfig {
                 "no runtime: set it here or package with a package step",
             )
         })?;
-        let handler = self.handler.clone().or(handler).ok_or_else(|| {
-            Error::invalid(
-                "config.handler",
-                &self.function_name,
-                "no handler: set it here or in the package step",
-            )
-        })?;
+        // Lambda's conventions when neither step names one: the files those pipelines rely on.
+        let handler = self
+            .handler
+            .clone()
+            .or(handler)
+            .or_else(|| default_handler(&runtime))
+            .ok_or_else(|| {
+                Error::invalid(
+                    "config.handler",
+                    &self.function_name,
+                    "no handler: set it here or in the package step",
+                )
+            })?;
         let mut spec = FunctionSpec::new(&self.function_name, runtime, handler);
         spec.environment = self.environment_variables.clone();
         for (k, v) in &self.secret_environment_variables {
@@ -96,6 +102,7 @@ impl Step for DeployConfig {
             tracing::debug!(bucket = %b, key = %k, "deploying the content-addressed upload of the package");
         }
         let report = provider.deploy_package(&spec, &package, &opts).await?;
+        ctx.remember_deployed(&self.function_name);
         let mut summary = if report.dry_run {
             format!(
                 "would: {}",
@@ -116,6 +123,18 @@ impl Step for DeployConfig {
             plans: vec![report.plan],
             ..StepOutcome::default()
         })
+    }
+}
+
+/// The handler Lambda's own templates use: `lambda_function.lambda_handler` (Python, Ruby),
+/// `index.handler` (Node.js); none for custom runtimes (their `bootstrap` is the handler).
+fn default_handler(runtime: &Runtime) -> Option<String> {
+    match runtime.family() {
+        faas_package::RuntimeFamily::Python | faas_package::RuntimeFamily::Ruby => {
+            Some("lambda_function.lambda_handler".into())
+        }
+        faas_package::RuntimeFamily::Node => Some("index.handler".into()),
+        _ => None,
     }
 }
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::step::{Step, StepOutcome};
 use crate::pipeline::context::{Event, RunContext};
 use crate::testcase::{TestCase, run_case};
-use crate::{Provider, Result};
+use crate::{Error, Provider, ResourceKind, Result};
 
 /// `test` / `lambda-test`: invokes the function with each case and checks the answer.
 #[derive(Debug, Clone, Deserialize)]
@@ -27,6 +27,22 @@ impl Step for TestConfig {
     }
 
     async fn run(&self, ctx: &mut RunContext<'_>, provider: Arc<dyn Provider>) -> Result<StepOutcome> {
+        // The function must exist, or an earlier step must deploy it: checked with one read,
+        // in a dry run too (which would otherwise report the step as passing).
+        if !ctx.deployed_earlier(&self.function_name) {
+            match provider.get(&self.function_name).await {
+                Err(Error::NotFound { provider: p, .. }) => {
+                    return Err(Error::not_found(
+                        ResourceKind::Function,
+                        &self.function_name,
+                        Some("no earlier step of this pipeline deploys it: add a deploy step before the tests, or fix function_name".into()),
+                    )
+                    .with_provider(p));
+                }
+                Err(e) => return Err(e),
+                Ok(_) => {}
+            }
+        }
         if ctx.dry_run() {
             return Ok(StepOutcome {
                 summary: format!(

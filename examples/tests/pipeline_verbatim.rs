@@ -1,0 +1,236 @@
+//! The pipeline file users already write (issue 17's, byte for byte) runs as written on the
+//! local provider: it packages `./src` with Lambda's default handler, runs its pytest unit
+//! tests, and stops at its integration test because it never deploys `my-function-test` —
+//! with a clear "not found", in a dry run too, and nothing deployed after it. With one step
+//! added that deploys `my-function-test`, it goes green through the dev and prod deploys.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{example, ric_python};
+
+/// The file, byte for byte.
+const VERBATIM: &str = r#"lambda_deployment_pipeline:
+  stages:
+    - name: build
+      steps:
+        - name: package-function
+          type: lambda-package
+          config:
+            source_path: "./src"
+            output_path: "./dist/function.zip"
+            runtime: "python3.9"
+            dependencies:
+              - "requirements.txt"
+        
+        - name: upload-artifact
+          type: s3-upload
+          config:
+            bucket: "lambda-deployment-artifacts"
+            key_prefix: "my-function/"
+            file: "./dist/function.zip"
+    
+    - name: test
+      steps:
+        - name: unit-test
+          type: script
+          config:
+            script: "python -m pytest tests/unit"
+        
+        - name: integration-test
+          type: lambda-test
+          config:
+            function_name: "my-function-test"
+            test_cases:
+              - name: "test-success-case"
+                payload:
+                  action: "process"
+                  data: "test-data"
+                expected_status: 200
+              
+              - name: "test-error-case"
+                payload:
+                  action: "invalid"
+                expected_status: 400
+    
+    - name: deploy
+      steps:
+        - name: deploy-to-dev
+          type: lambda-deploy
+          config:
+            function_name: "my-function-dev"
+            s3_bucket: "lambda-deployment-artifacts"
+            s3_key: "my-function/latest.zip"
+            role_arn: "arn:aws:iam::123456789012:role/lambda-execution-role"
+            environment_variables:
+              ENV: "dev"
+              LOG_LEVEL: "DEBUG"
+            timeout: 30
+            memory_size: 128
+        
+        - name: deploy-to-prod
+          type: lambda-deploy
+          config:
+            function_name: "my-function-prod"
+            s3_bucket: "lambda-deployment-artifacts"
+            s3_key: "my-function/latest.zip"
+            role_arn: "arn:aws:iam::123456789012:role/lambda-execution-role"
+            environment_variables:
+              ENV: "prod"
+              LOG_LEVEL: "INFO"
+            timeout: 60
+            memory_size: 256
+            alias: "LATEST"
+"#;
+
+/// The step a team adds so that the integration test has a function to test.
+const DEPLOY_TEST_FUNCTION: &str = r#"        - name: deploy-test-function
+          type: lambda-deploy
+          config:
+            function_name: "my-function-test"
+            s3_bucket: "lambda-deployment-artifacts"
+            s3_key: "my-function/latest.zip"
+            role_arn: "arn:aws:iam::123456789012:role/lambda-execution-role"
+
+        - name: integration-test
+"#;
+
+const HANDLER: &str = r#"import json
+
+
+def process(data):
+    return {"processed": data}
+
+
+def lambda_handler(event, context):
+    if event.get("action") != "process":
+        return {"statusCode": 400, "body": json.dumps({"error": "unknown action"})}
+    return {"statusCode": 200, "body": json.dumps(process(event.get("data")))}
+"#;
+
+const UNIT_TEST: &str = r#"import sys, pathlib
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "src"))
+import lambda_function
+
+
+def test_process():
+    assert lambda_function.process("x") == {"processed": "x"}
+
+
+def test_unknown_action_is_400():
+    assert lambda_function.lambda_handler({"action": "nope"}, None)["statusCode"] == 400
+"#;
+
+/// The project: the pipeline file, `./src` and `tests/unit` beside it; and the PATH with a
+/// `python` that has pytest first (the test venv's).
+fn project(dir: &Path, pipeline: &str, python: &str) -> String {
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::create_dir_all(dir.join("tests/unit")).unwrap();
+    std::fs::write(dir.join("src/lambda_function.py"), HANDLER).unwrap();
+    std::fs::write(dir.join("src/requirements.txt"), "# no third-party dependencies\n").unwrap();
+    std::fs::write(dir.join("tests/unit/test_function.py"), UNIT_TEST).unwrap();
+    std::fs::write(dir.join("pipeline.yaml"), pipeline).unwrap();
+    // The venv's own bin directory (a symlink to its python would lose the venv).
+    let bin = Path::new(python).parent().unwrap();
+    assert!(bin.join("python").exists(), "{} has no python", bin.display());
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default())
+}
+
+fn run(dir: &Path, path: &str, extra: &[&str]) -> Output {
+    Command::new(example("pipeline"))
+        .arg(dir.join("pipeline.yaml"))
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .arg("--report-dir")
+        .arg(dir.join("reports"))
+        .args(extra)
+        .env("PATH", path)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn report(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("reports/report.json")).unwrap()).unwrap()
+}
+
+fn status<'a>(report: &'a serde_json::Value, step: &str) -> &'a str {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == step)
+        .map_or("(not run)", |s| s["status"].as_str().unwrap())
+}
+
+#[test]
+fn the_file_as_written_stops_at_its_integration_test() {
+    let Some(python) = ric_python("pipeline_verbatim") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = project(dir.path(), VERBATIM, &python);
+    let out = run(dir.path(), &path, &[]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("my-function-test") && said.contains("not found"),
+        "{said}"
+    );
+    let r = report(dir.path());
+    for step in ["package-function", "upload-artifact", "unit-test"] {
+        assert_eq!(status(&r, step), "passed", "{step}: {said}");
+    }
+    assert_eq!(status(&r, "integration-test"), "failed", "{said}");
+    assert!(
+        ["skipped", "(not run)"].contains(&status(&r, "deploy-to-dev")),
+        "{said}"
+    );
+    assert!(
+        !dir.path().join("state/functions/my-function-dev.json").exists(),
+        "nothing deployed after it"
+    );
+
+    // A dry run says the same, with read calls only.
+    let dry = run(dir.path(), &path, &["--dry-run"]);
+    let said = text(&dry);
+    assert_eq!(dry.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("my-function-test") && said.contains("not found"),
+        "{said}"
+    );
+}
+
+#[test]
+fn with_the_test_function_deployed_it_goes_green_through_dev_and_prod() {
+    let Some(python) = ric_python("pipeline_verbatim") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = VERBATIM.replacen("        - name: integration-test\n", DEPLOY_TEST_FUNCTION, 1);
+    let path = project(dir.path(), &pipeline, &python);
+    let out = run(dir.path(), &path, &[]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    let r = report(dir.path());
+    for step in [
+        "deploy-test-function",
+        "integration-test",
+        "deploy-to-dev",
+        "deploy-to-prod",
+    ] {
+        assert_eq!(status(&r, step), "passed", "{step}: {said}");
+    }
+    assert!(said.contains("LATEST -> 1"), "{said}");
+}

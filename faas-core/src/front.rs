@@ -110,8 +110,11 @@ impl<B: ProviderBackend + ?Sized> Provider for B {
     }
 
     fn validate(&self, spec: &FunctionSpec) -> Result<()> {
-        named(&ProviderBackend::info(self), {
-            names::check_function(&spec.name).and_then(|()| ProviderBackend::validate(self, spec))
+        let info = ProviderBackend::info(self);
+        named(&info, {
+            names::check_function(&spec.name)
+                .and_then(|()| ProviderBackend::validate(self, spec))
+                .and_then(|()| lifecycle_check(&info, spec, false).map(|_| ()))
         })
     }
 
@@ -134,9 +137,16 @@ impl<B: ProviderBackend + ?Sized> Provider for B {
             async {
                 names::check_function(&spec.name)?;
                 ProviderBackend::validate(self, spec)?;
+                // A runtime the cloud no longer updates is refused before any request.
+                lifecycle_check(&info, spec, false)?;
                 names::check_sha256(&artifact.sha256)?;
                 let mut plan = ProviderBackend::plan(self, spec, artifact).await?;
                 plan.stamp(info.name);
+                // One it no longer creates functions with, once the plan says it would.
+                if let Some(warning) = lifecycle_check(&info, spec, plan.creates())? {
+                    tracing::warn!(function = %spec.name, "{warning}");
+                    plan.warnings.push(warning);
+                }
                 Ok(plan)
             }
             .await,
@@ -475,4 +485,29 @@ fn check_invoke(info: &ProviderInfo, qualifier: &Qualifier, request: &InvokeRequ
         check_labels(info)?;
     }
     Ok(())
+}
+
+/// The runtime against the lifecycle table of the provider's cloud: an error when the cloud
+/// blocks it (for creating, when `creating`), a warning when it is deprecated. The local
+/// provider never refuses: it runs what it has an interpreter for.
+fn lifecycle_check(info: &ProviderInfo, spec: &FunctionSpec, creating: bool) -> Result<Option<String>> {
+    use crate::lifecycle::{RuntimeTable, Verdict, today};
+    let Some((table, id)) = RuntimeTable::of_provider(info.name.as_str(), &spec.runtime) else {
+        return Ok(None);
+    };
+    let cloud = match info.name.as_str() {
+        "gcp" => "Cloud Run functions",
+        "azure" => "Azure Functions",
+        _ => "Lambda",
+    };
+    let verdict = table.verdict(&id, &today(), creating);
+    match verdict {
+        Verdict::Supported | Verdict::Unlisted => Ok(None),
+        Verdict::Deprecated { .. } => Ok(Some(verdict.explain(cloud))),
+        Verdict::Blocked { .. } if info.name.as_str() == "local" => Ok(Some(format!(
+            "{} (the local provider runs it anyway)",
+            verdict.explain(cloud)
+        ))),
+        Verdict::Blocked { .. } => Err(Error::invalid("runtime", &spec.runtime, verdict.explain(cloud))),
+    }
 }

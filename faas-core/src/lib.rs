@@ -37,6 +37,7 @@ pub mod cost;
 mod error;
 mod ext;
 mod front;
+pub mod lifecycle;
 mod model;
 pub mod names;
 pub mod observe;

@@ -86,6 +86,9 @@ pub struct Plan {
     /// did not exist or the provider keeps none.
     #[serde(default)]
     pub observed_revision: Option<String>,
+    /// What the deploy should know but does not stop it (a deprecated runtime).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     #[serde(skip)]
     basis: Option<Basis>,
 }
@@ -107,6 +110,7 @@ impl Plan {
             actions,
             code_sha256: String::new(),
             observed_revision: None,
+            warnings: Vec::new(),
             basis: None,
         }
     }
@@ -121,6 +125,7 @@ impl Plan {
             }],
             code_sha256: code_sha256.to_string(),
             observed_revision: None,
+            warnings: Vec::new(),
             basis: Some(Basis {
                 provider: ProviderName::NONE,
                 spec: Arc::new(spec.clone()),
@@ -144,6 +149,7 @@ impl Plan {
             actions: Vec::new(),
             code_sha256: code_sha256.to_string(),
             observed_revision: revision,
+            warnings: Vec::new(),
             basis: Some(Basis {
                 provider: ProviderName::NONE,
                 spec: Arc::new(spec.clone()),
@@ -275,6 +281,9 @@ fn routing_text(r: &Routing) -> String {
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for w in &self.warnings {
+            writeln!(f, "{}: warning: {w}", self.function)?;
+        }
         if self.actions.is_empty() {
             return writeln!(f, "{}: no changes", self.function);
         }

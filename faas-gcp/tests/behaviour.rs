@@ -476,3 +476,30 @@ async fn deploys_fresh(p: &dyn Provider, name: &str) {
         .unwrap();
     assert!(report.change.created, "{name}: {:?}", report.change);
 }
+
+/// Cloud Run functions' runtime schedule (faas-core/runtimes/gcp-cloud-functions.json): a
+/// decommissioned runtime is refused before any request; a deprecated one deploys with a
+/// warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decommissioned_runtimes_are_refused_before_any_request() {
+    let fake = FakeGcp::start().await;
+    let gcp = fake.provider().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = package(dir.path(), "old");
+    fake.clear_requests();
+    let old = faas_core::FunctionSpec::new("old-fn", "python39".parse().unwrap(), "main.main");
+    let e = gcp
+        .deploy_package(&old, &pkg, &DeployOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::InvalidInput { field, .. } if field == "runtime"),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("python39") && e.to_string().contains("since 2026-04-05"),
+        "{e}"
+    );
+    let calls: Vec<String> = fake.requests().into_iter().filter(|r| !r.contains("/token")).collect();
+    assert_eq!(calls, Vec::<String>::new());
+}

@@ -42,7 +42,7 @@ pub struct Runtime {
     name: String,
 }
 
-const ACCEPTED: &str = "python3.9, python3.10, python3.11, python3.12, python3.13 (or python39..python313), nodejs18.x, nodejs20.x, nodejs22.x (or nodejs18, nodejs20, nodejs22), ruby3.2, ruby3.3, ruby3.4 (or ruby32..ruby34), provided.al2023, provided.al2, provided";
+const ACCEPTED: &str = "pythonX.Y (python3.13, or python313), nodejsN.x (nodejs22.x, or nodejs22), rubyX.Y (ruby3.4, or ruby34), provided.al2023, provided.al2, provided; faas packages no Java, .NET or Go code";
 
 impl Runtime {
     /// The language family.
@@ -143,32 +143,36 @@ impl FromStr for Runtime {
                 name: s.to_string(),
             });
         }
+        // Any version of a known family parses (old ones too), so that a retired runtime
+        // is refused by the clouds' lifecycle tables as retired, not as unknown.
+        let digits = |t: &str| !t.is_empty() && t.len() <= 3 && t.bytes().all(|b| b.is_ascii_digit());
+        // `3.12` / `2.7` (Lambda) or `312` / `27` (Cloud Functions): major digit, then minor.
+        let dotted = |rest: &str| -> Option<String> {
+            match rest.split_once('.') {
+                Some((major, minor)) if digits(major) && digits(minor) => Some(format!("{major}.{minor}")),
+                None if digits(rest) && rest.len() >= 2 => Some(format!("{}.{}", &rest[..1], &rest[1..])),
+                _ => None,
+            }
+        };
         if let Some(rest) = s.strip_prefix("python") {
-            let minor = rest
-                .strip_prefix("3.")
-                .or_else(|| rest.strip_prefix('3'))
-                .ok_or_else(unknown)?;
-            return match minor {
-                "9" | "10" | "11" | "12" | "13" => Ok(make(RuntimeFamily::Python, &format!("3.{minor}"))),
-                _ => Err(unknown()),
-            };
+            return dotted(rest)
+                .map(|v| make(RuntimeFamily::Python, &v))
+                .ok_or_else(unknown);
         }
         if let Some(rest) = s.strip_prefix("nodejs") {
-            let major = rest.strip_suffix(".x").unwrap_or(rest);
-            return match major {
-                "18" | "20" | "22" => Ok(make(RuntimeFamily::Node, major)),
-                _ => Err(unknown()),
+            // `nodejs20.x`, `nodejs20`, and the old `nodejs8.10` / `nodejs4.3`.
+            let major = match rest.split_once('.') {
+                Some((major, "x" | "10" | "3")) => major,
+                Some(_) => return Err(unknown()),
+                None => rest,
+            };
+            return match digits(major) {
+                true => Ok(make(RuntimeFamily::Node, major)),
+                false => Err(unknown()),
             };
         }
         if let Some(rest) = s.strip_prefix("ruby") {
-            let minor = rest
-                .strip_prefix("3.")
-                .or_else(|| rest.strip_prefix('3'))
-                .ok_or_else(unknown)?;
-            return match minor {
-                "2" | "3" | "4" => Ok(make(RuntimeFamily::Ruby, &format!("3.{minor}"))),
-                _ => Err(unknown()),
-            };
+            return dotted(rest).map(|v| make(RuntimeFamily::Ruby, &v)).ok_or_else(unknown);
         }
         Err(unknown())
     }
@@ -212,11 +216,36 @@ mod tests {
         let err = "cobol85".parse::<Runtime>().unwrap_err();
         let msg = err.to_string();
         assert!(
-            msg.contains("cobol85") && msg.contains("python3.12") && msg.contains("runtime"),
+            msg.contains("cobol85") && msg.contains("python3.13") && msg.contains("runtime"),
             "{msg}"
         );
-        assert!("python2.7".parse::<Runtime>().is_err());
-        assert!("nodejs16.x".parse::<Runtime>().is_err());
+        for bad in [
+            "java21",
+            "python",
+            "python3.x",
+            "nodejs",
+            "nodejs20.y",
+            "ruby3.",
+            "go1.x",
+            "dotnet8",
+        ] {
+            assert!(bad.parse::<Runtime>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn old_and_new_versions_parse_so_lifecycle_tables_can_judge_them() {
+        for (s, v) in [
+            ("python2.7", "2.7"),
+            ("python3.14", "3.14"),
+            ("python37", "3.7"),
+            ("nodejs8.10", "8"),
+            ("nodejs24.x", "24"),
+            ("ruby2.7", "2.7"),
+        ] {
+            assert_eq!(s.parse::<Runtime>().expect(s).version(), Some(v), "{s}");
+        }
+        assert_eq!("python37".parse::<Runtime>().unwrap().lambda_name(), "python3.7");
     }
 
     #[test]

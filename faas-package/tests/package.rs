@@ -234,7 +234,7 @@ fn bad_input_gives_typed_errors_and_no_output() {
         "{msg}"
     );
 
-    let err = "python2.7".parse::<Runtime>().unwrap_err();
+    let err = "cobol85".parse::<Runtime>().unwrap_err();
     assert!(matches!(err, PackageError::UnknownRuntime { .. }));
 
     let err = PackageBuilder::new(src.path())

@@ -118,6 +118,9 @@ impl Step for DeployConfig {
         if let (Some(alias), Some(v)) = (&self.alias, &report.version) {
             summary.push_str(&format!(", {alias} -> {}", v.id));
         }
+        for warning in &report.plan.warnings {
+            summary.push_str(&format!("; warning: {}", ctx.redact(warning)));
+        }
         Ok(StepOutcome {
             summary,
             plans: vec![report.plan],

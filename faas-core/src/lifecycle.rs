@@ -23,6 +23,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cost::is_date;
 use crate::{Error, Result};
 
 const AWS: &str = include_str!("../runtimes/aws-lambda.json");
@@ -251,35 +252,13 @@ fn shipped(text: &str) -> RuntimeTable {
     RuntimeTable::from_json("shipped runtime table", text).expect("the shipped runtime tables are valid (tested)")
 }
 
-fn is_date(d: &str) -> bool {
-    let b = d.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
-}
-
-/// Today in UTC as `YYYY-MM-DD` (days since the epoch to a civil date, Howard Hinnant's
-/// algorithm: a dozen lines instead of a date crate for one conversion).
+/// Today in UTC as `YYYY-MM-DD`.
 pub fn today() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    civil(secs / 86_400)
+    civil(crate::observe::now_ms() / 86_400_000)
 }
 
 fn civil(days: u64) -> String {
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = crate::observe::civil_from_days(days as i64);
     format!("{y:04}-{m:02}-{d:02}")
 }
 

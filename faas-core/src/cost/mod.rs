@@ -26,6 +26,8 @@ mod tests;
 pub mod tune;
 mod validate;
 
+pub(crate) use validate::is_date;
+
 pub use estimate::{CostBreakdown, CostEstimate, EstimateOptions, Usage, estimate};
 pub use pricing::{
     AllowedMemory, BillingRule, Cloud, CpuStep, CpuTable, Figure, Grant, Pricing, PricingFile, Rate, RateKind, Region,

@@ -151,7 +151,8 @@ fn known_names<'a, T: serde::de::DeserializeOwned + Serialize>(
     Ok(())
 }
 
-fn is_date(s: &str) -> bool {
+/// Whether `s` looks like `YYYY-MM-DD`.
+pub(crate) fn is_date(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 10
         && b[4] == b'-'

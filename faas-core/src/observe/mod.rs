@@ -29,7 +29,7 @@ pub use alarms::{AlarmState, AlarmValue};
 pub use alerts::{AlertRule, Comparison, Figure, Finding, Verdict};
 pub use logs::{LogLevel, LogPage, LogQuery, LogRecord, MAX_LOG_LIMIT};
 pub use metrics::{DurationStats, InvocationSample, Metrics, MetricsQuery};
-pub use window::{TimeWindow, now_ms, parse_span, unix_ms};
+pub use window::{TimeWindow, civil_from_days, now_ms, parse_span, unix_ms};
 
 /// The most points a series may have.
 pub const MAX_SERIES_POINTS: usize = 1440;

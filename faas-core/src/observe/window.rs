@@ -118,6 +118,25 @@ pub fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// The date (year, month 1–12, day 1–31) of `days` since 1970-01-01, proleptic Gregorian
+/// (Howard Hinnant's `civil_from_days`: a dozen lines instead of a date crate).
+///
+/// ```
+/// assert_eq!(faas_core::observe::civil_from_days(0), (1970, 1, 1));
+/// assert_eq!(faas_core::observe::civil_from_days(19_782), (2024, 2, 29));
+/// ```
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month as u32, day as u32)
+}
+
 /// Reads a span such as `90s`, `10m`, `2h`, `1d` (what the examples' `--since` takes).
 ///
 /// ```

@@ -258,7 +258,8 @@ pub struct InvokeRequest {
     /// The client context: the text of a JSON object (Lambda's `ClientContext`, which the
     /// handler sees as `context.client_context` in Python, `context.clientContext` in Node),
     /// at most [`CLIENT_CONTEXT_MAX`] bytes once base64-encoded. Lambda passes it to
-    /// synchronous invocations only. `None` (the default): no client context.
+    /// synchronous invocations only; so do the local provider and the AWS one (GCP and Azure
+    /// have no client context and ignore it). `None` (the default): no client context.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_context: Option<String>,
 }

@@ -40,6 +40,22 @@ pub(crate) struct Call {
     pub client_context: Option<String>,
 }
 
+impl Call {
+    /// The call of `request` (its event already checked: `payload`), with the request id a
+    /// served call chose, if any.
+    pub fn of(request: &crate::InvokeRequest, payload: Vec<u8>) -> Call {
+        Call {
+            payload,
+            request_id: super::serve::chosen_request_id(),
+            // Lambda passes the client context to synchronous invocations only.
+            client_context: request
+                .client_context
+                .clone()
+                .filter(|_| request.mode == crate::InvokeMode::Sync),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Tail {
     bytes: VecDeque<u8>,

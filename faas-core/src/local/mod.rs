@@ -507,15 +507,7 @@ impl ProviderBackend for LocalProvider {
         let reserved = rec.spec.aws.reserved_concurrency;
         let pool = self.inner.pool.clone();
         let executed = run.version.clone();
-        let call = env::Call {
-            payload,
-            request_id: serve::chosen_request_id(),
-            // Lambda passes the client context to synchronous invocations only.
-            client_context: request
-                .client_context
-                .clone()
-                .filter(|_| request.mode == InvokeMode::Sync),
-        };
+        let call = env::Call::of(request, payload);
         match request.mode {
             InvokeMode::Sync => {
                 let ran = pool.invoke(key, run, call, reserved, pool::Wait::No).await;

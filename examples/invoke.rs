@@ -51,6 +51,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             InvokeMode::Sync
         },
         log_tail: true,
+        ..InvokeRequest::default()
     };
     let inv = provider.invoke(&args.function, &request).await?;
     if args.r#async {

@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_lambda::operation::RequestId as _;
 use aws_sdk_lambda::operation::invoke::InvokeError;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{InvocationType, LogType};
@@ -29,6 +30,9 @@ def handler(event, context):
     if event.get("sleep"):
         import time
         time.sleep(event["sleep"])
+    if event.get("context"):
+        cc = context.client_context
+        return {"custom": cc.custom if cc else None, "request_id": context.aws_request_id}
     return {"hello": event.get("name", "world"), "version": context.function_version}
 "#;
 
@@ -45,6 +49,8 @@ def handler(event, context):
             "body": base64.b64encode(b"\x00\x01binary").decode(),
             "isBase64Encoded": True,
         }
+    if path == "/ids":
+        return {"event": event["requestContext"]["requestId"], "context": context.aws_request_id}
     if path == "/plain":
         return {"message": "Hello, world!"}
     if path == "/string":
@@ -159,6 +165,26 @@ async fn aws_sdk_lambda_invokes_through_serve() {
     assert_eq!(body["errorType"], "ValueError");
     assert_eq!(body["errorMessage"], "asked to fail");
 
+    // The client context (base64 of a JSON object) is the handler's context.client_context.
+    let out = client
+        .invoke()
+        .function_name("hello")
+        .client_context(base64::engine::general_purpose::STANDARD.encode(r#"{"custom":{"from":"sdk"}}"#))
+        .payload(Blob::new(r#"{"context":true}"#))
+        .send()
+        .await
+        .unwrap();
+    let body = json_of(&out);
+    assert_eq!(body["custom"], json!({"from": "sdk"}));
+    assert_eq!(body["request_id"].as_str(), out.request_id());
+    let e = fails(client.invoke().function_name("hello").client_context("not base64 json")).await;
+    assert!(e.is_invalid_request_content_exception(), "{e:?}");
+    assert!(
+        e.to_string()
+            .contains("Client context must be a valid Base64-encoded JSON object"),
+        "{e}"
+    );
+
     // Event → 202, DryRun → 204.
     let out = client
         .invoke()
@@ -265,6 +291,10 @@ async fn faas_aws_invokes_through_serve() {
         .await
         .unwrap();
     assert_eq!(failed.function_error.unwrap().error_type, "ValueError");
+    let req =
+        InvokeRequest::json(&json!({"context": true})).with_client_context(&json!({"custom": {"via": "faas-aws"}}));
+    let inv = aws.invoke("hello", &req).await.unwrap();
+    assert_eq!(inv.json().unwrap()["custom"], json!({"via": "faas-aws"}));
     let e = aws.invoke("nope", &InvokeRequest::json(&json!({}))).await.unwrap_err();
     assert!(matches!(e, faas_core::Error::NotFound { .. }), "{e:?}");
     env.server.shutdown().await;
@@ -413,6 +443,13 @@ async fn function_urls_speak_payload_format_2() {
     assert_eq!(r.bytes().await.unwrap().as_ref(), b"\x00\x01binary");
 
     // Plain JSON and a string: 200 application/json with the JSON as the body.
+    // One request id end to end: the event's, the handler's and the response header's.
+    let r = http.get(format!("{base}/ids")).send().await.unwrap();
+    let header = r.headers()["x-amzn-requestid"].to_str().unwrap().to_string();
+    let ids: Value = r.json().await.unwrap();
+    assert_eq!(header.len(), 36, "{header}");
+    assert_eq!(ids, json!({"event": header, "context": header}));
+
     let r = http.get(format!("{base}/plain")).send().await.unwrap();
     assert_eq!(
         (r.status().as_u16(), r.headers()["content-type"].to_str().unwrap()),

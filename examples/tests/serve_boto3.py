@@ -36,6 +36,17 @@ r = client.invoke(FunctionName="hello", Payload=b'{"fail": true}')
 check(r["StatusCode"] == 200 and r["FunctionError"] == "Unhandled", r)
 check(json.loads(r["Payload"].read())["errorType"] == "ValueError", "error body")
 
+context = base64.b64encode(json.dumps({"custom": {"from": "boto3"}}).encode()).decode()
+r = client.invoke(FunctionName="hello", ClientContext=context, Payload=b'{"context": true}')
+out = json.loads(r["Payload"].read())
+check(out["custom"] == {"from": "boto3"}, out)
+check(out["request_id"] == r["ResponseMetadata"]["RequestId"], (out, r["ResponseMetadata"]))
+try:
+    client.invoke(FunctionName="hello", ClientContext="not base64 json")
+    check(False, "a client context that is not base64 JSON is an error")
+except client.exceptions.InvalidRequestContentException as e:
+    check("Client context must be a valid Base64-encoded JSON object" in str(e), str(e))
+
 check(client.invoke(FunctionName="hello", InvocationType="Event", Payload=b"{}")["StatusCode"] == 202, "Event")
 check(client.invoke(FunctionName="hello", InvocationType="DryRun")["StatusCode"] == 204, "DryRun")
 

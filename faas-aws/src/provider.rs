@@ -468,6 +468,7 @@ impl ProviderBackend for AwsProvider {
             } else {
                 LogType::None
             })
+            .set_client_context(request.client_context_base64())
             .payload(Blob::new(payload))
             .send()
             .await

@@ -462,8 +462,9 @@ fn check_observation<P: ProviderBackend + ?Sized>(
     window.check()
 }
 
-/// The payload limit, the async capability and labels, for [`Provider::invoke`].
+/// The payload limit, the client context, the async capability and labels, for [`Provider::invoke`].
 fn check_invoke(info: &ProviderInfo, qualifier: &Qualifier, request: &InvokeRequest) -> Result<()> {
+    request.check_client_context()?;
     if request.mode == InvokeMode::Sync && request.payload.len() as u64 > info.limits.payload_bytes {
         return Err(Error::invalid(
             "payload",

@@ -70,8 +70,8 @@ pub use error::{Error, ProviderName, ResourceKind, Result};
 pub use ext::{DeployOptions, DeployReport, LogSink, ProviderExt, local_artifact};
 pub use faas_package::{Architecture, Package, PackageBuilder, PackageLimits, Runtime, RuntimeFamily};
 pub use model::{
-    ArtifactRef, Change, DeployOutcome, DeployState, Deployment, ExecutionReport, FunctionError, Invocation,
-    InvokeMode, InvokeRequest, Label, Routing, Version,
+    ArtifactRef, CLIENT_CONTEXT_MAX, Change, DeployOutcome, DeployState, Deployment, ExecutionReport, FunctionError,
+    Invocation, InvokeMode, InvokeRequest, Label, Routing, Version,
 };
 pub use names::Qualifier;
 pub use plan::{ConfigDiff, Plan, PlannedAction, diff_config, diff_config_unknown_secrets};

@@ -255,7 +255,18 @@ pub struct InvokeRequest {
     pub mode: InvokeMode,
     /// Return the tail of the function's log.
     pub log_tail: bool,
+    /// The client context: the text of a JSON object (Lambda's `ClientContext`, which the
+    /// handler sees as `context.client_context` in Python, `context.clientContext` in Node),
+    /// at most [`CLIENT_CONTEXT_MAX`] bytes once base64-encoded. Lambda passes it to
+    /// synchronous invocations only; so do the local provider and the AWS one (GCP and Azure
+    /// have no client context and ignore it). `None` (the default): no client context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_context: Option<String>,
 }
+
+/// The longest client context Lambda accepts: 3,583 bytes of base64 (the Invoke API's
+/// `ClientContext`, sent as the `X-Amz-Client-Context` header).
+pub const CLIENT_CONTEXT_MAX: usize = 3583;
 
 impl InvokeRequest {
     /// A synchronous invocation of `payload` with the log tail.
@@ -265,6 +276,7 @@ impl InvokeRequest {
             payload: payload.to_string().into_bytes(),
             mode: InvokeMode::Sync,
             log_tail: true,
+            client_context: None,
         }
     }
 
@@ -272,6 +284,54 @@ impl InvokeRequest {
     pub fn qualifier(mut self, q: impl Into<String>) -> Self {
         self.qualifier = Some(q.into());
         self
+    }
+
+    /// Sets the client context (see [`InvokeRequest::client_context`](InvokeRequest#structfield.client_context)),
+    /// typically `{"custom": {...}}`; [`Provider::invoke`](crate::Provider::invoke) checks it
+    /// is an object within [`CLIENT_CONTEXT_MAX`].
+    ///
+    /// ```
+    /// use faas_core::InvokeRequest;
+    /// let req = InvokeRequest::json(&serde_json::json!({}))
+    ///     .with_client_context(&serde_json::json!({"custom": {"tenant": "a"}}));
+    /// assert_eq!(req.client_context.as_deref(), Some(r#"{"custom":{"tenant":"a"}}"#));
+    /// assert!(req.check_client_context().is_ok());
+    /// ```
+    pub fn with_client_context(mut self, context: &serde_json::Value) -> Self {
+        self.client_context = Some(context.to_string());
+        self
+    }
+
+    /// The client context base64-encoded, as the Invoke API carries it (`None` without one).
+    pub fn client_context_base64(&self) -> Option<String> {
+        use base64::Engine as _;
+        self.client_context
+            .as_deref()
+            .map(|c| base64::engine::general_purpose::STANDARD.encode(c))
+    }
+
+    /// Checks the client context as Lambda does: a JSON object of at most
+    /// [`CLIENT_CONTEXT_MAX`] bytes once base64-encoded.
+    pub fn check_client_context(&self) -> Result<()> {
+        let Some(text) = self.client_context.as_deref() else {
+            return Ok(());
+        };
+        let encoded = 4 * text.len().div_ceil(3);
+        if encoded > CLIENT_CONTEXT_MAX {
+            return Err(Error::invalid(
+                "client_context",
+                format!("{encoded} bytes of base64"),
+                format!("Lambda accepts a client context of at most {CLIENT_CONTEXT_MAX} bytes of base64"),
+            ));
+        }
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(serde_json::Value::Object(_)) => Ok(()),
+            _ => Err(Error::invalid(
+                "client_context",
+                text.chars().take(80).collect::<String>(),
+                "Client context must be a valid Base64-encoded JSON object.",
+            )),
+        }
     }
 
     /// The event to send: the payload, `{}` when it is empty, and an error (as Lambda's

@@ -346,7 +346,7 @@ async fn node_handlers_async_and_callback() {
     let files = [
         (
             "index.js",
-            "exports.handler = async (event, context) => ({ statusCode: 200, n: event.n + 1, fn: context.functionName });\n",
+            "exports.handler = async (event, context) => ({ statusCode: 200, n: event.n + 1, fn: context.functionName, cc: context.clientContext ? context.clientContext.custom : null });\n",
             0o644,
         ),
         (
@@ -370,6 +370,15 @@ async fn node_handlers_async_and_callback() {
     );
     assert_eq!(body(&inv)["n"], 42);
     assert_eq!(body(&inv)["fn"], "node-async");
+    assert_eq!(body(&inv)["cc"], serde_json::Value::Null);
+    let req = InvokeRequest::json(&serde_json::json!({"n": 1}))
+        .with_client_context(&serde_json::json!({"custom": {"k": "node"}}));
+    let inv = env.provider.invoke("node-async", &req).await.unwrap();
+    assert_eq!(
+        body(&inv)["cc"],
+        serde_json::json!({"k": "node"}),
+        "context.clientContext"
+    );
     env.deploy("node-cb", "nodejs20.x", "cb.handler", &files).await;
     let b = body(&env.invoke("node-cb", "{}").await);
     assert_eq!((b["cb"].as_bool(), b["left"].as_bool()), (Some(true), Some(true)));

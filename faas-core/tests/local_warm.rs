@@ -33,7 +33,9 @@ def handler(event, context):
         time.sleep(event["s"])
     if mode == "crash":
         os._exit(3)
-    return {"count": COUNT, "tmp_lines": lines, "pid": os.getpid(), "tag": os.environ.get("TAG")}
+    cc = context.client_context
+    return {"count": COUNT, "tmp_lines": lines, "pid": os.getpid(), "tag": os.environ.get("TAG"),
+            "custom": cc.custom if cc else None, "request_id": context.aws_request_id}
 "#;
 
 fn body(inv: &Invocation) -> serde_json::Value {
@@ -308,4 +310,51 @@ async fn awslambdaric_stays_warm() {
         assert_eq!(cold(&inv), n == 1);
     }
     assert_eq!(env.provider.environments_started(), 1);
+    // The client context reaches awslambdaric's `context.client_context`.
+    let req =
+        InvokeRequest::json(&serde_json::json!({})).with_client_context(&serde_json::json!({"custom": {"k": "ric"}}));
+    let inv = env.provider.invoke("ric", &req).await.unwrap();
+    assert_eq!(body(&inv)["custom"], serde_json::json!({"k": "ric"}));
+}
+
+/// A synchronous invocation's client context is the handler's `context.client_context`
+/// (Lambda passes it to synchronous invocations only); one that is not a JSON object, or is
+/// longer than Lambda's limit, is refused before anything runs.
+#[tokio::test]
+async fn the_client_context_reaches_the_handler() {
+    let env = Env::new(HANDLER);
+    env.deploy(&spec("ctx")).await;
+    let custom = serde_json::json!({"custom": {"tenant": "a", "n": 1}, "env": {"locale": "en"}});
+    let req = InvokeRequest::json(&serde_json::json!({})).with_client_context(&custom);
+    let b = body(&env.provider.invoke("ctx", &req).await.unwrap());
+    assert_eq!(b["custom"], serde_json::json!({"tenant": "a", "n": 1}), "{b}");
+    assert_eq!(b["request_id"].as_str().unwrap().len(), 36, "{b}");
+    let b = body(&env.call("ctx", serde_json::json!({})).await);
+    assert_eq!(
+        b["custom"],
+        serde_json::Value::Null,
+        "no client context, none seen: {b}"
+    );
+    for (bad, why) in [
+        (
+            "[1]".to_string(),
+            "Client context must be a valid Base64-encoded JSON object",
+        ),
+        (
+            format!(r#"{{"custom":"{}"}}"#, "x".repeat(faas_core::CLIENT_CONTEXT_MAX)),
+            "at most 3583 bytes",
+        ),
+    ] {
+        let req = InvokeRequest {
+            client_context: Some(bad),
+            ..InvokeRequest::json(&serde_json::json!({}))
+        };
+        match env.provider.invoke("ctx", &req).await.unwrap_err() {
+            Error::InvalidInput { field, reason, .. } => {
+                assert_eq!(field, "client_context");
+                assert!(reason.contains(why), "{reason}");
+            }
+            e => panic!("{e:?}"),
+        }
+    }
 }

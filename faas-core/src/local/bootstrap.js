@@ -116,6 +116,8 @@ async function main() {
       callbackWaitsForEmptyEventLoop: true,
       getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
     };
+    const clientContext = next.headers['lambda-runtime-client-context'];
+    if (clientContext) context.clientContext = JSON.parse(clientContext);
     const p = `/invocation/${requestId}`;
     let result;
     try {

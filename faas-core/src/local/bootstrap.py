@@ -77,8 +77,37 @@ def load_handler():
     return fn
 
 
+class Client:
+    """The mobile client of a client context, as awslambdaric shows it."""
+    __slots__ = ["installation_id", "app_title", "app_version_name", "app_version_code", "app_package_name"]
+
+
+class ClientContext:
+    """Lambda's client context (the Invoke API's ClientContext): custom, env and client."""
+    __slots__ = ["custom", "env", "client"]
+
+
+def from_dict(cls, data):
+    if not isinstance(data, dict):
+        return None
+    obj = cls()
+    for field in cls.__slots__:
+        setattr(obj, field, data.get(field))
+    return obj
+
+
+def client_context_of(header):
+    """The Lambda-Runtime-Client-Context header (JSON) as context.client_context."""
+    if not header:
+        return None
+    ctx = from_dict(ClientContext, json.loads(header))
+    if ctx is not None:
+        ctx.client = from_dict(Client, ctx.client)
+    return ctx
+
+
 class LambdaContext:
-    def __init__(self, request_id, deadline_ms, arn):
+    def __init__(self, request_id, deadline_ms, arn, client_context=None):
         self.aws_request_id = request_id
         self._deadline_ms = deadline_ms
         self.invoked_function_arn = arn
@@ -88,7 +117,7 @@ class LambdaContext:
         self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
         self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
         self.identity = None
-        self.client_context = None
+        self.client_context = client_context
 
     def get_remaining_time_in_millis(self):
         return max(0, int(self._deadline_ms - time.time() * 1000))
@@ -101,7 +130,8 @@ def main():
         request_id = resp.getheader("Lambda-Runtime-Aws-Request-Id")
         deadline = int(resp.getheader("Lambda-Runtime-Deadline-Ms", "0"))
         arn = resp.getheader("Lambda-Runtime-Invoked-Function-Arn", "")
-        context = LambdaContext(request_id, deadline, arn)
+        context = LambdaContext(request_id, deadline, arn,
+                                client_context_of(resp.getheader("Lambda-Runtime-Client-Context")))
         path = "/invocation/%s" % request_id
         try:
             event = json.loads(body) if body else {}

@@ -29,6 +29,33 @@ use super::runtime_api::{Event, RuntimeApi, RuntimeSignal};
 use super::sandbox;
 use crate::{Error, FunctionError, Invocation, Result, RuntimeFamily};
 
+/// One invocation for an environment.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Call {
+    /// The event (JSON).
+    pub payload: Vec<u8>,
+    /// The request id to use (a function URL puts it in its event first); a new one if `None`.
+    pub request_id: Option<String>,
+    /// The client context (JSON text), for the runtime's `Lambda-Runtime-Client-Context`.
+    pub client_context: Option<String>,
+}
+
+impl Call {
+    /// The call of `request` (its event already checked: `payload`), with the request id a
+    /// served call chose, if any.
+    pub fn of(request: &crate::InvokeRequest, payload: Vec<u8>) -> Call {
+        Call {
+            payload,
+            request_id: super::serve::chosen_request_id(),
+            // Lambda passes the client context to synchronous invocations only.
+            client_context: request
+                .client_context
+                .clone()
+                .filter(|_| request.mode == crate::InvokeMode::Sync),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Tail {
     bytes: VecDeque<u8>,
@@ -218,9 +245,9 @@ impl Environment {
 
     /// Runs one invocation and returns what Lambda would. A timeout, an exit or an init
     /// failure leaves the environment unhealthy, its processes killed.
-    pub async fn invoke(&mut self, payload: Vec<u8>) -> Invocation {
+    pub async fn invoke(&mut self, call: Call) -> Invocation {
         let called = Instant::now();
-        let request_id = runner::new_request_id();
+        let request_id = call.request_id.unwrap_or_else(runner::new_request_id);
         let cold = !self.initialised;
         let mut timing = Timing {
             called,
@@ -249,12 +276,13 @@ impl Environment {
         let timeout = Duration::from_secs(u64::from(self.req.spec.timeout_s));
         self.api.submit(Event {
             request_id: request_id.clone(),
-            payload,
+            payload: call.payload,
             function_arn: format!(
                 "arn:aws:lambda:{}:000000000000:function:{}",
                 self.req.region, self.req.spec.name
             ),
             timeout_ms: timeout.as_millis() as u64,
+            client_context: call.client_context,
         });
         let pid = self.pid;
         let mut deadline = if cold { self.spawned } else { called } + INIT_LIMIT.max(timeout);

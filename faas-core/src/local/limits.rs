@@ -70,14 +70,48 @@ pub struct ResourceControls {
     pub cpu: Enforcement,
 }
 
-/// The cgroup parents found usable (probed once).
-#[derive(Debug)]
-struct Hierarchy {
+/// Where environments' cgroups are made: the cgroup version and the parent directories of
+/// the memory and CPU cgroups (one directory for both in v2).
+#[derive(Debug, Clone)]
+struct Parents {
     version: u8,
     memory: Option<PathBuf>,
     cpu: Option<PathBuf>,
+}
+
+/// The cgroup parents found usable (probed once).
+#[derive(Debug)]
+struct Hierarchy {
+    parents: Parents,
     controls: ResourceControls,
 }
+
+/// Making and removing cgroup directories: the kernel's cgroupfs makes a new cgroup's
+/// control files itself and removes a cgroup (files and all) once no process is in it, which
+/// plain directories do not; the tests lay out a temporary directory like cgroupfs with
+/// their own implementation.
+pub(crate) trait CgroupFs: std::fmt::Debug + Send + Sync {
+    /// `mkdir`: a new cgroup.
+    fn make(&self, dir: &Path) -> std::io::Result<()>;
+    /// `rmdir`: removes an empty cgroup.
+    fn remove(&self, dir: &Path) -> std::io::Result<()>;
+}
+
+/// The real cgroupfs.
+#[derive(Debug)]
+struct Kernel;
+
+impl CgroupFs for Kernel {
+    fn make(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir(dir)
+    }
+
+    fn remove(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::remove_dir(dir)
+    }
+}
+
+static KERNEL: Kernel = Kernel;
 
 /// `(hierarchy id, controllers, path)` of this process's cgroups.
 fn own_cgroups() -> Vec<(String, Vec<String>, String)> {
@@ -176,7 +210,7 @@ fn hierarchy() -> &'static Hierarchy {
             (2, v2, cpu)
         };
         for parent in memory.iter().chain(cpu.iter()) {
-            sweep(parent);
+            sweep(&KERNEL, parent);
         }
         let none = "no writable cgroup (v1 memory/cpu controller or v2 memory.max/cpu.max) for this process";
         let controls = ResourceControls {
@@ -194,7 +228,10 @@ fn hierarchy() -> &'static Hierarchy {
         } else {
             tracing::info!(memory = %controls.memory, cpu = %controls.cpu, "execution environments are limited by cgroups");
         }
-        Hierarchy { version, memory, cpu, controls }
+        Hierarchy {
+            parents: Parents { version, memory, cpu },
+            controls,
+        }
     })
 }
 
@@ -204,7 +241,7 @@ pub(crate) fn controls() -> ResourceControls {
 }
 
 /// Kills what is in the cgroup at `dir` and removes it, trying for up to `patience`.
-fn remove(dir: &Path, patience: Duration) -> bool {
+fn remove(fs: &dyn CgroupFs, dir: &Path, patience: Duration) -> bool {
     let until = std::time::Instant::now() + patience;
     loop {
         for pid in std::fs::read_to_string(dir.join("cgroup.procs"))
@@ -215,7 +252,7 @@ fn remove(dir: &Path, patience: Duration) -> bool {
                 let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
             }
         }
-        match std::fs::remove_dir(dir) {
+        match fs.remove(dir) {
             Ok(()) => return true,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return true,
             Err(_) if std::time::Instant::now() < until => std::thread::sleep(Duration::from_millis(5)),
@@ -228,7 +265,7 @@ fn remove(dir: &Path, patience: Duration) -> bool {
 }
 
 /// Removes the cgroups that faas processes no longer running left under `parent`.
-fn sweep(parent: &Path) {
+fn sweep(fs: &dyn CgroupFs, parent: &Path) {
     let Ok(entries) = std::fs::read_dir(parent) else { return };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
@@ -239,7 +276,7 @@ fn sweep(parent: &Path) {
         if let Some(owner) = owner
             && !Path::new(&format!("/proc/{owner}")).exists()
         {
-            remove(&e.path(), Duration::from_millis(200));
+            remove(fs, &e.path(), Duration::from_millis(200));
         }
     }
 }
@@ -250,6 +287,7 @@ pub(crate) struct Cgroup {
     version: u8,
     memory: Option<PathBuf>,
     cpu: Option<PathBuf>,
+    fs: &'static dyn CgroupFs,
 }
 
 impl Drop for Cgroup {
@@ -257,7 +295,7 @@ impl Drop for Cgroup {
         let mut dirs: Vec<&PathBuf> = self.memory.iter().chain(self.cpu.iter()).collect();
         dirs.dedup();
         for d in dirs {
-            remove(d, Duration::from_secs(1));
+            remove(self.fs, d, Duration::from_secs(1));
         }
     }
 }
@@ -271,15 +309,19 @@ impl Cgroup {
     /// kernel charges as memory), with a CPU share of `memory_mb / 1769`; `None` where
     /// cgroups cannot be used (then the watchdog limits memory).
     pub fn create(memory_mb: u32, tmp_mb: u32) -> Option<Cgroup> {
+        Cgroup::create_in(&KERNEL, &hierarchy().parents, memory_mb, tmp_mb)
+    }
+
+    /// [`Cgroup::create`] under `parents`, through `fs`.
+    fn create_in(fs: &'static dyn CgroupFs, h: &Parents, memory_mb: u32, tmp_mb: u32) -> Option<Cgroup> {
         static SERIAL: AtomicU64 = AtomicU64::new(0);
-        let h = hierarchy();
         if h.memory.is_none() && h.cpu.is_none() {
             return None;
         }
         let name = format!("faas-{}-{}", std::process::id(), SERIAL.fetch_add(1, Ordering::Relaxed));
         let make = |parent: &Option<PathBuf>| -> Option<PathBuf> {
             let dir = parent.as_ref()?.join(&name);
-            match std::fs::create_dir(&dir) {
+            match fs.make(&dir) {
                 Ok(()) => Some(dir),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Some(dir),
                 Err(e) => {
@@ -298,6 +340,7 @@ impl Cgroup {
             version: h.version,
             memory,
             cpu,
+            fs,
         };
         let ceiling = u64::from(memory_mb + tmp_mb) * MIB;
         let quota = (PERIOD_US * u64::from(memory_mb) / u64::from(MB_PER_VCPU)).max(1000);
@@ -414,3 +457,6 @@ impl super::LocalProvider {
         controls()
     }
 }
+
+#[cfg(test)]
+mod tests;

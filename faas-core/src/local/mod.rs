@@ -507,9 +507,10 @@ impl ProviderBackend for LocalProvider {
         let reserved = rec.spec.aws.reserved_concurrency;
         let pool = self.inner.pool.clone();
         let executed = run.version.clone();
+        let call = env::Call::of(request, payload);
         match request.mode {
             InvokeMode::Sync => {
-                let ran = pool.invoke(key, run, payload, reserved, pool::Wait::No).await;
+                let ran = pool.invoke(key, run, call, reserved, pool::Wait::No).await;
                 if let Err(Error::Throttled { .. }) = &ran {
                     recorder.throttled(&executed);
                 }
@@ -525,7 +526,7 @@ impl ProviderBackend for LocalProvider {
                 let started = tokio::time::Instant::now();
                 let version = executed.clone();
                 let task = tokio::spawn(async move {
-                    match pool.invoke(key, run, payload, reserved, pool::Wait::Queue).await {
+                    match pool.invoke(key, run, call, reserved, pool::Wait::Queue).await {
                         Ok((inv, began_ms)) => {
                             // It ran once it had its turn.
                             recorder.start_ms = began_ms;

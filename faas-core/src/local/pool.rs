@@ -25,7 +25,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use super::env::Environment;
+use super::env::{Call, Environment};
 use super::runner::EnvRequest;
 use crate::{Error, Invocation, Result};
 
@@ -129,7 +129,7 @@ impl Pool {
         self: &Arc<Self>,
         key: EnvKey,
         req: EnvRequest,
-        payload: Vec<u8>,
+        call: Call,
         reserved: Option<u32>,
         wait: Wait,
     ) -> Result<(Invocation, u64)> {
@@ -145,7 +145,7 @@ impl Pool {
                 env
             }
         };
-        let mut inv = env.invoke(payload).await;
+        let mut inv = env.invoke(call).await;
         inv.elapsed = began.elapsed();
         if env.healthy() && !self.idle_timeout.is_zero() {
             self.put_back(key, env);

@@ -33,6 +33,8 @@ pub(crate) struct Event {
     pub payload: Vec<u8>,
     pub function_arn: String,
     pub timeout_ms: u64,
+    /// The client context, JSON text (`Lambda-Runtime-Client-Context`).
+    pub client_context: Option<String>,
 }
 
 /// What the runtime did.
@@ -154,6 +156,9 @@ async fn next(State(s): State<Arc<Shared>>) -> Response {
             &event.request_id.replace('-', "")[..24]
         ),
     );
+    if let Some(context) = event.client_context {
+        put("lambda-runtime-client-context", context);
+    }
     put("content-type", "application/json".into());
     (StatusCode::OK, headers, event.payload).into_response()
 }

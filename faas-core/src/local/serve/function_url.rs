@@ -78,7 +78,10 @@ async fn handle(
         peer,
         port: state.port,
     };
-    let event = match request.event(&super::new_request_id(), now_ms()) {
+    // One id end to end: the event's `requestContext.requestId`, the handler's
+    // `aws_request_id` and the `x-amzn-requestid` header.
+    let request_id = super::new_request_id();
+    let event = match request.event(&request_id, now_ms()) {
         Ok(e) => e.to_string().into_bytes(),
         Err(m) => return plain(StatusCode::BAD_REQUEST, &m),
     };
@@ -90,11 +93,11 @@ async fn handle(
         payload: event,
         mode: InvokeMode::Sync,
         log_tail: true,
+        client_context: None,
     };
     let region = state.provider.inner.region.clone();
-    match state.invoke(&target.name, invoke).await {
+    match state.invoke(&target.name, invoke, Some(request_id.clone())).await {
         Ok(inv) => {
-            let request_id = super::request_id_of(&inv);
             let mut response = if inv.function_error.is_some() {
                 plain_text(StatusCode::BAD_GATEWAY, "Internal Server Error")
             } else {

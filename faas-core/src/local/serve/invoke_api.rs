@@ -18,7 +18,7 @@ use axum::routing::post;
 use base64::Engine as _;
 
 use super::{ACCOUNT, ASYNC_PAYLOAD_MAX, LambdaError, Refused, SYNC_PAYLOAD_MAX, State, read_body};
-use crate::{Error, Invocation, InvokeMode, InvokeRequest, names};
+use crate::{CLIENT_CONTEXT_MAX, Error, Invocation, InvokeMode, InvokeRequest, names};
 
 /// The function name pattern of botocore's `NamespacedFunctionName` (quoted in validation errors).
 const NAME_PATTERN: &str = "(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?";
@@ -127,6 +127,39 @@ struct Call {
     target: FunctionName,
     mode: InvokeMode,
     tail: bool,
+    /// The decoded client context (JSON object text).
+    client_context: Option<String>,
+}
+
+/// The `X-Amz-Client-Context` header decoded: base64 of a JSON object, at most
+/// [`CLIENT_CONTEXT_MAX`] bytes of base64, else Lambda's `InvalidRequestContentException`.
+fn client_context(headers: &HeaderMap) -> std::result::Result<Option<String>, LambdaError> {
+    let Some(encoded) = header_str(headers, "x-amz-client-context")? else {
+        return Ok(None);
+    };
+    let invalid = |m: String| LambdaError::new(StatusCode::BAD_REQUEST, "InvalidRequestContentException", m);
+    if encoded.len() > CLIENT_CONTEXT_MAX {
+        return Err(invalid(format!(
+            "X-Amz-Client-Context is {} bytes of base64: the client context must be at most {CLIENT_CONTEXT_MAX} bytes",
+            encoded.len()
+        )));
+    }
+    let text = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|t| {
+            matches!(
+                serde_json::from_str::<serde_json::Value>(t),
+                Ok(serde_json::Value::Object(_))
+            )
+        });
+    match text {
+        Some(t) => Ok(Some(t)),
+        None => Err(invalid(
+            "Client context must be a valid Base64-encoded JSON object. (X-Amz-Client-Context)".into(),
+        )),
+    }
 }
 
 fn read_call(
@@ -172,7 +205,13 @@ fn read_call(
             _ => target.qualifier = Some(q.clone()),
         }
     }
-    Ok(Call { target, mode, tail })
+    let client_context = client_context(headers)?;
+    Ok(Call {
+        target,
+        mode,
+        tail,
+        client_context,
+    })
 }
 
 async fn invoke(
@@ -219,8 +258,9 @@ async fn invoke(
         mode: call.mode,
         // Always: the REPORT line gives the request id; dropped below unless asked.
         log_tail: true,
+        client_context: call.client_context,
     };
-    match state.invoke(&call.target.name, request).await {
+    match state.invoke(&call.target.name, request, None).await {
         Ok(inv) => answer(inv, call.tail),
         Err(refused) => refusal(refused, &call.target, &region).into_response(),
     }
@@ -266,11 +306,13 @@ fn from_error(e: Error, target: &FunctionName, region: &str) -> LambdaError {
                 format!("Function not found: {}", target.arn(region)),
             )
         },
-        Error::InvalidInput { field, reason, .. } if field == "payload" => LambdaError::new(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequestContentException",
-            reason.clone(),
-        ),
+        Error::InvalidInput { field, reason, .. } if field == "payload" || field == "client_context" => {
+            LambdaError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequestContentException",
+                reason.clone(),
+            )
+        }
         Error::InvalidInput { field, .. } if matches!(field.as_str(), "function" | "qualifier" | "label") => {
             LambdaError::new(StatusCode::BAD_REQUEST, "ValidationException", e.to_string())
         }
@@ -415,6 +457,49 @@ mod tests {
         headers.insert("x-amz-log-type", HeaderValue::from_static("Tail"));
         let call = read_call("hello", &[], &headers).unwrap();
         assert_eq!((call.mode, call.tail), (InvokeMode::DryRun, true));
+    }
+
+    #[test]
+    fn the_client_context_is_base64_of_a_json_object_within_the_limit() {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let with = |v: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-amz-client-context", HeaderValue::from_str(v).unwrap());
+            read_call("hello", &[], &headers)
+        };
+        let call = with(&b64(r#"{"custom":{"a":1}}"#)).ok().unwrap();
+        assert_eq!(call.client_context.as_deref(), Some(r#"{"custom":{"a":1}}"#));
+        assert_eq!(
+            read_call("hello", &[], &HeaderMap::new()).ok().unwrap().client_context,
+            None
+        );
+        for bad in ["not base64!".to_string(), b64("not json"), b64("[1, 2]")] {
+            let e = with(&bad).err().unwrap();
+            assert_eq!(
+                (e.status, e.code),
+                (StatusCode::BAD_REQUEST, "InvalidRequestContentException")
+            );
+            assert!(
+                e.message
+                    .contains("Client context must be a valid Base64-encoded JSON object"),
+                "{}",
+                e.message
+            );
+        }
+        let at_limit = format!(
+            r#"{{"custom":{{"k":"{}"}}}}"#,
+            "x".repeat(CLIENT_CONTEXT_MAX / 4 * 3 - 20)
+        );
+        assert!(b64(&at_limit).len() <= CLIENT_CONTEXT_MAX);
+        assert!(with(&b64(&at_limit)).is_ok());
+        let over = format!(r#"{{"custom":{{"k":"{}"}}}}"#, "x".repeat(CLIENT_CONTEXT_MAX));
+        let e = with(&b64(&over)).err().unwrap();
+        assert_eq!(e.code, "InvalidRequestContentException");
+        assert!(
+            e.message.contains("X-Amz-Client-Context") && e.message.contains("3583"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

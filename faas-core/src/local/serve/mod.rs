@@ -13,8 +13,10 @@
 //!
 //! Everything goes through [`Provider::invoke`](crate::Provider::invoke), so served calls
 //! are in the invocation history like any other. Requests are signed or not: the signature
-//! is not checked (loopback use). `X-Amz-Client-Context` is accepted and not passed on (the
-//! local runtimes have no client context).
+//! is not checked (loopback use). `X-Amz-Client-Context` (base64 of a JSON object, at most
+//! [`CLIENT_CONTEXT_MAX`](crate::CLIENT_CONTEXT_MAX) bytes) reaches a synchronous invocation's
+//! handler as Lambda passes it: the Runtime API's `Lambda-Runtime-Client-Context` header, which
+//! awslambdaric and our bootstraps turn into `context.client_context` (`clientContext` in Node).
 
 mod function_url;
 mod invoke_api;
@@ -270,6 +272,18 @@ fn router(state: Arc<State>) -> Router {
         .with_state(state)
 }
 
+tokio::task_local! {
+    /// The request id a served call chose for its invocation (a function URL's event
+    /// carries it before the invocation starts).
+    static REQUEST_ID: String;
+}
+
+/// The request id the served call running this task chose, if any: the local provider's
+/// invocation uses it instead of a new one.
+pub(crate) fn chosen_request_id() -> Option<String> {
+    REQUEST_ID.try_with(String::clone).ok()
+}
+
 /// Why a served invocation did not run.
 #[derive(Debug)]
 pub(crate) enum Refused {
@@ -300,12 +314,14 @@ impl State {
     }
 
     /// Runs one invocation through [`Provider::invoke`], within the concurrency limit and
-    /// the function's timeout. The invocation runs to its end even when the client goes away
-    /// (as on Lambda), so that it is recorded.
+    /// the function's timeout, with `request_id` when one is chosen (else the provider makes
+    /// one). The invocation runs to its end even when the client goes away (as on Lambda), so
+    /// that it is recorded.
     pub(crate) async fn invoke(
         &self,
         function: &str,
         request: InvokeRequest,
+        request_id: Option<String>,
     ) -> std::result::Result<Invocation, Refused> {
         if self.closing.load(Ordering::SeqCst) {
             return Err(Refused::Throttled);
@@ -334,7 +350,10 @@ impl State {
         let name = function.to_string();
         // The permit is released when the invocation ends, not when the client leaves.
         let task = tokio::spawn(async move {
-            let result = provider.invoke(&name, &request).await;
+            let result = match request_id {
+                Some(id) => REQUEST_ID.scope(id, provider.invoke(&name, &request)).await,
+                None => provider.invoke(&name, &request).await,
+            };
             drop(permit);
             result
         });

@@ -7,7 +7,8 @@
 //! Exits 0 when every step passed, 1 when a step or test case failed, 2 when the file is wrong.
 //! `--provider aws` (build with `--features aws`) reads `aws_lambda_integration`: region,
 //! `auth` (`access_key` or `iam_role` with `external_id`), `deployment.bucket`/`prefix`;
-//! `AWS_ENDPOINT_URL` points it at an emulator such as moto.
+//! without that block, the environment's settings (as the deploy example). `AWS_ENDPOINT_URL`
+//! points it at an emulator such as moto.
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -51,10 +52,13 @@ struct Args {
 /// sink for the run's own figures (`monitoring.cloudwatch`).
 async fn aws(resolved: &Resolved) -> anyhow::Result<(Arc<dyn Provider>, Arc<dyn FigureSink>)> {
     use faas_aws::{AssumeRole, AwsBuilder, StaticKeys};
-    let block = resolved
-        .integrations
-        .get("aws_lambda_integration")
-        .ok_or_else(|| anyhow::anyhow!("--provider aws needs an enabled aws_lambda_integration block"))?;
+    let Some(block) = resolved.integrations.get("aws_lambda_integration") else {
+        // No block (the file names no account): the environment's, as the deploy example
+        // takes it — region, profile or keys, AWS_ENDPOINT_URL, FAAS_AWS_BUCKET.
+        let aws = AwsBuilder::from_env().build().await?;
+        let sink = Arc::new(aws.figure_sink());
+        return Ok((Arc::new(aws), sink));
+    };
     // A setting that is there but not a string (`secret_access_key: 12345`) is an error naming
     // the key — never its value, which may be a secret — not an empty string.
     let mut wrong_type = None;

@@ -36,7 +36,12 @@ impl ArtifactStore {
 
     /// Uploads `package` unless an object with its sha256 is already at its key.
     pub async fn put(&self, function: &str, package: &Package) -> Result<(ArtifactRef, bool)> {
-        let key = self.key(function, &package.sha256);
+        self.put_key(&self.key(function, &package.sha256), package).await
+    }
+
+    /// Uploads `package` to `key` of the bucket unless an object with its sha256 is there.
+    pub async fn put_key(&self, key: &str, package: &Package) -> Result<(ArtifactRef, bool)> {
+        let key = key.to_string();
         let artifact = ArtifactRef {
             uri: format!("s3://{}/{key}", self.bucket),
             sha256: package.sha256.clone(),
@@ -98,6 +103,72 @@ impl ArtifactStore {
         }
         tracing::info!(uri = %artifact.uri, size = package.size, "artifact uploaded");
         Ok((artifact, true))
+    }
+
+    /// Streams the object at `key` into the file `to`, hashing as it goes, and checks the
+    /// bytes against the sha256 the object's metadata (or its SHA-256 checksum) records.
+    pub async fn get_to_file(&self, key: &str, to: &Path) -> Result<ArtifactRef> {
+        let uri = format!("s3://{}/{key}", self.bucket);
+        let target = Target {
+            kind: ResourceKind::Artifact,
+            name: &uri,
+        };
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .map_err(|e| map(e, target))?;
+        let recorded = out.metadata().and_then(|m| m.get(SHA_META)).cloned();
+        let checksum = out.checksum_sha256().map(crate::lambda::b64_to_hex);
+        let Some(expected) = recorded.or(checksum.filter(|c| c.len() == 64)) else {
+            return Err(Error::invalid(
+                "s3_key",
+                &uri,
+                format!(
+                    "the object records no sha256 (metadata {SHA_META} or a SHA-256 checksum), so nothing proves what it holds: upload it with faas, or with --checksum-algorithm SHA256"
+                ),
+            ));
+        };
+        let mut body = out.body.into_async_read();
+        let mut file = tokio::fs::File::create(to).await.map_err(io_err(to))?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = tokio::io::AsyncReadExt::read(&mut body, &mut buf)
+                .await
+                .map_err(|e| Error::io(&uri, e))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            size += n as u64;
+            tokio::io::AsyncWriteExt::write_all(&mut file, &buf[..n])
+                .await
+                .map_err(io_err(to))?;
+        }
+        tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(io_err(to))?;
+        let sha256 = crate::lambda::hex(&hasher.finalize());
+        if sha256 != expected {
+            let _ = tokio::fs::remove_file(to).await;
+            return Err(Error::invalid(
+                "s3_key",
+                &uri,
+                format!(
+                    "its bytes have sha256 {sha256} but its metadata records {expected}: the object was altered or replaced"
+                ),
+            ));
+        }
+        Ok(ArtifactRef {
+            uri,
+            sha256,
+            size,
+            local_path: Some(to.to_path_buf()),
+        })
     }
 
     async fn put_multipart(&self, key: &str, package: &Package, target: Target<'_>) -> Result<()> {

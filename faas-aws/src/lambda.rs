@@ -15,9 +15,14 @@ use faas_core::{
 use crate::error::{Target, map};
 
 /// Hex of a base64 digest (`CodeSha256` → our sha256).
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 pub(crate) fn b64_to_hex(b64: &str) -> String {
     match base64::engine::general_purpose::STANDARD.decode(b64) {
-        Ok(bytes) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+        Ok(bytes) => hex(&bytes),
         Err(_) => b64.to_string(),
     }
 }

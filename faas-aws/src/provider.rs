@@ -28,6 +28,9 @@ use crate::metrics::CloudWatch;
 pub struct AwsProvider {
     pub(crate) functions: Functions,
     store: Option<ArtifactStore>,
+    /// For named artifacts in any bucket (a pipeline's `s3-upload`, a prebuilt `s3_key`).
+    s3: aws_sdk_s3::Client,
+    multipart: (u64, u64),
     sts: aws_sdk_sts::Client,
     pub(crate) cloudwatch: CloudWatch,
     pub(crate) logs: Logs,
@@ -37,7 +40,12 @@ pub struct AwsProvider {
 /// (CloudWatch Logs, followed by polling: no live tail), records (S3 objects next to the
 /// artifacts, written with conditional requests: rollouts keep their state and lease there)
 /// and alarms (CloudWatch `DescribeAlarms`, for rollout gates).
-pub const CAPABILITY: Capability = Capability::LAMBDA.metrics(true).logs(true).records(true).alarms(true);
+pub const CAPABILITY: Capability = Capability::LAMBDA
+    .metrics(true)
+    .logs(true)
+    .records(true)
+    .alarms(true)
+    .named_artifacts(true);
 
 fn target(kind: ResourceKind, name: &str) -> Target<'_> {
     Target { kind, name }
@@ -72,8 +80,9 @@ impl AwsProvider {
             .force_path_style(b.endpoint_url.is_some() || config.endpoint_url().is_some())
             .retry_classifier(RetryAfter)
             .build();
+        let s3 = aws_sdk_s3::Client::from_conf(s3_config);
         let store = b.bucket.clone().map(|bucket| ArtifactStore {
-            client: aws_sdk_s3::Client::from_conf(s3_config),
+            client: s3.clone(),
             bucket,
             prefix: b.prefix.clone(),
             multipart_threshold: b.multipart_threshold,
@@ -87,6 +96,8 @@ impl AwsProvider {
                 inline_limit: b.inline_limit,
             },
             store,
+            s3,
+            multipart: (b.multipart_threshold, b.part_size),
             sts: aws_sdk_sts::Client::new(config),
             cloudwatch: CloudWatch {
                 client: aws_sdk_cloudwatch::Client::from_conf(
@@ -151,6 +162,22 @@ impl AwsProvider {
     }
 
     /// The artifact bucket, where records live too.
+    /// The store of an `s3://bucket/key` URI, and its key.
+    fn named(&self, uri: &str) -> Result<(ArtifactStore, String)> {
+        let (bucket, key) = uri
+            .strip_prefix("s3://")
+            .and_then(|rest| rest.split_once('/'))
+            .ok_or_else(|| Error::invalid("uri", uri, "expected s3://bucket/key"))?;
+        let store = ArtifactStore {
+            client: self.s3.clone(),
+            bucket: bucket.to_string(),
+            prefix: String::new(),
+            multipart_threshold: self.multipart.0,
+            part_size: self.multipart.1,
+        };
+        Ok((store, key.to_string()))
+    }
+
     fn record_store(&self) -> Result<&ArtifactStore> {
         self.store.as_ref().ok_or_else(|| {
             Error::config(
@@ -173,6 +200,16 @@ impl AwsProvider {
 impl ProviderBackend for AwsProvider {
     fn info(&self) -> ProviderInfo {
         ProviderInfo::new(NAME, CAPABILITY, Limits::LAMBDA)
+    }
+
+    async fn upload_named(&self, package: &Package, uri: &str) -> Result<ArtifactRef> {
+        let (store, key) = self.named(uri)?;
+        Ok(store.put_key(&key, package).await?.0)
+    }
+
+    async fn download_artifact(&self, uri: &str, to: &std::path::Path) -> Result<ArtifactRef> {
+        let (store, key) = self.named(uri)?;
+        store.get_to_file(&key, to).await
     }
 
     async fn upload(&self, function: &str, package: &Package) -> Result<ArtifactRef> {

@@ -65,6 +65,11 @@ pub struct Capability {
     /// ([`cost::tune`](crate::cost::tune)): false where the hosting plan fixes it (Azure
     /// Premium and Dedicated).
     pub memory_tuning: bool,
+    /// Artifacts can be stored at, and read back from, places the caller names
+    /// ([`Provider::upload_named`](crate::Provider::upload_named),
+    /// [`Provider::download_artifact`](crate::Provider::download_artifact)): a pipeline's
+    /// `s3-upload` to its `bucket`/`key_prefix`, and a deploy of a prebuilt `s3_key`.
+    pub named_artifacts: bool,
 }
 
 impl Capability {
@@ -92,6 +97,7 @@ impl Capability {
             whole_percent: false,
             alarms: false,
             memory_tuning: true,
+            named_artifacts: false,
         }
     }
 
@@ -110,6 +116,12 @@ impl Capability {
     /// Sets [`Capability::alarms`].
     pub const fn alarms(mut self, yes: bool) -> Capability {
         self.alarms = yes;
+        self
+    }
+
+    /// Sets [`Capability::named_artifacts`].
+    pub const fn named_artifacts(mut self, yes: bool) -> Capability {
+        self.named_artifacts = yes;
         self
     }
 

@@ -92,25 +92,28 @@ pub trait ProviderExt: Provider {
         package: &Package,
         opts: &DeployOptions,
     ) -> Result<DeployReport> {
-        check_options(self, spec, opts)?;
-        // One read plans (the spec is validated first, once): an unchanged function costs
-        // this read and no upload at all.
-        let plan = self.plan(spec, &local_artifact(package)).await?;
-        check_package(self, spec, package)?;
-        if opts.dry_run {
-            return dry_run(self, spec, package, opts, plan).await;
+        deliver(self, spec, package, None, opts).await
+    }
+
+    /// [`deploy_package`](ProviderExt::deploy_package) from an artifact already in the
+    /// provider's store (a pipeline's named upload, or a prebuilt object read back with
+    /// [`Provider::download_artifact`]) instead of uploading `package` again: `stored` must
+    /// hold exactly `package` (same sha256), and the deployed code is checked against it.
+    async fn deploy_stored(
+        &self,
+        spec: &FunctionSpec,
+        package: &Package,
+        stored: &ArtifactRef,
+        opts: &DeployOptions,
+    ) -> Result<DeployReport> {
+        if stored.sha256 != package.sha256 {
+            return Err(Error::invalid(
+                "artifact.sha256",
+                &stored.sha256,
+                format!("{} holds other code than the package ({})", stored.uri, package.sha256),
+            ));
         }
-        let mut report = DeployReport::started(plan, package);
-        if !report.plan.is_noop() {
-            apply(self, package, &mut report).await?;
-        }
-        if opts.publish {
-            publish_and_route(self, spec, package, opts, &mut report).await?;
-        }
-        if let Some(keep) = opts.keep_versions {
-            report.pruned = self.prune_versions(&spec.name, keep).await?;
-        }
-        Ok(report)
+        deliver(self, spec, package, Some(stored), opts).await
     }
 
     /// Sends all of `label`'s traffic to `version`.
@@ -219,6 +222,36 @@ impl<P: Provider + ?Sized> ProviderExt for P {}
 /// [`ControlFlow::Break`] to stop following.
 pub type LogSink<'a> = dyn FnMut(LogRecord) -> ControlFlow<()> + Send + 'a;
 
+/// The whole delivery of one package (see [`ProviderExt::deploy_package`]), from `stored` when
+/// it is already in the provider's store.
+async fn deliver<P: Provider + ?Sized>(
+    p: &P,
+    spec: &FunctionSpec,
+    package: &Package,
+    stored: Option<&ArtifactRef>,
+    opts: &DeployOptions,
+) -> Result<DeployReport> {
+    check_options(p, spec, opts)?;
+    // One read plans (the spec is validated first, once): an unchanged function costs
+    // this read and no upload at all.
+    let plan = p.plan(spec, &local_artifact(package)).await?;
+    check_package(p, spec, package)?;
+    if opts.dry_run {
+        return dry_run(p, spec, package, opts, plan).await;
+    }
+    let mut report = DeployReport::started(plan, package);
+    if !report.plan.is_noop() {
+        apply(p, package, stored, &mut report).await?;
+    }
+    if opts.publish {
+        publish_and_route(p, spec, package, opts, &mut report).await?;
+    }
+    if let Some(keep) = opts.keep_versions {
+        report.pruned = p.prune_versions(&spec.name, keep).await?;
+    }
+    Ok(report)
+}
+
 /// The package fits the spec (its handler is there) and the provider's unpacked size: checked
 /// after the plan's one read, before anything is uploaded or changed.
 fn check_package<P: Provider + ?Sized>(p: &P, spec: &FunctionSpec, package: &Package) -> Result<()> {
@@ -297,9 +330,16 @@ async fn dry_run<P: Provider + ?Sized>(
 
 /// Carries out a plan that changes something: upload when the code changes, then apply the
 /// plan (which checks that the deployed code is the package's).
-async fn apply<P: Provider + ?Sized>(p: &P, package: &Package, report: &mut DeployReport) -> Result<()> {
+async fn apply<P: Provider + ?Sized>(
+    p: &P,
+    package: &Package,
+    stored: Option<&ArtifactRef>,
+    report: &mut DeployReport,
+) -> Result<()> {
     let plan = &report.plan;
-    let artifact = if plan.creates() || plan.updates_code() {
+    let artifact = if let Some(stored) = stored {
+        stored.clone()
+    } else if plan.creates() || plan.updates_code() {
         p.upload(&plan.function, package).await?
     } else {
         local_artifact(package)

@@ -378,6 +378,24 @@ impl<B: ProviderBackend + ?Sized> Provider for B {
         .await
     }
 
+    async fn upload_named(&self, package: &Package, uri: &str) -> Result<ArtifactRef> {
+        let info = ProviderBackend::info(self);
+        if !info.capability.named_artifacts {
+            return Err(unsupported(&info, "named artifacts", None));
+        }
+        check_artifact_uri(&info, uri)?;
+        named(&info, ProviderBackend::upload_named(self, package, uri).await)
+    }
+
+    async fn download_artifact(&self, uri: &str, to: &std::path::Path) -> Result<ArtifactRef> {
+        let info = ProviderBackend::info(self);
+        if !info.capability.named_artifacts {
+            return Err(unsupported(&info, "named artifacts", None));
+        }
+        check_artifact_uri(&info, uri)?;
+        named(&info, ProviderBackend::download_artifact(self, uri, to).await)
+    }
+
     async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmState>> {
         let info = ProviderBackend::info(self);
         if !info.capability.alarms {
@@ -511,4 +529,22 @@ fn lifecycle_check(info: &ProviderInfo, spec: &FunctionSpec, creating: bool) -> 
         ))),
         Verdict::Blocked { .. } => Err(Error::invalid("runtime", &spec.runtime, verdict.explain(cloud))),
     }
+}
+
+/// `scheme://bucket/key` with a bucket and a key, no `..` segment and no control character.
+fn check_artifact_uri(info: &ProviderInfo, uri: &str) -> Result<()> {
+    let bad = |why: &str| Err(Error::invalid("uri", uri, why).with_provider(info.name));
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return bad("expected scheme://bucket/key, e.g. s3://artifacts/my-function/latest.zip");
+    };
+    let Some((bucket, key)) = rest.split_once('/') else {
+        return bad("no key after the bucket");
+    };
+    if scheme.is_empty() || bucket.is_empty() || key.is_empty() || key.ends_with('/') {
+        return bad("scheme, bucket and key must all be given, and the key must name an object");
+    }
+    if key.split('/').any(|s| s == ".." || s == ".") || uri.chars().any(char::is_control) {
+        return bad("the key must not contain '.' or '..' segments or control characters");
+    }
+    Ok(())
 }

@@ -206,6 +206,20 @@ pub trait ProviderBackend: Send + Sync + Debug {
         Err(unsupported(&self.info(), "cloud alarms", None))
     }
 
+    /// See [`Provider::upload_named`]. Called only when the capability has
+    /// [`named_artifacts`](Capability::named_artifacts), with a checked `uri`.
+    async fn upload_named(&self, package: &Package, uri: &str) -> Result<ArtifactRef> {
+        let _ = (package, uri);
+        Err(unsupported(&self.info(), "named artifacts", None))
+    }
+
+    /// See [`Provider::download_artifact`]. Called only when the capability has
+    /// [`named_artifacts`](Capability::named_artifacts), with a checked `uri`.
+    async fn download_artifact(&self, uri: &str, to: &std::path::Path) -> Result<ArtifactRef> {
+        let _ = (uri, to);
+        Err(unsupported(&self.info(), "named artifacts", None))
+    }
+
     /// See [`Provider::read_record`]. Called only when the capability has
     /// [`records`](Capability::records), with a checked key.
     async fn read_record(&self, key: &str) -> Result<Option<StoredRecord>> {
@@ -346,6 +360,20 @@ pub trait Provider: Send + Sync + Debug {
     /// is [`Error::NotFound`]. [`Error::Unsupported`] unless the capability has
     /// [`alarms`](Capability::alarms).
     async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmState>>;
+
+    /// Stores `package` at a place of the provider's artifact store that the caller names
+    /// (`s3://bucket/key` on AWS) — a pipeline's upload step — with its sha256 in the
+    /// object's metadata, instead of the content-addressed key [`upload`](Provider::upload)
+    /// picks. [`Error::Unsupported`] unless the capability has
+    /// [`named_artifacts`](Capability::named_artifacts).
+    async fn upload_named(&self, package: &Package, uri: &str) -> Result<ArtifactRef>;
+
+    /// Copies the artifact at `uri` into the file `to` and returns it, after checking its
+    /// bytes against the sha256 its metadata records (an object whose metadata records none
+    /// is refused: nothing could prove what it holds). [`Error::NotFound`] when nothing is
+    /// there; [`Error::Unsupported`] unless the capability has
+    /// [`named_artifacts`](Capability::named_artifacts).
+    async fn download_artifact(&self, uri: &str, to: &std::path::Path) -> Result<ArtifactRef>;
 
     /// The record under `key` (see [`records`](crate::records)), if there is one.
     /// [`Error::Unsupported`] unless the capability has [`records`](Capability::records).

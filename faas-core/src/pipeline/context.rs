@@ -100,6 +100,9 @@ pub struct RunContext<'a> {
     pub(crate) versions: BTreeMap<String, String>,
     /// Functions an earlier step deployed (or, in a dry run, planned to).
     pub(crate) deployed: std::collections::BTreeSet<String>,
+    /// What earlier upload steps stored under the names they were given (`s3://b/k`): the
+    /// package, and where the provider holds it (`None` where it has no named store).
+    pub(crate) uploads: BTreeMap<String, (Package, Option<crate::ArtifactRef>)>,
 }
 
 impl std::fmt::Debug for RunContext<'_> {
@@ -155,6 +158,16 @@ impl RunContext<'_> {
     /// Records the version a step published.
     pub fn remember_version(&mut self, function: &str, version: String) {
         self.versions.insert(function.to_string(), version);
+    }
+
+    /// Records that an upload step stored `package` under the name `uri`.
+    pub fn remember_upload(&mut self, uri: String, package: Package, stored: Option<crate::ArtifactRef>) {
+        self.uploads.insert(uri, (package, stored));
+    }
+
+    /// What an earlier upload step stored under `uri`.
+    pub fn uploaded(&self, uri: &str) -> Option<&(Package, Option<crate::ArtifactRef>)> {
+        self.uploads.get(uri)
     }
 
     /// Records that a step deployed `function` (or, in a dry run, planned to).

@@ -80,6 +80,7 @@ pub(crate) async fn run(pipeline: &Resolved, providers: &ProviderSet, observer: 
         last_package: None,
         versions: BTreeMap::new(),
         deployed: Default::default(),
+        uploads: BTreeMap::new(),
     };
     let mut reports = Vec::new();
     let mut failed = false;

@@ -69,7 +69,11 @@ impl Step for PackageConfig {
     }
 }
 
-/// `upload` / `s3-upload`: stores a package with the provider's artifact store.
+/// `upload` / `s3-upload`: stores a package with the provider's artifact store. With a
+/// `bucket`, under the names the file gives: the content-addressed `{key_prefix}{sha256}.zip`
+/// and `{key_prefix}latest.zip` (or `{key_prefix}{key}`), which later deploy steps name with
+/// `s3_bucket`/`s3_key`. A provider without a named store (the local one has no S3) keeps the
+/// package in its own store and those names resolve, within the run, to this package.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UploadConfig {
@@ -78,14 +82,18 @@ pub struct UploadConfig {
     file: Option<PathBuf>,
     #[serde(default)]
     artifact: Option<String>,
-    /// The function the artifact is for (the key's folder); default: the key prefix or the package name.
+    /// The function the artifact is for (the key's folder in the provider's own store);
+    /// default: the key prefix or `artifacts`.
     #[serde(default)]
     function_name: Option<String>,
-    /// Informational: the provider's configured bucket is used (`aws_lambda_integration.deployment.bucket`).
+    /// The bucket to store the package in, under `key_prefix`.
     #[serde(default)]
     bucket: Option<String>,
     #[serde(default)]
     key_prefix: Option<String>,
+    /// The second name, after the content-addressed one (default `latest.zip`).
+    #[serde(default)]
+    key: Option<String>,
 }
 
 #[async_trait]
@@ -96,30 +104,61 @@ impl Step for UploadConfig {
 
     async fn run(&self, ctx: &mut RunContext<'_>, provider: Arc<dyn Provider>) -> Result<StepOutcome> {
         let package = ctx.package(self.artifact.as_deref(), self.file.as_deref())?;
+        let prefix = self.key_prefix.clone().unwrap_or_default();
+        let names: Vec<String> = match &self.bucket {
+            Some(bucket) => vec![
+                format!("s3://{bucket}/{prefix}{}.zip", package.sha256),
+                format!("s3://{bucket}/{prefix}{}", self.key.as_deref().unwrap_or("latest.zip")),
+            ],
+            None => Vec::new(),
+        };
         let function = self
             .function_name
             .clone()
             .or_else(|| self.key_prefix.as_ref().map(|p| p.trim_end_matches('/').to_string()))
             .unwrap_or_else(|| "artifacts".into());
         if ctx.dry_run() {
+            let to = match names.is_empty() {
+                true => format!("for {function}"),
+                false => format!("to {}", names.join(" and ")),
+            };
+            // Later steps plan with the package these names would hold.
+            for uri in &names {
+                ctx.remember_upload(uri.clone(), package.clone(), None);
+            }
             return Ok(StepOutcome {
-                summary: format!(
-                    "would upload {} ({} bytes) for {function}",
-                    package.path.display(),
-                    package.size
-                ),
+                summary: format!("would upload {} ({} bytes) {to}", package.path.display(), package.size),
                 ..StepOutcome::default()
             });
-        }
-        if let Some(bucket) = &self.bucket {
-            tracing::debug!(bucket, "the provider's configured artifact store is used");
         }
         ctx.observe(Event::Upload {
             step: ctx.step_name().to_string(),
             bytes: package.size,
         });
-        let artifact = provider.upload(&function, &package).await?;
-        let summary = format!("{} ({} bytes)", artifact.uri, artifact.size);
+        let info = provider.info();
+        let summary = if !names.is_empty() && info.capability.named_artifacts {
+            let mut stored = Vec::new();
+            for uri in names {
+                let artifact = provider.upload_named(&package, &uri).await?;
+                stored.push(artifact.uri.clone());
+                ctx.remember_upload(uri, package.clone(), Some(artifact));
+            }
+            format!("{} ({} bytes)", stored.join(", "), package.size)
+        } else {
+            let artifact = provider.upload(&function, &package).await?;
+            let resolves = match names.is_empty() {
+                true => String::new(),
+                false => format!(
+                    "; {} has no named store: {} resolve to this package within the run",
+                    info.name,
+                    names.join(" and ")
+                ),
+            };
+            for uri in names {
+                ctx.remember_upload(uri, package.clone(), None);
+            }
+            format!("{} ({} bytes){resolves}", artifact.uri, artifact.size)
+        };
         Ok(StepOutcome {
             summary,
             ..StepOutcome::default()

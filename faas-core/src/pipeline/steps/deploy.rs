@@ -23,8 +23,9 @@ pub struct DeployConfig {
     artifact: Option<String>,
     #[serde(default)]
     file: Option<PathBuf>,
-    /// Where an earlier upload put the code; the content-addressed upload of the latest
-    /// package is what is deployed.
+    /// The code at `s3://{s3_bucket}/{s3_key}`: what an earlier upload step of the run stored
+    /// there, or a prebuilt object from another run (read back and checked against the
+    /// sha256 its metadata records).
     #[serde(default)]
     s3_bucket: Option<String>,
     #[serde(default)]
@@ -61,7 +62,24 @@ impl Step for DeployConfig {
     }
 
     async fn run(&self, ctx: &mut RunContext<'_>, provider: Arc<dyn Provider>) -> Result<StepOutcome> {
-        let (package, runtime, handler) = ctx.package_with_runtime(self.artifact.as_deref(), self.file.as_deref())?;
+        // Kept until the deploy is done: a prebuilt object is read into it.
+        let scratch = tempfile::tempdir().map_err(|e| Error::io("a temporary directory", e))?;
+        let (package, stored, runtime, handler) = match (&self.s3_bucket, &self.s3_key) {
+            (Some(bucket), Some(key)) => {
+                stored_code(ctx, provider.as_ref(), &format!("s3://{bucket}/{key}"), scratch.path()).await?
+            }
+            (None, None) => {
+                let (p, r, h) = ctx.package_with_runtime(self.artifact.as_deref(), self.file.as_deref())?;
+                (p, None, r, h)
+            }
+            _ => {
+                return Err(Error::invalid(
+                    "config.s3_key",
+                    self.s3_key.as_deref().unwrap_or("(none)"),
+                    "s3_bucket and s3_key go together: give both, or neither",
+                ));
+            }
+        };
         let runtime = self.runtime.clone().or(runtime).ok_or_else(|| {
             Error::invalid(
                 "config.runtime",
@@ -98,10 +116,10 @@ impl Step for DeployConfig {
             dry_run: ctx.dry_run(),
             description: String::new(),
         };
-        if let (Some(b), Some(k)) = (&self.s3_bucket, &self.s3_key) {
-            tracing::debug!(bucket = %b, key = %k, "deploying the content-addressed upload of the package");
-        }
-        let report = provider.deploy_package(&spec, &package, &opts).await?;
+        let report = match &stored {
+            Some(stored) => provider.deploy_stored(&spec, &package, stored, &opts).await?,
+            None => provider.deploy_package(&spec, &package, &opts).await?,
+        };
         ctx.remember_deployed(&self.function_name);
         let mut summary = if report.dry_run {
             format!(
@@ -127,6 +145,50 @@ impl Step for DeployConfig {
             ..StepOutcome::default()
         })
     }
+}
+
+/// The code a deploy step names by `uri`: what an upload step of this run stored there (with
+/// the package step's runtime and handler), or else a prebuilt object read into `scratch`.
+async fn stored_code(
+    ctx: &RunContext<'_>,
+    provider: &dyn Provider,
+    uri: &str,
+    scratch: &std::path::Path,
+) -> Result<(
+    faas_package::Package,
+    Option<crate::ArtifactRef>,
+    Option<Runtime>,
+    Option<String>,
+)> {
+    if let Some((package, stored)) = ctx.uploaded(uri) {
+        let (_, runtime, handler) = ctx.package_with_runtime(None, Some(&package.path))?;
+        return Ok((package.clone(), stored.clone(), runtime, handler));
+    }
+    let info = provider.info();
+    if !info.capability.named_artifacts {
+        return Err(Error::not_found(
+            crate::ResourceKind::Artifact,
+            uri,
+            Some(format!(
+                "no earlier upload step of this run stored it, and {} has no named store to read it from",
+                info.name
+            )),
+        ));
+    }
+    let file = scratch.join("prebuilt.zip");
+    let stored = match provider.download_artifact(uri, &file).await {
+        Err(Error::NotFound { provider, .. }) => {
+            return Err(Error::not_found(
+                crate::ResourceKind::Artifact,
+                uri,
+                Some("neither an earlier upload step of this run stored it, nor is it in the bucket".into()),
+            )
+            .with_provider(provider));
+        }
+        other => other?,
+    };
+    let package = faas_package::Package::from_zip_limited(&file, Some(info.limits.unzipped_bytes))?;
+    Ok((package, Some(stored), None, None))
 }
 
 /// The handler Lambda's own templates use: `lambda_function.lambda_handler` (Python, Ruby),

@@ -1,4 +1,5 @@
-//! Cost: prices as data, [`estimate`], and memory power tuning ([`tune`]).
+//! Cost: prices as data, [`estimate`], memory power tuning ([`tune`]) and advice from what a
+//! function did ([`advice`]).
 //!
 //! The prices live in JSON files, one per cloud, shipped in `faas-core/pricing/` and embedded
 //! as defaults ([`Pricing::aws_default`], [`Pricing::gcp_default`],
@@ -19,6 +20,7 @@
 //! # Ok::<(), faas_core::Error>(())
 //! ```
 
+pub mod advice;
 mod estimate;
 mod pricing;
 #[cfg(test)]
@@ -28,6 +30,7 @@ mod validate;
 
 pub(crate) use validate::is_date;
 
+pub use advice::{Advice, AdviceInput, AdviceOptions, advise};
 pub use estimate::{CostBreakdown, CostEstimate, EstimateOptions, Usage, estimate};
 pub use pricing::{
     AllowedMemory, BillingRule, Cloud, CpuStep, CpuTable, Figure, Grant, Pricing, PricingFile, Rate, RateKind, Region,

@@ -108,7 +108,14 @@ impl Default for AdviceOptions {
 }
 
 impl AdviceOptions {
-    fn check(&self) -> Result<()> {
+    /// Refuses headrooms outside 1–100 and a zero `min_invocations` ([`advise`] checks too;
+    /// call it to check user input before any call).
+    ///
+    /// ```
+    /// use faas_core::cost::advice::AdviceOptions;
+    /// assert!(AdviceOptions { memory_headroom: 0.9, ..Default::default() }.check().is_err());
+    /// ```
+    pub fn check(&self) -> Result<()> {
         for (field, v) in [
             ("timeout_headroom", self.timeout_headroom),
             ("memory_headroom", self.memory_headroom),

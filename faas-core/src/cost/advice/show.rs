@@ -23,14 +23,23 @@ fn bytes(n: u64) -> String {
     }
 }
 
+/// 6 decimals, or 4 significant digits below a thousandth (per-invocation figures).
+fn money(x: f64) -> String {
+    if x != 0.0 && x.abs() < 1e-3 {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.6}")
+    }
+}
+
 fn breakdown(b: &CostBreakdown) -> String {
     format!(
-        "{:.8} (compute {:.8}, requests {:.8}, init {:.8}, storage {:.8})",
-        b.total(),
-        b.compute,
-        b.requests,
-        b.init,
-        b.storage
+        "{} (compute {}, requests {}, init {}, storage {})",
+        money(b.total()),
+        money(b.compute),
+        money(b.requests),
+        money(b.init),
+        money(b.storage)
     )
 }
 
@@ -116,7 +125,7 @@ impl Display for Advice {
             c.cold_starts.map_or("unknown".into(), |n| n.to_string())
         );
         if let Some(cost) = c.monthly_cost {
-            write!(line, ", {cost:.6} {cur} a month of billed init")?;
+            write!(line, ", {} {cur} a month of billed init", money(cost))?;
         }
         if let Some(note) = &c.note {
             write!(line, "; {note}")?;

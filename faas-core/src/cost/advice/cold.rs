@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AdviceInput, MONTH_S, measured_usage};
+use super::{AdviceInput, Judgement, MONTH_S, measured_usage};
 use crate::cost::estimate::{CostEstimate, estimate};
 use crate::cost::pricing::{BillingRule, RateKind};
 use crate::{Architecture, FunctionSpec, Result, RuntimeFamily};
@@ -76,6 +76,9 @@ pub struct ColdStartAdvice {
     pub options: Vec<ColdStartOption>,
     /// Why there is nothing to price, when there is not.
     pub note: Option<String>,
+    /// Whether the window holds enough invocations for the share to mean much (the costs
+    /// are computed either way, from what was seen).
+    pub judgement: Judgement,
 }
 
 /// Whether SnapStart supports `spec` (`Err`: why not), as [`SNAPSTART_SOURCE`] says. Of the
@@ -123,6 +126,7 @@ pub(super) fn advice(input: &AdviceInput<'_>, est: Option<&CostEstimate>, monthl
         peak_concurrency: m.peak_concurrency,
         options: Vec::new(),
         note: None,
+        judgement: super::sizing::enough(input),
     };
     let Some(est) = est else {
         out.note = Some("no estimate to price them against".into());

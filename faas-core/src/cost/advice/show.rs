@@ -127,6 +127,9 @@ impl Display for Advice {
         if let Some(cost) = c.monthly_cost {
             write!(line, ", {} {cur} a month of billed init", money(cost))?;
         }
+        if !c.judgement.is_recommended() {
+            write!(line, "; {}", judged(&c.judgement))?;
+        }
         if let Some(note) = &c.note {
             write!(line, "; {note}")?;
         }

@@ -211,6 +211,7 @@ fn too_few_invocations_is_not_enough_data() {
     // The estimate is still made from what was measured: 5 in an hour → 3650 a month.
     assert_eq!(a.monthly.invocations(), 3_650);
     assert!(a.estimate.is_some());
+    assert_eq!(a.cold_starts.judgement, none);
     assert!(a.to_string().contains("not enough data (5 invocations, 20 needed)"));
 }
 

@@ -1,5 +1,4 @@
-//! Cost: prices as data, [`estimate`], memory power tuning ([`tune`]) and advice from what a
-//! function did ([`advice`]).
+//! Cost: prices as data, [`estimate`], and memory power tuning ([`tune`]).
 //!
 //! The prices live in JSON files, one per cloud, shipped in `faas-core/pricing/` and embedded
 //! as defaults ([`Pricing::aws_default`], [`Pricing::gcp_default`],

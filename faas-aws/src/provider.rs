@@ -308,6 +308,7 @@ impl ProviderBackend for AwsProvider {
             id: out.version().unwrap_or_default().to_string(),
             code_sha256: out.code_sha256().map(to_hex).unwrap_or_default(),
             description: out.description().unwrap_or_default().to_string(),
+            code_size: u64::try_from(out.code_size()).ok(),
         })
     }
 
@@ -331,6 +332,8 @@ impl ProviderBackend for AwsProvider {
                     id: id.to_string(),
                     code_sha256: v.code_sha256().map(to_hex).unwrap_or_default(),
                     description: v.description().unwrap_or_default().to_string(),
+                    // Lambda's CodeSize: the bytes of code storage this version takes.
+                    code_size: u64::try_from(v.code_size()).ok(),
                 });
             }
         }

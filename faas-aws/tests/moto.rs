@@ -98,7 +98,13 @@ async fn unchanged_redeploy_makes_only_reads() {
     assert_eq!(seen.len(), 2, "the function, and what the label serves: {seen:?}");
     assert!(again.change.is_noop() && again.plan.is_noop());
     assert_eq!(again.version.unwrap().id, "1");
-    assert_eq!(aws.list_versions("same").await.unwrap().len(), 1, "no new version");
+    let listed = aws.list_versions("same").await.unwrap();
+    assert_eq!(listed.len(), 1, "no new version");
+    assert_eq!(
+        listed[0].code_size,
+        Some(pkg.size),
+        "Lambda's CodeSize: the package's bytes"
+    );
 
     // A configuration change is one update, then a new version and an alias move: the plan
     // is the only read before the write (no second look, no wait on a settled function).

@@ -104,6 +104,7 @@ impl AzureProvider {
                     id: id.to_string(),
                     code_sha256: sha,
                     description: last.description,
+                    code_size: None,
                 });
             }
         }
@@ -124,6 +125,8 @@ impl AzureProvider {
                     id: id.to_string(),
                     code_sha256: sha,
                     description: request.description.clone(),
+                    // The package blob's size is not read back: unknown.
+                    code_size: None,
                 });
             }
             // Another publisher took this number: take the next.
@@ -146,6 +149,7 @@ impl AzureProvider {
                 id: id.to_string(),
                 code_sha256: meta.get("sha256").cloned().unwrap_or_default(),
                 description: String::new(),
+                code_size: None,
             })
             .collect())
     }

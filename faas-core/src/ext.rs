@@ -371,6 +371,7 @@ async fn publish_and_route<P: Provider + ?Sized>(
                     id: d.version.clone(),
                     code_sha256: d.code_sha256,
                     description: String::new(),
+                    code_size: None,
                 });
                 return Ok(());
             }

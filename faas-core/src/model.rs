@@ -128,6 +128,11 @@ pub struct Version {
     pub code_sha256: String,
     /// Its description.
     pub description: String,
+    /// The bytes of code storage it takes, where the provider says: the artifact's size in
+    /// the local store, Lambda's `CodeSize`; `None` where the provider does not tell
+    /// (GCP revisions, Azure package records) — unknown, not zero.
+    #[serde(default)]
+    pub code_size: Option<u64>,
 }
 
 /// Where a label sends traffic: a primary version plus weighted extra versions.

@@ -250,6 +250,8 @@ impl ProviderBackend for GcpProvider {
             id: record.id.to_string(),
             code_sha256: record.sha256,
             description: record.description,
+            // A Cloud Run revision's image size is not in the API's answer.
+            code_size: None,
         })
     }
 
@@ -263,6 +265,7 @@ impl ProviderBackend for GcpProvider {
                 id: v.id.to_string(),
                 code_sha256: v.sha256.clone(),
                 description: v.description.clone(),
+                code_size: None,
             })
             .collect())
     }

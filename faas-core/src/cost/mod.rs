@@ -19,6 +19,7 @@
 //! # Ok::<(), faas_core::Error>(())
 //! ```
 
+pub mod advice;
 mod estimate;
 mod pricing;
 #[cfg(test)]
@@ -28,6 +29,7 @@ mod validate;
 
 pub(crate) use validate::is_date;
 
+pub use advice::{Advice, AdviceInput, AdviceOptions, advise};
 pub use estimate::{CostBreakdown, CostEstimate, EstimateOptions, Usage, estimate};
 pub use pricing::{
     AllowedMemory, BillingRule, Cloud, CpuStep, CpuTable, Figure, Grant, Pricing, PricingFile, Rate, RateKind, Region,

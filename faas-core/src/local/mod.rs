@@ -379,7 +379,7 @@ impl ProviderBackend for LocalProvider {
                 .last()
                 .filter(|v| v.code_sha256 == rec.code_sha256 && v.spec == rec.spec)
             {
-                return Ok(to_version(last));
+                return Ok(to_version(last, s));
             }
             let v = VersionRecord {
                 id: rec.next_version.to_string(),
@@ -391,13 +391,19 @@ impl ProviderBackend for LocalProvider {
             rec.versions.push(v.clone());
             s.write(&rec)?;
             tracing::info!(function = %name, version = %v.id, "published");
-            Ok(to_version(&v))
+            Ok(to_version(&v, s))
         })
         .await
     }
 
     async fn list_versions(&self, function: &str) -> Result<Vec<Version>> {
-        Ok(self.record(function).await?.versions.iter().map(to_version).collect())
+        names::check_function(function)?;
+        let name = function.to_string();
+        self.reading(move |s| {
+            let rec = s.read(&name)?.ok_or_else(|| missing_function(&name))?;
+            Ok(rec.versions.iter().map(|v| to_version(v, s)).collect())
+        })
+        .await
     }
 
     async fn delete_version(&self, function: &str, version: &str) -> Result<()> {

@@ -2,7 +2,7 @@
 //! checks and plans made against one.
 
 use super::LATEST;
-use super::store::{FunctionRecord, VersionRecord};
+use super::store::{FunctionRecord, Store, VersionRecord};
 use crate::{
     DeployState, Deployment, Error, FunctionSpec, Plan, PlannedAction, ResourceKind, Result, Routing, Version,
     diff_config,
@@ -12,11 +12,19 @@ pub(super) fn missing_function(name: &str) -> Error {
     Error::not_found(ResourceKind::Function, name, Some("deploy it first".into()))
 }
 
-pub(super) fn to_version(v: &VersionRecord) -> Version {
+/// The version as callers see it, with the size of its artifact in `store` (`None` when the
+/// artifact cannot be read).
+pub(super) fn to_version(v: &VersionRecord, store: &Store) -> Version {
+    let code_size = store
+        .artifact_path(&v.code_sha256)
+        .ok()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len());
     Version {
         id: v.id.clone(),
         code_sha256: v.code_sha256.clone(),
         description: v.description.clone(),
+        code_size,
     }
 }
 

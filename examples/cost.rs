@@ -54,12 +54,8 @@ struct Args {
     target: Target,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    examples::init_tracing();
-    let args = Args::parse();
-    let json = args.json;
-    run(args).await.unwrap_or_else(|e| examples::fail(&e, json))
+fn main() -> ExitCode {
+    examples::main_with(|a: &Args| a.json, run)
 }
 
 async fn run(args: Args) -> anyhow::Result<ExitCode> {

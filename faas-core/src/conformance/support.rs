@@ -141,9 +141,10 @@ pub fn assert_timed_out<T: std::fmt::Debug>(
     assert!(took < std::time::Duration::from_secs(5), "the call waited {took:?}");
 }
 
-/// Runs a tuning of `function` and drops it (as Ctrl-C or a kill would stop it) once
-/// `prepared` sizes are ready, leaving what it made for
-/// [`clean_up`](crate::cost::tune::clean_up) to find. Panics if it finishes first.
+/// Runs a tuning of `function` and drops it (as Ctrl-C or a kill would stop it) as soon as
+/// `prepared` sizes are ready — before it is polled again, so before it can put the function
+/// back — leaving what it made for [`clean_up`](crate::cost::tune::clean_up) to find.
+/// Panics if it finishes first.
 pub async fn interrupted_tune(
     provider: &dyn crate::Provider,
     function: &str,
@@ -151,19 +152,19 @@ pub async fn interrupted_tune(
     prepared: usize,
 ) {
     use crate::cost::tune::{TuneEvent, tune_observed};
-    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let seen = count.clone();
-    let observer = move |e: &TuneEvent| {
-        if matches!(e, TuneEvent::Prepared { .. }) {
-            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let count = std::sync::atomic::AtomicUsize::new(0);
+    let reached = tokio::sync::Notify::new();
+    let observer = |e: &TuneEvent| {
+        if matches!(e, TuneEvent::Prepared { .. })
+            && count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == prepared
+        {
+            reached.notify_one();
         }
     };
-    let mut run = Box::pin(tune_observed(provider, function, options, &observer));
-    while count.load(std::sync::atomic::Ordering::SeqCst) < prepared {
-        tokio::select! {
-            r = &mut run => panic!("the tuning finished before it was dropped: {r:?}"),
-            _ = tokio::time::sleep(std::time::Duration::from_millis(5)) => {}
-        }
+    let run = tune_observed(provider, function, options, &observer);
+    tokio::select! {
+        biased;
+        _ = reached.notified() => {}
+        r = run => panic!("the tuning finished before it was dropped: {r:?}"),
     }
-    drop(run);
 }

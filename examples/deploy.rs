@@ -45,7 +45,7 @@ struct Args {
     /// The source directory.
     #[arg(long)]
     src: PathBuf,
-    /// The runtime (python3.12, nodejs20.x, provided.al2023; python312, nodejs20 ...).
+    /// The runtime (python3.12, nodejs22.x, provided.al2023; python312, nodejs22 ...).
     #[arg(long)]
     runtime: Runtime,
     /// The handler (`module.function`; Azure: `function_app.app` by default).

@@ -16,7 +16,7 @@ use faas_package::{Architecture, DependencyOptions, PackageBuilder, PackageLimit
 struct Args {
     /// The directory holding the function's code.
     src: PathBuf,
-    /// The runtime (python3.12, nodejs20.x, provided.al2023, python312 ...).
+    /// The runtime (python3.12, nodejs22.x, provided.al2023, python312 ...).
     #[arg(long)]
     runtime: Option<Runtime>,
     /// The handler (lambda_function.lambda_handler, index.handler); its file must be in the zip.

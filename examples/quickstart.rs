@@ -49,7 +49,7 @@ const EXAMPLES: [Example; 2] = [
     Example {
         name: "hello-node",
         dir: "hello-node",
-        runtime: "nodejs20.x",
+        runtime: "nodejs22.x",
         handler: "index.handler",
     },
 ];

@@ -51,9 +51,21 @@ pub struct TestCase {
     #[serde(default)]
     pub timeout_s: Option<f64>,
     /// The version or label this case invokes, instead of the step's (or the function's
-    /// latest code).
-    #[serde(default)]
+    /// latest code); a version may be written as a number (`qualifier: 3`).
+    #[serde(default, deserialize_with = "qualifier_text")]
     pub qualifier: Option<String>,
+}
+
+/// A qualifier written as text or as a version number.
+fn qualifier_text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Number(n)) if n.is_u64() => Ok(Some(n.to_string())),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "expected a version number or a label name, got {other}"
+        ))),
+    }
 }
 
 fn empty_object() -> Value {

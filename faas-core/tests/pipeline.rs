@@ -471,3 +471,46 @@ fn alias_bombs_are_refused_quickly() {
         started.elapsed()
     );
 }
+
+const QUALIFIED: &str = r#"
+lambda_deployment_pipeline:
+  stages:
+    - name: build
+      steps:
+        - { name: pkg, type: package, config: { source_path: "SRC", output_path: "OUT", runtime: python3.12, handler: lambda_function.lambda_handler } }
+        - { name: first, type: deploy, config: { function_name: q-fn, alias: live } }
+    - name: test
+      steps:
+        - name: check
+          type: test
+          config:
+            function_name: q-fn
+            test_cases:
+              - { name: latest, payload: { name: a }, expected_status: 200 }
+              - { name: through-live, qualifier: live, payload: { name: b }, expected_status: 200 }
+              - { name: through-QUAL, qualifier: QUAL, payload: { name: c }, expected_status: 200 }
+"#;
+
+/// A test case's own `qualifier` is the one invoked (a missing one fails the step naming it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_cases_invoke_their_own_qualifier() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_provider, providers) = local(dir.path());
+    let ok = with_paths(&QUALIFIED.replace("QUAL", "1"), dir.path());
+    let report = Pipeline::from_yaml(&ok)
+        .unwrap()
+        .run(&providers, None, &|_: &Event| {})
+        .await
+        .unwrap();
+    assert!(report.passed, "{:#?}", report.steps);
+    assert_eq!(report.test_counts(), (3, 3));
+    let missing = with_paths(&QUALIFIED.replace("QUAL", "nope"), dir.path());
+    let report = Pipeline::from_yaml(&missing)
+        .unwrap()
+        .run(&providers, None, &|_: &Event| {})
+        .await
+        .unwrap();
+    let check = report.steps.iter().find(|s| s.step == "check").unwrap();
+    assert_eq!(check.status, StepStatus::Failed);
+    assert!(check.summary.contains("nope"), "{}", check.summary);
+}

@@ -8,9 +8,13 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::archive::{self, ArchiveOptions};
+use crate::cache::{self, DEFAULT_CACHE_LIMIT, EntryCache};
 use crate::deps::{self, DependencyOptions};
+use crate::index;
 use crate::walk::{self, SourceFile};
-use crate::{ManifestEntry, Package, PackageError, PackageLimits, Runtime, RuntimeFamily, hex, largest};
+use crate::{
+    BuildReport, BuildStats, ManifestEntry, Package, PackageError, PackageLimits, Runtime, RuntimeFamily, hex, largest,
+};
 
 /// 1980-01-01T00:00:00Z, the earliest time a zip can record.
 const ZIP_EPOCH: u64 = 315_532_800;
@@ -27,6 +31,18 @@ pub struct PackageBuilder {
     timestamp: Option<u64>,
     level: u32,
     threads: Option<usize>,
+    cache: CacheChoice,
+    cache_limit: u64,
+    stat_index: bool,
+}
+
+/// Where the entry cache is.
+#[derive(Debug, Clone)]
+enum CacheChoice {
+    /// `FAAS_PACKAGE_CACHE`, else the user's cache directory.
+    Default,
+    Dir(PathBuf),
+    Off,
 }
 
 impl PackageBuilder {
@@ -42,6 +58,9 @@ impl PackageBuilder {
             timestamp: None,
             level: 6,
             threads: None,
+            cache: CacheChoice::Default,
+            cache_limit: DEFAULT_CACHE_LIMIT,
+            stat_index: true,
         }
     }
 
@@ -94,8 +113,53 @@ impl PackageBuilder {
         self
     }
 
+    /// The entry cache's directory (default: `FAAS_PACKAGE_CACHE`, else
+    /// `$XDG_CACHE_HOME/faas/package`, else `~/.cache/faas/package`). Compressed entries are
+    /// kept there by the hash of their content, level and engine, so a rebuild compresses only
+    /// what changed and writes the same bytes as a cold build. Builds may share it at once.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), faas_package::PackageError> {
+    /// let report = faas_package::PackageBuilder::new("./src")
+    ///     .cache_dir("/ci-cache/faas-package")
+    ///     .build_report()?;
+    /// println!("{} entries from the cache", report.stats.cache_hits);
+    /// # Ok(()) }
+    /// ```
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache = CacheChoice::Dir(dir.into());
+        self
+    }
+
+    /// A cold build: no entry cache and no stat index are read or written.
+    pub fn no_cache(mut self) -> Self {
+        self.cache = CacheChoice::Off;
+        self
+    }
+
+    /// The entry cache's size limit in bytes (default [`DEFAULT_CACHE_LIMIT`], 1 GiB); the
+    /// least recently used entries go first.
+    pub fn cache_limit(mut self, bytes: u64) -> Self {
+        self.cache_limit = bytes;
+        self
+    }
+
+    /// Whether to use the stat index (default `true`, with a cache): files whose size, times,
+    /// inode and mode are as the last build of this tree recorded are not read again. Turn it
+    /// off on file systems that do not keep change times (see the crate docs).
+    pub fn stat_index(mut self, enabled: bool) -> Self {
+        self.stat_index = enabled;
+        self
+    }
+
     /// Builds the package. Validates everything before writing; on error no output is left behind.
     pub fn build(self) -> Result<Package, PackageError> {
+        self.build_report().map(|r| r.package)
+    }
+
+    /// Builds the package and says what it took: files, bytes, cache hits and misses.
+    pub fn build_report(self) -> Result<BuildReport, PackageError> {
+        let started = index::now_ns();
         let source = &self.source;
         match fs::metadata(source) {
             Err(_) => {
@@ -151,7 +215,25 @@ impl PackageBuilder {
             return Err(too_large("unzipped", unzipped, limit, &files));
         }
 
-        let files: Vec<SourceFile> = files.into_values().collect();
+        let mut files: Vec<SourceFile> = files.into_values().collect();
+        let cache_dir = match &self.cache {
+            CacheChoice::Off => None,
+            CacheChoice::Dir(d) => Some(d.clone()),
+            CacheChoice::Default => cache::default_dir(),
+        };
+        let cache = cache_dir
+            .as_deref()
+            .and_then(|d| EntryCache::open(d, self.level, self.cache_limit));
+        let canonical_source = fs::canonicalize(source).map_err(|e| PackageError::io(source, e))?;
+        let source_key = canonical_source.as_os_str().as_encoded_bytes();
+        let index_path = cache
+            .as_ref()
+            .filter(|_| self.stat_index)
+            .and_then(|c| index::path_for(c.root(), source));
+        if let Some(path) = &index_path {
+            let trusted = index::apply(path, source_key, &mut files);
+            tracing::debug!(index = %path.display(), trusted, files = files.len(), "stat index read");
+        }
         let parent = output
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -170,7 +252,7 @@ impl PackageBuilder {
                 .threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         };
-        let (written, sha, size) = archive::write_zip(&files, tmp.as_file_mut(), &output, options)?;
+        let (written, sha, size) = archive::write_zip(&files, tmp.as_file_mut(), &output, options, cache.as_ref())?;
         if let Some(limit) = self.limits.max_zipped.filter(|l| size > *l) {
             return Err(too_large(
                 "zipped",
@@ -181,6 +263,23 @@ impl PackageBuilder {
         }
         tmp.as_file().sync_all().map_err(|e| PackageError::io(&output, e))?;
         tmp.persist(&output).map_err(|e| PackageError::io(&output, e.error))?;
+        if let Some(path) = &index_path
+            && let Err(e) = index::write(path, source_key, started, &files, written.iter().map(|w| w.sha256))
+        {
+            tracing::warn!(index = %path.display(), error = %e, "stat index not written: the next build reads every file");
+        }
+        let stats = match &cache {
+            Some(c) => {
+                c.finish();
+                BuildStats::from_counters(files.len(), unzipped, &c.counters)
+            }
+            None => BuildStats {
+                files: files.len(),
+                bytes: unzipped,
+                cache_misses: files.len() as u64,
+                ..BuildStats::default()
+            },
+        };
         let manifest: Vec<ManifestEntry> = written
             .into_iter()
             .map(|w| ManifestEntry {
@@ -190,8 +289,20 @@ impl PackageBuilder {
                 executable: w.executable,
             })
             .collect();
-        tracing::info!(output = %output.display(), sha256 = %hex(&sha), size, files = manifest.len(), "package built");
-        Ok(Package::assemble(output, sha, size, manifest))
+        tracing::info!(
+            output = %output.display(),
+            sha256 = %hex(&sha),
+            size,
+            files = manifest.len(),
+            cache_hits = stats.cache_hits,
+            cache_misses = stats.cache_misses,
+            "package built"
+        );
+        Ok(BuildReport {
+            package: Package::assemble(output, sha, size, manifest),
+            stats,
+            cache_dir: cache.map(|_| cache_dir).unwrap_or_default(),
+        })
     }
 }
 

@@ -17,6 +17,7 @@ use ignore::overrides::OverrideBuilder;
 use ignore::{WalkBuilder, WalkState};
 
 use crate::PackageError;
+use crate::index::Stat;
 
 /// Paths never packaged, whatever the ignore files say (gitignore syntax).
 pub const DEFAULT_IGNORES: &[&str] = &[
@@ -43,6 +44,10 @@ pub(crate) struct SourceFile {
     pub size: u64,
     /// Whether any execute bit is set on it (or on a link's target).
     pub executable: bool,
+    /// Its stat fields when walked (for the stat index).
+    pub stat: Option<Stat>,
+    /// Its content's sha256, when the stat index vouches for it.
+    pub known: Option<[u8; 32]>,
 }
 
 /// Walks `root` and returns its files keyed by zip name.
@@ -172,6 +177,8 @@ fn visit(
         disk_path: path.to_path_buf(),
         size: meta.len(),
         executable: is_executable(&meta),
+        stat: Stat::of(&meta),
+        known: None,
     }))
 }
 

@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Condvar, Mutex, PoisonError};
@@ -77,6 +77,7 @@ pub(crate) fn write_zip(
     out_path: &Path,
     opts: ArchiveOptions,
     cache: Option<&EntryCache>,
+    on_entry: &mut dyn FnMut(&str, u64, bool),
 ) -> Result<(Vec<WrittenEntry>, [u8; 32], u64), PackageError> {
     let flow = Mutex::new(Flow {
         next_to_take: 0,
@@ -99,7 +100,7 @@ pub(crate) fn write_zip(
             scope.spawn(move || compress_worker(files, opts, cache, flow, turn, tx));
         }
         drop(tx);
-        let result = write_in_order(files, &mut sink, out_path, opts, &flow, &turn, rx);
+        let result = write_in_order(files, &mut sink, out_path, opts, (&flow, &turn), rx, on_entry);
         if result.is_err() {
             flow.lock().unwrap_or_else(PoisonError::into_inner).stopped = true;
             turn.notify_all();
@@ -220,9 +221,9 @@ fn write_in_order<W: Write>(
     out: &mut Counting<W>,
     out_path: &Path,
     opts: ArchiveOptions,
-    flow: &Mutex<Flow>,
-    turn: &Condvar,
+    (flow, turn): (&Mutex<Flow>, &Condvar),
     rx: mpsc::Receiver<Message>,
+    on_entry: &mut dyn FnMut(&str, u64, bool),
 ) -> Result<Vec<WrittenEntry>, PackageError> {
     let io_err = |e| PackageError::io(out_path, e);
     let mut pending: BTreeMap<usize, (u64, Vec<Result<Compressed, PackageError>>)> = BTreeMap::new();
@@ -257,11 +258,16 @@ fn write_in_order<W: Write>(
                 write_local_header(out, &entry, opts.dos_time).map_err(io_err)?;
                 match c.data {
                     Data::Memory(bytes) => out.write_all(&bytes).map_err(io_err)?,
-                    Data::Spilled(mut f) => {
-                        io::copy(&mut f, out).map_err(io_err)?;
+                    Data::Spilled(f) => {
+                        // Exactly the size recorded in the headers, whatever the file holds.
+                        let n = io::copy(&mut f.take(c.compressed_size), out).map_err(io_err)?;
+                        if n != c.compressed_size {
+                            return Err(PackageError::zip(out_path, "a compressed entry was cut short"));
+                        }
                     }
                 }
                 central.push(entry);
+                on_entry(&file.name, c.size, c.cached);
                 written.push(WrittenEntry {
                     name: file.name.clone(),
                     size: c.size,

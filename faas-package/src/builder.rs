@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -11,9 +12,11 @@ use crate::archive::{self, ArchiveOptions};
 use crate::cache::{self, DEFAULT_CACHE_LIMIT, EntryCache};
 use crate::deps::{self, DependencyOptions};
 use crate::index;
+use crate::many::ObserverHandle;
 use crate::walk::{self, SourceFile};
 use crate::{
-    BuildReport, BuildStats, ManifestEntry, Package, PackageError, PackageLimits, Runtime, RuntimeFamily, hex, largest,
+    BuildReport, BuildStats, ManifestEntry, Package, PackageError, PackageLimits, PackageObserver, Progress, Runtime,
+    RuntimeFamily, hex, largest,
 };
 
 /// 1980-01-01T00:00:00Z, the earliest time a zip can record.
@@ -34,6 +37,8 @@ pub struct PackageBuilder {
     cache: CacheChoice,
     cache_limit: u64,
     stat_index: bool,
+    observer: Option<ObserverHandle>,
+    batch: usize,
 }
 
 /// Where the entry cache is.
@@ -61,6 +66,8 @@ impl PackageBuilder {
             cache: CacheChoice::Default,
             cache_limit: DEFAULT_CACHE_LIMIT,
             stat_index: true,
+            observer: None,
+            batch: 0,
         }
     }
 
@@ -150,6 +157,42 @@ impl PackageBuilder {
     pub fn stat_index(mut self, enabled: bool) -> Self {
         self.stat_index = enabled;
         self
+    }
+
+    /// Reports every entry written to `observer` (see [`PackageObserver`], [`crate::build_many`]).
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use faas_package::{PackageBuilder, PackageObserver, Progress};
+    ///
+    /// struct Dots;
+    /// impl PackageObserver for Dots {
+    ///     fn entry(&self, p: &Progress<'_>) {
+    ///         eprint!("\r{}/{} files, {} from the cache", p.files_done, p.files_total, p.cache_hits);
+    ///     }
+    /// }
+    /// # fn main() -> Result<(), faas_package::PackageError> {
+    /// PackageBuilder::new("./src").observer(Arc::new(Dots)).build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn observer(mut self, observer: Arc<dyn PackageObserver>) -> Self {
+        self.observer = Some(ObserverHandle(observer));
+        self
+    }
+
+    pub(crate) fn batch_index(mut self, index: usize) -> Self {
+        self.batch = index;
+        self
+    }
+
+    pub(crate) fn source_dir(&self) -> &Path {
+        &self.source
+    }
+
+    /// The compression threads this builder would use.
+    pub(crate) fn thread_count(&self) -> usize {
+        self.threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 
     /// Builds the package. Validates everything before writing; on error no output is left behind.
@@ -248,11 +291,36 @@ impl PackageBuilder {
         let options = ArchiveOptions {
             level: self.level,
             dos_time: dos_time(timestamp),
-            threads: self
-                .threads
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            threads: self.thread_count(),
         };
-        let (written, sha, size) = archive::write_zip(&files, tmp.as_file_mut(), &output, options, cache.as_ref())?;
+        let (mut files_done, mut bytes_done, mut hits) = (0, 0, 0);
+        let total = files.len();
+        let mut on_entry = |name: &str, size: u64, from_cache: bool| {
+            files_done += 1;
+            bytes_done += size;
+            hits += u64::from(from_cache);
+            if let Some(o) = &self.observer {
+                o.0.entry(&Progress {
+                    build: self.batch,
+                    source,
+                    name,
+                    size,
+                    from_cache,
+                    files_done,
+                    files_total: total,
+                    bytes_done,
+                    cache_hits: hits,
+                });
+            }
+        };
+        let (written, sha, size) = archive::write_zip(
+            &files,
+            tmp.as_file_mut(),
+            &output,
+            options,
+            cache.as_ref(),
+            &mut on_entry,
+        )?;
         if let Some(limit) = self.limits.max_zipped.filter(|l| size > *l) {
             return Err(too_large(
                 "zipped",

@@ -153,8 +153,8 @@ impl EntryCache {
             }
         };
         match read_entry(&mut file, &key, content_sha) {
-            Ok(Some(hit)) if hit.size == size && crc32.is_none_or(|c| c == hit.crc32) => {
-                touch(&file);
+            Ok(Some((hit, modified))) if hit.size == size && crc32.is_none_or(|c| c == hit.crc32) => {
+                touch(&file, modified);
                 Some(hit)
             }
             Ok(_) => {
@@ -221,6 +221,8 @@ impl EntryCache {
     /// its limit, and temporaries killed builds left. Returns the bytes removed.
     pub(crate) fn evict(&self) -> u64 {
         let entries = self.root.join("entries");
+        crate::remove_stale(&self.root.join("index"), &[".tmp-"]);
+        crate::remove_stale(&self.root, &[".tmp-"]);
         let mut all: Vec<(SystemTime, u64, PathBuf)> = Vec::new();
         for shard in fs::read_dir(&entries).into_iter().flatten().flatten() {
             let shard = shard.path();
@@ -342,14 +344,23 @@ impl Header {
     }
 }
 
-/// `Ok(None)`: the file is not a whole, matching entry.
-fn read_entry(file: &mut File, key: &[u8; 32], content_sha: &[u8; 32]) -> io::Result<Option<Hit>> {
-    let len = file.metadata()?.len();
-    let mut raw = [0u8; HEADER];
+/// The entry and its modification time; `Ok(None)`: the file is not a whole, matching entry.
+/// A small entry costs one `fstat` and one `read`.
+fn read_entry(file: &mut File, key: &[u8; 32], content_sha: &[u8; 32]) -> io::Result<Option<(Hit, SystemTime)>> {
+    let meta = file.metadata()?;
+    let (len, modified) = (meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
     if len < HEADER as u64 {
         return Ok(None);
     }
-    file.read_exact(&mut raw)?;
+    let mut raw = [0u8; HEADER];
+    let mut data = Vec::new();
+    if len < IN_MEMORY {
+        data.resize(len as usize, 0);
+        file.read_exact(&mut data)?;
+        raw.copy_from_slice(&data[..HEADER]);
+    } else {
+        file.read_exact(&mut raw)?;
+    }
     let Some(h) = Header::decode(&raw) else {
         return Ok(None);
     };
@@ -358,13 +369,12 @@ fn read_entry(file: &mut File, key: &[u8; 32], content_sha: &[u8; 32]) -> io::Re
     }
     let mut sha = Sha256::new();
     sha.update(&raw[..DIGEST_AT]);
-    let payload = if h.compressed_size < IN_MEMORY {
-        let mut data = Vec::with_capacity(h.compressed_size as usize);
-        file.read_to_end(&mut data)?;
-        sha.update(&data);
-        if data.len() as u64 != h.compressed_size || <[u8; 32]>::from(sha.finalize()) != h.digest {
+    let payload = if len < IN_MEMORY {
+        sha.update(&data[HEADER..]);
+        if <[u8; 32]>::from(sha.finalize()) != h.digest {
             return Ok(None);
         }
+        data.drain(..HEADER);
         Payload::Memory(data)
     } else {
         let n = io::copy(file, &mut HashWriter(&mut sha))?;
@@ -374,22 +384,19 @@ fn read_entry(file: &mut File, key: &[u8; 32], content_sha: &[u8; 32]) -> io::Re
         file.seek(SeekFrom::Start(HEADER as u64))?;
         Payload::File(file.try_clone()?)
     };
-    Ok(Some(Hit {
+    let hit = Hit {
         deflated: h.deflated,
         crc32: h.crc32,
         size: h.size,
         compressed_size: h.compressed_size,
         payload,
-    }))
+    };
+    Ok(Some((hit, modified)))
 }
 
 /// Refreshes an entry's time (its LRU position) when it is older than [`TOUCH_AFTER`].
-fn touch(file: &File) {
-    let old = file
-        .metadata()
-        .and_then(|m| m.modified())
-        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > TOUCH_AFTER));
-    if old {
+fn touch(file: &File, modified: SystemTime) {
+    if modified.elapsed().is_ok_and(|age| age > TOUCH_AFTER) {
         let _ = file.set_modified(SystemTime::now());
     }
 }

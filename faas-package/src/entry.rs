@@ -34,6 +34,8 @@ pub(crate) struct Compressed {
     pub size: u64,
     pub compressed_size: u64,
     pub sha256: [u8; 32],
+    /// Served from the cache.
+    pub cached: bool,
 }
 
 impl Compressed {
@@ -48,6 +50,7 @@ impl Compressed {
             size: hit.size,
             compressed_size: hit.compressed_size,
             sha256,
+            cached: true,
         }
     }
 }
@@ -169,6 +172,7 @@ impl Worker<'_> {
             crc32,
             size,
             sha256: sha,
+            cached: false,
         })
     }
 
@@ -202,6 +206,7 @@ impl Worker<'_> {
             size,
             compressed_size,
             sha256: sha.finalize().into(),
+            cached: false,
         })
     }
 }

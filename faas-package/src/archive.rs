@@ -34,7 +34,7 @@ use crate::entry::{Compressed, Data, SPILL_THRESHOLD, Sink, Worker};
 use crate::walk::SourceFile;
 
 /// Bytes of file data (raw plus compressed) that may be held in memory at once.
-const MEMORY_BUDGET: u64 = 32 * 1024 * 1024;
+const MEMORY_BUDGET: u64 = 16 * 1024 * 1024;
 /// The most files a worker takes at once.
 const BATCH_FILES: usize = 64;
 /// The most bytes (raw plus compressed) a worker takes at once.
@@ -45,7 +45,6 @@ const MAX_ARCHIVE: u64 = u32::MAX as u64 - 1;
 /// What was written for one file.
 #[derive(Debug, Clone)]
 pub(crate) struct WrittenEntry {
-    pub name: String,
     pub size: u64,
     pub sha256: [u8; 32],
     pub executable: bool,
@@ -193,8 +192,9 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
-struct CentralEntry {
-    name: String,
+/// Borrows its name from the file list: one copy of every name, whatever the tree's size.
+struct CentralEntry<'a> {
+    name: &'a str,
     deflated: bool,
     crc32: u32,
     compressed_size: u32,
@@ -216,8 +216,8 @@ fn too_big(out_path: &Path, what: &str) -> PackageError {
     }
 }
 
-fn write_in_order<W: Write>(
-    files: &[SourceFile],
+fn write_in_order<'a, W: Write>(
+    files: &'a [SourceFile],
     out: &mut Counting<W>,
     out_path: &Path,
     opts: ArchiveOptions,
@@ -247,7 +247,7 @@ fn write_in_order<W: Write>(
                     return Err(too_big(out_path, &file.name));
                 };
                 let entry = CentralEntry {
-                    name: file.name.clone(),
+                    name: &file.name,
                     deflated: c.deflated,
                     crc32: c.crc32,
                     compressed_size: csize,
@@ -269,7 +269,6 @@ fn write_in_order<W: Write>(
                 central.push(entry);
                 on_entry(&file.name, c.size, c.cached);
                 written.push(WrittenEntry {
-                    name: file.name.clone(),
                     size: c.size,
                     sha256: c.sha256,
                     executable: file.executable,
@@ -301,13 +300,13 @@ fn flags(name: &str) -> u16 {
     if name.is_ascii() { 0 } else { FLAG_UTF8 }
 }
 
-fn method(e: &CentralEntry) -> u16 {
+fn method(e: &CentralEntry<'_>) -> u16 {
     if e.deflated { 8 } else { 0 }
 }
 
 /// The fields local and central headers share, from "version needed" to the name length.
-fn shared_fields(h: &mut Vec<u8>, e: &CentralEntry, (time, date): (u16, u16)) {
-    for v in [VERSION_NEEDED, flags(&e.name), method(e), time, date] {
+fn shared_fields(h: &mut Vec<u8>, e: &CentralEntry<'_>, (time, date): (u16, u16)) {
+    for v in [VERSION_NEEDED, flags(e.name), method(e), time, date] {
         h.extend_from_slice(&v.to_le_bytes());
     }
     for v in [e.crc32, e.compressed_size, e.size] {
@@ -316,7 +315,7 @@ fn shared_fields(h: &mut Vec<u8>, e: &CentralEntry, (time, date): (u16, u16)) {
     h.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
 }
 
-fn write_local_header(w: &mut impl Write, e: &CentralEntry, dos_time: (u16, u16)) -> io::Result<()> {
+fn write_local_header(w: &mut impl Write, e: &CentralEntry<'_>, dos_time: (u16, u16)) -> io::Result<()> {
     let mut h = Vec::with_capacity(30 + e.name.len());
     h.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
     shared_fields(&mut h, e, dos_time);
@@ -327,7 +326,7 @@ fn write_local_header(w: &mut impl Write, e: &CentralEntry, dos_time: (u16, u16)
 
 fn write_central_directory<W: Write>(
     w: &mut Counting<W>,
-    entries: &[CentralEntry],
+    entries: &[CentralEntry<'_>],
     dos_time: (u16, u16),
 ) -> io::Result<()> {
     let start = w.bytes;

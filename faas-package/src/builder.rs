@@ -350,8 +350,9 @@ impl PackageBuilder {
         };
         let manifest: Vec<ManifestEntry> = written
             .into_iter()
-            .map(|w| ManifestEntry {
-                path: w.name,
+            .zip(files)
+            .map(|(w, f)| ManifestEntry {
+                path: f.name,
                 size: w.size,
                 sha256: hex(&w.sha256),
                 executable: w.executable,

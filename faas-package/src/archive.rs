@@ -34,7 +34,7 @@ use crate::entry::{Compressed, Data, SPILL_THRESHOLD, Sink, Worker};
 use crate::walk::SourceFile;
 
 /// Bytes of file data (raw plus compressed) that may be held in memory at once.
-const MEMORY_BUDGET: u64 = 16 * 1024 * 1024;
+const MEMORY_BUDGET: u64 = 32 * 1024 * 1024;
 /// The most files a worker takes at once.
 const BATCH_FILES: usize = 64;
 /// The most bytes (raw plus compressed) a worker takes at once.

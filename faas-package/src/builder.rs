@@ -1,6 +1,5 @@
 //! [`PackageBuilder`]: from a source directory to a [`Package`].
 
-use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -238,27 +237,27 @@ impl PackageBuilder {
         let skip: Vec<&str> = staged.iter().filter_map(|s| s.replaces).collect();
         let mut files = walk::walk(source, &skip)?;
         if let Some(staged) = staged.as_ref().filter(|s| s.root.is_dir()) {
-            for (name, file) in walk::walk(&staged.root, &[])? {
-                let name = format!("{}{name}", staged.prefix);
-                files.entry(name.clone()).or_insert(SourceFile { name, ..file });
-            }
+            let extra = walk::walk(&staged.root, &[])?.into_iter().map(|f| SourceFile {
+                name: format!("{}{}", staged.prefix, f.name),
+                ..f
+            });
+            files = merge_sorted(files, extra.collect());
         }
         if files.is_empty() {
             return Err(PackageError::EmptySource { path: source.clone() });
         }
         if let (Some(_), Some(rt)) = (&candidates, &self.runtime) {
             crate::check_handler(
-                files.values().map(|f| (f.name.as_str(), f.executable)),
+                files.iter().map(|f| (f.name.as_str(), f.executable)),
                 rt,
                 self.handler.as_deref().unwrap_or("bootstrap"),
             )?;
         }
-        let unzipped: u64 = files.values().map(|f| f.size).sum();
+        let unzipped: u64 = files.iter().map(|f| f.size).sum();
         if let Some(limit) = self.limits.max_unzipped.filter(|l| unzipped > *l) {
             return Err(too_large("unzipped", unzipped, limit, &files));
         }
 
-        let mut files: Vec<SourceFile> = files.into_values().collect();
         let cache_dir = match &self.cache {
             CacheChoice::Off => None,
             CacheChoice::Dir(d) => Some(d.clone()),
@@ -322,12 +321,7 @@ impl PackageBuilder {
             &mut on_entry,
         )?;
         if let Some(limit) = self.limits.max_zipped.filter(|l| size > *l) {
-            return Err(too_large(
-                "zipped",
-                size,
-                limit,
-                &files.into_iter().map(|f| (f.name.clone(), f)).collect(),
-            ));
+            return Err(too_large("zipped", size, limit, &files));
         }
         tmp.as_file().sync_all().map_err(|e| PackageError::io(&output, e))?;
         tmp.persist(&output).map_err(|e| PackageError::io(&output, e.error))?;
@@ -417,13 +411,35 @@ fn check_output_outside(source: &Path, output: &Path) -> Result<(), PackageError
     Ok(())
 }
 
-fn too_large(what: &'static str, size: u64, limit: u64, files: &BTreeMap<String, SourceFile>) -> PackageError {
+/// Two lists sorted by name as one; on a name in both, `first`'s file is kept.
+fn merge_sorted(first: Vec<SourceFile>, second: Vec<SourceFile>) -> Vec<SourceFile> {
+    let mut out = Vec::with_capacity(first.len() + second.len());
+    let (mut a, mut b) = (first.into_iter().peekable(), second.into_iter().peekable());
+    loop {
+        let take_a = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => match x.name.cmp(&y.name) {
+                std::cmp::Ordering::Less => true,
+                std::cmp::Ordering::Equal => {
+                    b.next();
+                    true
+                }
+                std::cmp::Ordering::Greater => false,
+            },
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return out,
+        };
+        out.extend(if take_a { a.next() } else { b.next() });
+    }
+}
+
+fn too_large(what: &'static str, size: u64, limit: u64, files: &[SourceFile]) -> PackageError {
     PackageError::TooLarge {
         what,
         size,
         limit,
         over: size - limit,
-        largest: largest(files.values().map(|f| (f.name.clone(), f.size)), 5),
+        largest: largest(files.iter().map(|f| (f.name.clone(), f.size)), 5),
     }
 }
 

@@ -27,7 +27,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 now() { date +%s.%N; }
 ratio() { echo "$1 / $2" | bc -l; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
-# Peak RSS in MB of one run of the command (a program, not a shell function).
+# Peak RSS in MiB (time's %M is KiB) of one run of the command (a program, not a shell function).
 rss_mb() { { /usr/bin/time -f "%M" "$@" > /dev/null; } 2>&1 | tail -1 | awk '{printf "%.1f", $1 / 1024}'; }
 faas() { "$bin" "$1" --out "$2" --json "${@:3}"; }
 
@@ -75,7 +75,7 @@ bench() {
   printf '%-9s %6s files  zip -r -X %.3f s | cold %.3f s (%.2fx zip) | warm-1 %.3f s (%.1fx zip, %.1fx cold; %s hits, %s compressed: %s) | warm-0 %.3f s (%.1fx zip, %.1fx cold; %s/%s unread)\n' \
     "$label" "$files" "$z" "$c" "$(ratio "$z" "$c")" "$w1" "$(ratio "$z" "$w1")" "$(ratio "$c" "$w1")" "$hits1" "$misses1" "$edit" \
     "$w0" "$(ratio "$z" "$w0")" "$(ratio "$c" "$w0")" "$unread" "$files"
-  printf '%-9s peak RSS cold %s MB, warm-1 %s MB, warm-0 %s MB; warm zips byte-identical to cold: %s; zipped %s bytes (Info-ZIP %s)\n' \
+  printf '%-9s peak RSS cold %s MiB, warm-1 %s MiB, warm-0 %s MiB; warm zips byte-identical to cold: %s; zipped %s bytes (Info-ZIP %s)\n' \
     "" "$r_cold" "$r_warm1" "$r_warm0" "$warm_ok" "$(stat -c %s "$work/cold.zip")" "$(stat -c %s "$work/info.zip")"
 }
 

@@ -239,6 +239,7 @@ impl PackageBuilder {
         if let Some(staged) = staged.as_ref().filter(|s| s.root.is_dir()) {
             let extra = walk::walk(&staged.root, &[])?.into_iter().map(|f| SourceFile {
                 name: format!("{}{}", staged.prefix, f.name),
+                skip: staged.prefix.len(),
                 ..f
             });
             files = merge_sorted(files, extra.collect());

@@ -94,10 +94,10 @@ impl Worker<'_> {
             return Ok(Compressed::from_hit(hit, sha));
         }
         let unreadable = |e: io::Error| PackageError::Unreadable {
-            path: file.disk_path.clone(),
+            path: file.disk_path(),
             reason: e.to_string(),
         };
-        let mut src = File::open(&file.disk_path).map_err(unreadable)?;
+        let mut src = File::open(file.disk_path()).map_err(unreadable)?;
         if file.size < SPILL_THRESHOLD {
             let mut data = Vec::with_capacity(usize::try_from(file.size).unwrap_or(0));
             src.read_to_end(&mut data).map_err(unreadable)?;

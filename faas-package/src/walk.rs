@@ -11,6 +11,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ignore::overrides::OverrideBuilder;
 use ignore::{WalkBuilder, WalkState};
@@ -37,8 +38,10 @@ pub const DEFAULT_IGNORES: &[&str] = &[
 pub(crate) struct SourceFile {
     /// The name inside the zip, `/`-separated.
     pub name: String,
-    /// Where to read it.
-    pub disk_path: PathBuf,
+    /// The tree it is in (shared by all its files: a path per file cost 100 bytes each).
+    pub root: Arc<Path>,
+    /// How many leading bytes of `name` are not on disk (a prefix added to staged files).
+    pub skip: usize,
     /// Its size when walked.
     pub size: u64,
     /// Whether any execute bit is set on it (or on a link's target).
@@ -47,6 +50,13 @@ pub(crate) struct SourceFile {
     pub stat: Option<Stat>,
     /// Its content's sha256, when the stat index vouches for it.
     pub known: Option<[u8; 32]>,
+}
+
+impl SourceFile {
+    /// Where to read it.
+    pub fn disk_path(&self) -> PathBuf {
+        self.root.join(self.name.get(self.skip..).unwrap_or(&self.name))
+    }
 }
 
 /// Walks `root` and returns its files sorted by zip name (one `Vec`, no second copy of the
@@ -84,10 +94,12 @@ pub(crate) fn walk(root: &Path, skip_top: &[&str]) -> Result<Vec<SourceFile>, Pa
         .build_parallel();
 
     let (tx, rx) = std::sync::mpsc::channel::<Result<SourceFile, PackageError>>();
+    let shared_root: Arc<Path> = Arc::from(root);
     walker.run(|| {
         let tx = tx.clone();
         let canonical_root = canonical_root.clone();
-        Box::new(move |entry| match visit(root, &canonical_root, entry) {
+        let shared_root = Arc::clone(&shared_root);
+        Box::new(move |entry| match visit(&shared_root, &canonical_root, entry) {
             Ok(None) => WalkState::Continue,
             Ok(Some(file)) => {
                 let _ = tx.send(Ok(file));
@@ -124,7 +136,7 @@ pub(crate) fn walk(root: &Path, skip_top: &[&str]) -> Result<Vec<SourceFile>, Pa
 }
 
 fn visit(
-    root: &Path,
+    root: &Arc<Path>,
     canonical_root: &Path,
     entry: Result<ignore::DirEntry, ignore::Error>,
 ) -> Result<Option<SourceFile>, PackageError> {
@@ -176,7 +188,8 @@ fn visit(
     }
     Ok(Some(SourceFile {
         name,
-        disk_path: path.to_path_buf(),
+        root: Arc::clone(root),
+        skip: 0,
         size: meta.len(),
         executable: is_executable(&meta),
         stat: Stat::of(&meta),

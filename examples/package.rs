@@ -2,8 +2,12 @@
 //!
 //! ```text
 //! cargo run -p examples --example package -- <src-dir> --runtime python3.12 \
-//!     --handler lambda_function.lambda_handler --out dist/function.zip [--json]
+//!     --handler lambda_function.lambda_handler --out dist/function.zip [--json] [--no-cache]
 //! ```
+//!
+//! Compressed entries are cached (`--cache-dir`, else `FAAS_PACKAGE_CACHE`, else the user's
+//! cache directory), so a rebuild compresses only what changed; `--json` says how many
+//! entries came from the cache and how many files were not even read.
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -40,6 +44,12 @@ struct Args {
     /// Enforce Lambda's size limits (50 MB zipped, 250 MB unzipped).
     #[arg(long)]
     lambda_limits: bool,
+    /// A cold build: neither the entry cache nor the stat index is used.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
+    /// The entry cache's directory (default: FAAS_PACKAGE_CACHE, else ~/.cache/faas/package).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -62,6 +72,12 @@ fn run(args: Args) -> anyhow::Result<()> {
     if args.lambda_limits {
         builder = builder.limits(PackageLimits::LAMBDA);
     }
+    if args.no_cache {
+        builder = builder.no_cache();
+    }
+    if let Some(dir) = &args.cache_dir {
+        builder = builder.cache_dir(dir);
+    }
     builder = builder.dependencies(DependencyOptions {
         enabled: !args.no_deps,
         architecture: if args.arch == "arm64" {
@@ -71,9 +87,10 @@ fn run(args: Args) -> anyhow::Result<()> {
         },
         ..DependencyOptions::default()
     });
-    let package = builder
-        .build()
+    let report = builder
+        .build_report()
         .with_context(|| format!("packaging {}", args.src.display()))?;
+    let (package, stats) = (&report.package, &report.stats);
     if args.json {
         let mut v = serde_json::json!({
             "path": package.path,
@@ -82,6 +99,14 @@ fn run(args: Args) -> anyhow::Result<()> {
             "size": package.size,
             "unzipped_size": package.unzipped_size,
             "files": package.files,
+            "cache": {
+                "dir": report.cache_dir,
+                "hits": stats.cache_hits,
+                "misses": stats.cache_misses,
+                "corrupt": stats.cache_corrupt,
+                "files_unread": stats.files_unread,
+                "written_bytes": stats.cache_written_bytes,
+            },
         });
         if args.manifest {
             v["manifest"] = serde_json::to_value(&package.manifest)?;
@@ -94,13 +119,23 @@ fn run(args: Args) -> anyhow::Result<()> {
         #[allow(clippy::print_stdout)]
         {
             println!(
-                "{}\n  sha256       {}\n  code_sha256  {}\n  size         {} bytes ({} unzipped)\n  files        {}",
+                "{}\n  sha256       {}\n  code_sha256  {}\n  size         {} bytes ({} unzipped)\n  files        {}\n  cache        {}",
                 package.path.display(),
                 package.sha256,
                 package.code_sha256,
                 package.size,
                 package.unzipped_size,
-                package.files
+                package.files,
+                match &report.cache_dir {
+                    Some(dir) => format!(
+                        "{} hits, {} compressed, {} not read ({})",
+                        stats.cache_hits,
+                        stats.cache_misses,
+                        stats.files_unread,
+                        dir.display()
+                    ),
+                    None => "off".to_string(),
+                }
             );
         }
     }

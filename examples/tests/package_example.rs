@@ -13,7 +13,9 @@ use std::path::Path;
 use std::process::Command;
 
 fn package_json(src: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
+    let cache = out.parent().unwrap().join("cache");
     let output = Command::new(example("package"))
+        .env("FAAS_PACKAGE_CACHE", &cache)
         .arg(src)
         .args(["--runtime", "provided.al2023", "--out"])
         .arg(out)
@@ -71,6 +73,27 @@ fn same_sha256_for_the_same_files() {
     assert!(line.starts_with("-rwxr-xr-x"), "{line}");
     let readme = listing.lines().find(|l| l.ends_with(" README.md")).unwrap();
     assert!(readme.starts_with("-rw-r--r--"), "{readme}");
+}
+
+#[test]
+fn rebuilds_come_from_the_cache_and_no_cache_builds_cold() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    make_tree(&src, 0o644, 0o755, 1_600_000_000);
+    let first = package_json(&src, &dir.path().join("1.zip"), &[]);
+    assert_eq!(first["cache"]["misses"], 3, "{first}");
+    let second = package_json(&src, &dir.path().join("2.zip"), &[]);
+    assert_eq!(
+        (second["cache"]["hits"].as_u64(), second["cache"]["misses"].as_u64()),
+        (Some(3), Some(0)),
+        "{second}"
+    );
+    assert_eq!(second["cache"]["dir"], dir.path().join("cache").to_str().unwrap());
+    let cold = package_json(&src, &dir.path().join("3.zip"), &["--no-cache"]);
+    assert_eq!(cold["cache"]["hits"], 0, "{cold}");
+    assert!(cold["cache"]["dir"].is_null(), "{cold}");
+    assert_eq!(first["sha256"], second["sha256"]);
+    assert_eq!(first["sha256"], cold["sha256"]);
 }
 
 #[test]

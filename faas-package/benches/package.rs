@@ -1,4 +1,5 @@
-//! Packaging throughput on the shared corpus, against Info-ZIP (`zip -r -X -q`) in the same run.
+//! Packaging throughput on the shared corpus, against Info-ZIP (`zip -r -X -q`) in the same run:
+//! a cold build (no cache) and a warm one (entry cache and stat index, nothing changed).
 //!
 //! The corpus comes from `../shared/bench/make_corpus.py` (see `benches/package.sh`, which
 //! makes it and also measures peak RSS and byte-identical output). Set `FAAS_CORPUS` to its
@@ -41,14 +42,25 @@ fn bench(c: &mut Criterion) {
         let src = root.join(tree);
         let mut group = c.benchmark_group(tree);
         group.sample_size(10);
-        group.bench_function("faas-package", |b| {
+        group.bench_function("faas-package cold", |b| {
             b.iter(|| {
                 PackageBuilder::new(&src)
                     .output(out.path().join("faas.zip"))
+                    .no_cache()
                     .build()
                     .expect("package")
             })
         });
+        let cache = out.path().join(format!("cache-{tree}"));
+        let warm = || {
+            PackageBuilder::new(&src)
+                .output(out.path().join("warm.zip"))
+                .cache_dir(&cache)
+                .build()
+                .expect("package")
+        };
+        warm();
+        group.bench_function("faas-package warm, nothing changed", |b| b.iter(warm));
         group.bench_function("zip -r -X", |b| b.iter(|| info_zip(&src, &out.path().join("info.zip"))));
         group.finish();
     }

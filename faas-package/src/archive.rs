@@ -1,7 +1,8 @@
 //! Writing the zip: entries deflated in parallel, written in sorted order, memory bounded.
 //!
 //! Worker threads (one per core) take the next entry in order, read it, hash it (CRC-32 and
-//! sha256) and deflate it with a compressor they keep and reset between entries; the calling
+//! sha256) and deflate it with a compressor they keep and reset between entries — or take it
+//! from the entry cache (see `entry.rs`, `cache.rs`); the calling
 //! thread appends finished entries in order and writes the central directory. A byte budget
 //! bounds what is held in memory: a worker waits before starting an entry that would go over
 //! it, unless that entry is the very next one to write (so the pipeline always moves). Files
@@ -18,7 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Condvar, Mutex, PoisonError};
@@ -28,10 +29,10 @@ use flate2::write::DeflateEncoder;
 use sha2::{Digest, Sha256};
 
 use crate::PackageError;
+use crate::cache::EntryCache;
+use crate::entry::{Compressed, Data, SPILL_THRESHOLD, Sink, Worker};
 use crate::walk::SourceFile;
 
-/// Files at least this large are deflated into a temporary file instead of memory.
-pub const SPILL_THRESHOLD: u64 = 4 * 1024 * 1024;
 /// Bytes of file data (raw plus compressed) that may be held in memory at once.
 const MEMORY_BUDGET: u64 = 32 * 1024 * 1024;
 /// The most files a worker takes at once.
@@ -44,7 +45,6 @@ const MAX_ARCHIVE: u64 = u32::MAX as u64 - 1;
 /// What was written for one file.
 #[derive(Debug, Clone)]
 pub(crate) struct WrittenEntry {
-    pub name: String,
     pub size: u64,
     pub sha256: [u8; 32],
     pub executable: bool,
@@ -57,21 +57,6 @@ pub(crate) struct ArchiveOptions {
     /// DOS (time, date) of every entry.
     pub dos_time: (u16, u16),
     pub threads: usize,
-}
-
-/// Compressed data ready to be appended.
-enum Data {
-    Memory(Vec<u8>),
-    Spilled(File),
-}
-
-struct Compressed {
-    data: Data,
-    deflated: bool,
-    crc32: u32,
-    size: u64,
-    compressed_size: u64,
-    sha256: [u8; 32],
 }
 
 struct Flow {
@@ -90,6 +75,8 @@ pub(crate) fn write_zip(
     out: &mut File,
     out_path: &Path,
     opts: ArchiveOptions,
+    cache: Option<&EntryCache>,
+    on_entry: &mut dyn FnMut(&str, u64, bool),
 ) -> Result<(Vec<WrittenEntry>, [u8; 32], u64), PackageError> {
     let flow = Mutex::new(Flow {
         next_to_take: 0,
@@ -109,10 +96,10 @@ pub(crate) fn write_zip(
         for _ in 0..threads {
             let tx = tx.clone();
             let (flow, turn) = (&flow, &turn);
-            scope.spawn(move || compress_worker(files, opts, flow, turn, tx));
+            scope.spawn(move || compress_worker(files, opts, cache, flow, turn, tx));
         }
         drop(tx);
-        let result = write_in_order(files, &mut sink, out_path, opts, &flow, &turn, rx);
+        let result = write_in_order(files, &mut sink, out_path, opts, (&flow, &turn), rx, on_entry);
         if result.is_err() {
             flow.lock().unwrap_or_else(PoisonError::into_inner).stopped = true;
             turn.notify_all();
@@ -132,12 +119,16 @@ pub(crate) fn write_zip(
 fn compress_worker(
     files: &[SourceFile],
     opts: ArchiveOptions,
+    cache: Option<&EntryCache>,
     flow: &Mutex<Flow>,
     turn: &Condvar,
     tx: mpsc::Sender<Message>,
 ) {
-    let mut encoder = DeflateEncoder::new(Sink::Memory(Vec::new()), Compression::new(opts.level));
-    let mut buf = vec![0u8; 128 * 1024];
+    let mut worker = Worker {
+        encoder: DeflateEncoder::new(Sink::Memory(Vec::new()), Compression::new(opts.level)),
+        buf: vec![0u8; 128 * 1024],
+        cache,
+    };
     loop {
         let (start, end, cost) = {
             let mut f = flow.lock().unwrap_or_else(PoisonError::into_inner);
@@ -169,7 +160,7 @@ fn compress_worker(
         };
         let mut results = Vec::with_capacity(end - start);
         for file in &files[start..end] {
-            let r = compress_one(file, &mut encoder, &mut buf);
+            let r = worker.entry(file);
             let failed = r.is_err();
             results.push(r);
             if failed {
@@ -180,92 +171,6 @@ fn compress_worker(
             return;
         }
     }
-}
-
-/// Where a worker's deflater writes.
-enum Sink {
-    Memory(Vec<u8>),
-    Spill(File),
-}
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Sink::Memory(v) => v.write(buf),
-            Sink::Spill(f) => f.write(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Sink::Memory(_) => Ok(()),
-            Sink::Spill(f) => f.flush(),
-        }
-    }
-}
-
-fn compress_one(
-    file: &SourceFile,
-    encoder: &mut DeflateEncoder<Sink>,
-    buf: &mut [u8],
-) -> Result<Compressed, PackageError> {
-    let unreadable = |e: io::Error| PackageError::Unreadable {
-        path: file.disk_path.clone(),
-        reason: e.to_string(),
-    };
-    let spill_err = |e: io::Error| PackageError::io(std::env::temp_dir(), e);
-    let mut src = File::open(&file.disk_path).map_err(unreadable)?;
-    let mut crc = crc32fast::Hasher::new();
-    let mut sha = Sha256::new();
-    if file.size < SPILL_THRESHOLD {
-        let mut data = Vec::with_capacity(usize::try_from(file.size).unwrap_or(0));
-        src.read_to_end(&mut data).map_err(unreadable)?;
-        crc.update(&data);
-        sha.update(&data);
-        encoder.write_all(&data).map_err(spill_err)?;
-        let Sink::Memory(deflated) = encoder.reset(Sink::Memory(Vec::new())).map_err(spill_err)? else {
-            return Err(spill_err(io::Error::other("deflater lost its memory sink")));
-        };
-        let size = data.len() as u64;
-        let (data, deflated_flag) = if deflated.len() < data.len() {
-            (deflated, true)
-        } else {
-            (data, false)
-        };
-        return Ok(Compressed {
-            compressed_size: data.len() as u64,
-            data: Data::Memory(data),
-            deflated: deflated_flag,
-            crc32: crc.finalize(),
-            size,
-            sha256: sha.finalize().into(),
-        });
-    }
-    let spill = tempfile::tempfile().map_err(spill_err)?;
-    encoder.reset(Sink::Spill(spill)).map_err(spill_err)?;
-    let mut size = 0u64;
-    loop {
-        let n = src.read(buf).map_err(unreadable)?;
-        if n == 0 {
-            break;
-        }
-        crc.update(&buf[..n]);
-        sha.update(&buf[..n]);
-        encoder.write_all(&buf[..n]).map_err(spill_err)?;
-        size += n as u64;
-    }
-    let Sink::Spill(mut spill) = encoder.reset(Sink::Memory(Vec::new())).map_err(spill_err)? else {
-        return Err(spill_err(io::Error::other("deflater lost its spill file")));
-    };
-    let compressed_size = spill.stream_position().map_err(spill_err)?;
-    spill.seek(SeekFrom::Start(0)).map_err(spill_err)?;
-    Ok(Compressed {
-        data: Data::Spilled(spill),
-        deflated: true,
-        crc32: crc.finalize(),
-        size,
-        compressed_size,
-        sha256: sha.finalize().into(),
-    })
 }
 
 /// A writer that counts and hashes what passes through it (the zip is written front to back).
@@ -287,8 +192,9 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
-struct CentralEntry {
-    name: String,
+/// Borrows its name from the file list: one copy of every name, whatever the tree's size.
+struct CentralEntry<'a> {
+    name: &'a str,
     deflated: bool,
     crc32: u32,
     compressed_size: u32,
@@ -310,14 +216,14 @@ fn too_big(out_path: &Path, what: &str) -> PackageError {
     }
 }
 
-fn write_in_order<W: Write>(
-    files: &[SourceFile],
+fn write_in_order<'a, W: Write>(
+    files: &'a [SourceFile],
     out: &mut Counting<W>,
     out_path: &Path,
     opts: ArchiveOptions,
-    flow: &Mutex<Flow>,
-    turn: &Condvar,
+    (flow, turn): (&Mutex<Flow>, &Condvar),
     rx: mpsc::Receiver<Message>,
+    on_entry: &mut dyn FnMut(&str, u64, bool),
 ) -> Result<Vec<WrittenEntry>, PackageError> {
     let io_err = |e| PackageError::io(out_path, e);
     let mut pending: BTreeMap<usize, (u64, Vec<Result<Compressed, PackageError>>)> = BTreeMap::new();
@@ -341,7 +247,7 @@ fn write_in_order<W: Write>(
                     return Err(too_big(out_path, &file.name));
                 };
                 let entry = CentralEntry {
-                    name: file.name.clone(),
+                    name: &file.name,
                     deflated: c.deflated,
                     crc32: c.crc32,
                     compressed_size: csize,
@@ -352,13 +258,17 @@ fn write_in_order<W: Write>(
                 write_local_header(out, &entry, opts.dos_time).map_err(io_err)?;
                 match c.data {
                     Data::Memory(bytes) => out.write_all(&bytes).map_err(io_err)?,
-                    Data::Spilled(mut f) => {
-                        io::copy(&mut f, out).map_err(io_err)?;
+                    Data::Spilled(f) => {
+                        // Exactly the size recorded in the headers, whatever the file holds.
+                        let n = io::copy(&mut f.take(c.compressed_size), out).map_err(io_err)?;
+                        if n != c.compressed_size {
+                            return Err(PackageError::zip(out_path, "a compressed entry was cut short"));
+                        }
                     }
                 }
                 central.push(entry);
+                on_entry(&file.name, c.size, c.cached);
                 written.push(WrittenEntry {
-                    name: file.name.clone(),
                     size: c.size,
                     sha256: c.sha256,
                     executable: file.executable,
@@ -390,13 +300,13 @@ fn flags(name: &str) -> u16 {
     if name.is_ascii() { 0 } else { FLAG_UTF8 }
 }
 
-fn method(e: &CentralEntry) -> u16 {
+fn method(e: &CentralEntry<'_>) -> u16 {
     if e.deflated { 8 } else { 0 }
 }
 
 /// The fields local and central headers share, from "version needed" to the name length.
-fn shared_fields(h: &mut Vec<u8>, e: &CentralEntry, (time, date): (u16, u16)) {
-    for v in [VERSION_NEEDED, flags(&e.name), method(e), time, date] {
+fn shared_fields(h: &mut Vec<u8>, e: &CentralEntry<'_>, (time, date): (u16, u16)) {
+    for v in [VERSION_NEEDED, flags(e.name), method(e), time, date] {
         h.extend_from_slice(&v.to_le_bytes());
     }
     for v in [e.crc32, e.compressed_size, e.size] {
@@ -405,7 +315,7 @@ fn shared_fields(h: &mut Vec<u8>, e: &CentralEntry, (time, date): (u16, u16)) {
     h.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
 }
 
-fn write_local_header(w: &mut impl Write, e: &CentralEntry, dos_time: (u16, u16)) -> io::Result<()> {
+fn write_local_header(w: &mut impl Write, e: &CentralEntry<'_>, dos_time: (u16, u16)) -> io::Result<()> {
     let mut h = Vec::with_capacity(30 + e.name.len());
     h.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
     shared_fields(&mut h, e, dos_time);
@@ -416,7 +326,7 @@ fn write_local_header(w: &mut impl Write, e: &CentralEntry, dos_time: (u16, u16)
 
 fn write_central_directory<W: Write>(
     w: &mut Counting<W>,
-    entries: &[CentralEntry],
+    entries: &[CentralEntry<'_>],
     dos_time: (u16, u16),
 ) -> io::Result<()> {
     let start = w.bytes;

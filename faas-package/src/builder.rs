@@ -1,16 +1,22 @@
 //! [`PackageBuilder`]: from a source directory to a [`Package`].
 
-use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
 use crate::archive::{self, ArchiveOptions};
+use crate::cache::{self, DEFAULT_CACHE_LIMIT, EntryCache};
 use crate::deps::{self, DependencyOptions};
+use crate::index;
+use crate::many::ObserverHandle;
 use crate::walk::{self, SourceFile};
-use crate::{ManifestEntry, Package, PackageError, PackageLimits, Runtime, RuntimeFamily, hex, largest};
+use crate::{
+    BuildReport, BuildStats, ManifestEntry, Package, PackageError, PackageLimits, PackageObserver, Progress, Runtime,
+    RuntimeFamily, hex, largest,
+};
 
 /// 1980-01-01T00:00:00Z, the earliest time a zip can record.
 const ZIP_EPOCH: u64 = 315_532_800;
@@ -27,6 +33,20 @@ pub struct PackageBuilder {
     timestamp: Option<u64>,
     level: u32,
     threads: Option<usize>,
+    cache: CacheChoice,
+    cache_limit: u64,
+    stat_index: bool,
+    observer: Option<ObserverHandle>,
+    batch: usize,
+}
+
+/// Where the entry cache is.
+#[derive(Debug, Clone)]
+enum CacheChoice {
+    /// `FAAS_PACKAGE_CACHE`, else the user's cache directory.
+    Default,
+    Dir(PathBuf),
+    Off,
 }
 
 impl PackageBuilder {
@@ -42,6 +62,11 @@ impl PackageBuilder {
             timestamp: None,
             level: 6,
             threads: None,
+            cache: CacheChoice::Default,
+            cache_limit: DEFAULT_CACHE_LIMIT,
+            stat_index: true,
+            observer: None,
+            batch: 0,
         }
     }
 
@@ -94,8 +119,89 @@ impl PackageBuilder {
         self
     }
 
+    /// The entry cache's directory (default: `FAAS_PACKAGE_CACHE`, else
+    /// `$XDG_CACHE_HOME/faas/package`, else `~/.cache/faas/package`). Compressed entries are
+    /// kept there by the hash of their content, level and engine, so a rebuild compresses only
+    /// what changed and writes the same bytes as a cold build. Builds may share it at once.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), faas_package::PackageError> {
+    /// let report = faas_package::PackageBuilder::new("./src")
+    ///     .cache_dir("/ci-cache/faas-package")
+    ///     .build_report()?;
+    /// println!("{} entries from the cache", report.stats.cache_hits);
+    /// # Ok(()) }
+    /// ```
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache = CacheChoice::Dir(dir.into());
+        self
+    }
+
+    /// A cold build: no entry cache and no stat index are read or written.
+    pub fn no_cache(mut self) -> Self {
+        self.cache = CacheChoice::Off;
+        self
+    }
+
+    /// The entry cache's size limit in bytes (default [`DEFAULT_CACHE_LIMIT`], 1 GiB); the
+    /// least recently used entries go first.
+    pub fn cache_limit(mut self, bytes: u64) -> Self {
+        self.cache_limit = bytes;
+        self
+    }
+
+    /// Whether to use the stat index (default `true`, with a cache): files whose size, times,
+    /// inode and mode are as the last build of this tree recorded are not read again. Turn it
+    /// off on file systems that do not keep change times (see the crate docs).
+    pub fn stat_index(mut self, enabled: bool) -> Self {
+        self.stat_index = enabled;
+        self
+    }
+
+    /// Reports every entry written to `observer` (see [`PackageObserver`], [`crate::build_many`]).
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use faas_package::{PackageBuilder, PackageObserver, Progress};
+    ///
+    /// struct Dots;
+    /// impl PackageObserver for Dots {
+    ///     fn entry(&self, p: &Progress<'_>) {
+    ///         eprint!("\r{}/{} files, {} from the cache", p.files_done, p.files_total, p.cache_hits);
+    ///     }
+    /// }
+    /// # fn main() -> Result<(), faas_package::PackageError> {
+    /// PackageBuilder::new("./src").observer(Arc::new(Dots)).build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn observer(mut self, observer: Arc<dyn PackageObserver>) -> Self {
+        self.observer = Some(ObserverHandle(observer));
+        self
+    }
+
+    pub(crate) fn batch_index(mut self, index: usize) -> Self {
+        self.batch = index;
+        self
+    }
+
+    pub(crate) fn source_dir(&self) -> &Path {
+        &self.source
+    }
+
+    /// The compression threads this builder would use.
+    pub(crate) fn thread_count(&self) -> usize {
+        self.threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+
     /// Builds the package. Validates everything before writing; on error no output is left behind.
     pub fn build(self) -> Result<Package, PackageError> {
+        self.build_report().map(|r| r.package)
+    }
+
+    /// Builds the package and says what it took: files, bytes, cache hits and misses.
+    pub fn build_report(self) -> Result<BuildReport, PackageError> {
+        let started = index::now_ns();
         let source = &self.source;
         match fs::metadata(source) {
             Err(_) => {
@@ -131,27 +237,46 @@ impl PackageBuilder {
         let skip: Vec<&str> = staged.iter().filter_map(|s| s.replaces).collect();
         let mut files = walk::walk(source, &skip)?;
         if let Some(staged) = staged.as_ref().filter(|s| s.root.is_dir()) {
-            for (name, file) in walk::walk(&staged.root, &[])? {
-                let name = format!("{}{name}", staged.prefix);
-                files.entry(name.clone()).or_insert(SourceFile { name, ..file });
-            }
+            let extra = walk::walk(&staged.root, &[])?.into_iter().map(|f| SourceFile {
+                name: format!("{}{}", staged.prefix, f.name),
+                skip: staged.prefix.len(),
+                ..f
+            });
+            files = merge_sorted(files, extra.collect());
         }
         if files.is_empty() {
             return Err(PackageError::EmptySource { path: source.clone() });
         }
         if let (Some(_), Some(rt)) = (&candidates, &self.runtime) {
             crate::check_handler(
-                files.values().map(|f| (f.name.as_str(), f.executable)),
+                files.iter().map(|f| (f.name.as_str(), f.executable)),
                 rt,
                 self.handler.as_deref().unwrap_or("bootstrap"),
             )?;
         }
-        let unzipped: u64 = files.values().map(|f| f.size).sum();
+        let unzipped: u64 = files.iter().map(|f| f.size).sum();
         if let Some(limit) = self.limits.max_unzipped.filter(|l| unzipped > *l) {
             return Err(too_large("unzipped", unzipped, limit, &files));
         }
 
-        let files: Vec<SourceFile> = files.into_values().collect();
+        let cache_dir = match &self.cache {
+            CacheChoice::Off => None,
+            CacheChoice::Dir(d) => Some(d.clone()),
+            CacheChoice::Default => cache::default_dir(),
+        };
+        let cache = cache_dir
+            .as_deref()
+            .and_then(|d| EntryCache::open(d, self.level, self.cache_limit));
+        let canonical_source = fs::canonicalize(source).map_err(|e| PackageError::io(source, e))?;
+        let source_key = canonical_source.as_os_str().as_encoded_bytes();
+        let index_path = cache
+            .as_ref()
+            .filter(|_| self.stat_index)
+            .and_then(|c| index::path_for(c.root(), source));
+        if let Some(path) = &index_path {
+            let trusted = index::apply(path, source_key, &mut files);
+            tracing::debug!(index = %path.display(), trusted, files = files.len(), "stat index read");
+        }
         let parent = output
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -166,32 +291,82 @@ impl PackageBuilder {
         let options = ArchiveOptions {
             level: self.level,
             dos_time: dos_time(timestamp),
-            threads: self
-                .threads
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            threads: self.thread_count(),
         };
-        let (written, sha, size) = archive::write_zip(&files, tmp.as_file_mut(), &output, options)?;
+        let (mut files_done, mut bytes_done, mut hits) = (0, 0, 0);
+        let total = files.len();
+        let mut on_entry = |name: &str, size: u64, from_cache: bool| {
+            files_done += 1;
+            bytes_done += size;
+            hits += u64::from(from_cache);
+            if let Some(o) = &self.observer {
+                o.0.entry(&Progress {
+                    build: self.batch,
+                    source,
+                    name,
+                    size,
+                    from_cache,
+                    files_done,
+                    files_total: total,
+                    bytes_done,
+                    cache_hits: hits,
+                });
+            }
+        };
+        let (written, sha, size) = archive::write_zip(
+            &files,
+            tmp.as_file_mut(),
+            &output,
+            options,
+            cache.as_ref(),
+            &mut on_entry,
+        )?;
         if let Some(limit) = self.limits.max_zipped.filter(|l| size > *l) {
-            return Err(too_large(
-                "zipped",
-                size,
-                limit,
-                &files.into_iter().map(|f| (f.name.clone(), f)).collect(),
-            ));
+            return Err(too_large("zipped", size, limit, &files));
         }
         tmp.as_file().sync_all().map_err(|e| PackageError::io(&output, e))?;
         tmp.persist(&output).map_err(|e| PackageError::io(&output, e.error))?;
+        if let Some(path) = &index_path
+            && let Err(e) = index::write(path, source_key, started, &files, written.iter().map(|w| w.sha256))
+        {
+            tracing::warn!(index = %path.display(), error = %e, "stat index not written: the next build reads every file");
+        }
+        let stats = match &cache {
+            Some(c) => {
+                c.finish();
+                BuildStats::from_counters(files.len(), unzipped, &c.counters)
+            }
+            None => BuildStats {
+                files: files.len(),
+                bytes: unzipped,
+                cache_misses: files.len() as u64,
+                ..BuildStats::default()
+            },
+        };
         let manifest: Vec<ManifestEntry> = written
             .into_iter()
-            .map(|w| ManifestEntry {
-                path: w.name,
+            .zip(files)
+            .map(|(w, f)| ManifestEntry {
+                path: f.name,
                 size: w.size,
                 sha256: hex(&w.sha256),
                 executable: w.executable,
             })
             .collect();
-        tracing::info!(output = %output.display(), sha256 = %hex(&sha), size, files = manifest.len(), "package built");
-        Ok(Package::assemble(output, sha, size, manifest))
+        tracing::info!(
+            output = %output.display(),
+            sha256 = %hex(&sha),
+            size,
+            files = manifest.len(),
+            cache_hits = stats.cache_hits,
+            cache_misses = stats.cache_misses,
+            "package built"
+        );
+        Ok(BuildReport {
+            package: Package::assemble(output, sha, size, manifest),
+            stats,
+            cache_dir: cache.map(|_| cache_dir).unwrap_or_default(),
+        })
     }
 }
 
@@ -237,13 +412,35 @@ fn check_output_outside(source: &Path, output: &Path) -> Result<(), PackageError
     Ok(())
 }
 
-fn too_large(what: &'static str, size: u64, limit: u64, files: &BTreeMap<String, SourceFile>) -> PackageError {
+/// Two lists sorted by name as one; on a name in both, `first`'s file is kept.
+fn merge_sorted(first: Vec<SourceFile>, second: Vec<SourceFile>) -> Vec<SourceFile> {
+    let mut out = Vec::with_capacity(first.len() + second.len());
+    let (mut a, mut b) = (first.into_iter().peekable(), second.into_iter().peekable());
+    loop {
+        let take_a = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => match x.name.cmp(&y.name) {
+                std::cmp::Ordering::Less => true,
+                std::cmp::Ordering::Equal => {
+                    b.next();
+                    true
+                }
+                std::cmp::Ordering::Greater => false,
+            },
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return out,
+        };
+        out.extend(if take_a { a.next() } else { b.next() });
+    }
+}
+
+fn too_large(what: &'static str, size: u64, limit: u64, files: &[SourceFile]) -> PackageError {
     PackageError::TooLarge {
         what,
         size,
         limit,
         over: size - limit,
-        largest: largest(files.values().map(|f| (f.name.clone(), f.size)), 5),
+        largest: largest(files.iter().map(|f| (f.name.clone(), f.size)), 5),
     }
 }
 

@@ -14,6 +14,18 @@
 //!   file (`npm ci --omit=dev`), cached by the hash of their inputs (see [`DependencyOptions`]).
 //! * **Streaming and parallel**: files are deflated on every core and written in order to a
 //!   temporary file renamed into place; memory stays bounded whatever the tree's size.
+//! * **Incremental**: compressed entries are kept in a content-addressed cache (key: the
+//!   content's sha256, the level, the deflate engine and the entry format), so a rebuild
+//!   compresses only files whose content changed, and writes the bytes a cold build would.
+//!   Entries are checked by their digest on every read (a corrupt one is rebuilt and counted
+//!   in [`BuildStats::cache_corrupt`]), written atomically (two builds may share a cache),
+//!   and evicted least recently used first past [`PackageBuilder::cache_limit`]. A per-tree
+//!   **stat index** (size, mtime, ctime, inode, mode → sha256) lets unchanged files go unread;
+//!   a file changed within [`RACY_MARGIN`] of the indexing build is read again (the racy-git
+//!   rule), and a change time differing catches an edit that kept size and mtime. An
+//!   unusable cache means a cold build and a warning, never a failed or different package.
+//!   See [`PackageBuilder::cache_dir`], [`PackageBuilder::no_cache`],
+//!   [`PackageBuilder::stat_index`] and [`PackageBuilder::build_report`].
 //!
 //! ```no_run
 //! use faas_package::{PackageBuilder, PackageLimits};
@@ -34,16 +46,25 @@
 
 mod archive;
 mod builder;
+mod cache;
 mod deps;
+mod entry;
 mod error;
+mod index;
+mod many;
 mod read;
+mod report;
 mod runtime;
 mod stale;
 mod walk;
 
 pub use builder::PackageBuilder;
+pub use cache::DEFAULT_CACHE_LIMIT;
 pub use deps::{Architecture, DependencyOptions};
 pub use error::PackageError;
+pub use index::RACY_MARGIN;
+pub use many::{PackageObserver, Progress, build_many};
+pub use report::{BuildReport, BuildStats};
 pub use runtime::{Runtime, RuntimeFamily};
 pub use stale::{STALE_AFTER, remove_stale};
 pub use walk::DEFAULT_IGNORES;

@@ -1,12 +1,13 @@
 //! Reading existing zips: describing one as a [`Package`] and unpacking one safely.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use crate::builder::hash_file;
+use crate::cache::HashWriter;
 use crate::{ManifestEntry, Package, PackageError, hex};
 
 fn open(path: &Path) -> Result<zip::ZipArchive<File>, PackageError> {
@@ -64,8 +65,11 @@ impl Package {
             }
             let mut sha = Sha256::new();
             let room = limit - total;
-            let size = io::copy(&mut (&mut entry).take(room.saturating_add(1)), &mut HashSink(&mut sha))
-                .map_err(|e| PackageError::zip(path, e))?;
+            let size = io::copy(
+                &mut (&mut entry).take(room.saturating_add(1)),
+                &mut HashWriter(&mut sha),
+            )
+            .map_err(|e| PackageError::zip(path, e))?;
             total += size;
             if size > room {
                 return Err(PackageError::TooLarge {
@@ -163,18 +167,6 @@ impl Package {
                     .map_err(|e| PackageError::io(&target, e))?;
             }
         }
-        Ok(())
-    }
-}
-
-struct HashSink<'a>(&'a mut Sha256);
-
-impl Write for HashSink<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }

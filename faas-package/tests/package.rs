@@ -3,19 +3,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::write;
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use faas_package::{DependencyOptions, Package, PackageBuilder, PackageError, PackageLimits, Runtime};
-
-fn write(root: &Path, rel: &str, content: &[u8], mode: u32) {
-    let p = root.join(rel);
-    fs::create_dir_all(p.parent().unwrap()).unwrap();
-    fs::write(&p, content).unwrap();
-    fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
-}
 
 fn sample_tree(root: &Path, order: &[usize], file_mode: u32, exec_mode: u32) {
     let files: Vec<(&str, Vec<u8>, u32)> = vec![

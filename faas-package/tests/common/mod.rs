@@ -1,0 +1,14 @@
+//! Helpers shared by the packaging tests.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// Writes `content` at `root/rel` (making its directories) with `mode`.
+pub fn write(root: &Path, rel: &str, content: &[u8], mode: u32) {
+    let p = root.join(rel);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(&p, content).unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+}

@@ -15,8 +15,11 @@ use faas_core::{Error, FunctionSpec, Provider};
 use support::{Env, spec};
 
 const HANDLER: &str = r#"
+import os
 KEEP = []
 def handler(event, context):
+    if event.get("leak"):
+        raise ValueError("token is " + os.environ["TOKEN"])
     if "alloc_mb" in event:
         KEEP.append(bytearray(event["alloc_mb"] << 20))
     n = 0
@@ -232,4 +235,27 @@ async fn a_size_that_always_fails_is_reported_and_the_winner_goes_to_a_label() {
     assert_eq!((live.version.as_str(), live.spec.memory_mb), (version.as_str(), chosen));
     // The function stays at the winner; the rest is put back and removed.
     nothing_left(&env.provider, "hungry", &spec.clone().memory_mb(chosen)).await;
+}
+
+#[tokio::test]
+async fn a_secret_quoted_by_a_failing_handler_never_reaches_the_report() {
+    let _serial = SERIAL.lock().await;
+    let env = Env::new(HANDLER);
+    let spec = tuned_spec("leaky");
+    env.deploy(&spec).await;
+    let options = TuneOptions::new()
+        .memory([512])
+        .invocations(2)
+        .payload(serde_json::json!({"leak": true}));
+    let report = tune(&env.provider, "leaky", &options).await.unwrap();
+    let failed = report.values[0].failed.clone().unwrap();
+    assert!(failed.contains("token is ***"), "{failed}");
+    for shown in [
+        report.to_string(),
+        serde_json::to_string(&report).unwrap(),
+        format!("{report:?}"),
+    ] {
+        assert!(!shown.contains("s3cr3t-value"), "{shown}");
+    }
+    nothing_left(&env.provider, "leaky", &spec).await;
 }

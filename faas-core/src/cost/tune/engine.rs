@@ -95,12 +95,23 @@ pub async fn tune_observed(
     });
 
     let mut made = Made::default();
+    // A failing handler's message may quote a secret variable: errors are masked with the
+    // spec's secret values (longest first) before they reach the report.
+    let mut secrets: Vec<String> = original
+        .spec
+        .secret_env
+        .iter()
+        .filter_map(|k| original.spec.environment.get(k).cloned())
+        .filter(|v| v.len() >= 3)
+        .collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     let run = Run {
         provider,
         function,
         options,
         observer,
         original: &original,
+        secrets: &secrets,
     };
     let outcome = match info.capability.label_model {
         LabelModel::None => run.in_place(&sizes, &mut made).await,
@@ -189,6 +200,7 @@ struct Run<'a> {
     options: &'a TuneOptions,
     observer: &'a dyn TuneObserver,
     original: &'a Deployment,
+    secrets: &'a [String],
 }
 
 impl Run<'_> {
@@ -330,11 +342,16 @@ impl Run<'_> {
                     let mut request = InvokeRequest::json(&serde_json::Value::Null);
                     request.payload = body;
                     request.qualifier = target.qualifier.clone();
-                    let sample = sample_of(
+                    let mut sample = sample_of(
                         target.memory_mb,
                         payload,
                         self.provider.invoke(self.function, &request).await,
                     );
+                    sample.error = sample.error.map(|e| {
+                        self.secrets
+                            .iter()
+                            .fold(e, |text, secret| text.replace(secret.as_str(), crate::REDACTED))
+                    });
                     self.observer.event(&super::TuneEvent::Invoked {
                         memory_mb: target.memory_mb,
                         failed: sample.error.is_some(),

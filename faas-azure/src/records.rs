@@ -148,14 +148,12 @@ impl Blobs {
         body: Option<&[u8]>,
     ) -> Result<Answer> {
         let what = format!("{method} record blob {name}");
-        let mut attempts = 0u32;
-        let mut answer = retry
-            .retry_if(&what, Error::is_transient, || {
-                attempts += 1;
+        let (mut answer, retried) = retry
+            .retry_counted(&what, Error::is_transient, || {
                 self.once(method.clone(), name, headers, body, &what)
             })
             .await?;
-        answer.retried = attempts > 1;
+        answer.retried = retried;
         Ok(answer)
     }
 

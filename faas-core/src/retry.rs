@@ -77,6 +77,28 @@ impl RetryConfig {
         self.retry_if(operation, Error::is_retryable, call).await
     }
 
+    /// [`RetryConfig::retry_if`], also saying whether the answer came from a retry (a
+    /// conditional write whose first attempt may have landed unseen needs to know).
+    pub async fn retry_counted<T, F, Fut>(
+        &self,
+        operation: &str,
+        retryable: fn(&Error) -> bool,
+        mut call: F,
+    ) -> Result<(T, bool)>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut attempts = 0u32;
+        let value = self
+            .retry_if(operation, retryable, || {
+                attempts += 1;
+                call()
+            })
+            .await?;
+        Ok((value, attempts > 1))
+    }
+
     /// Like [`RetryConfig::retry`], retrying only the errors `retryable` picks — for callers
     /// that handle conflicts themselves: `retry_if(op, Error::is_transient, call)`.
     pub async fn retry_if<T, F, Fut>(&self, operation: &str, retryable: fn(&Error) -> bool, mut call: F) -> Result<T>

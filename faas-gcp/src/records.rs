@@ -144,16 +144,14 @@ impl Bucket {
     /// under the API's `RetryConfig`; every other answer is the caller's to read.
     async fn send(&self, method: Method, url: &Url, body: Option<&[u8]>, target: Target<'_>) -> Result<Answer> {
         let what = format!("{method} {}", url.path());
-        let mut attempts = 0u32;
-        let mut answer = self
+        let (mut answer, retried) = self
             .api
             .retry
-            .retry_if(&what, Error::is_transient, || {
-                attempts += 1;
+            .retry_counted(&what, Error::is_transient, || {
                 self.once(method.clone(), url, body, target, &what)
             })
             .await?;
-        answer.retried = attempts > 1;
+        answer.retried = retried;
         Ok(answer)
     }
 

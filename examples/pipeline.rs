@@ -2,13 +2,15 @@
 //!
 //! ```text
 //! cargo run -p examples --example pipeline -- examples/pipelines/lambda.yaml --env dev \
-//!     [--dry-run] [--report-dir DIR] [--provider local|aws] [--state-dir .faas]
+//!     [--dry-run] [--report-dir DIR] [--provider local|aws|gcp|azure] [--state-dir .faas]
 //! ```
 //! Exits 0 when every step passed, 1 when a step or test case failed, 2 when the file is wrong.
-//! `--provider aws` (build with `--features aws`) reads `aws_lambda_integration`: region,
-//! `auth` (`access_key` or `iam_role` with `external_id`), `deployment.bucket`/`prefix`;
-//! without that block, the environment's settings (as the deploy example). `AWS_ENDPOINT_URL`
-//! points it at an emulator such as moto.
+//! `--provider` picks the provider of steps that name none; a step's `provider: aws|gcp|azure`
+//! picks its own. Each cloud a step acts on is built (with `--features aws|gcp|azure`) from its
+//! block — `aws_lambda_integration`, `gcp_functions_integration`, `azure_functions_integration`,
+//! keys in the README — or, when the file has no block for it, from the environment as the
+//! deploy example does. `AWS_ENDPOINT_URL`, `FAAS_GCP_*_URL` and `FAAS_AZURE_*` point them at
+//! emulators and fakes.
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -18,9 +20,7 @@ use clap::Parser;
 use examples::Which;
 use faas_core::Provider;
 use faas_core::local::LocalProvider;
-use faas_core::pipeline::{
-    Event, FigureSink, Pipeline, PipelineReport, ProviderSet, Resolved, StepStatus, write_reports,
-};
+use faas_core::pipeline::{Event, Pipeline, PipelineReport, ProviderSet, StepStatus, write_reports};
 use faas_core::rollout::RolloutEvent;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -45,85 +45,6 @@ struct Args {
     /// The local provider's state directory.
     #[arg(long, default_value = ".faas")]
     state_dir: PathBuf,
-}
-
-#[cfg(feature = "aws")]
-/// The AWS provider from the pipeline's `aws_lambda_integration` block, and the CloudWatch
-/// sink for the run's own figures (`monitoring.cloudwatch`).
-async fn aws(resolved: &Resolved) -> anyhow::Result<(Arc<dyn Provider>, Arc<dyn FigureSink>)> {
-    use faas_aws::{AssumeRole, AwsBuilder, StaticKeys};
-    let Some(block) = resolved.integrations.get("aws_lambda_integration") else {
-        // No block (the file names no account): the environment's, as the deploy example
-        // takes it — region, profile or keys, AWS_ENDPOINT_URL, FAAS_AWS_BUCKET.
-        let aws = AwsBuilder::from_env().build().await?;
-        let sink = Arc::new(aws.figure_sink());
-        return Ok((Arc::new(aws), sink));
-    };
-    // A setting that is there but not a string (`secret_access_key: 12345`) is an error naming
-    // the key — never its value, which may be a secret — not an empty string.
-    let mut wrong_type = None;
-    let mut s = |path: &[&str]| -> Option<String> {
-        let mut v = block.settings.get(path[0])?;
-        for p in &path[1..] {
-            v = v.get(*p)?;
-        }
-        let text = v.as_str().map(str::to_string);
-        if text.is_none() && !v.is_null() {
-            wrong_type.get_or_insert_with(|| format!("aws_lambda_integration.{}", path.join(".")));
-        }
-        text
-    };
-    let mut b = AwsBuilder::from_env();
-    if let Some(r) = s(&["region"]) {
-        b = b.region(r);
-    }
-    if let Some(bucket) = s(&["deployment", "bucket"]) {
-        b = b.bucket(bucket);
-    }
-    if let Some(prefix) = s(&["deployment", "prefix"]) {
-        b = b.prefix(prefix);
-    }
-    match s(&["auth", "type"]).as_deref() {
-        Some("access_key") => {
-            let required = |v: Option<String>, key: &str| {
-                v.filter(|v| !v.is_empty()).ok_or_else(|| {
-                    anyhow::anyhow!("aws_lambda_integration.auth.{key} is missing: access_key auth needs it")
-                })
-            };
-            let access_key_id = s(&["auth", "access_key_id"]);
-            let secret_access_key = s(&["auth", "secret_access_key"]);
-            let session_token = s(&["auth", "session_token"]);
-            if let Some(key) = wrong_type.take() {
-                anyhow::bail!("{key} must be a string: quote the value in the pipeline file");
-            }
-            b = b.static_keys(StaticKeys {
-                access_key_id: required(access_key_id, "access_key_id")?,
-                secret_access_key: required(secret_access_key, "secret_access_key")?,
-                session_token,
-            })
-        }
-        Some("iam_role") => {
-            b = b.assume_role(AssumeRole {
-                role_arn: s(&["auth", "role_arn"]).ok_or_else(|| anyhow::anyhow!("auth.role_arn is missing"))?,
-                external_id: s(&["auth", "external_id"]),
-                session_name: s(&["auth", "session_name"]),
-                duration: None,
-            })
-        }
-        Some(other) => anyhow::bail!("aws_lambda_integration.auth.type {other:?}: expected access_key or iam_role"),
-        None => {}
-    }
-    if let Some(key) = wrong_type {
-        anyhow::bail!("{key} must be a string: quote the value in the pipeline file");
-    }
-    let aws = b.build().await?;
-    let sink = Arc::new(aws.figure_sink());
-    Ok((Arc::new(aws), sink))
-}
-
-#[cfg(not(feature = "aws"))]
-async fn aws(_: &Resolved) -> anyhow::Result<(Arc<dyn Provider>, Arc<dyn FigureSink>)> {
-    anyhow::bail!("this build has no AWS support: run with `--features aws`")
 }
 
 fn progress(total: usize) -> ProgressBar {
@@ -245,16 +166,25 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
     let pipeline = Pipeline::load(&args.file)?.dry_run(args.dry_run);
     let resolved = pipeline.resolve(args.env.as_deref())?;
     let local: Arc<dyn Provider> = Arc::new(LocalProvider::builder().state_dir(&args.state_dir).build()?);
-    let mut providers = ProviderSet::new("local", local);
-    match args.provider {
-        Which::Local => {}
-        Which::Aws => {
-            let (aws, figures) = aws(&resolved).await?;
-            providers = providers.with("aws", aws).default_to("aws").publish_figures_to(figures);
+    let default = match args.provider {
+        Which::Local => "local",
+        Which::Aws => "aws",
+        Which::Gcp => "gcp",
+        Which::Azure => "azure",
+    };
+    let mut providers = ProviderSet::new("local", local).default_to(default);
+    // Every cloud a step acts on, from its block (or the environment when the file has none).
+    for name in resolved.providers_used(default) {
+        if name == "local" {
+            continue;
         }
-        Which::Gcp | Which::Azure => anyhow::bail!(
-            "the pipeline example runs on the local and AWS providers; deploy to GCP or Azure with the deploy example"
-        ),
+        let built = examples::blocks::build(&name, resolved.provider_configs.get(&name))
+            .await
+            .map_err(|e| e.context(format!("building the {name} provider")))?;
+        providers = providers.with(&name, built.provider);
+        if let Some(figures) = built.figures {
+            providers = providers.publish_figures_to(figures);
+        }
     }
     let bar = progress(resolved.step_count());
     let report = resolved.run(&providers, &|e: &Event| observe(&bar, e)).await;

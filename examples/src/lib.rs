@@ -1,6 +1,8 @@
 //! Helpers shared by the runnable examples (see the `[[example]]` targets).
 #![allow(clippy::print_stdout)]
 
+pub mod blocks;
+
 /// Targets whose debug and trace output dumps requests (headers with session tokens,
 /// signatures, bearer tokens, SAS, function keys): capped at `info` unless `RUST_LOG` names
 /// them explicitly.

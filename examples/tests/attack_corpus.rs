@@ -304,17 +304,7 @@ async fn attack_corpus_on_aws_through_moto() {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let aws = faas_aws::AwsBuilder::default()
-        .region("us-east-1")
-        .endpoint_url(&moto.url)
-        .static_keys(faas_aws::StaticKeys {
-            access_key_id: "testing".into(),
-            secret_access_key: "testing".into(),
-            session_token: None,
-        })
-        .build()
-        .await
-        .unwrap();
+    let aws = common::moto_provider(&moto.url).await;
     let mut results = Vec::new();
     for case in corpus().into_iter().filter(|c| c.provider == "aws") {
         let env = env.clone();

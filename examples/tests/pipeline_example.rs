@@ -170,7 +170,8 @@ fn a_numeric_secret_key_is_an_error_naming_the_key() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("auth.secret_access_key must be a string") && !err.contains("98765432109876"),
+        err.contains("numeric.yaml:4:57: aws_lambda_integration.auth.secret_access_key: must be a string")
+            && !err.contains("98765432109876"),
         "{err}"
     );
 }

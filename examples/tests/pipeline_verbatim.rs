@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{example, ric_python};
+use common::{example, output_text as text, pipeline_report as report, ric_python};
 
 /// The file, byte for byte.
 const VERBATIM: &str = r#"lambda_deployment_pipeline:
@@ -151,18 +151,6 @@ fn run(dir: &Path, path: &str, extra: &[&str]) -> Output {
         .env("PATH", path)
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn report(dir: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(dir.join("reports/report.json")).unwrap()).unwrap()
 }
 
 fn status<'a>(report: &'a serde_json::Value, step: &str) -> &'a str {

@@ -29,3 +29,33 @@ pub fn ric_python(test: &str) -> Option<String> {
         }
     }
 }
+
+/// A finished command's stdout and stderr, for assertion messages.
+pub fn output_text(o: &std::process::Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `reports/report.json` under `dir`, as the pipeline example wrote it.
+pub fn pipeline_report(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("reports/report.json")).unwrap()).unwrap()
+}
+
+/// The AWS provider talking to moto at `url` with its test keys.
+#[cfg(feature = "aws")]
+pub async fn moto_provider(url: &str) -> faas_aws::AwsProvider {
+    faas_aws::AwsBuilder::default()
+        .region("us-east-1")
+        .endpoint_url(url)
+        .static_keys(faas_aws::StaticKeys {
+            access_key_id: "testing".into(),
+            secret_access_key: "testing".into(),
+            session_token: None,
+        })
+        .build()
+        .await
+        .unwrap()
+}

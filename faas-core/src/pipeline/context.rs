@@ -99,7 +99,9 @@ pub struct RunContext<'a> {
     pub(crate) last_package: Option<String>,
     pub(crate) versions: BTreeMap<String, String>,
     /// Functions an earlier step deployed (or, in a dry run, planned to).
-    pub(crate) deployed: std::collections::BTreeSet<String>,
+    pub(crate) deployed: std::collections::BTreeSet<(String, String)>,
+    /// The running step's provider, by its name in the run's set.
+    pub(crate) provider: String,
     /// What earlier upload steps stored under the names they were given (`s3://b/k`): the
     /// package, and where the provider holds it (`None` where it has no named store).
     pub(crate) uploads: BTreeMap<String, (Package, Option<crate::ArtifactRef>)>,
@@ -170,14 +172,22 @@ impl RunContext<'_> {
         self.uploads.get(uri)
     }
 
-    /// Records that a step deployed `function` (or, in a dry run, planned to).
-    pub fn remember_deployed(&mut self, function: &str) {
-        self.deployed.insert(function.to_string());
+    /// The name (in the run's [`ProviderSet`](crate::pipeline::ProviderSet)) of the provider
+    /// the running step acts on.
+    pub fn provider_name(&self) -> &str {
+        &self.provider
     }
 
-    /// Whether an earlier step of this run deployed (or planned to deploy) `function`.
+    /// Records that a step deployed `function` (or, in a dry run, planned to) on the running
+    /// step's provider.
+    pub fn remember_deployed(&mut self, function: &str) {
+        self.deployed.insert((self.provider.clone(), function.to_string()));
+    }
+
+    /// Whether an earlier step of this run deployed (or planned to deploy) `function` on the
+    /// running step's provider (a deploy to AWS does not make the function exist on GCP).
     pub fn deployed_earlier(&self, function: &str) -> bool {
-        self.deployed.contains(function)
+        self.deployed.contains(&(self.provider.clone(), function.to_string()))
     }
 
     /// The version published for `function` earlier in this run.

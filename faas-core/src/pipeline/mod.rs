@@ -26,6 +26,7 @@
 //! A dry run plans deploys and label moves and calls no mutating API. Your own step types
 //! register in a [`StepRegistry`]; their factories read the step's [`StepConfig`].
 
+mod blocks;
 mod config;
 mod context;
 mod figures;
@@ -36,6 +37,7 @@ mod steps;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+pub use blocks::{BLOCKS, ConfigKey, ProviderConfig, block_of, keys_markdown};
 pub use config::{Environment, Integration, PipelineFile, Redactor};
 pub use context::{Event, Observer, RunContext};
 pub use figures::{FigureSink, FigureUnit, RunFigure, run_figures};
@@ -68,6 +70,9 @@ pub struct Resolved {
     pub(crate) redactor: Redactor,
     /// The provider blocks after interpolation (`aws_lambda_integration`, ...), enabled ones only.
     pub integrations: BTreeMap<String, Integration>,
+    /// The enabled blocks as builder config keys, by provider name (`aws`, `gcp`, `azure`):
+    /// build each with its crate's builder (`from_env()`, then `with_config` per key).
+    pub provider_configs: BTreeMap<String, ProviderConfig>,
     /// Where the run's own figures go (`aws_lambda_integration.monitoring.cloudwatch`).
     pub(crate) monitoring: Option<String>,
 }
@@ -262,6 +267,23 @@ impl Pipeline {
                 steps,
             });
         }
+        let locator = blocks::Locator {
+            file: &self.file,
+            source: &self.source,
+        };
+        let provider_configs = blocks::provider_configs(&integrations, &locator)?;
+        let env_provider = env.as_ref().and_then(|e| e.provider.clone());
+        if let Some(p) = &env_provider {
+            let at = locator.at("environments", &[environment.unwrap_or_default(), "provider"]);
+            self.check_provider_named(p, at, &provider_configs)?;
+        }
+        for stage in &stages {
+            for step in &stage.steps {
+                if let Some(p) = &step.provider {
+                    self.check_provider_named(p, self.at(&step.name), &provider_configs)?;
+                }
+            }
+        }
         let monitoring =
             figures::cloudwatch_namespace(integrations.get("aws_lambda_integration").map(|i| &i.settings))?;
         Ok(Resolved {
@@ -270,10 +292,42 @@ impl Pipeline {
             base_dir: self.base_dir.clone(),
             dry_run: self.dry_run,
             environment: environment.map(str::to_string),
-            provider: env.and_then(|e| e.provider),
+            provider: env_provider,
             redactor: Redactor::new(secrets),
             integrations,
+            provider_configs,
         })
+    }
+
+    /// A builtin cloud a step (or the environment) names needs its block, enabled: an error
+    /// at `at` otherwise. `local` and your own providers' names are checked against the
+    /// [`ProviderSet`] before anything runs.
+    fn check_provider_named(
+        &self,
+        provider: &str,
+        at: String,
+        configs: &BTreeMap<String, ProviderConfig>,
+    ) -> Result<()> {
+        let Some(block) = blocks::block_of(provider) else {
+            return Ok(());
+        };
+        if configs.contains_key(provider) {
+            return Ok(());
+        }
+        let disabled = [
+            &self.parsed.aws_lambda_integration,
+            &self.parsed.gcp_functions_integration,
+            &self.parsed.azure_functions_integration,
+        ]
+        .into_iter()
+        .zip(["aws", "gcp", "azure"])
+        .any(|(b, p)| p == provider && b.as_ref().is_some_and(|b| !b.enabled));
+        let why = if disabled {
+            format!("its block `{block}` has `enabled: false`: enable it, or pick another provider")
+        } else {
+            format!("the file has no `{block}` block: add one (its keys are in the README), or pick another provider")
+        };
+        Err(Error::invalid(at, format!("provider: {provider}"), why))
     }
 
     fn locate(&self, step: &str, e: Error) -> Error {
@@ -302,6 +356,22 @@ impl Resolved {
     /// Runs every stage.
     pub async fn run(&self, providers: &ProviderSet, observer: &dyn Observer) -> PipelineReport {
         run::run(self, providers, observer).await
+    }
+
+    /// The providers the steps act on, by name: those steps name, and `default` (the
+    /// [`ProviderSet`]'s) when a step names none and the environment chooses none — the
+    /// providers a run must build.
+    pub fn providers_used(&self, default: &str) -> BTreeSet<String> {
+        self.stages
+            .iter()
+            .flat_map(|s| &s.steps)
+            .map(|step| {
+                step.provider
+                    .clone()
+                    .or_else(|| self.provider.clone())
+                    .unwrap_or_else(|| default.to_string())
+            })
+            .collect()
     }
 
     /// How many steps the pipeline has.

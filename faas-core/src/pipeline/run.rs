@@ -52,6 +52,11 @@ impl ProviderSet {
         self
     }
 
+    /// The name a step's `provider:` resolves to (the default when it names none).
+    pub(crate) fn name_of(&self, name: Option<&str>) -> String {
+        name.unwrap_or(&self.default).to_string()
+    }
+
     pub(crate) fn get(&self, name: Option<&str>) -> Result<Arc<dyn Provider>> {
         let name = name.unwrap_or(&self.default);
         self.providers.get(name).cloned().ok_or_else(|| {
@@ -80,10 +85,19 @@ pub(crate) async fn run(pipeline: &Resolved, providers: &ProviderSet, observer: 
         last_package: None,
         versions: BTreeMap::new(),
         deployed: Default::default(),
+        provider: String::new(),
         uploads: BTreeMap::new(),
     };
     let mut reports = Vec::new();
-    let mut failed = false;
+    // Every step's provider is in the set before anything runs: a pipeline that would stop
+    // half-way for want of one does not start.
+    let unavailable = pipeline.stages.iter().flat_map(|s| &s.steps).find_map(|step| {
+        providers
+            .get(step.provider.as_deref().or(pipeline.provider.as_deref()))
+            .err()
+            .map(|e| (step.name.clone(), e))
+    });
+    let mut failed = unavailable.is_some();
     for stage in &pipeline.stages {
         let stage_span = tracing::info_span!("stage", stage = %stage.name);
         observer.event(&Event::StageStarted {
@@ -102,13 +116,21 @@ pub(crate) async fn run(pipeline: &Resolved, providers: &ProviderSet, observer: 
                 tests: Vec::new(),
                 plans: Vec::new(),
             };
-            if !failed {
+            if let Some((name, e)) = &unavailable {
+                if *name == step.name {
+                    report.status = StepStatus::Failed;
+                    report.summary = ctx.redact(&format!("{e}: nothing ran"));
+                } else {
+                    report.summary = format!("skipped: step {name} names a provider this run does not have");
+                }
+            } else if !failed {
                 observer.event(&Event::StepStarted {
                     stage: stage.name.clone(),
                     step: step.name.clone(),
                     kind: step.kind.clone(),
                 });
                 ctx.step = step.name.clone();
+                ctx.provider = providers.name_of(step.provider.as_deref().or(pipeline.provider.as_deref()));
                 let t = Instant::now();
                 let span = tracing::info_span!(parent: &stage_span, "step", step = %step.name, kind = %step.kind);
                 let result = match providers.get(step.provider.as_deref().or(pipeline.provider.as_deref())) {

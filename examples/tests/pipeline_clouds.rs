@@ -110,6 +110,19 @@ async fn the_azure_pipeline_runs_green_against_the_fake_and_azurite() {
         .unwrap();
     assert_eq!(azure.get("hello").await.unwrap().spec.timeout_s, 30);
     azure.get_label("hello", "staging").await.unwrap();
+    // An Elastic Premium app (the fake's plan) and its slot each got a content share of
+    // their own, on the storage account's connection string, read from the fake's store.
+    let app = fake.settings("hello-app");
+    let slot = fake.settings("hello-app-staging");
+    for s in [&app, &slot] {
+        assert_eq!(
+            s.get("WEBSITE_CONTENTAZUREFILECONNECTIONSTRING"),
+            s.get("AzureWebJobsStorage"),
+            "{s:?}"
+        );
+        assert!(s.get("WEBSITE_CONTENTSHARE").is_some_and(|n| n.len() <= 63), "{s:?}");
+    }
+    assert_ne!(app["WEBSITE_CONTENTSHARE"], slot["WEBSITE_CONTENTSHARE"]);
 }
 
 #[cfg(all(feature = "aws", feature = "gcp", feature = "azure"))]

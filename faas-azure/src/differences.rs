@@ -73,7 +73,14 @@ pub(crate) fn differences(
         d.tags = true;
         diff("tags", Some(format!("{tags:?}")), Some(format!("{:?}", spec.tags)));
     }
-    let want = desired_settings(current, spec, hosting, storage, None);
+    let want = desired_settings(
+        current,
+        spec,
+        hosting,
+        storage,
+        None,
+        site.name.as_deref().unwrap_or_default(),
+    );
     let keys: std::collections::BTreeSet<&String> = want.keys().chain(current.keys()).collect();
     for k in keys {
         let (from, to) = (current.get(k), want.get(k));
@@ -125,13 +132,14 @@ mod tests {
             Hosting::Premium,
             "conn",
             Some(("ab", Some("url".into()))),
+            "app-1",
         );
         assert_eq!(first["A"], "1");
         assert_eq!(first["APPLICATIONINSIGHTS_CONNECTION_STRING"], "keep");
         assert_eq!(first[TIMEOUT], "00:00:03");
         let mut smaller = spec();
         smaller.environment.remove("A");
-        let second = desired_settings(&first, &smaller, Hosting::Premium, "conn", None);
+        let second = desired_settings(&first, &smaller, Hosting::Premium, "conn", None, "app-1");
         assert!(!second.contains_key("A"));
         assert_eq!(
             second[RUN_FROM_PACKAGE], "url",

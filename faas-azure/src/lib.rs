@@ -12,8 +12,11 @@
 //!   `Retry-After`). App settings are read, merged and written (the `PUT` replaces them all):
 //!   `FUNCTIONS_WORKER_RUNTIME`, `FUNCTIONS_EXTENSION_VERSION=~4`, `AzureWebJobsStorage` built
 //!   from the storage account's `listKeys`, the timeout
-//!   (`AzureFunctionsJobHost__functionTimeout`) and the spec's environment; settings that are
-//!   not ours are kept. Nothing changed ⇒ no write.
+//!   (`AzureFunctionsJobHost__functionTimeout`) and the spec's environment; on Elastic
+//!   Premium the content share Microsoft documents for that plan
+//!   (`WEBSITE_CONTENTAZUREFILECONNECTIONSTRING`, `WEBSITE_CONTENTSHARE`: a valid share name of
+//!   its own per app and per slot), added once and then kept as found; settings that are not
+//!   ours are kept. Nothing changed ⇒ no write.
 //! * **Code**: run-from-package (default on Premium and Dedicated: the package blob's
 //!   read-only SAS URL in `WEBSITE_RUN_FROM_PACKAGE`, then a trigger sync), Kudu zipdeploy
 //!   (`/api/zipdeploy?isAsync=true`, polling the deployment; status 3 fails with its log) or

@@ -291,11 +291,19 @@ impl ProviderBackend for AzureProvider {
                     hosting,
                     conn,
                     code.map(|u| (artifact.sha256.as_str(), Some(u))),
+                    &at.name(),
                 );
                 let site = self.sites.create(at, spec, &settings, &container_url).await?;
                 if !run_from_package {
                     self.sites.kudu_deploy(at, &site, &kudu_zip()?, artifact.size).await?;
-                    let with_code = desired_settings(&settings, spec, hosting, conn, Some((&artifact.sha256, None)));
+                    let with_code = desired_settings(
+                        &settings,
+                        spec,
+                        hosting,
+                        conn,
+                        Some((&artifact.sha256, None)),
+                        &at.name(),
+                    );
                     self.sites.put_settings(at, &with_code).await?;
                 }
                 self.sites.sync_triggers(at).await?;

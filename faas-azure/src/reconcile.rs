@@ -99,7 +99,7 @@ impl Sites {
             None => None,
             Some((_, sha)) => Some((sha.as_str(), self.push_code(at, &now.site, source()?).await?)),
         };
-        let next = desired_settings(&now.settings, spec, self.hosting, storage, code);
+        let next = desired_settings(&now.settings, spec, self.hosting, storage, code, &at.name());
         if next != now.settings {
             self.put_settings(at, &next).await?;
             self.sync_triggers(at).await?;

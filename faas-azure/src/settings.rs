@@ -30,6 +30,11 @@ pub(crate) const DEPLOYMENT_STORAGE: &str = "DEPLOYMENT_STORAGE_CONNECTION_STRIN
 const WORKER: &str = "FUNCTIONS_WORKER_RUNTIME";
 /// The Functions host version (`~4`).
 pub(crate) const EXTENSION: &str = "FUNCTIONS_EXTENSION_VERSION";
+/// Elastic Premium: the storage connection string of the app's content file share
+/// (Microsoft's Functions app-settings reference: Premium and Windows Consumption only).
+pub(crate) const CONTENT_CONNECTION: &str = "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING";
+/// Elastic Premium: the name of that file share (set together with the connection string).
+pub(crate) const CONTENT_SHARE: &str = "WEBSITE_CONTENTSHARE";
 
 /// App settings this provider manages; a spec cannot set them.
 pub const AZURE_RESERVED_ENV: &[&str] = &[
@@ -44,8 +49,8 @@ pub const AZURE_RESERVED_ENV: &[&str] = &[
     DEPLOYMENT_STORAGE,
     WORKER,
     EXTENSION,
-    "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
-    "WEBSITE_CONTENTSHARE",
+    CONTENT_CONNECTION,
+    CONTENT_SHARE,
     "SCM_DO_BUILD_DURING_DEPLOYMENT",
 ];
 
@@ -53,6 +58,7 @@ pub const AZURE_RESERVED_ENV: &[&str] = &[
 /// string, are kept out of plans and logs all the same).
 pub(crate) const SECRET_SETTINGS: &[&str] = &[
     STORAGE,
+    CONTENT_CONNECTION,
     DEPLOYMENT_STORAGE,
     RUN_FROM_PACKAGE,
     crate::app_insights::CONNECTION_STRING,
@@ -94,14 +100,44 @@ pub(crate) fn shown_value(
     })
 }
 
-/// The app settings `spec` means on top of `current`: variables the spec no longer has are
-/// removed, everything else not ours is kept (the PUT replaces them all).
+/// The Azure Files share name for `site` (`app`, or `app/slot`): the rules of share names
+/// (3–63 characters, lowercase letters, digits and single hyphens, starting and ending with a
+/// letter or digit), the site's name made to fit, then 8 hex digits of its sha256 so that
+/// `app-x/y` and `app/x-y` do not share.
+pub(crate) fn content_share(site: &str) -> String {
+    use sha2::Digest;
+    let mut base = String::new();
+    for c in site.chars().map(|c| c.to_ascii_lowercase()) {
+        if c.is_ascii_alphanumeric() {
+            base.push(c);
+        } else if !base.is_empty() && !base.ends_with('-') {
+            base.push('-');
+        }
+    }
+    base.truncate(54);
+    let base = base.trim_end_matches('-');
+    let hash: String = sha2::Sha256::digest(site.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if base.is_empty() {
+        hash[..8].to_string()
+    } else {
+        format!("{base}-{}", &hash[..8])
+    }
+}
+
+/// The app settings `spec` means on top of `current` for the site named `site` (`app` or
+/// `app/slot`): variables the spec no longer has are removed, everything else not ours is
+/// kept (the PUT replaces them all). On Elastic Premium the content share settings are added
+/// once and then kept as they are: a new share name would leave the app's files behind.
 pub(crate) fn desired_settings(
     current: &Settings,
     spec: &FunctionSpec,
     hosting: Hosting,
     storage: &str,
     code: Option<(&str, Option<String>)>,
+    site: &str,
 ) -> Settings {
     let mut s = current.clone();
     s.insert(FUNCTION.into(), spec.name.clone());
@@ -121,6 +157,11 @@ pub(crate) fn desired_settings(
         spec.azure.extension_version.clone().unwrap_or_else(|| "~4".into()),
     );
     s.insert(STORAGE.into(), storage.to_string());
+    if hosting == Hosting::Premium {
+        s.entry(CONTENT_CONNECTION.into())
+            .or_insert_with(|| storage.to_string());
+        s.entry(CONTENT_SHARE.into()).or_insert_with(|| content_share(site));
+    }
     if hosting == Hosting::Flex {
         s.insert(DEPLOYMENT_STORAGE.into(), storage.to_string());
         s.remove(WORKER);
@@ -154,5 +195,54 @@ pub(crate) fn check_owner(app: &str, settings: &Settings, function: &str) -> Res
             ),
         )),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_share_name(s: &str) -> bool {
+        (3..=63).contains(&s.len())
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !s.starts_with('-')
+            && !s.ends_with('-')
+            && !s.contains("--")
+    }
+
+    #[test]
+    fn content_share_names_follow_the_share_rules_and_differ_per_site() {
+        let long = "A".repeat(60) + "/Staging--Slot";
+        for site in ["hello-app", "hello-app/staging", "My_App", &long, "--", "x"] {
+            let name = content_share(site);
+            assert!(is_share_name(&name), "{site:?} -> {name:?}");
+        }
+        assert_ne!(content_share("app-x/y"), content_share("app/x-y"));
+        assert_ne!(content_share("app"), content_share("app/staging"));
+        assert_eq!(content_share("hello-app"), content_share("hello-app"));
+    }
+
+    #[test]
+    fn premium_apps_get_their_content_share_once_and_keep_it() {
+        let spec = FunctionSpec::new("f", "python3.12".parse().unwrap(), "function_app.app");
+        let first = desired_settings(&Settings::new(), &spec, Hosting::Premium, "conn-1", None, "app");
+        assert_eq!(first[CONTENT_CONNECTION], "conn-1");
+        assert_eq!(first[CONTENT_SHARE], content_share("app"));
+        // Kept as they are, even when the storage connection string or the name would differ.
+        let mut kept = first.clone();
+        kept.insert(CONTENT_SHARE.into(), "made-by-the-portal".into());
+        let again = desired_settings(&kept, &spec, Hosting::Premium, "conn-2", None, "app");
+        assert_eq!(again[CONTENT_SHARE], "made-by-the-portal");
+        assert_eq!(again[CONTENT_CONNECTION], "conn-1");
+        for hosting in [Hosting::Flex, Hosting::Dedicated] {
+            let s = desired_settings(&Settings::new(), &spec, hosting, "conn", None, "app");
+            assert!(
+                !s.contains_key(CONTENT_SHARE) && !s.contains_key(CONTENT_CONNECTION),
+                "{hosting:?}"
+            );
+        }
+        let shown = shown_value(&spec, &first, CONTENT_CONNECTION, first.get(CONTENT_CONNECTION));
+        assert_eq!(shown.as_deref(), Some(faas_core::REDACTED));
     }
 }

@@ -103,6 +103,7 @@ impl AzureProvider {
                     hosting,
                     conn,
                     Some((&record.sha256, Some(url()?))),
+                    &at.name(),
                 );
                 self.sites
                     .create(at, &record.spec, &settings, &self.store.container_url())

@@ -473,6 +473,7 @@ impl GcpBuilder {
             api: api.clone(),
             base: self.functions_url,
             parent: format!("projects/{project}/locations/{region}"),
+            run_base: self.run_url.clone(),
         };
         let run = Run {
             api: api.clone(),

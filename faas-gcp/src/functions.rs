@@ -20,6 +20,9 @@ pub(crate) struct Functions {
     pub base: String,
     /// `projects/{project}/locations/{region}`.
     pub parent: String,
+    /// The Cloud Run Admin v2 root (ending in `/v2/`): where a function made without Cloud
+    /// Functions would be.
+    pub run_base: String,
 }
 
 /// What a plan read and decided: applying it starts from this instead of reading again.
@@ -36,11 +39,37 @@ impl Functions {
         self.api.get_opt(&self.url(function), Self::target(function)).await
     }
 
-    /// The function resource, or `NotFound`.
+    /// The function resource, or `NotFound` — or `Unsupported` when Cloud Run holds a
+    /// service of that name ([`Functions::run_only`]).
     pub async fn require(&self, function: &str) -> Result<Function> {
-        self.observe(function)
-            .await?
-            .ok_or_else(|| Error::not_found(ResourceKind::Function, function, None))
+        match self.observe(function).await? {
+            Some(f) => Ok(f),
+            None => Err(self
+                .run_only(function)
+                .await?
+                .unwrap_or_else(|| Error::not_found(ResourceKind::Function, function, None))),
+        }
+    }
+
+    /// With no Cloud Functions resource named `function`: the `Unsupported` error to give when
+    /// Cloud Run holds a service of that name — a function deployed through the Cloud Run Admin
+    /// API (as Google now recommends), which faas, deploying through Cloud Functions v2, can
+    /// neither read as a function nor create over. One `GET` of the service.
+    pub async fn run_only(&self, function: &str) -> Result<Option<Error>> {
+        let name = format!("{}/services/{}", self.parent, function.to_ascii_lowercase());
+        let target = Target {
+            kind: ResourceKind::Function,
+            name: &name,
+        };
+        let service: Option<serde_json::Value> = self.api.get_opt(&format!("{}{name}", self.run_base), target).await?;
+        Ok(service.map(|_| {
+            Error::unsupported(
+                "Cloud Run functions",
+                Some(format!(
+                    "{function} is a Cloud Run service ({name}) with no Cloud Functions resource: it was deployed through the Cloud Run Admin API, which faas does not manage yet; deploy it with gcloud run, or give faas a function name of its own"
+                )),
+            )
+        }))
     }
 
     /// `functions:generateUploadUrl`: the signed URL and the `storageSource` it fills.

@@ -119,6 +119,10 @@ impl ProviderBackend for GcpProvider {
 
     async fn plan(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<Plan> {
         let Some(f) = self.functions.observe(&spec.name).await? else {
+            // Creating over a Cloud Run service of the same name would fail late and obscurely.
+            if let Some(e) = self.functions.run_only(&spec.name).await? {
+                return Err(e);
+            }
             return Ok(Plan::to_create(spec, &artifact.sha256));
         };
         let d = differences(&f, spec, &artifact.sha256);

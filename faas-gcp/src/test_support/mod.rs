@@ -239,6 +239,12 @@ impl FakeGcp {
         self.with(|s| s.render_service(function)).unwrap()
     }
 
+    /// A Cloud Run service named `name` with one revision and no Cloud Functions resource: a
+    /// function deployed through the Cloud Run Admin API (`gcloud run deploy --function`).
+    pub fn seed_run_only_service(&self, name: &str) {
+        self.with(|s| s.new_revision(name));
+    }
+
     /// Moves the service's traffic behind the provider's back (another deployer).
     pub fn set_traffic(&self, function: &str, traffic: serde_json::Value) {
         self.with(|s| s.force_traffic(function, traffic));

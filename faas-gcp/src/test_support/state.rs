@@ -153,7 +153,7 @@ impl State {
         self.failing_builds.remove(function)
     }
 
-    fn new_revision(&mut self, function: &str) {
+    pub(super) fn new_revision(&mut self, function: &str) {
         let suffix: String = (0..3).map(|_| self.rng.lowercase()).collect();
         let svc = self.services.entry(function.to_string()).or_insert_with(|| Service {
             generation: 1,

@@ -201,15 +201,20 @@ pub(super) fn web(
                 modified,
                 basic_only: false,
             };
+            let started = s.render(&arm_name, &site);
             let id = start_op(s, Pending::Create { name: key, site });
             let op = format!(
                 "{}/subscriptions/{}/providers/Microsoft.Web/locations/westeurope/operations/{id}?api-version=2023-12-01",
                 s.base,
                 super::SUBSCRIPTION
             );
+            // `WebApps_CreateOrUpdate` / `_CreateOrUpdateSlot` answer 200 or 202 (WebApps.json
+            // 2023-12-01; azure-mgmt-web 7.3 accepts `[200, 202]`), never 201: a new site is
+            // 202 with the operation to follow and the `Site` as it starts.
             (
-                StatusCode::CREATED,
+                StatusCode::ACCEPTED,
                 [("azure-asyncoperation", op), ("retry-after", "0".into())],
+                axum::Json(started),
             )
                 .into_response()
         }

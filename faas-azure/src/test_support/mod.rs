@@ -29,7 +29,9 @@
 //! the operations of azure-rest-api-specs as the official SDKs define them (`arm_specs.rs`:
 //! method, URL template, query parameters and api-version, body members and types); what they
 //! do not allow is answered `400 InvalidRequestContent` and recorded, and the fake panics on
-//! drop while such a violation is unread. What each endpoint is checked against:
+//! drop while such a violation is unread. A path neither vendored nor listed as unchecked is a
+//! violation too, so an endpoint added to the fake is checked from its first request. What
+//! each endpoint is checked against:
 //!
 //! | endpoint | official definition |
 //! |---|---|

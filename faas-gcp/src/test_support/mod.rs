@@ -21,7 +21,9 @@
 //! discovery documents google-api-python-client ships (`discovery.rs`: methods, paths, query
 //! parameters, `updateMask` paths, body fields and enums); what they do not allow is answered
 //! `400 INVALID_ARGUMENT` and recorded, and the fake panics on drop while such a violation is
-//! unread. What each endpoint is checked against:
+//! unread. A path no document covers and not listed as undefined is a violation too, so an
+//! endpoint added to the fake is checked from its first request. What each endpoint is
+//! checked against:
 //!
 //! | endpoint | official definition |
 //! |---|---|

@@ -53,9 +53,13 @@ pub(super) fn create_function(s: &mut State, query: &BTreeMap<String, String>, b
     ok(op)
 }
 
-/// `functions.list`: the functions in name order, `pageSize` at a time (the API's default
-/// when it is absent or 0 is to return them all here); `nextPageToken` is where the next
-/// page starts. `filter` and `orderBy` are refused: the fake does not implement them.
+/// `functions.list`: the functions in name order, `pageSize` at a time ("The largest allowed
+/// page_size is 1,000, if the page_size is omitted or specified as greater than 1,000 then it
+/// will be replaced as 1,000"); `nextPageToken` is where the next page starts. `filter` and
+/// `orderBy` are refused: the fake does not implement them.
+/// The largest `functions.list` page.
+const MAX_PAGE_SIZE: usize = 1000;
+
 pub(super) fn list_functions(s: &State, query: &BTreeMap<String, String>) -> Response {
     for unsupported in ["filter", "orderBy"] {
         if query.get(unsupported).is_some_and(|v| !v.is_empty()) {
@@ -63,8 +67,8 @@ pub(super) fn list_functions(s: &State, query: &BTreeMap<String, String>) -> Res
         }
     }
     let size = match query.get("pageSize").map(|v| v.parse::<usize>()) {
-        None => usize::MAX,
-        Some(Ok(0)) => usize::MAX,
+        None => MAX_PAGE_SIZE,
+        Some(Ok(n)) if n == 0 || n > MAX_PAGE_SIZE => MAX_PAGE_SIZE,
         Some(Ok(n)) => n,
         Some(Err(_)) => return bad_field("page_size", "pageSize must be a non-negative integer"),
     };

@@ -100,6 +100,16 @@ pub(super) fn check(method: &str, path: &str, query: &str, body: &[u8]) -> Resul
     }
 }
 
+/// Checks `body` against the body model `model` (of whichever definition has it).
+pub(super) fn check_body(model: &str, body: &Value) -> Result<(), String> {
+    let models = definitions()
+        .iter()
+        .map(|d| &d["models"])
+        .find(|m| m.get(model).is_some())
+        .ok_or_else(|| format!("no definition has the model {model}"))?;
+    check_value(body, &models[model], models, model, "")
+}
+
 /// Whether `path` fits the URL template: each `{x}` one non-empty segment. ARM matches the
 /// literal segments without regard to case.
 fn url_matches(template: &str, path: &str) -> bool {

@@ -1,7 +1,8 @@
 //! The fake read by Microsoft's own clients: `tests/official/azure_clients.py` drives
 //! azure-mgmt-web (api-version 2023-12-01) and azure-mgmt-storage (2023-05-01) against a
 //! running [`FakeAzure`] (over its TLS, trusting its CA): creates a site and a slot (long-running
-//! operations), gets the site, lists app settings and slots, lists storage keys, and fails on
+//! operations), gets the site, lists app settings and slots, lists storage keys, reads the
+//! Premium (with a slot) and Flex sites the provider deployed, and fails on
 //! anything their models cannot deserialize or a status the operation does not define; and the
 //! request checker in front of the fake refusing, recording and failing on what the ARM
 //! definitions lack.
@@ -11,18 +12,16 @@
 use std::path::Path;
 
 use faas_azure::test_support::{
-    ACCOUNT, CLIENT_ID, CLIENT_SECRET, FakeAzure, PLAN, RESOURCE_GROUP, SUBSCRIPTION, TENANT,
+    ACCOUNT, Azurite, CLIENT_ID, CLIENT_SECRET, FakeAzure, PLAN, RESOURCE_GROUP, SUBSCRIPTION, TENANT, python_package,
 };
 use faas_core::conformance::test_tool;
+use faas_core::{DeployOptions, FunctionSpec, ProviderExt};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn official_clients_create_and_read_sites_slots_and_settings() {
-    let Some(python) = test_tool("FAAS_TEST_RIC_PYTHON", "target/test-venv/bin/python") else {
-        return;
-    };
-    let fake = FakeAzure::start().await;
+/// Runs `tests/official/azure_clients.py` against `fake` (reading `apps` only, when given)
+/// and returns what it printed; fails the test when it fails.
+async fn run_clients(python: &Path, fake: &FakeAzure, apps: &[&str]) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/official/azure_clients.py");
-    let out = tokio::process::Command::new(&python)
+    let out = tokio::process::Command::new(python)
         .arg(&script)
         .arg(&fake.url)
         .arg(fake.ca_path())
@@ -35,15 +34,26 @@ async fn official_clients_create_and_read_sites_slots_and_settings() {
             PLAN,
             ACCOUNT,
         ])
+        .args(apps)
         .output()
         .await
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
         "the official clients failed on what the fake serves:\n{stdout}\n{stderr}"
     );
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_clients_create_and_read_sites_slots_and_settings() {
+    let Some(python) = test_tool("FAAS_TEST_RIC_PYTHON", "target/test-venv/bin/python") else {
+        return;
+    };
+    let fake = FakeAzure::start().await;
+    let stdout = run_clients(&python, &fake, &[]).await;
     assert!(stdout.starts_with("ok: site /subscriptions/"), "{stdout}");
     let writes = fake.writes();
     assert!(
@@ -52,6 +62,41 @@ async fn official_clients_create_and_read_sites_slots_and_settings() {
             .any(|w| w.starts_with("PUT ") && w.contains("/sites/official-app/slots/staging?")),
         "{writes:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_clients_read_the_sites_and_slots_faas_deployed() {
+    let Some(python) = test_tool("FAAS_TEST_RIC_PYTHON", "target/test-venv/bin/python") else {
+        return;
+    };
+    let Some(azurite) = Azurite::start().await else { return };
+    let fake = FakeAzure::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = python_package(dir.path());
+    let spec = |name: &str| FunctionSpec::new(name, "python3.12".parse().unwrap(), "function_app.app");
+    let premium = fake.provider(&azurite.blob_endpoint).await;
+    let publish = DeployOptions {
+        publish: true,
+        ..DeployOptions::default()
+    };
+    premium
+        .deploy_package(&spec("read-premium"), &pkg, &publish)
+        .await
+        .unwrap();
+    let staging = DeployOptions {
+        label: Some("staging".into()),
+        ..publish.clone()
+    };
+    premium
+        .deploy_package(&spec("read-premium"), &pkg, &staging)
+        .await
+        .unwrap();
+    let flex = fake.flex_provider(&azurite.blob_endpoint).await;
+    flex.deploy_package(&spec("read-flex").memory_mb(2048), &pkg, &DeployOptions::default())
+        .await
+        .unwrap();
+    let stdout = run_clients(&python, &fake, &["read-premium", "read-flex"]).await;
+    assert!(stdout.starts_with("ok: read 2 deployed sites, 1 slots"), "{stdout}");
 }
 
 fn client(fake: &FakeAzure) -> reqwest::Client {

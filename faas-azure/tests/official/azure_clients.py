@@ -7,7 +7,11 @@ its app settings and its slots, and azure-mgmt-storage (2023-05-01) lists the st
 account's keys. Anything the client's models cannot deserialize, or a status the operation
 does not define, raises and the script exits non-zero.
 
-    python azure_clients.py BASE_URL CA_FILE TENANT CLIENT_ID CLIENT_SECRET SUBSCRIPTION GROUP PLAN ACCOUNT
+    python azure_clients.py BASE_URL CA_FILE TENANT CLIENT_ID CLIENT_SECRET SUBSCRIPTION GROUP PLAN ACCOUNT [APP...]
+
+With APPs (sites faas deployed through the fake), it only reads them instead: each site, its
+app settings and its slots (and each slot's settings), Flex sites' `functionAppConfig`
+included.
 """
 
 import sys
@@ -38,12 +42,35 @@ class FakeEntraCredential:
         return AccessToken(body["access_token"], int(time.time()) + int(body["expires_in"]))
 
 
+def read_deployed(web, group, apps):
+    """Reads sites faas deployed: they, their settings and their slots must deserialize."""
+    slots = 0
+    for app in apps:
+        site = web.web_apps.get(group, app)
+        assert site.name == app and site.kind.startswith("functionapp"), site
+        config = site.function_app_config
+        if config is not None:
+            assert config.runtime.name and config.scale_and_concurrency.instance_memory_mb, config
+        else:
+            assert site.site_config.linux_fx_version, site.site_config
+        settings = web.web_apps.list_application_settings(group, app).properties
+        assert "AzureWebJobsStorage" in settings or "AzureWebJobsStorage__accountName" in settings, sorted(settings)
+        for slot in web.web_apps.list_slots(group, app):
+            name = slot.name.split("/", 1)[1]
+            assert slot.id.endswith(f"/sites/{app}/slots/{name}"), slot.id
+            web.web_apps.list_application_settings_slot(group, app, name)
+            slots += 1
+    print(f"ok: read {len(apps)} deployed sites, {slots} slots")
+
+
 def main(argv):
-    base, ca, tenant, client_id, secret, subscription, group, plan, account = argv
+    base, ca, tenant, client_id, secret, subscription, group, plan, account = argv[:9]
     credential = FakeEntraCredential(base, ca, tenant, client_id, secret)
     options = {"base_url": base, "connection_verify": ca, "polling_interval": 0}
     web = WebSiteManagementClient(credential, subscription, api_version="2023-12-01", **options)
     storage = StorageManagementClient(credential, subscription, api_version="2023-05-01", **options)
+    if argv[9:]:
+        return read_deployed(web, group, argv[9:])
 
     app = "official-app"
     site = models.Site(

@@ -303,9 +303,14 @@ async fn tags_and_flex_memory_change_by_put_of_the_site_as_read() {
         .deploy_package(&first, &pkg, &DeployOptions::default())
         .await
         .unwrap();
-    // Members the provider does not model, set behind its back: one no api-version it calls
-    // knows, and writable ones next to the fields it changes.
-    fake.set_site_property("put-app", "somethingNew", serde_json::json!({"kept": true}));
+    // Members the provider does not model, set behind its back (ones `Site` has at the
+    // api-version it calls: the fake refuses members the definition lacks), and writable ones
+    // next to the fields it changes.
+    fake.set_site_property(
+        "put-app",
+        "daprConfig",
+        serde_json::json!({"enabled": false, "appId": "kept"}),
+    );
     fake.set_site_property("put-app", "clientCertMode", serde_json::json!("Optional"));
     fake.set_site_property(
         "put-app",
@@ -353,7 +358,10 @@ async fn tags_and_flex_memory_change_by_put_of_the_site_as_read() {
     expected["properties"]["functionAppConfig"]["scaleAndConcurrency"]["instanceMemoryMB"] = 4096.into();
     expected["properties"]["lastModifiedTimeUtc"] = after["properties"]["lastModifiedTimeUtc"].clone();
     assert_eq!(after, expected);
-    assert_eq!(after["properties"]["somethingNew"], serde_json::json!({"kept": true}));
+    assert_eq!(
+        after["properties"]["daprConfig"],
+        serde_json::json!({"enabled": false, "appId": "kept"})
+    );
     assert_eq!(scale["alwaysReady"][0]["instanceCount"], 1);
     assert_eq!(scale["maximumInstanceCount"], 100);
     assert_eq!(
@@ -373,7 +381,7 @@ async fn tags_and_flex_memory_change_by_put_of_the_site_as_read() {
         .deploy_package(&plain, &pkg, &DeployOptions::default())
         .await
         .unwrap();
-    fake.set_site_property("put-premium", "somethingNew", serde_json::json!(7));
+    fake.set_site_property("put-premium", "dailyMemoryTimeQuota", serde_json::json!(7));
     let mut tagged = plain.clone();
     tagged.tags.insert("cost".into(), "1".into());
     fake.clear_requests();
@@ -388,7 +396,7 @@ async fn tags_and_flex_memory_change_by_put_of_the_site_as_read() {
     );
     let site = fake.site("put-premium").unwrap();
     assert_eq!(site["tags"], serde_json::json!({"cost": "1"}));
-    assert_eq!(site["properties"]["somethingNew"], 7);
+    assert_eq!(site["properties"]["dailyMemoryTimeQuota"], 7);
     assert_eq!(site["properties"]["siteConfig"]["linuxFxVersion"], "PYTHON|3.12");
 }
 

@@ -16,16 +16,40 @@
 //! for connected apps (or tests seed), refusing anything else with the service's error shape.
 //!
 //! What the fake does as the real services do, from the Microsoft.Web specification: ARM
-//! long-running operations (`201` + `Azure-AsyncOperation`, `202` + `Location`) that take
-//! several polls, `PUT sites/{name}` updating an existing site (its tags and properties, not
+//! long-running operations (site and slot creation `202` + `Azure-AsyncOperation`, as
+//! `WebApps_CreateOrUpdate` / `_CreateOrUpdateSlot` define `200` or `202`; swaps `202` +
+//! `Location`) that take several polls, slot ids `…/sites/{app}/slots/{slot}`, `PUT sites/{name}` updating an existing site (its tags and properties, not
 //! its settings), `PATCH sites/{name}` refusing members `SitePatchResource` does not have
 //! (`tags`, `functionAppConfig`, … with `400 InvalidRequestContent`), the replace-all semantics
 //! of `PUT config/appsettings`, `409` while a Kudu deployment runs, failed deployments with a
 //! log, slot swaps that exchange settings, keys checked on invocation, and run-from-package URLs
 //! that must be readable (it fetches them from Azurite, which checks the SAS signature).
+//!
+//! Every ARM request to `Microsoft.Web/sites` and `Microsoft.Storage` is first checked against
+//! the operations of azure-rest-api-specs as the official SDKs define them (`arm_specs.rs`:
+//! method, URL template, query parameters and api-version, body members and types); what they
+//! do not allow is answered `400 InvalidRequestContent` and recorded, and the fake panics on
+//! drop while such a violation is unread. A path neither vendored nor listed as unchecked is a
+//! violation too, so an endpoint added to the fake is checked from its first request. What
+//! each endpoint is checked against:
+//!
+//! | endpoint | official definition |
+//! |---|---|
+//! | `…/Microsoft.Web/sites/{name}[/slots/{slot}]` and their `config/appsettings`, `config/web`, `config/publishingcredentials/list`, `host/default/listkeys`, `syncfunctiontriggers`, `slotsswap` | azure-mgmt-web 7.3, api-version 2023-12-01 (WebApps.json) |
+//! | `…/Microsoft.Storage/storageAccounts/{account}/listKeys` | azure-mgmt-storage 21.2, api-version 2023-05-01 |
+//! | `…/providers/Microsoft.Insights/metrics` | not checked (azure-mgmt-monitor is not installed) |
+//! | `/subscriptions/…/locations/…/operations…` (status URLs) | not checked: the URLs ARM hands out |
+//! | `/{tenant}/oauth2/v2.0/token` | none on a registry: OAuth 2.0 client credentials, prose docs only |
+//! | `/scm/{app}/…` (Kudu) | none on a registry: Kudu's REST API is documented in prose only |
+//! | `/appinsights/v1/…` | not checked (no definition vendored) |
+//! | `/hosts/…` | none: the user's functions |
+//!
+//! What the fake serves is read by azure-mgmt-web and azure-mgmt-storage in
+//! `tests/official_clients.rs`.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod app_insights;
+mod arm_specs;
 mod auth;
 mod blob_faults;
 mod invoke;
@@ -155,8 +179,17 @@ pub struct FakeAzure {
 }
 
 impl Drop for FakeAzure {
+    /// Stops the fake; panics when requests broke the ARM definitions and no test read the
+    /// violations ([`FakeAzure::take_violations`]), so a wrong member fails the test that sent it.
     fn drop(&mut self) {
         self.handle.shutdown();
+        if std::thread::panicking() {
+            return;
+        }
+        let violations = self.take_violations();
+        if !violations.is_empty() {
+            panic!("requests the ARM definitions do not allow:\n{}", violations.join("\n"));
+        }
     }
 }
 
@@ -312,6 +345,12 @@ impl FakeAzure {
     /// Every request so far, as `METHOD /path?query`.
     pub fn requests(&self) -> Vec<String> {
         self.with(|s| s.requests.clone())
+    }
+
+    /// The requests so far that the ARM definitions do not allow (each answered `400`), as
+    /// `METHOD /path: why`; taking them clears them.
+    pub fn take_violations(&self) -> Vec<String> {
+        self.with(|s| std::mem::take(&mut s.violations))
     }
 
     pub fn clear_requests(&self) {

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::app_insights;
+use super::arm_specs;
 use super::auth::{publishing_basic, token};
 use super::invoke::invoke;
 use super::kudu::kudu;
@@ -57,6 +58,14 @@ async fn handle(
     };
     let mut s = state.lock().unwrap();
     s.requests.push(format!("{method} {uri}"));
+    if let Err(violation) = arm_specs::check(method.as_str(), &path, uri.query().unwrap_or_default(), &body) {
+        s.violations.push(format!("{method} {path}: {violation}"));
+        return error(
+            400,
+            "InvalidRequestContent",
+            &format!("not what the operation's definition allows: {violation}"),
+        );
+    }
     s.settle();
     let fault = s
         .faults

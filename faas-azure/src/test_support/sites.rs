@@ -12,78 +12,18 @@ use super::auth::publishing_password;
 use super::state::{Pending, Site, State, start_op};
 use super::wire::{error, ok};
 
-/// The members of `SitePatchResource` (WebApps.json 2023-12-01, `allOf` `ProxyOnlyResource`), the
-/// body of `PATCH sites/{name}` (`WebApps_Update`): no `location`, no `tags`.
-const SITE_PATCH_RESOURCE: &[&str] = &["id", "name", "kind", "type", "properties", "identity"];
-
-/// The members of `SitePatchResource.properties` (inline in WebApps.json 2023-12-01; the SDKs'
-/// `SitePatchResourceProperties`). Unlike `Site.properties`, no `functionAppConfig`.
-const SITE_PATCH_RESOURCE_PROPERTIES: &[&str] = &[
-    "state",
-    "hostNames",
-    "repositorySiteName",
-    "usageState",
-    "enabled",
-    "enabledHostNames",
-    "availabilityState",
-    "hostNameSslStates",
-    "serverFarmId",
-    "reserved",
-    "isXenon",
-    "hyperV",
-    "lastModifiedTimeUtc",
-    "dnsConfiguration",
-    "siteConfig",
-    "trafficManagerHostNames",
-    "scmSiteAlsoStopped",
-    "targetSwapSlot",
-    "hostingEnvironmentProfile",
-    "clientAffinityEnabled",
-    "clientCertEnabled",
-    "clientCertMode",
-    "clientCertExclusionPaths",
-    "hostNamesDisabled",
-    "customDomainVerificationId",
-    "outboundIpAddresses",
-    "possibleOutboundIpAddresses",
-    "containerSize",
-    "dailyMemoryTimeQuota",
-    "suspendedTill",
-    "maxNumberOfWorkers",
-    "cloningInfo",
-    "resourceGroup",
-    "isDefaultContainer",
-    "defaultHostName",
-    "slotSwapStatus",
-    "httpsOnly",
-    "redundancyMode",
-    "inProgressOperationId",
-    "storageAccountRequired",
-    "keyVaultReferenceIdentity",
-    "virtualNetworkSubnetId",
-];
-
-/// A `PATCH sites/{name}` body's first member `SitePatchResource` does not have, answered as ARM
-/// answers a body it cannot deserialize (`400 InvalidRequestContent`).
+/// A `PATCH sites/{name}` body with a member `SitePatchResource` (WebApps.json 2023-12-01,
+/// the body of `WebApps_Update`) does not have — `tags`, `location`, `properties.functionAppConfig`,
+/// … — answered as ARM answers a body it cannot deserialize (`400 InvalidRequestContent`). The
+/// model is the one the request checker reads ([`super::arm_specs`]), so a call through the
+/// fake's routes is refused there first; this is for the handler on its own.
 fn outside_site_patch_resource(body: &Value) -> Option<Response> {
-    let unknown = |object: &Value, known: &[&str], at: &str, of: &str| {
-        let member = object.as_object()?.keys().find(|k| !known.contains(&k.as_str()))?;
-        Some(error(
-            400,
-            "InvalidRequestContent",
-            &format!(
-                "The request content was invalid and could not be deserialized: 'Could not find member '{member}' on object of type '{of}'. Path '{at}{member}'.'"
-            ),
-        ))
-    };
-    unknown(body, SITE_PATCH_RESOURCE, "", "SitePatchResource").or_else(|| {
-        unknown(
-            &body["properties"],
-            SITE_PATCH_RESOURCE_PROPERTIES,
-            "properties.",
-            "SitePatchResourceProperties",
-        )
-    })
+    let why = super::arm_specs::check_body("SitePatchResource", body).err()?;
+    Some(error(
+        400,
+        "InvalidRequestContent",
+        &format!("The request content was invalid and could not be deserialized: {why}"),
+    ))
 }
 
 pub(super) fn web(
@@ -201,15 +141,20 @@ pub(super) fn web(
                 modified,
                 basic_only: false,
             };
+            let started = s.render(&arm_name, &site);
             let id = start_op(s, Pending::Create { name: key, site });
             let op = format!(
                 "{}/subscriptions/{}/providers/Microsoft.Web/locations/westeurope/operations/{id}?api-version=2023-12-01",
                 s.base,
                 super::SUBSCRIPTION
             );
+            // `WebApps_CreateOrUpdate` / `_CreateOrUpdateSlot` answer 200 or 202 (WebApps.json
+            // 2023-12-01; azure-mgmt-web 7.3 accepts `[200, 202]`), never 201: a new site is
+            // 202 with the operation to follow and the `Site` as it starts.
             (
-                StatusCode::CREATED,
+                StatusCode::ACCEPTED,
                 [("azure-asyncoperation", op), ("retry-after", "0".into())],
+                axum::Json(started),
             )
                 .into_response()
         }
@@ -362,7 +307,7 @@ mod tests {
         let (status, e) = call(&mut s, Method::PATCH, json!({"tags": {"team": "b"}})).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(e["error"]["code"], "InvalidRequestContent");
-        assert!(e["error"]["message"].as_str().unwrap().contains("'tags'"), "{e}");
+        assert!(e["error"]["message"].as_str().unwrap().contains("`tags`"), "{e}");
         let flex = json!({"properties": {"functionAppConfig": {"scaleAndConcurrency": {"instanceMemoryMB": 4096}}}});
         let (status, e) = call(&mut s, Method::PATCH, flex).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);

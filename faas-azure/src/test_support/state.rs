@@ -24,6 +24,8 @@ pub(crate) struct State {
     seq: u64,
     pub(super) rng: fastrand::Rng,
     pub requests: Vec<String>,
+    /// What the ARM definitions do not allow, as `METHOD /path: why`.
+    pub violations: Vec<String>,
     pub faults: Vec<(String, String, Fault)>,
     pub failing_deployments: BTreeMap<String, String>,
     pub op_time: Duration,
@@ -50,6 +52,7 @@ impl State {
             seq: 0,
             rng: fastrand::Rng::with_seed(11),
             requests: Vec::new(),
+            violations: Vec::new(),
             faults: Vec::new(),
             failing_deployments: BTreeMap::new(),
             op_time: Duration::from_millis(120),
@@ -178,8 +181,13 @@ impl State {
             site.modified % 60,
             site.modified
         ));
+        // A slot's ARM name is `{app}/{slot}`, its id `…/sites/{app}/slots/{slot}`.
+        let path = match &slot {
+            Some(s) => format!("{app}/slots/{s}"),
+            None => app.clone(),
+        };
         json!({
-            "id": format!("/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Web/sites/{name}", super::SUBSCRIPTION, super::RESOURCE_GROUP),
+            "id": format!("/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Web/sites/{path}", super::SUBSCRIPTION, super::RESOURCE_GROUP),
             "name": name,
             "type": if slot.is_some() { "Microsoft.Web/sites/slots" } else { "Microsoft.Web/sites" },
             "kind": site.kind,

@@ -1,5 +1,12 @@
 //! The OAuth token endpoint (`/token`): a service-account JWT grant for the fake's account,
-//! signed and unexpired, is answered with an access token the other endpoints accept.
+//! signed and unexpired, is answered with an access token the other endpoints accept. The
+//! assertion's `aud` may be the key's `token_uri` (the fake's) or Google's token URI, which
+//! Google's auth libraries put there whatever `token_uri` says.
+//!
+//! No official machine-readable definition of this endpoint ships on a registry (it is
+//! OAuth 2.0, RFC 7523, documented in prose at
+//! <https://developers.google.com/identity/protocols/oauth2/service-account#httprest>), so its
+//! requests are not checked against one.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +17,9 @@ use serde_json::json;
 
 use super::state::State;
 use super::wire::{claims, ok, percent_decode, unix_now};
+
+/// The audience Google's auth libraries put in service-account grants.
+const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 
 pub(super) fn token(s: &mut State, body: &Bytes) -> Response {
     let form: BTreeMap<String, String> = String::from_utf8_lossy(body)
@@ -28,7 +38,7 @@ pub(super) fn token(s: &mut State, body: &Bytes) -> Response {
     let c = claims(&assertion);
     let signed = assertion.split('.').nth(2).is_some_and(|sig| sig.len() >= 300);
     let valid = c["iss"] == super::CLIENT_EMAIL
-        && c["aud"] == format!("{}/token", s.base)
+        && (c["aud"] == format!("{}/token", s.base) || c["aud"] == GOOGLE_TOKEN_URI)
         && c["scope"].as_str().is_some_and(|sc| sc.contains("cloud-platform"))
         && c["exp"].as_u64().is_some_and(|e| e > unix_now())
         && signed;

@@ -1,4 +1,5 @@
-//! Cloud Functions v2: `functions.create`, `get`, `patch` (with `updateMask`) and `delete`.
+//! Cloud Functions v2: `functions.create`, `get`, `list` (`pageSize`, `pageToken`), `patch`
+//! (with `updateMask`) and `delete`.
 //! Each change starts an operation, and a function refuses another while one runs on it.
 
 #![allow(clippy::result_large_err)]
@@ -50,6 +51,47 @@ pub(super) fn create_function(s: &mut State, query: &BTreeMap<String, String>, b
         },
     );
     ok(op)
+}
+
+/// `functions.list`: the functions in name order, `pageSize` at a time ("The largest allowed
+/// page_size is 1,000, if the page_size is omitted or specified as greater than 1,000 then it
+/// will be replaced as 1,000"); `nextPageToken` is where the next page starts. `filter` and
+/// `orderBy` are refused: the fake does not implement them.
+/// The largest `functions.list` page.
+const MAX_PAGE_SIZE: usize = 1000;
+
+pub(super) fn list_functions(s: &State, query: &BTreeMap<String, String>) -> Response {
+    for unsupported in ["filter", "orderBy"] {
+        if query.get(unsupported).is_some_and(|v| !v.is_empty()) {
+            return bad_field(unsupported, &format!("the fake does not implement {unsupported}"));
+        }
+    }
+    let size = match query.get("pageSize").map(|v| v.parse::<usize>()) {
+        None => MAX_PAGE_SIZE,
+        Some(Ok(n)) if n == 0 || n > MAX_PAGE_SIZE => MAX_PAGE_SIZE,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => return bad_field("page_size", "pageSize must be a non-negative integer"),
+    };
+    let start = match query.get("pageToken").filter(|t| !t.is_empty()) {
+        None => 0,
+        Some(t) => match t.strip_prefix("after-").and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) => n,
+            None => return bad_field("page_token", "Invalid page token"),
+        },
+    };
+    let names: Vec<&String> = s.functions.keys().collect();
+    let page: Vec<Value> = names
+        .iter()
+        .skip(start)
+        .take(size)
+        .filter_map(|n| s.render_function(n))
+        .collect();
+    let mut v = json!({"functions": page});
+    let end = start.saturating_add(size);
+    if end < names.len() {
+        v["nextPageToken"] = json!(format!("after-{end}"));
+    }
+    ok(v)
 }
 
 pub(super) fn function(

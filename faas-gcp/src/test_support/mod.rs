@@ -16,9 +16,33 @@
 //! Logging `entries:list` over seeded data ([`FakeGcp::seed_time_series`],
 //! [`FakeGcp::seed_log_entries`]), refusing with `400 INVALID_ARGUMENT` what they do not
 //! implement.
+//!
+//! Every request to the Google APIs is first checked against Google's own definitions, the
+//! discovery documents google-api-python-client ships (`discovery.rs`: methods, paths, query
+//! parameters, `updateMask` paths, body fields and enums); what they do not allow is answered
+//! `400 INVALID_ARGUMENT` and recorded, and the fake panics on drop while such a violation is
+//! unread. A path no document covers and not listed as undefined is a violation too, so an
+//! endpoint added to the fake is checked from its first request. What each endpoint is
+//! checked against:
+//!
+//! | endpoint | official definition |
+//! |---|---|
+//! | `/functions/v2/…` | `cloudfunctions.v2` discovery document (functions create/get/list/patch/delete/generateUploadUrl, operations.get) |
+//! | `/run/v2/…` | `run.v2` (services get/patch, revisions get/list/delete, operations.get) |
+//! | `/iam/v1/…` | `iamcredentials.v1` (`serviceAccounts.generateIdToken`) |
+//! | `/monitoring/v3/…` | `monitoring.v3` (`timeSeries.list`) |
+//! | `/logging/v2/…` | `logging.v2` (`entries.list`) |
+//! | `/token` | none on a registry: OAuth 2.0 JWT bearer grant (RFC 7523), prose docs only |
+//! | `/computeMetadata/…` | none: the metadata server is documented in prose only |
+//! | `/upload/…` | none: a V4-signed Cloud Storage URL (XML API), not a discovery method |
+//! | `/invoke/…` | none: the user's function |
+//!
+//! What the fake serves is read by Google's clients in `tests/official_clients.rs`
+//! (google-auth, google-cloud-functions, google-cloud-run).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod auth;
+mod discovery;
 mod filter;
 mod functions;
 mod gcs;
@@ -54,8 +78,20 @@ pub struct FakeGcp {
 }
 
 impl Drop for FakeGcp {
+    /// Stops the fake; panics when requests broke the discovery documents and no test read
+    /// the violations ([`FakeGcp::take_violations`]), so a wrong field fails the test that sent it.
     fn drop(&mut self) {
         self.task.abort();
+        if std::thread::panicking() {
+            return;
+        }
+        let violations = self.take_violations();
+        if !violations.is_empty() {
+            panic!(
+                "requests the discovery documents do not allow:\n{}",
+                violations.join("\n")
+            );
+        }
     }
 }
 
@@ -193,6 +229,12 @@ impl FakeGcp {
         self.with(|s| s.requests.clone())
     }
 
+    /// The requests so far that the discovery documents do not allow (each answered
+    /// `400 INVALID_ARGUMENT`), as `METHOD /path: why`; taking them clears them.
+    pub fn take_violations(&self) -> Vec<String> {
+        self.with(|s| std::mem::take(&mut s.violations))
+    }
+
     pub fn clear_requests(&self) {
         self.with(|s| s.requests.clear())
     }
@@ -204,6 +246,11 @@ impl FakeGcp {
             .filter(|r| !r.starts_with("GET ") && !r.contains("/token") && !r.contains(":generateIdToken"))
             .filter(|r| !r.contains("/invoke/"))
             .collect()
+    }
+
+    /// The names (`projects/…/operations/…`) of every operation started so far.
+    pub fn operation_names(&self) -> Vec<String> {
+        self.with(|s| s.operation_names())
     }
 
     /// How many times operations were polled.

@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 use sha2::Digest;
 
 use super::auth::token;
-use super::functions::{create_function, function};
+use super::discovery;
+use super::functions::{create_function, function, list_functions};
 use super::invoke::invoke;
 use super::observe::{entries_list, time_series};
 use super::services::service;
@@ -46,6 +47,13 @@ async fn handle(
     let fault = {
         let mut s = state.lock().unwrap();
         s.requests.push(format!("{method} {uri}"));
+        if let Err(violation) = discovery::check(method.as_str(), &path, uri.query().unwrap_or_default(), &body) {
+            s.violations.push(format!("{method} {path}: {violation}"));
+            return bad_field(
+                "request",
+                &format!("not what the discovery document defines: {violation}"),
+            );
+        }
         s.settle();
         let pos = s
             .faults
@@ -181,6 +189,9 @@ fn route(
     }
     if path == functions_root && method == Method::POST {
         return create_function(s, query, json_body);
+    }
+    if path == functions_root && method == Method::GET {
+        return list_functions(s, query);
     }
     if let Some(name) = path.strip_prefix(&format!("{functions_root}/")) {
         return function(s, method, name, query, json_body);

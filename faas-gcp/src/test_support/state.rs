@@ -34,6 +34,8 @@ pub(crate) struct State {
     seq: u64,
     pub(super) rng: fastrand::Rng,
     pub requests: Vec<String>,
+    /// What the discovery documents do not allow, as `METHOD /path: why`.
+    pub violations: Vec<String>,
     pub faults: Vec<(String, String, Fault)>,
     pub failing_builds: BTreeMap<String, String>,
     pub op_time: Duration,
@@ -60,6 +62,7 @@ impl State {
             seq: 0,
             rng: fastrand::Rng::with_seed(7),
             requests: Vec::new(),
+            violations: Vec::new(),
             faults: Vec::new(),
             failing_builds: BTreeMap::new(),
             op_time: Duration::from_millis(120),
@@ -92,6 +95,10 @@ impl State {
             },
         );
         self.render_op(&id)
+    }
+
+    pub(super) fn operation_names(&self) -> Vec<String> {
+        self.ops.values().map(|o| o.name.clone()).collect()
     }
 
     pub(super) fn render_op(&self, id: &str) -> Value {
@@ -134,11 +141,18 @@ impl State {
             .collect();
         for id in due {
             let pending = self.ops.get_mut(&id).and_then(|o| o.pending.take());
+            let type_url = pending.as_ref().map(Pending::response_type);
             let result = pending.map(|p| self.apply(p)).unwrap_or(Ok(Value::Null));
             let op = self.ops.get_mut(&id).unwrap();
             op.done = true;
             match result {
-                Ok(v) => op.response = v,
+                Ok(mut v) => {
+                    // An `Any`: the message's fields beside its `@type`.
+                    if let (Some(t), Some(o)) = (type_url, v.as_object_mut()) {
+                        o.insert("@type".into(), json!(t));
+                    }
+                    op.response = v;
+                }
                 Err((code, message)) => {
                     if op.stages_failed.is_some() {
                         op.stages_failed = Some(message.clone());
@@ -245,7 +259,7 @@ impl State {
                     svc.revisions.retain(|(r, _)| *r != revision);
                     svc.busy = None;
                 }
-                Ok(json!({}))
+                Ok(json!({"name": format!("{}/services/{service}/revisions/{revision}", parent())}))
             }
         }
     }
@@ -317,7 +331,62 @@ impl State {
             "uri": self.invoke_url(function, None),
             "reconciling": svc.busy.is_some(),
             "terminalCondition": {"type": "Ready", "state": "CONDITION_SUCCEEDED"},
+            "template": self.render_template(function),
         }))
+    }
+
+    /// The service's `template` (`GoogleCloudRunV2RevisionTemplate`, which the API marks
+    /// required), as Cloud Functions derives it from the function's `serviceConfig`: the built
+    /// image, its memory and CPU limits and environment, the timeout, the service account and
+    /// the scaling.
+    fn render_template(&self, function: &str) -> Value {
+        let sc = self
+            .functions
+            .get(function)
+            .map(|f| f.resource["serviceConfig"].clone())
+            .unwrap_or(Value::Null);
+        let generation = self.services.get(function).map_or(0, |s| s.next_revision - 1);
+        let mut limits = serde_json::Map::new();
+        if let Some(m) = sc["availableMemory"].as_str() {
+            limits.insert("memory".into(), json!(m));
+        }
+        if let Some(c) = sc["availableCpu"].as_str() {
+            limits.insert("cpu".into(), json!(c));
+        }
+        let env: Vec<Value> = sc["environmentVariables"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| json!({"name": k, "value": v}))
+            .collect();
+        let mut container = json!({
+            "name": "worker",
+            "image": format!("{}-docker.pkg.dev/{}/gcf-artifacts/{function}:version_{generation}", super::REGION, super::PROJECT),
+            "resources": {"limits": limits},
+        });
+        if !env.is_empty() {
+            container["env"] = json!(env);
+        }
+        let mut template = json!({"containers": [container]});
+        if let Some(t) = sc["timeoutSeconds"].as_u64() {
+            template["timeout"] = json!(format!("{t}s"));
+        }
+        if let Some(a) = sc["serviceAccountEmail"].as_str() {
+            template["serviceAccount"] = json!(a);
+        }
+        if let Some(c) = sc["maxInstanceRequestConcurrency"].as_u64() {
+            template["maxInstanceRequestConcurrency"] = json!(c);
+        }
+        let mut scaling = serde_json::Map::new();
+        for key in ["minInstanceCount", "maxInstanceCount"] {
+            if let Some(n) = sc[key].as_u64() {
+                scaling.insert(key.into(), json!(n));
+            }
+        }
+        if !scaling.is_empty() {
+            template["scaling"] = json!(scaling);
+        }
+        template
     }
 
     pub fn force_traffic(&mut self, function: &str, traffic: Value) {
@@ -402,6 +471,21 @@ pub(super) enum Pending {
         service: String,
         revision: String,
     },
+}
+
+impl Pending {
+    /// The type URL of the operation's `response` (an `Any`): what the RPC's
+    /// `google.longrunning.operation_info.response_type` names (`CreateFunction` and
+    /// `UpdateFunction`: `Function`; `DeleteFunction`: `google.protobuf.Empty`; Cloud Run's
+    /// `UpdateService`: `Service`; `DeleteRevision`: `Revision`).
+    fn response_type(&self) -> &'static str {
+        match self {
+            Pending::Create { .. } | Pending::Update { .. } => "type.googleapis.com/google.cloud.functions.v2.Function",
+            Pending::Delete { .. } => "type.googleapis.com/google.protobuf.Empty",
+            Pending::Patch { .. } => "type.googleapis.com/google.cloud.run.v2.Service",
+            Pending::DeleteRevision { .. } => "type.googleapis.com/google.cloud.run.v2.Revision",
+        }
+    }
 }
 
 #[derive(Debug)]

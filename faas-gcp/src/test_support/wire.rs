@@ -10,12 +10,22 @@ pub(super) fn parent() -> String {
     format!("projects/{}/locations/{}", super::PROJECT, super::REGION)
 }
 
+/// Now as RFC 3339 with nanoseconds (`2026-12-01T19:42:30.123456789Z`): Google's JSON
+/// `Timestamp` takes at most 9 fractional digits.
 pub(super) fn now() -> String {
-    let secs = std::time::SystemTime::now()
+    let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("2026-01-01T00:00:00.{secs:020}Z")
+        .unwrap();
+    let secs = t.as_secs() as i64;
+    let (y, mo, d) = faas_core::observe::civil_from_days(secs.div_euclid(86_400));
+    let day = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
+        day / 3600,
+        day / 60 % 60,
+        day % 60,
+        t.subsec_nanos()
+    )
 }
 
 pub(super) fn error(http: u16, status: &str, message: &str) -> Response {

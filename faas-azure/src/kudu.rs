@@ -157,7 +157,10 @@ impl Sites {
             })
             .await?;
         if deployment["status"].as_i64() == Some(4) {
-            return Ok(());
+            return match (self.method, deployment["id"].as_str()) {
+                (DeployMethod::OneDeploy, Some(id)) => self.follow_flex_deployment(at, id).await,
+                _ => Ok(()),
+            };
         }
         let mut log = Vec::new();
         if let Some(log_url) = deployment["log_url"].as_str()

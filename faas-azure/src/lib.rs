@@ -81,6 +81,7 @@ mod blob;
 mod builder;
 mod credentials;
 mod differences;
+mod flex_deploy;
 mod hosting;
 mod insights;
 mod kudu;

@@ -38,6 +38,7 @@ pub(super) fn kudu(s: &mut State, method: &Method, rest: &str, body: &Bytes) -> 
                     ready_at: Instant::now() + s.op_time,
                     sha: sha(body),
                     fail,
+                    functions: indexed_functions(body),
                 },
             );
             s.sites.get_mut(&app).unwrap().deploying = Some(id.clone());
@@ -77,4 +78,40 @@ pub(super) fn kudu(s: &mut State, method: &Method, rest: &str, body: &Bytes) -> 
         }
         _ => (StatusCode::NOT_FOUND, "no such Kudu endpoint").into_response(),
     }
+}
+
+/// The functions a package holds, found the way the Functions host indexes them: a folder per
+/// function with a `function.json` (v1 model), or the decorated functions of
+/// `function_app.py` (Python v2 model: a `def` right after `@app.` decorators).
+pub(super) fn indexed_functions(zip: &[u8]) -> Vec<String> {
+    use std::io::Read;
+    let Ok(mut archive) = zip::ZipArchive::new(std::io::Cursor::new(zip)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for i in 0..archive.len() {
+        let Ok(mut entry) = archive.by_index(i) else { continue };
+        let Ok(name) = entry.name().map(|n| n.to_string()) else {
+            continue;
+        };
+        if let Some(dir) = name.strip_suffix("/function.json").filter(|d| !d.contains('/')) {
+            out.push(dir.to_string());
+        } else if name == "function_app.py" {
+            let mut text = String::new();
+            if entry.read_to_string(&mut text).is_ok() {
+                let mut decorated = false;
+                for line in text.lines().map(str::trim) {
+                    if line.starts_with("@app.") {
+                        decorated = true;
+                    } else if let Some(def) = line.strip_prefix("def ").filter(|_| decorated) {
+                        out.extend(def.split('(').next().map(str::to_string));
+                        decorated = false;
+                    } else if !line.starts_with('@') {
+                        decorated = false;
+                    }
+                }
+            }
+        }
+    }
+    out
 }

@@ -437,14 +437,17 @@ impl FakeAzure {
     }
 }
 
-/// A minimal Python function app (`function_app.py` with an empty `FunctionApp`) packaged into
-/// `dir/out.zip` from `dir/src`.
+/// One HTTP function in the Python v2 model, which the fake's host indexes.
+const HELLO: &str = "\n@app.route(route=\"hello\")\ndef hello(req: func.HttpRequest) -> func.HttpResponse:\n    return func.HttpResponse(\"hello\")\n";
+
+/// A minimal Python function app (`function_app.py` with one HTTP function, `hello`) packaged
+/// into `dir/out.zip` from `dir/src`.
 pub fn python_package(dir: &std::path::Path) -> faas_package::Package {
     let src = dir.join("src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(
         src.join("function_app.py"),
-        "import azure.functions as func\napp = func.FunctionApp()\n",
+        format!("import azure.functions as func\napp = func.FunctionApp()\n{HELLO}"),
     )
     .unwrap();
     faas_package::PackageBuilder::new(&src)
@@ -462,7 +465,7 @@ pub fn marked_package(dir: &std::path::Path, marker: &str) -> faas_package::Pack
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(
         src.join("function_app.py"),
-        format!("import azure.functions as func\n\napp = func.FunctionApp()\nMARKER = {marker:?}\n"),
+        format!("import azure.functions as func\n\napp = func.FunctionApp()\nMARKER = {marker:?}\n{HELLO}"),
     )
     .unwrap();
     std::fs::write(src.join("host.json"), "{\"version\": \"2.0\"}\n").unwrap();

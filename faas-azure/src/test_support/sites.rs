@@ -138,11 +138,12 @@ pub(super) fn web(
                 key: format!("fake-function-key-{:016x}", s.rng.u64(..)),
                 code,
                 deploying: None,
+                functions: Vec::new(),
                 modified,
                 basic_only: false,
             };
             let started = s.render(&arm_name, &site);
-            let id = start_op(s, Pending::Create { name: key, site });
+            let id = start_op(s, Pending::Create { name: key, site: Box::new(site) });
             let op = format!(
                 "{}/subscriptions/{}/providers/Microsoft.Web/locations/westeurope/operations/{id}?api-version=2023-12-01",
                 s.base,
@@ -178,6 +179,47 @@ pub(super) fn web(
             ),
         ),
         (Method::GET, "") => ok(s.render(&arm_name, &s.sites[&key])),
+        // `WebApps_ListFunctions` (`FunctionEnvelopeCollection`): what the host indexed.
+        (Method::GET, "functions") => {
+            let site_id = format!(
+                "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Web/sites/{arm_name}",
+                super::SUBSCRIPTION,
+                super::RESOURCE_GROUP
+            );
+            let value: Vec<Value> = s.sites[&key]
+                .functions
+                .iter()
+                .map(|f| {
+                    json!({"id": format!("{site_id}/functions/{f}"), "name": format!("{arm_name}/{f}"),
+                        "type": "Microsoft.Web/sites/functions",
+                        "properties": {"function_app_id": site_id, "language": "python", "isDisabled": false}})
+                })
+                .collect();
+            ok(json!({"value": value}))
+        }
+        // `WebApps_GetProductionSiteDeploymentStatus` (`CsmDeploymentStatus`) of a Kudu deployment.
+        (Method::GET, p) if p.starts_with("deploymentStatus/") => {
+            let id = &p["deploymentStatus/".len()..];
+            match s.deployments.get(id).filter(|d| d.app == key) {
+                None => error(404, "NotFound", "no such deployment"),
+                Some(d) => {
+                    let done = d.ready_at <= std::time::Instant::now();
+                    let (status, ok_n, failed_n) = match (done, &d.fail) {
+                        (false, _) => ("BuildInProgress", 0, 0),
+                        (true, Some(_)) => ("BuildFailed", 0, 1),
+                        (true, None) => ("RuntimeSuccessful", 1, 0),
+                    };
+                    ok(
+                        json!({"id": format!("{}/deploymentStatus/{id}", s.render(&arm_name, &s.sites[&key])["id"].as_str().unwrap_or_default()),
+                        "name": id, "type": "Microsoft.Web/sites/deploymentStatus",
+                        "properties": {"deploymentId": id, "status": status,
+                            "numberOfInstancesInProgress": if done { 0 } else { 1 },
+                            "numberOfInstancesSuccessful": ok_n, "numberOfInstancesFailed": failed_n,
+                            "failedInstancesLogs": [], "errors": []}}),
+                    )
+                }
+            }
+        }
         (Method::PATCH, "") => {
             if let Some(refused) = outside_site_patch_resource(body) {
                 return refused;

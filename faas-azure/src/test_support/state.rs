@@ -122,7 +122,7 @@ impl State {
         for id in due {
             match self.ops.get_mut(&id).and_then(|o| o.pending.take()) {
                 Some(Pending::Create { name, site }) => {
-                    self.sites.insert(name, site);
+                    self.sites.insert(name, *site);
                 }
                 Some(Pending::Swap { app, slot }) => {
                     let slot_name = format!("{app}-{slot}");
@@ -151,12 +151,14 @@ impl State {
         for id in done {
             let d = &self.deployments[&id];
             let (app, code, fail) = (d.app.clone(), d.sha.clone(), d.fail.is_some());
+            let functions = d.functions.clone();
             if let Some(site) = self.sites.get_mut(&app)
                 && site.deploying.as_deref() == Some(id.as_str())
             {
                 site.deploying = None;
                 if !fail {
                     site.code = Some(code);
+                    site.functions = functions;
                 }
             }
         }
@@ -221,6 +223,8 @@ pub(super) struct Site {
     /// The sha256 of the code the host can load (`None`: it cannot start).
     pub(super) code: Option<String>,
     pub(super) deploying: Option<String>,
+    /// The functions the host found in the last package deployed through Kudu.
+    pub(super) functions: Vec<String>,
     pub(super) modified: u64,
     /// Kudu refuses bearer tokens (basic auth with the publishing credentials only).
     pub(super) basic_only: bool,
@@ -228,7 +232,7 @@ pub(super) struct Site {
 
 #[derive(Debug)]
 pub(super) enum Pending {
-    Create { name: String, site: Site },
+    Create { name: String, site: Box<Site> },
     Swap { app: String, slot: String },
 }
 
@@ -244,4 +248,6 @@ pub(super) struct Deployment {
     pub(super) ready_at: Instant,
     pub(super) sha: String,
     pub(super) fail: Option<String>,
+    /// The functions the package holds, as the host indexes them.
+    pub(super) functions: Vec<String>,
 }

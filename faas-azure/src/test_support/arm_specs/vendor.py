@@ -31,6 +31,7 @@ SOURCES = {
             "create_or_update_slot", "get_slot", "update_slot", "delete_slot",
             "list_application_settings_slot", "update_application_settings_slot",
             "sync_function_triggers_slot", "list_publishing_credentials_slot",
+            "get_production_site_deployment_status", "list_functions",
             "get_configuration_slot", "update_configuration_slot", "list_host_keys_slot", "swap_slot",
         ],
     ),

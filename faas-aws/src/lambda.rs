@@ -4,12 +4,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
-    Architecture, Environment, EphemeralStorage, FunctionCode, FunctionConfiguration, LastUpdateStatus, Runtime, State,
+    Architecture, Environment, EphemeralStorage, FunctionCode, FunctionConfiguration, Runtime,
 };
 use base64::Engine;
 use faas_core::{
-    ArtifactRef, Change, ConfigDiff, DeployState, Deployment, Error, FunctionSpec, Plan, PlannedAction, PollPolicy,
-    PollStatus, ResourceKind, Result, RetryConfig, diff_config_unknown_secrets,
+    ArtifactRef, Change, ConfigDiff, Deployment, Error, FunctionSpec, Plan, PlannedAction, PollPolicy, ResourceKind,
+    Result, RetryConfig, diff_config_unknown_secrets,
 };
 
 use crate::error::{Target, map};
@@ -43,7 +43,7 @@ pub(crate) struct Functions {
     pub inline_limit: u64,
 }
 
-fn fn_target(name: &str) -> Target<'_> {
+pub(crate) fn fn_target(name: &str) -> Target<'_> {
     Target {
         kind: ResourceKind::Function,
         name,
@@ -217,16 +217,6 @@ pub(crate) fn plan(observed: Option<Observed>, desired: &FunctionSpec, artifact:
     plan
 }
 
-/// Whether an update may start: neither the function nor its last update is pending, and
-/// neither failed (what [`Functions::wait_ready`] waits for).
-fn settled(c: &FunctionConfiguration) -> bool {
-    !matches!(c.state(), Some(State::Pending | State::Failed))
-        && !matches!(
-            c.last_update_status(),
-            Some(LastUpdateStatus::InProgress | LastUpdateStatus::Failed)
-        )
-}
-
 /// The code of a create or update: inline below the limit when the file is here, else S3.
 enum Code {
     Inline(Blob),
@@ -297,57 +287,6 @@ impl Functions {
                 other => Err(other),
             },
         }
-    }
-
-    /// Waits until `State=Active` and `LastUpdateStatus` is not `InProgress`.
-    pub async fn wait_ready(&self, name: &str) -> Result<FunctionConfiguration> {
-        self.poll
-            .poll(&format!("function {name} to be ready"), || async {
-                let out = self
-                    .client
-                    .get_function()
-                    .function_name(name)
-                    .send()
-                    .await
-                    .map_err(|e| map(e, fn_target(name)))?;
-                let c = out
-                    .configuration()
-                    .cloned()
-                    .unwrap_or_else(|| FunctionConfiguration::builder().build());
-                let state = c.state().cloned();
-                let update = c.last_update_status().cloned();
-                match (&state, &update) {
-                    (Some(State::Failed), _) => Err(Error::other(
-                        c.state_reason_code()
-                            .map(|r| r.as_str().to_string())
-                            .unwrap_or_else(|| "Failed".into()),
-                        format!(
-                            "function {name} failed: {}",
-                            c.state_reason().unwrap_or("no reason given")
-                        ),
-                        false,
-                    )),
-                    (_, Some(LastUpdateStatus::Failed)) => Err(Error::other(
-                        c.last_update_status_reason_code()
-                            .map(|r| r.as_str().to_string())
-                            .unwrap_or_else(|| "UpdateFailed".into()),
-                        format!(
-                            "update of {name} failed: {}",
-                            c.last_update_status_reason().unwrap_or("no reason given")
-                        ),
-                        false,
-                    )),
-                    (Some(State::Pending), _) | (_, Some(LastUpdateStatus::InProgress)) => {
-                        Ok(PollStatus::Pending(format!(
-                            "State={}, LastUpdateStatus={}",
-                            state.as_ref().map(|s| s.as_str()).unwrap_or("-"),
-                            update.as_ref().map(|s| s.as_str()).unwrap_or("-")
-                        )))
-                    }
-                    _ => Ok(PollStatus::Done(c)),
-                }
-            })
-            .await
     }
 
     /// Runs `call`, retrying `ResourceConflictException` (an update in progress) after waiting
@@ -467,7 +406,7 @@ impl Functions {
         let mut revision = o.config.revision_id().map(str::to_string);
         // What the plan read says whether an update may start now: no wait (and no read)
         // when the function was settled.
-        let mut ready = settled(&o.config);
+        let mut ready = crate::states::settled(&o.config);
         if d.code || d.architecture {
             if !ready {
                 self.wait_ready(name).await?;
@@ -585,15 +524,7 @@ impl Functions {
             config: config.clone(),
             tags,
         };
-        let state = match (config.state(), config.last_update_status()) {
-            (Some(State::Failed), _) => DeployState::Failed(config.state_reason().unwrap_or_default().to_string()),
-            (_, Some(LastUpdateStatus::Failed)) => {
-                DeployState::Failed(config.last_update_status_reason().unwrap_or_default().to_string())
-            }
-            (Some(State::Pending), _) | (_, Some(LastUpdateStatus::InProgress)) => DeployState::Pending,
-            (Some(State::Inactive), _) => DeployState::Inactive,
-            _ => DeployState::Active,
-        };
+        let state = crate::states::deploy_state(config);
         Deployment {
             spec: observed_spec(&o, desired),
             code_sha256: config.code_sha256().map(b64_to_hex).unwrap_or_default(),

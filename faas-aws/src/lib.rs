@@ -88,6 +88,7 @@ mod logs;
 mod metrics;
 mod provider;
 mod records;
+mod states;
 #[cfg(feature = "test-support")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-support")))]
 pub mod test_support;

@@ -385,11 +385,15 @@ impl Functions {
         if let Some(mb) = spec.aws.ephemeral_storage_mb {
             req = req.ephemeral_storage(EphemeralStorage::builder().size(mb as i32).build().map_err(build_err)?);
         }
-        self.retry
+        let created = self
+            .retry
             .retry_if("CreateFunction", crate::error::conflicts_only, || async {
                 req.clone().send().await.map_err(|e| map(e, fn_target(&spec.name)))
             })
-            .await?;
+            .await;
+        if let Err(e) = created {
+            return Err(self.storage_advice(e).await);
+        }
         tracing::info!(function = %spec.name, "created");
         Ok(())
     }
@@ -426,7 +430,11 @@ impl Functions {
                     };
                     async move { req.send().await.map_err(|e| map(e, fn_target(name))) }
                 })
-                .await?;
+                .await;
+            let c = match c {
+                Ok(c) => c,
+                Err(e) => return Err(self.storage_advice(e).await),
+            };
             change.code_updated = true;
             revision = c.revision_id().map(str::to_string);
             revision = self

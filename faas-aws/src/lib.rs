@@ -87,6 +87,7 @@ mod lambda;
 mod logs;
 mod metrics;
 mod provider;
+mod quota;
 mod records;
 mod states;
 #[cfg(feature = "test-support")]

@@ -188,6 +188,30 @@ impl AwsProvider {
         })
     }
 
+    /// The qualifiers (versions or aliases) provisioned concurrency is configured on, with
+    /// their ARNs (`ListProvisionedConcurrencyConfigs`, every page).
+    async fn provisioned_qualifiers(&self, function: &str) -> Result<Vec<(String, String)>> {
+        let mut found = Vec::new();
+        let mut pages = self
+            .functions
+            .client
+            .list_provisioned_concurrency_configs()
+            .function_name(function)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| map(e, target(ResourceKind::Function, function)))?;
+            for item in page.provisioned_concurrency_configs() {
+                let arn = item.function_arn().unwrap_or_default();
+                // arn:aws:lambda:region:account:function:name:qualifier
+                if let Some(qualifier) = arn.split(':').nth(7) {
+                    found.push((qualifier.to_string(), arn.to_string()));
+                }
+            }
+        }
+        Ok(found)
+    }
+
     async fn require_function(&self, function: &str) -> Result<crate::lambda::Observed> {
         self.functions
             .observe(function)
@@ -303,7 +327,11 @@ impl ProviderBackend for AwsProvider {
                     .await
                     .map_err(|e| map(e, target(ResourceKind::Function, function)))
             })
-            .await?;
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => return Err(self.functions.storage_advice(e).await),
+        };
         Ok(Version {
             id: out.version().unwrap_or_default().to_string(),
             code_sha256: out.code_sha256().map(to_hex).unwrap_or_default(),
@@ -358,6 +386,20 @@ impl ProviderBackend for AwsProvider {
             return Err(Error::conflict(
                 format!("{function}:{version}"),
                 format!("alias {:?} routes to this version: move the alias first", label.name),
+            ));
+        }
+        if let Some(arn) = self
+            .provisioned_qualifiers(function)
+            .await?
+            .into_iter()
+            .find(|(q, _)| q == version)
+            .map(|(_, arn)| arn)
+        {
+            return Err(Error::conflict(
+                format!("{function}:{version}"),
+                format!(
+                    "provisioned concurrency is configured on this version ({arn}): remove it (DeleteProvisionedConcurrencyConfig) first"
+                ),
             ));
         }
         let name = format!("{function}:{version}");

@@ -11,7 +11,10 @@
 //! evaluates every condition itself.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod canned;
 mod cbor;
+
+pub use canned::{account_settings, provisioned_item};
 
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -116,6 +119,24 @@ impl Moto {
     }
 }
 
+/// A Python package in `dir` whose handler returns `{"marker": marker}` (different markers,
+/// different code).
+pub fn python_package(dir: &std::path::Path, marker: &str) -> faas_package::Package {
+    let src = dir.join(format!("src-{marker}"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("lambda_function.py"),
+        format!("def lambda_handler(event, context):\n    return {{'marker': '{marker}'}}\n"),
+    )
+    .unwrap();
+    faas_package::PackageBuilder::new(&src)
+        .runtime("python3.12".parse().unwrap())
+        .handler("lambda_function.lambda_handler")
+        .output(dir.join(format!("{marker}.zip")))
+        .build()
+        .unwrap()
+}
+
 /// One request the proxy saw.
 #[derive(Debug, Clone)]
 pub struct Seen {
@@ -166,6 +187,7 @@ struct ProxyState {
     seen: Arc<Mutex<Vec<Seen>>>,
     faults: Arc<Mutex<Vec<Fault>>>,
     pending: Arc<Mutex<Pending>>,
+    canned: Arc<Mutex<canned::Canned>>,
     /// Held while a conditional write is forwarded (see the module docs).
     conditional: Arc<tokio::sync::Mutex<()>>,
 }
@@ -190,6 +212,7 @@ pub struct Proxy {
     pub seen: Arc<Mutex<Vec<Seen>>>,
     pub faults: Arc<Mutex<Vec<Fault>>>,
     pending: Arc<Mutex<Pending>>,
+    canned: Arc<Mutex<canned::Canned>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -207,9 +230,11 @@ impl Proxy {
             seen: Arc::default(),
             faults: Arc::default(),
             pending: Arc::default(),
+            canned: Arc::default(),
             conditional: Arc::default(),
         };
         let (seen, faults, pending) = (state.seen.clone(), state.faults.clone(), state.pending.clone());
+        let canned = state.canned.clone();
         let app = Router::new().fallback(forward).with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -221,8 +246,25 @@ impl Proxy {
             seen,
             faults,
             pending,
+            canned,
             task,
         }
+    }
+
+    /// Makes `ListProvisionedConcurrencyConfigs` of `function` answer these items
+    /// ([`provisioned_item`]); moto does not implement it (see `test_support/canned.rs`).
+    pub fn provisioned_concurrency(&self, function: &str, items: Vec<serde_json::Value>) {
+        self.canned
+            .lock()
+            .unwrap()
+            .provisioned
+            .insert(function.to_string(), items);
+    }
+
+    /// Makes `GetAccountSettings` answer `settings` ([`account_settings`]); moto does not
+    /// implement it.
+    pub fn account_settings(&self, settings: serde_json::Value) {
+        self.canned.lock().unwrap().account = Some(settings);
     }
 
     /// Makes functions look `Pending` / `InProgress` for `window` after each create / update.
@@ -396,6 +438,15 @@ async fn forward(State(st): State<ProxyState>, req: Request) -> Response {
         }
         let body = serde_json::json!({"Type": "User", "message": format!("injected {error_type}"), "Message": format!("injected {error_type}")});
         return (StatusCode::from_u16(*status).unwrap(), headers, body.to_string()).into_response();
+    }
+    let canned = st.canned.lock().unwrap().answer(&method, &path);
+    if let Some(answer) = canned {
+        return (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            answer.to_string(),
+        )
+            .into_response();
     }
     if let Some(FaultKind::Reset) = fault {
         panic!("injected connection reset before {method} {path}");

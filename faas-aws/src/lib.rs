@@ -93,6 +93,7 @@ mod states;
 #[cfg(feature = "test-support")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-support")))]
 pub mod test_support;
+mod urls;
 
 /// The provider's name, in [`ProviderInfo`](faas_core::ProviderInfo) and in every error it returns.
 pub const NAME: faas_core::ProviderName = faas_core::ProviderName::new("aws");

@@ -10,8 +10,8 @@ use faas_core::observe::{AlarmState, LogPage, LogQuery, Metrics, MetricsQuery, T
 use faas_core::records::{RecordTag, StoredRecord, WriteCondition};
 use faas_core::{
     ArtifactRef, Capability, Change, DeployOutcome, Deployment, Error, ExecutionReport, FunctionError, FunctionSpec,
-    Invocation, InvokeMode, InvokeRequest, Label, Limits, Plan, ProviderBackend, ProviderInfo, PublishRequest,
-    Qualifier, ResourceKind, Result, Routing, Version,
+    Invocation, InvokeMode, InvokeRequest, Label, Limits, Plan, PlannedAction, ProviderBackend, ProviderInfo,
+    PublishRequest, Qualifier, ResourceKind, Result, Routing, Version,
 };
 use faas_package::Package;
 
@@ -45,7 +45,8 @@ pub const CAPABILITY: Capability = Capability::LAMBDA
     .logs(true)
     .records(true)
     .alarms(true)
-    .named_artifacts(true);
+    .named_artifacts(true)
+    .function_urls(true);
 
 fn target(kind: ResourceKind, name: &str) -> Target<'_> {
     Target { kind, name }
@@ -226,6 +227,14 @@ impl ProviderBackend for AwsProvider {
         ProviderInfo::new(NAME, CAPABILITY, Limits::LAMBDA)
     }
 
+    fn validate(&self, spec: &FunctionSpec) -> Result<()> {
+        spec.validate(&Limits::LAMBDA)?;
+        if let Some(url) = &spec.aws.function_url {
+            crate::urls::validate(url)?;
+        }
+        Ok(())
+    }
+
     async fn upload_named(&self, package: &Package, uri: &str) -> Result<ArtifactRef> {
         let (store, key) = self.named(uri)?;
         Ok(store.put_key(&key, package).await?.0)
@@ -253,26 +262,47 @@ impl ProviderBackend for AwsProvider {
 
     async fn plan(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<Plan> {
         let observed = self.functions.observe(&spec.name).await?;
-        Ok(plan(observed, spec, artifact))
+        let exists = observed.is_some();
+        let mut plan = plan(observed, spec, artifact);
+        // The URL and its policy statements: two more reads, only when the spec asks for a
+        // URL of a function that exists (creating it creates the URL).
+        if let Some(url) = spec.aws.function_url.as_ref().filter(|_| exists)
+            && let Some(diff) = self.functions.url_state(&spec.name).await?.diff(url)
+        {
+            match plan.actions.iter_mut().find_map(|a| match a {
+                PlannedAction::UpdateConfig { diffs } => Some(diffs),
+                _ => None,
+            }) {
+                Some(diffs) => diffs.push(diff),
+                None => plan.push(PlannedAction::UpdateConfig { diffs: vec![diff] }),
+            }
+        }
+        Ok(plan)
     }
 
     async fn apply(&self, plan: &Plan, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<DeployOutcome> {
         let planned = plan.observed::<Planned>();
-        if plan.is_noop()
-            && let Some(p) = planned
-        {
-            return Ok(DeployOutcome {
+        let mut outcome = match planned {
+            Some(p) if plan.is_noop() => DeployOutcome {
                 deployment: self
                     .functions
                     .deployment(&p.observed.config, p.observed.tags.clone(), Some(spec)),
                 change: Change::default(),
-            });
+            },
+            _ => {
+                let (config, tags, change) = self.functions.apply(spec, artifact, planned).await?;
+                DeployOutcome {
+                    deployment: self.functions.deployment(&config, tags, Some(spec)),
+                    change,
+                }
+            }
+        };
+        if let Some(url) = &spec.aws.function_url {
+            let (address, wrote) = self.functions.ensure_url(&spec.name, url).await?;
+            outcome.deployment.url = Some(address);
+            outcome.change.config_updated |= wrote;
         }
-        let (config, tags, change) = self.functions.apply(spec, artifact, planned).await?;
-        Ok(DeployOutcome {
-            deployment: self.functions.deployment(&config, tags, Some(spec)),
-            change,
-        })
+        Ok(outcome)
     }
 
     async fn get(&self, function: &str) -> Result<Deployment> {

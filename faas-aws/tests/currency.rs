@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use faas_aws::test_support::{Fault, FaultKind, Moto, Proxy, ROLE, account_settings, provisioned_item, python_package};
-use faas_core::{DeployOptions, Error, FunctionSpec, Provider, ProviderExt, PublishRequest};
+use faas_core::{DeployOptions, Error, FunctionSpec, FunctionUrl, Provider, ProviderExt, PublishRequest};
 
 fn spec(name: &str) -> FunctionSpec {
     FunctionSpec::new(name, "python3.12".parse().unwrap(), "lambda_function.lambda_handler").role(ROLE)
@@ -104,4 +104,126 @@ async fn pruning_never_deletes_a_version_with_provisioned_concurrency() {
         .map(|v| v.id)
         .collect();
     assert_eq!(left, vec!["1", "3"]);
+}
+
+/// The statements of `name`'s resource policy, read back with the SDK's GetPolicy (none:
+/// Lambda, and moto, answer ResourceNotFoundException for a function without a policy).
+async fn statements(proxy: &Proxy, name: &str) -> Vec<serde_json::Value> {
+    let lambda = aws_sdk_lambda::Client::new(&proxy.sdk_config().await);
+    let out = match lambda.get_policy().function_name(name).send().await {
+        Ok(out) => out,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            return Vec::new();
+        }
+        Err(e) => panic!("GetPolicy: {e:?}"),
+    };
+    let policy: serde_json::Value = serde_json::from_str(out.policy().unwrap()).unwrap();
+    policy["Statement"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_function_url_gets_both_statements_once() {
+    let Some(moto) = Moto::start().await else { return };
+    let proxy = Proxy::start(&moto.url).await;
+    let aws = proxy.provider(|b| b).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = python_package(dir.path(), "url");
+    let public = spec("web").function_url(FunctionUrl::public().cors_origins(["https://example.com"]));
+    let first = aws
+        .deploy_package(&public, &pkg, &DeployOptions::default())
+        .await
+        .unwrap();
+    let deployed = aws.get("web").await.unwrap();
+    assert_eq!(deployed.code_sha256, first.code_sha256);
+
+    let lambda = aws_sdk_lambda::Client::new(&proxy.sdk_config().await);
+    let config = lambda
+        .get_function_url_config()
+        .function_name("web")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(config.auth_type().as_str(), "NONE");
+    assert_eq!(config.cors().unwrap().allow_origins(), ["https://example.com"]);
+    let artifact = aws.upload("web", &pkg).await.unwrap();
+    proxy.clear();
+    let plan = aws.plan(&public, &artifact).await.unwrap();
+    assert!(plan.is_noop(), "{plan:?}");
+    let outcome = aws.deploy(&public, &artifact).await.unwrap();
+    assert_eq!(
+        outcome.deployment.url.as_deref(),
+        Some(config.function_url()),
+        "the URL is in the deployment"
+    );
+    let writes: Vec<_> = proxy.seen().into_iter().filter(|s| s.is_write()).collect();
+    assert!(
+        writes.is_empty() && outcome.change.is_noop(),
+        "an unchanged URL is only read: {writes:?}"
+    );
+
+    let s = statements(&proxy, "web").await;
+    assert_eq!(
+        s.len(),
+        2,
+        "two statements, not added again by the second deploy: {s:#?}"
+    );
+    let url = s
+        .iter()
+        .find(|s| s["Action"] == "lambda:InvokeFunctionUrl")
+        .expect("InvokeFunctionUrl");
+    let invoke = s
+        .iter()
+        .find(|s| s["Action"] == "lambda:InvokeFunction")
+        .expect("InvokeFunction");
+    assert_eq!(url["Principal"], "*");
+    assert_eq!(invoke["Principal"], "*");
+    // Lambda turns the two request fields into conditions (`lambda:FunctionUrlAuthType`,
+    // `lambda:InvokedViaFunctionUrl`); moto keeps them as sent: either shape carries them.
+    let text = |v: &serde_json::Value| v.to_string();
+    assert!(
+        text(url).contains("FunctionUrlAuthType") && text(url).contains("NONE"),
+        "{url}"
+    );
+    assert!(
+        text(invoke).contains("InvokedViaFunctionUrl") && text(invoke).contains("true"),
+        "{invoke}"
+    );
+
+    // IAM-only: the URL config follows, and faas's public statements are removed.
+    proxy.clear();
+    let private = spec("web").function_url(FunctionUrl::iam());
+    let outcome = aws
+        .deploy_package(&private, &pkg, &DeployOptions::default())
+        .await
+        .unwrap();
+    assert!(outcome.change.config_updated);
+    let config = lambda
+        .get_function_url_config()
+        .function_name("web")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(config.auth_type().as_str(), "AWS_IAM");
+    assert!(statements(&proxy, "web").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_function_url_is_unsupported_where_there_is_none_before_any_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = faas_core::local::LocalProvider::builder()
+        .state_dir(dir.path())
+        .build()
+        .unwrap();
+    let artifact = faas_core::local_artifact(&python_package(dir.path(), "local"));
+    let err = local
+        .plan(&spec("web").function_url(FunctionUrl::public()), &artifact)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Unsupported { operation, .. } if operation == "aws.function_url"),
+        "{err:?}"
+    );
 }

@@ -78,7 +78,7 @@ pub use plan::{ConfigDiff, Plan, PlannedAction, diff_config, diff_config_unknown
 pub use provider::{Provider, ProviderBackend, ProviderInfo, PublishRequest};
 pub use retry::{PollPolicy, PollStatus, RetryConfig};
 pub use spec::{
-    AwsSettings, AzureSettings, FunctionSpec, GcpSettings, LAMBDA_RESERVED_ENV, Limits, MAX_RESERVED_CONCURRENCY,
-    REDACTED,
+    AwsSettings, AzureSettings, FunctionSpec, FunctionUrl, GcpSettings, LAMBDA_RESERVED_ENV, Limits,
+    MAX_RESERVED_CONCURRENCY, REDACTED, UrlAuth, UrlCors,
 };
 pub use timeouts::Timeouts;

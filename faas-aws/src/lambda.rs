@@ -85,6 +85,7 @@ pub(crate) fn observed_spec(o: &Observed, desired: Option<&FunctionSpec>) -> Fun
     spec.aws.role_arn = c.role().map(str::to_string);
     spec.aws.layers = c.layers().iter().filter_map(|l| l.arn().map(str::to_string)).collect();
     spec.aws.ephemeral_storage_mb = c.ephemeral_storage().map(|e| e.size() as u32);
+    spec.aws.snap_start = crate::snapstart::enabled(c);
     if let Some(d) = desired {
         spec.secret_env = d.secret_env.clone();
         spec.gcp = d.gcp.clone();
@@ -137,6 +138,11 @@ pub(crate) fn differences(o: &Observed, desired: &FunctionSpec, sha256: &str) ->
             mb.to_string(),
         );
     }
+    cmp(
+        "aws.snap_start",
+        current.aws.snap_start.to_string(),
+        desired.aws.snap_start.to_string(),
+    );
     let mut d = Differences {
         code,
         config: all,
@@ -382,6 +388,9 @@ impl Functions {
             .set_layers(Some(spec.aws.layers.clone()))
             .set_tags(Some(spec.tags.clone().into_iter().collect()))
             .publish(false);
+        if spec.aws.snap_start {
+            req = req.snap_start(crate::snapstart::setting(spec));
+        }
         if let Some(mb) = spec.aws.ephemeral_storage_mb {
             req = req.ephemeral_storage(EphemeralStorage::builder().size(mb as i32).build().map_err(build_err)?);
         }
@@ -456,6 +465,8 @@ impl Functions {
                 Some(mb) => Some(EphemeralStorage::builder().size(mb as i32).build().map_err(build_err)?),
                 None => None,
             };
+            let snap_start = (spec.aws.snap_start || d.config.iter().any(|c| c.field == "aws.snap_start"))
+                .then(|| crate::snapstart::setting(spec));
             self.with_conflict_retry(name, "UpdateFunctionConfiguration", || {
                 let req = self
                     .client
@@ -470,6 +481,7 @@ impl Functions {
                     .set_layers(Some(spec.aws.layers.clone()))
                     .set_role(spec.aws.role_arn.clone())
                     .set_ephemeral_storage(storage.clone())
+                    .set_snap_start(snap_start.clone())
                     .set_revision_id(revision.clone());
                 async move { req.send().await.map_err(|e| map(e, fn_target(name))) }
             })

@@ -89,6 +89,7 @@ mod metrics;
 mod provider;
 mod quota;
 mod records;
+mod snapstart;
 mod states;
 #[cfg(feature = "test-support")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-support")))]

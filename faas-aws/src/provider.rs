@@ -229,6 +229,7 @@ impl ProviderBackend for AwsProvider {
 
     fn validate(&self, spec: &FunctionSpec) -> Result<()> {
         spec.validate(&Limits::LAMBDA)?;
+        crate::snapstart::validate(spec)?;
         if let Some(url) = &spec.aws.function_url {
             crate::urls::validate(url)?;
         }
@@ -362,6 +363,11 @@ impl ProviderBackend for AwsProvider {
             Ok(out) => out,
             Err(e) => return Err(self.functions.storage_advice(e).await),
         };
+        if crate::snapstart::enabled(&config)
+            && let Some(version) = out.version()
+        {
+            self.functions.wait_snapshot(function, version).await?;
+        }
         Ok(Version {
             id: out.version().unwrap_or_default().to_string(),
             code_sha256: out.code_sha256().map(to_hex).unwrap_or_default(),

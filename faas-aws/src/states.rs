@@ -222,4 +222,4 @@ impl Functions {
 
 #[cfg(test)]
 #[path = "states_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -51,7 +51,12 @@ impl HttpConnector for Fake {
             if !s.advance_on_invoke || i > 0 {
                 s.at += 1;
             }
-            (200, serde_json::json!({ "Configuration": config }))
+            // GetFunctionConfiguration answers the configuration itself, GetFunction wraps it.
+            if line.contains("/configuration") {
+                (200, config)
+            } else {
+                (200, serde_json::json!({ "Configuration": config }))
+            }
         };
         let mut resp = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body.to_string()));
         resp.headers_mut().insert("content-type", "application/json");

@@ -124,6 +124,18 @@ async fn statements(proxy: &Proxy, name: &str) -> Vec<serde_json::Value> {
     policy["Statement"].as_array().cloned().unwrap_or_default()
 }
 
+async fn url_config(
+    lambda: &aws_sdk_lambda::Client,
+    name: &str,
+) -> aws_sdk_lambda::operation::get_function_url_config::GetFunctionUrlConfigOutput {
+    lambda
+        .get_function_url_config()
+        .function_name(name)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_public_function_url_gets_both_statements_once() {
     let Some(moto) = Moto::start().await else { return };
@@ -140,12 +152,7 @@ async fn a_public_function_url_gets_both_statements_once() {
     assert_eq!(deployed.code_sha256, first.code_sha256);
 
     let lambda = aws_sdk_lambda::Client::new(&proxy.sdk_config().await);
-    let config = lambda
-        .get_function_url_config()
-        .function_name("web")
-        .send()
-        .await
-        .unwrap();
+    let config = url_config(&lambda, "web").await;
     assert_eq!(config.auth_type().as_str(), "NONE");
     assert_eq!(config.cors().unwrap().allow_origins(), ["https://example.com"]);
     let artifact = aws.upload("web", &pkg).await.unwrap();
@@ -200,12 +207,7 @@ async fn a_public_function_url_gets_both_statements_once() {
         .await
         .unwrap();
     assert!(outcome.change.config_updated);
-    let config = lambda
-        .get_function_url_config()
-        .function_name("web")
-        .send()
-        .await
-        .unwrap();
+    let config = url_config(&lambda, "web").await;
     assert_eq!(config.auth_type().as_str(), "AWS_IAM");
     assert!(statements(&proxy, "web").await.is_empty());
 }
@@ -226,4 +228,32 @@ async fn a_function_url_is_unsupported_where_there_is_none_before_any_call() {
         matches!(&err, Error::Unsupported { operation, .. } if operation == "aws.function_url"),
         "{err:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snap_start_combinations_lambda_refuses_are_errors_before_any_call() {
+    let Some(moto) = Moto::start().await else { return };
+    let proxy = Proxy::start(&moto.url).await;
+    let aws = proxy.provider(|b| b).await;
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = faas_core::local_artifact(&python_package(dir.path(), "snap"));
+    let mut old = FunctionSpec::new(
+        "snappy",
+        "python3.11".parse().unwrap(),
+        "lambda_function.lambda_handler",
+    )
+    .role(ROLE);
+    old.aws.snap_start = true;
+    let mut big = spec("snappy");
+    big.aws.snap_start = true;
+    big.aws.ephemeral_storage_mb = Some(2048);
+    proxy.clear();
+    for (bad, field) in [(old, "aws.snap_start"), (big, "aws.ephemeral_storage_mb")] {
+        let err = aws.plan(&bad, &artifact).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidInput { field: f, .. } if f == field),
+            "{err:?}"
+        );
+    }
+    assert!(proxy.seen().is_empty(), "{:?}", proxy.seen());
 }

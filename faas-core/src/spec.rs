@@ -91,8 +91,9 @@ pub struct AwsSettings {
     pub function_url: Option<FunctionUrl>,
     /// Lambda SnapStart (`ApplyOn=PublishedVersions`): published versions start from a
     /// snapshot; publishing waits until the version's `OptimizationStatus` is `On`. Lambda
-    /// offers it for Java 11+, Python 3.12+ and .NET 8+, not with ephemeral storage over
-    /// 512 MB (nor provisioned concurrency or EFS); faas-aws refuses those before any call.
+    /// offers it for Java 11+, Python 3.12+ and .NET 8+ (of faas's runtimes: Python 3.12+),
+    /// not with ephemeral storage over 512 MB (nor provisioned concurrency or EFS, and never
+    /// on `$LATEST`); faas-aws refuses a runtime or storage it does not allow before any call.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub snap_start: bool,
 }

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
-    Architecture, Environment, EphemeralStorage, FunctionCode, FunctionConfiguration, Runtime,
+    Architecture, Environment, EphemeralStorage, FunctionCode, FunctionConfiguration, PackageType, Runtime,
 };
 use base64::Engine;
 use faas_core::{
@@ -14,13 +14,17 @@ use faas_core::{
 
 use crate::error::{Target, map};
 
-/// Hex of a base64 digest (`CodeSha256` → our sha256).
 /// Lowercase hex of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Our sha256 (lowercase hex) of a `CodeSha256`: base64 for a zip package; an image's digest
+/// already in hex (64 hex digits, which no base64 sha256 — 44 characters — can be) is kept.
 pub(crate) fn b64_to_hex(b64: &str) -> String {
+    if b64.len() == 64 && b64.chars().all(|c| c.is_ascii_hexdigit()) {
+        return b64.to_ascii_lowercase();
+    }
     match base64::engine::general_purpose::STANDARD.decode(b64) {
         Ok(bytes) => hex(&bytes),
         Err(_) => b64.to_string(),
@@ -68,7 +72,12 @@ pub(crate) fn observed_spec(o: &Observed, desired: Option<&FunctionSpec>) -> Fun
                 .parse()
                 .unwrap_or_else(|_| unreachable!("known runtime"))
         });
-    let mut spec = FunctionSpec::new(name, runtime, c.handler().unwrap_or_default());
+    // An image function has no runtime or handler of its own: the image's are the spec's.
+    let handler = match (c.handler(), desired) {
+        (None, Some(d)) if is_image(c) => d.handler.clone(),
+        (h, _) => h.unwrap_or_default().to_string(),
+    };
+    let mut spec = FunctionSpec::new(name, runtime, handler);
     spec.memory_mb = c.memory_size().unwrap_or(128) as u32;
     spec.timeout_s = c.timeout().unwrap_or(3) as u32;
     spec.description = c.description().unwrap_or_default().to_string();
@@ -92,6 +101,11 @@ pub(crate) fn observed_spec(o: &Observed, desired: Option<&FunctionSpec>) -> Fun
         spec.azure = d.azure.clone();
     }
     spec
+}
+
+/// Whether the function runs a container image (`PackageType=Image`).
+pub(crate) fn is_image(c: &FunctionConfiguration) -> bool {
+    matches!(c.package_type(), Some(PackageType::Image))
 }
 
 /// What differs between the function and the spec, split by the call that changes it.
@@ -226,11 +240,19 @@ pub(crate) fn plan(observed: Option<Observed>, desired: &FunctionSpec, artifact:
 /// The code of a create or update: inline below the limit when the file is here, else S3.
 enum Code {
     Inline(Blob),
-    S3 { bucket: String, key: String },
+    S3 {
+        bucket: String,
+        key: String,
+    },
+    /// A container image by reference (`ImageUri`, pinned by digest).
+    Image(String),
 }
 
 impl Functions {
     async fn code(&self, artifact: &ArtifactRef) -> Result<Code> {
+        if let Some(reference) = artifact.image_reference() {
+            return Ok(Code::Image(reference.to_string()));
+        }
         if let Some(rest) = artifact.uri.strip_prefix("s3://")
             && let Some((bucket, key)) = rest.split_once('/')
             && artifact.size >= self.inline_limit
@@ -368,7 +390,9 @@ impl Functions {
         let code = match self.code(artifact).await? {
             Code::Inline(blob) => FunctionCode::builder().zip_file(blob).build(),
             Code::S3 { bucket, key } => FunctionCode::builder().s3_bucket(bucket).s3_key(key).build(),
+            Code::Image(reference) => FunctionCode::builder().image_uri(reference).build(),
         };
+        let image = artifact.image_reference().is_some();
         let env = Environment::builder()
             .set_variables(Some(spec.environment.clone().into_iter().collect()))
             .build();
@@ -376,8 +400,10 @@ impl Functions {
             .client
             .create_function()
             .function_name(&spec.name)
-            .runtime(Runtime::from(spec.runtime.lambda_name().as_str()))
-            .handler(&spec.handler)
+            // An image brings its own runtime and handler: Lambda takes neither with it.
+            .set_runtime((!image).then(|| Runtime::from(spec.runtime.lambda_name().as_str())))
+            .set_handler((!image).then(|| spec.handler.clone()))
+            .package_type(if image { PackageType::Image } else { PackageType::Zip })
             .role(role)
             .code(code)
             .memory_size(spec.memory_mb as i32)
@@ -420,6 +446,7 @@ impl Functions {
         // What the plan read says whether an update may start now: no wait (and no read)
         // when the function was settled.
         let mut ready = crate::states::settled(&o.config);
+        let image = is_image(&o.config);
         if d.code || d.architecture {
             if !ready {
                 self.wait_ready(name).await?;
@@ -436,6 +463,7 @@ impl Functions {
                     let req = match &code {
                         Code::Inline(blob) => req.zip_file(blob.clone()),
                         Code::S3 { bucket, key } => req.s3_bucket(bucket).s3_key(key),
+                        Code::Image(reference) => req.image_uri(reference),
                     };
                     async move { req.send().await.map_err(|e| map(e, fn_target(name))) }
                 })
@@ -472,8 +500,8 @@ impl Functions {
                     .client
                     .update_function_configuration()
                     .function_name(name)
-                    .runtime(Runtime::from(spec.runtime.lambda_name().as_str()))
-                    .handler(&spec.handler)
+                    .set_runtime((!image).then(|| Runtime::from(spec.runtime.lambda_name().as_str())))
+                    .set_handler((!image).then(|| spec.handler.clone()))
                     .memory_size(spec.memory_mb as i32)
                     .timeout(spec.timeout_s as i32)
                     .description(&spec.description)

@@ -83,6 +83,7 @@ mod error;
 mod executed;
 #[cfg(feature = "pipeline")]
 mod figures;
+mod images;
 mod lambda;
 mod logs;
 mod metrics;

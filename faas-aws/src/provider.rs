@@ -46,7 +46,8 @@ pub const CAPABILITY: Capability = Capability::LAMBDA
     .records(true)
     .alarms(true)
     .named_artifacts(true)
-    .function_urls(true);
+    .function_urls(true)
+    .container_images(true);
 
 fn target(kind: ResourceKind, name: &str) -> Target<'_> {
     Target { kind, name }
@@ -262,7 +263,11 @@ impl ProviderBackend for AwsProvider {
     }
 
     async fn plan(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<Plan> {
+        crate::images::check_reference(artifact)?;
         let observed = self.functions.observe(&spec.name).await?;
+        if let Some(o) = &observed {
+            crate::images::check_package_type(&spec.name, artifact, o)?;
+        }
         let exists = observed.is_some();
         let mut plan = plan(observed, spec, artifact);
         // The URL and its policy statements: two more reads, only when the spec asks for a
@@ -292,6 +297,9 @@ impl ProviderBackend for AwsProvider {
             },
             _ => {
                 let (config, tags, change) = self.functions.apply(spec, artifact, planned).await?;
+                if change.created || change.code_updated {
+                    self.functions.check_image(&spec.name, artifact).await?;
+                }
                 DeployOutcome {
                     deployment: self.functions.deployment(&config, tags, Some(spec)),
                     change,

@@ -53,10 +53,18 @@ fn fake_auth(service: &str) -> String {
 impl Moto {
     /// Starts moto, or returns `None` outside CI when it is not installed (in CI that panics).
     pub async fn start() -> Option<Moto> {
+        Moto::start_with_env(&[]).await
+    }
+
+    /// [`Moto::start`] with these environment variables set for moto (for example
+    /// `MOTO_LAMBDA_STUB_ECR=false`: Lambda then looks image references up in moto's ECR and
+    /// reports the pushed image's digest, as Lambda does).
+    pub async fn start_with_env(env: &[(&str, &str)]) -> Option<Moto> {
         let bin = faas_core::conformance::test_tool("FAAS_MOTO_SERVER", "target/test-venv/bin/moto_server")?;
         let port = faas_core::conformance::free_port();
         let child = Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -135,6 +143,51 @@ pub fn python_package(dir: &std::path::Path, marker: &str) -> faas_package::Pack
         .output(dir.join(format!("{marker}.zip")))
         .build()
         .unwrap()
+}
+
+impl Moto {
+    /// Creates ECR repository `repository` in moto and pushes an image manifest (Docker
+    /// schema 2, one layer) tagged `tag` with ECR's `CreateRepository` and `PutImage` (JSON
+    /// protocol, `AmazonEC2ContainerRegistry_V20150921`); returns the pushed image's
+    /// reference pinned by digest, `123456789012.dkr.ecr.us-east-1.amazonaws.com/{repository}@sha256:…`.
+    pub async fn push_image(&self, repository: &str, tag: &str) -> String {
+        let http = reqwest::Client::new();
+        let call = |target: &'static str, body: serde_json::Value| {
+            http.post(format!("{}/", self.url))
+                .header("authorization", fake_auth("ecr"))
+                .header("content-type", "application/x-amz-json-1.1")
+                .header("x-amz-target", format!("AmazonEC2ContainerRegistry_V20150921.{target}"))
+                .body(body.to_string())
+                .send()
+        };
+        let r = call("CreateRepository", serde_json::json!({ "repositoryName": repository }))
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "CreateRepository: {}", r.text().await.unwrap());
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": 1469,
+                "digest": format!("sha256:{}", "c".repeat(64)),
+            },
+            "layers": [{
+                "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                "size": 2048,
+                "digest": format!("sha256:{}", "d".repeat(64)),
+            }],
+        });
+        let r = call(
+            "PutImage",
+            serde_json::json!({ "repositoryName": repository, "imageManifest": manifest.to_string(), "imageTag": tag }),
+        )
+        .await
+        .unwrap();
+        let answer: serde_json::Value = r.json().await.unwrap();
+        let digest = answer["image"]["imageId"]["imageDigest"].as_str().unwrap().to_string();
+        format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/{repository}@{digest}")
+    }
 }
 
 /// One request the proxy saw.

@@ -76,6 +76,11 @@ pub struct Capability {
     /// Azure's HTTP functions have their own trigger URL, which `aws.function_url` does not
     /// configure, and the local provider serves none.
     pub function_urls: bool,
+    /// Functions can run a container image deployed by reference
+    /// ([`ArtifactRef::image`](crate::ArtifactRef::image): Lambda's `PackageType=Image`).
+    /// Without it an image artifact is [`Error::Unsupported`](crate::Error::Unsupported)
+    /// before any call.
+    pub container_images: bool,
 }
 
 impl Capability {
@@ -105,6 +110,7 @@ impl Capability {
             memory_tuning: true,
             named_artifacts: false,
             function_urls: false,
+            container_images: false,
         }
     }
 
@@ -136,6 +142,33 @@ impl Capability {
     pub const fn function_urls(mut self, yes: bool) -> Capability {
         self.function_urls = yes;
         self
+    }
+
+    /// Sets [`Capability::container_images`].
+    pub const fn container_images(mut self, yes: bool) -> Capability {
+        self.container_images = yes;
+        self
+    }
+
+    /// Refuses, as [`Error::Unsupported`](crate::Error::Unsupported), an image artifact
+    /// without [`container_images`](Capability::container_images); checked before any call.
+    ///
+    /// ```
+    /// use faas_core::{ArtifactRef, Capability};
+    /// let image = ArtifactRef::image("123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v1").unwrap();
+    /// assert!(Capability::LAMBDA.check_artifact(&image).is_err());
+    /// assert!(Capability::LAMBDA.container_images(true).check_artifact(&image).is_ok());
+    /// ```
+    pub fn check_artifact(&self, artifact: &crate::ArtifactRef) -> crate::Result<()> {
+        match artifact.image_reference() {
+            Some(reference) if !self.container_images => Err(crate::Error::unsupported(
+                "container images",
+                Some(format!(
+                    "this provider deploys packages, not the image {reference}: deploy a package instead"
+                )),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Refuses, as [`Error::Unsupported`](crate::Error::Unsupported), what `spec` asks for

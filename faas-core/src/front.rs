@@ -138,6 +138,7 @@ impl<B: ProviderBackend + ?Sized> Provider for B {
             async {
                 names::check_function(&spec.name)?;
                 info.capability.check_spec(spec)?;
+                info.capability.check_artifact(artifact)?;
                 ProviderBackend::validate(self, spec)?;
                 // A runtime the cloud no longer updates is refused before any request.
                 lifecycle_check(&info, spec, false)?;

@@ -11,8 +11,7 @@
 use aws_sdk_lambda::types::PackageType;
 use faas_core::{ArtifactRef, Error, Result};
 
-use crate::error::map;
-use crate::lambda::{Functions, Observed, fn_target, is_image};
+use crate::lambda::{Functions, Observed, is_image};
 
 /// Refuses, before any call, an image reference Lambda's deploy could not be checked against.
 pub(crate) fn check_reference(artifact: &ArtifactRef) -> Result<()> {
@@ -54,13 +53,7 @@ impl Functions {
         let Some(wanted) = artifact.image_digest() else {
             return Ok(());
         };
-        let out = self
-            .client
-            .get_function()
-            .function_name(name)
-            .send()
-            .await
-            .map_err(|e| map(e, fn_target(name)))?;
+        let out = self.read(name).await?;
         let resolved = out.code().and_then(|c| c.resolved_image_uri()).unwrap_or_default();
         let deployed = resolved.rsplit_once("@sha256:").map(|(_, hex)| hex);
         if deployed != Some(wanted) {

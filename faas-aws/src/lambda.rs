@@ -285,6 +285,16 @@ impl Functions {
         Ok(Code::Inline(Blob::new(bytes)))
     }
 
+    /// GetFunction of `name` as the SDK answers it (a missing function is `NotFound`).
+    pub(crate) async fn read(&self, name: &str) -> Result<aws_sdk_lambda::operation::get_function::GetFunctionOutput> {
+        self.client
+            .get_function()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(|e| map(e, fn_target(name)))
+    }
+
     /// GetFunction: configuration and tags, or `None`.
     pub async fn observe(&self, name: &str) -> Result<Option<Observed>> {
         self.observe_qualified(name, None).await

@@ -164,13 +164,7 @@ impl Functions {
         let woken = &woken;
         self.poll
             .poll(&format!("function {name} to be ready"), || async move {
-                let out = self
-                    .client
-                    .get_function()
-                    .function_name(name)
-                    .send()
-                    .await
-                    .map_err(|e| map(e, fn_target(name)))?;
+                let out = self.read(name).await?;
                 let c = out
                     .configuration()
                     .cloned()

@@ -84,6 +84,7 @@ mod executed;
 #[cfg(feature = "pipeline")]
 mod figures;
 mod images;
+mod invoke;
 mod lambda;
 mod logs;
 mod metrics;

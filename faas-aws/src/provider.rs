@@ -3,15 +3,13 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{AliasConfiguration, AliasRoutingConfiguration, InvocationType, LogType};
-use base64::Engine;
+use aws_sdk_lambda::types::{AliasConfiguration, AliasRoutingConfiguration};
 use faas_core::observe::{AlarmState, LogPage, LogQuery, Metrics, MetricsQuery, TimeWindow};
 use faas_core::records::{RecordTag, StoredRecord, WriteCondition};
 use faas_core::{
-    ArtifactRef, Capability, Change, DeployOutcome, Deployment, Error, ExecutionReport, FunctionError, FunctionSpec,
-    Invocation, InvokeMode, InvokeRequest, Label, Limits, Plan, PlannedAction, ProviderBackend, ProviderInfo,
-    PublishRequest, Qualifier, ResourceKind, Result, Routing, Version,
+    ArtifactRef, Capability, Change, DeployOutcome, Deployment, Error, FunctionSpec, Invocation, InvokeRequest, Label,
+    Limits, Plan, PlannedAction, ProviderBackend, ProviderInfo, PublishRequest, Qualifier, ResourceKind, Result,
+    Routing, Version,
 };
 use faas_package::Package;
 
@@ -567,70 +565,7 @@ impl ProviderBackend for AwsProvider {
     }
 
     async fn invoke(&self, function: &str, _qualifier: &Qualifier, request: &InvokeRequest) -> Result<Invocation> {
-        let payload = request.event_bytes()?;
-        let name = match &request.qualifier {
-            Some(q) => format!("{function}:{q}"),
-            None => function.to_string(),
-        };
-        let kind = if request.qualifier.is_some() {
-            ResourceKind::Version
-        } else {
-            ResourceKind::Function
-        };
-        let started = tokio::time::Instant::now();
-        let out = self
-            .functions
-            .client
-            .invoke()
-            .function_name(function)
-            .set_qualifier(request.qualifier.clone())
-            .invocation_type(match request.mode {
-                InvokeMode::Sync => InvocationType::RequestResponse,
-                InvokeMode::Async => InvocationType::Event,
-                InvokeMode::DryRun => InvocationType::DryRun,
-            })
-            .log_type(if request.log_tail && request.mode == InvokeMode::Sync {
-                LogType::Tail
-            } else {
-                LogType::None
-            })
-            .set_client_context(request.client_context_base64())
-            .payload(Blob::new(payload))
-            .send()
-            .await
-            .map_err(|e| match map(e, target(kind, &name)) {
-                // A missing function answers like a missing version when a qualifier was given.
-                Error::NotFound { hint, .. } if request.qualifier.is_some() => {
-                    let kind = if hint
-                        .as_deref()
-                        .is_some_and(|h| h.contains(&format!("function:{function}:")))
-                    {
-                        ResourceKind::Version
-                    } else {
-                        ResourceKind::Function
-                    };
-                    Error::not_found(kind, &name, hint)
-                }
-                other => other,
-            })?;
-        let body = out.payload().map(|b| b.as_ref().to_vec()).unwrap_or_default();
-        let log_tail = out
-            .log_result()
-            .and_then(|l| base64::engine::general_purpose::STANDARD.decode(l).ok())
-            .map(|b| String::from_utf8_lossy(&b).into_owned());
-        let function_error = out
-            .function_error()
-            .map(|kind| FunctionError::from_body(Some(kind), &body));
-        Ok(Invocation {
-            status: out.status_code() as u16,
-            report: log_tail.as_deref().and_then(ExecutionReport::from_log),
-            payload: body,
-            function_error,
-            executed_version: out.executed_version().map(str::to_string),
-            log_tail,
-            elapsed: started.elapsed(),
-            headers: Default::default(),
-        })
+        self.invoke_function(function, request).await
     }
 
     async fn metrics(&self, query: &MetricsQuery) -> Result<Metrics> {

@@ -72,3 +72,43 @@ impl Functions {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::states::tests::{Fake, Script, functions};
+
+    fn answering(resolved: &str) -> Functions {
+        functions(Fake(Arc::new(Mutex::new(Script {
+            configs: vec![serde_json::json!({"FunctionName": "boxed", "PackageType": "Image", "State": "Active"})],
+            code: Some(serde_json::json!({
+                "RepositoryType": "ECR",
+                "ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v1",
+                "ResolvedImageUri": resolved,
+            })),
+            ..Script::default()
+        }))))
+    }
+
+    #[tokio::test]
+    async fn the_deployed_digest_must_be_the_one_asked_for() {
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        let image =
+            ArtifactRef::image(&format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/app@sha256:{a}")).unwrap();
+        let repo = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app";
+        answering(&format!("{repo}@sha256:{a}"))
+            .check_image("boxed", &image)
+            .await
+            .unwrap();
+        let err = answering(&format!("{repo}@sha256:{b}"))
+            .check_image("boxed", &image)
+            .await
+            .unwrap_err();
+        match &err {
+            Error::Conflict { message, .. } => assert!(message.contains(&b) && message.contains(&a), "{message}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

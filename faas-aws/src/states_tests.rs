@@ -22,6 +22,8 @@ pub(crate) struct Script {
     /// an invocation when `advance_on_invoke` (how an Inactive function wakes).
     pub configs: Vec<serde_json::Value>,
     pub advance_on_invoke: bool,
+    /// GetFunction's `Code` object, when the fake answers one.
+    pub code: Option<serde_json::Value>,
     pub at: usize,
     pub seen: Vec<String>,
 }
@@ -55,7 +57,11 @@ impl HttpConnector for Fake {
             if line.contains("/configuration") {
                 (200, config)
             } else {
-                (200, serde_json::json!({ "Configuration": config }))
+                let mut answer = serde_json::json!({ "Configuration": config });
+                if let Some(code) = &s.code {
+                    answer["Code"] = code.clone();
+                }
+                (200, answer)
             }
         };
         let mut resp = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body.to_string()));

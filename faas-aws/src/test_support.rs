@@ -314,6 +314,27 @@ impl Proxy {
             .insert(function.to_string(), items);
     }
 
+    /// The JSON body of the first `CreateFunction` the proxy saw (since the last [`clear`](Proxy::clear)).
+    pub fn create_function_body(&self) -> serde_json::Value {
+        let seen = self.seen();
+        let create = seen
+            .iter()
+            .find(|s| s.method == "POST" && s.path == "/2015-03-31/functions")
+            .expect("a CreateFunction");
+        serde_json::from_str(&create.body).unwrap()
+    }
+
+    /// Makes `function`'s configurations report SnapStart the way Lambda does: on for
+    /// published versions, each version `Pending` for `pending_reads` reads of it while its
+    /// snapshot is taken (see `test_support/canned.rs`).
+    pub fn simulate_snap_start(&self, function: &str, pending_reads: usize) {
+        self.canned.lock().unwrap().snap = Some(canned::SnapView {
+            function: function.to_string(),
+            pending_reads,
+            version_reads: 0,
+        });
+    }
+
     /// Makes `GetAccountSettings` answer `settings` ([`account_settings`]); moto does not
     /// implement it.
     pub fn account_settings(&self, settings: serde_json::Value) {
@@ -546,6 +567,12 @@ async fn forward(State(st): State<ProxyState>, req: Request) -> Response {
     let mut bytes = resp.bytes().await.unwrap();
     if status.is_success() && path.contains("/functions") {
         bytes = pending_view(&st.pending, &method, &path, bytes);
+        if let Some(snap) = st.canned.lock().unwrap().snap.as_mut()
+            && let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+        {
+            snap.rewrite(method == "GET", &mut v);
+            bytes = Bytes::from(v.to_string());
+        }
     }
     if cbor_operation.is_some() {
         bytes = match cbor::answer_to_cbor(&bytes) {

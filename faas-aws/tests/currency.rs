@@ -257,3 +257,37 @@ async fn snap_start_combinations_lambda_refuses_are_errors_before_any_call() {
     }
     assert!(proxy.seen().is_empty(), "{:?}", proxy.seen());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_a_snap_start_function_waits_for_the_snapshot() {
+    let Some(moto) = Moto::start().await else { return };
+    let proxy = Proxy::start(&moto.url).await;
+    let aws = proxy.provider(|b| b).await;
+    proxy.simulate_snap_start("snappy", 3);
+    let dir = tempfile::tempdir().unwrap();
+    let mut snappy = spec("snappy");
+    snappy.aws.snap_start = true;
+    let report = aws
+        .deploy_package(&snappy, &python_package(dir.path(), "snap"), &publish())
+        .await
+        .unwrap();
+    assert_eq!(report.version.unwrap().id, "1");
+    let seen = proxy.seen();
+    let body = proxy.create_function_body();
+    assert_eq!(body["SnapStart"]["ApplyOn"], "PublishedVersions", "{body}");
+    let publish_at = seen
+        .iter()
+        .position(|s| s.method == "POST" && s.path.ends_with("/versions"))
+        .unwrap();
+    let version_reads = seen[publish_at..]
+        .iter()
+        .filter(|s| s.path.ends_with("/configuration") && s.query.contains("Qualifier=1"))
+        .count();
+    assert_eq!(version_reads, 4, "three reads while Pending, then On: {seen:#?}");
+    // Lambda now reports SnapStart on: the same spec plans nothing.
+    let plan = aws
+        .plan(&snappy, &faas_core::local_artifact(&python_package(dir.path(), "snap")))
+        .await
+        .unwrap();
+    assert!(plan.is_noop(), "{plan:?}");
+}

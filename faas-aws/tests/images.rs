@@ -28,12 +28,7 @@ async fn an_image_is_deployed_by_digest_and_the_deployed_digest_checked() {
         image.image_digest().unwrap(),
         "the pushed digest"
     );
-    let seen = proxy.seen();
-    let create = seen
-        .iter()
-        .find(|s| s.method == "POST" && s.path == "/2015-03-31/functions")
-        .unwrap();
-    let body: serde_json::Value = serde_json::from_str(&create.body).unwrap();
+    let body = proxy.create_function_body();
     assert_eq!(body["PackageType"], "Image");
     assert_eq!(body["Code"]["ImageUri"], reference.as_str());
     assert!(body.get("Runtime").is_none() && body.get("Handler").is_none(), "{body}");

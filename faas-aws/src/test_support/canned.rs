@@ -13,6 +13,46 @@
 
 use std::collections::HashMap;
 
+/// SnapStart as Lambda reports it, which moto does not (it always answers `ApplyOn=None`,
+/// `OptimizationStatus=Off`): for `function`, every configuration read says
+/// `SnapStart.ApplyOn=PublishedVersions`; `$LATEST` has `OptimizationStatus=Off`, and a
+/// published version is `State=Pending`, `Off` (also in PublishVersion's answer) for its
+/// first `pending_reads` reads, then
+/// `Active`, `On` (the snapshot taken).
+#[derive(Debug, Default)]
+pub(crate) struct SnapView {
+    pub function: String,
+    pub pending_reads: usize,
+    pub version_reads: usize,
+}
+
+impl SnapView {
+    /// Rewrites a Lambda answer `v` (a configuration, or GetFunction's `{Configuration}`);
+    /// only reads (`read`) of a version count towards its snapshot.
+    pub fn rewrite(&mut self, read: bool, v: &mut serde_json::Value) {
+        let config = if v.get("Configuration").is_some() {
+            &mut v["Configuration"]
+        } else {
+            v
+        };
+        if config["FunctionName"] != self.function.as_str() {
+            return;
+        }
+        let published = config["Version"].as_str().is_some_and(|v| v != "$LATEST");
+        if published && read {
+            self.version_reads += 1;
+        }
+        let on = published && self.version_reads > self.pending_reads;
+        if published {
+            config["State"] = if on { "Active" } else { "Pending" }.into();
+        }
+        config["SnapStart"] = serde_json::json!({
+            "ApplyOn": "PublishedVersions",
+            "OptimizationStatus": if on { "On" } else { "Off" },
+        });
+    }
+}
+
 /// What the proxy answers itself.
 #[derive(Debug, Default)]
 pub(crate) struct Canned {
@@ -20,6 +60,8 @@ pub(crate) struct Canned {
     pub provisioned: HashMap<String, Vec<serde_json::Value>>,
     /// The `GetAccountSettings` answer.
     pub account: Option<serde_json::Value>,
+    /// SnapStart as Lambda reports it, for one function.
+    pub snap: Option<SnapView>,
 }
 
 impl Canned {

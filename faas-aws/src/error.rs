@@ -49,6 +49,9 @@ impl ClassifyRetry for RetryAfter {
     }
 }
 
+/// Lambda's error code when the account's code storage is full.
+pub(crate) const STORAGE_EXCEEDED: &str = "CodeStorageExceededException";
+
 /// What the call was about, for `NotFound` and `Conflict` messages.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Target<'a> {
@@ -229,13 +232,9 @@ fn from_code(code: &str, message: String, target: Target<'_>) -> Error {
         | "MissingParameter" => {
             Error::invalid(target.kind.to_string(), target.name, format!("{code}: {message}"))
         }
-        "CodeStorageExceededException" => Error::other(
-            code,
-            format!(
-                "{message}: the region's 75 GB code storage is full; prune old versions (ProviderExt::prune_versions, or --keep-versions N)"
-            ),
-            false,
-        ),
+        // The advice, with the account's quota, is added where code is stored
+        // (`Functions::storage_advice`, which reads `GetAccountSettings`).
+        STORAGE_EXCEEDED => Error::other(code, message, false),
         "ServiceException" | "InternalError" | "InternalFailure" | "ServiceUnavailable" | "EC2ThrottledException" => {
             Error::other(code, message, true)
         }
@@ -260,19 +259,6 @@ mod tests {
             },
         );
         assert!(e.to_string().contains("grant lambda:UpdateFunctionCode"), "{e}");
-    }
-
-    #[test]
-    fn code_storage_points_to_pruning() {
-        let e = from_code(
-            "CodeStorageExceededException",
-            "Code storage limit exceeded.".into(),
-            Target {
-                kind: ResourceKind::Function,
-                name: "f",
-            },
-        );
-        assert!(e.to_string().contains("prune"), "{e}");
     }
 }
 

@@ -4,23 +4,27 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
-    Architecture, Environment, EphemeralStorage, FunctionCode, FunctionConfiguration, LastUpdateStatus, Runtime, State,
+    Architecture, Environment, EphemeralStorage, FunctionCode, FunctionConfiguration, PackageType, Runtime,
 };
 use base64::Engine;
 use faas_core::{
-    ArtifactRef, Change, ConfigDiff, DeployState, Deployment, Error, FunctionSpec, Plan, PlannedAction, PollPolicy,
-    PollStatus, ResourceKind, Result, RetryConfig, diff_config_unknown_secrets,
+    ArtifactRef, Change, ConfigDiff, Deployment, Error, FunctionSpec, Plan, PlannedAction, PollPolicy, ResourceKind,
+    Result, RetryConfig, diff_config_unknown_secrets,
 };
 
 use crate::error::{Target, map};
 
-/// Hex of a base64 digest (`CodeSha256` → our sha256).
 /// Lowercase hex of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Our sha256 (lowercase hex) of a `CodeSha256`: base64 for a zip package; an image's digest
+/// already in hex (64 hex digits, which no base64 sha256 — 44 characters — can be) is kept.
 pub(crate) fn b64_to_hex(b64: &str) -> String {
+    if b64.len() == 64 && b64.chars().all(|c| c.is_ascii_hexdigit()) {
+        return b64.to_ascii_lowercase();
+    }
     match base64::engine::general_purpose::STANDARD.decode(b64) {
         Ok(bytes) => hex(&bytes),
         Err(_) => b64.to_string(),
@@ -43,7 +47,7 @@ pub(crate) struct Functions {
     pub inline_limit: u64,
 }
 
-fn fn_target(name: &str) -> Target<'_> {
+pub(crate) fn fn_target(name: &str) -> Target<'_> {
     Target {
         kind: ResourceKind::Function,
         name,
@@ -68,7 +72,12 @@ pub(crate) fn observed_spec(o: &Observed, desired: Option<&FunctionSpec>) -> Fun
                 .parse()
                 .unwrap_or_else(|_| unreachable!("known runtime"))
         });
-    let mut spec = FunctionSpec::new(name, runtime, c.handler().unwrap_or_default());
+    // An image function has no runtime or handler of its own: the image's are the spec's.
+    let handler = match (c.handler(), desired) {
+        (None, Some(d)) if is_image(c) => d.handler.clone(),
+        (h, _) => h.unwrap_or_default().to_string(),
+    };
+    let mut spec = FunctionSpec::new(name, runtime, handler);
     spec.memory_mb = c.memory_size().unwrap_or(128) as u32;
     spec.timeout_s = c.timeout().unwrap_or(3) as u32;
     spec.description = c.description().unwrap_or_default().to_string();
@@ -85,12 +94,18 @@ pub(crate) fn observed_spec(o: &Observed, desired: Option<&FunctionSpec>) -> Fun
     spec.aws.role_arn = c.role().map(str::to_string);
     spec.aws.layers = c.layers().iter().filter_map(|l| l.arn().map(str::to_string)).collect();
     spec.aws.ephemeral_storage_mb = c.ephemeral_storage().map(|e| e.size() as u32);
+    spec.aws.snap_start = crate::snapstart::enabled(c);
     if let Some(d) = desired {
         spec.secret_env = d.secret_env.clone();
         spec.gcp = d.gcp.clone();
         spec.azure = d.azure.clone();
     }
     spec
+}
+
+/// Whether the function runs a container image (`PackageType=Image`).
+pub(crate) fn is_image(c: &FunctionConfiguration) -> bool {
+    matches!(c.package_type(), Some(PackageType::Image))
 }
 
 /// What differs between the function and the spec, split by the call that changes it.
@@ -137,6 +152,11 @@ pub(crate) fn differences(o: &Observed, desired: &FunctionSpec, sha256: &str) ->
             mb.to_string(),
         );
     }
+    cmp(
+        "aws.snap_start",
+        current.aws.snap_start.to_string(),
+        desired.aws.snap_start.to_string(),
+    );
     let mut d = Differences {
         code,
         config: all,
@@ -217,24 +237,22 @@ pub(crate) fn plan(observed: Option<Observed>, desired: &FunctionSpec, artifact:
     plan
 }
 
-/// Whether an update may start: neither the function nor its last update is pending, and
-/// neither failed (what [`Functions::wait_ready`] waits for).
-fn settled(c: &FunctionConfiguration) -> bool {
-    !matches!(c.state(), Some(State::Pending | State::Failed))
-        && !matches!(
-            c.last_update_status(),
-            Some(LastUpdateStatus::InProgress | LastUpdateStatus::Failed)
-        )
-}
-
 /// The code of a create or update: inline below the limit when the file is here, else S3.
 enum Code {
     Inline(Blob),
-    S3 { bucket: String, key: String },
+    S3 {
+        bucket: String,
+        key: String,
+    },
+    /// A container image by reference (`ImageUri`, pinned by digest).
+    Image(String),
 }
 
 impl Functions {
     async fn code(&self, artifact: &ArtifactRef) -> Result<Code> {
+        if let Some(reference) = artifact.image_reference() {
+            return Ok(Code::Image(reference.to_string()));
+        }
         if let Some(rest) = artifact.uri.strip_prefix("s3://")
             && let Some((bucket, key)) = rest.split_once('/')
             && artifact.size >= self.inline_limit
@@ -267,6 +285,16 @@ impl Functions {
         Ok(Code::Inline(Blob::new(bytes)))
     }
 
+    /// GetFunction of `name` as the SDK answers it (a missing function is `NotFound`).
+    pub(crate) async fn read(&self, name: &str) -> Result<aws_sdk_lambda::operation::get_function::GetFunctionOutput> {
+        self.client
+            .get_function()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(|e| map(e, fn_target(name)))
+    }
+
     /// GetFunction: configuration and tags, or `None`.
     pub async fn observe(&self, name: &str) -> Result<Option<Observed>> {
         self.observe_qualified(name, None).await
@@ -297,57 +325,6 @@ impl Functions {
                 other => Err(other),
             },
         }
-    }
-
-    /// Waits until `State=Active` and `LastUpdateStatus` is not `InProgress`.
-    pub async fn wait_ready(&self, name: &str) -> Result<FunctionConfiguration> {
-        self.poll
-            .poll(&format!("function {name} to be ready"), || async {
-                let out = self
-                    .client
-                    .get_function()
-                    .function_name(name)
-                    .send()
-                    .await
-                    .map_err(|e| map(e, fn_target(name)))?;
-                let c = out
-                    .configuration()
-                    .cloned()
-                    .unwrap_or_else(|| FunctionConfiguration::builder().build());
-                let state = c.state().cloned();
-                let update = c.last_update_status().cloned();
-                match (&state, &update) {
-                    (Some(State::Failed), _) => Err(Error::other(
-                        c.state_reason_code()
-                            .map(|r| r.as_str().to_string())
-                            .unwrap_or_else(|| "Failed".into()),
-                        format!(
-                            "function {name} failed: {}",
-                            c.state_reason().unwrap_or("no reason given")
-                        ),
-                        false,
-                    )),
-                    (_, Some(LastUpdateStatus::Failed)) => Err(Error::other(
-                        c.last_update_status_reason_code()
-                            .map(|r| r.as_str().to_string())
-                            .unwrap_or_else(|| "UpdateFailed".into()),
-                        format!(
-                            "update of {name} failed: {}",
-                            c.last_update_status_reason().unwrap_or("no reason given")
-                        ),
-                        false,
-                    )),
-                    (Some(State::Pending), _) | (_, Some(LastUpdateStatus::InProgress)) => {
-                        Ok(PollStatus::Pending(format!(
-                            "State={}, LastUpdateStatus={}",
-                            state.as_ref().map(|s| s.as_str()).unwrap_or("-"),
-                            update.as_ref().map(|s| s.as_str()).unwrap_or("-")
-                        )))
-                    }
-                    _ => Ok(PollStatus::Done(c)),
-                }
-            })
-            .await
     }
 
     /// Runs `call`, retrying `ResourceConflictException` (an update in progress) after waiting
@@ -423,7 +400,9 @@ impl Functions {
         let code = match self.code(artifact).await? {
             Code::Inline(blob) => FunctionCode::builder().zip_file(blob).build(),
             Code::S3 { bucket, key } => FunctionCode::builder().s3_bucket(bucket).s3_key(key).build(),
+            Code::Image(reference) => FunctionCode::builder().image_uri(reference).build(),
         };
+        let image = artifact.image_reference().is_some();
         let env = Environment::builder()
             .set_variables(Some(spec.environment.clone().into_iter().collect()))
             .build();
@@ -431,8 +410,10 @@ impl Functions {
             .client
             .create_function()
             .function_name(&spec.name)
-            .runtime(Runtime::from(spec.runtime.lambda_name().as_str()))
-            .handler(&spec.handler)
+            // An image brings its own runtime and handler: Lambda takes neither with it.
+            .set_runtime((!image).then(|| Runtime::from(spec.runtime.lambda_name().as_str())))
+            .set_handler((!image).then(|| spec.handler.clone()))
+            .package_type(if image { PackageType::Image } else { PackageType::Zip })
             .role(role)
             .code(code)
             .memory_size(spec.memory_mb as i32)
@@ -443,14 +424,21 @@ impl Functions {
             .set_layers(Some(spec.aws.layers.clone()))
             .set_tags(Some(spec.tags.clone().into_iter().collect()))
             .publish(false);
+        if spec.aws.snap_start {
+            req = req.snap_start(crate::snapstart::setting(spec));
+        }
         if let Some(mb) = spec.aws.ephemeral_storage_mb {
             req = req.ephemeral_storage(EphemeralStorage::builder().size(mb as i32).build().map_err(build_err)?);
         }
-        self.retry
+        let created = self
+            .retry
             .retry_if("CreateFunction", crate::error::conflicts_only, || async {
                 req.clone().send().await.map_err(|e| map(e, fn_target(&spec.name)))
             })
-            .await?;
+            .await;
+        if let Err(e) = created {
+            return Err(self.storage_advice(e).await);
+        }
         tracing::info!(function = %spec.name, "created");
         Ok(())
     }
@@ -467,7 +455,8 @@ impl Functions {
         let mut revision = o.config.revision_id().map(str::to_string);
         // What the plan read says whether an update may start now: no wait (and no read)
         // when the function was settled.
-        let mut ready = settled(&o.config);
+        let mut ready = crate::states::settled(&o.config);
+        let image = is_image(&o.config);
         if d.code || d.architecture {
             if !ready {
                 self.wait_ready(name).await?;
@@ -484,10 +473,15 @@ impl Functions {
                     let req = match &code {
                         Code::Inline(blob) => req.zip_file(blob.clone()),
                         Code::S3 { bucket, key } => req.s3_bucket(bucket).s3_key(key),
+                        Code::Image(reference) => req.image_uri(reference),
                     };
                     async move { req.send().await.map_err(|e| map(e, fn_target(name))) }
                 })
-                .await?;
+                .await;
+            let c = match c {
+                Ok(c) => c,
+                Err(e) => return Err(self.storage_advice(e).await),
+            };
             change.code_updated = true;
             revision = c.revision_id().map(str::to_string);
             revision = self
@@ -509,13 +503,15 @@ impl Functions {
                 Some(mb) => Some(EphemeralStorage::builder().size(mb as i32).build().map_err(build_err)?),
                 None => None,
             };
+            let snap_start = (spec.aws.snap_start || d.config.iter().any(|c| c.field == "aws.snap_start"))
+                .then(|| crate::snapstart::setting(spec));
             self.with_conflict_retry(name, "UpdateFunctionConfiguration", || {
                 let req = self
                     .client
                     .update_function_configuration()
                     .function_name(name)
-                    .runtime(Runtime::from(spec.runtime.lambda_name().as_str()))
-                    .handler(&spec.handler)
+                    .set_runtime((!image).then(|| Runtime::from(spec.runtime.lambda_name().as_str())))
+                    .set_handler((!image).then(|| spec.handler.clone()))
                     .memory_size(spec.memory_mb as i32)
                     .timeout(spec.timeout_s as i32)
                     .description(&spec.description)
@@ -523,6 +519,7 @@ impl Functions {
                     .set_layers(Some(spec.aws.layers.clone()))
                     .set_role(spec.aws.role_arn.clone())
                     .set_ephemeral_storage(storage.clone())
+                    .set_snap_start(snap_start.clone())
                     .set_revision_id(revision.clone());
                 async move { req.send().await.map_err(|e| map(e, fn_target(name))) }
             })
@@ -585,15 +582,7 @@ impl Functions {
             config: config.clone(),
             tags,
         };
-        let state = match (config.state(), config.last_update_status()) {
-            (Some(State::Failed), _) => DeployState::Failed(config.state_reason().unwrap_or_default().to_string()),
-            (_, Some(LastUpdateStatus::Failed)) => {
-                DeployState::Failed(config.last_update_status_reason().unwrap_or_default().to_string())
-            }
-            (Some(State::Pending), _) | (_, Some(LastUpdateStatus::InProgress)) => DeployState::Pending,
-            (Some(State::Inactive), _) => DeployState::Inactive,
-            _ => DeployState::Active,
-        };
+        let state = crate::states::deploy_state(config);
         Deployment {
             spec: observed_spec(&o, desired),
             code_sha256: config.code_sha256().map(b64_to_hex).unwrap_or_default(),

@@ -13,6 +13,19 @@
 //!   `UpdateFunctionConfiguration` only for what differs, waiting for `State=Active` and
 //!   `LastUpdateStatus=Successful` before each next call. An unchanged deploy is one read.
 //!   The deployed `CodeSha256` is checked against the package.
+//! * **States**: the waiters know every `State` Lambda reports (`Pending` and `Deactivating`
+//!   are waited on; an `Inactive` function is woken by one invocation, as Lambda documents;
+//!   `Failed`, `Deactivated`, `Deleting` are errors whose code is the `StateReasonCode` or
+//!   `LastUpdateStatusReasonCode`).
+//! * **Function URLs** (`aws.function_url`): the URL configuration is planned, created or
+//!   updated, and a public URL gets both statements Lambda requires (`lambda:InvokeFunctionUrl`
+//!   and `lambda:InvokeFunction` through the URL); the URL is in the `Deployment`.
+//! * **SnapStart** (`aws.snap_start`, Python 3.12+): publishing waits for the version's
+//!   snapshot (`OptimizationStatus=On`).
+//! * **Container images** ([`ArtifactRef::image`](faas_core::ArtifactRef::image), pinned by
+//!   digest): `PackageType=Image`, the deployed `ResolvedImageUri` checked.
+//! * **Code storage**: `CodeStorageExceededException` names the account's usage and quota
+//!   (`GetAccountSettings`); a version with provisioned concurrency is never deleted.
 //! * **Versions** are published with the `CodeSha256` and `RevisionId` guards; **labels** are
 //!   aliases with `AdditionalVersionWeights`; **invoke** decodes the log tail and its
 //!   `REPORT` line.
@@ -83,14 +96,20 @@ mod error;
 mod executed;
 #[cfg(feature = "pipeline")]
 mod figures;
+mod images;
+mod invoke;
 mod lambda;
 mod logs;
 mod metrics;
 mod provider;
+mod quota;
 mod records;
+mod snapstart;
+mod states;
 #[cfg(feature = "test-support")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-support")))]
 pub mod test_support;
+mod urls;
 
 /// The provider's name, in [`ProviderInfo`](faas_core::ProviderInfo) and in every error it returns.
 pub const NAME: faas_core::ProviderName = faas_core::ProviderName::new("aws");

@@ -3,15 +3,13 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{AliasConfiguration, AliasRoutingConfiguration, InvocationType, LogType};
-use base64::Engine;
+use aws_sdk_lambda::types::{AliasConfiguration, AliasRoutingConfiguration};
 use faas_core::observe::{AlarmState, LogPage, LogQuery, Metrics, MetricsQuery, TimeWindow};
 use faas_core::records::{RecordTag, StoredRecord, WriteCondition};
 use faas_core::{
-    ArtifactRef, Capability, Change, DeployOutcome, Deployment, Error, ExecutionReport, FunctionError, FunctionSpec,
-    Invocation, InvokeMode, InvokeRequest, Label, Limits, Plan, ProviderBackend, ProviderInfo, PublishRequest,
-    Qualifier, ResourceKind, Result, Routing, Version,
+    ArtifactRef, Capability, Change, DeployOutcome, Deployment, Error, FunctionSpec, Invocation, InvokeRequest, Label,
+    Limits, Plan, PlannedAction, ProviderBackend, ProviderInfo, PublishRequest, Qualifier, ResourceKind, Result,
+    Routing, Version,
 };
 use faas_package::Package;
 
@@ -45,7 +43,9 @@ pub const CAPABILITY: Capability = Capability::LAMBDA
     .logs(true)
     .records(true)
     .alarms(true)
-    .named_artifacts(true);
+    .named_artifacts(true)
+    .function_urls(true)
+    .container_images(true);
 
 fn target(kind: ResourceKind, name: &str) -> Target<'_> {
     Target { kind, name }
@@ -188,6 +188,30 @@ impl AwsProvider {
         })
     }
 
+    /// The qualifiers (versions or aliases) provisioned concurrency is configured on, with
+    /// their ARNs (`ListProvisionedConcurrencyConfigs`, every page).
+    async fn provisioned_qualifiers(&self, function: &str) -> Result<Vec<(String, String)>> {
+        let mut found = Vec::new();
+        let mut pages = self
+            .functions
+            .client
+            .list_provisioned_concurrency_configs()
+            .function_name(function)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| map(e, target(ResourceKind::Function, function)))?;
+            for item in page.provisioned_concurrency_configs() {
+                let arn = item.function_arn().unwrap_or_default();
+                // arn:aws:lambda:region:account:function:name:qualifier
+                if let Some(qualifier) = arn.split(':').nth(7) {
+                    found.push((qualifier.to_string(), arn.to_string()));
+                }
+            }
+        }
+        Ok(found)
+    }
+
     async fn require_function(&self, function: &str) -> Result<crate::lambda::Observed> {
         self.functions
             .observe(function)
@@ -200,6 +224,15 @@ impl AwsProvider {
 impl ProviderBackend for AwsProvider {
     fn info(&self) -> ProviderInfo {
         ProviderInfo::new(NAME, CAPABILITY, Limits::LAMBDA)
+    }
+
+    fn validate(&self, spec: &FunctionSpec) -> Result<()> {
+        spec.validate(&Limits::LAMBDA)?;
+        crate::snapstart::validate(spec)?;
+        if let Some(url) = &spec.aws.function_url {
+            crate::urls::validate(url)?;
+        }
+        Ok(())
     }
 
     async fn upload_named(&self, package: &Package, uri: &str) -> Result<ArtifactRef> {
@@ -228,27 +261,55 @@ impl ProviderBackend for AwsProvider {
     }
 
     async fn plan(&self, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<Plan> {
+        crate::images::check_reference(artifact)?;
         let observed = self.functions.observe(&spec.name).await?;
-        Ok(plan(observed, spec, artifact))
+        if let Some(o) = &observed {
+            crate::images::check_package_type(&spec.name, artifact, o)?;
+        }
+        let exists = observed.is_some();
+        let mut plan = plan(observed, spec, artifact);
+        // The URL and its policy statements: two more reads, only when the spec asks for a
+        // URL of a function that exists (creating it creates the URL).
+        if let Some(url) = spec.aws.function_url.as_ref().filter(|_| exists)
+            && let Some(diff) = self.functions.url_state(&spec.name).await?.diff(url)
+        {
+            match plan.actions.iter_mut().find_map(|a| match a {
+                PlannedAction::UpdateConfig { diffs } => Some(diffs),
+                _ => None,
+            }) {
+                Some(diffs) => diffs.push(diff),
+                None => plan.push(PlannedAction::UpdateConfig { diffs: vec![diff] }),
+            }
+        }
+        Ok(plan)
     }
 
     async fn apply(&self, plan: &Plan, spec: &FunctionSpec, artifact: &ArtifactRef) -> Result<DeployOutcome> {
         let planned = plan.observed::<Planned>();
-        if plan.is_noop()
-            && let Some(p) = planned
-        {
-            return Ok(DeployOutcome {
+        let mut outcome = match planned {
+            Some(p) if plan.is_noop() => DeployOutcome {
                 deployment: self
                     .functions
                     .deployment(&p.observed.config, p.observed.tags.clone(), Some(spec)),
                 change: Change::default(),
-            });
+            },
+            _ => {
+                let (config, tags, change) = self.functions.apply(spec, artifact, planned).await?;
+                if change.created || change.code_updated {
+                    self.functions.check_image(&spec.name, artifact).await?;
+                }
+                DeployOutcome {
+                    deployment: self.functions.deployment(&config, tags, Some(spec)),
+                    change,
+                }
+            }
+        };
+        if let Some(url) = &spec.aws.function_url {
+            let (address, wrote) = self.functions.ensure_url(&spec.name, url).await?;
+            outcome.deployment.url = Some(address);
+            outcome.change.config_updated |= wrote;
         }
-        let (config, tags, change) = self.functions.apply(spec, artifact, planned).await?;
-        Ok(DeployOutcome {
-            deployment: self.functions.deployment(&config, tags, Some(spec)),
-            change,
-        })
+        Ok(outcome)
     }
 
     async fn get(&self, function: &str) -> Result<Deployment> {
@@ -303,7 +364,16 @@ impl ProviderBackend for AwsProvider {
                     .await
                     .map_err(|e| map(e, target(ResourceKind::Function, function)))
             })
-            .await?;
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => return Err(self.functions.storage_advice(e).await),
+        };
+        if crate::snapstart::enabled(&config)
+            && let Some(version) = out.version()
+        {
+            self.functions.wait_snapshot(function, version).await?;
+        }
         Ok(Version {
             id: out.version().unwrap_or_default().to_string(),
             code_sha256: out.code_sha256().map(to_hex).unwrap_or_default(),
@@ -358,6 +428,20 @@ impl ProviderBackend for AwsProvider {
             return Err(Error::conflict(
                 format!("{function}:{version}"),
                 format!("alias {:?} routes to this version: move the alias first", label.name),
+            ));
+        }
+        if let Some(arn) = self
+            .provisioned_qualifiers(function)
+            .await?
+            .into_iter()
+            .find(|(q, _)| q == version)
+            .map(|(_, arn)| arn)
+        {
+            return Err(Error::conflict(
+                format!("{function}:{version}"),
+                format!(
+                    "provisioned concurrency is configured on this version ({arn}): remove it (DeleteProvisionedConcurrencyConfig) first"
+                ),
             ));
         }
         let name = format!("{function}:{version}");
@@ -481,70 +565,7 @@ impl ProviderBackend for AwsProvider {
     }
 
     async fn invoke(&self, function: &str, _qualifier: &Qualifier, request: &InvokeRequest) -> Result<Invocation> {
-        let payload = request.event_bytes()?;
-        let name = match &request.qualifier {
-            Some(q) => format!("{function}:{q}"),
-            None => function.to_string(),
-        };
-        let kind = if request.qualifier.is_some() {
-            ResourceKind::Version
-        } else {
-            ResourceKind::Function
-        };
-        let started = tokio::time::Instant::now();
-        let out = self
-            .functions
-            .client
-            .invoke()
-            .function_name(function)
-            .set_qualifier(request.qualifier.clone())
-            .invocation_type(match request.mode {
-                InvokeMode::Sync => InvocationType::RequestResponse,
-                InvokeMode::Async => InvocationType::Event,
-                InvokeMode::DryRun => InvocationType::DryRun,
-            })
-            .log_type(if request.log_tail && request.mode == InvokeMode::Sync {
-                LogType::Tail
-            } else {
-                LogType::None
-            })
-            .set_client_context(request.client_context_base64())
-            .payload(Blob::new(payload))
-            .send()
-            .await
-            .map_err(|e| match map(e, target(kind, &name)) {
-                // A missing function answers like a missing version when a qualifier was given.
-                Error::NotFound { hint, .. } if request.qualifier.is_some() => {
-                    let kind = if hint
-                        .as_deref()
-                        .is_some_and(|h| h.contains(&format!("function:{function}:")))
-                    {
-                        ResourceKind::Version
-                    } else {
-                        ResourceKind::Function
-                    };
-                    Error::not_found(kind, &name, hint)
-                }
-                other => other,
-            })?;
-        let body = out.payload().map(|b| b.as_ref().to_vec()).unwrap_or_default();
-        let log_tail = out
-            .log_result()
-            .and_then(|l| base64::engine::general_purpose::STANDARD.decode(l).ok())
-            .map(|b| String::from_utf8_lossy(&b).into_owned());
-        let function_error = out
-            .function_error()
-            .map(|kind| FunctionError::from_body(Some(kind), &body));
-        Ok(Invocation {
-            status: out.status_code() as u16,
-            report: log_tail.as_deref().and_then(ExecutionReport::from_log),
-            payload: body,
-            function_error,
-            executed_version: out.executed_version().map(str::to_string),
-            log_tail,
-            elapsed: started.elapsed(),
-            headers: Default::default(),
-        })
+        self.invoke_function(function, request).await
     }
 
     async fn metrics(&self, query: &MetricsQuery) -> Result<Metrics> {

@@ -11,7 +11,10 @@
 //! evaluates every condition itself.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod canned;
 mod cbor;
+
+pub use canned::{account_settings, provisioned_item};
 
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -50,10 +53,18 @@ fn fake_auth(service: &str) -> String {
 impl Moto {
     /// Starts moto, or returns `None` outside CI when it is not installed (in CI that panics).
     pub async fn start() -> Option<Moto> {
+        Moto::start_with_env(&[]).await
+    }
+
+    /// [`Moto::start`] with these environment variables set for moto (for example
+    /// `MOTO_LAMBDA_STUB_ECR=false`: Lambda then looks image references up in moto's ECR and
+    /// reports the pushed image's digest, as Lambda does).
+    pub async fn start_with_env(env: &[(&str, &str)]) -> Option<Moto> {
         let bin = faas_core::conformance::test_tool("FAAS_MOTO_SERVER", "target/test-venv/bin/moto_server")?;
         let port = faas_core::conformance::free_port();
         let child = Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -116,6 +127,69 @@ impl Moto {
     }
 }
 
+/// A Python package in `dir` whose handler returns `{"marker": marker}` (different markers,
+/// different code).
+pub fn python_package(dir: &std::path::Path, marker: &str) -> faas_package::Package {
+    let src = dir.join(format!("src-{marker}"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("lambda_function.py"),
+        format!("def lambda_handler(event, context):\n    return {{'marker': '{marker}'}}\n"),
+    )
+    .unwrap();
+    faas_package::PackageBuilder::new(&src)
+        .runtime("python3.12".parse().unwrap())
+        .handler("lambda_function.lambda_handler")
+        .output(dir.join(format!("{marker}.zip")))
+        .build()
+        .unwrap()
+}
+
+impl Moto {
+    /// Creates ECR repository `repository` in moto and pushes an image manifest (Docker
+    /// schema 2, one layer) tagged `tag` with ECR's `CreateRepository` and `PutImage` (JSON
+    /// protocol, `AmazonEC2ContainerRegistry_V20150921`); returns the pushed image's
+    /// reference pinned by digest, `123456789012.dkr.ecr.us-east-1.amazonaws.com/{repository}@sha256:…`.
+    pub async fn push_image(&self, repository: &str, tag: &str) -> String {
+        let http = reqwest::Client::new();
+        let call = |target: &'static str, body: serde_json::Value| {
+            http.post(format!("{}/", self.url))
+                .header("authorization", fake_auth("ecr"))
+                .header("content-type", "application/x-amz-json-1.1")
+                .header("x-amz-target", format!("AmazonEC2ContainerRegistry_V20150921.{target}"))
+                .body(body.to_string())
+                .send()
+        };
+        let r = call("CreateRepository", serde_json::json!({ "repositoryName": repository }))
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "CreateRepository: {}", r.text().await.unwrap());
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": 1469,
+                "digest": format!("sha256:{}", "c".repeat(64)),
+            },
+            "layers": [{
+                "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                "size": 2048,
+                "digest": format!("sha256:{}", "d".repeat(64)),
+            }],
+        });
+        let r = call(
+            "PutImage",
+            serde_json::json!({ "repositoryName": repository, "imageManifest": manifest.to_string(), "imageTag": tag }),
+        )
+        .await
+        .unwrap();
+        let answer: serde_json::Value = r.json().await.unwrap();
+        let digest = answer["image"]["imageId"]["imageDigest"].as_str().unwrap().to_string();
+        format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/{repository}@{digest}")
+    }
+}
+
 /// One request the proxy saw.
 #[derive(Debug, Clone)]
 pub struct Seen {
@@ -166,6 +240,7 @@ struct ProxyState {
     seen: Arc<Mutex<Vec<Seen>>>,
     faults: Arc<Mutex<Vec<Fault>>>,
     pending: Arc<Mutex<Pending>>,
+    canned: Arc<Mutex<canned::Canned>>,
     /// Held while a conditional write is forwarded (see the module docs).
     conditional: Arc<tokio::sync::Mutex<()>>,
 }
@@ -190,6 +265,7 @@ pub struct Proxy {
     pub seen: Arc<Mutex<Vec<Seen>>>,
     pub faults: Arc<Mutex<Vec<Fault>>>,
     pending: Arc<Mutex<Pending>>,
+    canned: Arc<Mutex<canned::Canned>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -207,9 +283,11 @@ impl Proxy {
             seen: Arc::default(),
             faults: Arc::default(),
             pending: Arc::default(),
+            canned: Arc::default(),
             conditional: Arc::default(),
         };
         let (seen, faults, pending) = (state.seen.clone(), state.faults.clone(), state.pending.clone());
+        let canned = state.canned.clone();
         let app = Router::new().fallback(forward).with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -221,8 +299,46 @@ impl Proxy {
             seen,
             faults,
             pending,
+            canned,
             task,
         }
+    }
+
+    /// Makes `ListProvisionedConcurrencyConfigs` of `function` answer these items
+    /// ([`provisioned_item`]); moto does not implement it (see `test_support/canned.rs`).
+    pub fn provisioned_concurrency(&self, function: &str, items: Vec<serde_json::Value>) {
+        self.canned
+            .lock()
+            .unwrap()
+            .provisioned
+            .insert(function.to_string(), items);
+    }
+
+    /// The JSON body of the first `CreateFunction` the proxy saw (since the last [`clear`](Proxy::clear)).
+    pub fn create_function_body(&self) -> serde_json::Value {
+        let seen = self.seen();
+        let create = seen
+            .iter()
+            .find(|s| s.method == "POST" && s.path == "/2015-03-31/functions")
+            .expect("a CreateFunction");
+        serde_json::from_str(&create.body).unwrap()
+    }
+
+    /// Makes `function`'s configurations report SnapStart the way Lambda does: on for
+    /// published versions, each version `Pending` for `pending_reads` reads of it while its
+    /// snapshot is taken (see `test_support/canned.rs`).
+    pub fn simulate_snap_start(&self, function: &str, pending_reads: usize) {
+        self.canned.lock().unwrap().snap = Some(canned::SnapView {
+            function: function.to_string(),
+            pending_reads,
+            version_reads: 0,
+        });
+    }
+
+    /// Makes `GetAccountSettings` answer `settings` ([`account_settings`]); moto does not
+    /// implement it.
+    pub fn account_settings(&self, settings: serde_json::Value) {
+        self.canned.lock().unwrap().account = Some(settings);
     }
 
     /// Makes functions look `Pending` / `InProgress` for `window` after each create / update.
@@ -397,6 +513,15 @@ async fn forward(State(st): State<ProxyState>, req: Request) -> Response {
         let body = serde_json::json!({"Type": "User", "message": format!("injected {error_type}"), "Message": format!("injected {error_type}")});
         return (StatusCode::from_u16(*status).unwrap(), headers, body.to_string()).into_response();
     }
+    let canned = st.canned.lock().unwrap().answer(&method, &path);
+    if let Some(answer) = canned {
+        return (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            answer.to_string(),
+        )
+            .into_response();
+    }
     if let Some(FaultKind::Reset) = fault {
         panic!("injected connection reset before {method} {path}");
     }
@@ -442,6 +567,12 @@ async fn forward(State(st): State<ProxyState>, req: Request) -> Response {
     let mut bytes = resp.bytes().await.unwrap();
     if status.is_success() && path.contains("/functions") {
         bytes = pending_view(&st.pending, &method, &path, bytes);
+        if let Some(snap) = st.canned.lock().unwrap().snap.as_mut()
+            && let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+        {
+            snap.rewrite(method == "GET", &mut v);
+            bytes = Bytes::from(v.to_string());
+        }
     }
     if cbor_operation.is_some() {
         bytes = match cbor::answer_to_cbor(&bytes) {

@@ -70,6 +70,17 @@ pub struct Capability {
     /// [`Provider::download_artifact`](crate::Provider::download_artifact)): a pipeline's
     /// `s3-upload` to its `bucket`/`key_prefix`, and a deploy of a prebuilt `s3_key`.
     pub named_artifacts: bool,
+    /// The function can be given an HTTPS endpoint on request, with its auth type and CORS
+    /// (Lambda function URLs: the spec's `aws.function_url`). Without it a spec asking for
+    /// one is [`Error::Unsupported`](crate::Error::Unsupported) before any call: GCP's and
+    /// Azure's HTTP functions have their own trigger URL, which `aws.function_url` does not
+    /// configure, and the local provider serves none.
+    pub function_urls: bool,
+    /// Functions can run a container image deployed by reference
+    /// ([`ArtifactRef::image`](crate::ArtifactRef::image): Lambda's `PackageType=Image`).
+    /// Without it an image artifact is [`Error::Unsupported`](crate::Error::Unsupported)
+    /// before any call.
+    pub container_images: bool,
 }
 
 impl Capability {
@@ -98,6 +109,8 @@ impl Capability {
             alarms: false,
             memory_tuning: true,
             named_artifacts: false,
+            function_urls: false,
+            container_images: false,
         }
     }
 
@@ -123,6 +136,59 @@ impl Capability {
     pub const fn named_artifacts(mut self, yes: bool) -> Capability {
         self.named_artifacts = yes;
         self
+    }
+
+    /// Sets [`Capability::function_urls`].
+    pub const fn function_urls(mut self, yes: bool) -> Capability {
+        self.function_urls = yes;
+        self
+    }
+
+    /// Sets [`Capability::container_images`].
+    pub const fn container_images(mut self, yes: bool) -> Capability {
+        self.container_images = yes;
+        self
+    }
+
+    /// Refuses, as [`Error::Unsupported`](crate::Error::Unsupported), an image artifact
+    /// without [`container_images`](Capability::container_images); checked before any call.
+    ///
+    /// ```
+    /// use faas_core::{ArtifactRef, Capability};
+    /// let image = ArtifactRef::image("123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v1").unwrap();
+    /// assert!(Capability::LAMBDA.check_artifact(&image).is_err());
+    /// assert!(Capability::LAMBDA.container_images(true).check_artifact(&image).is_ok());
+    /// ```
+    pub fn check_artifact(&self, artifact: &crate::ArtifactRef) -> crate::Result<()> {
+        match artifact.image_reference() {
+            Some(reference) if !self.container_images => Err(crate::Error::unsupported(
+                "container images",
+                Some(format!(
+                    "this provider deploys packages, not the image {reference}: deploy a package instead"
+                )),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses, as [`Error::Unsupported`](crate::Error::Unsupported), what `spec` asks for
+    /// that this provider cannot do (a function URL without
+    /// [`function_urls`](Capability::function_urls)); checked before any call.
+    ///
+    /// ```
+    /// use faas_core::{Capability, FunctionSpec, FunctionUrl, LabelModel};
+    /// let spec = FunctionSpec::new("api", "python3.12".parse().unwrap(), "app.handler").function_url(FunctionUrl::iam());
+    /// assert!(Capability::new(LabelModel::None).check_spec(&spec).is_err());
+    /// assert!(Capability::LAMBDA.function_urls(true).check_spec(&spec).is_ok());
+    /// ```
+    pub fn check_spec(&self, spec: &crate::FunctionSpec) -> crate::Result<()> {
+        if spec.aws.function_url.is_some() && !self.function_urls {
+            return Err(crate::Error::unsupported(
+                "aws.function_url",
+                Some("this provider has no Lambda function URLs: leave aws.function_url unset for it (GCP and Azure HTTP functions have their own trigger URL)".into()),
+            ));
+        }
+        Ok(())
     }
 
     /// Sets [`Capability::memory_tuning`].

@@ -113,6 +113,7 @@ impl<B: ProviderBackend + ?Sized> Provider for B {
         let info = ProviderBackend::info(self);
         named(&info, {
             names::check_function(&spec.name)
+                .and_then(|()| info.capability.check_spec(spec))
                 .and_then(|()| ProviderBackend::validate(self, spec))
                 .and_then(|()| lifecycle_check(&info, spec, false).map(|_| ()))
         })
@@ -136,6 +137,8 @@ impl<B: ProviderBackend + ?Sized> Provider for B {
             &info,
             async {
                 names::check_function(&spec.name)?;
+                info.capability.check_spec(spec)?;
+                info.capability.check_artifact(artifact)?;
                 ProviderBackend::validate(self, spec)?;
                 // A runtime the cloud no longer updates is refused before any request.
                 lifecycle_check(&info, spec, false)?;

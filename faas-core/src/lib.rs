@@ -37,6 +37,7 @@ pub mod cost;
 mod error;
 mod ext;
 mod front;
+mod image;
 pub mod lifecycle;
 mod model;
 pub mod names;
@@ -69,6 +70,7 @@ pub use capability::{Capability, LabelModel};
 pub use error::{Error, ProviderName, ResourceKind, Result};
 pub use ext::{DeployOptions, DeployReport, LogSink, ProviderExt, local_artifact};
 pub use faas_package::{Architecture, Package, PackageBuilder, PackageLimits, Runtime, RuntimeFamily};
+pub use image::IMAGE_SCHEME;
 pub use model::{
     ArtifactRef, CLIENT_CONTEXT_MAX, Change, DeployOutcome, DeployState, Deployment, ExecutionReport, FunctionError,
     Invocation, InvokeMode, InvokeRequest, Label, Routing, Version,
@@ -78,7 +80,7 @@ pub use plan::{ConfigDiff, Plan, PlannedAction, diff_config, diff_config_unknown
 pub use provider::{Provider, ProviderBackend, ProviderInfo, PublishRequest};
 pub use retry::{PollPolicy, PollStatus, RetryConfig};
 pub use spec::{
-    AwsSettings, AzureSettings, FunctionSpec, GcpSettings, LAMBDA_RESERVED_ENV, Limits, MAX_RESERVED_CONCURRENCY,
-    REDACTED,
+    AwsSettings, AzureSettings, FunctionSpec, FunctionUrl, GcpSettings, LAMBDA_RESERVED_ENV, Limits,
+    MAX_RESERVED_CONCURRENCY, REDACTED, UrlAuth, UrlCors,
 };
 pub use timeouts::Timeouts;

@@ -82,6 +82,96 @@ pub struct AwsSettings {
     /// provider enforces it with its execution environments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserved_concurrency: Option<u32>,
+    /// A function URL: an HTTPS endpoint Lambda serves the function on, created or updated
+    /// to match, its address in [`Deployment::url`](crate::Deployment::url). `None`: faas
+    /// manages no URL (one made by hand is left alone). Providers without
+    /// [`Capability::function_urls`](crate::Capability::function_urls) refuse it as
+    /// [`Error::Unsupported`] before any call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_url: Option<FunctionUrl>,
+    /// Lambda SnapStart (`ApplyOn=PublishedVersions`): published versions start from a
+    /// snapshot; publishing waits until the version's `OptimizationStatus` is `On`. Lambda
+    /// offers it for Java 11+, Python 3.12+ and .NET 8+ (of faas's runtimes: Python 3.12+),
+    /// not with ephemeral storage over 512 MB (nor provisioned concurrency or EFS, and never
+    /// on `$LATEST`); faas-aws refuses a runtime or storage it does not allow before any call.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub snap_start: bool,
+}
+
+/// A Lambda function URL's settings (`CreateFunctionUrlConfig`).
+///
+/// ```
+/// use faas_core::{FunctionSpec, FunctionUrl, UrlAuth};
+/// let spec = FunctionSpec::new("api", "python3.12".parse().unwrap(), "app.handler")
+///     .function_url(FunctionUrl::public().cors_origins(["https://example.com"]));
+/// assert_eq!(spec.aws.function_url.unwrap().auth, UrlAuth::None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionUrl {
+    /// Who may call it.
+    pub auth: UrlAuth,
+    /// Cross-origin resource sharing, when browsers call it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<UrlCors>,
+}
+
+impl FunctionUrl {
+    /// A public URL (`AuthType=NONE`): faas-aws adds the two resource-policy statements
+    /// Lambda requires for it (`lambda:InvokeFunctionUrl` and `lambda:InvokeFunction`).
+    pub fn public() -> FunctionUrl {
+        FunctionUrl {
+            auth: UrlAuth::None,
+            cors: None,
+        }
+    }
+
+    /// A URL only IAM-signed requests may call (`AuthType=AWS_IAM`).
+    pub fn iam() -> FunctionUrl {
+        FunctionUrl {
+            auth: UrlAuth::AwsIam,
+            cors: None,
+        }
+    }
+
+    /// Allows these origins (CORS, with Lambda's defaults for the rest).
+    pub fn cors_origins<S: Into<String>>(mut self, origins: impl IntoIterator<Item = S>) -> FunctionUrl {
+        let cors = self.cors.get_or_insert_with(UrlCors::default);
+        cors.allow_origins = origins.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+/// A function URL's `AuthType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum UrlAuth {
+    /// `NONE`: anyone may call it (public).
+    None,
+    /// `AWS_IAM`: only callers with `lambda:InvokeFunctionUrl` (SigV4-signed requests).
+    AwsIam,
+}
+
+/// A function URL's CORS settings (Lambda's `Cors`); empty lists are left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UrlCors {
+    /// `AllowOrigins`: origins allowed to call it (`*` for any).
+    #[serde(default)]
+    pub allow_origins: Vec<String>,
+    /// `AllowMethods`: HTTP methods (`GET`, `POST`, `*`).
+    #[serde(default)]
+    pub allow_methods: Vec<String>,
+    /// `AllowHeaders`: request headers allowed.
+    #[serde(default)]
+    pub allow_headers: Vec<String>,
+    /// `ExposeHeaders`: response headers exposed to the browser.
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    /// `AllowCredentials`: cookies and authorization headers allowed.
+    #[serde(default)]
+    pub allow_credentials: bool,
+    /// `MaxAge`: seconds a browser may cache the preflight answer (0–86400).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age_s: Option<u32>,
 }
 
 /// The largest reserved concurrency accepted: Lambda's default account concurrency.
@@ -178,6 +268,12 @@ impl FunctionSpec {
         let key = key.into();
         self.secret_env.insert(key.clone());
         self.environment.insert(key, value.into());
+        self
+    }
+
+    /// Asks for a function URL (`aws.function_url`).
+    pub fn function_url(mut self, url: FunctionUrl) -> Self {
+        self.aws.function_url = Some(url);
         self
     }
 

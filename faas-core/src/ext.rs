@@ -147,7 +147,8 @@ pub trait ProviderExt: Provider {
     }
 
     /// Deletes all but the newest `keep` versions, never one a label routes to (primary or
-    /// weighted). Returns the deleted version ids.
+    /// weighted) nor one the provider refuses to delete as in use (`Conflict`: Lambda's
+    /// provisioned concurrency), which is kept. Returns the deleted version ids.
     async fn prune_versions(&self, function: &str, keep: usize) -> Result<Vec<String>> {
         if !self.info().capability.delete_versions {
             return Err(Error::unsupported("deleting versions", None).with_provider(self.info().name));
@@ -165,8 +166,15 @@ pub trait ProviderExt: Provider {
             if routed.contains(&v.id) {
                 continue;
             }
-            self.delete_version(function, &v.id).await?;
-            deleted.push(v.id.clone());
+            match self.delete_version(function, &v.id).await {
+                Ok(()) => deleted.push(v.id.clone()),
+                // A version the provider keeps because it is in use (Lambda: provisioned
+                // concurrency on it) stays, as a routed one does; the next prune tries again.
+                Err(Error::Conflict { message, .. }) => {
+                    tracing::info!(function, version = %v.id, %message, "kept a version in use");
+                }
+                Err(e) => return Err(e),
+            }
         }
         tracing::info!(function, keep, deleted = deleted.len(), "pruned versions");
         Ok(deleted)

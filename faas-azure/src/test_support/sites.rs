@@ -143,7 +143,13 @@ pub(super) fn web(
                 basic_only: false,
             };
             let started = s.render(&arm_name, &site);
-            let id = start_op(s, Pending::Create { name: key, site: Box::new(site) });
+            let id = start_op(
+                s,
+                Pending::Create {
+                    name: key,
+                    site: Box::new(site),
+                },
+            );
             let op = format!(
                 "{}/subscriptions/{}/providers/Microsoft.Web/locations/westeurope/operations/{id}?api-version=2023-12-01",
                 s.base,

@@ -94,3 +94,65 @@ async fn providers_without_container_images_refuse_one_before_any_call() {
         "nothing was created"
     );
 }
+
+/// A pipeline's `lambda-deploy` with `image_uri` deploys the image by reference and publishes
+/// it under its alias; a malformed reference is an error naming `config.image_uri` before any
+/// call, and the local provider (no images) refuses it before any call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_deploys_an_image_by_reference() {
+    use faas_core::pipeline::{Event, Pipeline, ProviderSet, StepStatus};
+    use std::sync::Arc;
+    let Some(moto) = Moto::start_with_env(&[("MOTO_LAMBDA_STUB_ECR", "false")]).await else {
+        return;
+    };
+    let reference = moto.push_image("piped", "v1").await;
+    let proxy = Proxy::start(&moto.url).await;
+    let aws: Arc<dyn Provider> = Arc::new(proxy.provider(|b| b).await);
+    let file = |image: &str| {
+        format!(
+            "lambda_deployment_pipeline:\n  stages:\n    - name: deploy\n      steps:\n        - name: deploy-image\n          type: lambda-deploy\n          config:\n            function_name: piped\n            image_uri: \"{image}\"\n            role_arn: \"{ROLE}\"\n            alias: live\n"
+        )
+    };
+    let run = |text: String, providers: ProviderSet| async move {
+        Pipeline::from_yaml(&text)
+            .unwrap()
+            .run(&providers, None, &|_: &Event| {})
+            .await
+            .unwrap()
+    };
+    let report = run(file(&reference), ProviderSet::new("aws", aws.clone())).await;
+    assert!(report.passed, "{:?}", report.steps);
+    assert!(
+        report.steps[0].summary.contains("live -> 1"),
+        "{}",
+        report.steps[0].summary
+    );
+    let live = aws.get_qualified("piped", "live").await.unwrap();
+    assert_eq!(live.code_sha256, ArtifactRef::image(&reference).unwrap().sha256);
+    assert_eq!(proxy.create_function_body()["PackageType"], "Image");
+
+    proxy.clear();
+    let bad = run(file("Not A/Reference"), ProviderSet::new("aws", aws.clone())).await;
+    assert_eq!(bad.steps[0].status, StepStatus::Failed);
+    assert!(
+        bad.steps[0].summary.contains("config.image_uri"),
+        "{}",
+        bad.steps[0].summary
+    );
+    assert!(proxy.seen().is_empty(), "{:?}", proxy.seen());
+
+    let dir = tempfile::tempdir().unwrap();
+    let local = Arc::new(
+        faas_core::local::LocalProvider::builder()
+            .state_dir(dir.path())
+            .build()
+            .unwrap(),
+    );
+    let refused = run(file(&reference), ProviderSet::new("local", local)).await;
+    assert_eq!(refused.steps[0].status, StepStatus::Failed);
+    assert!(
+        refused.steps[0].summary.contains("image"),
+        "{}",
+        refused.steps[0].summary
+    );
+}

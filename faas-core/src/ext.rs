@@ -54,12 +54,12 @@ pub struct DeployReport {
 
 impl DeployReport {
     /// The report of a delivery that has only planned so far.
-    fn started(plan: Plan, package: &Package) -> DeployReport {
+    fn started(plan: Plan, code_sha256: &str) -> DeployReport {
         DeployReport {
             function: plan.function.clone(),
             plan,
             change: crate::Change::default(),
-            code_sha256: package.sha256.clone(),
+            code_sha256: code_sha256.to_string(),
             version: None,
             label: None,
             pruned: Vec::new(),
@@ -92,7 +92,7 @@ pub trait ProviderExt: Provider {
         package: &Package,
         opts: &DeployOptions,
     ) -> Result<DeployReport> {
-        deliver(self, spec, package, None, opts).await
+        deliver(self, spec, Code::Package(package, None), opts).await
     }
 
     /// [`deploy_package`](ProviderExt::deploy_package) from an artifact already in the
@@ -113,7 +113,27 @@ pub trait ProviderExt: Provider {
                 format!("{} holds other code than the package ({})", stored.uri, package.sha256),
             ));
         }
-        deliver(self, spec, package, Some(stored), opts).await
+        deliver(self, spec, Code::Package(package, Some(stored)), opts).await
+    }
+
+    /// Delivers a container image by reference ([`ArtifactRef::image`]): plan, apply (nothing
+    /// is uploaded), publish and move the label as [`ProviderExt::deploy_package`] does, on a
+    /// provider with [`Capability::container_images`](crate::Capability::container_images)
+    /// (others refuse it before any call).
+    async fn deploy_image(
+        &self,
+        spec: &FunctionSpec,
+        image: &ArtifactRef,
+        opts: &DeployOptions,
+    ) -> Result<DeployReport> {
+        if image.image_reference().is_none() {
+            return Err(Error::invalid(
+                "artifact",
+                &image.uri,
+                "not an image reference: make it with ArtifactRef::image",
+            ));
+        }
+        deliver(self, spec, Code::Image(image), opts).await
     }
 
     /// Sends all of `label`'s traffic to `version`.
@@ -232,27 +252,53 @@ pub type LogSink<'a> = dyn FnMut(LogRecord) -> ControlFlow<()> + Send + 'a;
 
 /// The whole delivery of one package (see [`ProviderExt::deploy_package`]), from `stored` when
 /// it is already in the provider's store.
+/// What a delivery deploys: a package (uploaded unless it is already stored) or a container
+/// image by reference.
+enum Code<'a> {
+    Package(&'a Package, Option<&'a ArtifactRef>),
+    Image(&'a ArtifactRef),
+}
+
+impl Code<'_> {
+    /// The code's identity: the package's sha256, or the image's digest.
+    fn sha256(&self) -> &str {
+        match self {
+            Code::Package(p, _) => &p.sha256,
+            Code::Image(i) => &i.sha256,
+        }
+    }
+
+    /// What the plan compares the deployed code with.
+    fn plan_artifact(&self) -> ArtifactRef {
+        match self {
+            Code::Package(p, _) => local_artifact(p),
+            Code::Image(i) => (*i).clone(),
+        }
+    }
+}
+
 async fn deliver<P: Provider + ?Sized>(
     p: &P,
     spec: &FunctionSpec,
-    package: &Package,
-    stored: Option<&ArtifactRef>,
+    code: Code<'_>,
     opts: &DeployOptions,
 ) -> Result<DeployReport> {
     check_options(p, spec, opts)?;
     // One read plans (the spec is validated first, once): an unchanged function costs
     // this read and no upload at all.
-    let plan = p.plan(spec, &local_artifact(package)).await?;
-    check_package(p, spec, package)?;
-    if opts.dry_run {
-        return dry_run(p, spec, package, opts, plan).await;
+    let plan = p.plan(spec, &code.plan_artifact()).await?;
+    if let Code::Package(package, _) = &code {
+        check_package(p, spec, package)?;
     }
-    let mut report = DeployReport::started(plan, package);
+    if opts.dry_run {
+        return dry_run(p, spec, code.sha256(), opts, plan).await;
+    }
+    let mut report = DeployReport::started(plan, code.sha256());
     if !report.plan.is_noop() {
-        apply(p, package, stored, &mut report).await?;
+        apply(p, &code, &mut report).await?;
     }
     if opts.publish {
-        publish_and_route(p, spec, package, opts, &mut report).await?;
+        publish_and_route(p, spec, code.sha256(), opts, &mut report).await?;
     }
     if let Some(keep) = opts.keep_versions {
         report.pruned = p.prune_versions(&spec.name, keep).await?;
@@ -311,7 +357,7 @@ fn check_options<P: Provider + ?Sized>(p: &P, spec: &FunctionSpec, opts: &Deploy
 async fn dry_run<P: Provider + ?Sized>(
     p: &P,
     spec: &FunctionSpec,
-    package: &Package,
+    code_sha256: &str,
     opts: &DeployOptions,
     mut plan: Plan,
 ) -> Result<DeployReport> {
@@ -332,25 +378,22 @@ async fn dry_run<P: Provider + ?Sized>(
     }
     Ok(DeployReport {
         dry_run: true,
-        ..DeployReport::started(plan, package)
+        ..DeployReport::started(plan, code_sha256)
     })
 }
 
-/// Carries out a plan that changes something: upload when the code changes, then apply the
-/// plan (which checks that the deployed code is the package's).
-async fn apply<P: Provider + ?Sized>(
-    p: &P,
-    package: &Package,
-    stored: Option<&ArtifactRef>,
-    report: &mut DeployReport,
-) -> Result<()> {
+/// Carries out a plan that changes something: upload when the code changes (an image or a
+/// stored package is not uploaded), then apply the plan (which checks that the deployed code
+/// is the package's or the image's).
+async fn apply<P: Provider + ?Sized>(p: &P, code: &Code<'_>, report: &mut DeployReport) -> Result<()> {
     let plan = &report.plan;
-    let artifact = if let Some(stored) = stored {
-        stored.clone()
-    } else if plan.creates() || plan.updates_code() {
-        p.upload(&plan.function, package).await?
-    } else {
-        local_artifact(package)
+    let artifact = match code {
+        Code::Image(image) => (*image).clone(),
+        Code::Package(_, Some(stored)) => (*stored).clone(),
+        Code::Package(package, None) if plan.creates() || plan.updates_code() => {
+            p.upload(&plan.function, package).await?
+        }
+        Code::Package(package, None) => local_artifact(package),
     };
     let outcome = p.apply(plan, &artifact).await?;
     report.change = outcome.change;
@@ -363,14 +406,14 @@ async fn apply<P: Provider + ?Sized>(
 async fn publish_and_route<P: Provider + ?Sized>(
     p: &P,
     spec: &FunctionSpec,
-    package: &Package,
+    code_sha256: &str,
     opts: &DeployOptions,
     report: &mut DeployReport,
 ) -> Result<()> {
     if let (true, Some(label)) = (report.plan.is_noop(), &opts.label) {
         match p.get_qualified(&spec.name, label).await {
             Ok(d)
-                if d.code_sha256 == package.sha256
+                if d.code_sha256 == code_sha256
                     && crate::diff_config(&d.spec, spec)
                         .iter()
                         .all(|c| c.field == "description") =>
@@ -392,7 +435,7 @@ async fn publish_and_route<P: Provider + ?Sized>(
             &spec.name,
             &PublishRequest {
                 description: opts.description.clone(),
-                expected_code_sha256: Some(package.sha256.clone()),
+                expected_code_sha256: Some(code_sha256.to_string()),
             },
         )
         .await?;

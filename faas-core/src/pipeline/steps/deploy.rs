@@ -30,6 +30,10 @@ pub struct DeployConfig {
     s3_bucket: Option<String>,
     #[serde(default)]
     s3_key: Option<String>,
+    /// A container image to deploy by reference (`PackageType=Image` on Lambda), pinned by
+    /// digest; instead of a package.
+    #[serde(default)]
+    image_uri: Option<String>,
     #[serde(default)]
     runtime: Option<Runtime>,
     #[serde(default)]
@@ -62,6 +66,9 @@ impl Step for DeployConfig {
     }
 
     async fn run(&self, ctx: &mut RunContext<'_>, provider: Arc<dyn Provider>) -> Result<StepOutcome> {
+        if let Some(uri) = &self.image_uri {
+            return self.deploy_image(ctx, provider.as_ref(), uri).await;
+        }
         // Kept until the deploy is done: a prebuilt object is read into it.
         let scratch = tempfile::tempdir().map_err(|e| Error::io("a temporary directory", e))?;
         let (package, stored, runtime, handler) = match (&self.s3_bucket, &self.s3_key) {
@@ -100,6 +107,19 @@ impl Step for DeployConfig {
                     "no handler: set it here or in the package step",
                 )
             })?;
+        let spec = self.spec(runtime, handler);
+        let opts = self.options(ctx);
+        let report = match &stored {
+            Some(stored) => provider.deploy_stored(&spec, &package, stored, &opts).await?,
+            None => provider.deploy_package(&spec, &package, &opts).await?,
+        };
+        Ok(self.outcome(ctx, report))
+    }
+}
+
+impl DeployConfig {
+    /// The spec this step deploys.
+    fn spec(&self, runtime: Runtime, handler: String) -> FunctionSpec {
         let mut spec = FunctionSpec::new(&self.function_name, runtime, handler);
         spec.environment = self.environment_variables.clone();
         for (k, v) in &self.secret_environment_variables {
@@ -109,17 +129,48 @@ impl Step for DeployConfig {
         spec.timeout_s = self.timeout.unwrap_or(spec.timeout_s);
         spec.description = self.description.clone().unwrap_or_default();
         spec.aws.role_arn = self.role_arn.clone();
-        let opts = DeployOptions {
+        spec
+    }
+
+    fn options(&self, ctx: &RunContext<'_>) -> DeployOptions {
+        DeployOptions {
             publish: self.publish.unwrap_or(self.alias.is_some()),
             label: self.alias.clone(),
             keep_versions: self.keep_versions,
             dry_run: ctx.dry_run(),
             description: String::new(),
+        }
+    }
+
+    /// `image_uri`: the image deployed by reference, nothing packaged or uploaded. An image
+    /// brings its own runtime and entry point (Lambda takes neither with it); the spec still
+    /// names one, `runtime`/`handler` when given, else python3.12 and `image.cmd`.
+    async fn deploy_image(&self, ctx: &mut RunContext<'_>, provider: &dyn Provider, uri: &str) -> Result<StepOutcome> {
+        if self.artifact.is_some() || self.file.is_some() || self.s3_bucket.is_some() || self.s3_key.is_some() {
+            return Err(Error::invalid(
+                "config.image_uri",
+                uri,
+                "image_uri deploys a container image: leave artifact, file, s3_bucket and s3_key out",
+            ));
+        }
+        let image = crate::ArtifactRef::image(uri).map_err(|e| match e {
+            Error::InvalidInput { reason, .. } => Error::invalid("config.image_uri", uri, reason),
+            other => other,
+        })?;
+        let runtime = match &self.runtime {
+            Some(r) => r.clone(),
+            None => "python3.12"
+                .parse()
+                .map_err(|e| Error::invalid("config.runtime", "python3.12", format!("{e}")))?,
         };
-        let report = match &stored {
-            Some(stored) => provider.deploy_stored(&spec, &package, stored, &opts).await?,
-            None => provider.deploy_package(&spec, &package, &opts).await?,
-        };
+        let spec = self.spec(runtime, self.handler.clone().unwrap_or_else(|| "image.cmd".into()));
+        let report = provider.deploy_image(&spec, &image, &self.options(ctx)).await?;
+        Ok(self.outcome(ctx, report))
+    }
+
+    /// What a deploy did, for the report: the change (or the plan of a dry run), the version
+    /// and label, the plan's warnings.
+    fn outcome(&self, ctx: &mut RunContext<'_>, report: crate::ext::DeployReport) -> StepOutcome {
         ctx.remember_deployed(&self.function_name);
         let mut summary = if report.dry_run {
             format!(
@@ -139,11 +190,11 @@ impl Step for DeployConfig {
         for warning in &report.plan.warnings {
             summary.push_str(&format!("; warning: {}", ctx.redact(warning)));
         }
-        Ok(StepOutcome {
+        StepOutcome {
             summary,
             plans: vec![report.plan],
             ..StepOutcome::default()
-        })
+        }
     }
 }
 

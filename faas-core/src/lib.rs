@@ -33,6 +33,9 @@ pub struct ReadmeDoctests;
 
 mod batch;
 mod capability;
+#[cfg(feature = "ci-token")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ci-token")))]
+pub mod ci_token;
 pub mod cost;
 mod error;
 mod ext;

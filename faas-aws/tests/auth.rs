@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use faas_aws::test_support::{BUCKET, Moto, ROLE};
 use faas_aws::{AwsBuilder, WebIdentity};
 use faas_core::ci_token::GithubOidc;
+use faas_core::ci_token::fake::GithubTokenService;
 use faas_core::{PackageBuilder, Provider};
 
 /// One request through the recording proxy.
@@ -187,42 +188,13 @@ async fn auth_web_identity_reads_the_token_file_and_its_keys_sign_s3_and_lambda(
 const REQUEST_TOKEN: &str = "canary-actions-request-token";
 const GITHUB_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.canary-github-id-token.sig";
 
-/// A fake of the job's token service that issues [`GITHUB_TOKEN`] for the right bearer and
-/// records each audience.
-async fn github_token_service() -> (String, Arc<Mutex<Vec<String>>>) {
-    let audiences: Arc<Mutex<Vec<String>>> = Arc::default();
-    let seen = audiences.clone();
-    let app = axum::Router::new().route(
-        "/idtoken",
-        axum::routing::get(
-            move |q: axum::extract::Query<std::collections::HashMap<String, String>>, h: HeaderMap| {
-                let seen = seen.clone();
-                async move {
-                    if h.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {REQUEST_TOKEN}"))
-                    {
-                        return StatusCode::UNAUTHORIZED.into_response();
-                    }
-                    seen.lock()
-                        .unwrap()
-                        .push(q.get("audience").cloned().unwrap_or_default());
-                    axum::Json(serde_json::json!({"count": 1, "value": GITHUB_TOKEN})).into_response()
-                }
-            },
-        ),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/idtoken?api-version=2.0", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, audiences)
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn the_github_oidc_token_is_exchanged_its_keys_sign_the_calls_and_no_token_is_logged() {
     let Some(moto) = Moto::start().await else { return };
     let (proxy, seen) = recording_proxy(&moto.url).await;
-    let (service, audiences) = github_token_service().await;
+    let service = GithubTokenService::start(REQUEST_TOKEN, |_| GITHUB_TOKEN.to_string()).await;
     let (logs, _guard) = faas_core::conformance::capture_logs();
-    let oidc = GithubOidc::new(&service, REQUEST_TOKEN).unwrap();
+    let oidc = GithubOidc::new(&service.url, REQUEST_TOKEN).unwrap();
     let aws = AwsBuilder::new()
         .region("us-east-1")
         .endpoint_url(&proxy)
@@ -232,7 +204,7 @@ async fn the_github_oidc_token_is_exchanged_its_keys_sign_the_calls_and_no_token
         .await
         .unwrap();
     s3_and_lambda_calls(&aws).await;
-    assert_eq!(*audiences.lock().unwrap(), [faas_aws::AWS_AUDIENCE]);
+    assert_eq!(service.seen().audiences, [faas_aws::AWS_AUDIENCE]);
     let seen = seen.lock().unwrap().clone();
     let key = assert_exchanged_and_used(&seen, GITHUB_TOKEN, ROLE);
     let sts = seen

@@ -22,6 +22,10 @@
 use std::fmt;
 use std::time::Duration;
 
+#[cfg(feature = "ci-token-fake")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ci-token-fake")))]
+pub mod fake;
+
 /// The variable holding the URL ID tokens are requested from.
 pub const REQUEST_URL_VAR: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
 /// The variable holding the bearer token that authorizes the request.

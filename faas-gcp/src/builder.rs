@@ -9,6 +9,7 @@ use gcp_auth::{CustomServiceAccount, TokenProvider};
 use crate::NAME;
 use crate::artifacts::Bucket;
 use crate::auth::{IamCredentialsIdTokens, IdTokenCache, IdTokenSource, MetadataIdTokens, NoIdToken, with_slash};
+use crate::federation::{ExternalAccountTokens, is_external_account};
 use crate::functions::Functions;
 use crate::http::http_client;
 use crate::logging::Logging;
@@ -42,8 +43,14 @@ pub enum Credentials {
     /// `GOOGLE_APPLICATION_CREDENTIALS`, the gcloud configuration, then the metadata server.
     #[default]
     Default,
-    /// A service-account key file.
+    /// A service-account key file — or an `external_account` one (then as
+    /// [`Credentials::ExternalAccount`]), so `GOOGLE_APPLICATION_CREDENTIALS` may name either.
     KeyFile(PathBuf),
+    /// Workload Identity Federation: an `external_account` credential file (subject token from
+    /// a file or a URL — GitHub Actions' ID token as `google-github-actions/auth` configures
+    /// it —, exchanged at STS, then optionally for a service account's token), through the
+    /// official `google-cloud-auth` crate.
+    ExternalAccount(PathBuf),
     /// Any `gcp_auth` token provider.
     Provider(Arc<dyn TokenProvider>),
 }
@@ -53,6 +60,7 @@ impl std::fmt::Debug for Credentials {
         match self {
             Credentials::Default => f.write_str("Default"),
             Credentials::KeyFile(p) => f.debug_tuple("KeyFile").field(p).finish(),
+            Credentials::ExternalAccount(p) => f.debug_tuple("ExternalAccount").field(p).finish(),
             Credentials::Provider(_) => f.write_str("Provider(..)"),
         }
     }
@@ -80,6 +88,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "project",
     "region",
     "key_file",
+    "external_account_file",
     "invoker",
     "functions_url",
     "run_url",
@@ -235,7 +244,8 @@ impl GcpBuilder {
     /// | key | meaning |
     /// |---|---|
     /// | `project` (`GOOGLE_CLOUD_PROJECT`), `region` (`GOOGLE_CLOUD_REGION`) | where functions live |
-    /// | `key_file` (`GOOGLE_APPLICATION_CREDENTIALS`) | a service-account key file |
+    /// | `key_file` (`GOOGLE_APPLICATION_CREDENTIALS`) | a service-account key file (or an `external_account` file) |
+    /// | `external_account_file` | an `external_account` credential file: Workload Identity Federation |
     /// | `invoker` (`FAAS_GCP_INVOKER`) | `auto`, `metadata`, `public` or a service account email |
     /// | `functions_url`, `run_url`, `iam_credentials_url`, `storage_url`, `metadata_url`, `monitoring_url`, `logging_url` (`FAAS_GCP_*_URL`) | endpoints |
     /// | `bucket` (`FAAS_GCP_BUCKET`), `prefix` (`FAAS_GCP_PREFIX`) | a GCS artifact bucket |
@@ -260,6 +270,7 @@ impl GcpBuilder {
             "project" => self.project = Some(text()),
             "region" => self.region = Some(text()),
             "key_file" => self.credentials = Credentials::KeyFile(PathBuf::from(value)),
+            "external_account_file" => self.credentials = Credentials::ExternalAccount(PathBuf::from(value)),
             "invoker" => {
                 self.invoker = match value {
                     "auto" => Invoker::Auto,
@@ -418,11 +429,18 @@ impl GcpBuilder {
         let tokens: Arc<dyn TokenProvider> = match &self.credentials {
             Credentials::Default => gcp_auth::provider().await.map_err(unauthenticated)?,
             Credentials::KeyFile(path) => {
-                key_email = std::fs::read(path)
+                let config = std::fs::read(path)
                     .ok()
-                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                    .and_then(|v| v["client_email"].as_str().map(str::to_string));
-                Arc::new(CustomServiceAccount::from_file(path).map_err(unauthenticated)?)
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+                if config.as_ref().is_some_and(is_external_account) {
+                    Arc::new(ExternalAccountTokens::from_file("key_file", path)?)
+                } else {
+                    key_email = config.and_then(|v| v["client_email"].as_str().map(str::to_string));
+                    Arc::new(CustomServiceAccount::from_file(path).map_err(unauthenticated)?)
+                }
+            }
+            Credentials::ExternalAccount(path) => {
+                Arc::new(ExternalAccountTokens::from_file("external_account_file", path)?)
             }
             Credentials::Provider(p) => p.clone(),
         };

@@ -53,6 +53,7 @@ mod artifacts;
 mod auth;
 mod builder;
 mod differences;
+mod federation;
 mod functions;
 mod http;
 mod invoke;

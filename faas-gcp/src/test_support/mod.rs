@@ -19,6 +19,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod auth;
+mod federation;
 mod filter;
 mod functions;
 mod gcs;
@@ -37,6 +38,7 @@ use std::time::Duration;
 use faas_core::{PollPolicy, RetryConfig};
 
 use crate::{GcpBuilder, GcpProvider};
+pub use federation::{EXTERNAL_TOKEN, STS_TOKEN_PATH, WORKLOAD_IDENTITY_PROVIDER};
 pub use gcs::{GcsEmulator, GcsPreconditions};
 pub use state::Fault;
 use state::State;

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use sha2::Digest;
 
 use super::auth::token;
+use super::federation;
 use super::functions::{create_function, function};
 use super::invoke::invoke;
 use super::observe::{entries_list, time_series};
@@ -124,6 +125,12 @@ fn route(
     let run_root = format!("/run/v2/{}/services/", parent());
     if path == "/token" {
         return token(s, body);
+    }
+    if path == federation::STS_TOKEN_PATH && method == Method::POST {
+        return federation::sts_token(s, headers, body);
+    }
+    if path.starts_with("/iam/v1/projects/-/serviceAccounts/") && path.ends_with(":generateAccessToken") {
+        return federation::generate_access_token(s, path, &json_body);
     }
     if let Some(object) = path.strip_prefix("/upload/") {
         if headers.contains_key("authorization") {

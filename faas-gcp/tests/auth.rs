@@ -1,0 +1,96 @@
+//! Workload Identity Federation through `external_account` credential files and the official
+//! google-cloud-auth crate, against the fake's STS (`/sts/v1/token`) and IAM Credentials
+//! `generateAccessToken`: a subject token from a file (then impersonating a service account)
+//! (and from a URL: `auth_logs.rs`, a binary of its own so that no other test's thread
+//! races its log capture). Each resulting token is then used for a real Cloud Functions call the fake only
+//! answers with a bearer it issued — and no token reaches a trace-level log line.
+
+#![allow(clippy::unwrap_used)]
+
+use faas_core::Provider;
+use faas_gcp::test_support::{CLIENT_EMAIL, EXTERNAL_TOKEN, FakeGcp, STS_TOKEN_PATH, WORKLOAD_IDENTITY_PROVIDER};
+use serde_json::json;
+
+mod federation_support;
+use federation_support::{JWT, count, functions_call_is_authorized, provider};
+
+/// An `external_account` file (next to `subject`) for `fake`'s STS, impersonating its service
+/// account.
+fn impersonating_config(fake: &FakeGcp, subject: &std::path::Path) -> std::path::PathBuf {
+    let config = json!({
+        "type": "external_account",
+        "audience": WORKLOAD_IDENTITY_PROVIDER,
+        "subject_token_type": JWT,
+        "token_url": format!("{}{STS_TOKEN_PATH}", fake.url),
+        "service_account_impersonation_url": format!(
+            "{}projects/-/serviceAccounts/{CLIENT_EMAIL}:generateAccessToken",
+            fake.iam_url()
+        ),
+        "credential_source": {"file": subject},
+    });
+    let file = subject.with_extension("external-account.json");
+    std::fs::write(&file, config.to_string()).unwrap();
+    file
+}
+
+#[tokio::test]
+async fn a_file_sourced_token_is_exchanged_then_impersonates_the_service_account() {
+    let fake = FakeGcp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let subject = dir.path().join("oidc-token");
+    std::fs::write(&subject, EXTERNAL_TOKEN).unwrap();
+    let file = impersonating_config(&fake, &subject);
+    let gcp = provider(&fake, &file).await.unwrap();
+    functions_call_is_authorized(&fake, &gcp).await;
+    assert_eq!(count(&fake, &format!("POST {STS_TOKEN_PATH}")), 1);
+    assert_eq!(
+        count(
+            &fake,
+            &format!("POST /iam/v1/projects/-/serviceAccounts/{CLIENT_EMAIL}:generateAccessToken")
+        ),
+        1,
+        "impersonated with the federated token: {:?}",
+        fake.requests()
+    );
+    assert_eq!(count(&fake, "POST /token"), 0, "no service-account key was used");
+
+    // GOOGLE_APPLICATION_CREDENTIALS (the key_file key) may name the same file.
+    let fake = FakeGcp::start().await;
+    let file = impersonating_config(&fake, &subject);
+    let gcp = fake
+        .builder()
+        .with_config("key_file", file.to_str().unwrap())
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    functions_call_is_authorized(&fake, &gcp).await;
+    assert_eq!(count(&fake, &format!("POST {STS_TOKEN_PATH}")), 1);
+}
+
+#[tokio::test]
+async fn an_untrusted_subject_token_or_a_wrong_file_is_refused_without_repeating_a_secret() {
+    let fake = FakeGcp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let subject = dir.path().join("oidc-token");
+    std::fs::write(&subject, "eyJhbGciOiJSUzI1NiJ9.canary-untrusted.sig").unwrap();
+    let config = json!({
+        "type": "external_account",
+        "audience": WORKLOAD_IDENTITY_PROVIDER,
+        "subject_token_type": JWT,
+        "token_url": format!("{}{STS_TOKEN_PATH}", fake.url),
+        "credential_source": {"file": subject},
+    });
+    let file = dir.path().join("external-account.json");
+    std::fs::write(&file, config.to_string()).unwrap();
+    let gcp = provider(&fake, &file).await.unwrap();
+    let e = gcp.get("federated-fn").await.unwrap_err();
+    assert_eq!(e.kind(), "unauthenticated", "{e}");
+    let shown = format!("{e} {e:?}");
+    assert!(!shown.contains("canary"), "{shown}");
+
+    // A service-account key given as an external_account file is refused before any call.
+    let e = provider(&fake, &fake.key_path()).await.unwrap_err();
+    assert_eq!(e.kind(), "invalid_config", "{e}");
+    assert!(e.to_string().contains("external_account_file"), "{e}");
+}

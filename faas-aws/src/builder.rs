@@ -386,6 +386,7 @@ impl AwsBuilder {
             ));
         }
         if let Some(identity) = self.web_identity.clone() {
+            check_token_file(&identity.token)?;
             return Ok(Some(identity));
         }
         let (role_arn, session_name, duration) = match role {
@@ -430,6 +431,7 @@ impl AwsBuilder {
                 )
             })?;
         let session_name = session_name.or_else(|| var("AWS_ROLE_SESSION_NAME"));
+        check_token_file(&token)?;
         Ok(Some(WebIdentity {
             role_arn,
             token,
@@ -559,6 +561,19 @@ impl AwsBuilder {
                 .build();
         }
         Ok(AwsProvider::new(self, &config))
+    }
+}
+
+/// A token file that is not there is refused before any call (it is read again at each
+/// refresh, so one that exists now and is rotated later is fine).
+fn check_token_file(token: &WebIdentityToken) -> Result<()> {
+    match token {
+        WebIdentityToken::File(path) if !path.is_file() => Err(Error::config(
+            "web_identity_token_file",
+            path.display(),
+            "no such file: the runner (EKS, CI) writes the token there before the job starts; check the path",
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -298,9 +298,24 @@ async fn web_identity_settings_are_checked_before_any_call() {
     .unwrap_err();
     assert!(e.to_string().contains("static keys"), "{e}");
     assert!(!format!("{e}{e:?}").contains("canary"));
-    let e = build(&[("auth", "web_identity"), ("web_identity_token_file", "/t")])
-        .await
-        .unwrap_err();
+    let e = build(&[
+        ("auth", "web_identity"),
+        ("role_arn", ROLE),
+        ("web_identity_token_file", "/nonexistent/token"),
+    ])
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("web_identity_token_file"), "{e}");
+    assert!(e.to_string().contains("/nonexistent/token"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "t").unwrap();
+    let e = build(&[
+        ("auth", "web_identity"),
+        ("web_identity_token_file", file.to_str().unwrap()),
+    ])
+    .await
+    .unwrap_err();
     if std::env::var_os("AWS_ROLE_ARN").is_none() {
         assert!(e.to_string().contains("role_arn"), "{e}");
     }

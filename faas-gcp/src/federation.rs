@@ -14,11 +14,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use faas_core::ci_token::{CiTokenError, GithubOidc};
 use faas_core::{Error, Result};
-use google_cloud_auth::credentials::AccessTokenCredentials;
 use google_cloud_auth::credentials::external_account;
+use google_cloud_auth::credentials::subject_token::{
+    Builder as SubjectTokenBuilder, SubjectToken, SubjectTokenProvider,
+};
+use google_cloud_auth::credentials::{AccessTokenCredentials, CacheableResource};
 
 use crate::auth::CLOUD_PLATFORM;
+
+/// The Security Token Service's token endpoint.
+pub const STS_TOKEN_URL: &str = "https://sts.googleapis.com/v1/token";
+/// The subject token type of an OIDC ID token.
+const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
 
 /// Federated access tokens from an `external_account` credential file.
 pub(crate) struct ExternalAccountTokens {
@@ -101,4 +110,154 @@ impl gcp_auth::TokenProvider for ExternalAccountTokens {
             "an external_account credential names no project: set the project",
         ))
     }
+}
+
+/// The audience google-github-actions/auth asks GitHub for: the provider's resource name as
+/// an `https://iam.googleapis.com/` URL (the default a pool provider accepts).
+pub fn github_audience(workload_identity_provider: &str) -> String {
+    format!(
+        "https://iam.googleapis.com/{}",
+        workload_identity_provider
+            .trim_start_matches("//iam.googleapis.com/")
+            .trim_start_matches('/')
+    )
+}
+
+/// The GitHub Actions job's ID token as the subject token.
+#[derive(Debug)]
+struct GithubSubject {
+    oidc: GithubOidc,
+    audience: String,
+}
+
+/// [`CiTokenError`] as google-cloud-auth wants its source errors.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+struct SubjectError(CiTokenError);
+
+impl google_cloud_auth::errors::SubjectTokenProviderError for SubjectError {
+    fn is_transient(&self) -> bool {
+        matches!(self.0, CiTokenError::Request { .. })
+    }
+}
+
+impl SubjectTokenProvider for GithubSubject {
+    type Error = SubjectError;
+
+    async fn subject_token(&self) -> std::result::Result<SubjectToken, SubjectError> {
+        let token = self.oidc.id_token(&self.audience).await.map_err(SubjectError)?;
+        Ok(SubjectTokenBuilder::new(token.secret().to_string()).build())
+    }
+}
+
+/// Federated access tokens for the GitHub Actions job's ID token.
+pub(crate) struct GithubOidcTokens {
+    provider: String,
+    credentials: google_cloud_auth::credentials::Credentials,
+}
+
+impl fmt::Debug for GithubOidcTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GithubOidcTokens")
+            .field("workload_identity_provider", &self.provider)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GithubOidcTokens {
+    /// Exchanges the job's token at `sts_url` for `workload_identity_provider`, then
+    /// impersonates `service_account` when given (google-cloud-auth then calls IAM
+    /// Credentials at `iamcredentials.googleapis.com`, an address it fixes).
+    pub(crate) fn new(
+        oidc: GithubOidc,
+        workload_identity_provider: &str,
+        service_account: Option<&str>,
+        sts_url: &str,
+    ) -> Result<GithubOidcTokens> {
+        if !workload_identity_provider.contains("/workloadIdentityPools/") {
+            return Err(Error::config(
+                "workload_identity_provider",
+                workload_identity_provider,
+                "expected //iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/{pool}/providers/{provider}",
+            ));
+        }
+        let subject = GithubSubject {
+            oidc,
+            audience: github_audience(workload_identity_provider),
+        };
+        let mut builder = external_account::ProgrammaticBuilder::new(Arc::new(subject))
+            .with_audience(workload_identity_provider)
+            .with_subject_token_type(JWT)
+            .with_token_url(sts_url)
+            .with_scopes([CLOUD_PLATFORM]);
+        if let Some(sa) = service_account {
+            builder = builder.with_target_principal(sa);
+        }
+        let credentials = builder.build().map_err(|e| {
+            Error::config(
+                "workload_identity_provider",
+                workload_identity_provider,
+                format!("google-cloud-auth refused it: {e}"),
+            )
+        })?;
+        Ok(GithubOidcTokens {
+            provider: workload_identity_provider.to_string(),
+            credentials,
+        })
+    }
+}
+
+#[async_trait]
+impl gcp_auth::TokenProvider for GithubOidcTokens {
+    async fn token(&self, _scopes: &[&str]) -> std::result::Result<Arc<gcp_auth::Token>, gcp_auth::Error> {
+        let headers = self
+            .credentials
+            .headers(http::Extensions::new())
+            .await
+            .map_err(|e| gcp_auth::Error::Other("workload identity federation", Box::new(e)))?;
+        let CacheableResource::New { data, .. } = headers else {
+            return Err(gcp_auth::Error::Str("google-cloud-auth returned no headers"));
+        };
+        let bearer = data
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(gcp_auth::Error::Str("google-cloud-auth returned no bearer token"))?;
+        let token: gcp_auth::Token =
+            serde_json::from_value(serde_json::json!({"access_token": bearer, "expires_in": 60}))
+                .map_err(|e| gcp_auth::Error::Json("a federated access token", e))?;
+        Ok(Arc::new(token))
+    }
+
+    async fn project_id(&self) -> std::result::Result<Arc<str>, gcp_auth::Error> {
+        Err(gcp_auth::Error::Str(
+            "a federated credential names no project: set the project",
+        ))
+    }
+}
+
+/// `auth = github_oidc`'s credentials, checked before any call.
+pub(crate) fn github_credentials(
+    workload_identity_provider: Option<String>,
+    service_account: Option<String>,
+) -> Result<crate::Credentials> {
+    let workload_identity_provider = workload_identity_provider.ok_or_else(|| {
+        Error::config(
+            "workload_identity_provider",
+            "(unset)",
+            "auth = github_oidc needs the pool provider: //iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/{pool}/providers/{provider}",
+        )
+    })?;
+    let oidc = faas_core::ci_token::GithubOidc::from_env().map_err(|e| {
+        Error::config(
+            "auth",
+            "github_oidc",
+            format!("{e}; outside GitHub Actions use external_account_file"),
+        )
+    })?;
+    Ok(crate::Credentials::GithubOidc {
+        workload_identity_provider,
+        service_account,
+        oidc,
+    })
 }

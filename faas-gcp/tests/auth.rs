@@ -8,6 +8,9 @@
 #![allow(clippy::unwrap_used)]
 
 use faas_core::Provider;
+use faas_core::ci_token::GithubOidc;
+use faas_core::ci_token::fake::GithubTokenService;
+use faas_gcp::Credentials;
 use faas_gcp::test_support::{CLIENT_EMAIL, EXTERNAL_TOKEN, FakeGcp, STS_TOKEN_PATH, WORKLOAD_IDENTITY_PROVIDER};
 use serde_json::json;
 
@@ -93,4 +96,72 @@ async fn an_untrusted_subject_token_or_a_wrong_file_is_refused_without_repeating
     let e = provider(&fake, &fake.key_path()).await.unwrap_err();
     assert_eq!(e.kind(), "invalid_config", "{e}");
     assert!(e.to_string().contains("external_account_file"), "{e}");
+}
+
+const REQUEST_TOKEN: &str = "canary-actions-request-token";
+
+#[tokio::test]
+async fn the_github_oidc_helper_token_is_exchanged_for_direct_access() {
+    let fake = FakeGcp::start().await;
+    let service = GithubTokenService::start(REQUEST_TOKEN, |_| EXTERNAL_TOKEN.to_string()).await;
+    let credentials = Credentials::GithubOidc {
+        workload_identity_provider: WORKLOAD_IDENTITY_PROVIDER.into(),
+        service_account: None,
+        oidc: GithubOidc::new(&service.url, REQUEST_TOKEN).unwrap(),
+    };
+    assert!(!format!("{credentials:?}").contains("canary"));
+    let gcp = fake
+        .builder()
+        .credentials(credentials)
+        .with_config("sts_url", &format!("{}{STS_TOKEN_PATH}", fake.url))
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    functions_call_is_authorized(&fake, &gcp).await;
+    assert_eq!(
+        service.seen().audiences,
+        ["https://iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/ci/providers/github"]
+    );
+    assert_eq!(count(&fake, &format!("POST {STS_TOKEN_PATH}")), 1);
+    assert_eq!(count(&fake, "POST /token"), 0, "no service-account key was used");
+}
+
+#[tokio::test]
+async fn auth_github_oidc_settings_are_checked_before_any_call() {
+    let fake = FakeGcp::start().await;
+    let e = fake.builder().with_config("auth", "oidc").unwrap_err();
+    assert!(e.to_string().contains("github_oidc"), "{e}");
+    let e = fake
+        .builder()
+        .with_config("auth", "github_oidc")
+        .unwrap()
+        .build()
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("workload_identity_provider"), "{e}");
+    if std::env::var_os("ACTIONS_ID_TOKEN_REQUEST_URL").is_none() {
+        let e = fake
+            .builder()
+            .with_config("auth", "github_oidc")
+            .unwrap()
+            .with_config("workload_identity_provider", WORKLOAD_IDENTITY_PROVIDER)
+            .unwrap()
+            .build()
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("ACTIONS_ID_TOKEN_REQUEST_URL"), "{e}");
+    }
+    let e = fake
+        .builder()
+        .credentials(Credentials::GithubOidc {
+            workload_identity_provider: "projects/1/serviceAccounts/x".into(),
+            service_account: None,
+            oidc: GithubOidc::new("http://127.0.0.1:9/idtoken?a=1", REQUEST_TOKEN).unwrap(),
+        })
+        .build()
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("workloadIdentityPools"), "{e}");
+    assert!(fake.requests().is_empty(), "no request was made: {:?}", fake.requests());
 }

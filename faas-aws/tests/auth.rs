@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use faas_aws::test_support::{BUCKET, Moto, ROLE};
 use faas_aws::{AwsBuilder, WebIdentity};
 use faas_core::ci_token::GithubOidc;
-use faas_core::ci_token::fake::GithubTokenService;
+use faas_core::ci_token::fake::{GithubTokenService, run_in_child};
 use faas_core::{PackageBuilder, Provider};
 
 /// One request through the recording proxy.
@@ -231,28 +231,23 @@ async fn the_default_chain_assumes_the_role_of_aws_web_identity_token_file() {
     std::fs::write(&file, FILE_TOKEN).unwrap();
     let missing = dir.path().join("none");
     // aws-config reads these variables itself: a child process gets them, not this one.
-    let out = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "default_chain_child", "--ignored", "--nocapture"])
-        .env_clear()
-        .env("AWS_WEB_IDENTITY_TOKEN_FILE", &file)
-        .env("AWS_ROLE_ARN", ROLE)
-        .env("AWS_ROLE_SESSION_NAME", "chain-run")
-        .env("AWS_ENDPOINT_URL", &proxy)
-        .env("AWS_REGION", "us-east-1")
-        .env("FAAS_AWS_BUCKET", BUCKET)
-        .env("AWS_CONFIG_FILE", &missing)
-        .env("AWS_SHARED_CREDENTIALS_FILE", &missing)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("FAAS_CHAIN_CHILD", "1")
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    run_in_child(
+        "default_chain_child",
+        &[
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", file.as_os_str()),
+            ("AWS_ROLE_ARN", os(ROLE)),
+            ("AWS_ROLE_SESSION_NAME", os("chain-run")),
+            ("AWS_ENDPOINT_URL", std::ffi::OsStr::new(&proxy)),
+            ("AWS_REGION", os("us-east-1")),
+            ("FAAS_AWS_BUCKET", os(BUCKET)),
+            ("AWS_CONFIG_FILE", missing.as_os_str()),
+            ("AWS_SHARED_CREDENTIALS_FILE", missing.as_os_str()),
+            ("AWS_EC2_METADATA_DISABLED", os("true")),
+            ("FAAS_CHAIN_CHILD", os("1")),
+        ],
+    )
+    .await;
     let seen = seen.lock().unwrap().clone();
     assert_exchanged_and_used(&seen, FILE_TOKEN, ROLE);
     assert!(seen.iter().any(|r| r.body.contains("RoleSessionName=chain-run")));

@@ -14,7 +14,7 @@ use faas_azure::test_support::{
 use faas_azure::{AzureBuilder, AzureProvider, Credentials};
 use faas_core::Provider;
 use faas_core::ci_token::GithubOidc;
-use faas_core::ci_token::fake::GithubTokenService;
+use faas_core::ci_token::fake::{GithubTokenService, run_in_child};
 
 /// No Blob call is made: ARM's `GET sites/{app}` is the call the token is used for.
 const NO_BLOB: &str = "http://127.0.0.1:9";
@@ -126,22 +126,18 @@ async fn a_managed_identity_from_imds_gets_an_arm_token() {
 async fn a_managed_identity_from_the_app_service_identity_endpoint_gets_an_arm_token() {
     let fake = FakeAzure::start().await;
     // azure_identity reads IDENTITY_ENDPOINT / IDENTITY_HEADER itself: a child process gets them.
-    let out = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "app_service_child", "--ignored", "--nocapture"])
-        .env_clear()
-        .env("IDENTITY_ENDPOINT", format!("{}{APP_SERVICE_IDENTITY_PATH}", fake.url))
-        .env("IDENTITY_HEADER", IDENTITY_HEADER)
-        .env("FAAS_TEST_FAKE_AZURE", &fake.url)
-        .env("FAAS_AZURE_CA_FILE", fake.ca_path())
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let endpoint = format!("{}{APP_SERVICE_IDENTITY_PATH}", fake.url);
+    let ca = fake.ca_path();
+    let stdout = run_in_child(
+        "app_service_child",
+        &[
+            ("IDENTITY_ENDPOINT", endpoint.as_ref()),
+            ("IDENTITY_HEADER", IDENTITY_HEADER.as_ref()),
+            ("FAAS_TEST_FAKE_AZURE", fake.url.as_ref()),
+            ("FAAS_AZURE_CA_FILE", ca.as_os_str()),
+        ],
+    )
+    .await;
     let msi: Vec<String> = fake
         .requests()
         .into_iter()

@@ -17,7 +17,9 @@ use std::path::PathBuf;
 #[derive(Clone, Default)]
 pub enum Credentials {
     /// Application default credentials through `gcp_auth::provider()`:
-    /// `GOOGLE_APPLICATION_CREDENTIALS`, the gcloud configuration, then the metadata server.
+    /// `GOOGLE_APPLICATION_CREDENTIALS`, the gcloud configuration, then the metadata server —
+    /// except that an `external_account` file in `GOOGLE_APPLICATION_CREDENTIALS` (which
+    /// `gcp_auth` refuses) goes as [`Credentials::ExternalAccount`].
     #[default]
     Default,
     /// A service-account key file — or an `external_account` one (then as

@@ -10,7 +10,9 @@ use crate::NAME;
 use crate::artifacts::Bucket;
 use crate::auth::Credentials;
 use crate::auth::{IamCredentialsIdTokens, IdTokenCache, IdTokenSource, MetadataIdTokens, NoIdToken, with_slash};
-use crate::federation::{ExternalAccountTokens, GithubOidcTokens, github_credentials, is_external_account};
+use crate::federation::{
+    ExternalAccountTokens, GithubOidcTokens, external_account_in_env, github_credentials, is_external_account,
+};
 use crate::functions::Functions;
 use crate::http::http_client;
 use crate::logging::Logging;
@@ -444,7 +446,15 @@ impl GcpBuilder {
                 github_credentials(self.workload_identity_provider.clone(), self.service_account.clone())?;
         }
         let tokens: Arc<dyn TokenProvider> = match &self.credentials {
-            Credentials::Default => gcp_auth::provider().await.map_err(unauthenticated)?,
+            // gcp_auth's application default credentials refuse an external_account file in
+            // GOOGLE_APPLICATION_CREDENTIALS (what google-github-actions/auth sets up).
+            Credentials::Default => match external_account_in_env() {
+                Some(path) => Arc::new(ExternalAccountTokens::from_file(
+                    "GOOGLE_APPLICATION_CREDENTIALS",
+                    &path,
+                )?),
+                None => gcp_auth::provider().await.map_err(unauthenticated)?,
+            },
             Credentials::KeyFile(path) => {
                 let config = std::fs::read(path)
                     .ok()

@@ -261,3 +261,10 @@ pub(crate) fn github_credentials(
         oidc,
     })
 }
+
+/// `GOOGLE_APPLICATION_CREDENTIALS` when it names an `external_account` file.
+pub(crate) fn external_account_in_env() -> Option<PathBuf> {
+    let path = PathBuf::from(std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS")?);
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+    is_external_account(&config).then_some(path)
+}

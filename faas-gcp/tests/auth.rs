@@ -9,7 +9,7 @@
 
 use faas_core::Provider;
 use faas_core::ci_token::GithubOidc;
-use faas_core::ci_token::fake::GithubTokenService;
+use faas_core::ci_token::fake::{GithubTokenService, run_in_child};
 use faas_gcp::Credentials;
 use faas_gcp::test_support::{CLIENT_EMAIL, EXTERNAL_TOKEN, FakeGcp, STS_TOKEN_PATH, WORKLOAD_IDENTITY_PROVIDER};
 use serde_json::json;
@@ -164,4 +164,51 @@ async fn auth_github_oidc_settings_are_checked_before_any_call() {
         .unwrap_err();
     assert!(e.to_string().contains("workloadIdentityPools"), "{e}");
     assert!(fake.requests().is_empty(), "no request was made: {:?}", fake.requests());
+}
+
+#[tokio::test]
+async fn an_external_account_file_in_google_application_credentials_is_used_by_default() {
+    let fake = FakeGcp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let subject = dir.path().join("oidc-token");
+    std::fs::write(&subject, EXTERNAL_TOKEN).unwrap();
+    let file = impersonating_config(&fake, &subject);
+    // gcp_auth reads the variable itself: a child process gets it.
+    run_in_child(
+        "adc_child",
+        &[
+            ("GOOGLE_APPLICATION_CREDENTIALS", file.as_os_str()),
+            ("FAAS_TEST_FAKE_GCP", fake.url.as_ref()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        count(&fake, &format!("POST {STS_TOKEN_PATH}")),
+        1,
+        "{:?}",
+        fake.requests()
+    );
+    assert!(fake.requests().iter().any(|r| r.contains("/functions/federated-fn")));
+}
+
+/// Run by `an_external_account_file_in_google_application_credentials_is_used_by_default` in
+/// a child process whose `GOOGLE_APPLICATION_CREDENTIALS` names the file.
+#[tokio::test]
+#[ignore = "run in a child process by an_external_account_file_in_google_application_credentials_is_used_by_default"]
+async fn adc_child() {
+    let url = std::env::var("FAAS_TEST_FAKE_GCP").expect("run by its parent test");
+    let gcp = faas_gcp::GcpBuilder::new()
+        .project(faas_gcp::test_support::PROJECT)
+        .region(faas_gcp::test_support::REGION)
+        .with_config("functions_url", &format!("{url}/functions/v2/"))
+        .unwrap()
+        .with_config("iam_credentials_url", &format!("{url}/iam/v1/"))
+        .unwrap()
+        .with_config("invoker", "public")
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    let e = gcp.get("federated-fn").await.unwrap_err();
+    assert_eq!(e.kind(), "not_found", "Cloud Functions accepted the token: {e}");
 }

@@ -87,3 +87,24 @@ async fn idtoken(
     seen.audiences.push(audience.clone());
     axum::Json(serde_json::json!({"count": 1, "value": (service.issue)(&audience)})).into_response()
 }
+
+/// Runs the `#[ignore]`d test `test` of the current test binary in a child process whose
+/// environment is only `env` — for credential chains that read variables themselves
+/// (`AWS_WEB_IDENTITY_TOKEN_FILE`, `IDENTITY_ENDPOINT`, `GOOGLE_APPLICATION_CREDENTIALS`),
+/// which a test cannot set in its own process. Panics, with the child's output, unless that
+/// one test ran and passed; returns its standard output.
+pub async fn run_in_child(test: &str, env: &[(&str, &std::ffi::OsStr)]) -> String {
+    let mut command = tokio::process::Command::new(std::env::current_exe().unwrap());
+    command.args(["--exact", test, "--ignored", "--nocapture"]).env_clear();
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{test} in a child process: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}

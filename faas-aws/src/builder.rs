@@ -11,6 +11,7 @@ use faas_core::{Error, PollPolicy, Result, RetryConfig, Timeouts};
 
 use crate::AwsProvider;
 use crate::NAME;
+use crate::web_identity::{AWS_AUDIENCE, WebIdentity, WebIdentityCredentials, WebIdentityToken};
 
 /// A role to assume through STS before calling Lambda and S3.
 #[derive(Clone, PartialEq, Eq)]
@@ -51,7 +52,22 @@ pub const CONFIG_KEYS: &[&str] = &[
     "session_name",
     "role_duration_s",
     "inline_limit_bytes",
+    "auth",
+    "web_identity_token_file",
+    "audience",
 ];
+
+/// How the builder's `auth` key chose to authenticate (resolved by `build`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum AuthKind {
+    /// Static keys when given, else aws-config's default chain.
+    #[default]
+    Default,
+    /// `AssumeRoleWithWebIdentity` with a token file.
+    WebIdentity,
+    /// `AssumeRoleWithWebIdentity` with the GitHub Actions job's ID token.
+    GithubOidc,
+}
 
 /// Static credentials. `Debug` never shows the secret.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -99,6 +115,10 @@ pub struct AwsBuilder {
     pub(crate) endpoint_url: Option<String>,
     pub(crate) keys: Option<StaticKeys>,
     pub(crate) assume_role: Option<AssumeRole>,
+    pub(crate) web_identity: Option<WebIdentity>,
+    pub(crate) auth: AuthKind,
+    pub(crate) web_identity_token_file: Option<std::path::PathBuf>,
+    pub(crate) audience: Option<String>,
     pub(crate) bucket: Option<String>,
     pub(crate) prefix: String,
     pub(crate) inline_limit: u64,
@@ -120,6 +140,10 @@ impl Default for AwsBuilder {
             endpoint_url: None,
             keys: None,
             assume_role: None,
+            web_identity: None,
+            auth: AuthKind::Default,
+            web_identity_token_file: None,
+            audience: None,
             bucket: None,
             prefix: String::new(),
             inline_limit: 50 * 1024 * 1024,
@@ -188,6 +212,14 @@ impl AwsBuilder {
         self
     }
 
+    /// Assume a role with a web identity token (a token file, or the GitHub Actions job's ID
+    /// token) instead of other credentials: `sts:AssumeRoleWithWebIdentity`, refreshed before
+    /// each session expires. `assume_role` and static keys do not combine with it.
+    pub fn web_identity(mut self, identity: WebIdentity) -> Self {
+        self.web_identity = Some(identity);
+        self
+    }
+
     /// The S3 bucket for artifacts. Without one, packages go inline (up to the inline limit).
     pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
         self.bucket = Some(bucket.into());
@@ -246,6 +278,20 @@ impl AwsBuilder {
     /// | `access_key_id`, `secret_access_key`, `session_token` | static keys |
     /// | `role_arn`, `external_id`, `session_name`, `role_duration_s` | assume this role |
     /// | `inline_limit_bytes` | packages below this go inline (50 MB) |
+    /// | `auth` | `default`, `web_identity` or `github_oidc` (below) |
+    /// | `web_identity_token_file` (`AWS_WEB_IDENTITY_TOKEN_FILE`) | the token file of `auth = web_identity` |
+    /// | `audience` | the `aud` of `auth = github_oidc`'s token (`sts.amazonaws.com`) |
+    ///
+    /// `auth` picks how to authenticate:
+    ///
+    /// | `auth` | credentials | keys it uses |
+    /// |---|---|---|
+    /// | `default` (unset) | static keys when given, else aws-config's chain (environment, profile, SSO, `AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN`, container, instance) | `access_key_id`…, `profile` |
+    /// | `web_identity` | `sts:AssumeRoleWithWebIdentity` with the token read from a file at each refresh | `role_arn` (`AWS_ROLE_ARN`), `web_identity_token_file` (`AWS_WEB_IDENTITY_TOKEN_FILE`), `session_name` (`AWS_ROLE_SESSION_NAME`), `role_duration_s` |
+    /// | `github_oidc` | `sts:AssumeRoleWithWebIdentity` with the GitHub Actions job's ID token (`ACTIONS_ID_TOKEN_REQUEST_URL`/`_TOKEN`; the job needs `permissions: id-token: write`) | `role_arn`, `audience`, `session_name`, `role_duration_s` |
+    ///
+    /// With `web_identity` or `github_oidc`, `role_arn` names the role assumed with the token
+    /// (no second `AssumeRole` on top), and `external_id` or static keys are refused.
     ///
     /// plus the keys every builder takes (`faas_core::settings`: retries, polling, timeouts).
     /// An unknown key or a bad value is `Error::InvalidConfig` naming it.
@@ -276,6 +322,22 @@ impl AwsBuilder {
             "session_name" => self.role_mut().session_name = Some(text()),
             "role_duration_s" => self.role_mut().duration = Some(settings::seconds(key, value)?),
             "inline_limit_bytes" => self.inline_limit = settings::parse(key, value, "a number of bytes")?,
+            "auth" => {
+                self.auth = match value.trim() {
+                    "default" => AuthKind::Default,
+                    "web_identity" => AuthKind::WebIdentity,
+                    "github_oidc" => AuthKind::GithubOidc,
+                    _ => {
+                        return Err(Error::config(
+                            key,
+                            value,
+                            "one of default, web_identity (a token file), github_oidc (the GitHub Actions job's ID token)",
+                        ));
+                    }
+                }
+            }
+            "web_identity_token_file" => self.web_identity_token_file = Some(text().into()),
+            "audience" => self.audience = Some(text()),
             _ => {
                 if !settings::apply_common(key, value, &mut self.retry, &mut self.poll, &mut self.timeouts)? {
                     return Err(settings::unknown_key("aws", key, CONFIG_KEYS, true));
@@ -290,6 +352,92 @@ impl AwsBuilder {
             self.keys = None;
         }
         Ok(self)
+    }
+
+    /// The web identity to assume — set with [`Self::web_identity`] or chosen by the `auth`
+    /// key (the role and token file then from the keys or the `AWS_*` variables) — checked
+    /// before any call. Taking it clears the role, which then is not assumed a second time.
+    fn resolve_web_identity(&mut self) -> Result<Option<WebIdentity>> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let kind = if self.web_identity.is_some() {
+            "web_identity"
+        } else {
+            match self.auth {
+                AuthKind::Default => return Ok(None),
+                AuthKind::WebIdentity => "auth = web_identity",
+                AuthKind::GithubOidc => "auth = github_oidc",
+            }
+        };
+        if self.keys.is_some() {
+            return Err(Error::config(
+                "access_key_id",
+                "(set)",
+                format!("{kind} assumes a role with a token: remove the static keys, or leave auth unset"),
+            ));
+        }
+        let role = self.assume_role.take();
+        if role.as_ref().is_some_and(|r| r.external_id.is_some()) {
+            return Err(Error::config(
+                "external_id",
+                "(set)",
+                format!(
+                    "{kind}: AssumeRoleWithWebIdentity takes no external id; the role's trust policy checks the token's claims instead"
+                ),
+            ));
+        }
+        if let Some(identity) = self.web_identity.clone() {
+            check_token_file(&identity.token)?;
+            return Ok(Some(identity));
+        }
+        let (role_arn, session_name, duration) = match role {
+            Some(r) => (Some(r.role_arn).filter(|a| !a.is_empty()), r.session_name, r.duration),
+            None => (None, None, None),
+        };
+        let token = if self.auth == AuthKind::WebIdentity {
+            let path = self
+                .web_identity_token_file
+                .clone()
+                .or_else(|| var("AWS_WEB_IDENTITY_TOKEN_FILE").map(Into::into))
+                .ok_or_else(|| {
+                    Error::config(
+                        "web_identity_token_file",
+                        "(unset)",
+                        "auth = web_identity needs the token file: set web_identity_token_file or AWS_WEB_IDENTITY_TOKEN_FILE",
+                    )
+                })?;
+            WebIdentityToken::File(path)
+        } else {
+            let oidc = faas_core::ci_token::GithubOidc::from_env().map_err(|e| {
+                Error::config(
+                    "auth",
+                    "github_oidc",
+                    format!("{e}; outside GitHub Actions use auth = web_identity with a token file"),
+                )
+            })?;
+            let audience = self.audience.clone().unwrap_or_else(|| AWS_AUDIENCE.into());
+            WebIdentityToken::GithubOidc { oidc, audience }
+        };
+        let role_arn = role_arn
+            .or_else(|| {
+                (self.auth == AuthKind::WebIdentity)
+                    .then(|| var("AWS_ROLE_ARN"))
+                    .flatten()
+            })
+            .ok_or_else(|| {
+                Error::config(
+                    "role_arn",
+                    "(unset)",
+                    format!("{kind} needs the role to assume: set role_arn (or AWS_ROLE_ARN for web_identity)"),
+                )
+            })?;
+        let session_name = session_name.or_else(|| var("AWS_ROLE_SESSION_NAME"));
+        check_token_file(&token)?;
+        Ok(Some(WebIdentity {
+            role_arn,
+            token,
+            session_name,
+            duration,
+        }))
     }
 
     fn role_mut(&mut self) -> &mut AssumeRole {
@@ -322,7 +470,7 @@ impl AwsBuilder {
     }
 
     /// [`Self::build`], before the error names the provider.
-    async fn build_provider(self) -> Result<AwsProvider> {
+    async fn build_provider(mut self) -> Result<AwsProvider> {
         self.env_problem.check()?;
         if let Some(k) = &self.keys
             && (k.access_key_id.is_empty() || k.secret_access_key.is_empty())
@@ -338,6 +486,7 @@ impl AwsBuilder {
                 "static keys need both access_key_id and secret_access_key",
             ));
         }
+        let web_identity = self.resolve_web_identity()?;
         if self.assume_role.as_ref().is_some_and(|r| r.role_arn.is_empty()) {
             return Err(Error::config(
                 "role_arn",
@@ -389,7 +538,13 @@ impl AwsBuilder {
                 "no AWS region: set AWS_REGION or call AwsBuilder::region",
             ));
         }
-        if let Some(role) = &self.assume_role {
+        if let Some(identity) = web_identity {
+            let provider = WebIdentityCredentials::new(identity, &config);
+            config = config
+                .into_builder()
+                .credentials_provider(SharedCredentialsProvider::new(provider))
+                .build();
+        } else if let Some(role) = &self.assume_role {
             let mut provider = AssumeRoleProvider::builder(role.role_arn.clone())
                 .session_name(role.session_name.clone().unwrap_or_else(|| "faas".into()))
                 .configure(&config);
@@ -406,6 +561,19 @@ impl AwsBuilder {
                 .build();
         }
         Ok(AwsProvider::new(self, &config))
+    }
+}
+
+/// A token file that is not there is refused before any call (it is read again at each
+/// refresh, so one that exists now and is rotated later is fine).
+fn check_token_file(token: &WebIdentityToken) -> Result<()> {
+    match token {
+        WebIdentityToken::File(path) if !path.is_file() => Err(Error::config(
+            "web_identity_token_file",
+            path.display(),
+            "no such file: the runner (EKS, CI) writes the token there before the job starts; check the path",
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -110,6 +110,7 @@ mod states;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-support")))]
 pub mod test_support;
 mod urls;
+mod web_identity;
 
 /// The provider's name, in [`ProviderInfo`](faas_core::ProviderInfo) and in every error it returns.
 pub const NAME: faas_core::ProviderName = faas_core::ProviderName::new("aws");
@@ -118,3 +119,4 @@ pub use builder::{AssumeRole, AwsBuilder, CONFIG_KEYS, StaticKeys};
 #[cfg_attr(docsrs, doc(cfg(feature = "pipeline")))]
 pub use figures::CloudWatchFigures;
 pub use provider::{AwsProvider, CAPABILITY};
+pub use web_identity::{AWS_AUDIENCE, WebIdentity, WebIdentityToken};

@@ -9,7 +9,7 @@ use faas_core::{Error, PollPolicy, Result, RetryConfig, Timeouts};
 use crate::NAME;
 use crate::app_insights::{APP_INSIGHTS_API, AppInsights, Component, is_app_id};
 use crate::arm::{Arm, arm_root};
-use crate::credentials::{Credentials, credential, env};
+use crate::credentials::{AuthKeys, Credentials, credential, env};
 use crate::hosting::{DeployMethod, Hosting};
 use crate::provider::AzureProvider;
 use crate::site::Sites;
@@ -33,6 +33,9 @@ pub const CONFIG_KEYS: &[&str] = &[
     "tenant_id",
     "client_id",
     "client_secret",
+    "auth",
+    "federated_token_file",
+    "audience",
     "authority_host",
     "arm_url",
     "kudu_url",
@@ -68,6 +71,8 @@ pub struct AzureBuilder {
     pub(crate) blob_endpoint: Option<String>,
     pub(crate) container: String,
     pub(crate) credentials: Credentials,
+    /// The `auth` keys of `with_config`, resolved into credentials by `build`.
+    pub(crate) auth_keys: AuthKeys,
     pub(crate) authority_host: Option<String>,
     pub(crate) arm_url: String,
     pub(crate) kudu_url: Option<String>,
@@ -97,6 +102,7 @@ impl Default for AzureBuilder {
             blob_endpoint: None,
             container: "faas-packages".into(),
             credentials: Credentials::FromEnv,
+            auth_keys: AuthKeys::default(),
             authority_host: None,
             arm_url: ARM.into(),
             kudu_url: None,
@@ -184,17 +190,33 @@ impl AzureBuilder {
     /// | `hosting` (`FAAS_AZURE_HOSTING`) | `premium`, `dedicated` or `flex` |
     /// | `deploy_method` | `run_from_package`, `zip_deploy` or `one_deploy` |
     /// | `storage_account` (`FAAS_AZURE_STORAGE_ACCOUNT`), `blob_endpoint` (`FAAS_AZURE_BLOB_ENDPOINT`), `container` | the package store |
-    /// | `tenant_id`, `client_id`, `client_secret` (`AZURE_*`) | a service principal |
+    /// | `auth` | `client_secret`, `workload_identity`, `github_oidc`, `managed_identity`, `azure_cli` or `from_env` (below) |
+    /// | `tenant_id`, `client_id`, `client_secret` (`AZURE_*`) | a service principal (without `auth`: `client_secret`) |
+    /// | `federated_token_file` (`AZURE_FEDERATED_TOKEN_FILE`) | the token file of `auth = workload_identity` |
+    /// | `audience` | the `aud` of `auth = github_oidc`'s token (`api://AzureADTokenExchange`) |
     /// | `authority_host` (`AZURE_AUTHORITY_HOST`), `arm_url` (`FAAS_AZURE_ARM_URL`), `kudu_url` (`FAAS_AZURE_KUDU_URL`) | endpoints |
     /// | `ca_file` (`FAAS_AZURE_CA_FILE`) | an extra trusted root certificate (PEM) |
     /// | `sas_validity_s` | how long package SAS URLs are valid |
     /// | `application_insights` (`FAAS_AZURE_APPLICATION_INSIGHTS`) | the Application Insights application id, or `app_settings` (each app's `APPLICATIONINSIGHTS_CONNECTION_STRING`) |
     /// | `application_insights_url` (`FAAS_AZURE_APPLICATION_INSIGHTS_URL`) | the Application Insights API root |
     ///
+    /// `auth` picks how to authenticate (tokens for ARM, from `authority_host`):
+    ///
+    /// | `auth` | credential | keys (variables) it uses |
+    /// |---|---|---|
+    /// | `client_secret` | a service principal's secret | `tenant_id`, `client_id`, `client_secret` |
+    /// | `workload_identity` | client-assertion grant with the token file's content (AKS, CI) | `tenant_id` (`AZURE_TENANT_ID`), `client_id` (`AZURE_CLIENT_ID`), `federated_token_file` (`AZURE_FEDERATED_TOKEN_FILE`) |
+    /// | `github_oidc` | client-assertion grant with the GitHub Actions job's ID token (`permissions: id-token: write`) | `tenant_id` (`AZURE_TENANT_ID`), `client_id` (`AZURE_CLIENT_ID`), `audience` |
+    /// | `managed_identity` | App Service's identity endpoint (`IDENTITY_ENDPOINT`, `IDENTITY_HEADER`), else IMDS | `client_id` (a user-assigned identity) |
+    /// | `azure_cli` | `az account get-access-token` | — |
+    /// | `from_env` (unset) | the first of a client secret, workload identity, managed identity, the CLI found in the environment | — |
+    ///
     /// plus the keys every builder takes (`faas_core::settings`: retries, polling, timeouts).
     /// An unknown key or a bad value is `Error::InvalidConfig` naming it.
     ///
     /// ```
+    /// let b = faas_azure::AzureBuilder::new().with_config("auth", "workload_identity").unwrap();
+    /// assert!(b.with_config("auth", "password").is_err());
     /// let b = faas_azure::AzureBuilder::new().with_config("hosting", "flex").unwrap();
     /// assert!(b.clone().with_config("hosting", "serverless").is_err());
     /// let b = b.with_config("application_insights", "a1b2c3d4-aaaa-4bbb-8ccc-0123456789ab").unwrap();
@@ -240,25 +262,8 @@ impl AzureBuilder {
             "storage_account" => self.storage_account = Some(text()),
             "blob_endpoint" => self.blob_endpoint = Some(text()),
             "container" => self.container = text(),
-            "tenant_id" | "client_id" | "client_secret" => {
-                let (mut tenant_id, mut client_id, mut secret) = match std::mem::take(&mut self.credentials) {
-                    Credentials::ClientSecret {
-                        tenant_id,
-                        client_id,
-                        secret,
-                    } => (tenant_id, client_id, secret),
-                    _ => Default::default(),
-                };
-                match key {
-                    "tenant_id" => tenant_id = text(),
-                    "client_id" => client_id = text(),
-                    _ => secret = text(),
-                }
-                self.credentials = Credentials::ClientSecret {
-                    tenant_id,
-                    client_id,
-                    secret,
-                };
+            "auth" | "tenant_id" | "client_id" | "client_secret" | "federated_token_file" | "audience" => {
+                self.auth_keys.set(key, value)?
             }
             "authority_host" => self.authority_host = Some(text()),
             "arm_url" => self.arm_url = text(),
@@ -357,6 +362,7 @@ impl AzureBuilder {
     /// How to authenticate.
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = credentials;
+        self.auth_keys = AuthKeys::default();
         self
     }
 
@@ -495,8 +501,12 @@ impl AzureBuilder {
             "storage_account",
             "name the storage account for packages: AzureBuilder::storage_account or FAAS_AZURE_STORAGE_ACCOUNT",
         )?;
+        let credentials = match self.auth_keys.credentials()? {
+            Some(c) => c,
+            None => self.credentials.clone(),
+        };
         let http = self.http()?;
-        let credential = credential(&self.credentials, self.authority_host.as_deref(), &http)?;
+        let credential = credential(&credentials, self.authority_host.as_deref(), &http)?;
         Ok(self.into_provider(subscription, group, account, http, credential))
     }
 

@@ -109,7 +109,7 @@ pub const NAME: faas_core::ProviderName = faas_core::ProviderName::new("azure");
 pub use app_insights::{APP_INSIGHTS_API, APP_INSIGHTS_SCOPE};
 pub use arm::ARM_SCOPE;
 pub use builder::{ARM, AzureBuilder, CONFIG_KEYS};
-pub use credentials::Credentials;
+pub use credentials::{AZURE_AUDIENCE, Credentials};
 pub use hosting::{DeployMethod, Hosting};
 pub use provider::{AzureProvider, CAPABILITY, FLEX_CAPABILITY, LIMITS};
 pub use settings::AZURE_RESERVED_ENV;

@@ -6,6 +6,8 @@
 //! [`PollPolicy`]) and, behind the default `local` feature, [`local::LocalProvider`]: an
 //! embedded provider that keeps its state in a directory and runs the real handlers, so
 //! everything works offline. Cloud providers live in `faas-aws`, `faas-gcp`, `faas-azure`.
+//! Behind the `ci-token` feature, the `ci_token` module requests the GitHub Actions job's OIDC ID
+//! token that each provider's federation flow exchanges for short-lived cloud credentials.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -33,6 +35,9 @@ pub struct ReadmeDoctests;
 
 mod batch;
 mod capability;
+#[cfg(feature = "ci-token")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ci-token")))]
+pub mod ci_token;
 pub mod cost;
 mod error;
 mod ext;

@@ -11,6 +11,61 @@ use async_trait::async_trait;
 use base64::Engine;
 use faas_core::{Error, Result};
 use gcp_auth::TokenProvider;
+use std::path::PathBuf;
+
+/// How the provider authenticates to the control planes.
+#[derive(Clone, Default)]
+pub enum Credentials {
+    /// Application default credentials through `gcp_auth::provider()`:
+    /// `GOOGLE_APPLICATION_CREDENTIALS`, the gcloud configuration, then the metadata server —
+    /// except that an `external_account` file in `GOOGLE_APPLICATION_CREDENTIALS` (which
+    /// `gcp_auth` refuses) goes as [`Credentials::ExternalAccount`].
+    #[default]
+    Default,
+    /// A service-account key file — or an `external_account` one (then as
+    /// [`Credentials::ExternalAccount`]), so `GOOGLE_APPLICATION_CREDENTIALS` may name either.
+    KeyFile(PathBuf),
+    /// Workload Identity Federation: an `external_account` credential file (subject token from
+    /// a file or a URL — GitHub Actions' ID token as `google-github-actions/auth` configures
+    /// it —, exchanged at STS, then optionally for a service account's token), through the
+    /// official `google-cloud-auth` crate.
+    ExternalAccount(PathBuf),
+    /// Workload Identity Federation with the GitHub Actions job's ID token (requested for
+    /// `https://iam.googleapis.com/{provider}`, as google-github-actions/auth does), exchanged
+    /// at the builder's `sts_url`, then impersonating `service_account` when given (at
+    /// `iamcredentials.googleapis.com`: google-cloud-auth fixes that address).
+    GithubOidc {
+        /// `//iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/{pool}/providers/{provider}`.
+        workload_identity_provider: String,
+        /// A service account to impersonate (an email), or `None` for direct resource access.
+        service_account: Option<String>,
+        /// The job's token service (`GithubOidc::from_env()`).
+        oidc: faas_core::ci_token::GithubOidc,
+    },
+    /// Any `gcp_auth` token provider.
+    Provider(Arc<dyn TokenProvider>),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Default => f.write_str("Default"),
+            Credentials::KeyFile(p) => f.debug_tuple("KeyFile").field(p).finish(),
+            Credentials::ExternalAccount(p) => f.debug_tuple("ExternalAccount").field(p).finish(),
+            Credentials::GithubOidc {
+                workload_identity_provider,
+                service_account,
+                oidc,
+            } => f
+                .debug_struct("GithubOidc")
+                .field("workload_identity_provider", workload_identity_provider)
+                .field("service_account", service_account)
+                .field("oidc", oidc)
+                .finish(),
+            Credentials::Provider(_) => f.write_str("Provider(..)"),
+        }
+    }
+}
 
 /// The OAuth scope every control-plane call uses.
 pub const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";

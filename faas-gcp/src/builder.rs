@@ -8,7 +8,11 @@ use gcp_auth::{CustomServiceAccount, TokenProvider};
 
 use crate::NAME;
 use crate::artifacts::Bucket;
+use crate::auth::Credentials;
 use crate::auth::{IamCredentialsIdTokens, IdTokenCache, IdTokenSource, MetadataIdTokens, NoIdToken, with_slash};
+use crate::federation::{
+    ExternalAccountTokens, GithubOidcTokens, external_account_in_env, github_credentials, is_external_account,
+};
 use crate::functions::Functions;
 use crate::http::http_client;
 use crate::logging::Logging;
@@ -35,29 +39,6 @@ pub mod endpoints {
     pub const METADATA: &str = "http://metadata.google.internal/computeMetadata/v1/";
 }
 
-/// How the provider authenticates to the control planes.
-#[derive(Clone, Default)]
-pub enum Credentials {
-    /// Application default credentials through `gcp_auth::provider()`:
-    /// `GOOGLE_APPLICATION_CREDENTIALS`, the gcloud configuration, then the metadata server.
-    #[default]
-    Default,
-    /// A service-account key file.
-    KeyFile(PathBuf),
-    /// Any `gcp_auth` token provider.
-    Provider(Arc<dyn TokenProvider>),
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Credentials::Default => f.write_str("Default"),
-            Credentials::KeyFile(p) => f.debug_tuple("KeyFile").field(p).finish(),
-            Credentials::Provider(_) => f.write_str("Provider(..)"),
-        }
-    }
-}
-
 /// Where ID tokens for invocations come from.
 #[derive(Debug, Clone, Default)]
 pub enum Invoker {
@@ -80,6 +61,11 @@ pub const CONFIG_KEYS: &[&str] = &[
     "project",
     "region",
     "key_file",
+    "external_account_file",
+    "auth",
+    "workload_identity_provider",
+    "service_account",
+    "sts_url",
     "invoker",
     "functions_url",
     "run_url",
@@ -113,6 +99,12 @@ pub struct GcpBuilder {
     pub(crate) functions_url: String,
     pub(crate) run_url: String,
     pub(crate) iam_credentials_url: String,
+    /// The STS token endpoint of `auth = github_oidc`.
+    pub(crate) sts_url: String,
+    /// `auth = github_oidc` (resolved by `build`, with the two keys below).
+    pub(crate) github_oidc: bool,
+    pub(crate) workload_identity_provider: Option<String>,
+    pub(crate) service_account: Option<String>,
     pub(crate) storage_url: String,
     pub(crate) metadata_url: String,
     pub(crate) monitoring_url: String,
@@ -138,6 +130,10 @@ impl Default for GcpBuilder {
             functions_url: endpoints::FUNCTIONS.into(),
             run_url: endpoints::RUN.into(),
             iam_credentials_url: endpoints::IAM_CREDENTIALS.into(),
+            sts_url: crate::federation::STS_TOKEN_URL.into(),
+            github_oidc: false,
+            workload_identity_provider: None,
+            service_account: None,
             storage_url: endpoints::STORAGE.into(),
             metadata_url: endpoints::METADATA.into(),
             monitoring_url: endpoints::MONITORING.into(),
@@ -235,7 +231,20 @@ impl GcpBuilder {
     /// | key | meaning |
     /// |---|---|
     /// | `project` (`GOOGLE_CLOUD_PROJECT`), `region` (`GOOGLE_CLOUD_REGION`) | where functions live |
-    /// | `key_file` (`GOOGLE_APPLICATION_CREDENTIALS`) | a service-account key file |
+    /// | `key_file` (`GOOGLE_APPLICATION_CREDENTIALS`) | a service-account key file (or an `external_account` file) |
+    /// | `external_account_file` | an `external_account` credential file: Workload Identity Federation |
+    /// | `auth` | `default`, or `github_oidc`: federation with the GitHub Actions job's ID token |
+    /// | `workload_identity_provider`, `service_account` | `auth = github_oidc`'s pool provider and the service account to impersonate (optional) |
+    /// | `sts_url` | the Security Token Service's token endpoint (`https://sts.googleapis.com/v1/token`) |
+    ///
+    /// How each credential kind is chosen:
+    ///
+    /// | credentials | keys |
+    /// |---|---|
+    /// | application default (`gcp_auth`: key file in `GOOGLE_APPLICATION_CREDENTIALS`, gcloud, metadata server) | none |
+    /// | a service-account key | `key_file` |
+    /// | Workload Identity Federation from a file (subject token from a file or a URL, optional impersonation) | `external_account_file`, or `key_file` naming an `external_account` file |
+    /// | Workload Identity Federation with the GitHub Actions ID token (`permissions: id-token: write`) | `auth = github_oidc`, `workload_identity_provider`, `service_account` |
     /// | `invoker` (`FAAS_GCP_INVOKER`) | `auto`, `metadata`, `public` or a service account email |
     /// | `functions_url`, `run_url`, `iam_credentials_url`, `storage_url`, `metadata_url`, `monitoring_url`, `logging_url` (`FAAS_GCP_*_URL`) | endpoints |
     /// | `bucket` (`FAAS_GCP_BUCKET`), `prefix` (`FAAS_GCP_PREFIX`) | a GCS artifact bucket |
@@ -260,6 +269,23 @@ impl GcpBuilder {
             "project" => self.project = Some(text()),
             "region" => self.region = Some(text()),
             "key_file" => self.credentials = Credentials::KeyFile(PathBuf::from(value)),
+            "external_account_file" => self.credentials = Credentials::ExternalAccount(PathBuf::from(value)),
+            "auth" => {
+                self.github_oidc = match value.trim() {
+                    "default" => false,
+                    "github_oidc" => true,
+                    other => {
+                        return Err(Error::config(
+                            key,
+                            other,
+                            "expected default or github_oidc (other credentials: key_file, external_account_file)",
+                        ));
+                    }
+                }
+            }
+            "workload_identity_provider" => self.workload_identity_provider = Some(text()),
+            "service_account" => self.service_account = Some(text()),
+            "sts_url" => self.sts_url = settings::url(key, value)?,
             "invoker" => {
                 self.invoker = match value {
                     "auto" => Invoker::Auto,
@@ -397,7 +423,7 @@ impl GcpBuilder {
     }
 
     /// [`Self::build`], before the error names the provider.
-    async fn build_provider(self) -> Result<GcpProvider> {
+    async fn build_provider(mut self) -> Result<GcpProvider> {
         self.env_problem.check()?;
         let project = self.project.clone().filter(|p| !p.is_empty()).ok_or_else(|| {
             Error::config(
@@ -415,15 +441,44 @@ impl GcpBuilder {
         })?;
         let unauthenticated = |e: gcp_auth::Error| Error::unauthenticated(format!("loading Google credentials: {e}"));
         let mut key_email = None;
+        if self.github_oidc {
+            self.credentials =
+                github_credentials(self.workload_identity_provider.clone(), self.service_account.clone())?;
+        }
         let tokens: Arc<dyn TokenProvider> = match &self.credentials {
-            Credentials::Default => gcp_auth::provider().await.map_err(unauthenticated)?,
+            // gcp_auth's application default credentials refuse an external_account file in
+            // GOOGLE_APPLICATION_CREDENTIALS (what google-github-actions/auth sets up).
+            Credentials::Default => match external_account_in_env() {
+                Some(path) => Arc::new(ExternalAccountTokens::from_file(
+                    "GOOGLE_APPLICATION_CREDENTIALS",
+                    &path,
+                )?),
+                None => gcp_auth::provider().await.map_err(unauthenticated)?,
+            },
             Credentials::KeyFile(path) => {
-                key_email = std::fs::read(path)
+                let config = std::fs::read(path)
                     .ok()
-                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                    .and_then(|v| v["client_email"].as_str().map(str::to_string));
-                Arc::new(CustomServiceAccount::from_file(path).map_err(unauthenticated)?)
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+                if config.as_ref().is_some_and(is_external_account) {
+                    Arc::new(ExternalAccountTokens::from_file("key_file", path)?)
+                } else {
+                    key_email = config.and_then(|v| v["client_email"].as_str().map(str::to_string));
+                    Arc::new(CustomServiceAccount::from_file(path).map_err(unauthenticated)?)
+                }
             }
+            Credentials::ExternalAccount(path) => {
+                Arc::new(ExternalAccountTokens::from_file("external_account_file", path)?)
+            }
+            Credentials::GithubOidc {
+                workload_identity_provider,
+                service_account,
+                oidc,
+            } => Arc::new(GithubOidcTokens::new(
+                oidc.clone(),
+                workload_identity_provider,
+                service_account.as_deref(),
+                &self.sts_url,
+            )?),
             Credentials::Provider(p) => p.clone(),
         };
         let iam = |email: String| -> Arc<dyn IdTokenSource> {

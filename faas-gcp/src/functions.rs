@@ -54,14 +54,23 @@ impl Functions {
     /// With no Cloud Functions resource named `function`: the `Unsupported` error to give when
     /// Cloud Run holds a service of that name — a function deployed through the Cloud Run Admin
     /// API (as Google now recommends), which faas, deploying through Cloud Functions v2, can
-    /// neither read as a function nor create over. One `GET` of the service.
+    /// neither read as a function nor create over. One `GET` of the service; when that fails,
+    /// `None` (the probe never turns an answer into an error of its own).
     pub async fn run_only(&self, function: &str) -> Result<Option<Error>> {
         let name = format!("{}/services/{}", self.parent, function.to_ascii_lowercase());
         let target = Target {
             kind: ResourceKind::Function,
             name: &name,
         };
-        let service: Option<serde_json::Value> = self.api.get_opt(&format!("{}{name}", self.run_base), target).await?;
+        // Only a diagnosis: a probe that fails leaves the answer as it was (NotFound, or a create).
+        let service: Option<serde_json::Value> =
+            match self.api.get_opt(&format!("{}{name}", self.run_base), target).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(function, error = %e, "could not look for a Cloud Run service of that name");
+                    None
+                }
+            };
         Ok(service.map(|_| {
             Error::unsupported(
                 "Cloud Run functions",

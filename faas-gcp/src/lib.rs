@@ -53,6 +53,7 @@ mod artifacts;
 mod auth;
 mod builder;
 mod differences;
+mod federation;
 mod functions;
 mod http;
 mod invoke;
@@ -77,7 +78,7 @@ mod traffic;
 
 /// The provider's name, in [`ProviderInfo`](faas_core::ProviderInfo) and in every error it returns.
 pub const NAME: faas_core::ProviderName = faas_core::ProviderName::new("gcp");
-pub use auth::{IamCredentialsIdTokens, IdToken, IdTokenSource, MetadataIdTokens, NoIdToken};
-pub use builder::{CONFIG_KEYS, Credentials, GcpBuilder, Invoker, endpoints};
+pub use auth::{Credentials, IamCredentialsIdTokens, IdToken, IdTokenSource, MetadataIdTokens, NoIdToken};
+pub use builder::{CONFIG_KEYS, GcpBuilder, Invoker, endpoints};
 pub use provider::GcpProvider;
 pub use rules::{CAPABILITY, GCP_RESERVED_ENV, LIMITS};

@@ -10,7 +10,8 @@
 //! The definitions (`arm_specs/*.json`, written by `arm_specs/vendor.py`) come from
 //! azure-mgmt-web (api-version 2023-12-01, WebApps.json) and azure-mgmt-storage (2023-05-01,
 //! storage.json); each names its source. Not covered: the Entra token endpoint (OAuth 2.0,
-//! no definition on a registry), Kudu (`/scm/…`: documented in prose only, no OpenAPI
+//! no definition on a registry), the managed-identity endpoints (App Service's `/msi/token`,
+//! documented in prose only; IMDS's `/metadata/identity/oauth2/token`, not vendored), Kudu (`/scm/…`: documented in prose only, no OpenAPI
 //! description ships), the function hosts (`/hosts/…`, the user's functions), the ARM
 //! long-running-operation status URLs the fake hands out, Azure Monitor `Metrics_List`
 //! (azure-mgmt-monitor is not installed) and the Application Insights query API.
@@ -41,6 +42,8 @@ fn definitions() -> &'static [Value] {
 /// vendored.
 const UNCHECKED: &[&str] = &[
     "/oauth2/v2.0/token",
+    "/msi/token",
+    "/metadata/identity/oauth2/token",
     "/scm/",
     "/hosts/",
     "/appinsights/",

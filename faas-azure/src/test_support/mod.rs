@@ -52,6 +52,7 @@ mod app_insights;
 mod arm_specs;
 mod auth;
 mod blob_faults;
+mod identity;
 mod invoke;
 mod kql;
 mod kudu;
@@ -70,6 +71,9 @@ use faas_core::{PollPolicy, RetryConfig};
 
 use crate::{AzureBuilder, AzureProvider, Credentials};
 pub use blob_faults::BlobFaults;
+pub use identity::{
+    APP_SERVICE_IDENTITY_PATH, FEDERATED_TOKEN, IDENTITY_HEADER, IMDS_PATH, JWT_BEARER, MANAGED_CLIENT_ID,
+};
 pub use state::Fault;
 use state::State;
 

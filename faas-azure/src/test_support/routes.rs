@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use super::app_insights;
 use super::arm_specs;
 use super::auth::{publishing_basic, token};
+use super::identity;
 use super::invoke::invoke;
 use super::kudu::kudu;
 use super::monitor::metrics;
@@ -75,8 +76,14 @@ async fn handle(
     if let Some(Fault::Status(code, arm_code)) = fault {
         return error(code, arm_code, "injected fault");
     }
+    if path.ends_with("/oauth2/v2.0/token") && identity::is_assertion_grant(&body) {
+        return identity::assertion_token(&mut s, &path, &body);
+    }
     if path.ends_with("/oauth2/v2.0/token") {
         return token(&mut s, &path, &body);
+    }
+    if path == identity::APP_SERVICE_IDENTITY_PATH || path == identity::IMDS_PATH {
+        return identity::managed_identity(&mut s, &path, &query, &headers);
     }
     let bearer = headers
         .get("authorization")

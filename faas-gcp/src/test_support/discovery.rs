@@ -13,7 +13,10 @@
 //! methods faas calls and the schemas they reach. Not covered, as no machine-readable
 //! definition of them ships on a registry: the OAuth token endpoint (`/token`, RFC 7523), the
 //! metadata server's identity endpoint, the signed upload URLs (`/upload/…`, a V4-signed
-//! Cloud Storage `PUT`) and the functions' own URLs (`/invoke/…`).
+//! Cloud Storage `PUT`) and the functions' own URLs (`/invoke/…`). Security Token Service's
+//! `token` exchange (`/sts/…`) is not checked either: its discovery document ships with
+//! google-api-python-client, but the client libraries send it form-encoded (RFC 8693), which
+//! this JSON-schema checker does not read; the fake's handler checks its fields.
 
 use std::sync::OnceLock;
 
@@ -47,7 +50,7 @@ fn documents() -> &'static [(&'static str, Value)] {
 
 /// The paths the fake serves that no official definition on a registry describes (see the
 /// module docs): checked by nothing but the fake's own handlers.
-const UNDEFINED: &[&str] = &["/token", "/upload/", "/invoke/", "/computeMetadata/"];
+const UNDEFINED: &[&str] = &["/token", "/upload/", "/invoke/", "/computeMetadata/", "/sts/"];
 
 /// Checks one request; `Err` names what the discovery document does not allow. A path neither
 /// under a document's prefix nor in [`UNDEFINED`] is a violation too, so an endpoint added to
@@ -363,8 +366,8 @@ mod tests {
         assert!(check("GET", FN, "%24alt=xml", b"").is_err());
         check("POST", "/token", "", b"grant_type=x").unwrap();
         check("PUT", "/upload/x.zip", "Signature=s", b"PK").unwrap();
-        let e = check("POST", "/sts/v1/token", "", b"").unwrap_err();
-        assert!(e.contains("no official definition covers /sts/v1/token"), "{e}");
+        let e = check("POST", "/nowhere/v1/token", "", b"").unwrap_err();
+        assert!(e.contains("no official definition covers /nowhere/v1/token"), "{e}");
     }
 
     #[test]

@@ -43,6 +43,7 @@
 
 mod auth;
 mod discovery;
+mod federation;
 mod filter;
 mod functions;
 mod gcs;
@@ -61,6 +62,7 @@ use std::time::Duration;
 use faas_core::{PollPolicy, RetryConfig};
 
 use crate::{GcpBuilder, GcpProvider};
+pub use federation::{EXTERNAL_TOKEN, STS_TOKEN_PATH, WORKLOAD_IDENTITY_PROVIDER};
 pub use gcs::{GcsEmulator, GcsPreconditions};
 pub use state::Fault;
 use state::State;

@@ -15,6 +15,7 @@ use sha2::Digest;
 
 use super::auth::token;
 use super::discovery;
+use super::federation;
 use super::functions::{create_function, function, list_functions};
 use super::invoke::invoke;
 use super::observe::{entries_list, time_series};
@@ -132,6 +133,12 @@ fn route(
     let run_root = format!("/run/v2/{}/services/", parent());
     if path == "/token" {
         return token(s, body);
+    }
+    if path == federation::STS_TOKEN_PATH && method == Method::POST {
+        return federation::sts_token(s, headers, body);
+    }
+    if path.starts_with("/iam/v1/projects/-/serviceAccounts/") && path.ends_with(":generateAccessToken") {
+        return federation::generate_access_token(s, path, &json_body);
     }
     if let Some(object) = path.strip_prefix("/upload/") {
         if headers.contains_key("authorization") {

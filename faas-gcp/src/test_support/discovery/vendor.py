@@ -34,7 +34,10 @@ METHODS = {
         "run.projects.locations.services.revisions.delete",
         "run.projects.locations.operations.get",
     ],
-    "iamcredentials.v1": ["iamcredentials.projects.serviceAccounts.generateIdToken"],
+    "iamcredentials.v1": [
+        "iamcredentials.projects.serviceAccounts.generateIdToken",
+        "iamcredentials.projects.serviceAccounts.generateAccessToken",
+    ],
     "monitoring.v3": ["monitoring.projects.timeSeries.list"],
     "logging.v2": ["logging.entries.list"],
 }

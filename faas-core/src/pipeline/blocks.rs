@@ -89,6 +89,18 @@ const AWS: BlockTable = BlockTable {
                 ("role_arn", "role_arn"),
                 ("web_identity_token_file", "web_identity_token_file"),
                 ("session_name", "session_name"),
+                ("duration_seconds", "role_duration_s"),
+            ],
+            required: &["role_arn"],
+        },
+        AuthKind {
+            name: "github_oidc",
+            builder_value: Some("github_oidc"),
+            keys: &[
+                ("role_arn", "role_arn"),
+                ("audience", "audience"),
+                ("session_name", "session_name"),
+                ("duration_seconds", "role_duration_s"),
             ],
             required: &["role_arn"],
         },
@@ -120,9 +132,18 @@ const GCP: BlockTable = BlockTable {
         },
         AuthKind {
             name: "external_account",
-            builder_value: Some("external_account"),
-            keys: &[("credentials_file", "credentials_file")],
-            required: &[],
+            builder_value: None,
+            keys: &[("credentials_file", "external_account_file")],
+            required: &["credentials_file"],
+        },
+        AuthKind {
+            name: "github_oidc",
+            builder_value: Some("github_oidc"),
+            keys: &[
+                ("workload_identity_provider", "workload_identity_provider"),
+                ("service_account", "service_account"),
+            ],
+            required: &["workload_identity_provider"],
         },
         AuthKind {
             name: "default",
@@ -152,7 +173,7 @@ const AZURE: BlockTable = BlockTable {
     auth: &[
         AuthKind {
             name: "service_principal",
-            builder_value: None,
+            builder_value: Some("client_secret"),
             keys: &[
                 ("client_id", "client_id"),
                 ("client_secret", "client_secret"),
@@ -165,9 +186,20 @@ const AZURE: BlockTable = BlockTable {
             builder_value: Some("workload_identity"),
             keys: &[
                 ("client_id", "client_id"),
+                ("tenant_id", "tenant_id"),
                 ("federated_token_file", "federated_token_file"),
             ],
             required: &[],
+        },
+        AuthKind {
+            name: "github_oidc",
+            builder_value: Some("github_oidc"),
+            keys: &[
+                ("client_id", "client_id"),
+                ("tenant_id", "tenant_id"),
+                ("audience", "audience"),
+            ],
+            required: &["client_id"],
         },
         AuthKind {
             name: "managed_identity",

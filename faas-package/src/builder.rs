@@ -273,9 +273,15 @@ impl PackageBuilder {
             .as_ref()
             .filter(|_| self.stat_index)
             .and_then(|c| index::path_for(c.root(), source));
+        let salt = cache.as_ref().map(EntryCache::salt).unwrap_or_default();
+        let mut previous = None;
         if let Some(path) = &index_path {
-            let trusted = index::apply(path, source_key, &mut files);
-            tracing::debug!(index = %path.display(), trusted, files = files.len(), "stat index read");
+            let (trusted, recorded) = index::apply(path, source_key, &salt, &mut files);
+            previous = recorded.and_then(|r| index::open_previous(&r));
+            if previous.is_none() {
+                files.iter_mut().for_each(|f| f.located = None);
+            }
+            tracing::debug!(index = %path.display(), trusted, files = files.len(), previous_zip = previous.is_some(), "stat index read");
         }
         let parent = output
             .parent()
@@ -313,24 +319,33 @@ impl PackageBuilder {
                 });
             }
         };
-        let (written, sha, size) = archive::write_zip(
-            &files,
-            tmp.as_file_mut(),
-            &output,
-            options,
-            cache.as_ref(),
-            &mut on_entry,
-        )?;
+        let index_writer = index_path.as_ref().and_then(|path| {
+            let count = files.iter().filter(|f| f.stat.is_some()).count() as u64;
+            index::IndexWriter::create(path, source_key, started, &salt, count)
+                .map_err(|e| tracing::warn!(index = %path.display(), error = %e, "stat index not written: the next build reads every file"))
+                .ok()
+        });
+        let mut reuse = archive::Reuse {
+            cache: cache.as_ref(),
+            previous: previous.as_ref(),
+            index: index_writer,
+        };
+        let (written, sha, size) =
+            archive::write_zip(&files, tmp.as_file_mut(), &output, options, &mut reuse, &mut on_entry)?;
         if let Some(limit) = self.limits.max_zipped.filter(|l| size > *l) {
             return Err(too_large("zipped", size, limit, &files));
         }
         tmp.as_file().sync_all().map_err(|e| PackageError::io(&output, e))?;
-        tmp.persist(&output).map_err(|e| PackageError::io(&output, e.error))?;
-        if let Some(path) = &index_path
-            && let Err(e) = index::write(path, source_key, started, &files, written.iter().map(|w| w.sha256))
-        {
-            tracing::warn!(index = %path.display(), error = %e, "stat index not written: the next build reads every file");
+        let published = tmp.persist(&output).map_err(|e| PackageError::io(&output, e.error))?;
+        if let Some(w) = reuse.index.take() {
+            // The zip as it now is, so that the next build copies from it only while unchanged.
+            let zip_stat = published.metadata().ok().and_then(|m| index::Stat::of(&m));
+            let zip = fs::canonicalize(&output).unwrap_or_else(|_| output.clone());
+            if let Err(e) = w.finish(&zip, zip_stat) {
+                tracing::warn!(error = %e, "stat index not written: the next build reads every file");
+            }
         }
+        drop(published);
         let stats = match &cache {
             Some(c) => {
                 c.finish();

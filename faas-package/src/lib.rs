@@ -22,7 +22,11 @@
 //!   and evicted least recently used first past [`PackageBuilder::cache_limit`]. A per-tree
 //!   **stat index** (size, mtime, ctime, inode, mode → sha256) lets unchanged files go unread;
 //!   a file changed within [`RACY_MARGIN`] of the indexing build is read again (the racy-git
-//!   rule), and a change time differing catches an edit that kept size and mtime. An
+//!   rule), and a change time differing catches an edit that kept size and mtime. The index
+//!   also records where each entry's bytes are in the zip that build wrote: the next build
+//!   copies unchanged entries from it (one read per stretch of adjacent entries, each checked
+//!   against a digest bound to the content's sha256, and only while that zip's stat fields
+//!   are as recorded; see [`BuildStats::reused`]). An
 //!   unusable cache means a cold build and a warning, never a failed or different package.
 //!   See [`PackageBuilder::cache_dir`], [`PackageBuilder::no_cache`],
 //!   [`PackageBuilder::stat_index`] and [`PackageBuilder::build_report`].

@@ -274,10 +274,11 @@ impl PackageBuilder {
             .filter(|_| self.stat_index)
             .and_then(|c| index::path_for(c.root(), source));
         let salt = cache.as_ref().map(EntryCache::salt).unwrap_or_default();
-        let mut previous = None;
+        let (mut previous, mut recorded) = (None, None);
         if let Some(path) = &index_path {
-            let (trusted, recorded) = index::apply(path, source_key, &salt, &mut files);
-            previous = recorded.and_then(|r| index::open_previous(&r));
+            let (trusted, record) = index::apply(path, source_key, &salt, &mut files);
+            previous = record.as_ref().and_then(index::open_previous);
+            recorded = record;
             if previous.is_none() {
                 files.iter_mut().for_each(|f| f.located = None);
             }
@@ -289,6 +290,12 @@ impl PackageBuilder {
             .unwrap_or(Path::new("."));
         fs::create_dir_all(parent).map_err(|e| PackageError::io(parent, e))?;
         crate::remove_stale(parent, &[".faas-package-"]);
+        if let (Some(zip), Some(rec), Some(c)) = (&previous, &recorded, &cache)
+            && rec.size <= self.limits.max_zipped.unwrap_or(u64::MAX)
+            && crate::unchanged::is_the_package(&files, rec, zip, &output, dos_time(timestamp))
+        {
+            return Ok(self.unchanged_report(output, rec, files, unzipped, c, cache_dir));
+        }
         let mut tmp = tempfile::Builder::new()
             .prefix(".faas-package-")
             .suffix(".zip.tmp")
@@ -339,9 +346,19 @@ impl PackageBuilder {
         let published = tmp.persist(&output).map_err(|e| PackageError::io(&output, e.error))?;
         if let Some(w) = reuse.index.take() {
             // The zip as it now is, so that the next build copies from it only while unchanged.
-            let zip_stat = published.metadata().ok().and_then(|m| index::Stat::of(&m));
-            let zip = fs::canonicalize(&output).unwrap_or_else(|_| output.clone());
-            if let Err(e) = w.finish(&zip, zip_stat) {
+            let record = published
+                .metadata()
+                .ok()
+                .and_then(|m| index::Stat::of(&m))
+                .map(|stat| index::Previous {
+                    zip: fs::canonicalize(&output).unwrap_or_else(|_| output.clone()),
+                    stat,
+                    sha256: sha,
+                    size,
+                    dos_time: options.dos_time,
+                    entries: files.len() as u64,
+                });
+            if let Err(e) = w.finish(record.as_ref()) {
                 tracing::warn!(error = %e, "stat index not written: the next build reads every file");
             }
         }
@@ -382,6 +399,57 @@ impl PackageBuilder {
             stats,
             cache_dir: cache.map(|_| cache_dir).unwrap_or_default(),
         })
+    }
+}
+
+impl PackageBuilder {
+    /// The report of a build whose package is the previous zip, as it is at `output`.
+    fn unchanged_report(
+        &self,
+        output: PathBuf,
+        recorded: &index::Previous,
+        files: Vec<SourceFile>,
+        unzipped: u64,
+        cache: &EntryCache,
+        cache_dir: Option<PathBuf>,
+    ) -> BuildReport {
+        let n = files.len() as u64;
+        for counter in [&cache.counters.hits, &cache.counters.unread, &cache.counters.reused] {
+            counter.store(n, std::sync::atomic::Ordering::Relaxed);
+        }
+        let (total, mut bytes_done) = (files.len(), 0);
+        let manifest: Vec<ManifestEntry> = files
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| {
+                bytes_done += f.size;
+                if let Some(o) = &self.observer {
+                    o.0.entry(&Progress {
+                        build: self.batch,
+                        source: &self.source,
+                        name: &f.name,
+                        size: f.size,
+                        from_cache: true,
+                        files_done: i + 1,
+                        files_total: total,
+                        bytes_done,
+                        cache_hits: i as u64 + 1,
+                    });
+                }
+                ManifestEntry {
+                    sha256: hex(&f.known.unwrap_or_default()),
+                    size: f.size,
+                    executable: f.executable,
+                    path: f.name,
+                }
+            })
+            .collect();
+        tracing::info!(output = %output.display(), sha256 = %hex(&recorded.sha256), files = total, "package unchanged: the previous zip is kept");
+        BuildReport {
+            package: Package::assemble(output, recorded.sha256, recorded.size, manifest),
+            stats: BuildStats::from_counters(total, unzipped, &cache.counters),
+            cache_dir,
+        }
     }
 }
 

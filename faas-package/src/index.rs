@@ -173,10 +173,41 @@ impl Located {
 }
 
 /// The zip the indexing build wrote, as the index recorded it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Previous {
+    /// Its canonical path.
     pub zip: PathBuf,
+    /// Its stat fields once published.
     pub stat: Stat,
+    /// Its sha256 and size.
+    pub sha256: [u8; 32],
+    pub size: u64,
+    /// The DOS (time, date) of its entries.
+    pub dos_time: (u16, u16),
+    /// How many entries it holds.
+    pub entries: u64,
+}
+
+impl Previous {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.stat.encode(out);
+        out.extend_from_slice(&self.sha256);
+        out.extend_from_slice(&self.size.to_le_bytes());
+        out.extend_from_slice(&self.dos_time.0.to_le_bytes());
+        out.extend_from_slice(&self.dos_time.1.to_le_bytes());
+        out.extend_from_slice(&self.entries.to_le_bytes());
+    }
+
+    fn decode(r: &mut impl Read, zip: PathBuf) -> io::Result<Previous> {
+        Ok(Previous {
+            zip,
+            stat: Stat::decode(&read_array(r)?),
+            sha256: read_array(r)?,
+            size: u64::from_le_bytes(read_array(r)?),
+            dos_time: (u16::from_le_bytes(read_array(r)?), u16::from_le_bytes(read_array(r)?)),
+            entries: u64::from_le_bytes(read_array(r)?),
+        })
+    }
 }
 
 /// Opens the previous zip when it is as the index recorded it (same stat fields: not
@@ -287,9 +318,9 @@ fn read(
     }
     // Recorded as UTF-8 (empty when the path is not): no reuse from an unnamed zip.
     let zip = String::from_utf8(read_bytes(&mut r)?).ok().filter(|z| !z.is_empty());
-    let zip_stat = match read_array::<1>(&mut r)? {
+    let recorded = match read_array::<1>(&mut r)? {
         [0] => None,
-        [1] => Some(Stat::decode(&read_array(&mut r)?)),
+        [1] => Some(Previous::decode(&mut r, PathBuf::new())?),
         _ => return Err(bad("bad zip flag")),
     };
     if r.left != 0 {
@@ -301,9 +332,9 @@ fn read(
         return Err(bad("digest mismatch"));
     }
     let previous = zip
-        .zip(zip_stat)
+        .zip(recorded)
         .filter(|_| same_salt)
-        .map(|(zip, stat)| Previous { zip: zip.into(), stat });
+        .map(|(zip, p)| Previous { zip: zip.into(), ..p });
     if previous.is_none() {
         files.iter_mut().for_each(|f| f.located = None);
     }
@@ -376,16 +407,18 @@ impl IndexWriter {
         Ok(())
     }
 
-    /// Ends the index with the zip the build wrote (its canonical path and stat fields).
-    pub(crate) fn finish(mut self, zip: &Path, zip_stat: Option<Stat>) -> io::Result<()> {
+    /// Ends the index with the zip the build wrote (`None`: its stat fields are unknown, so
+    /// the next build copies nothing from it).
+    pub(crate) fn finish(mut self, zip: Option<&Previous>) -> io::Result<()> {
         if self.written != self.count {
             return Err(bad("not every file was recorded"));
         }
-        put_bytes(&mut self.out, zip.to_str().unwrap_or_default().as_bytes());
-        match zip_stat {
-            Some(stat) => {
+        let path = zip.and_then(|z| z.zip.to_str()).unwrap_or_default();
+        put_bytes(&mut self.out, path.as_bytes());
+        match zip {
+            Some(z) => {
                 self.out.push(1);
-                stat.encode(&mut self.out);
+                z.encode(&mut self.out);
             }
             None => self.out.push(0),
         }

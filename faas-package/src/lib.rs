@@ -60,6 +60,7 @@ mod read;
 mod report;
 mod runtime;
 mod stale;
+mod unchanged;
 mod walk;
 
 pub use builder::PackageBuilder;
@@ -196,13 +197,16 @@ impl Package {
     }
 }
 
-/// Hex of a digest.
+/// Hex of a digest (a table, not `write!` per byte: every manifest line takes one, and on a
+/// warm build of 20,000 files the formatting machinery showed up at 3 % of the time).
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
 }
 
 /// Lists the largest of `(name, size)` for error messages.

@@ -76,14 +76,43 @@ fn unchanged_entries_come_from_the_previous_zip_and_the_bytes_stay_those_of_a_co
     assert_eq!(warm.stats.reused, n - 1, "{:?}", warm.stats);
     assert_eq!((warm.stats.cache_hits, warm.stats.files_unread), (n, n));
 
-    // Written in place (the index now names 2.zip): still right, still copied.
+    // The same output path, nothing changed: the zip there (hashed whole, as recorded) is
+    // the package and is left as it is — every entry counted as copied.
+    let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
+    let before = inode(&dir.path().join("2.zip"));
     let again = build(&src, &dir.path().join("2.zip"), &cache);
     assert_eq!(
         fs::read(dir.path().join("2.zip")).unwrap(),
         expected,
         "same output path"
     );
-    assert_eq!(again.stats.reused, n - 1);
+    assert_eq!(
+        (again.stats.reused, again.stats.files_unread, again.stats.cache_misses),
+        (n, n, 0)
+    );
+    assert_eq!(inode(&dir.path().join("2.zip")), before, "kept, not rewritten");
+    assert_eq!(again.package, warm.package);
+
+    // Another entry time at the same path: headers differ, so the zip is written again
+    // (its entries' bytes still copied), as a cold build with that time would write it.
+    let dated = PackageBuilder::new(&src)
+        .output(dir.path().join("2.zip"))
+        .cache_dir(&cache)
+        .timestamp(1_700_000_000)
+        .build_report()
+        .unwrap();
+    assert_eq!(dated.stats.reused, n - 1);
+    let cold_dated = PackageBuilder::new(&src)
+        .output(dir.path().join("cold-dated.zip"))
+        .no_cache()
+        .timestamp(1_700_000_000)
+        .build()
+        .unwrap();
+    assert_eq!(
+        fs::read(dir.path().join("2.zip")).unwrap(),
+        fs::read(&cold_dated.path).unwrap()
+    );
+    build(&src, &dir.path().join("2.zip"), &cache);
 
     write(&src, "pkg/m07.py", b"VALUE = 'changed'\n", 0o644);
     let changed = build(&src, &dir.path().join("3.zip"), &cache);
@@ -187,6 +216,28 @@ fn an_index_lying_about_where_the_bytes_are_is_caught_by_the_digest() {
     assert_eq!(fs::read(dir.path().join("2.zip")).unwrap(), expected, "lying locations");
     assert_eq!(r.stats.reused, n - 1 - 3, "{:?}", r.stats);
     assert_eq!(r.stats.cache_hits, n);
+}
+
+#[test]
+fn an_index_lying_about_the_previous_zips_digest_means_an_ordinary_build() {
+    let (dir, src, cache, expected, n) = primed();
+    let out = dir.path().join("1.zip");
+    // The record of 1.zip ends the body: its sha256 sits before size (8), time (4) and
+    // entries (8). A flipped bit there and the whole-zip check refuses to keep the zip.
+    forge_index(&cache, |body| {
+        let at = body.len() - 20 - 32;
+        body[at] ^= 1;
+    });
+    let r = build(&src, &out, &cache);
+    assert_eq!(fs::read(&out).unwrap(), expected, "lying zip digest");
+    assert_eq!(
+        r.stats.reused,
+        n - 1,
+        "an ordinary build, copying entries: {:?}",
+        r.stats
+    );
+    let again = build(&src, &out, &cache);
+    assert_eq!(again.stats.reused, n, "the rewritten index is honest again");
 }
 
 #[test]

@@ -35,7 +35,7 @@ use crate::index::{IndexWriter, Located};
 use crate::walk::SourceFile;
 
 /// Bytes of file data (raw plus compressed) that may be held in memory at once.
-const MEMORY_BUDGET: u64 = 32 * 1024 * 1024;
+const MEMORY_BUDGET: u64 = 16 * 1024 * 1024;
 /// The most files a worker takes at once.
 const BATCH_FILES: usize = 64;
 /// The most bytes (raw plus compressed) a worker takes at once.
@@ -75,6 +75,8 @@ pub(crate) struct Reuse<'a> {
     pub cache: Option<&'a EntryCache>,
     /// The previous zip of this tree, checked against the index's record of it.
     pub previous: Option<&'a File>,
+    /// Where it holds each file's bytes (empty: nowhere).
+    pub locations: &'a [Option<Located>],
     /// The index being written (each entry is recorded with where its bytes are).
     pub index: Option<IndexWriter>,
 }
@@ -90,6 +92,7 @@ pub(crate) fn write_zip(
     on_entry: &mut dyn FnMut(&str, u64, bool),
 ) -> Result<(Vec<WrittenEntry>, [u8; 32], u64), PackageError> {
     let (cache, previous, locate) = (reuse.cache, reuse.previous, reuse.index.is_some());
+    let locations = reuse.locations;
     let flow = Mutex::new(Flow {
         next_to_take: 0,
         next_to_write: 0,
@@ -113,6 +116,7 @@ pub(crate) fn write_zip(
                 buf: vec![0u8; 128 * 1024],
                 cache,
                 previous,
+                locations,
                 locate,
             };
             scope.spawn(move || compress_worker(files, worker, flow, turn, tx));
@@ -173,7 +177,7 @@ fn compress_worker(
             (start, end, cost)
         };
         let mut results = Vec::with_capacity(end - start);
-        worker.entries(&files[start..end], &mut results);
+        worker.entries(files, start..end, &mut results);
         if tx.send((start, cost, results)).is_err() {
             return;
         }

@@ -274,13 +274,13 @@ impl PackageBuilder {
             .filter(|_| self.stat_index)
             .and_then(|c| index::path_for(c.root(), source));
         let salt = cache.as_ref().map(EntryCache::salt).unwrap_or_default();
-        let (mut previous, mut recorded) = (None, None);
+        let (mut previous, mut recorded, mut locations) = (None, None, Vec::new());
         if let Some(path) = &index_path {
-            let (trusted, record) = index::apply(path, source_key, &salt, &mut files);
+            let (trusted, record, located) = index::apply(path, source_key, &salt, &mut files);
             previous = record.as_ref().and_then(index::open_previous);
             recorded = record;
-            if previous.is_none() {
-                files.iter_mut().for_each(|f| f.located = None);
+            if previous.is_some() {
+                locations = located;
             }
             tracing::debug!(index = %path.display(), trusted, files = files.len(), previous_zip = previous.is_some(), "stat index read");
         }
@@ -335,6 +335,7 @@ impl PackageBuilder {
         let mut reuse = archive::Reuse {
             cache: cache.as_ref(),
             previous: previous.as_ref(),
+            locations: &locations,
             index: index_writer,
         };
         let (written, sha, size) =

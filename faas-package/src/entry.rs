@@ -34,7 +34,7 @@ const MAX_GAP: u64 = 30 + 65_535;
 pub(crate) enum Data {
     Memory(Vec<u8>),
     /// Part of a stretch read from the previous zip.
-    Shared(Arc<[u8]>, Range<usize>),
+    Shared(Arc<Vec<u8>>, Range<usize>),
     /// Positioned at the first byte to copy; runs to the end of the file.
     Spilled(File),
 }
@@ -100,24 +100,33 @@ pub(crate) struct Worker<'a> {
     pub cache: Option<&'a EntryCache>,
     /// The previous zip, checked against the index's record of it.
     pub previous: Option<&'a File>,
+    /// Where it holds each file's bytes, by position in the file list (empty: nowhere).
+    pub locations: &'a [Option<Located>],
     /// Whether to compute the digests the index records.
     pub locate: bool,
 }
 
-/// The file's bytes can be copied from the previous zip (the index vouches for its content
-/// and says where they are).
-fn reusable(f: &SourceFile) -> Option<Located> {
-    f.located.filter(|_| f.known.is_some() && f.size < SPILL_THRESHOLD)
-}
-
 impl Worker<'_> {
-    /// The entries of `files` (a run in zip order), appended to `out`; stops after an error.
-    pub(crate) fn entries(&mut self, files: &[SourceFile], out: &mut Vec<Result<Compressed, PackageError>>) {
-        let mut i = 0;
-        while i < files.len() {
-            let end = self.stretch(files, i);
+    /// Where the previous zip holds file `i`'s bytes, when they can be copied from it (the
+    /// index vouches for its content and says where they are).
+    fn reusable(&self, files: &[SourceFile], i: usize) -> Option<Located> {
+        let f = files.get(i)?;
+        let l = (*self.locations.get(i)?)?;
+        (f.known.is_some() && f.size < SPILL_THRESHOLD).then_some(l)
+    }
+
+    /// The entries of `files[run]` (in zip order), appended to `out`; stops after an error.
+    pub(crate) fn entries(
+        &mut self,
+        files: &[SourceFile],
+        run: Range<usize>,
+        out: &mut Vec<Result<Compressed, PackageError>>,
+    ) {
+        let mut i = run.start;
+        while i < run.end {
+            let end = self.stretch(files, i, run.end);
             if end > i {
-                self.copy_stretch(&files[i..end], out);
+                self.copy_stretch(files, i..end, out);
                 i = end;
                 continue;
             }
@@ -131,18 +140,18 @@ impl Worker<'_> {
         }
     }
 
-    /// The end of the stretch of reusable files from `start` whose bytes lie close together
-    /// in the previous zip (`start` when `files[start]` is not reusable).
-    fn stretch(&self, files: &[SourceFile], start: usize) -> usize {
+    /// The end (at most `limit`) of the stretch of reusable files from `start` whose bytes
+    /// lie close together in the previous zip (`start` when `files[start]` is not reusable).
+    fn stretch(&self, files: &[SourceFile], start: usize, limit: usize) -> usize {
         if self.previous.is_none() {
             return start;
         }
-        let Some(first) = files.get(start).and_then(reusable) else {
+        let Some(first) = self.reusable(files, start) else {
             return start;
         };
         let mut end = start + 1;
         let mut last = first;
-        while let Some(next) = files.get(end).and_then(reusable) {
+        while let Some(next) = self.reusable(files, end).filter(|_| end < limit) {
             let last_end = u64::from(last.offset) + u64::from(last.compressed_size);
             let next_end = u64::from(next.offset) + u64::from(next.compressed_size);
             let gap = u64::from(next.offset).checked_sub(last_end);
@@ -157,8 +166,9 @@ impl Worker<'_> {
 
     /// Copies a stretch from the previous zip with one read; an entry whose bytes do not
     /// match its digest (or a failed read) is taken from the cache or compressed instead.
-    fn copy_stretch(&mut self, files: &[SourceFile], out: &mut Vec<Result<Compressed, PackageError>>) {
-        let located: Vec<Located> = files.iter().filter_map(reusable).collect();
+    fn copy_stretch(&mut self, all: &[SourceFile], run: Range<usize>, out: &mut Vec<Result<Compressed, PackageError>>) {
+        let located: Vec<Located> = run.clone().filter_map(|i| self.reusable(all, i)).collect();
+        let files = &all[run];
         let (Some(first), Some(last), Some(previous)) = (located.first(), located.last(), self.previous) else {
             return;
         };
@@ -169,7 +179,8 @@ impl Worker<'_> {
         if let Err(e) = &read {
             tracing::debug!(error = %e, "previous zip unreadable: taking its entries from the cache");
         }
-        let buf: Arc<[u8]> = buf.into();
+        // An Arc of the Vec itself: `Arc<[u8]>::from` would copy the stretch.
+        let buf = Arc::new(buf);
         for (file, l) in files.iter().zip(&located) {
             let at = (l.offset as usize) - (start as usize);
             let range = at..at + l.compressed_size as usize;

@@ -237,26 +237,30 @@ pub(crate) fn path_for(root: &Path, source: &Path) -> Option<PathBuf> {
     Some(root.join("index").join(crate::hex(&digest[..16])))
 }
 
-/// Sets `known` on the files (sorted by name) whose index entry is trusted, and `located`
-/// on those among them whose bytes the previous zip holds at this `salt`. Returns how many
-/// are trusted and the previous zip (`None` when the index has no usable one).
+/// Where the previous zip holds the compressed bytes of each file (by position in the file
+/// list; empty when it holds none: a side table, so that a tree's file list does not grow
+/// by a location per file when there is no previous zip).
+pub(crate) type Locations = Vec<Option<Located>>;
+
+/// Sets `known` on the files (sorted by name) whose index entry is trusted. Returns how many
+/// are trusted, the previous zip (`None` when the index has no usable one) and where it
+/// holds the trusted files' bytes at this `salt`.
 pub(crate) fn apply(
     path: &Path,
     source_key: &[u8],
     salt: &[u8; 32],
     files: &mut [SourceFile],
-) -> (usize, Option<Previous>) {
+) -> (usize, Option<Previous>, Locations) {
     match read(path, source_key, salt, files) {
         Ok(n) => n,
         Err(e) => {
             for f in files.iter_mut() {
                 f.known = None;
-                f.located = None;
             }
             if e.kind() != io::ErrorKind::NotFound {
                 tracing::debug!(path = %path.display(), error = %e, "stat index ignored");
             }
-            (0, None)
+            (0, None, Vec::new())
         }
     }
 }
@@ -270,7 +274,7 @@ fn read(
     source_key: &[u8],
     salt: &[u8; 32],
     files: &mut [SourceFile],
-) -> io::Result<(usize, Option<Previous>)> {
+) -> io::Result<(usize, Option<Previous>, Locations)> {
     let file = File::open(path)?;
     let len = file.metadata()?.len();
     let mut sha = Sha256::new();
@@ -295,6 +299,7 @@ fn read(
     let mut next = 0;
     let mut trusted = 0;
     let mut name = Vec::new();
+    let mut locations: Locations = Vec::new();
     for _ in 0..count {
         read_bytes_into(&mut r, &mut name)?;
         let stat = Stat::decode(&read_array(&mut r)?);
@@ -312,7 +317,12 @@ fn read(
             && stat.older_than(trusted_before)
         {
             f.known = Some(content);
-            f.located = located.filter(|l| same_salt && u64::from(l.size) == f.size);
+            if let Some(l) = located.filter(|l| same_salt && u64::from(l.size) == f.size) {
+                if locations.is_empty() {
+                    locations = vec![None; files.len()];
+                }
+                locations[next] = Some(l);
+            }
             trusted += 1;
         }
     }
@@ -336,9 +346,9 @@ fn read(
         .filter(|_| same_salt)
         .map(|(zip, p)| Previous { zip: zip.into(), ..p });
     if previous.is_none() {
-        files.iter_mut().for_each(|f| f.located = None);
+        locations = Vec::new();
     }
-    Ok((trusted, previous))
+    Ok((trusted, previous, locations))
 }
 
 /// Writes the index of a build as its entries are written (to a temporary file in the

@@ -17,7 +17,7 @@ use ignore::overrides::OverrideBuilder;
 use ignore::{WalkBuilder, WalkState};
 
 use crate::PackageError;
-use crate::index::{Located, Stat};
+use crate::index::Stat;
 
 /// Paths never packaged, whatever the ignore files say (gitignore syntax).
 pub const DEFAULT_IGNORES: &[&str] = &[
@@ -50,8 +50,6 @@ pub(crate) struct SourceFile {
     pub stat: Option<Stat>,
     /// Its content's sha256, when the stat index vouches for it.
     pub known: Option<[u8; 32]>,
-    /// Where the previous zip holds its compressed bytes, when the index says so.
-    pub located: Option<Located>,
 }
 
 impl SourceFile {
@@ -191,7 +189,6 @@ fn visit(
         executable: is_executable(&meta),
         stat: Stat::of(&meta),
         known: None,
-        located: None,
     }))
 }
 

@@ -1,11 +1,8 @@
 //! [`PackageBuilder`]: from a source directory to a [`Package`].
 
-use std::fs::{self, File};
-use std::io::Read;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-use sha2::{Digest, Sha256};
 
 use crate::archive::{self, ArchiveOptions};
 use crate::cache::{self, DEFAULT_CACHE_LIMIT, EntryCache};
@@ -563,22 +560,6 @@ fn dos_time(unix: u64) -> (u16, u16) {
     let time = (hour << 11) | (minute << 5) | (second / 2);
     let date = (((year - 1980) as u16) << 9) | (u16::from(month) << 5) | u16::from(day);
     (time, date)
-}
-
-pub(crate) fn hash_file(path: &Path) -> Result<([u8; 32], u64), PackageError> {
-    let mut f = File::open(path).map_err(|e| PackageError::io(path, e))?;
-    let mut sha = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = f.read(&mut buf).map_err(|e| PackageError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        sha.update(&buf[..n]);
-        size += n as u64;
-    }
-    Ok((sha.finalize().into(), size))
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@
 //!
 //! Compressed entries are cached (`--cache-dir`, else `FAAS_PACKAGE_CACHE`, else the user's
 //! cache directory), so a rebuild compresses only what changed; `--json` says how many
-//! entries came from the cache and how many files were not even read.
+//! entries came from the cache (`reused`: of them, copied from the previous zip of the same
+//! tree) and how many files were not even read.
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -105,6 +106,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 "misses": stats.cache_misses,
                 "corrupt": stats.cache_corrupt,
                 "files_unread": stats.files_unread,
+                "reused": stats.reused,
                 "written_bytes": stats.cache_written_bytes,
             },
         });
@@ -128,8 +130,9 @@ fn run(args: Args) -> anyhow::Result<()> {
                 package.files,
                 match &report.cache_dir {
                     Some(dir) => format!(
-                        "{} hits, {} compressed, {} not read ({})",
+                        "{} hits ({} copied from the previous zip), {} compressed, {} not read ({})",
                         stats.cache_hits,
+                        stats.reused,
                         stats.cache_misses,
                         stats.files_unread,
                         dir.display()

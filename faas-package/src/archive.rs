@@ -31,10 +31,11 @@ use sha2::{Digest, Sha256};
 use crate::PackageError;
 use crate::cache::EntryCache;
 use crate::entry::{Compressed, Data, SPILL_THRESHOLD, Sink, Worker};
+use crate::index::{IndexWriter, Located};
 use crate::walk::SourceFile;
 
 /// Bytes of file data (raw plus compressed) that may be held in memory at once.
-const MEMORY_BUDGET: u64 = 32 * 1024 * 1024;
+const MEMORY_BUDGET: u64 = 16 * 1024 * 1024;
 /// The most files a worker takes at once.
 const BATCH_FILES: usize = 64;
 /// The most bytes (raw plus compressed) a worker takes at once.
@@ -68,6 +69,18 @@ struct Flow {
 
 type Message = (usize, u64, Vec<Result<Compressed, PackageError>>);
 
+/// Where entries may come from besides compressing, and where to record them.
+pub(crate) struct Reuse<'a> {
+    /// The entry cache.
+    pub cache: Option<&'a EntryCache>,
+    /// The previous zip of this tree, checked against the index's record of it.
+    pub previous: Option<&'a File>,
+    /// Where it holds each file's bytes (empty: nowhere).
+    pub locations: &'a [Option<Located>],
+    /// The index being written (each entry is recorded with where its bytes are).
+    pub index: Option<IndexWriter>,
+}
+
 /// Writes `files` (already sorted by name) as a zip to `out`.
 /// Returns what was written and the sha256 and size of the archive.
 pub(crate) fn write_zip(
@@ -75,9 +88,11 @@ pub(crate) fn write_zip(
     out: &mut File,
     out_path: &Path,
     opts: ArchiveOptions,
-    cache: Option<&EntryCache>,
+    reuse: &mut Reuse<'_>,
     on_entry: &mut dyn FnMut(&str, u64, bool),
 ) -> Result<(Vec<WrittenEntry>, [u8; 32], u64), PackageError> {
+    let (cache, previous, locate) = (reuse.cache, reuse.previous, reuse.index.is_some());
+    let locations = reuse.locations;
     let flow = Mutex::new(Flow {
         next_to_take: 0,
         next_to_write: 0,
@@ -96,10 +111,19 @@ pub(crate) fn write_zip(
         for _ in 0..threads {
             let tx = tx.clone();
             let (flow, turn) = (&flow, &turn);
-            scope.spawn(move || compress_worker(files, opts, cache, flow, turn, tx));
+            let worker = Worker {
+                encoder: DeflateEncoder::new(Sink::Memory(Vec::new()), Compression::new(opts.level)),
+                buf: vec![0u8; 128 * 1024],
+                cache,
+                previous,
+                locations,
+                locate,
+            };
+            scope.spawn(move || compress_worker(files, worker, flow, turn, tx));
         }
         drop(tx);
-        let result = write_in_order(files, &mut sink, out_path, opts, (&flow, &turn), rx, on_entry);
+        let index = &mut reuse.index;
+        let result = write_in_order(files, &mut sink, out_path, opts, (&flow, &turn), rx, index, on_entry);
         if result.is_err() {
             flow.lock().unwrap_or_else(PoisonError::into_inner).stopped = true;
             turn.notify_all();
@@ -118,17 +142,11 @@ pub(crate) fn write_zip(
 
 fn compress_worker(
     files: &[SourceFile],
-    opts: ArchiveOptions,
-    cache: Option<&EntryCache>,
+    mut worker: Worker<'_>,
     flow: &Mutex<Flow>,
     turn: &Condvar,
     tx: mpsc::Sender<Message>,
 ) {
-    let mut worker = Worker {
-        encoder: DeflateEncoder::new(Sink::Memory(Vec::new()), Compression::new(opts.level)),
-        buf: vec![0u8; 128 * 1024],
-        cache,
-    };
     loop {
         let (start, end, cost) = {
             let mut f = flow.lock().unwrap_or_else(PoisonError::into_inner);
@@ -159,14 +177,7 @@ fn compress_worker(
             (start, end, cost)
         };
         let mut results = Vec::with_capacity(end - start);
-        for file in &files[start..end] {
-            let r = worker.entry(file);
-            let failed = r.is_err();
-            results.push(r);
-            if failed {
-                break;
-            }
-        }
+        worker.entries(files, start..end, &mut results);
         if tx.send((start, cost, results)).is_err() {
             return;
         }
@@ -189,6 +200,25 @@ impl<W: Write> Write for Counting<W> {
     }
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// Copies into the zip, feeding a digest too when there is one.
+struct DigestTee<'a, W: Write> {
+    out: &'a mut W,
+    sha: Option<&'a mut Sha256>,
+}
+
+impl<W: Write> Write for DigestTee<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        if let Some(sha) = self.sha.as_mut() {
+            sha.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 }
 
@@ -216,6 +246,7 @@ fn too_big(out_path: &Path, what: &str) -> PackageError {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_in_order<'a, W: Write>(
     files: &'a [SourceFile],
     out: &mut Counting<W>,
@@ -223,6 +254,7 @@ fn write_in_order<'a, W: Write>(
     opts: ArchiveOptions,
     (flow, turn): (&Mutex<Flow>, &Condvar),
     rx: mpsc::Receiver<Message>,
+    index: &mut Option<IndexWriter>,
     on_entry: &mut dyn FnMut(&str, u64, bool),
 ) -> Result<Vec<WrittenEntry>, PackageError> {
     let io_err = |e| PackageError::io(out_path, e);
@@ -256,14 +288,39 @@ fn write_in_order<'a, W: Write>(
                     executable: file.executable,
                 };
                 write_local_header(out, &entry, opts.dos_time).map_err(io_err)?;
+                let data_at = out.bytes;
+                let mut digest = c.digest;
                 match c.data {
                     Data::Memory(bytes) => out.write_all(&bytes).map_err(io_err)?,
+                    Data::Shared(bytes, range) => out.write_all(&bytes[range]).map_err(io_err)?,
                     Data::Spilled(f) => {
                         // Exactly the size recorded in the headers, whatever the file holds.
-                        let n = io::copy(&mut f.take(c.compressed_size), out).map_err(io_err)?;
+                        let mut sha = index.as_ref().map(|_| Sha256::new_with_prefix(c.sha256));
+                        let mut tee = DigestTee {
+                            out: &mut *out,
+                            sha: sha.as_mut(),
+                        };
+                        let n = io::copy(&mut f.take(c.compressed_size), &mut tee).map_err(io_err)?;
                         if n != c.compressed_size {
                             return Err(PackageError::zip(out_path, "a compressed entry was cut short"));
                         }
+                        digest = sha.map(Located::truncate);
+                    }
+                }
+                if let Some(w) = index.as_mut() {
+                    let located = digest.and_then(|digest| {
+                        Some(Located {
+                            offset: u32::try_from(data_at).ok()?,
+                            compressed_size: csize,
+                            size,
+                            crc32: c.crc32,
+                            deflated: c.deflated,
+                            digest,
+                        })
+                    });
+                    if let Err(e) = w.entry(file, &c.sha256, located.as_ref()) {
+                        tracing::warn!(error = %e, "stat index not written: the next build reads every file");
+                        *index = None;
                     }
                 }
                 central.push(entry);

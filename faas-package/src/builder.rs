@@ -1,11 +1,8 @@
 //! [`PackageBuilder`]: from a source directory to a [`Package`].
 
-use std::fs::{self, File};
-use std::io::Read;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-use sha2::{Digest, Sha256};
 
 use crate::archive::{self, ArchiveOptions};
 use crate::cache::{self, DEFAULT_CACHE_LIMIT, EntryCache};
@@ -273,9 +270,16 @@ impl PackageBuilder {
             .as_ref()
             .filter(|_| self.stat_index)
             .and_then(|c| index::path_for(c.root(), source));
+        let salt = cache.as_ref().map(EntryCache::salt).unwrap_or_default();
+        let (mut previous, mut recorded, mut locations) = (None, None, Vec::new());
         if let Some(path) = &index_path {
-            let trusted = index::apply(path, source_key, &mut files);
-            tracing::debug!(index = %path.display(), trusted, files = files.len(), "stat index read");
+            let (trusted, record, located) = index::apply(path, source_key, &salt, &mut files);
+            previous = record.as_ref().and_then(index::open_previous);
+            recorded = record;
+            if previous.is_some() {
+                locations = located;
+            }
+            tracing::debug!(index = %path.display(), trusted, files = files.len(), previous_zip = previous.is_some(), "stat index read");
         }
         let parent = output
             .parent()
@@ -283,6 +287,12 @@ impl PackageBuilder {
             .unwrap_or(Path::new("."));
         fs::create_dir_all(parent).map_err(|e| PackageError::io(parent, e))?;
         crate::remove_stale(parent, &[".faas-package-"]);
+        if let (Some(zip), Some(rec), Some(c)) = (&previous, &recorded, &cache)
+            && rec.size <= self.limits.max_zipped.unwrap_or(u64::MAX)
+            && crate::unchanged::is_the_package(&files, rec, zip, &output, dos_time(timestamp))
+        {
+            return Ok(self.unchanged_report(output, rec, files, unzipped, c, cache_dir));
+        }
         let mut tmp = tempfile::Builder::new()
             .prefix(".faas-package-")
             .suffix(".zip.tmp")
@@ -313,24 +323,44 @@ impl PackageBuilder {
                 });
             }
         };
-        let (written, sha, size) = archive::write_zip(
-            &files,
-            tmp.as_file_mut(),
-            &output,
-            options,
-            cache.as_ref(),
-            &mut on_entry,
-        )?;
+        let index_writer = index_path.as_ref().and_then(|path| {
+            let count = files.iter().filter(|f| f.stat.is_some()).count() as u64;
+            index::IndexWriter::create(path, source_key, started, &salt, count)
+                .map_err(|e| tracing::warn!(index = %path.display(), error = %e, "stat index not written: the next build reads every file"))
+                .ok()
+        });
+        let mut reuse = archive::Reuse {
+            cache: cache.as_ref(),
+            previous: previous.as_ref(),
+            locations: &locations,
+            index: index_writer,
+        };
+        let (written, sha, size) =
+            archive::write_zip(&files, tmp.as_file_mut(), &output, options, &mut reuse, &mut on_entry)?;
         if let Some(limit) = self.limits.max_zipped.filter(|l| size > *l) {
             return Err(too_large("zipped", size, limit, &files));
         }
         tmp.as_file().sync_all().map_err(|e| PackageError::io(&output, e))?;
-        tmp.persist(&output).map_err(|e| PackageError::io(&output, e.error))?;
-        if let Some(path) = &index_path
-            && let Err(e) = index::write(path, source_key, started, &files, written.iter().map(|w| w.sha256))
-        {
-            tracing::warn!(index = %path.display(), error = %e, "stat index not written: the next build reads every file");
+        let published = tmp.persist(&output).map_err(|e| PackageError::io(&output, e.error))?;
+        if let Some(w) = reuse.index.take() {
+            // The zip as it now is, so that the next build copies from it only while unchanged.
+            let record = published
+                .metadata()
+                .ok()
+                .and_then(|m| index::Stat::of(&m))
+                .map(|stat| index::Previous {
+                    zip: fs::canonicalize(&output).unwrap_or_else(|_| output.clone()),
+                    stat,
+                    sha256: sha,
+                    size,
+                    dos_time: options.dos_time,
+                    entries: files.len() as u64,
+                });
+            if let Err(e) = w.finish(record.as_ref()) {
+                tracing::warn!(error = %e, "stat index not written: the next build reads every file");
+            }
         }
+        drop(published);
         let stats = match &cache {
             Some(c) => {
                 c.finish();
@@ -367,6 +397,57 @@ impl PackageBuilder {
             stats,
             cache_dir: cache.map(|_| cache_dir).unwrap_or_default(),
         })
+    }
+}
+
+impl PackageBuilder {
+    /// The report of a build whose package is the previous zip, as it is at `output`.
+    fn unchanged_report(
+        &self,
+        output: PathBuf,
+        recorded: &index::Previous,
+        files: Vec<SourceFile>,
+        unzipped: u64,
+        cache: &EntryCache,
+        cache_dir: Option<PathBuf>,
+    ) -> BuildReport {
+        let n = files.len() as u64;
+        for counter in [&cache.counters.hits, &cache.counters.unread, &cache.counters.reused] {
+            counter.store(n, std::sync::atomic::Ordering::Relaxed);
+        }
+        let (total, mut bytes_done) = (files.len(), 0);
+        let manifest: Vec<ManifestEntry> = files
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| {
+                bytes_done += f.size;
+                if let Some(o) = &self.observer {
+                    o.0.entry(&Progress {
+                        build: self.batch,
+                        source: &self.source,
+                        name: &f.name,
+                        size: f.size,
+                        from_cache: true,
+                        files_done: i + 1,
+                        files_total: total,
+                        bytes_done,
+                        cache_hits: i as u64 + 1,
+                    });
+                }
+                ManifestEntry {
+                    sha256: hex(&f.known.unwrap_or_default()),
+                    size: f.size,
+                    executable: f.executable,
+                    path: f.name,
+                }
+            })
+            .collect();
+        tracing::info!(output = %output.display(), sha256 = %hex(&recorded.sha256), files = total, "package unchanged: the previous zip is kept");
+        BuildReport {
+            package: Package::assemble(output, recorded.sha256, recorded.size, manifest),
+            stats: BuildStats::from_counters(total, unzipped, &cache.counters),
+            cache_dir,
+        }
     }
 }
 
@@ -479,22 +560,6 @@ fn dos_time(unix: u64) -> (u16, u16) {
     let time = (hour << 11) | (minute << 5) | (second / 2);
     let date = (((year - 1980) as u16) << 9) | (u16::from(month) << 5) | u16::from(day);
     (time, date)
-}
-
-pub(crate) fn hash_file(path: &Path) -> Result<([u8; 32], u64), PackageError> {
-    let mut f = File::open(path).map_err(|e| PackageError::io(path, e))?;
-    let mut sha = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = f.read(&mut buf).map_err(|e| PackageError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        sha.update(&buf[..n]);
-        size += n as u64;
-    }
-    Ok((sha.finalize().into(), size))
 }
 
 #[cfg(test)]

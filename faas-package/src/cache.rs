@@ -55,6 +55,7 @@ pub(crate) struct Counters {
     pub misses: AtomicU64,
     pub corrupt: AtomicU64,
     pub unread: AtomicU64,
+    pub reused: AtomicU64,
     pub written_bytes: AtomicU64,
 }
 
@@ -117,6 +118,12 @@ impl EntryCache {
             writable: AtomicBool::new(true),
             counters: Counters::default(),
         })
+    }
+
+    /// What decides an entry's bytes besides its content (format, level, engine): the key
+    /// of the empty digest. The index records it with the previous zip's locations.
+    pub(crate) fn salt(&self) -> [u8; 32] {
+        self.key(&[0; 32])
     }
 
     /// The directory holding the format's files (`<dir>/v1`).

@@ -4,9 +4,15 @@
 //! file is read and hashed first; only a miss is deflated (and then stored). Files of
 //! [`SPILL_THRESHOLD`] bytes or more are streamed: hashed in one pass, deflated into an
 //! anonymous temporary file in a second one on a miss.
+//!
+//! A file the index vouches for whose bytes the previous zip holds (see `index.rs`) is
+//! copied from that zip: one read for each stretch of adjacent entries, each entry checked
+//! against its digest (one that does not match is taken from the cache or compressed).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use flate2::write::DeflateEncoder;
@@ -14,14 +20,21 @@ use sha2::{Digest, Sha256};
 
 use crate::PackageError;
 use crate::cache::{EntryCache, HashWriter, Hit, Payload, Store, StorePayload};
+use crate::index::Located;
 use crate::walk::SourceFile;
 
 /// Files at least this large are deflated into a temporary file instead of memory.
 pub const SPILL_THRESHOLD: u64 = 4 * 1024 * 1024;
+/// The most bytes one read of the previous zip covers.
+const MAX_STRETCH: u64 = 2 * 1024 * 1024;
+/// The largest gap between two adjacent entries' bytes (a local header and its name).
+const MAX_GAP: u64 = 30 + 65_535;
 
 /// Compressed data ready to be appended.
 pub(crate) enum Data {
     Memory(Vec<u8>),
+    /// Part of a stretch read from the previous zip.
+    Shared(Arc<Vec<u8>>, Range<usize>),
     /// Positioned at the first byte to copy; runs to the end of the file.
     Spilled(File),
 }
@@ -34,8 +47,11 @@ pub(crate) struct Compressed {
     pub size: u64,
     pub compressed_size: u64,
     pub sha256: [u8; 32],
-    /// Served from the cache.
+    /// Served from the cache (or the previous zip).
     pub cached: bool,
+    /// The digest of the compressed bytes bound to the content (see [`Located`]), when it
+    /// was computed (for the index; spilled entries get theirs while they are copied).
+    pub digest: Option<[u8; 16]>,
 }
 
 impl Compressed {
@@ -51,6 +67,7 @@ impl Compressed {
             compressed_size: hit.compressed_size,
             sha256,
             cached: true,
+            digest: None,
         }
     }
 }
@@ -81,9 +98,134 @@ pub(crate) struct Worker<'a> {
     pub encoder: DeflateEncoder<Sink>,
     pub buf: Vec<u8>,
     pub cache: Option<&'a EntryCache>,
+    /// The previous zip, checked against the index's record of it.
+    pub previous: Option<&'a File>,
+    /// Where it holds each file's bytes, by position in the file list (empty: nowhere).
+    pub locations: &'a [Option<Located>],
+    /// Whether to compute the digests the index records.
+    pub locate: bool,
 }
 
 impl Worker<'_> {
+    /// Where the previous zip holds file `i`'s bytes, when they can be copied from it (the
+    /// index vouches for its content and says where they are).
+    fn reusable(&self, files: &[SourceFile], i: usize) -> Option<Located> {
+        let f = files.get(i)?;
+        let l = (*self.locations.get(i)?)?;
+        (f.known.is_some() && f.size < SPILL_THRESHOLD).then_some(l)
+    }
+
+    /// The entries of `files[run]` (in zip order), appended to `out`; stops after an error.
+    pub(crate) fn entries(
+        &mut self,
+        files: &[SourceFile],
+        run: Range<usize>,
+        out: &mut Vec<Result<Compressed, PackageError>>,
+    ) {
+        let mut i = run.start;
+        while i < run.end {
+            let end = self.stretch(files, i, run.end);
+            if end > i {
+                self.copy_stretch(files, i..end, out);
+                i = end;
+                continue;
+            }
+            let r = self.entry(&files[i]).map(|c| self.with_digest(c));
+            let failed = r.is_err();
+            out.push(r);
+            if failed {
+                return;
+            }
+            i += 1;
+        }
+    }
+
+    /// The end (at most `limit`) of the stretch of reusable files from `start` whose bytes
+    /// lie close together in the previous zip (`start` when `files[start]` is not reusable).
+    fn stretch(&self, files: &[SourceFile], start: usize, limit: usize) -> usize {
+        if self.previous.is_none() {
+            return start;
+        }
+        let Some(first) = self.reusable(files, start) else {
+            return start;
+        };
+        let mut end = start + 1;
+        let mut last = first;
+        while let Some(next) = self.reusable(files, end).filter(|_| end < limit) {
+            let last_end = u64::from(last.offset) + u64::from(last.compressed_size);
+            let next_end = u64::from(next.offset) + u64::from(next.compressed_size);
+            let gap = u64::from(next.offset).checked_sub(last_end);
+            if gap.is_none_or(|g| g > MAX_GAP) || next_end - u64::from(first.offset) > MAX_STRETCH {
+                break;
+            }
+            last = next;
+            end += 1;
+        }
+        end
+    }
+
+    /// Copies a stretch from the previous zip with one read; an entry whose bytes do not
+    /// match its digest (or a failed read) is taken from the cache or compressed instead.
+    fn copy_stretch(&mut self, all: &[SourceFile], run: Range<usize>, out: &mut Vec<Result<Compressed, PackageError>>) {
+        let located: Vec<Located> = run.clone().filter_map(|i| self.reusable(all, i)).collect();
+        let files = &all[run];
+        let (Some(first), Some(last), Some(previous)) = (located.first(), located.last(), self.previous) else {
+            return;
+        };
+        let start = u64::from(first.offset);
+        let len = u64::from(last.offset) + u64::from(last.compressed_size) - start;
+        let mut buf = vec![0u8; usize::try_from(len).unwrap_or(0)];
+        let read = read_at(previous, &mut buf, start);
+        if let Err(e) = &read {
+            tracing::debug!(error = %e, "previous zip unreadable: taking its entries from the cache");
+        }
+        // An Arc of the Vec itself: `Arc<[u8]>::from` would copy the stretch.
+        let buf = Arc::new(buf);
+        for (file, l) in files.iter().zip(&located) {
+            let at = (l.offset as usize) - (start as usize);
+            let range = at..at + l.compressed_size as usize;
+            let sha = file.known.unwrap_or_default();
+            if read.is_ok() && Located::digest_of(&sha, &buf[range.clone()]) == l.digest {
+                if let Some(cache) = self.cache {
+                    cache.counters.hits.fetch_add(1, Ordering::Relaxed);
+                    cache.counters.unread.fetch_add(1, Ordering::Relaxed);
+                    cache.counters.reused.fetch_add(1, Ordering::Relaxed);
+                }
+                out.push(Ok(Compressed {
+                    data: Data::Shared(Arc::clone(&buf), range),
+                    deflated: l.deflated,
+                    crc32: l.crc32,
+                    size: u64::from(l.size),
+                    compressed_size: u64::from(l.compressed_size),
+                    sha256: sha,
+                    cached: true,
+                    digest: Some(l.digest),
+                }));
+                continue;
+            }
+            if read.is_ok() {
+                tracing::warn!(entry = %file.name, "previous zip's bytes do not match the index: taking the entry from the cache");
+            }
+            let r = self.entry(file).map(|c| self.with_digest(c));
+            let failed = r.is_err();
+            out.push(r);
+            if failed {
+                return;
+            }
+        }
+    }
+
+    /// `c` with the digest the index records, when one is wanted and its bytes are here.
+    fn with_digest(&self, mut c: Compressed) -> Compressed {
+        if self.locate
+            && c.digest.is_none()
+            && let Data::Memory(bytes) = &c.data
+        {
+            c.digest = Some(Located::digest_of(&c.sha256, bytes));
+        }
+        c
+    }
+
     /// The entry for `file`.
     pub(crate) fn entry(&mut self, file: &SourceFile) -> Result<Compressed, PackageError> {
         if let (Some(cache), Some(sha)) = (self.cache, file.known)
@@ -99,8 +241,7 @@ impl Worker<'_> {
         };
         let mut src = File::open(file.disk_path()).map_err(unreadable)?;
         if file.size < SPILL_THRESHOLD {
-            let mut data = Vec::with_capacity(usize::try_from(file.size).unwrap_or(0));
-            src.read_to_end(&mut data).map_err(unreadable)?;
+            let data = read_all(&mut src, file.size).map_err(unreadable)?;
             return self.small(data);
         }
         if let Some(cache) = self.cache {
@@ -173,6 +314,7 @@ impl Worker<'_> {
             size,
             sha256: sha,
             cached: false,
+            digest: None,
         })
     }
 
@@ -207,7 +349,49 @@ impl Worker<'_> {
             compressed_size,
             sha256: sha.finalize().into(),
             cached: false,
+            digest: None,
         })
+    }
+}
+
+/// The whole file, `size` bytes as walked: two reads for an unchanged file (the second sees
+/// the end), where `read_to_end` also asks the size and the position (two more syscalls per
+/// file). A file that grew since the walk is read to its end all the same.
+fn read_all(src: &mut File, size: u64) -> io::Result<Vec<u8>> {
+    let mut data = vec![0u8; usize::try_from(size).unwrap_or(0).saturating_add(1)];
+    let mut filled = 0;
+    loop {
+        if filled == data.len() {
+            data.resize(data.len() * 2, 0);
+        }
+        match src.read(&mut data[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    data.truncate(filled);
+    Ok(data)
+}
+
+/// Fills `buf` from `file` at `offset`, without moving a shared position.
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        let mut done = 0;
+        while done < buf.len() {
+            let n = std::os::windows::fs::FileExt::seek_read(file, &mut buf[done..], offset + done as u64)?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            done += n;
+        }
+        Ok(())
     }
 }
 

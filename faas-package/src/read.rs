@@ -6,7 +6,6 @@ use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::builder::hash_file;
 use crate::cache::HashWriter;
 use crate::{ManifestEntry, Package, PackageError, hex};
 
@@ -169,4 +168,21 @@ impl Package {
         }
         Ok(())
     }
+}
+
+/// The sha256 and size of the file at `path`.
+fn hash_file(path: &Path) -> Result<([u8; 32], u64), PackageError> {
+    let mut f = File::open(path).map_err(|e| PackageError::io(path, e))?;
+    let mut sha = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(|e| PackageError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        sha.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((sha.finalize().into(), size))
 }

@@ -20,14 +20,20 @@ pub struct BuildStats {
     pub files: usize,
     /// Their uncompressed bytes.
     pub bytes: u64,
-    /// Entries taken from the entry cache (not compressed again).
+    /// Entries not compressed again: taken from the entry cache or copied from the previous
+    /// zip (see `reused`).
     pub cache_hits: u64,
     /// Entries compressed (and stored in the cache when it is writable).
     pub cache_misses: u64,
     /// Cache entries whose bytes did not match their key: removed and compressed again.
     pub cache_corrupt: u64,
-    /// Files not even read: the stat index vouched for them and the cache held their entry.
+    /// Files not even read: the stat index vouched for them and the cache (or the previous
+    /// zip) held their entry.
     pub files_unread: u64,
+    /// Entries copied from the zip the previous build of this tree wrote (their bytes checked
+    /// against the index's digest), without opening a cache entry.
+    #[serde(default)]
+    pub reused: u64,
     /// Bytes this build wrote into the cache.
     pub cache_written_bytes: u64,
 }
@@ -41,6 +47,7 @@ impl BuildStats {
             cache_misses: c.misses.load(Ordering::Relaxed),
             cache_corrupt: c.corrupt.load(Ordering::Relaxed),
             files_unread: c.unread.load(Ordering::Relaxed),
+            reused: c.reused.load(Ordering::Relaxed),
             cache_written_bytes: c.written_bytes.load(Ordering::Relaxed),
         }
     }

@@ -142,13 +142,8 @@ fn visit(
 ) -> Result<Option<SourceFile>, PackageError> {
     let entry = entry.map_err(|e| walk_error(root, e))?;
     let path = entry.path();
-    if entry.file_type().is_some_and(|t| t.is_dir()) {
-        for name in [".faasignore", ".funcignore", ".gcloudignore"] {
-            let file = path.join(name);
-            if file.is_file() {
-                warn_invalid_rules(&file);
-            }
-        }
+    if let Some(err) = entry.error() {
+        warn_invalid_rules(err, None, None);
     }
     let rel = path.strip_prefix(root).unwrap_or(path);
     if rel.as_os_str().is_empty() {
@@ -212,21 +207,20 @@ fn is_executable(meta: &fs::Metadata) -> bool {
 }
 
 /// A pattern the glob syntax rejects is dropped by the walk: say which file and line, or
-/// files meant to be excluded are packaged without a word.
-fn warn_invalid_rules(ignore_file: &Path) {
-    let dir = ignore_file.parent().unwrap_or(Path::new("."));
-    let Ok(text) = fs::read_to_string(ignore_file) else {
-        return;
-    };
-    for (n, line) in text.lines().enumerate() {
-        let mut one = ignore::gitignore::GitignoreBuilder::new(dir);
-        if let Err(e) = one.add_line(None, line) {
-            tracing::warn!(
-                file = %ignore_file.display(),
-                line = n + 1,
-                "ignore rule {line:?} is invalid and was skipped: {e}"
-            );
-        }
+/// files meant to be excluded are packaged without a word. The walk attaches these errors to
+/// the directory whose ignore file held them (it reads ignore files only where its listing
+/// shows one, so no file is probed for).
+fn warn_invalid_rules(err: &ignore::Error, file: Option<&Path>, line: Option<u64>) {
+    match err {
+        ignore::Error::Partial(errs) => errs.iter().for_each(|e| warn_invalid_rules(e, file, line)),
+        ignore::Error::WithPath { path, err } => warn_invalid_rules(err, Some(path), line),
+        ignore::Error::WithLineNumber { line, err } => warn_invalid_rules(err, file, Some(*line)),
+        ignore::Error::WithDepth { err, .. } => warn_invalid_rules(err, file, line),
+        other => tracing::warn!(
+            file = %file.map_or_else(|| "an ignore file".into(), |f| f.display().to_string()),
+            line = line.unwrap_or(0),
+            "ignore rule is invalid and was skipped: {other}"
+        ),
     }
 }
 

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::write;
+use common::{noise, write};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,15 +28,7 @@ fn tree(root: &Path) -> usize {
     }
     let big: Vec<u8> = (0..5_000_000u32).map(|i| (i % 251) as u8 ^ (i / 4096) as u8).collect();
     write(root, "data/big.bin", &big, 0o644);
-    let mut x = 0x1234_5678u32;
-    let noise: Vec<u8> = (0..50_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect();
+    let noise = noise(50_000, 0x1234_5678);
     write(root, "data/noise.bin", &noise, 0o644);
     write(root, "empty.txt", b"", 0o644);
     write(root, "bin/tool", b"#!/bin/sh\necho tool\n", 0o755);

@@ -254,6 +254,21 @@ async fn snap_start_combinations_lambda_refuses_are_errors_before_any_call() {
             "{err:?}"
         );
     }
+    // A delivery that stays on $LATEST (no publish) would get no snapshot.
+    let mut unpublished = spec("snappy");
+    unpublished.aws.snap_start = true;
+    let err = aws
+        .deploy_package(
+            &unpublished,
+            &python_package(dir.path(), "snap"),
+            &DeployOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidInput { field, reason, .. } if field == "aws.snap_start" && reason.contains("$LATEST")),
+        "{err:?}"
+    );
     assert!(proxy.seen().is_empty(), "{:?}", proxy.seen());
 }
 

@@ -558,6 +558,7 @@ impl AzureBuilder {
             hosting: self.hosting,
             method,
             kudu_url: self.kudu_url,
+            plan_warnings: Default::default(),
         };
         AzureProvider::new(sites, store, self.app, http, app_insights)
     }

@@ -16,7 +16,9 @@
 //!   Premium the content share Microsoft documents for that plan
 //!   (`WEBSITE_CONTENTAZUREFILECONNECTIONSTRING`, `WEBSITE_CONTENTSHARE`: a valid share name of
 //!   its own per app and per slot), added once and then kept as found; settings that are not
-//!   ours are kept. Nothing changed ⇒ no write.
+//!   ours are kept. Nothing changed ⇒ no write. A plan that targets a Linux Consumption plan
+//!   (`AppServicePlans_Get`: sku tier `Dynamic` on Linux, retired on 2028-09-30) carries a
+//!   warning naming Flex Consumption (one read per plan per provider).
 //! * **Code**: run-from-package (default on Premium and Dedicated: the package blob's
 //!   read-only SAS URL in `WEBSITE_RUN_FROM_PACKAGE`, then a trigger sync), Kudu zipdeploy
 //!   (`/api/zipdeploy?isAsync=true`, polling the deployment; status 3 fails with its log) or
@@ -87,6 +89,7 @@ mod insights;
 mod kudu;
 mod metrics;
 mod observed;
+mod plans;
 #[cfg(test)]
 mod properties;
 mod provider;

@@ -231,9 +231,20 @@ impl ProviderBackend for AzureProvider {
             .observe(at, spec, &artifact.sha256, self.connection())
             .await?
         else {
-            return Ok(Plan::to_create(spec, &artifact.sha256));
+            let mut plan = Plan::to_create(spec, &artifact.sha256);
+            if self.sites.hosting != Hosting::Flex
+                && let Some(id) = spec.azure.plan_id.as_deref().or(self.sites.plan.as_deref())
+                && let Some(w) = self.sites.plan_warning(id).await
+            {
+                plan.warnings.push(w);
+            }
+            return Ok(plan);
         };
         check_owner(at.app, &now.settings, &spec.name)?;
+        let linux_consumption = match now.site.properties.as_ref().and_then(|p| p.server_farm_id.as_deref()) {
+            Some(id) if self.sites.hosting != Hosting::Flex => self.sites.plan_warning(id).await,
+            _ => None,
+        };
         let d = &now.differences;
         let revision = deployment(
             &spec.name,
@@ -255,6 +266,7 @@ impl ProviderBackend for AzureProvider {
         for a in actions {
             plan.push(a);
         }
+        plan.warnings.extend(linux_consumption);
         Ok(plan)
     }
 

@@ -16,7 +16,7 @@ use crate::resources::{
 use crate::runtime::{flex_runtime, linux_fx};
 use crate::settings::{DEPLOYMENT_STORAGE, Settings};
 
-const API: &str = "api-version=2023-12-01";
+pub(crate) const API: &str = "api-version=2023-12-01";
 
 /// An app or one of its slots.
 #[derive(Debug, Clone, Copy)]
@@ -57,6 +57,8 @@ pub(crate) struct Sites {
     pub method: DeployMethod,
     /// The Kudu root with `{app}`; default: the site's SCM host.
     pub kudu_url: Option<String>,
+    /// What each App Service plan read gave (`plans::plan_warning`): one read per plan.
+    pub plan_warnings: crate::plans::PlanWarnings,
 }
 
 impl Sites {

@@ -350,6 +350,15 @@ fn check_options<P: Provider + ?Sized>(p: &P, spec: &FunctionSpec, opts: &Deploy
                 .with_provider(info.name),
         );
     }
+    // SnapStart applies to published versions only (`ApplyOn=PublishedVersions`): a delivery
+    // that leaves the function on `$LATEST` would get none of it.
+    if spec.aws.snap_start && !opts.publish {
+        return Err(Error::invalid(
+            "aws.snap_start",
+            &spec.name,
+            "SnapStart serves published versions, never $LATEST: set publish (and a label to route to it)",
+        ));
+    }
     Ok(())
 }
 

@@ -177,6 +177,13 @@ impl IdTokenSource for MetadataIdTokens {
 /// ID tokens from IAM Credentials `generateIdToken` for a service account, called with the
 /// access token of the configured credentials (which need
 /// `roles/iam.serviceAccountOpenIdTokenCreator` on that service account).
+///
+/// Written on reqwest rather than with google-cloud-auth's `idtoken::impersonated` builder:
+/// that builder takes its source credentials either as an `impersonated_service_account` JSON
+/// (which key-file, federated and metadata-server callers do not have) or as its own
+/// `Credentials` with the IAM Credentials URL fixed to the universe domain
+/// (`with_impersonation_endpoint` is test-only in 1.19), so it could neither use every
+/// credential faas accepts nor be pointed at an endpoint override or the test fake.
 #[derive(Clone)]
 pub struct IamCredentialsIdTokens {
     base_url: String,

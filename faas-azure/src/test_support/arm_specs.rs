@@ -24,6 +24,7 @@ use super::wire::decode;
 
 const DEFINITIONS: &[&str] = &[
     include_str!("arm_specs/web.2023-12-01.json"),
+    include_str!("arm_specs/plans.2023-12-01.json"),
     include_str!("arm_specs/storage.2023-05-01.json"),
 ];
 

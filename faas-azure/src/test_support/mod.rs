@@ -83,6 +83,8 @@ pub const TENANT: &str = "11111111-1111-1111-1111-111111111111";
 pub const CLIENT_ID: &str = "22222222-2222-2222-2222-222222222222";
 pub const CLIENT_SECRET: &str = "fake-client-secret-value";
 pub const PLAN: &str = "/subscriptions/00000000-0000-0000-0000-00000000fa45/resourceGroups/faas-test/providers/Microsoft.Web/serverfarms/ep1";
+/// A Linux Consumption plan (sku `Y1`, tier `Dynamic`), which Azure retires in 2028.
+pub const CONSUMPTION_PLAN: &str = "/subscriptions/00000000-0000-0000-0000-00000000fa45/resourceGroups/faas-test/providers/Microsoft.Web/serverfarms/y1";
 /// Azurite's well-known development account and key.
 pub const ACCOUNT: &str = "devstoreaccount1";
 /// The fake Application Insights component's application id.

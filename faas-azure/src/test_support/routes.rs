@@ -165,6 +165,9 @@ async fn handle(
             _ => error(404, "ResourceNotFound", "The storage account was not found."),
         };
     }
+    if let Some(plan) = rest.strip_prefix("Microsoft.Web/serverfarms/") {
+        return server_farm(&method, plan);
+    }
     let Some(rest) = rest.strip_prefix("Microsoft.Web/sites/") else {
         return error(404, "ResourceNotFound", "no such resource type");
     };
@@ -181,4 +184,26 @@ async fn readable(url: &str) -> Option<String> {
         return None;
     }
     Some(sha(&resp.bytes().await.ok()?))
+}
+
+/// `AppServicePlans_Get` of the fake's plans: `ep1` (Elastic Premium, Linux, the one apps are
+/// created on) and `y1` (Linux Consumption: sku `Y1`, tier `Dynamic`).
+fn server_farm(method: &Method, plan: &str) -> Response {
+    let (sku, tier, kind) = match plan {
+        "ep1" => ("EP1", "ElasticPremium", "elastic"),
+        "y1" => ("Y1", "Dynamic", "functionapp"),
+        _ => return error(404, "ResourceNotFound", "The App Service plan was not found."),
+    };
+    if method != Method::GET {
+        return error(405, "MethodNotAllowed", "method not allowed");
+    }
+    let id = format!(
+        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Web/serverfarms/{plan}",
+        super::SUBSCRIPTION,
+        super::RESOURCE_GROUP
+    );
+    ok(
+        json!({"id": id, "name": plan, "type": "Microsoft.Web/serverfarms", "location": "westeurope",
+        "kind": kind, "sku": {"name": sku, "tier": tier}, "properties": {"reserved": true}}),
+    )
 }

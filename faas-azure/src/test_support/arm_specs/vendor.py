@@ -35,6 +35,13 @@ SOURCES = {
             "get_configuration_slot", "update_configuration_slot", "list_host_keys_slot", "swap_slot",
         ],
     ),
+    "plans.2023-12-01.json": (
+        "azure-mgmt-web",
+        "azure.mgmt.web.v2023_12_01",
+        "_app_service_plans_operations",
+        "AppServicePlans",
+        ["get"],
+    ),
     "storage.2023-05-01.json": (
         "azure-mgmt-storage",
         "azure.mgmt.storage.v2023_05_01",

@@ -471,12 +471,23 @@ impl GcpBuilder {
             }
             Credentials::GithubOidc {
                 workload_identity_provider,
-                service_account,
+                service_account: Some(sa),
+                oidc,
+            } => Arc::new(ExternalAccountTokens::github_impersonating(
+                oidc,
+                workload_identity_provider,
+                sa,
+                &self.sts_url,
+                &self.iam_credentials_url,
+            )?),
+            Credentials::GithubOidc {
+                workload_identity_provider,
+                service_account: None,
                 oidc,
             } => Arc::new(GithubOidcTokens::new(
                 oidc.clone(),
                 workload_identity_provider,
-                service_account.as_deref(),
+                None,
                 &self.sts_url,
             )?),
             Credentials::Provider(p) => p.clone(),

@@ -31,6 +31,7 @@ const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
 
 /// Federated access tokens from an `external_account` credential file.
 pub(crate) struct ExternalAccountTokens {
+    /// The file it came from, or what it was made for (errors and Debug name it).
     file: PathBuf,
     credentials: AccessTokenCredentials,
 }
@@ -68,6 +69,13 @@ impl ExternalAccountTokens {
                 ),
             ));
         }
+        ExternalAccountTokens::from_config(key, file, config)
+    }
+
+    /// The credentials of an `external_account` configuration (`credential_source` headers
+    /// are masked in any error); `origin` names it.
+    fn from_config(key: &str, origin: &Path, config: serde_json::Value) -> Result<ExternalAccountTokens> {
+        let shown = origin.display().to_string();
         let secrets: Vec<String> = config["credential_source"]["headers"]
             .as_object()
             .map(|h| h.values().filter_map(|v| v.as_str().map(str::to_string)).collect())
@@ -83,9 +91,56 @@ impl ExternalAccountTokens {
                 Error::config(key, &shown, format!("google-cloud-auth refused it: {message}"))
             })?;
         Ok(ExternalAccountTokens {
-            file: file.to_path_buf(),
+            file: origin.to_path_buf(),
             credentials,
         })
+    }
+
+    /// `auth = github_oidc` impersonating `service_account`: the configuration
+    /// google-github-actions/auth writes (the job's token service as a URL
+    /// `credential_source`, its request token as a header), with the token and impersonation
+    /// URLs this provider was given — google-cloud-auth's programmatic builder fixes the
+    /// impersonation URL to `iamcredentials.googleapis.com`, so an override (or the test fake)
+    /// is reached only through a configuration.
+    pub(crate) fn github_impersonating(
+        oidc: &GithubOidc,
+        workload_identity_provider: &str,
+        service_account: &str,
+        sts_url: &str,
+        iam_credentials_url: &str,
+    ) -> Result<ExternalAccountTokens> {
+        check_provider(workload_identity_provider)?;
+        let (url, authorization) = oidc
+            .token_request(&github_audience(workload_identity_provider))
+            .map_err(|e| Error::config("workload_identity_provider", workload_identity_provider, e.to_string()))?;
+        let config = serde_json::json!({
+            "type": "external_account",
+            "audience": workload_identity_provider,
+            "subject_token_type": JWT,
+            "token_url": sts_url,
+            "service_account_impersonation_url": format!(
+                "{iam_credentials_url}projects/-/serviceAccounts/{service_account}:generateAccessToken"
+            ),
+            "credential_source": {
+                "url": url,
+                "headers": {"Authorization": authorization},
+                "format": {"type": "json", "subject_token_field_name": "value"},
+            },
+        });
+        ExternalAccountTokens::from_config("service_account", Path::new("(auth = github_oidc)"), config)
+    }
+}
+
+/// A workload identity pool provider's resource name, or an error naming it.
+fn check_provider(workload_identity_provider: &str) -> Result<()> {
+    if workload_identity_provider.contains("/workloadIdentityPools/") {
+        Ok(())
+    } else {
+        Err(Error::config(
+            "workload_identity_provider",
+            workload_identity_provider,
+            "expected //iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/{pool}/providers/{provider}",
+        ))
     }
 }
 
@@ -167,20 +222,16 @@ impl fmt::Debug for GithubOidcTokens {
 impl GithubOidcTokens {
     /// Exchanges the job's token at `sts_url` for `workload_identity_provider`, then
     /// impersonates `service_account` when given (google-cloud-auth then calls IAM
-    /// Credentials at `iamcredentials.googleapis.com`, an address it fixes).
+    /// Credentials at `iamcredentials.googleapis.com`, an address it fixes — so the builder
+    /// impersonates through [`ExternalAccountTokens::github_impersonating`] instead, which
+    /// honours the IAM Credentials URL it was given).
     pub(crate) fn new(
         oidc: GithubOidc,
         workload_identity_provider: &str,
         service_account: Option<&str>,
         sts_url: &str,
     ) -> Result<GithubOidcTokens> {
-        if !workload_identity_provider.contains("/workloadIdentityPools/") {
-            return Err(Error::config(
-                "workload_identity_provider",
-                workload_identity_provider,
-                "expected //iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/{pool}/providers/{provider}",
-            ));
-        }
+        check_provider(workload_identity_provider)?;
         let subject = GithubSubject {
             oidc,
             audience: github_audience(workload_identity_provider),

@@ -36,6 +36,20 @@ fn impersonating_config(fake: &FakeGcp, subject: &std::path::Path) -> std::path:
     file
 }
 
+/// One STS exchange, one `generateAccessToken` for the fake's service account with the
+/// federated token, and no service-account key used.
+fn exchanged_then_impersonated_once(fake: &FakeGcp) {
+    assert_eq!(count(fake, &format!("POST {STS_TOKEN_PATH}")), 1);
+    let impersonation = format!("POST /iam/v1/projects/-/serviceAccounts/{CLIENT_EMAIL}:generateAccessToken");
+    assert_eq!(
+        count(fake, &impersonation),
+        1,
+        "impersonated with the federated token: {:?}",
+        fake.requests()
+    );
+    assert_eq!(count(fake, "POST /token"), 0, "no service-account key was used");
+}
+
 #[tokio::test]
 async fn a_file_sourced_token_is_exchanged_then_impersonates_the_service_account() {
     let fake = FakeGcp::start().await;
@@ -45,17 +59,7 @@ async fn a_file_sourced_token_is_exchanged_then_impersonates_the_service_account
     let file = impersonating_config(&fake, &subject);
     let gcp = provider(&fake, &file).await.unwrap();
     functions_call_is_authorized(&fake, &gcp).await;
-    assert_eq!(count(&fake, &format!("POST {STS_TOKEN_PATH}")), 1);
-    assert_eq!(
-        count(
-            &fake,
-            &format!("POST /iam/v1/projects/-/serviceAccounts/{CLIENT_EMAIL}:generateAccessToken")
-        ),
-        1,
-        "impersonated with the federated token: {:?}",
-        fake.requests()
-    );
-    assert_eq!(count(&fake, "POST /token"), 0, "no service-account key was used");
+    exchanged_then_impersonated_once(&fake);
 
     // GOOGLE_APPLICATION_CREDENTIALS (the key_file key) may name the same file.
     let fake = FakeGcp::start().await;
@@ -100,24 +104,33 @@ async fn an_untrusted_subject_token_or_a_wrong_file_is_refused_without_repeating
 
 const REQUEST_TOKEN: &str = "canary-actions-request-token";
 
-#[tokio::test]
-async fn the_github_oidc_helper_token_is_exchanged_for_direct_access() {
-    let fake = FakeGcp::start().await;
-    let service = GithubTokenService::start(REQUEST_TOKEN, |_| EXTERNAL_TOKEN.to_string()).await;
+/// `auth = github_oidc` through `fake`'s STS with the job's token from `service`,
+/// impersonating `service_account` when given; its credentials show no secret.
+async fn github_provider(
+    fake: &FakeGcp,
+    service: &GithubTokenService,
+    service_account: Option<&str>,
+) -> faas_gcp::GcpProvider {
     let credentials = Credentials::GithubOidc {
         workload_identity_provider: WORKLOAD_IDENTITY_PROVIDER.into(),
-        service_account: None,
+        service_account: service_account.map(str::to_string),
         oidc: GithubOidc::new(&service.url, REQUEST_TOKEN).unwrap(),
     };
     assert!(!format!("{credentials:?}").contains("canary"));
-    let gcp = fake
-        .builder()
+    fake.builder()
         .credentials(credentials)
         .with_config("sts_url", &format!("{}{STS_TOKEN_PATH}", fake.url))
         .unwrap()
         .build()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_github_oidc_helper_token_is_exchanged_for_direct_access() {
+    let fake = FakeGcp::start().await;
+    let service = GithubTokenService::start(REQUEST_TOKEN, |_| EXTERNAL_TOKEN.to_string()).await;
+    let gcp = github_provider(&fake, &service, None).await;
     functions_call_is_authorized(&fake, &gcp).await;
     assert_eq!(
         service.seen().audiences,
@@ -125,6 +138,23 @@ async fn the_github_oidc_helper_token_is_exchanged_for_direct_access() {
     );
     assert_eq!(count(&fake, &format!("POST {STS_TOKEN_PATH}")), 1);
     assert_eq!(count(&fake, "POST /token"), 0, "no service-account key was used");
+}
+
+/// The job's token, exchanged at STS, then impersonating a service account at the IAM
+/// Credentials endpoint this provider was given (the fake's): the configuration
+/// google-github-actions/auth writes, built in memory.
+#[tokio::test]
+async fn the_github_oidc_helper_token_is_exchanged_then_impersonates_the_service_account() {
+    let fake = FakeGcp::start().await;
+    let service = GithubTokenService::start(REQUEST_TOKEN, |_| EXTERNAL_TOKEN.to_string()).await;
+    let gcp = github_provider(&fake, &service, Some(CLIENT_EMAIL)).await;
+    assert!(!format!("{gcp:?}").contains(REQUEST_TOKEN));
+    functions_call_is_authorized(&fake, &gcp).await;
+    assert_eq!(
+        service.seen().audiences,
+        ["https://iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/ci/providers/github"]
+    );
+    exchanged_then_impersonated_once(&fake);
 }
 
 #[tokio::test]

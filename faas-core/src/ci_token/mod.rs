@@ -211,6 +211,19 @@ impl GithubOidc {
         host_of(&self.request_url)
     }
 
+    /// The request an ID token for `audience` comes from — the URL (with `audience`) and the
+    /// `Authorization` header's value — for credential libraries that fetch the token
+    /// themselves (an `external_account` configuration's `credential_source.url` and
+    /// `headers`, as google-github-actions/auth writes it). The header holds the request
+    /// token: a secret, never to be logged. A bad audience is
+    /// [`CiTokenError::InvalidAudience`].
+    pub fn token_request(&self, audience: &str) -> Result<(String, String), CiTokenError> {
+        check_audience(audience)?;
+        let mut url = self.request_url.clone();
+        url.query_pairs_mut().append_pair("audience", audience);
+        Ok((url.to_string(), format!("Bearer {}", self.request_token)))
+    }
+
     /// An ID token whose `aud` claim is `audience` (`sts.amazonaws.com` for AWS, the workload
     /// identity provider's resource name for GCP, `api://AzureADTokenExchange` for Azure). A
     /// bad audience is [`CiTokenError::InvalidAudience`] before any request.

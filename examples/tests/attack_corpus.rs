@@ -304,7 +304,7 @@ async fn attack_corpus_on_aws_through_moto() {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let aws = common::moto_provider(&moto.url).await;
+    let aws = common::aws_at(&moto.url).await;
     let mut results = Vec::new();
     for case in corpus().into_iter().filter(|c| c.provider == "aws") {
         let env = env.clone();

@@ -173,7 +173,7 @@ async fn the_multi_cloud_pipeline_delivers_one_package_to_all_three() {
         ]
     );
     // One package: the same bytes went to all three clouds.
-    let aws = common::moto_provider(&moto.url).await;
+    let aws = common::aws_at(&moto.url).await;
     let gcp = gcp_fake.builder().build().await.unwrap();
     let azure = azure_fake
         .builder(&azurite.blob_endpoint)

@@ -263,17 +263,7 @@ async fn aws_sdk_lambda_invokes_through_serve() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faas_aws_invokes_through_serve() {
     let env = env(ServeConfig::default()).await;
-    let aws = faas_aws::AwsBuilder::default()
-        .region("us-east-1")
-        .endpoint_url(env.server.url())
-        .static_keys(faas_aws::StaticKeys {
-            access_key_id: "testing".into(),
-            secret_access_key: "testing".into(),
-            session_token: None,
-        })
-        .build()
-        .await
-        .unwrap();
+    let aws = common::aws_at(&env.server.url()).await;
     let inv = aws
         .invoke(
             "hello",

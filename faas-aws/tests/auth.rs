@@ -15,9 +15,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use faas_aws::test_support::{BUCKET, Moto, ROLE};
 use faas_aws::{AwsBuilder, WebIdentity};
+use faas_core::Provider;
 use faas_core::ci_token::GithubOidc;
 use faas_core::ci_token::fake::{GithubTokenService, run_in_child};
-use faas_core::{PackageBuilder, Provider};
 
 /// One request through the recording proxy.
 #[derive(Debug, Clone)]
@@ -134,19 +134,7 @@ fn url_decode_form(body: &str) -> Vec<(String, String)> {
 /// Uploads a package (S3) and reads a function that does not exist (Lambda).
 async fn s3_and_lambda_calls(aws: &faas_aws::AwsProvider) {
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    std::fs::create_dir(&src).unwrap();
-    std::fs::write(
-        src.join("lambda_function.py"),
-        "def lambda_handler(e, c):\n    return 1\n",
-    )
-    .unwrap();
-    let pkg = PackageBuilder::new(&src)
-        .runtime("python3.12".parse().unwrap())
-        .handler("lambda_function.lambda_handler")
-        .output(dir.path().join("out.zip"))
-        .build()
-        .unwrap();
+    let pkg = faas_aws::test_support::python_package(dir.path(), "federated");
     aws.upload("federated-fn", &pkg).await.unwrap();
     let e = aws.get("federated-fn").await.unwrap_err();
     assert_eq!(e.kind(), "not_found", "{e}");

@@ -4,29 +4,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::fs;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use faas_aws::test_support::{Moto, Proxy, ROLE};
+use faas_aws::test_support::{Moto, Proxy, ROLE, python_package};
 use faas_core::{DeployJob, DeployOptions, FunctionSpec, Provider};
-use faas_package::PackageBuilder;
 
 fn job(dir: &Path, name: &str, marker: &str) -> DeployJob {
-    let src = dir.join(format!("src-{name}-{marker}"));
-    fs::create_dir_all(&src).unwrap();
-    fs::write(
-        src.join("lambda_function.py"),
-        format!("def lambda_handler(event, context):\n    return {{'marker': '{marker}'}}\n"),
-    )
-    .unwrap();
-    let package = PackageBuilder::new(&src)
-        .runtime("python3.12".parse().unwrap())
-        .handler("lambda_function.lambda_handler")
-        .output(dir.join(format!("{name}-{marker}.zip")))
-        .no_cache()
-        .build()
-        .unwrap();
+    let package = python_package(dir, &format!("{name}-{marker}"));
     DeployJob {
         spec: FunctionSpec::new(name, "python3.12".parse().unwrap(), "lambda_function.lambda_handler").role(ROLE),
         package,

@@ -44,9 +44,10 @@ pub fn pipeline_report(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("reports/report.json")).unwrap()).unwrap()
 }
 
-/// The AWS provider talking to moto at `url` with its test keys.
+/// The AWS provider talking to the Lambda/S3 endpoint at `url` (moto, or the local serve
+/// front) with the test keys.
 #[cfg(feature = "aws")]
-pub async fn moto_provider(url: &str) -> faas_aws::AwsProvider {
+pub async fn aws_at(url: &str) -> faas_aws::AwsProvider {
     faas_aws::AwsBuilder::default()
         .region("us-east-1")
         .endpoint_url(url)

@@ -110,12 +110,21 @@ async fn a_cpu_bound_function_gets_faster_up_to_one_vcpu_and_nothing_is_left() {
         ms(256),
         ms(1769)
     );
+    // Half a vCPU: 2× in theory; CFS throttles in whole periods, and a CI run on a loaded
+    // two-core machine measured 3.01×, so the bound is loose, and the order of the three
+    // throttled sizes is checked on its own.
     let half = ms(885) / ms(1769);
     assert!(
-        (1.3..=3.0).contains(&half),
+        (1.3..=4.5).contains(&half),
         "885 MB is half a vCPU: {} vs {} ms",
         ms(885),
         ms(1769)
+    );
+    assert!(
+        ms(256) > 1.5 * ms(885),
+        "256 MB is slower than 885 MB: {} vs {} ms",
+        ms(256),
+        ms(885)
     );
     assert!(
         ms(3008) > 0.8 * ms(1769),

@@ -15,6 +15,7 @@
 //! ```
 
 mod checks;
+pub mod faults;
 mod records;
 mod support;
 

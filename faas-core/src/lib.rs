@@ -41,6 +41,7 @@ pub mod ci_token;
 pub mod cost;
 mod error;
 mod ext;
+pub mod fleet;
 mod front;
 mod image;
 pub mod lifecycle;

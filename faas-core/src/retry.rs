@@ -109,16 +109,39 @@ impl RetryConfig {
         let start = Instant::now();
         let mut rng = fastrand::Rng::new();
         let mut attempt = 0u32;
+        // In a fleet delivery, the target's limiter paces every attempt and a throttle's
+        // retries (see `fleet::rate`): throttles then count against the deadline only.
+        let limiter = crate::fleet::RateLimiter::current();
         loop {
+            if let Some(l) = &limiter {
+                l.acquire(operation).await;
+            }
             attempt += 1;
             let err = match call().await {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    if let Some(l) = &limiter {
+                        l.succeeded(operation);
+                    }
+                    return Ok(v);
+                }
                 Err(e) => e,
+            };
+            let paced = match (&limiter, &err) {
+                (Some(l), Error::Throttled { retry_after, .. }) => {
+                    l.throttled(operation, *retry_after);
+                    attempt -= 1;
+                    true
+                }
+                _ => false,
             };
             if !retryable(&err) || attempt >= self.max_attempts {
                 return Err(err);
             }
-            let wait = self.delay(attempt - 1, &err, &mut rng);
+            let wait = if paced {
+                Duration::ZERO
+            } else {
+                self.delay(attempt - 1, &err, &mut rng)
+            };
             if start.elapsed() + wait > self.deadline {
                 tracing::warn!(operation, attempt, "retry deadline reached");
                 return Err(err);

@@ -294,10 +294,14 @@ pub(crate) struct Locator<'a> {
 impl Locator<'_> {
     /// `file:line:column` of `block.a.b` (the last segment found on the way down).
     pub(crate) fn at(&self, block: &str, path: &[&str]) -> String {
-        let mut offset = match self.source.find(&format!("{block}:")) {
-            Some(o) => o,
-            None => return self.file.to_string(),
-        };
+        match self.source.find(&format!("{block}:")) {
+            Some(o) => self.at_from(o, path),
+            None => self.file.to_string(),
+        }
+    }
+
+    /// `file:line:column` of `a.b` in the map that starts at byte `offset`.
+    pub(crate) fn at_from(&self, mut offset: usize, path: &[&str]) -> String {
         for segment in path {
             let rest = &self.source[offset..];
             if let Some(i) = find_key(rest, segment) {
@@ -312,7 +316,7 @@ impl Locator<'_> {
 }
 
 /// The first `key:` in `text` that is a whole key (not the end of a longer one).
-fn find_key(text: &str, key: &str) -> Option<usize> {
+pub(crate) fn find_key(text: &str, key: &str) -> Option<usize> {
     let needle = format!("{key}:");
     let mut from = 0;
     while let Some(i) = text[from..].find(&needle) {
@@ -346,18 +350,44 @@ pub(crate) fn provider_configs(
     let mut out = BTreeMap::new();
     for table in TABLES {
         if let Some(block) = integrations.get(table.block) {
-            out.insert(table.provider.to_string(), translate(table, &block.settings, locator)?);
+            let locate = |path: &[&str]| locator.at(table.block, path);
+            out.insert(table.provider.to_string(), translate(table, &block.settings, &locate)?);
         }
     }
     Ok(out)
 }
 
-fn translate(table: &BlockTable, settings: &BTreeMap<String, Value>, locator: &Locator<'_>) -> Result<ProviderConfig> {
+/// Where a key at a path of the block is written (`file:line:column`).
+pub(crate) type Locate<'a> = &'a dyn Fn(&[&str]) -> String;
+
+/// A provider's settings (a block's, or a fleet target's) as its builder's keys; `None` when
+/// `provider` has no block.
+pub(crate) fn translate_for(
+    provider: &str,
+    settings: &BTreeMap<String, Value>,
+    locate: Locate<'_>,
+) -> Option<Result<ProviderConfig>> {
+    TABLES
+        .iter()
+        .find(|t| t.provider == provider)
+        .map(|t| translate(t, settings, locate))
+}
+
+/// The `auth.type`s `provider`'s block takes.
+pub(crate) fn auth_kinds(provider: &str) -> Vec<&'static str> {
+    TABLES
+        .iter()
+        .filter(|t| t.provider == provider)
+        .flat_map(|t| t.auth.iter().map(|a| a.name))
+        .collect()
+}
+
+fn translate(table: &BlockTable, settings: &BTreeMap<String, Value>, locate: Locate<'_>) -> Result<ProviderConfig> {
     let block = table.block;
     let mut keys = Vec::new();
     let wrong_type = |path: &[&str], what: &str| {
         Error::invalid(
-            locator.at(block, path),
+            locate(path),
             format!("{block}.{}", path.join(".")),
             format!("must be {what}: quote the value in the pipeline file"),
         )
@@ -376,7 +406,7 @@ fn translate(table: &BlockTable, settings: &BTreeMap<String, Value>, locator: &L
                     key: key.to_string(),
                     value,
                     path: format!("{block}.{}", path.join(".")),
-                    at: locator.at(block, path),
+                    at: locate(path),
                     secret,
                 });
                 Ok(())
@@ -400,7 +430,7 @@ fn translate(table: &BlockTable, settings: &BTreeMap<String, Value>, locator: &L
             continue;
         }
         match name.as_str() {
-            "auth" => auth(table, value, locator, &mut push)?,
+            "auth" => auth(table, value, locate, &mut push)?,
             // `settings: { max_attempts: 5, functions_url: ... }`: any key of the builder, as is.
             "settings" => {
                 let Value::Object(map) = value else {
@@ -427,7 +457,7 @@ fn translate(table: &BlockTable, settings: &BTreeMap<String, Value>, locator: &L
                             None => {
                                 let known: Vec<&str> = nested.iter().map(|(p, _)| &p[prefix.len()..]).collect();
                                 return Err(Error::invalid(
-                                    locator.at(block, &[name, k]),
+                                    locate(&[name, k]),
                                     format!("{block}.{path}"),
                                     format!("unknown key; {block}.{name} takes: {}", known.join(", ")),
                                 ));
@@ -436,7 +466,7 @@ fn translate(table: &BlockTable, settings: &BTreeMap<String, Value>, locator: &L
                     }
                 } else {
                     return Err(Error::invalid(
-                        locator.at(block, &[name]),
+                        locate(&[name]),
                         format!("{block}.{name}"),
                         format!("unknown key; {block} takes: {}", accepted()),
                     ));
@@ -453,11 +483,11 @@ fn translate(table: &BlockTable, settings: &BTreeMap<String, Value>, locator: &L
 
 type Push<'a> = dyn FnMut(&[&str], &str, &Value, bool) -> Result<()> + 'a;
 
-fn auth(table: &BlockTable, value: &Value, locator: &Locator<'_>, push: &mut Push<'_>) -> Result<()> {
+fn auth(table: &BlockTable, value: &Value, locate: Locate<'_>, push: &mut Push<'_>) -> Result<()> {
     let block = table.block;
     let Value::Object(map) = value else {
         return Err(Error::invalid(
-            locator.at(block, &["auth"]),
+            locate(&["auth"]),
             format!("{block}.auth"),
             "must be a map with a `type`",
         ));
@@ -467,14 +497,14 @@ fn auth(table: &BlockTable, value: &Value, locator: &Locator<'_>, push: &mut Pus
         None => table.auth.iter().find(|k| k.name == "default"),
         Some(Value::String(t)) => Some(table.auth.iter().find(|k| k.name == t).ok_or_else(|| {
             Error::invalid(
-                locator.at(block, &["auth", "type"]),
+                locate(&["auth", "type"]),
                 format!("{block}.auth.type: {t}"),
                 format!("{block} takes no such auth type; it takes: {}", names()),
             )
         })?),
         Some(_) => {
             return Err(Error::invalid(
-                locator.at(block, &["auth", "type"]),
+                locate(&["auth", "type"]),
                 format!("{block}.auth.type"),
                 format!("must be a string, one of: {}", names()),
             ));
@@ -482,7 +512,7 @@ fn auth(table: &BlockTable, value: &Value, locator: &Locator<'_>, push: &mut Pus
     };
     let Some(kind) = kind else {
         return Err(Error::invalid(
-            locator.at(block, &["auth"]),
+            locate(&["auth"]),
             format!("{block}.auth"),
             format!("auth needs a `type`, one of: {}", names()),
         ));
@@ -493,7 +523,7 @@ fn auth(table: &BlockTable, value: &Value, locator: &Locator<'_>, push: &mut Pus
         .find(|k| map.get(**k).is_none_or(|v| v.is_null() || v.as_str() == Some("")))
     {
         return Err(Error::invalid(
-            locator.at(block, &["auth"]),
+            locate(&["auth"]),
             format!("{block}.auth.{missing}"),
             format!("is missing: auth type {} needs it", kind.name),
         ));
@@ -510,7 +540,7 @@ fn auth(table: &BlockTable, value: &Value, locator: &Locator<'_>, push: &mut Pus
             None => {
                 let known: Vec<&str> = kind.keys.iter().map(|(p, _)| *p).collect();
                 return Err(Error::invalid(
-                    locator.at(block, &["auth", k]),
+                    locate(&["auth", k]),
                     format!("{block}.auth.{k}"),
                     format!(
                         "auth type {} takes {}",

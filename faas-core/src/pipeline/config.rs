@@ -229,7 +229,7 @@ impl serde_saphyr::Localizer for NoLocation {
 /// Reads YAML text as `T` with the pipeline dialect and limits; an error is
 /// `file:line:column` (just `file` when the parser knows no place, as for a budget) and the
 /// message, after the path of the key at fault when there is one.
-fn from_yaml<T: serde::de::DeserializeOwned>(file: &str, source: &str) -> Result<T> {
+pub(crate) fn from_yaml<T: serde::de::DeserializeOwned>(file: &str, source: &str) -> Result<T> {
     let mut path = None;
     serde_saphyr::with_deserializer_from_str_with_options(source, yaml_options(), |de| {
         serde_path_to_error::deserialize(de).map_err(|e| {

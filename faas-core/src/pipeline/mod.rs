@@ -26,8 +26,8 @@
 //! A dry run plans deploys and label moves and calls no mutating API. Your own step types
 //! register in a [`StepRegistry`]; their factories read the step's [`StepConfig`].
 
-mod blocks;
-mod config;
+pub(crate) mod blocks;
+pub(crate) mod config;
 mod context;
 mod figures;
 mod report;

@@ -1,0 +1,460 @@
+//! One target's view of its rate: an adaptive limiter per API, shared with the retry policy.
+//!
+//! Each API (the operation name a provider gives its calls, `CreateFunction`,
+//! `functions.patch`) gets a send rate. A call waits for its turn at that rate; a throttled
+//! call (429, `TooManyRequestsException`, `RESOURCE_EXHAUSTED` — [`Error::Throttled`]) cuts the
+//! rate by [`Limits::decrease`] (at most once a second, so that one burst of refusals counts
+//! once) and pauses the API for the server's `Retry-After`; successful calls that had to wait
+//! raise it again — doubling each second until the first throttle (slow start), then by
+//! [`Limits::increase`] of the rate each second. That is additive increase, multiplicative
+//! decrease: against a server that refuses above a fixed rate, the rate saws between
+//! `decrease` × the limit and the limit.
+//!
+//! The retry policy ([`RetryConfig::retry_if`](crate::RetryConfig::retry_if)) reads the
+//! limiter of the task it runs in (set by [`RateLimiter::scope`]): it waits its turn before
+//! every attempt, reports each answer, and lets the limiter pace a throttled call's retries
+//! instead of its own backoff — one view of the target's rate, not two that fight. A provider
+//! whose SDK retries on its own reports throttles with [`report_throttle`].
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::{Error, Result};
+
+/// How fast one target may be driven.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Deliveries in flight on the target at most (≥ 1): never exceeded.
+    pub ceiling: usize,
+    /// Calls per second each API starts from (> 0).
+    pub initial_rate: f64,
+    /// Calls per second no API goes past (≥ `initial_rate`).
+    pub max_rate: f64,
+    /// The factor a throttle cuts the rate by (0 < d < 1).
+    pub decrease: f64,
+    /// After the first throttle, the fraction of its rate an API gains each second (> 0).
+    pub increase: f64,
+}
+
+impl Default for Limits {
+    /// 8 deliveries at once, 10 calls/s per API to start, at most 1,000, cut by 0.7 on a
+    /// throttle, +5 % a second after.
+    fn default() -> Self {
+        Limits {
+            ceiling: 8,
+            initial_rate: 10.0,
+            max_rate: 1_000.0,
+            decrease: 0.7,
+            increase: 0.05,
+        }
+    }
+}
+
+impl Limits {
+    /// `ceiling` deliveries at once, the other defaults.
+    pub fn ceiling(ceiling: usize) -> Limits {
+        Limits {
+            ceiling,
+            ..Limits::default()
+        }
+    }
+
+    /// Checks every field; `target` names the target in the error.
+    pub fn validate(&self, target: &str) -> Result<()> {
+        let field = |f: &str| format!("targets.{target}.{f}");
+        if self.ceiling == 0 {
+            return Err(Error::invalid(
+                field("ceiling"),
+                "0",
+                "a target needs a ceiling of at least 1 delivery in flight",
+            ));
+        }
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !positive(self.initial_rate) {
+            return Err(Error::invalid(
+                field("initial_rate"),
+                self.initial_rate.to_string(),
+                "must be a positive number of calls per second",
+            ));
+        }
+        if !positive(self.max_rate) || self.max_rate < self.initial_rate {
+            return Err(Error::invalid(
+                field("max_rate"),
+                self.max_rate.to_string(),
+                format!(
+                    "must be a number of calls per second ≥ initial_rate ({})",
+                    self.initial_rate
+                ),
+            ));
+        }
+        if !(self.decrease > 0.0 && self.decrease < 1.0) {
+            return Err(Error::invalid(
+                field("decrease"),
+                self.decrease.to_string(),
+                "must be between 0 and 1 (0.7 cuts the rate by 30 %)",
+            ));
+        }
+        if !positive(self.increase) {
+            return Err(Error::invalid(
+                field("increase"),
+                self.increase.to_string(),
+                "must be a positive fraction of the rate per second (0.05)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One API's pace.
+#[derive(Debug, Clone)]
+struct Pace {
+    rate: f64,
+    next_at: Instant,
+    paused_until: Instant,
+    last_decrease: Option<Instant>,
+    slow_start: bool,
+    /// Whether the last call waited for its turn (the rate, not the demand, was the bound).
+    waited: bool,
+    calls: u64,
+    throttles: u64,
+    lowest: f64,
+}
+
+/// What one API saw, for reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiRate {
+    /// The API (the provider's operation name).
+    pub api: String,
+    /// Its rate now, calls per second.
+    pub rate: f64,
+    /// The lowest rate it was cut to.
+    pub lowest_rate: f64,
+    /// Calls made (attempts, retries included).
+    pub calls: u64,
+    /// Of those, throttled.
+    pub throttles: u64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    limits: Limits,
+    apis: Mutex<BTreeMap<String, Pace>>,
+}
+
+/// One target's adaptive limiter (see the [module docs](self)). Cheap to clone: clones share
+/// the view.
+///
+/// ```
+/// # async fn t() -> faas_core::Result<()> {
+/// use faas_core::fleet::{Limits, RateLimiter};
+/// let limiter = RateLimiter::new(Limits::default());
+/// let answer = limiter
+///     .scope(async {
+///         faas_core::RetryConfig::default()
+///             .retry("CreateFunction", || async { Ok::<_, faas_core::Error>(42) })
+///             .await
+///     })
+///     .await?;
+/// assert_eq!(answer, 42);
+/// assert_eq!(limiter.snapshot()[0].calls, 1);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RateLimiter {
+    inner: Arc<Inner>,
+}
+
+tokio::task_local! {
+    static CURRENT: RateLimiter;
+}
+
+impl RateLimiter {
+    /// A limiter with `limits` (check them with [`Limits::validate`] first).
+    pub fn new(limits: Limits) -> RateLimiter {
+        RateLimiter {
+            inner: Arc::new(Inner {
+                limits,
+                apis: Mutex::new(BTreeMap::new()),
+            }),
+        }
+    }
+
+    /// Its limits.
+    pub fn limits(&self) -> Limits {
+        self.inner.limits
+    }
+
+    fn with<R>(&self, api: &str, f: impl FnOnce(&mut Pace, Instant, &Limits) -> R) -> R {
+        let now = Instant::now();
+        let limits = self.inner.limits;
+        let mut apis = self.inner.apis.lock().unwrap_or_else(|p| p.into_inner());
+        let pace = apis.entry(api.to_string()).or_insert_with(|| Pace {
+            rate: limits.initial_rate,
+            next_at: now,
+            paused_until: now,
+            last_decrease: None,
+            slow_start: true,
+            waited: false,
+            calls: 0,
+            throttles: 0,
+            lowest: limits.initial_rate,
+        });
+        f(pace, now, &limits)
+    }
+
+    /// Waits for `api`'s next turn.
+    pub async fn acquire(&self, api: &str) {
+        let at = self.with(api, |p, now, _| {
+            let at = now.max(p.next_at).max(p.paused_until);
+            p.next_at = at + Duration::from_secs_f64(1.0 / p.rate);
+            p.waited = at > now;
+            p.calls += 1;
+            at
+        });
+        tokio::time::sleep_until(at).await;
+    }
+
+    /// A call to `api` was answered (not throttled).
+    pub fn succeeded(&self, api: &str) {
+        self.with(api, |p, _, limits| {
+            if !p.waited {
+                return;
+            }
+            let gain = if p.slow_start {
+                1.0
+            } else {
+                (limits.increase * p.rate).max(0.1) / p.rate
+            };
+            p.rate = (p.rate + gain).min(limits.max_rate);
+        });
+    }
+
+    /// A call to `api` was throttled, the server asking for `retry_after`.
+    pub fn throttled(&self, api: &str, retry_after: Option<Duration>) {
+        self.with(api, |p, now, limits| {
+            p.throttles += 1;
+            if let Some(after) = retry_after {
+                p.paused_until = p.paused_until.max(now + after);
+            }
+            if p.last_decrease
+                .is_some_and(|at| now.duration_since(at) < Duration::from_secs(1))
+            {
+                return;
+            }
+            p.rate = (p.rate * limits.decrease).max(0.1);
+            p.lowest = p.lowest.min(p.rate);
+            p.slow_start = false;
+            p.last_decrease = Some(now);
+            p.next_at = p.next_at.max(now + Duration::from_secs_f64(1.0 / p.rate));
+            tracing::debug!(api, rate = p.rate, "throttled: rate cut");
+        });
+    }
+
+    /// Every API's rate and counts, by name.
+    pub fn snapshot(&self) -> Vec<ApiRate> {
+        let apis = self.inner.apis.lock().unwrap_or_else(|p| p.into_inner());
+        apis.iter()
+            .map(|(api, p)| ApiRate {
+                api: api.clone(),
+                rate: p.rate,
+                lowest_rate: p.lowest,
+                calls: p.calls,
+                throttles: p.throttles,
+            })
+            .collect()
+    }
+
+    /// Runs `work` with this limiter as its task's: the retry policy in it paces and reports
+    /// through it.
+    pub async fn scope<F: Future>(&self, work: F) -> F::Output {
+        CURRENT.scope(self.clone(), work).await
+    }
+
+    /// The limiter of the running task, if one is in scope.
+    pub fn current() -> Option<RateLimiter> {
+        CURRENT.try_with(|l| l.clone()).ok()
+    }
+}
+
+/// For providers whose SDK retries on its own: tells the running task's limiter (if any)
+/// that an attempt at `api` was throttled.
+pub fn report_throttle(api: &str, retry_after: Option<Duration>) {
+    if let Some(limiter) = RateLimiter::current() {
+        limiter.throttled(api, retry_after);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server that answers `limit` calls per second (a token bucket holding one second's).
+    struct Bucket {
+        limit: f64,
+        tokens: f64,
+        at: Instant,
+    }
+
+    impl Bucket {
+        fn take(&mut self) -> bool {
+            let now = Instant::now();
+            self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.limit).min(self.limit);
+            self.at = now;
+            if self.tokens >= 1.0 {
+                self.tokens -= 1.0;
+                true
+            } else {
+                false
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_rate_settles_between_the_decrease_and_the_limit() {
+        let limiter = RateLimiter::new(Limits::default());
+        let mut bucket = Bucket {
+            limit: 15.0,
+            tokens: 15.0,
+            at: Instant::now(),
+        };
+        let start = Instant::now();
+        let mut answered = 0u32;
+        let mut refused = 0u32;
+        // Demand far above the limit: one caller that always has the next call ready.
+        while start.elapsed() < Duration::from_secs(120) {
+            limiter.acquire("CreateFunction").await;
+            if bucket.take() {
+                limiter.succeeded("CreateFunction");
+                if start.elapsed() >= Duration::from_secs(20) {
+                    answered += 1;
+                }
+            } else {
+                limiter.throttled("CreateFunction", None);
+                refused += 1;
+            }
+        }
+        // Independently: the limit over the 100 s measured is 1,500 calls, plus the one
+        // second's burst the bucket may hold when the measure starts.
+        let fraction = f64::from(answered) / (15.0 * 100.0 + 15.0);
+        assert!(fraction >= 0.8, "throughput {fraction:.2} of the limit");
+        assert!(fraction <= 1.0 + 1e-9);
+        let s = &limiter.snapshot()[0];
+        assert!(s.rate < 2.0 * 15.0 && s.lowest_rate > 5.0 && s.throttles > 0, "{s:?}");
+        assert!(refused < answered / 10, "{refused} refused of {answered}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_pauses_the_api_and_only_that_api() {
+        let limiter = RateLimiter::new(Limits::default());
+        limiter.acquire("a").await;
+        limiter.throttled("a", Some(Duration::from_secs(3)));
+        let start = Instant::now();
+        limiter.acquire("b").await;
+        assert!(start.elapsed() < Duration::from_millis(1), "b is not paused");
+        limiter.acquire("a").await;
+        assert!(start.elapsed() >= Duration::from_secs(3), "a waited for Retry-After");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_burst_of_refusals_cuts_once_and_the_floor_holds() {
+        let limiter = RateLimiter::new(Limits::default());
+        for _ in 0..10 {
+            limiter.throttled("a", None);
+        }
+        assert!((limiter.snapshot()[0].rate - 7.0).abs() < 1e-9);
+        for _ in 0..200 {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            limiter.throttled("a", None);
+        }
+        assert!((limiter.snapshot()[0].rate - 0.1).abs() < 1e-9);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_retry_policy_paces_through_the_limiter_in_scope() {
+        let limiter = RateLimiter::new(Limits::default());
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let start = Instant::now();
+        // Seven throttles in a row (more than the policy's 5 attempts), the first asking for
+        // 2 s: in scope they count against the deadline only, and the wait is the limiter's.
+        let answer = limiter
+            .scope(crate::RetryConfig::default().retry("PublishVersion", || {
+                let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    match n {
+                        0 => Err(Error::throttled(Some(Duration::from_secs(2)), "slow down")),
+                        1..=6 => Err(Error::throttled(None, "slow down")),
+                        _ => Ok(n),
+                    }
+                }
+            }))
+            .await
+            .unwrap();
+        assert_eq!(answer, 7);
+        assert!(start.elapsed() >= Duration::from_secs(2), "Retry-After was waited");
+        let s = &limiter.snapshot()[0];
+        assert_eq!((s.api.as_str(), s.calls, s.throttles), ("PublishVersion", 8, 7));
+        assert!(s.rate < Limits::default().initial_rate, "the rate was cut: {s:?}");
+        // Out of scope the same calls give up after 5 attempts.
+        calls.store(1, std::sync::atomic::Ordering::SeqCst);
+        let plain = crate::RetryConfig::default()
+            .retry("PublishVersion", || {
+                let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    if n < 7 {
+                        Err(Error::throttled(None, "slow down"))
+                    } else {
+                        Ok(n)
+                    }
+                }
+            })
+            .await;
+        assert!(plain.is_err());
+    }
+
+    #[test]
+    fn bad_limits_name_the_target_and_field() {
+        let cases = [
+            (Limits::ceiling(0), "targets.eu.ceiling"),
+            (
+                Limits {
+                    initial_rate: 0.0,
+                    ..Limits::default()
+                },
+                "targets.eu.initial_rate",
+            ),
+            (
+                Limits {
+                    max_rate: 1.0,
+                    ..Limits::default()
+                },
+                "targets.eu.max_rate",
+            ),
+            (
+                Limits {
+                    decrease: 1.0,
+                    ..Limits::default()
+                },
+                "targets.eu.decrease",
+            ),
+            (
+                Limits {
+                    increase: f64::NAN,
+                    ..Limits::default()
+                },
+                "targets.eu.increase",
+            ),
+        ];
+        for (limits, field) in cases {
+            match limits.validate("eu") {
+                Err(Error::InvalidInput { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        assert!(Limits::default().validate("eu").is_ok());
+    }
+}

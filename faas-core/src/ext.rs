@@ -410,6 +410,29 @@ async fn apply<P: Provider + ?Sized>(p: &P, code: &Code<'_>, report: &mut Deploy
     Ok(())
 }
 
+/// What `label` serves, when it is this code and configuration (one read): a delivery whose
+/// plan changes nothing leaves such a label alone. `None` when the label is missing or
+/// serves something else.
+pub(crate) async fn label_serving<P: Provider + ?Sized>(
+    p: &P,
+    spec: &FunctionSpec,
+    code_sha256: &str,
+    label: &str,
+) -> Result<Option<crate::Deployment>> {
+    match p.get_qualified(&spec.name, label).await {
+        Ok(d)
+            if d.code_sha256 == code_sha256
+                && crate::diff_config(&d.spec, spec)
+                    .iter()
+                    .all(|c| c.field == "description") =>
+        {
+            Ok(Some(d))
+        }
+        Ok(_) | Err(Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Publishes (guarded by the package's hash) and moves the label — unless nothing changed
 /// and the label already serves this code and configuration (one more read, no write).
 async fn publish_and_route<P: Provider + ?Sized>(
@@ -419,25 +442,16 @@ async fn publish_and_route<P: Provider + ?Sized>(
     opts: &DeployOptions,
     report: &mut DeployReport,
 ) -> Result<()> {
-    if let (true, Some(label)) = (report.plan.is_noop(), &opts.label) {
-        match p.get_qualified(&spec.name, label).await {
-            Ok(d)
-                if d.code_sha256 == code_sha256
-                    && crate::diff_config(&d.spec, spec)
-                        .iter()
-                        .all(|c| c.field == "description") =>
-            {
-                report.version = Some(Version {
-                    id: d.version.clone(),
-                    code_sha256: d.code_sha256,
-                    description: String::new(),
-                    code_size: None,
-                });
-                return Ok(());
-            }
-            Ok(_) | Err(Error::NotFound { .. }) => {}
-            Err(e) => return Err(e),
-        }
+    if let (true, Some(label)) = (report.plan.is_noop(), &opts.label)
+        && let Some(d) = label_serving(p, spec, code_sha256, label).await?
+    {
+        report.version = Some(Version {
+            id: d.version.clone(),
+            code_sha256: d.code_sha256,
+            description: String::new(),
+            code_size: None,
+        });
+        return Ok(());
     }
     let version = p
         .publish(

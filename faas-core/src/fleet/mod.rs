@@ -284,14 +284,15 @@ async fn deliver_one(provider: &dyn Provider, job: &DeployJob) -> Outcome {
     }
 }
 
-/// Whether the label the job moves (if any) already serves the job's code: one read.
+/// Whether the label the job moves (if any) already serves the job's code and
+/// configuration: one read, the rule the deploy itself uses before it publishes.
 async fn label_serves(provider: &dyn Provider, job: &DeployJob) -> Result<bool> {
     let Some(label) = &job.options.label else {
         return Ok(true);
     };
-    match provider.get_qualified(&job.spec.name, label).await {
-        Ok(at) => Ok(at.code_sha256 == job.package.sha256),
-        Err(Error::NotFound { .. }) => Ok(false),
-        Err(e) => Err(e),
-    }
+    Ok(
+        crate::ext::label_serving(provider, &job.spec, &job.package.sha256, label)
+            .await?
+            .is_some(),
+    )
 }

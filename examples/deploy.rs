@@ -15,6 +15,17 @@
 //!     --subscription S --resource-group G --app my-functions --function hello \
 //!     --src examples/functions/hello-azure --runtime python3.12 --slot staging --json
 //! ```
+//! With `--targets FILE` (a YAML or JSON list of targets: see `faas_core::fleet::targets`)
+//! the function goes to every target in one run — two AWS accounts through their roles, a
+//! GCP project, an Azure subscription — with a progress bar per target and a summary;
+//! exit code 2 when a delivery failed (the others still ran):
+//!
+//! ```text
+//! cargo run -p examples --features aws --example deploy -- --targets targets.yaml \
+//!     --function hello --src examples/functions/hello-python --runtime python3.12 \
+//!     --handler lambda_function.lambda_handler --role arn:aws:iam::123456789012:role/exec \
+//!     --alias live --json
+//! ```
 //! The AWS provider honours `AWS_ENDPOINT_URL` (moto), `AWS_REGION`, `AWS_PROFILE` and the
 //! standard credential chain. The GCP provider uses application default credentials
 //! (`GOOGLE_APPLICATION_CREDENTIALS` first) and honours `GOOGLE_CLOUD_PROJECT`,
@@ -84,6 +95,9 @@ struct Args {
     /// Show what would change; change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Deliver to every target of this YAML or JSON file instead of `--provider`'s.
+    #[arg(long, conflicts_with_all = ["dry_run", "keep_versions"])]
+    targets: Option<PathBuf>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -132,6 +146,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     for (k, v) in &args.secret_env {
         spec = spec.secret_env(k, v);
+    }
+    if let Some(file) = &args.targets {
+        return deliver_to_targets(&args, file, spec).await;
     }
     let provider = args.target.connect().await?;
     spec.validate(&provider.info().limits)?;
@@ -193,4 +210,44 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--targets`: the function, packaged once, to every target of the file.
+async fn deliver_to_targets(args: &Args, file: &std::path::Path, spec: FunctionSpec) -> anyhow::Result<ExitCode> {
+    use faas_core::fleet::{FleetOptions, deliver};
+    let targets = examples::fleet::load(file, &args.target.state_dir).await?;
+    let limits = targets[0].provider.info().limits;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("dist/{}.zip", args.function)));
+    let package = PackageBuilder::new(&args.src)
+        .runtime(spec.runtime.clone())
+        .handler(&spec.handler)
+        .limits(limits.package_limits())
+        .output(&out)
+        .build()
+        .with_context(|| format!("packaging {}", args.src.display()))?;
+    let label = args.alias.clone().or_else(|| args.slot.clone());
+    let job = faas_core::DeployJob {
+        spec,
+        package,
+        options: DeployOptions {
+            publish: args.publish || label.is_some(),
+            label,
+            ..DeployOptions::default()
+        },
+    };
+    let bars = std::sync::Arc::new(examples::fleet::Bars::new(args.json));
+    let report = deliver(targets, vec![job], &FleetOptions::default(), bars).await?;
+    if args.json {
+        examples::say(&serde_json::to_string(&report)?);
+    } else {
+        examples::say(&report.to_string());
+    }
+    Ok(if report.converged() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }

@@ -2,6 +2,7 @@
 #![allow(clippy::print_stdout)]
 
 pub mod blocks;
+pub mod fleet;
 
 /// Targets whose debug and trace output dumps requests (headers with session tokens,
 /// signatures, bearer tokens, SAS, function keys): capped at `info` unless `RUST_LOG` names

@@ -60,6 +60,9 @@ pub struct Target {
     pub provider: Arc<dyn Provider>,
     /// Concurrency ceiling and rates.
     pub limits: Limits,
+    /// AWS: the execution role every function delivered here gets (each account has its
+    /// own: Lambda refuses to pass another account's role). `None`: the spec's.
+    pub execution_role: Option<String>,
 }
 
 impl Target {
@@ -69,7 +72,22 @@ impl Target {
             name: name.into(),
             provider,
             limits: Limits::default(),
+            execution_role: None,
         }
+    }
+
+    /// With this execution role for every function (AWS).
+    pub fn execution_role(mut self, role_arn: impl Into<String>) -> Target {
+        self.execution_role = Some(role_arn.into());
+        self
+    }
+
+    /// `spec` as this target delivers it (its execution role, if it sets one).
+    fn spec_for(&self, spec: &crate::FunctionSpec) -> Option<crate::FunctionSpec> {
+        let role = self.execution_role.as_ref()?;
+        let mut spec = spec.clone();
+        spec.aws.role_arn = Some(role.clone());
+        Some(spec)
     }
 
     /// With these limits.
@@ -116,20 +134,23 @@ pub fn validate(targets: &[Target], jobs: &[DeployJob]) -> Result<()> {
             ));
         }
         for t in targets {
-            t.provider.validate(&j.spec).map_err(|e| match e {
-                Error::InvalidInput {
-                    provider,
-                    field,
-                    value,
-                    reason,
-                } => Error::InvalidInput {
-                    provider,
-                    field: format!("targets.{}.{}.{field}", t.name, j.spec.name),
-                    value,
-                    reason,
-                },
-                other => other,
-            })?;
+            let spec = t.spec_for(&j.spec);
+            t.provider
+                .validate(spec.as_ref().unwrap_or(&j.spec))
+                .map_err(|e| match e {
+                    Error::InvalidInput {
+                        provider,
+                        field,
+                        value,
+                        reason,
+                    } => Error::InvalidInput {
+                        provider,
+                        field: format!("targets.{}.{}.{field}", t.name, j.spec.name),
+                        value,
+                        reason,
+                    },
+                    other => other,
+                })?;
         }
     }
     Ok(())
@@ -236,6 +257,8 @@ async fn one(target: &Target, limiter: &RateLimiter, run: &Run, i: usize) -> Fun
         target: &target.name,
         function: name,
     });
+    let adjusted = target.spec_for(&job.spec).map(|spec| DeployJob { spec, ..job.clone() });
+    let job = adjusted.as_ref().unwrap_or(job);
     let outcome = limiter.scope(deliver_one(target.provider.as_ref(), job)).await;
     if run.options.fail_fast && matches!(outcome, Outcome::Failed { .. }) {
         run.stop.store(true, Ordering::SeqCst);

@@ -8,6 +8,7 @@
 //!   region: us-east-1
 //!   auth: { type: iam_role, role_arn: "arn:aws:iam::111111111111:role/deployer", external_id: ci }
 //!   deployment: { bucket: artifacts-111111111111 }
+//!   execution_role: "arn:aws:iam::111111111111:role/exec"   # AWS: each account's own
 //!   ceiling: 16        # deliveries in flight at most (default 8)
 //!   initial_rate: 10   # calls per second each API starts from (default 10)
 //! - name: prod-eu
@@ -45,7 +46,14 @@ use crate::{Error, Result};
 pub const PROVIDERS: &[&str] = &["aws", "gcp", "azure", "local"];
 
 /// The keys a target has besides its provider block's.
-const OWN_KEYS: &[&str] = &["name", "provider", "ceiling", "initial_rate", "max_rate"];
+const OWN_KEYS: &[&str] = &[
+    "name",
+    "provider",
+    "ceiling",
+    "initial_rate",
+    "max_rate",
+    "execution_role",
+];
 
 /// One target, as its file describes it: build its provider from `config` with the
 /// provider crate's builder (`with_config` for each key, after `from_env()`).
@@ -59,6 +67,8 @@ pub struct TargetSpec {
     pub config: Option<ProviderConfig>,
     /// Its limits.
     pub limits: Limits,
+    /// AWS: the execution role of every function delivered there (`execution_role:`).
+    pub execution_role: Option<String>,
     /// Where it is written (`file:line:column`).
     pub at: String,
 }
@@ -179,6 +189,24 @@ fn target(name: String, mut map: serde_json::Map<String, Value>, at: &dyn Fn(&[&
         }
         other => other,
     })?;
+    let execution_role = match map.get("execution_role") {
+        None => None,
+        Some(Value::String(r)) if provider == "aws" && r.starts_with("arn:") => Some(r.clone()),
+        Some(v) if provider == "aws" => {
+            return Err(Error::invalid(
+                field("execution_role"),
+                v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()),
+                "must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME) in the target's account",
+            ));
+        }
+        Some(_) => {
+            return Err(Error::invalid(
+                field("execution_role"),
+                &provider,
+                "execution_role is for aws targets (Lambda's execution role)",
+            ));
+        }
+    };
     for key in OWN_KEYS {
         map.remove(*key);
     }
@@ -197,6 +225,7 @@ fn target(name: String, mut map: serde_json::Map<String, Value>, at: &dyn Fn(&[&
             provider,
             config: None,
             limits,
+            execution_role,
             at: target_at,
         });
     }
@@ -250,6 +279,7 @@ fn target(name: String, mut map: serde_json::Map<String, Value>, at: &dyn Fn(&[&
         provider,
         config: Some(config),
         limits,
+        execution_role,
         at: target_at,
     })
 }
@@ -276,6 +306,7 @@ mod tests {
   provider: aws
   region: us-east-1
   auth: { type: iam_role, role_arn: "arn:aws:iam::111111111111:role/deployer", external_id: "s3cr3t-ext" }
+  execution_role: "arn:aws:iam::111111111111:role/exec"
   ceiling: 4
 - name: prod-b
   provider: aws
@@ -291,6 +322,10 @@ mod tests {
         let t = parse("targets.yaml", file).unwrap();
         assert_eq!(t.len(), 3);
         assert_eq!(t[0].limits.ceiling, 4);
+        assert_eq!(
+            t[0].execution_role.as_deref(),
+            Some("arn:aws:iam::111111111111:role/exec")
+        );
         let a = t[0].config.as_ref().unwrap();
         assert_eq!(a.get("role_arn"), Some("arn:aws:iam::111111111111:role/deployer"));
         assert_eq!(a.get("external_id"), Some("s3cr3t-ext"));
@@ -298,7 +333,7 @@ mod tests {
         assert_eq!(t[1].config.as_ref().unwrap().get("region"), Some("eu-west-1"));
         assert_eq!(t[2].limits.initial_rate, 20.0);
         assert_eq!(t[2].config.as_ref().unwrap().get("project"), Some("p"));
-        assert!(t[1].at.starts_with("targets.yaml:7:"), "{}", t[1].at);
+        assert!(t[1].at.starts_with("targets.yaml:8:"), "{}", t[1].at);
     }
 
     #[test]
@@ -338,6 +373,13 @@ mod tests {
         assert!(f.ends_with("targets.g.project_id"), "{f}");
         let (f, _) = err("- name: z\n  provider: azure\n  subscription_id: s\n  auth: { type: default }\n");
         assert!(f.ends_with("targets.z.location"), "{f}");
+        let (f, r) = err("- name: l\n  provider: local\n  execution_role: arn:aws:iam::1:role/x\n");
+        assert!(
+            f.ends_with("targets.l.execution_role") && r.contains("aws targets"),
+            "{f}: {r}"
+        );
+        let (f, _) = err(&format!("- name: a\n  provider: aws\n{aws}  execution_role: exec\n"));
+        assert!(f.ends_with("targets.a.execution_role"), "{f}");
         let (f, _) = err("- provider: local\n");
         assert!(f.contains("target 1"), "{f}");
         let (f, _) = err("[]");

@@ -111,24 +111,24 @@ impl RetryConfig {
         let mut attempt = 0u32;
         // In a fleet delivery, the target's limiter paces every attempt and a throttle's
         // retries (see `fleet::rate`): throttles then count against the deadline only.
-        let limiter = crate::fleet::RateLimiter::current();
+        let limiter = crate::fleet::rate::in_scope(operation);
         loop {
-            if let Some(l) = &limiter {
-                l.acquire(operation).await;
+            if let Some((l, api)) = &limiter {
+                l.acquire(api).await;
             }
             attempt += 1;
             let err = match call().await {
                 Ok(v) => {
-                    if let Some(l) = &limiter {
-                        l.succeeded(operation);
+                    if let Some((l, api)) = &limiter {
+                        l.succeeded(api);
                     }
                     return Ok(v);
                 }
                 Err(e) => e,
             };
             let paced = match (&limiter, &err) {
-                (Some(l), Error::Throttled { retry_after, .. }) => {
-                    l.throttled(operation, *retry_after);
+                (Some((l, api)), Error::Throttled { retry_after, .. }) => {
+                    l.throttled(api, *retry_after);
                     attempt -= 1;
                     true
                 }

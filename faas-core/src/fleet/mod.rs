@@ -259,7 +259,9 @@ async fn one(target: &Target, limiter: &RateLimiter, run: &Run, i: usize) -> Fun
     });
     let adjusted = target.spec_for(&job.spec).map(|spec| DeployJob { spec, ..job.clone() });
     let job = adjusted.as_ref().unwrap_or(job);
-    let outcome = limiter.scope(deliver_one(target.provider.as_ref(), job)).await;
+    let outcome = limiter
+        .scope_function(name, deliver_one(target.provider.as_ref(), job))
+        .await;
     if run.options.fail_fast && matches!(outcome, Outcome::Failed { .. }) {
         run.stop.store(true, Ordering::SeqCst);
     }

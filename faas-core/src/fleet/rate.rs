@@ -169,8 +169,38 @@ pub struct RateLimiter {
     inner: Arc<Inner>,
 }
 
+/// The limiter of a task, and the function it delivers (whose name is taken out of API keys).
+#[derive(Clone)]
+struct Scope {
+    limiter: RateLimiter,
+    function: Option<Arc<str>>,
+}
+
 tokio::task_local! {
-    static CURRENT: RateLimiter;
+    static CURRENT: Scope;
+}
+
+/// The API an operation calls: `operation` without its query, the scope's function name (a
+/// whole path segment, or one before `:verb`) as `*` — so `PATCH …/functions/hello?updateMask=…`
+/// and `PATCH …/functions/world` are one API, as the server's rate limits count them.
+fn api_key(operation: &str, function: Option<&str>) -> String {
+    let operation = operation.split('?').next().unwrap_or(operation);
+    let Some(name) = function.filter(|n| !n.is_empty()) else {
+        return operation.to_string();
+    };
+    operation
+        .split('/')
+        .map(|segment| {
+            if segment == name {
+                "*".to_string()
+            } else if let Some(verb) = segment.strip_prefix(name).and_then(|r| r.strip_prefix(':')) {
+                format!("*:{verb}")
+            } else {
+                segment.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 impl RateLimiter {
@@ -272,20 +302,41 @@ impl RateLimiter {
     /// Runs `work` with this limiter as its task's: the retry policy in it paces and reports
     /// through it.
     pub async fn scope<F: Future>(&self, work: F) -> F::Output {
-        CURRENT.scope(self.clone(), work).await
+        let scope = Scope {
+            limiter: self.clone(),
+            function: None,
+        };
+        CURRENT.scope(scope, work).await
+    }
+
+    /// [`RateLimiter::scope`] for work on `function`: its name is taken out of the API keys
+    /// (`…/functions/*`), so that every function's calls to one API share its rate.
+    pub async fn scope_function<F: Future>(&self, function: &str, work: F) -> F::Output {
+        let scope = Scope {
+            limiter: self.clone(),
+            function: Some(Arc::from(function)),
+        };
+        CURRENT.scope(scope, work).await
     }
 
     /// The limiter of the running task, if one is in scope.
     pub fn current() -> Option<RateLimiter> {
-        CURRENT.try_with(|l| l.clone()).ok()
+        CURRENT.try_with(|s| s.limiter.clone()).ok()
     }
+}
+
+/// The running task's limiter and `operation`'s API key in it, if a limiter is in scope.
+pub(crate) fn in_scope(operation: &str) -> Option<(RateLimiter, String)> {
+    CURRENT
+        .try_with(|s| (s.limiter.clone(), api_key(operation, s.function.as_deref())))
+        .ok()
 }
 
 /// For providers whose SDK retries on its own: tells the running task's limiter (if any)
 /// that an attempt at `api` was throttled.
 pub fn report_throttle(api: &str, retry_after: Option<Duration>) {
-    if let Some(limiter) = RateLimiter::current() {
-        limiter.throttled(api, retry_after);
+    if let Some((limiter, api)) = in_scope(api) {
+        limiter.throttled(&api, retry_after);
     }
 }
 
@@ -414,6 +465,25 @@ mod tests {
             })
             .await;
         assert!(plain.is_err());
+    }
+
+    #[test]
+    fn api_keys_leave_the_function_and_the_query_out() {
+        let gcp = "PATCH https://cloudfunctions.googleapis.com/v2/projects/p/locations/r/functions/hello?updateMask=x";
+        assert_eq!(
+            api_key(gcp, Some("hello")),
+            "PATCH https://cloudfunctions.googleapis.com/v2/projects/p/locations/r/functions/*"
+        );
+        assert_eq!(
+            api_key("POST /v2/functions/hello:generateUploadUrl", Some("hello")),
+            "POST /v2/functions/*:generateUploadUrl"
+        );
+        assert_eq!(
+            api_key("GET /sites/hello-world", Some("hello")),
+            "GET /sites/hello-world"
+        );
+        assert_eq!(api_key("CreateFunction", Some("hello")), "CreateFunction");
+        assert_eq!(api_key("GET /a?b", None), "GET /a");
     }
 
     #[test]

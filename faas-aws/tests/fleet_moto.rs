@@ -1,0 +1,127 @@
+//! `fleet::deliver` on AWS against moto, counted by the recording proxy: a delivery dropped
+//! half-way (what a killed process leaves: requests in flight landed or not) is run again and
+//! converges, writing nothing for the functions that were done; an unchanged redeploy of the
+//! whole fleet costs two reads a function and no write.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use faas_aws::test_support::{Moto, Proxy, ROLE, python_package};
+use faas_core::fleet::{FleetEvent, FleetObserver, FleetOptions, Limits, Outcome, Target, deliver};
+use faas_core::{DeployJob, DeployOptions, FunctionSpec, Provider};
+
+const FUNCTIONS: usize = 12;
+
+fn jobs(dir: &std::path::Path) -> Vec<DeployJob> {
+    (0..FUNCTIONS)
+        .map(|i| {
+            let name = format!("fleet-{i}");
+            DeployJob {
+                package: python_package(dir, &name),
+                spec: FunctionSpec::new(&name, "python3.12".parse().unwrap(), "lambda_function.lambda_handler")
+                    .role(ROLE),
+                options: DeployOptions {
+                    publish: true,
+                    label: Some("live".into()),
+                    ..DeployOptions::default()
+                },
+            }
+        })
+        .collect()
+}
+
+/// The function a Lambda request is about (`/2015-03-31/functions/NAME/...`).
+fn function_of(path: &str) -> Option<String> {
+    let rest = path.split("/functions/").nth(1)?;
+    Some(rest.split('/').next().unwrap_or(rest).to_string())
+}
+
+fn quiet() -> Arc<dyn FleetObserver> {
+    Arc::new(|_: &FleetEvent<'_>| {})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_dropped_half_way_converges_and_writes_nothing_for_what_was_done() {
+    let Some(moto) = Moto::start().await else { return };
+    let proxy = Proxy::start(&moto.url).await;
+    // Creates and updates stay Pending a while, as on Lambda: the drop lands mid-flight.
+    proxy.simulate_pending(Duration::from_millis(400));
+    let aws: Arc<dyn Provider> = Arc::new(proxy.provider(|b| b).await);
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = jobs(dir.path());
+    let targets = vec![Target::new("us-east-1", aws.clone()).limits(Limits::ceiling(3))];
+
+    let done = Arc::new(Mutex::new(Vec::<String>::new()));
+    let notify = Arc::new(tokio::sync::Notify::new());
+    let run = {
+        let (targets, jobs, done, notify) = (targets.clone(), jobs.clone(), done.clone(), notify.clone());
+        tokio::spawn(async move {
+            let observer = Arc::new(move |e: &FleetEvent<'_>| {
+                if let FleetEvent::Finished { function, outcome, .. } = e {
+                    assert!(outcome.converged(), "{function}: {outcome:?}");
+                    let mut d = done.lock().unwrap();
+                    d.push(function.to_string());
+                    if d.len() == 4 {
+                        notify.notify_one();
+                    }
+                }
+            });
+            deliver(targets, jobs, &FleetOptions::default(), observer).await
+        })
+    };
+    notify.notified().await;
+    run.abort();
+    let _ = run.await;
+    let finished: BTreeSet<String> = done.lock().unwrap().iter().cloned().collect();
+    assert!(finished.len() >= 4 && finished.len() < FUNCTIONS, "{finished:?}");
+
+    proxy.clear();
+    let report = deliver(targets.clone(), jobs.clone(), &FleetOptions::default(), quiet())
+        .await
+        .unwrap();
+    assert!(report.converged(), "{report}");
+    // What was in flight (3 at most) may have landed whole before the drop.
+    assert!(report.tally.unchanged >= finished.len(), "{report}");
+    assert!(report.tally.delivered + 3 >= FUNCTIONS - finished.len(), "{report}");
+    // Independently, from what moto received: no write names a function that was done.
+    let seen = proxy.seen();
+    for s in seen.iter().filter(|s| s.is_write()) {
+        if let Some(f) = function_of(&s.path) {
+            assert!(
+                !finished.contains(&f),
+                "a write for {f}, which was done: {} {}",
+                s.method,
+                s.path
+            );
+        }
+    }
+    for f in &report.targets[0].functions {
+        if finished.contains(&f.function) {
+            assert!(
+                matches!(f.outcome, Outcome::Unchanged { .. }),
+                "{}: {:?}",
+                f.function,
+                f.outcome
+            );
+        }
+    }
+    // The same end state as an uninterrupted run: one version each, `live` on it.
+    for job in &jobs {
+        let versions = aws.list_versions(&job.spec.name).await.unwrap();
+        assert_eq!(versions.len(), 1, "{}: {versions:?}", job.spec.name);
+        let live = aws.get_qualified(&job.spec.name, "live").await.unwrap();
+        assert_eq!(live.code_sha256, job.package.sha256, "{}", job.spec.name);
+        assert_eq!(live.version, versions[0].id);
+    }
+
+    // An unchanged redeploy of the whole fleet: two reads a function, no write.
+    proxy.clear();
+    let again = deliver(targets, jobs, &FleetOptions::default(), quiet()).await.unwrap();
+    assert_eq!(again.tally.unchanged, FUNCTIONS, "{again}");
+    let seen = proxy.seen();
+    assert!(seen.iter().all(|s| !s.is_write()), "a write: {seen:?}");
+    assert_eq!(seen.len(), 2 * FUNCTIONS, "reads: {seen:?}");
+}

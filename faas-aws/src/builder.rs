@@ -560,6 +560,8 @@ impl AwsBuilder {
                 .credentials_provider(SharedCredentialsProvider::new(provider))
                 .build();
         }
+        // Inside a fleet delivery, every SDK attempt is paced by the target's limiter.
+        let config = crate::paced::wrap(config);
         Ok(AwsProvider::new(self, &config))
     }
 }

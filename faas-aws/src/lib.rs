@@ -101,6 +101,7 @@ mod invoke;
 mod lambda;
 mod logs;
 mod metrics;
+mod paced;
 mod provider;
 mod quota;
 mod records;

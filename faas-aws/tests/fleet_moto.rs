@@ -125,3 +125,61 @@ async fn a_delivery_dropped_half_way_converges_and_writes_nothing_for_what_was_d
     assert!(seen.iter().all(|s| !s.is_write()), "a write: {seen:?}");
     assert_eq!(seen.len(), 2 * FUNCTIONS, "reads: {seen:?}");
 }
+
+/// The SDK retries on its own; its attempts still pass the target's limiter (the paced HTTP
+/// client), so Lambda's throttles cut the rate of the API they hit — and only that one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lambda_throttles_reach_the_target_limiter_through_the_sdk() {
+    use faas_aws::test_support::{Fault, FaultKind};
+    let Some(moto) = Moto::start().await else { return };
+    let proxy = Proxy::start(&moto.url).await;
+    let aws: Arc<dyn Provider> = Arc::new(proxy.provider(|b| b).await);
+    let dir = tempfile::tempdir().unwrap();
+    let jobs: Vec<DeployJob> = jobs(dir.path()).into_iter().take(4).collect();
+    // Three throttles of PublishVersion, the first asking for a second's pause.
+    proxy.faults.lock().unwrap().extend([
+        Fault {
+            method: "POST",
+            path: "/versions",
+            skip: 0,
+            times: 1,
+            kind: FaultKind::Error {
+                status: 429,
+                error_type: "TooManyRequestsException",
+                retry_after: Some(1),
+            },
+        },
+        Fault {
+            method: "POST",
+            path: "/versions",
+            skip: 0,
+            times: 2,
+            kind: FaultKind::Error {
+                status: 429,
+                error_type: "TooManyRequestsException",
+                retry_after: None,
+            },
+        },
+    ]);
+    let targets = vec![Target::new("us-east-1", aws.clone()).limits(Limits::ceiling(2))];
+    let report = deliver(targets, jobs, &FleetOptions::default(), quiet()).await.unwrap();
+    assert!(report.converged(), "{report}");
+    let rates = &report.targets[0].rates;
+    let publish = rates
+        .iter()
+        .find(|r| r.api == "POST /2015-03-31/functions/*/versions")
+        .unwrap_or_else(|| panic!("no publish API in {rates:?}"));
+    assert_eq!(publish.throttles, 3, "{publish:?}");
+    assert!(publish.lowest_rate < Limits::default().initial_rate, "{publish:?}");
+    assert_eq!(
+        report.targets[0].throttles(),
+        3,
+        "no other API was throttled: {rates:?}"
+    );
+    assert!(
+        rates
+            .iter()
+            .any(|r| r.api == "GET /2015-03-31/functions/*" && r.throttles == 0),
+        "{rates:?}"
+    );
+}

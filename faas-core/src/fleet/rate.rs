@@ -323,6 +323,12 @@ impl RateLimiter {
     pub fn current() -> Option<RateLimiter> {
         CURRENT.try_with(|s| s.limiter.clone()).ok()
     }
+
+    /// The running task's limiter and the API key `operation` has in it (the scope's
+    /// function name as `*`, no query), for transports that pace each attempt themselves.
+    pub fn current_for(operation: &str) -> Option<(RateLimiter, String)> {
+        in_scope(operation)
+    }
 }
 
 /// The running task's limiter and `operation`'s API key in it, if a limiter is in scope.

@@ -1,0 +1,340 @@
+//! Fifty functions delivered to the fake through injected faults (issue 21, "faults on every
+//! cloud"): `deploy_many` at 8 at a time — upload to a signed URL, create, wait for the
+//! operation, publish a version, point `live` at it — through 10 % mixed faults (throttles
+//! with and without `Retry-After`, 500s and 503s, connections dropped before and after the
+//! fake carried the request out, one-second stalls) converges for every function on the first
+//! run, with no duplicate version or revision and the package's code deployed; an unchanged
+//! redeploy through the same faults writes nothing. Then one small test per fault where it
+//! matters: a dropped answer to the create, the publish, the label write, the upload; a
+//! throttle's `Retry-After`; a dropped token request.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use faas_core::conformance::faults::{FaultKind, FaultPlan, Injected};
+use faas_core::{DeployJob, DeployOptions, Provider, ProviderExt, deploy_many};
+use faas_gcp::test_support::{FakeGcp, package, spec};
+use http::Method;
+
+const FUNCTIONS: usize = 50;
+
+fn publish_live() -> DeployOptions {
+    DeployOptions {
+        publish: true,
+        label: Some("live".into()),
+        ..DeployOptions::default()
+    }
+}
+
+/// A fake whose operations take 30 ms (several polls, a short test).
+async fn fake() -> FakeGcp {
+    let fake = FakeGcp::start().await;
+    fake.set_operation_time(Duration::from_millis(30));
+    fake
+}
+
+fn jobs(dir: &std::path::Path, prefix: &str) -> Vec<DeployJob> {
+    (0..FUNCTIONS)
+        .map(|i| {
+            let name = format!("{prefix}-{i}");
+            DeployJob {
+                spec: spec(&name),
+                package: package(dir, &name),
+                options: publish_live(),
+            }
+        })
+        .collect()
+}
+
+/// How many faults of each kind were injected, by the kind's name.
+fn by_kind(injected: &[Injected]) -> BTreeMap<&'static str, usize> {
+    let mut counts = BTreeMap::new();
+    for i in injected {
+        let kind = match i.kind {
+            FaultKind::Status(_) => "status",
+            FaultKind::Throttle { .. } => "throttle",
+            FaultKind::ResetBefore => "reset_before",
+            FaultKind::ResetAfter => "reset_after",
+            FaultKind::Stall(_) => "stall",
+        };
+        *counts.entry(kind).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Whether a request changes something (not a read, not a token grant).
+fn is_write(i: &Injected) -> bool {
+    i.method != "GET" && !i.path.contains("/token")
+}
+
+/// Every function has exactly one revision and one published version, `live` routes all of
+/// its traffic to that version, and the code deployed is the package's (as the fake received
+/// it, and as the provider reports it).
+async fn check_converged(fake: &FakeGcp, provider: &dyn Provider, jobs: &[DeployJob]) {
+    for job in jobs {
+        let name = &job.spec.name;
+        assert_eq!(
+            fake.revision_names(name).len(),
+            1,
+            "{name}: one revision, no duplicate deploy"
+        );
+        let versions = provider.list_versions(name).await.unwrap();
+        assert_eq!(
+            versions.len(),
+            1,
+            "{name}: one published version, no duplicate: {versions:?}"
+        );
+        assert_eq!(versions[0].code_sha256, job.package.sha256, "{name}");
+        let live = provider.get_label(name, "live").await.unwrap();
+        assert_eq!(live.routing.primary, versions[0].id, "{name}: live is on the version");
+        assert!(live.routing.weights.is_empty(), "{name}: {live:?}");
+        assert_eq!(
+            fake.deployed_code_sha256(name).as_deref(),
+            Some(job.package.sha256.as_str()),
+            "{name}: the uploaded bytes the function is built from"
+        );
+        assert_eq!(
+            provider.get(name).await.unwrap().code_sha256,
+            job.package.sha256,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_functions_converge_through_ten_percent_faults_on_the_first_run() {
+    for seed in [11, 2026] {
+        let fake = fake().await;
+        let provider: Arc<dyn Provider> = Arc::new(fake.provider().await);
+        let dir = tempfile::tempdir().unwrap();
+        let jobs = jobs(dir.path(), &format!("fleet{seed}"));
+        let plan = FaultPlan::mixed(0.10).seed(seed);
+
+        fake.faults().start(plan.clone());
+        let started = Instant::now();
+        let results = deploy_many(provider.clone(), jobs.clone(), 8).await;
+        let took = started.elapsed();
+        let failed: Vec<String> = results
+            .iter()
+            .filter_map(|(name, r)| r.as_ref().err().map(|e| format!("{name}: {e}")))
+            .collect();
+        assert!(
+            failed.is_empty(),
+            "seed {seed}: converged {}/{FUNCTIONS}: {failed:#?}",
+            FUNCTIONS - failed.len()
+        );
+        fake.faults().stop();
+        let injected = fake.faults().injected();
+        let kinds = by_kind(&injected);
+        eprintln!(
+            "seed {seed}: {FUNCTIONS}/{FUNCTIONS} converged in {:.1} s, {} requests, faults {kinds:?}",
+            took.as_secs_f64(),
+            fake.faults().requests()
+        );
+        for kind in ["status", "throttle", "reset_before", "reset_after", "stall"] {
+            assert!(
+                kinds.contains_key(kind),
+                "seed {seed}: no {kind} was injected: {kinds:?}"
+            );
+        }
+        assert!(
+            injected.iter().any(|i| i.kind == FaultKind::ResetAfter && is_write(i)),
+            "seed {seed}: no write was carried out and its answer dropped: {injected:#?}"
+        );
+        check_converged(&fake, provider.as_ref(), &jobs).await;
+        assert_eq!(fake.take_violations(), Vec::<String>::new(), "seed {seed}");
+
+        // An unchanged redeploy through the same faults: every function unchanged, no write
+        // reaches the fake, and the services are as they were (same etags).
+        let etags: Vec<serde_json::Value> = jobs
+            .iter()
+            .map(|j| fake.service_json(&j.spec.name)["etag"].clone())
+            .collect();
+        fake.clear_requests();
+        fake.faults().start(plan);
+        let again = deploy_many(provider.clone(), jobs.clone(), 8).await;
+        fake.faults().stop();
+        for (name, result) in &again {
+            let report = result
+                .as_ref()
+                .unwrap_or_else(|e| panic!("seed {seed}: redeploy of {name}: {e}"));
+            assert!(
+                report.plan.is_noop() && report.change.is_noop(),
+                "{name}: {:?}",
+                report.plan
+            );
+            assert_eq!(report.version.as_ref().map(|v| v.id.as_str()), Some("1"), "{name}");
+        }
+        assert!(
+            !fake.faults().injected().is_empty(),
+            "seed {seed}: the redeploy met no fault"
+        );
+        assert_eq!(fake.writes(), Vec::<String>::new(), "seed {seed}: the redeploy wrote");
+        let after: Vec<serde_json::Value> = jobs
+            .iter()
+            .map(|j| fake.service_json(&j.spec.name)["etag"].clone())
+            .collect();
+        assert_eq!(etags, after, "seed {seed}: a service changed");
+        check_converged(&fake, provider.as_ref(), &jobs).await;
+        assert_eq!(fake.take_violations(), Vec::<String>::new(), "seed {seed}");
+    }
+}
+
+/// A qualifying `fn` that picks the `n`-th (0-based) request `hit` picks and no other: a plan
+/// of rate 1.0 then fails exactly one request. A qualifying function is a plain `fn`, so its
+/// count is a static of its own.
+macro_rules! nth {
+    ($name:ident, $n:expr, |$m:ident, $p:ident| $hit:expr) => {
+        fn $name($m: &Method, $p: &str) -> bool {
+            static SEEN: AtomicUsize = AtomicUsize::new(0);
+            ($hit) && SEEN.fetch_add(1, Ordering::SeqCst) == $n
+        }
+    };
+}
+
+fn is_create(method: &Method, path: &str) -> bool {
+    method == Method::POST && path.ends_with("/functions")
+}
+
+fn is_service_patch(method: &Method, path: &str) -> bool {
+    method == Method::PATCH && path.starts_with("/run/v2/") && path.contains("/services/")
+}
+
+nth!(first_create, 0, |m, p| is_create(m, p));
+nth!(first_create_throttled, 0, |m, p| is_create(m, p));
+// The publish is the first patch of the service, moving `live` the second.
+nth!(first_service_patch, 0, |m, p| is_service_patch(m, p));
+nth!(second_service_patch, 1, |m, p| is_service_patch(m, p));
+nth!(first_upload, 0, |m, p| m == Method::PUT && p.starts_with("/upload/"));
+nth!(first_token, 0, |_m, p| p == "/token");
+
+/// Deploys one function with `live` through `plan`, and checks that the plan injected exactly
+/// one fault and that the function converged: one revision, one version, `live` on it.
+async fn deploy_through(plan: FaultPlan, function: &str) -> (FakeGcp, faas_core::DeployReport) {
+    let fake = fake().await;
+    fake.faults().start(plan);
+    let gcp = fake.provider().await;
+    let dir = tempfile::tempdir().unwrap();
+    let job = DeployJob {
+        spec: spec(function),
+        package: package(dir.path(), function),
+        options: publish_live(),
+    };
+    let report = gcp
+        .deploy_package(&job.spec, &job.package, &job.options)
+        .await
+        .unwrap_or_else(|e| panic!("{function}: {e}"));
+    fake.faults().stop();
+    assert_eq!(fake.faults().injected().len(), 1, "{:?}", fake.faults().injected());
+    check_converged(&fake, &gcp, std::slice::from_ref(&job)).await;
+    assert_eq!(fake.take_violations(), Vec::<String>::new());
+    (fake, report)
+}
+
+fn count(fake: &FakeGcp, prefix: &str, contains: &str) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|r| r.starts_with(prefix) && r.contains(contains))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_answer_is_dropped_is_not_created_twice() {
+    let (fake, report) = deploy_through(
+        FaultPlan::only(1.0, FaultKind::ResetAfter).qualifying(first_create),
+        "reset-create",
+    )
+    .await;
+    assert!(report.change.created, "{:?}", report.change);
+    // The create was carried out; its retry met ALREADY_EXISTS, and the provider found the
+    // function it had asked for instead of failing or creating again.
+    assert_eq!(
+        count(&fake, "POST ", "/functions?functionId=reset-create"),
+        2,
+        "{:?}",
+        fake.requests()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_whose_answer_is_dropped_makes_one_version() {
+    let (fake, report) = deploy_through(
+        FaultPlan::only(1.0, FaultKind::ResetAfter).qualifying(first_service_patch),
+        "reset-publish",
+    )
+    .await;
+    assert_eq!(report.version.unwrap().id, "1");
+    assert!(
+        count(&fake, "PATCH ", "/services/reset-publish") >= 2,
+        "{:?}",
+        fake.requests()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_label_write_whose_answer_is_dropped_is_idempotent() {
+    let (fake, report) = deploy_through(
+        FaultPlan::only(1.0, FaultKind::ResetAfter).qualifying(second_service_patch),
+        "reset-label",
+    )
+    .await;
+    assert_eq!(report.label.unwrap().routing.primary, "1");
+    let injected = fake.faults().injected();
+    assert!(injected[0].path.ends_with("/services/reset-label"), "{injected:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_whose_answer_is_dropped_is_sent_again() {
+    let (fake, _) = deploy_through(
+        FaultPlan::only(1.0, FaultKind::ResetAfter).qualifying(first_upload),
+        "reset-upload",
+    )
+    .await;
+    assert_eq!(count(&fake, "PUT ", "/upload/"), 2, "{:?}", fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_token_request_is_retried_by_the_token_library() {
+    let (fake, _) = deploy_through(
+        FaultPlan::only(1.0, FaultKind::ResetBefore).qualifying(first_token),
+        "reset-token",
+    )
+    .await;
+    assert_eq!(fake.faults().injected()[0].path, "/token");
+}
+
+/// The one real-time wait: a throttled create is retried after its `Retry-After` (1 s), not
+/// after the fake's 20–200 ms backoff.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_create_is_retried_after_its_retry_after() {
+    let fake = fake().await;
+    let gcp = fake.provider().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = package(dir.path(), "throttled");
+    fake.faults()
+        .start(FaultPlan::only(1.0, FaultKind::Throttle { retry_after_s: Some(1) }).qualifying(first_create_throttled));
+    let started = Instant::now();
+    let report = gcp
+        .deploy_package(&spec("throttled"), &pkg, &publish_live())
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    fake.faults().stop();
+    assert!(report.change.created);
+    assert_eq!(fake.faults().injected().len(), 1);
+    assert!(
+        took >= Duration::from_secs(1),
+        "retried after {took:?}, before the Retry-After"
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert_eq!(
+        count(&fake, "POST ", "/functions?functionId=throttled"),
+        1,
+        "the throttled one never reached the fake"
+    );
+    assert_eq!(fake.take_violations(), Vec::<String>::new());
+}

@@ -210,6 +210,8 @@ nth!(first_create_throttled, 0, |m, p| is_create(m, p));
 nth!(first_service_patch, 0, |m, p| is_service_patch(m, p));
 nth!(second_service_patch, 1, |m, p| is_service_patch(m, p));
 nth!(first_upload, 0, |m, p| m == Method::PUT && p.starts_with("/upload/"));
+nth!(first_upload_throttled, 0, |m, p| m == Method::PUT
+    && p.starts_with("/upload/"));
 nth!(first_token, 0, |_m, p| p == "/token");
 
 /// Deploys one function with `live` through `plan`, and checks that the plan injected exactly
@@ -307,34 +309,49 @@ async fn a_dropped_token_request_is_retried_by_the_token_library() {
     assert_eq!(fake.faults().injected()[0].path, "/token");
 }
 
-/// The one real-time wait: a throttled create is retried after its `Retry-After` (1 s), not
-/// after the fake's 20–200 ms backoff.
+/// The one real-time wait: a throttled create, and a throttled upload, are each retried after
+/// their `Retry-After` (1 s), not after the fake's 20–200 ms backoff.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_throttled_create_is_retried_after_its_retry_after() {
-    let fake = fake().await;
-    let gcp = fake.provider().await;
-    let dir = tempfile::tempdir().unwrap();
-    let pkg = package(dir.path(), "throttled");
-    fake.faults()
-        .start(FaultPlan::only(1.0, FaultKind::Throttle { retry_after_s: Some(1) }).qualifying(first_create_throttled));
-    let started = Instant::now();
-    let report = gcp
-        .deploy_package(&spec("throttled"), &pkg, &publish_live())
-        .await
-        .unwrap();
-    let took = started.elapsed();
-    fake.faults().stop();
-    assert!(report.change.created);
-    assert_eq!(fake.faults().injected().len(), 1);
-    assert!(
-        took >= Duration::from_secs(1),
-        "retried after {took:?}, before the Retry-After"
-    );
-    assert!(took < Duration::from_secs(10), "{took:?}");
-    assert_eq!(
-        count(&fake, "POST ", "/functions?functionId=throttled"),
-        1,
-        "the throttled one never reached the fake"
-    );
-    assert_eq!(fake.take_violations(), Vec::<String>::new());
+async fn throttled_calls_are_retried_after_their_retry_after() {
+    let throttle = || FaultPlan::only(1.0, FaultKind::Throttle { retry_after_s: Some(1) });
+    for (plan, function, call) in [
+        (
+            throttle().qualifying(first_create_throttled),
+            "throttled-create",
+            "/functions?functionId=",
+        ),
+        (
+            throttle().qualifying(first_upload_throttled),
+            "throttled-upload",
+            "/upload/",
+        ),
+    ] {
+        let fake = fake().await;
+        let gcp = fake.provider().await;
+        let dir = tempfile::tempdir().unwrap();
+        let pkg = package(dir.path(), function);
+        fake.faults().start(plan);
+        let started = Instant::now();
+        let report = gcp
+            .deploy_package(&spec(function), &pkg, &publish_live())
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        fake.faults().stop();
+        assert!(report.change.created);
+        let injected = fake.faults().injected();
+        assert_eq!(injected.len(), 1, "{injected:?}");
+        assert!(
+            took >= Duration::from_secs(1),
+            "{function}: retried after {took:?}, before the Retry-After"
+        );
+        assert!(took < Duration::from_secs(10), "{function}: {took:?}");
+        let sent = if call == "/upload/" { "PUT " } else { "POST " };
+        assert_eq!(
+            count(&fake, sent, call),
+            1,
+            "{function}: the throttled call never reached the fake"
+        );
+        assert_eq!(fake.take_violations(), Vec::<String>::new());
+    }
 }

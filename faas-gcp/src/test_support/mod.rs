@@ -309,6 +309,11 @@ impl FakeGcp {
         self.with(|s| s.storage_url = Some(url.trim_end_matches('/').to_string()));
     }
 
+    /// The raw Cloud Functions function JSON, as `GET` returns it.
+    pub fn function_json(&self, function: &str) -> serde_json::Value {
+        self.with(|s| s.render_function(function)).unwrap()
+    }
+
     /// The raw Cloud Run service JSON, as `GET` returns it.
     pub fn service_json(&self, function: &str) -> serde_json::Value {
         self.with(|s| s.render_service(function)).unwrap()

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::functions::Functions;
 use crate::resources::StorageSource;
-use crate::rest::{Api, Target, map_error};
+use crate::rest::{Api, Target, map_error, retry_after};
 use crate::spec_mapping::storage_uri;
 
 /// A bucket for content-addressed packages.
@@ -102,11 +102,12 @@ async fn send_zip(request: reqwest::RequestBuilder, package: &Package, target: T
         .await
         .map_err(transport)?;
     let status = resp.status();
+    let retry_after = retry_after(resp.headers());
     let bytes = resp.bytes().await.map_err(transport)?;
     if status.is_success() {
         return Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null));
     }
-    Err(map_error(status.as_u16(), None, &bytes, target))
+    Err(map_error(status.as_u16(), retry_after, &bytes, target))
 }
 
 /// Sends the package with `send`, retrying transient failures under the API's `RetryConfig`

@@ -1,7 +1,7 @@
 //! Cloud Run Admin v2, the service behind every 2nd gen function: read it, patch its
 //! annotations and traffic, delete a revision.
 
-use faas_core::{Error, ResourceKind, Result};
+use faas_core::{Error, PollStatus, ResourceKind, Result};
 use reqwest::Method;
 
 use crate::resources::{Operation, Service};
@@ -36,6 +36,21 @@ impl Run {
             .wait(&self.base, op, &format!("traffic update of {}", patch.name))
             .await?;
         self.service(&patch.name).await
+    }
+
+    /// Waits until the service is no longer `reconciling` (no operation runs on it, so a
+    /// patch is not refused for one), and returns it as it then is.
+    pub async fn wait_reconciled(&self, name: &str) -> Result<Service> {
+        self.api
+            .poll
+            .poll(&format!("{name} to finish reconciling"), || async {
+                let service = self.service(name).await?;
+                Ok(match service.output.reconciling {
+                    true => PollStatus::Pending("reconciling".into()),
+                    false => PollStatus::Done(service),
+                })
+            })
+            .await
     }
 
     /// Deletes a revision and waits; a revision already gone is fine.

@@ -24,7 +24,10 @@ pub(crate) struct Traffic {
 
 impl Traffic {
     /// Read the service, change the layout with `change`, write it back guarded by the etag,
-    /// and verify where traffic went; a concurrent writer (etag mismatch) means read again.
+    /// and verify where traffic went. A conflict — a concurrent writer (etag mismatch), or an
+    /// operation still running on the service, perhaps our own patch whose answer was lost and
+    /// whose retry met it — means waiting until the service is done reconciling, then reading
+    /// again: a change that already landed is then found done, not made twice.
     pub async fn update_layout<F>(&self, function: &str, mut change: F) -> Result<Layout>
     where
         F: FnMut(&Function, &mut Layout) -> Result<()> + Send,
@@ -45,7 +48,8 @@ impl Traffic {
                     return Ok(next);
                 }
                 Err(Error::Conflict { message, .. }) if attempt < attempts => {
-                    tracing::info!(function, attempt, %message, "service changed underneath; reading it again");
+                    tracing::info!(function, attempt, %message, "service changed underneath; reading it again once it is reconciled");
+                    self.run.wait_reconciled(&service.name).await?;
                 }
                 Err(e) => return Err(e),
             }

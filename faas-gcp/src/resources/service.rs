@@ -37,6 +37,9 @@ pub(crate) struct ServiceOutput {
     pub latest_ready_revision: Option<String>,
     /// The main URI (the serving split's).
     pub uri: Option<String>,
+    /// Whether the service is still being brought to what was last asked of it (an operation
+    /// on it runs): a patch meanwhile is refused with `409 ABORTED`.
+    pub reconciling: bool,
 }
 
 /// `GoogleCloudRunV2TrafficTarget`: one entry of the traffic split. An empty `revision` or

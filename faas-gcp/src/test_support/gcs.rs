@@ -14,6 +14,12 @@
 //! (reason `conditionNotMet`), and nothing reaches the emulator; a `GET` or `DELETE` of a
 //! missing object is left to the emulator's `404`. Writes and conditional requests run one at
 //! a time, so a check and the write it guards are atomic for every client of the proxy.
+//!
+//! The shared fault layer (`faas_core::conformance::faults`) stands in front of the proxy too
+//! ([`GcsPreconditions::faults`]), its errors in the JSON API's shape (`{"error": {"code",
+//! "message", "errors": [{"domain": "global", "reason", "message"}]}}`, the reasons Cloud
+//! Storage's "HTTP status and error codes for JSON" gives: `rateLimitExceeded` for 429,
+//! `backendError` for 500 and 503).
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -24,6 +30,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use faas_core::conformance::faults::{FaultKind, Faults};
 use serde_json::json;
 
 /// `gcp-storage-emulator` on a free loopback port, killed on drop.
@@ -85,6 +92,7 @@ pub struct GcsPreconditions {
     pub url: String,
     proxy: Arc<Proxy>,
     task: tokio::task::JoinHandle<()>,
+    faults: Faults,
 }
 
 impl Drop for GcsPreconditions {
@@ -115,9 +123,16 @@ impl GcsEmulator {
             refused: AtomicUsize::new(0),
             lose_next_answer: AtomicBool::new(false),
         });
+        let faults = Faults::new();
         let app = axum::Router::new().fallback(handle).with_state(proxy.clone());
+        let app = faults.wrap(app, injected_error);
         let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        GcsPreconditions { url, proxy, task }
+        GcsPreconditions {
+            url,
+            proxy,
+            task,
+            faults,
+        }
     }
 }
 
@@ -125,6 +140,12 @@ impl GcsPreconditions {
     /// How many requests the proxy refused with `412` so far.
     pub fn refused(&self) -> usize {
         self.proxy.refused.load(Ordering::SeqCst)
+    }
+
+    /// The fault layer in front of the proxy (see the module docs): a request it answers or
+    /// drops before carrying it out never reaches the emulator.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
     }
 
     /// The next write (any request but a `GET`) reaches the emulator and is carried out, and
@@ -171,6 +192,18 @@ async fn handle(
         return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
     }
     answer
+}
+
+/// An injected fault's answer in the Cloud Storage JSON API's error shape.
+fn injected_error(http: u16, _kind: &FaultKind) -> Response {
+    let (reason, message) = match http {
+        429 => ("rateLimitExceeded", "The rate of requests exceeds the rate limit."),
+        _ => ("backendError", "Backend Error"),
+    };
+    let body = json!({"error": {"code": http, "message": message,
+        "errors": [{"domain": "global", "reason": reason, "message": message}]}});
+    let status = StatusCode::from_u16(http).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    (status, axum::Json(body)).into_response()
 }
 
 /// The bucket and object a request is about: the path's for `GET`/`DELETE`

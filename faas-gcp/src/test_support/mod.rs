@@ -37,6 +37,19 @@
 //! | `/upload/…` | none: a V4-signed Cloud Storage URL (XML API), not a discovery method |
 //! | `/invoke/…` | none: the user's function |
 //!
+//! Injected faults ([`FakeGcp::faults`]): the shared `faas_core::conformance::faults` layer
+//! stands in front of every route, so a test can throttle, fail, stall or drop any request,
+//! before or after the fake carries it out; errors are rendered as Google's APIs render them
+//! (AIP-193's `{"error": {"code", "message", "status"}}` with the `google.rpc.Code` of the HTTP
+//! status: `RESOURCE_EXHAUSTED`, `INTERNAL`, `UNAVAILABLE`). Which requests qualify is the
+//! plan's choice; the fleet tests let every request qualify, the OAuth token endpoint
+//! included: `gcp_auth`, which fetches the access token there, retries a failed token request
+//! itself (5 attempts, 50 ms doubling — gcp_auth 0.12 `HttpClient::token`), as it does against
+//! Google's. The signed upload URL (`/upload/…`) is Cloud Storage's XML API, whose errors are
+//! XML; the fake answers it in the same JSON, which is all the same to the provider: it reads
+//! only the status (and `Retry-After`) of a failed upload. [`FakeGcp::fail_next`] still works
+//! beside it, one fault for the next matching request.
+//!
 //! What the fake serves is read by Google's clients in `tests/official_clients.rs`
 //! (google-auth, google-cloud-functions, google-cloud-run).
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -59,6 +72,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use faas_core::conformance::faults::Faults;
 use faas_core::{PollPolicy, RetryConfig};
 
 use crate::{GcpBuilder, GcpProvider};
@@ -77,6 +91,7 @@ pub struct FakeGcp {
     state: Arc<Mutex<State>>,
     task: tokio::task::JoinHandle<()>,
     key_dir: tempfile::TempDir,
+    faults: Faults,
 }
 
 impl Drop for FakeGcp {
@@ -116,12 +131,14 @@ impl FakeGcp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(State::new(&url)));
-        let task = tokio::spawn(routes::serve(listener, state.clone()));
+        let faults = Faults::new();
+        let task = tokio::spawn(routes::serve(listener, state.clone(), faults.clone()));
         let fake = FakeGcp {
             url,
             state,
             task,
             key_dir: tempfile::tempdir().unwrap(),
+            faults,
         };
         std::fs::write(fake.key_path(), fake.key_json()).unwrap();
         fake
@@ -263,6 +280,15 @@ impl FakeGcp {
             .count()
     }
 
+    /// The fault layer in front of every route of the fake (see the module docs): start a
+    /// [`FaultPlan`](faas_core::conformance::faults::FaultPlan) on it, read back what it
+    /// injected. It sees a request before [`FakeGcp::fail_next`]'s faults and the discovery
+    /// check: a request it answers or drops before carrying it out is not in
+    /// [`FakeGcp::requests`].
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
     /// The next request whose method is `method` and whose path contains `path` meets `fault`.
     pub fn fail_next(&self, method: &str, path: &str, fault: Fault) {
         self.with(|s| s.faults.push((method.to_string(), path.to_string(), fault)));
@@ -283,6 +309,11 @@ impl FakeGcp {
         self.with(|s| s.storage_url = Some(url.trim_end_matches('/').to_string()));
     }
 
+    /// The raw Cloud Functions function JSON, as `GET` returns it.
+    pub fn function_json(&self, function: &str) -> serde_json::Value {
+        self.with(|s| s.render_function(function)).unwrap()
+    }
+
     /// The raw Cloud Run service JSON, as `GET` returns it.
     pub fn service_json(&self, function: &str) -> serde_json::Value {
         self.with(|s| s.render_service(function)).unwrap()
@@ -292,6 +323,27 @@ impl FakeGcp {
     /// function deployed through the Cloud Run Admin API (`gcloud run deploy --function`).
     pub fn seed_run_only_service(&self, name: &str) {
         self.with(|s| s.new_revision(name));
+    }
+
+    /// The names of the revisions of `function`'s service, oldest first (none: no service).
+    pub fn revision_names(&self, function: &str) -> Vec<String> {
+        self.with(|s| {
+            s.services
+                .get(function)
+                .map(|svc| svc.revisions.iter().map(|(r, _)| r.clone()).collect())
+                .unwrap_or_default()
+        })
+    }
+
+    /// The sha256 of the bytes uploaded to the signed URL that `function`'s
+    /// `buildConfig.source.storageSource` names: the code it was built from, as the fake
+    /// received it (`None`: no such function, or its source is not a signed upload).
+    pub fn deployed_code_sha256(&self, function: &str) -> Option<String> {
+        self.with(|s| {
+            let f = s.functions.get(function)?;
+            let object = f.resource["buildConfig"]["source"]["storageSource"]["object"].as_str()?;
+            s.uploads.get(object).map(|(sha, _)| sha.clone())
+        })
     }
 
     /// Moves the service's traffic behind the provider's back (another deployer).

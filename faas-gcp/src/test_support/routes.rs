@@ -21,10 +21,14 @@ use super::invoke::invoke;
 use super::observe::{entries_list, time_series};
 use super::services::service;
 use super::state::{Fault, State};
-use super::wire::{b64url, bad_field, error, ok, parent, percent_decode, unix_now};
+use super::wire::{b64url, bad_field, error, injected_error, ok, parent, percent_decode, unix_now};
+use faas_core::conformance::faults::Faults;
 
-pub(crate) async fn serve(listener: tokio::net::TcpListener, state: Arc<Mutex<State>>) {
+/// Serves the fake's routes with `faults` in front of every one of them (see
+/// [`super::FakeGcp::faults`]), errors rendered as Google's APIs render them.
+pub(crate) async fn serve(listener: tokio::net::TcpListener, state: Arc<Mutex<State>>, faults: Faults) {
     let app = axum::Router::new().fallback(handle).with_state(state);
+    let app = faults.wrap(app, injected_error);
     axum::serve(listener, app).await.unwrap();
 }
 

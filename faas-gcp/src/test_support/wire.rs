@@ -33,6 +33,34 @@ pub(super) fn error(http: u16, status: &str, message: &str) -> Response {
     (StatusCode::from_u16(http).unwrap(), axum::Json(body)).into_response()
 }
 
+/// An injected fault's answer, as Google's APIs answer (AIP-193: `{"error": {"code", "message",
+/// "status", "details"}}`): the status is the `google.rpc.Code` that HTTP code maps to in
+/// `google/rpc/code.proto` — 429 `RESOURCE_EXHAUSTED` (with the `google.rpc.ErrorInfo` of
+/// reason `RATE_LIMIT_EXCEEDED`, domain `googleapis.com`, that `google.api.ErrorReason`
+/// documents for rate quota), 500 `INTERNAL`, 503 `UNAVAILABLE`, 504 `DEADLINE_EXCEEDED`.
+pub(super) fn injected_error(http: u16, _kind: &faas_core::conformance::faults::FaultKind) -> Response {
+    let (status, message) = match http {
+        429 => (
+            "RESOURCE_EXHAUSTED",
+            "Quota exceeded: too many requests, try again later.",
+        ),
+        500 => ("INTERNAL", "Internal error encountered."),
+        504 => ("DEADLINE_EXCEEDED", "The request timed out."),
+        _ => ("UNAVAILABLE", "The service is currently unavailable."),
+    };
+    let mut body = json!({"error": {"code": http, "message": message, "status": status}});
+    if http == 429 {
+        body["error"]["details"] = json!([{
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "RATE_LIMIT_EXCEEDED",
+            "domain": "googleapis.com",
+            "metadata": {"consumer": format!("projects/{}", super::PROJECT)},
+        }]);
+    }
+    let code = StatusCode::from_u16(http).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    (code, axum::Json(body)).into_response()
+}
+
 pub(super) fn bad_field(field: &str, message: &str) -> Response {
     let body = json!({"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT", "details": [
         {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [{"field": field, "description": message}]}]}});

@@ -483,3 +483,47 @@ async fn throttled_calls_are_retried_after_their_retry_after() {
         assert_eq!(fake.take_violations(), Vec::<String>::new());
     }
 }
+
+/// The fleet API itself (`fleet::deliver`: plan first, the target's limiter pacing every
+/// retry) through the same faults: fifty functions converge on the first run, the throttles
+/// reached the limiter (the API names carry `*` for the function), and an unchanged delivery
+/// through the faults leaves every function `unchanged`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_delivery_converges_through_ten_percent_faults_and_its_limiter_sees_the_throttles() {
+    use faas_core::fleet::{FleetEvent, FleetOptions, Limits, Target, deliver};
+    let fake = fake().await;
+    let provider: Arc<dyn Provider> = Arc::new(fake.provider().await);
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = jobs(dir.path(), "deliver", FUNCTIONS);
+    let targets = vec![Target::new("gcp-fake", provider.clone()).limits(Limits::ceiling(8))];
+    let quiet = || -> Arc<dyn faas_core::fleet::FleetObserver> { Arc::new(|_: &FleetEvent<'_>| {}) };
+    fake.faults().start(FaultPlan::mixed(0.10).seed(7));
+    let report = deliver(targets.clone(), jobs.clone(), &FleetOptions::default(), quiet())
+        .await
+        .unwrap();
+    fake.faults().stop();
+    assert!(report.converged(), "{report}");
+    assert_eq!(report.tally.delivered, FUNCTIONS);
+    let throttled = fake
+        .faults()
+        .injected()
+        .iter()
+        .filter(|i| matches!(i.kind, FaultKind::Throttle { .. }) && !i.path.contains("/token"))
+        .count();
+    assert!(throttled > 0, "the plan throttled some calls");
+    let rates = &report.targets[0].rates;
+    assert!(
+        rates.iter().all(|r| !r.api.contains("deliver-")),
+        "API keys leave the function out: {rates:?}"
+    );
+    // Throttles of the API calls reach the limiter (a throttled token request is retried by
+    // the token library, out of its sight; so is a signed-URL upload's — see the provider).
+    assert!(report.targets[0].throttles() > 0, "{rates:?}");
+    check_converged(&fake, provider.as_ref(), &jobs).await;
+    assert_eq!(fake.take_violations(), Vec::<String>::new());
+
+    fake.faults().start(FaultPlan::mixed(0.10).seed(8));
+    let again = deliver(targets, jobs, &FleetOptions::default(), quiet()).await.unwrap();
+    fake.faults().stop();
+    assert_eq!(again.tally.unchanged, FUNCTIONS, "{again}");
+}

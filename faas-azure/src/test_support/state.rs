@@ -12,6 +12,9 @@ use serde_json::{Value, json};
 pub enum Fault {
     /// Answer with this status and ARM error code, changing nothing.
     Status(u16, &'static str),
+    /// One of the shared fault layer's kinds, once (`ResetAfter`: the request is carried out,
+    /// then the connection dropped), for the tests that need one fault on one request.
+    Kind(faas_core::conformance::faults::FaultKind),
 }
 
 pub(crate) struct State {

@@ -1,0 +1,306 @@
+//! Fifty function apps delivered (package blob, app created with its run-from-package URL,
+//! triggers synced, code checked, a version published, the `live` label's slot pointed at it)
+//! through 10 % injected faults on ARM and Blob storage — throttles with and without
+//! `Retry-After`, 503s and 500s, connections dropped before and after the request was carried
+//! out, one-second stalls — converge on the first run with one version each; an unchanged
+//! redeploy through the same faults changes nothing. Then one fault on one request, for the
+//! writes a lost answer could make twice: the create, the publish, the label's slot.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::Method;
+use faas_azure::AzureProvider;
+use faas_azure::test_support::{Azurite, BlobFaults, FakeAzure, Fault, delivery_request, marked_package};
+use faas_core::conformance::faults::{FaultKind, FaultPlan, Faults, Injected};
+use faas_core::{DeployJob, DeployOptions, FunctionSpec, Provider, ProviderExt, deploy_many};
+
+const FUNCTIONS: usize = 50;
+
+/// The fake (ARM, Kudu), Azurite behind the fault proxy, one fault handle for both, and a
+/// provider through them.
+struct Rig {
+    fake: FakeAzure,
+    blobs: BlobFaults,
+    faults: Faults,
+    provider: Arc<AzureProvider>,
+    _azurite: Azurite,
+}
+
+async fn rig() -> Option<Rig> {
+    let azurite = Azurite::start().await?;
+    let fake = FakeAzure::start().await;
+    fake.set_operation_time(Duration::from_millis(40));
+    let faults = fake.faults().clone();
+    let blobs = azurite.with_faults_of(&faults).await;
+    let provider = Arc::new(fake.provider(&blobs.blob_endpoint).await);
+    Some(Rig {
+        fake,
+        blobs,
+        faults,
+        provider,
+        _azurite: azurite,
+    })
+}
+
+/// ARM and Kudu as [`delivery_request`] picks them, and every Blob call (the proxy's paths
+/// start with the account).
+fn qualifies(method: &Method, path: &str) -> bool {
+    delivery_request(method, path) || path.starts_with("/devstoreaccount1/")
+}
+
+fn job(dir: &std::path::Path, name: &str) -> DeployJob {
+    DeployJob {
+        spec: FunctionSpec::new(name, "python3.12".parse().unwrap(), "function_app.app"),
+        package: marked_package(dir, name),
+        options: DeployOptions {
+            publish: true,
+            label: Some("live".into()),
+            ..DeployOptions::default()
+        },
+    }
+}
+
+fn write(i: &Injected) -> bool {
+    i.method != "GET" && i.method != "HEAD"
+}
+
+/// Each function runs its package in production and in its `live` slot, has exactly one
+/// version, of that package, and `live` routes to it.
+async fn converged(rig: &Rig, jobs: &[DeployJob]) {
+    for job in jobs {
+        let name = &job.spec.name;
+        let versions = rig.provider.list_versions(name).await.unwrap();
+        assert_eq!(versions.len(), 1, "{name}: {versions:?}");
+        assert_eq!(versions[0].code_sha256, job.package.sha256, "{name}");
+        let live = rig.provider.get_label(name, "live").await.unwrap();
+        assert_eq!(live.routing.primary, versions[0].id, "{name}");
+        assert_eq!(rig.provider.get(name).await.unwrap().code_sha256, job.package.sha256);
+        for host in [name.clone(), format!("{name}-live")] {
+            assert_eq!(rig.fake.loaded_code(&host), Some(job.package.sha256.clone()), "{host}");
+        }
+    }
+}
+
+async fn fifty_through_mixed_faults(seed: u64) {
+    let Some(rig) = rig().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let jobs: Vec<DeployJob> = (0..FUNCTIONS)
+        .map(|i| job(dir.path(), &format!("f{seed}-app-{i}")))
+        .collect();
+    let started = Instant::now();
+    rig.faults
+        .start(FaultPlan::mixed(0.10).qualifying(qualifies).seed(seed));
+    let results = deploy_many(rig.provider.clone(), jobs.clone(), 8).await;
+    rig.faults.stop();
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|(n, r)| r.as_ref().err().map(|e| format!("{n}: {e}")))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {FUNCTIONS} failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+    for (name, r) in &results {
+        let report = r.as_ref().unwrap();
+        assert!(report.change.created, "{name}: {report:?}");
+        assert_eq!(report.version.as_ref().map(|v| v.id.as_str()), Some("1"), "{name}");
+    }
+    // The faults happened: every kind, and a lost answer to a write.
+    let injected = rig.faults.injected();
+    let has = |f: fn(&FaultKind) -> bool| injected.iter().any(|i| f(&i.kind));
+    assert!(has(|k| matches!(k, FaultKind::Throttle { retry_after_s: Some(_) })));
+    assert!(has(|k| matches!(k, FaultKind::Throttle { retry_after_s: None })));
+    assert!(has(|k| matches!(k, FaultKind::Status(503))));
+    assert!(has(|k| matches!(k, FaultKind::Status(500))));
+    assert!(has(|k| matches!(k, FaultKind::ResetBefore)));
+    assert!(has(|k| matches!(k, FaultKind::Stall(_))));
+    assert!(
+        injected.iter().any(|i| i.kind == FaultKind::ResetAfter && write(i)),
+        "no lost answer to a write: {injected:?}"
+    );
+    assert!(
+        injected.iter().any(|i| i.path.starts_with("/subscriptions/"))
+            && injected.iter().any(|i| i.path.starts_with("/devstoreaccount1/")),
+        "faults on ARM and on Blob storage"
+    );
+    eprintln!(
+        "seed {seed}: {} requests, {} faults ({} lost answers to writes) in {:.1} s",
+        rig.faults.requests(),
+        injected.len(),
+        injected
+            .iter()
+            .filter(|i| i.kind == FaultKind::ResetAfter && write(i))
+            .count(),
+        started.elapsed().as_secs_f64()
+    );
+    converged(&rig, &jobs).await;
+    assert_eq!(rig.fake.take_violations(), Vec::<String>::new());
+
+    // An unchanged redeploy through the same faults: no write reaches ARM or Blob storage.
+    rig.fake.clear_requests();
+    rig.blobs.clear_requests();
+    rig.faults
+        .start(FaultPlan::mixed(0.10).qualifying(qualifies).seed(seed + 1000));
+    let again = deploy_many(rig.provider.clone(), jobs.clone(), 8).await;
+    rig.faults.stop();
+    for (name, r) in &again {
+        let report = r.as_ref().unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(report.change.is_noop(), "{name}: {report:?}");
+        assert_eq!(report.version.as_ref().map(|v| v.id.as_str()), Some("1"), "{name}");
+    }
+    assert!(!rig.faults.injected().is_empty(), "the redeploy met faults too");
+    assert_eq!(rig.fake.writes(), Vec::<String>::new());
+    assert_eq!(rig.blobs.writes(), Vec::<String>::new());
+    converged(&rig, &jobs).await;
+    assert_eq!(rig.fake.take_violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_apps_converge_through_mixed_faults_seed_7() {
+    fifty_through_mixed_faults(7).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_apps_converge_through_mixed_faults_seed_2024() {
+    fifty_through_mixed_faults(2024).await;
+}
+
+/// Delivers one function after `arrange` queued its fault, and checks it converged: one
+/// version, `live` on it, the code loaded.
+async fn one_fault(name: &str, arrange: impl FnOnce(&Rig)) -> Rig {
+    let rig = rig().await.expect("Azurite");
+    let dir = tempfile::tempdir().unwrap();
+    let job = job(dir.path(), name);
+    arrange(&rig);
+    let report = rig
+        .provider
+        .deploy_package(&job.spec, &job.package, &job.options)
+        .await
+        .unwrap();
+    assert_eq!(report.version.as_ref().map(|v| v.id.as_str()), Some("1"));
+    converged(&rig, std::slice::from_ref(&job)).await;
+    rig
+}
+
+fn count(requests: &[String], prefix: &str) -> usize {
+    requests.iter().filter(|r| r.starts_with(prefix)).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_answer_is_lost_makes_one_app() {
+    if Azurite::start().await.is_none() {
+        return;
+    }
+    let site = "/Microsoft.Web/sites/lost-create?";
+    let rig = one_fault("lost-create", |rig| {
+        rig.fake
+            .fail_next("PUT", "/sites/lost-create", Fault::Kind(FaultKind::ResetAfter))
+    })
+    .await;
+    let puts: Vec<String> = rig
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("PUT ") && r.contains(site))
+        .collect();
+    assert_eq!(puts.len(), 2, "the create was carried out, then sent again: {puts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_whose_answer_is_lost_makes_one_version() {
+    if Azurite::start().await.is_none() {
+        return;
+    }
+    let rig = one_fault("lost-publish", |rig| {
+        rig.blobs
+            .fail_next("PUT", "/lost-publish/versions/", FaultKind::ResetAfter)
+    })
+    .await;
+    let puts = count(
+        &rig.blobs.writes(),
+        "PUT /devstoreaccount1/faas-packages/lost-publish/versions/",
+    );
+    assert!(
+        puts >= 2,
+        "the version record was written, then its create sent again: {:?}",
+        rig.blobs.writes()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_label_write_whose_answer_is_lost_makes_one_slot() {
+    if Azurite::start().await.is_none() {
+        return;
+    }
+    let rig = one_fault("lost-label", |rig| {
+        rig.fake.fail_next(
+            "PUT",
+            "/sites/lost-label/slots/live",
+            Fault::Kind(FaultKind::ResetAfter),
+        )
+    })
+    .await;
+    let puts = rig
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("PUT ") && r.contains("/sites/lost-label/slots/live?"))
+        .count();
+    assert_eq!(puts, 2, "the slot was created, then its create sent again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_whose_answer_is_lost_is_sent_again() {
+    if Azurite::start().await.is_none() {
+        return;
+    }
+    let rig = one_fault("lost-upload", |rig| {
+        rig.blobs.fail_next("PUT", "/lost-upload/", FaultKind::ResetAfter)
+    })
+    .await;
+    assert!(count(&rig.blobs.writes(), "PUT /devstoreaccount1/faas-packages/lost-upload/") >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_dropped_before_an_answer_are_sent_again() {
+    if Azurite::start().await.is_none() {
+        return;
+    }
+    let rig = one_fault("dropped-read", |rig| {
+        rig.fake
+            .fail_next("GET", "/sites/dropped-read", Fault::Kind(FaultKind::ResetBefore));
+        rig.blobs.fail_next("HEAD", "/dropped-read/", FaultKind::ResetBefore);
+        rig.blobs
+            .fail_next("GET", "/dropped-read/versions/", FaultKind::Status(500));
+    })
+    .await;
+    assert_eq!(rig.fake.take_violations(), Vec::<String>::new());
+}
+
+/// A throttle's `Retry-After` is waited (real time: one second), on ARM and on Blob storage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttles_wait_their_retry_after() {
+    if Azurite::start().await.is_none() {
+        return;
+    }
+    let started = Instant::now();
+    let rig = one_fault("throttled-app", |rig| {
+        rig.fake.fail_next(
+            "GET",
+            "/sites/throttled-app",
+            Fault::Kind(FaultKind::Throttle { retry_after_s: Some(1) }),
+        );
+        rig.blobs.fail_next(
+            "HEAD",
+            "/throttled-app/",
+            FaultKind::Throttle { retry_after_s: Some(1) },
+        );
+    })
+    .await;
+    assert!(started.elapsed() >= Duration::from_secs(2), "{:?}", started.elapsed());
+    assert_eq!(rig.fake.take_violations(), Vec::<String>::new());
+}

@@ -465,12 +465,19 @@ impl FakeAzure {
     }
 }
 
-/// The requests a delivery's fault plan lets fail ([`FakeAzure::faults`]): ARM
-/// (`/subscriptions/…`) and Kudu (`/scm/…`). Not the Entra and managed-identity token
-/// endpoints (azure_identity asks for one token per credential and caches it; how it retries
-/// is its own), nor the function hosts and Application Insights, which no delivery calls.
+/// The requests a delivery's fault plan lets fail ([`FakeAzure::faults`], and the same
+/// handle in front of Azurite, [`Azurite::with_faults_of`]): ARM (`/subscriptions/…`), Kudu
+/// (`/scm/…`) and the package store's Blob calls (`/devstoreaccount1/…`). Not the Entra and
+/// managed-identity token endpoints (azure_identity asks for one token per credential and
+/// caches it; how it retries is its own), nor the function hosts and Application Insights,
+/// which no delivery calls.
 pub fn delivery_request(_method: &axum::http::Method, path: &str) -> bool {
-    path.starts_with("/subscriptions/") || path.starts_with("/scm/")
+    path.starts_with("/subscriptions/")
+        || path.starts_with("/scm/")
+        || path
+            .strip_prefix('/')
+            .and_then(|p| p.strip_prefix(ACCOUNT))
+            .is_some_and(|p| p.starts_with('/'))
 }
 
 /// One HTTP function in the Python v2 model, which the fake's host indexes.

@@ -113,6 +113,14 @@ impl State {
         json!(self.sites.get(name).map(|s| s.rules.clone()).unwrap_or_default())
     }
 
+    /// The id of the operation creating the site `name` (`app` or `app-slot`), while it runs.
+    pub(super) fn creating(&self, name: &str) -> Option<String> {
+        self.ops
+            .iter()
+            .find(|(_, o)| matches!(&o.pending, Some(Pending::Create { name: n, .. }) if n == name))
+            .map(|(id, _)| id.clone())
+    }
+
     /// Finishes operations and deployments whose time has come.
     pub(super) fn settle(&mut self) {
         let now = Instant::now();

@@ -10,9 +10,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::http::Method;
-use faas_azure::AzureProvider;
 use faas_azure::test_support::{Azurite, BlobFaults, FakeAzure, Fault, delivery_request, marked_package};
+use faas_azure::{AzureProvider, DeployMethod};
 use faas_core::conformance::faults::{FaultKind, FaultPlan, Faults, Injected};
 use faas_core::{DeployJob, DeployOptions, FunctionSpec, Provider, ProviderExt, deploy_many};
 
@@ -29,12 +28,22 @@ struct Rig {
 }
 
 async fn rig() -> Option<Rig> {
+    rig_deploying(DeployMethod::RunFromPackage).await
+}
+
+async fn rig_deploying(method: DeployMethod) -> Option<Rig> {
     let azurite = Azurite::start().await?;
     let fake = FakeAzure::start().await;
     fake.set_operation_time(Duration::from_millis(40));
     let faults = fake.faults().clone();
     let blobs = azurite.with_faults_of(&faults).await;
-    let provider = Arc::new(fake.provider(&blobs.blob_endpoint).await);
+    let provider = Arc::new(
+        fake.builder(&blobs.blob_endpoint)
+            .deploy_method(method)
+            .build()
+            .await
+            .unwrap(),
+    );
     Some(Rig {
         fake,
         blobs,
@@ -42,12 +51,6 @@ async fn rig() -> Option<Rig> {
         provider,
         _azurite: azurite,
     })
-}
-
-/// ARM and Kudu as [`delivery_request`] picks them, and every Blob call (the proxy's paths
-/// start with the account).
-fn qualifies(method: &Method, path: &str) -> bool {
-    delivery_request(method, path) || path.starts_with("/devstoreaccount1/")
 }
 
 fn job(dir: &std::path::Path, name: &str) -> DeployJob {
@@ -78,20 +81,36 @@ async fn converged(rig: &Rig, jobs: &[DeployJob]) {
         assert_eq!(live.routing.primary, versions[0].id, "{name}");
         assert_eq!(rig.provider.get(name).await.unwrap().code_sha256, job.package.sha256);
         for host in [name.clone(), format!("{name}-live")] {
-            assert_eq!(rig.fake.loaded_code(&host), Some(job.package.sha256.clone()), "{host}");
+            let loaded = rig.fake.loaded_code(&host);
+            assert_eq!(
+                loaded.as_ref(),
+                Some(&job.package.sha256),
+                "{host}: {}",
+                trail(rig, name)
+            );
         }
     }
 }
 
-async fn fifty_through_mixed_faults(seed: u64) {
-    let Some(rig) = rig().await else { return };
+/// What the fake served `app` and the faults it met, for a failure's message.
+fn trail(rig: &Rig, app: &str) -> String {
+    let ours = |path: &str| {
+        path.contains(&format!("/{app}/")) || path.contains(&format!("/{app}?")) || path.ends_with(&format!("/{app}"))
+    };
+    let served: Vec<String> = rig.fake.requests().into_iter().filter(|r| ours(r)).collect();
+    let met: Vec<Injected> = rig.faults.injected().into_iter().filter(|i| ours(&i.path)).collect();
+    format!("served {served:#?}\nfaults {met:#?}")
+}
+
+async fn fifty_through_mixed_faults(seed: u64, method: DeployMethod) {
+    let Some(rig) = rig_deploying(method).await else { return };
     let dir = tempfile::tempdir().unwrap();
     let jobs: Vec<DeployJob> = (0..FUNCTIONS)
         .map(|i| job(dir.path(), &format!("f{seed}-app-{i}")))
         .collect();
     let started = Instant::now();
     rig.faults
-        .start(FaultPlan::mixed(0.10).qualifying(qualifies).seed(seed));
+        .start(FaultPlan::mixed(0.10).qualifying(delivery_request).seed(seed));
     let results = deploy_many(rig.provider.clone(), jobs.clone(), 8).await;
     rig.faults.stop();
     let failed: Vec<String> = results
@@ -127,6 +146,9 @@ async fn fifty_through_mixed_faults(seed: u64) {
             && injected.iter().any(|i| i.path.starts_with("/devstoreaccount1/")),
         "faults on ARM and on Blob storage"
     );
+    if method == DeployMethod::ZipDeploy {
+        assert!(injected.iter().any(|i| i.path.starts_with("/scm/")), "faults on Kudu");
+    }
     eprintln!(
         "seed {seed}: {} requests, {} faults ({} lost answers to writes) in {:.1} s",
         rig.faults.requests(),
@@ -144,7 +166,7 @@ async fn fifty_through_mixed_faults(seed: u64) {
     rig.fake.clear_requests();
     rig.blobs.clear_requests();
     rig.faults
-        .start(FaultPlan::mixed(0.10).qualifying(qualifies).seed(seed + 1000));
+        .start(FaultPlan::mixed(0.10).qualifying(delivery_request).seed(seed + 1000));
     let again = deploy_many(rig.provider.clone(), jobs.clone(), 8).await;
     rig.faults.stop();
     for (name, r) in &again {
@@ -161,12 +183,18 @@ async fn fifty_through_mixed_faults(seed: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_apps_converge_through_mixed_faults_seed_7() {
-    fifty_through_mixed_faults(7).await;
+    fifty_through_mixed_faults(7, DeployMethod::RunFromPackage).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_apps_converge_through_mixed_faults_seed_2024() {
-    fifty_through_mixed_faults(2024).await;
+    fifty_through_mixed_faults(2024, DeployMethod::RunFromPackage).await;
+}
+
+/// Kudu zipdeploy pushes (and their deployment polls) through the same faults.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_zip_deployed_apps_converge_through_mixed_faults() {
+    fifty_through_mixed_faults(99, DeployMethod::ZipDeploy).await;
 }
 
 /// Delivers one function after `arrange` queued its fault, and checks it converged: one
@@ -197,6 +225,8 @@ async fn a_create_whose_answer_is_lost_makes_one_app() {
     }
     let site = "/Microsoft.Web/sites/lost-create?";
     let rig = one_fault("lost-create", |rig| {
+        // The creation outlasts the retry, which meets it running (409).
+        rig.fake.set_operation_time(Duration::from_millis(600));
         rig.fake
             .fail_next("PUT", "/sites/lost-create", Fault::Kind(FaultKind::ResetAfter))
     })
@@ -207,7 +237,11 @@ async fn a_create_whose_answer_is_lost_makes_one_app() {
         .into_iter()
         .filter(|r| r.starts_with("PUT ") && r.contains(site))
         .collect();
-    assert_eq!(puts.len(), 2, "the create was carried out, then sent again: {puts:?}");
+    assert_eq!(
+        puts.len(),
+        3,
+        "the create was carried out, sent again (409: it runs), then sent once it was done: {puts:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,6 +271,8 @@ async fn a_label_write_whose_answer_is_lost_makes_one_slot() {
         return;
     }
     let rig = one_fault("lost-label", |rig| {
+        // The slot's creation outlasts the retry, which meets it running (409).
+        rig.fake.set_operation_time(Duration::from_millis(600));
         rig.fake.fail_next(
             "PUT",
             "/sites/lost-label/slots/live",
@@ -250,7 +286,10 @@ async fn a_label_write_whose_answer_is_lost_makes_one_slot() {
         .into_iter()
         .filter(|r| r.starts_with("PUT ") && r.contains("/sites/lost-label/slots/live?"))
         .count();
-    assert_eq!(puts, 2, "the slot was created, then its create sent again");
+    assert_eq!(
+        puts, 3,
+        "the slot's create was carried out, sent again (409: it runs), then sent once it was done"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

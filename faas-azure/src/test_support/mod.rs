@@ -46,6 +46,12 @@
 //!
 //! What the fake serves is read by azure-mgmt-web and azure-mgmt-storage in
 //! `tests/official_clients.rs`.
+//!
+//! Faults: the shared layer of `faas_core::conformance::faults` sits in front of every route
+//! ([`FakeAzure::faults`], answering in ARM's error shape) and, through the same handle, in
+//! front of Azurite ([`Azurite::with_faults_of`], in Storage's XML shape); [`delivery_request`]
+//! picks what a delivery's plan may fail. One fault on one request: [`FakeAzure::fail_next`]
+//! with [`Fault::Kind`], [`BlobFaults::fail_next`].
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod app_insights;
@@ -235,11 +241,11 @@ impl FakeAzure {
 
     /// The fault layer in front of every route (ARM, Kudu, the token endpoints, the function
     /// hosts, Application Insights): idle until a test starts a plan
-    /// (`faults().start(FaultPlan::mixed(0.10).qualifying(qualifies))`). Its error answers are
+    /// (`faults().start(FaultPlan::mixed(0.10).qualifying(delivery_request))`). Its error answers are
     /// ARM's (`429 TooManyRequests`, `503 ServiceUnavailable`, `500 InternalServerError`);
     /// faulted requests that were not carried out never reach the fake, so
     /// [`FakeAzure::requests`] lists only what it acted on. Which requests a test lets fail is
-    /// its plan's choice: [`qualifies`] is the delivery's (not the token endpoints).
+    /// its plan's choice: [`delivery_request`] is the delivery's (not the token endpoints).
     pub fn faults(&self) -> &Faults {
         &self.faults
     }

@@ -343,3 +343,21 @@ async fn throttles_wait_their_retry_after() {
     assert!(started.elapsed() >= Duration::from_secs(2), "{:?}", started.elapsed());
     assert_eq!(rig.fake.take_violations(), Vec::<String>::new());
 }
+
+/// Entra's token endpoint is outside [`delivery_request`] (azure_identity's retries are its
+/// own); one 503 there is still ridden out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_request_that_fails_is_asked_again() {
+    if Azurite::start().await.is_none() {
+        return;
+    }
+    // The provider's first ARM call asks Entra for a token: answered 503, then asked again
+    // (azure_identity retries it).
+    let rig = one_fault("token-app", |rig| {
+        rig.fake
+            .fail_next("POST", "/oauth2/v2.0/token", Fault::Kind(FaultKind::Status(503)));
+    })
+    .await;
+    assert_eq!(rig.fake.unmet_faults(), 0, "the token request met its fault");
+    assert_eq!(rig.fake.take_violations(), Vec::<String>::new());
+}

@@ -411,6 +411,11 @@ impl FakeAzure {
         self.with(|s| s.faults.push((method.to_string(), path.to_string(), fault)));
     }
 
+    /// How many [`FakeAzure::fail_next`] faults no request has met yet.
+    pub fn unmet_faults(&self) -> usize {
+        self.with(|s| s.faults.len())
+    }
+
     /// Kudu of `app` refuses bearer tokens from now on (basic auth only).
     pub fn require_basic_auth(&self, app: &str) {
         self.with(|s| s.require_basic_auth(app));

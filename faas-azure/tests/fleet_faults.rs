@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use faas_azure::test_support::{Azurite, BlobFaults, FakeAzure, Fault, delivery_request, marked_package};
-use faas_azure::{AzureProvider, DeployMethod};
+use faas_azure::{AzureProvider, DeployMethod, Hosting};
 use faas_core::conformance::faults::{FaultKind, FaultPlan, Faults, Injected};
 use faas_core::{DeployJob, DeployOptions, FunctionSpec, Provider, ProviderExt, deploy_many};
 
@@ -27,22 +27,38 @@ struct Rig {
     _azurite: Azurite,
 }
 
-async fn rig() -> Option<Rig> {
-    rig_deploying(DeployMethod::RunFromPackage).await
+/// How the apps are hosted and their code deployed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Setup {
+    /// Premium, run from package (the default).
+    RunFromPackage,
+    /// Premium, Kudu zipdeploy.
+    ZipDeploy,
+    /// Flex Consumption: OneDeploy, no slots (so no label).
+    Flex,
 }
 
-async fn rig_deploying(method: DeployMethod) -> Option<Rig> {
+async fn rig() -> Option<Rig> {
+    rig_deploying(Setup::RunFromPackage).await
+}
+
+async fn rig_deploying(setup: Setup) -> Option<Rig> {
     let azurite = Azurite::start().await?;
     let fake = FakeAzure::start().await;
     fake.set_operation_time(Duration::from_millis(40));
     let faults = fake.faults().clone();
     let blobs = azurite.with_faults_of(&faults).await;
     let provider = Arc::new(
-        fake.builder(&blobs.blob_endpoint)
-            .deploy_method(method)
-            .build()
-            .await
-            .unwrap(),
+        match setup {
+            Setup::RunFromPackage => fake.builder(&blobs.blob_endpoint),
+            Setup::ZipDeploy => fake
+                .builder(&blobs.blob_endpoint)
+                .deploy_method(DeployMethod::ZipDeploy),
+            Setup::Flex => fake.builder(&blobs.blob_endpoint).hosting(Hosting::Flex),
+        }
+        .build()
+        .await
+        .unwrap(),
     );
     Some(Rig {
         fake,
@@ -54,12 +70,19 @@ async fn rig_deploying(method: DeployMethod) -> Option<Rig> {
 }
 
 fn job(dir: &std::path::Path, name: &str) -> DeployJob {
+    job_for(dir, name, Setup::RunFromPackage)
+}
+
+/// Deliver `name`: publish a version and point `live` at it (Flex: 2 GB instances, no label).
+fn job_for(dir: &std::path::Path, name: &str, setup: Setup) -> DeployJob {
+    let spec = FunctionSpec::new(name, "python3.12".parse().unwrap(), "function_app.app");
+    let flex = setup == Setup::Flex;
     DeployJob {
-        spec: FunctionSpec::new(name, "python3.12".parse().unwrap(), "function_app.app"),
+        spec: if flex { spec.memory_mb(2048) } else { spec },
         package: marked_package(dir, name),
         options: DeployOptions {
             publish: true,
-            label: Some("live".into()),
+            label: (!flex).then(|| "live".into()),
             ..DeployOptions::default()
         },
     }
@@ -69,18 +92,22 @@ fn write(i: &Injected) -> bool {
     i.method != "GET" && i.method != "HEAD"
 }
 
-/// Each function runs its package in production and in its `live` slot, has exactly one
-/// version, of that package, and `live` routes to it.
+/// Each function runs its package in production and in its `live` slot (if it has a label),
+/// has exactly one version, of that package, and `live` routes to it.
 async fn converged(rig: &Rig, jobs: &[DeployJob]) {
     for job in jobs {
         let name = &job.spec.name;
         let versions = rig.provider.list_versions(name).await.unwrap();
         assert_eq!(versions.len(), 1, "{name}: {versions:?}");
         assert_eq!(versions[0].code_sha256, job.package.sha256, "{name}");
-        let live = rig.provider.get_label(name, "live").await.unwrap();
-        assert_eq!(live.routing.primary, versions[0].id, "{name}");
+        let mut hosts = vec![name.clone()];
+        if job.options.label.is_some() {
+            let live = rig.provider.get_label(name, "live").await.unwrap();
+            assert_eq!(live.routing.primary, versions[0].id, "{name}");
+            hosts.push(format!("{name}-live"));
+        }
         assert_eq!(rig.provider.get(name).await.unwrap().code_sha256, job.package.sha256);
-        for host in [name.clone(), format!("{name}-live")] {
+        for host in hosts {
             let loaded = rig.fake.loaded_code(&host);
             assert_eq!(
                 loaded.as_ref(),
@@ -102,11 +129,11 @@ fn trail(rig: &Rig, app: &str) -> String {
     format!("served {served:#?}\nfaults {met:#?}")
 }
 
-async fn fifty_through_mixed_faults(seed: u64, method: DeployMethod) {
-    let Some(rig) = rig_deploying(method).await else { return };
+async fn fifty_through_mixed_faults(seed: u64, setup: Setup) {
+    let Some(rig) = rig_deploying(setup).await else { return };
     let dir = tempfile::tempdir().unwrap();
     let jobs: Vec<DeployJob> = (0..FUNCTIONS)
-        .map(|i| job(dir.path(), &format!("f{seed}-app-{i}")))
+        .map(|i| job_for(dir.path(), &format!("f{seed}-app-{i}"), setup))
         .collect();
     let started = Instant::now();
     rig.faults
@@ -146,7 +173,7 @@ async fn fifty_through_mixed_faults(seed: u64, method: DeployMethod) {
             && injected.iter().any(|i| i.path.starts_with("/devstoreaccount1/")),
         "faults on ARM and on Blob storage"
     );
-    if method == DeployMethod::ZipDeploy {
+    if setup != Setup::RunFromPackage {
         assert!(injected.iter().any(|i| i.path.starts_with("/scm/")), "faults on Kudu");
     }
     eprintln!(
@@ -183,18 +210,24 @@ async fn fifty_through_mixed_faults(seed: u64, method: DeployMethod) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_apps_converge_through_mixed_faults_seed_7() {
-    fifty_through_mixed_faults(7, DeployMethod::RunFromPackage).await;
+    fifty_through_mixed_faults(7, Setup::RunFromPackage).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_apps_converge_through_mixed_faults_seed_2024() {
-    fifty_through_mixed_faults(2024, DeployMethod::RunFromPackage).await;
+    fifty_through_mixed_faults(2024, Setup::RunFromPackage).await;
 }
 
 /// Kudu zipdeploy pushes (and their deployment polls) through the same faults.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_zip_deployed_apps_converge_through_mixed_faults() {
-    fifty_through_mixed_faults(99, DeployMethod::ZipDeploy).await;
+    fifty_through_mixed_faults(99, Setup::ZipDeploy).await;
+}
+
+/// Flex Consumption: OneDeploy pushes and ARM's deployment status through the same faults.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_flex_apps_converge_through_mixed_faults() {
+    fifty_through_mixed_faults(31, Setup::Flex).await;
 }
 
 /// Delivers one function after `arrange` queued its fault, and checks it converged: one

@@ -67,7 +67,13 @@ impl Azurite {
         let (upstream, account) = self.blob_endpoint.rsplit_once('/').unwrap();
         let proxy = Arc::new(Proxy {
             upstream: upstream.to_string(),
-            http: reqwest::Client::new(),
+            // Azurite (Node) closes idle keep-alive connections after 5 s; a request sent on
+            // one as it closes meets a reset the proxy would pass on as a fault of its own.
+            // Idle connections are dropped before that.
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(std::time::Duration::from_secs(2))
+                .build()
+                .unwrap(),
             busy: AtomicUsize::new(0),
             lose_next_answer: AtomicBool::new(false),
             faulted: AtomicUsize::new(0),

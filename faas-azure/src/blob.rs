@@ -208,9 +208,17 @@ impl Blobs {
             return Ok(resp);
         }
         let retry_after = crate::arm::retry_after(&resp);
+        // The error code is in `x-ms-error-code` (the only place a HEAD answer has it) and
+        // the XML body.
+        let header_code = resp
+            .headers()
+            .get("x-ms-error-code")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let body = resp.bytes().await.unwrap_or_default();
         let text = String::from_utf8_lossy(&body);
-        if status == 429 || between(&text, "<Code>", "</Code>") == Some("ServerBusy") {
+        let code = header_code.as_deref().or(between(&text, "<Code>", "</Code>"));
+        if status == 429 || code == Some("ServerBusy") || retry_after.is_some() {
             let message = between(&text, "<Message>", "</Message>").unwrap_or("the server is busy");
             return Err(Error::throttled(retry_after, format!("{what}: {message}")));
         }

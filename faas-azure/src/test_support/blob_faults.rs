@@ -173,7 +173,12 @@ fn blob_error(status: StatusCode, code: &str, message: &str) -> Response {
     let xml = format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
     );
-    (status, [("content-type", "application/xml")], xml).into_response()
+    (
+        status,
+        [("content-type", "application/xml"), ("x-ms-error-code", code)],
+        xml,
+    )
+        .into_response()
 }
 
 async fn handle(
@@ -199,7 +204,13 @@ async fn handle(
     match kind {
         None => forward(proxy, method, uri, headers, body).await,
         Some(k @ FaultKind::Status(code)) => storage_fault(code, &k),
-        Some(k @ FaultKind::Throttle { .. }) => storage_fault(429, &k),
+        Some(k @ FaultKind::Throttle { retry_after_s }) => {
+            let mut answer = storage_fault(429, &k);
+            if let Some(s) = retry_after_s {
+                answer.headers_mut().insert("retry-after", s.into());
+            }
+            answer
+        }
         Some(FaultKind::ResetBefore) => reset("before"),
         Some(FaultKind::ResetAfter) => {
             drop(forward(proxy, method.clone(), uri.clone(), headers, body).await);

@@ -309,12 +309,7 @@ impl AppInsights {
             .await
             .map_err(|e| transport(&format!("POST {url}"), e))?;
         let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = crate::arm::retry_after(&resp);
         let bytes = resp.bytes().await.map_err(|e| transport(&format!("POST {url}"), e))?;
         if (200..300).contains(&status) {
             return serde_json::from_slice(&bytes).map_err(|e| {

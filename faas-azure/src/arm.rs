@@ -72,6 +72,13 @@ fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// An answer's `Retry-After` in whole seconds, if it gave one.
+pub(crate) fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    header(resp, "retry-after")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
 impl Arm {
     /// A bearer token for ARM (and Kudu).
     pub async fn token(&self) -> Result<String> {
@@ -122,9 +129,7 @@ impl Arm {
             status,
             async_operation: header(&resp, "azure-asyncoperation"),
             location: header(&resp, "location"),
-            retry_after: header(&resp, "retry-after")
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs),
+            retry_after: retry_after(&resp),
             body: Value::Null,
         };
         let bytes = resp

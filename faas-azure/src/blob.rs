@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use azure_core::time::{OffsetDateTime, to_rfc7231};
 use base64::Engine;
-use faas_core::{Error, ResourceKind, Result};
+use faas_core::{Error, ResourceKind, Result, RetryConfig};
 use hmac::{KeyInit, Mac};
 use reqwest::{Method, Url};
 
@@ -25,6 +25,8 @@ pub(crate) struct Blobs {
     pub account: String,
     pub key: Vec<u8>,
     pub container: String,
+    /// How throttling (`503 ServerBusy`, 429), other 5xx and transport failures are retried.
+    pub retry: RetryConfig,
 }
 
 impl std::fmt::Debug for Blobs {
@@ -62,6 +64,31 @@ fn iso(t: OffsetDateTime) -> String {
 
 /// Object metadata, for version records.
 pub(crate) type Metadata = BTreeMap<String, String>;
+
+/// A request's body, made again for every attempt.
+#[derive(Clone, Copy)]
+pub(crate) enum Payload<'a> {
+    /// None (`Content-Length: 0` on a `PUT`).
+    Empty,
+    /// These bytes.
+    Bytes(&'a [u8]),
+    /// This file, streamed from disk (reopened for a retry).
+    File(&'a std::path::Path),
+}
+
+impl Payload<'_> {
+    async fn body(self) -> Result<Option<reqwest::Body>> {
+        Ok(match self {
+            Payload::Empty => None,
+            Payload::Bytes(b) => Some(reqwest::Body::from(b.to_vec())),
+            Payload::File(path) => Some(reqwest::Body::from(
+                tokio::fs::File::open(path)
+                    .await
+                    .map_err(|e| Error::io(path.display().to_string(), e))?,
+            )),
+        })
+    }
+}
 
 impl Blobs {
     pub(crate) fn url(&self, blob: Option<&str>) -> Result<Url> {
@@ -142,6 +169,62 @@ impl Blobs {
             .map_err(|e| transport(&format!("{method} blob {}", url.path()), e))
     }
 
+    /// [`Blobs::send`] under the retry policy: throttling (`503 ServerBusy` — Storage throttles
+    /// with 503 — or 429, waiting its `Retry-After` when it gives one), other 5xx and transport
+    /// failures are sent again (the body made again from `payload`); every other answer is the
+    /// caller's to read. Whether a write whose answer was lost landed is the caller's to find
+    /// out (a create meets `409`, a delete `404`; a plain `PUT` just lands again).
+    pub(crate) async fn send_retried(
+        &self,
+        method: Method,
+        url: Url,
+        headers: &[(&str, String)],
+        payload: Payload<'_>,
+        length: u64,
+    ) -> Result<reqwest::Response> {
+        let what = format!("{method} blob {}", url.path());
+        self.retry
+            .retry_if(&what, Error::is_transient, || {
+                self.send_once(method.clone(), &url, headers, payload, length, &what)
+            })
+            .await
+    }
+
+    /// One attempt of [`Blobs::send_retried`]: throttling and 5xx answers as errors.
+    async fn send_once(
+        &self,
+        method: Method,
+        url: &Url,
+        headers: &[(&str, String)],
+        payload: Payload<'_>,
+        length: u64,
+        what: &str,
+    ) -> Result<reqwest::Response> {
+        let resp = self
+            .send(method, url.clone(), headers, payload.body().await?, length)
+            .await?;
+        let status = resp.status().as_u16();
+        if status != 429 && status < 500 {
+            return Ok(resp);
+        }
+        let retry_after = crate::arm::retry_after(&resp);
+        // The error code is in `x-ms-error-code` (the only place a HEAD answer has it) and
+        // the XML body.
+        let header_code = resp
+            .headers()
+            .get("x-ms-error-code")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = resp.bytes().await.unwrap_or_default();
+        let text = String::from_utf8_lossy(&body);
+        let code = header_code.as_deref().or(between(&text, "<Code>", "</Code>"));
+        if status == 429 || code == Some("ServerBusy") || retry_after.is_some() {
+            let message = between(&text, "<Message>", "</Message>").unwrap_or("the server is busy");
+            return Err(Error::throttled(retry_after, format!("{what}: {message}")));
+        }
+        Err(Self::error_of(status, &body, self.target(url.path())))
+    }
+
     pub(crate) async fn check(resp: reqwest::Response, target: Target<'_>) -> Result<reqwest::Response> {
         if resp.status().is_success() {
             return Ok(resp);
@@ -172,7 +255,7 @@ impl Blobs {
     pub async fn ensure_container(&self) -> Result<()> {
         let mut url = self.url(None)?;
         url.query_pairs_mut().append_pair("restype", "container");
-        let resp = self.send(Method::PUT, url, &[], None, 0).await?;
+        let resp = self.send_retried(Method::PUT, url, &[], Payload::Empty, 0).await?;
         if resp.status().as_u16() == 409 {
             return Ok(());
         }
@@ -181,7 +264,9 @@ impl Blobs {
 
     /// The blob's size, or `None` when it does not exist.
     pub async fn size(&self, name: &str) -> Result<Option<u64>> {
-        let resp = self.send(Method::HEAD, self.url(Some(name))?, &[], None, 0).await?;
+        let resp = self
+            .send_retried(Method::HEAD, self.url(Some(name))?, &[], Payload::Empty, 0)
+            .await?;
         if resp.status().as_u16() == 404 {
             return Ok(None);
         }
@@ -195,21 +280,12 @@ impl Blobs {
 
     /// Uploads a file as a block blob, streamed from disk.
     pub async fn put_file(&self, name: &str, path: &std::path::Path, size: u64) -> Result<()> {
-        let file = tokio::fs::File::open(path)
-            .await
-            .map_err(|e| Error::io(path.display().to_string(), e))?;
         let headers = [
             ("x-ms-blob-type", "BlockBlob".to_string()),
             ("content-type", "application/zip".to_string()),
         ];
         let resp = self
-            .send(
-                Method::PUT,
-                self.url(Some(name))?,
-                &headers,
-                Some(reqwest::Body::from(file)),
-                size,
-            )
+            .send_retried(Method::PUT, self.url(Some(name))?, &headers, Payload::File(path), size)
             .await?;
         Self::check(resp, self.target(name)).await.map(|_| ())
     }
@@ -228,11 +304,11 @@ impl Blobs {
         headers.extend(meta.iter().map(|(k, v)| (k.as_str(), v.clone())));
         let len = bytes.len() as u64;
         let resp = self
-            .send(
+            .send_retried(
                 Method::PUT,
                 self.url(Some(name))?,
                 &headers,
-                Some(reqwest::Body::from(bytes)),
+                Payload::Bytes(&bytes),
                 len,
             )
             .await?;
@@ -244,18 +320,27 @@ impl Blobs {
 
     /// The blob's bytes, or `None`.
     pub async fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        let resp = self.send(Method::GET, self.url(Some(name))?, &[], None, 0).await?;
-        if resp.status().as_u16() == 404 {
-            return Ok(None);
-        }
-        let resp = Self::check(resp, self.target(name)).await?;
-        let bytes = resp.bytes().await.map_err(|e| transport("reading a blob", e))?;
-        Ok(Some(bytes.to_vec()))
+        let url = self.url(Some(name))?;
+        let what = format!("GET blob {}", url.path());
+        // A body cut off by a dropped connection is read again.
+        self.retry
+            .retry_if(&what, Error::is_transient, || async {
+                let resp = self.send_once(Method::GET, &url, &[], Payload::Empty, 0, &what).await?;
+                if resp.status().as_u16() == 404 {
+                    return Ok(None);
+                }
+                let resp = Self::check(resp, self.target(name)).await?;
+                let bytes = resp.bytes().await.map_err(|e| transport("reading a blob", e))?;
+                Ok(Some(bytes.to_vec()))
+            })
+            .await
     }
 
     /// Deletes a blob; one already gone is fine.
     pub async fn delete(&self, name: &str) -> Result<()> {
-        let resp = self.send(Method::DELETE, self.url(Some(name))?, &[], None, 0).await?;
+        let resp = self
+            .send_retried(Method::DELETE, self.url(Some(name))?, &[], Payload::Empty, 0)
+            .await?;
         if resp.status().as_u16() == 404 {
             return Ok(());
         }
@@ -276,9 +361,16 @@ impl Blobs {
             if !marker.is_empty() {
                 url.query_pairs_mut().append_pair("marker", &marker);
             }
-            let resp = self.send(Method::GET, url, &[], None, 0).await?;
-            let resp = Self::check(resp, self.target(prefix)).await?;
-            let xml = resp.text().await.map_err(|e| transport("listing blobs", e))?;
+            let what = format!("listing blobs under {prefix}");
+            // A listing cut off by a dropped connection is asked again.
+            let xml = self
+                .retry
+                .retry_if(&what, Error::is_transient, || async {
+                    let resp = self.send_once(Method::GET, &url, &[], Payload::Empty, 0, &what).await?;
+                    let resp = Self::check(resp, self.target(prefix)).await?;
+                    resp.text().await.map_err(|e| transport("listing blobs", e))
+                })
+                .await?;
             for blob in xml.split("<Blob>").skip(1) {
                 let name = between(blob, "<Name>", "</Name>").map(unescape).unwrap_or_default();
                 let mut meta = Metadata::new();

@@ -77,17 +77,36 @@ impl Sites {
         }
     }
 
-    async fn push(&self, url: &str, auth: &Auth, zip: &std::path::Path, size: u64) -> Result<reqwest::Response> {
-        let file = tokio::fs::File::open(zip)
+    /// Pushes the zip, sending it again (the file reopened) after throttling, 5xx or a dropped
+    /// connection: a push whose answer was lost started a deployment of the same zip, which
+    /// the retry then meets as `409` (waited on by the caller) or deploys again — the same
+    /// code either way.
+    async fn push(
+        &self,
+        url: &str,
+        auth: &Auth,
+        zip: &std::path::Path,
+        size: u64,
+        target: Target<'_>,
+    ) -> Result<reqwest::Response> {
+        let what = format!("POST {}", shown(url));
+        self.arm
+            .retry
+            .retry_if(&what, Error::is_transient, || async {
+                let file = tokio::fs::File::open(zip)
+                    .await
+                    .map_err(|e| Error::io(zip.display().to_string(), e))?;
+                let resp = auth
+                    .apply(self.arm.http.post(url))
+                    .header("content-type", "application/zip")
+                    .header("content-length", size)
+                    .body(reqwest::Body::from(file))
+                    .send()
+                    .await
+                    .map_err(|e| transport(&what, e))?;
+                transient_as_error(resp, target).await
+            })
             .await
-            .map_err(|e| Error::io(zip.display().to_string(), e))?;
-        auth.apply(self.arm.http.post(url))
-            .header("content-type", "application/zip")
-            .header("content-length", size)
-            .body(reqwest::Body::from(file))
-            .send()
-            .await
-            .map_err(|e| transport(&format!("POST {}", shown(url)), e))
     }
 
     /// Pushes a zip through Kudu (zipdeploy, or OneDeploy's `/api/publish`) and waits for the
@@ -108,7 +127,7 @@ impl Sites {
         let mut attempt = 0;
         let location = loop {
             attempt += 1;
-            let resp = self.push(&url, &auth, zip, size).await?;
+            let resp = self.push(&url, &auth, zip, size, target).await?;
             let status = resp.status().as_u16();
             if matches!(status, 401 | 403) && matches!(auth, Auth::Bearer(_)) {
                 tracing::info!(app = %name, "Kudu refused the bearer token; falling back to publishing credentials");
@@ -136,15 +155,27 @@ impl Sites {
             .arm
             .poll
             .poll(&format!("Kudu deployment to {name}"), || async {
-                let resp = auth
-                    .apply(http.get(&location))
-                    .send()
-                    .await
-                    .map_err(|e| transport("Kudu deployment status", e))?;
-                if resp.status().as_u16() == 202 {
+                // A look that fails on its way (throttled, 5xx, dropped) is taken again.
+                let seen = self
+                    .arm
+                    .retry
+                    .retry_if("Kudu deployment status", Error::is_transient, || async {
+                        let resp = auth
+                            .apply(http.get(&location))
+                            .send()
+                            .await
+                            .map_err(|e| transport("Kudu deployment status", e))?;
+                        let resp = transient_as_error(resp, target).await?;
+                        if resp.status().as_u16() == 202 {
+                            return Ok(None);
+                        }
+                        let v: Value = resp.json().await.map_err(|e| transport("Kudu deployment status", e))?;
+                        Ok(Some(v))
+                    })
+                    .await?;
+                let Some(v) = seen else {
                     return Ok(PollStatus::Pending("accepted".into()));
-                }
-                let v: Value = resp.json().await.map_err(|e| transport("Kudu deployment status", e))?;
+                };
                 Ok(if terminal(v["status"].as_i64(), v["complete"].as_bool()) {
                     PollStatus::Done(v)
                 } else {
@@ -187,6 +218,18 @@ impl Sites {
             false,
         ))
     }
+}
+
+/// A Kudu answer of throttling (429) or a server error (5xx) as its retryable error; any other
+/// answer as it came.
+async fn transient_as_error(resp: reqwest::Response, target: Target<'_>) -> Result<reqwest::Response> {
+    let status = resp.status().as_u16();
+    if status != 429 && status < 500 {
+        return Ok(resp);
+    }
+    let retry_after = crate::arm::retry_after(&resp);
+    let body = resp.bytes().await.unwrap_or_default();
+    Err(map_error(status, retry_after, &body, target))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Function apps (`Microsoft.Web/sites`) and their slots through ARM: get, create, update,
 //! delete, app settings, slots, swaps, ramp-up rules and host keys.
 
-use faas_core::{Error, FunctionSpec, ResourceKind, Result};
+use faas_core::{Error, FunctionSpec, PollStatus, ResourceKind, Result};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -220,8 +220,27 @@ impl Sites {
         settings: &Settings,
         container_url: &str,
     ) -> Result<Site> {
-        let site = self.site_body(spec, settings, container_url)?;
-        let created = self.mutate(Method::PUT, at, "", Some(&body(&site))).await?;
+        let site = body(&self.site_body(spec, settings, container_url)?);
+        let created = match self.mutate(Method::PUT, at, "", Some(&site)).await {
+            // Another operation on the site runs (App Service: `409 Conflict`, "Cannot modify
+            // this site because another operation is in progress"): this very creation, when
+            // its first answer was lost and the retry met it. Wait until the site is there,
+            // then send the same body again: an update to what the site already is.
+            Err(Error::Conflict { message, .. }) => {
+                tracing::info!(app = %at.name(), %message, "the site is being created; waiting for it");
+                self.arm
+                    .poll
+                    .poll(&format!("the creation of {}", at.name()), || async {
+                        Ok(match self.get(at).await? {
+                            Some(_) => PollStatus::Done(()),
+                            None => PollStatus::Pending("not there yet".into()),
+                        })
+                    })
+                    .await?;
+                self.mutate(Method::PUT, at, "", Some(&site)).await?
+            }
+            other => other?,
+        };
         parse(&format!("PUT site {}", at.name()), created)
     }
 

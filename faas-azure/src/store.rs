@@ -120,6 +120,7 @@ impl PackageStore {
                     account: self.account.clone(),
                     key: bytes,
                     container: self.container.clone(),
+                    retry: self.arm.retry,
                 };
                 blobs.ensure_container().await?;
                 let scheme = self.endpoint.split("://").next().unwrap_or("https");

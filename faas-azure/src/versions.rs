@@ -129,7 +129,24 @@ impl AzureProvider {
                     code_size: None,
                 });
             }
-            // Another publisher took this number: take the next.
+            // The number is taken: by this very record, when a create whose answer was lost was
+            // sent again (it lands, then meets `409`), or by another publisher. A record of the
+            // same code and configuration is this version: no second one is made.
+            let taken = self.record(function, &id.to_string()).await?;
+            if taken.sha256 == sha && faas_core::diff_config(&taken.spec, &spec).is_empty() {
+                tracing::info!(
+                    function,
+                    version = id,
+                    "a version of this code and configuration is there; keeping it"
+                );
+                return Ok(Version {
+                    id: id.to_string(),
+                    code_sha256: sha,
+                    description: taken.description,
+                    code_size: None,
+                });
+            }
+            // Another publisher's version: take the next number.
             id += 1;
         }
     }

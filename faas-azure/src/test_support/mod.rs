@@ -46,6 +46,12 @@
 //!
 //! What the fake serves is read by azure-mgmt-web and azure-mgmt-storage in
 //! `tests/official_clients.rs`.
+//!
+//! Faults: the shared layer of `faas_core::conformance::faults` sits in front of every route
+//! ([`FakeAzure::faults`], answering in ARM's error shape) and, through the same handle, in
+//! front of Azurite ([`Azurite::with_faults_of`], in Storage's XML shape); [`delivery_request`]
+//! picks what a delivery's plan may fail. One fault on one request: [`FakeAzure::fail_next`]
+//! with [`Fault::Kind`], [`BlobFaults::fail_next`].
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod app_insights;
@@ -67,6 +73,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use faas_core::conformance::faults::Faults;
 use faas_core::{PollPolicy, RetryConfig};
 
 use crate::{AzureBuilder, AzureProvider, Credentials};
@@ -182,6 +189,7 @@ pub struct FakeAzure {
     state: Arc<Mutex<State>>,
     handle: axum_server::Handle<std::net::SocketAddr>,
     ca_dir: tempfile::TempDir,
+    faults: Faults,
 }
 
 impl Drop for FakeAzure {
@@ -212,7 +220,8 @@ impl FakeAzure {
             .await
             .unwrap();
         let handle = axum_server::Handle::new();
-        let app = routes::router(state.clone());
+        let faults = Faults::new();
+        let app = faults.wrap(routes::router(state.clone()), wire::arm_fault);
         let server = axum_server::from_tcp_rustls(listener, config)
             .unwrap()
             .handle(handle.clone());
@@ -226,7 +235,19 @@ impl FakeAzure {
             state,
             handle,
             ca_dir,
+            faults,
         }
+    }
+
+    /// The fault layer in front of every route (ARM, Kudu, the token endpoints, the function
+    /// hosts, Application Insights): idle until a test starts a plan
+    /// (`faults().start(FaultPlan::mixed(0.10).qualifying(delivery_request))`). Its error answers are
+    /// ARM's (`429 TooManyRequests`, `503 ServiceUnavailable`, `500 InternalServerError`);
+    /// faulted requests that were not carried out never reach the fake, so
+    /// [`FakeAzure::requests`] lists only what it acted on. Which requests a test lets fail is
+    /// its plan's choice: [`delivery_request`] is the delivery's (not the token endpoints).
+    pub fn faults(&self) -> &Faults {
+        &self.faults
     }
 
     /// The CA of the fake's certificate (PEM), to trust.
@@ -390,6 +411,11 @@ impl FakeAzure {
         self.with(|s| s.faults.push((method.to_string(), path.to_string(), fault)));
     }
 
+    /// How many [`FakeAzure::fail_next`] faults no request has met yet.
+    pub fn unmet_faults(&self) -> usize {
+        self.with(|s| s.faults.len())
+    }
+
     /// Kudu of `app` refuses bearer tokens from now on (basic auth only).
     pub fn require_basic_auth(&self, app: &str) {
         self.with(|s| s.require_basic_auth(app));
@@ -437,10 +463,32 @@ impl FakeAzure {
         });
     }
 
+    /// The sha256 of the code the host of an app (or `app-slot`) loaded: the package its
+    /// run-from-package URL served when it was set, or the zip Kudu deployed (`None`: it has
+    /// none it can load).
+    pub fn loaded_code(&self, app: &str) -> Option<String> {
+        self.with(|s| s.sites.get(app).and_then(|site| site.code.clone()))
+    }
+
     /// An app's site config (`config/web`) as the fake holds it.
     pub fn ramp_up_rules(&self, app: &str) -> serde_json::Value {
         self.with(|s| s.rules_of(app))
     }
+}
+
+/// The requests a delivery's fault plan lets fail ([`FakeAzure::faults`], and the same
+/// handle in front of Azurite, [`Azurite::with_faults_of`]): ARM (`/subscriptions/…`), Kudu
+/// (`/scm/…`) and the package store's Blob calls (`/devstoreaccount1/…`). Not the Entra and
+/// managed-identity token endpoints (azure_identity asks for one token per credential and
+/// caches it; how it retries is its own), nor the function hosts and Application Insights,
+/// which no delivery calls.
+pub fn delivery_request(_method: &axum::http::Method, path: &str) -> bool {
+    path.starts_with("/subscriptions/")
+        || path.starts_with("/scm/")
+        || path
+            .strip_prefix('/')
+            .and_then(|p| p.strip_prefix(ACCOUNT))
+            .is_some_and(|p| p.starts_with('/'))
 }
 
 /// One HTTP function in the Python v2 model, which the fake's host indexes.

@@ -21,12 +21,14 @@ use super::kudu::kudu;
 use super::monitor::metrics;
 use super::sites::web;
 use super::state::{Fault, State};
-use super::wire::{decode, error, ok, sha};
+use super::wire::{self, decode, error, ok, sha};
+use faas_core::conformance::faults::FaultKind;
 
 pub(crate) fn router(state: Arc<Mutex<State>>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(state)
 }
 
+/// Serves one request, first meeting the one-shot [`Fault::Kind`] a test queued for it.
 async fn handle(
     AxumState(state): AxumState<Arc<Mutex<State>>>,
     method: Method,
@@ -34,6 +36,46 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let kind = {
+        let mut s = state.lock().unwrap();
+        let path = uri.path();
+        s.faults
+            .iter()
+            .position(|(m, p, f)| matches!(f, Fault::Kind(_)) && *m == method.as_str() && path.contains(p.as_str()))
+            .and_then(|i| match s.faults.remove(i).2 {
+                Fault::Kind(k) => Some(k),
+                Fault::Status(..) => None,
+            })
+    };
+    let Some(kind) = kind else {
+        return serve(state, method, uri, headers, body).await;
+    };
+    let reset = |when: &str| -> ! {
+        // resume_unwind: no panic message for an injected fault; hyper closes the socket.
+        std::panic::resume_unwind(Box::new(format!("injected connection reset {when} {method} {uri}")))
+    };
+    match kind {
+        FaultKind::Status(code) => wire::arm_fault(code, &kind),
+        FaultKind::Throttle { retry_after_s } => {
+            let mut answer = wire::arm_fault(429, &kind);
+            if let Some(s) = retry_after_s {
+                answer.headers_mut().insert("retry-after", s.into());
+            }
+            answer
+        }
+        FaultKind::ResetBefore => reset("before"),
+        FaultKind::ResetAfter => {
+            drop(serve(state, method.clone(), uri.clone(), headers, body).await);
+            reset("after")
+        }
+        FaultKind::Stall(d) => {
+            tokio::time::sleep(d).await;
+            serve(state, method, uri, headers, body).await
+        }
+    }
+}
+
+async fn serve(state: Arc<Mutex<State>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let path = uri.path().to_string();
     let query: BTreeMap<String, String> = uri
         .query()
@@ -71,7 +113,7 @@ async fn handle(
     let fault = s
         .faults
         .iter()
-        .position(|(m, p, _)| *m == method.as_str() && path.contains(p.as_str()))
+        .position(|(m, p, f)| matches!(f, Fault::Status(..)) && *m == method.as_str() && path.contains(p.as_str()))
         .map(|i| s.faults.remove(i).2);
     if let Some(Fault::Status(code, arm_code)) = fault {
         return error(code, arm_code, "injected fault");
@@ -177,13 +219,23 @@ async fn handle(
     web(&mut s, &method, rest, &json_body, package)
 }
 
-/// Reads a run-from-package URL the way the Functions host does (Azurite checks the SAS).
+/// Reads a run-from-package URL the way the Functions host does (Azurite checks the SAS),
+/// retrying a few times what storage answers with a server error or a dropped connection, as
+/// the host retries its package download (a fault layer may sit in front of the blobs).
 async fn readable(url: &str) -> Option<String> {
-    let resp = reqwest::get(url).await.ok()?;
-    if !resp.status().is_success() {
-        return None;
+    for attempt in 1..=6u32 {
+        match reqwest::get(url).await {
+            Ok(resp) if resp.status().is_success() => {
+                if let Ok(bytes) = resp.bytes().await {
+                    return Some(sha(&bytes));
+                }
+            }
+            Ok(resp) if resp.status().is_client_error() => return None,
+            _ => {}
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(attempt))).await;
     }
-    Some(sha(&resp.bytes().await.ok()?))
+    None
 }
 
 /// `AppServicePlans_Get` of the fake's plans: `ep1` (Elastic Premium, Linux, the one apps are

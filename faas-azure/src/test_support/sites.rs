@@ -57,6 +57,19 @@ pub(super) fn web(
         );
     }
     match (method.clone(), suffix.as_str()) {
+        // While a site's creation runs, App Service refuses another write to it: `409
+        // Conflict`, "Cannot modify this site because another operation is in progress" (the
+        // error azure-sdk-for-java#1827 and vscode-azureappservice#1306 quote).
+        (Method::PUT, "") if s.creating(&key).is_some() => {
+            let id = s.creating(&key).unwrap_or_default();
+            error(
+                409,
+                "Conflict",
+                &format!(
+                    "Cannot modify this site because another operation is in progress. Details: Id: {id}, OperationName: Create"
+                ),
+            )
+        }
         (Method::PUT, "") => {
             if body["properties"]["serverFarmId"].as_str().is_none_or(str::is_empty) {
                 return error(

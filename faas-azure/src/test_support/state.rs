@@ -12,6 +12,9 @@ use serde_json::{Value, json};
 pub enum Fault {
     /// Answer with this status and ARM error code, changing nothing.
     Status(u16, &'static str),
+    /// One of the shared fault layer's kinds, once (`ResetAfter`: the request is carried out,
+    /// then the connection dropped), for the tests that need one fault on one request.
+    Kind(faas_core::conformance::faults::FaultKind),
 }
 
 pub(crate) struct State {
@@ -108,6 +111,14 @@ impl State {
 
     pub fn rules_of(&self, name: &str) -> Value {
         json!(self.sites.get(name).map(|s| s.rules.clone()).unwrap_or_default())
+    }
+
+    /// The id of the operation creating the site `name` (`app` or `app-slot`), while it runs.
+    pub(super) fn creating(&self, name: &str) -> Option<String> {
+        self.ops
+            .iter()
+            .find(|(_, o)| matches!(&o.pending, Some(Pending::Create { name: n, .. }) if n == name))
+            .map(|(id, _)| id.clone())
     }
 
     /// Finishes operations and deployments whose time has come.

@@ -45,3 +45,26 @@ pub(super) fn decode(s: &str) -> String {
 pub(super) fn sha(bytes: &[u8]) -> String {
     sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// An injected fault in ARM's error shape (the common error response, `{"error": {"code",
+/// "message"}}`): `429 TooManyRequests` for throttles (Resource Manager's throttling answer,
+/// "Throttling Resource Manager requests"; the layer adds `Retry-After`), `503
+/// ServiceUnavailable`, `500 InternalServerError`, and the status's reason for any other.
+pub(super) fn arm_fault(status: u16, _kind: &faas_core::conformance::faults::FaultKind) -> Response {
+    let (code, message) = match status {
+        429 => (
+            "TooManyRequests",
+            "The request is being throttled as the limit has been reached for this operation.",
+        ),
+        503 => (
+            "ServiceUnavailable",
+            "The service is currently unavailable. Please retry the request.",
+        ),
+        500 => (
+            "InternalServerError",
+            "The server encountered an internal error. Please retry the request.",
+        ),
+        _ => ("InternalServerError", "injected fault"),
+    };
+    error(status, code, message)
+}

@@ -327,12 +327,25 @@ impl Functions {
         }
     }
 
-    /// Runs `call`, retrying `ResourceConflictException` (an update in progress) after waiting
-    /// for the function to be ready; other retryable errors follow the retry policy.
-    async fn with_conflict_retry<T, F, Fut>(&self, name: &str, what: &str, mut call: F) -> Result<T>
+    /// Runs an update `call` (which answers the new `RevisionId`), retrying
+    /// `ResourceConflictException` (an update in progress) after waiting for the function to
+    /// be ready; other retryable errors follow the retry policy.
+    ///
+    /// After a conflict, the ready configuration is checked with `landed`: an update whose
+    /// first attempt landed unseen (the connection dropped after Lambda applied it) is retried
+    /// by the SDK with the `RevisionId` it replaced, which Lambda refuses
+    /// (`PreconditionFailedException`) — and every retry would; the function already is what
+    /// the update asked for, so that is success, with the revision read.
+    async fn with_conflict_retry<F, Fut>(
+        &self,
+        name: &str,
+        what: &str,
+        landed: &(dyn Fn(&FunctionConfiguration) -> bool + Sync),
+        mut call: F,
+    ) -> Result<Option<String>>
     where
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T>>,
+        Fut: std::future::Future<Output = Result<Option<String>>>,
     {
         self.retry
             .retry_if(what, crate::error::conflicts_only, || {
@@ -340,8 +353,13 @@ impl Functions {
                 async move {
                     match fut.await {
                         Err(Error::Conflict { resource, message, .. }) => {
+                            if let Ok(config) = self.wait_ready(name).await
+                                && landed(&config)
+                            {
+                                tracing::info!(function = name, %message, "{what} had landed: the function is as asked");
+                                return Ok(config.revision_id().map(str::to_string));
+                            }
                             tracing::info!(function = name, %message, "conflict: waiting for the function, then retrying");
-                            let _ = self.wait_ready(name).await;
                             Err(Error::conflict(resource, message))
                         }
                         other => other,
@@ -371,12 +389,17 @@ impl Functions {
                     };
                     Ok((config, spec.tags.clone(), change))
                 }
-                // Our own retried request (its answer lost) or another deployer created it
-                // first: look once, and update it to the spec.
+                // Our own retried request (its answer lost: the SDK's retry met the function
+                // the first attempt created) or another deployer created it first: look once,
+                // and update it to the spec. A function that needs no update is the one this
+                // create made (or an identical one): it is reported created, as it did not
+                // exist when the plan read.
                 Err(Error::Conflict { .. }) => match self.observe(name).await? {
                     Some(o) => {
                         let differences = differences(&o, spec, &artifact.sha256);
-                        self.update(spec, artifact, o, &differences).await
+                        let (config, tags, mut change) = self.update(spec, artifact, o, &differences).await?;
+                        change.created = change.is_noop();
+                        Ok((config, tags, change))
                     }
                     None => Err(Error::conflict(
                         name,
@@ -430,12 +453,10 @@ impl Functions {
         if let Some(mb) = spec.aws.ephemeral_storage_mb {
             req = req.ephemeral_storage(EphemeralStorage::builder().size(mb as i32).build().map_err(build_err)?);
         }
-        let created = self
-            .retry
-            .retry_if("CreateFunction", crate::error::conflicts_only, || async {
-                req.clone().send().await.map_err(|e| map(e, fn_target(&spec.name)))
-            })
-            .await;
+        // One call: the SDK retries throttles, 5xx and broken connections; a conflict
+        // (`ResourceConflictException`: the function exists) does not go away by asking
+        // again, and `apply` handles it — retrying it only multiplied the requests.
+        let created = req.send().await.map_err(|e| map(e, fn_target(&spec.name)));
         if let Err(e) = created {
             return Err(self.storage_advice(e).await);
         }
@@ -462,8 +483,13 @@ impl Functions {
                 self.wait_ready(name).await?;
             }
             let code = self.code(artifact).await?;
+            let arch = arch_name(spec);
+            let code_landed = |c: &FunctionConfiguration| {
+                c.code_sha256().map(b64_to_hex).as_deref() == Some(artifact.sha256.as_str())
+                    && c.architectures().first().map(|a| a.as_str()).unwrap_or("x86_64") == arch
+            };
             let c = self
-                .with_conflict_retry(name, "UpdateFunctionCode", || {
+                .with_conflict_retry(name, "UpdateFunctionCode", &code_landed, || {
                     let req = self
                         .client
                         .update_function_code()
@@ -475,7 +501,10 @@ impl Functions {
                         Code::S3 { bucket, key } => req.s3_bucket(bucket).s3_key(key),
                         Code::Image(reference) => req.image_uri(reference),
                     };
-                    async move { req.send().await.map_err(|e| map(e, fn_target(name))) }
+                    async move {
+                        let c = req.send().await.map_err(|e| map(e, fn_target(name)))?;
+                        Ok(c.revision_id().map(str::to_string))
+                    }
                 })
                 .await;
             let c = match c {
@@ -483,7 +512,7 @@ impl Functions {
                 Err(e) => return Err(self.storage_advice(e).await),
             };
             change.code_updated = true;
-            revision = c.revision_id().map(str::to_string);
+            revision = c;
             revision = self
                 .wait_ready(name)
                 .await?
@@ -505,7 +534,15 @@ impl Functions {
             };
             let snap_start = (spec.aws.snap_start || d.config.iter().any(|c| c.field == "aws.snap_start"))
                 .then(|| crate::snapstart::setting(spec));
-            self.with_conflict_retry(name, "UpdateFunctionConfiguration", || {
+            let tags = o.tags.clone();
+            let config_landed = |c: &FunctionConfiguration| {
+                let now = Observed {
+                    config: c.clone(),
+                    tags: tags.clone(),
+                };
+                differences(&now, spec, &artifact.sha256).config.is_empty()
+            };
+            self.with_conflict_retry(name, "UpdateFunctionConfiguration", &config_landed, || {
                 let req = self
                     .client
                     .update_function_configuration()
@@ -521,7 +558,10 @@ impl Functions {
                     .set_ephemeral_storage(storage.clone())
                     .set_snap_start(snap_start.clone())
                     .set_revision_id(revision.clone());
-                async move { req.send().await.map_err(|e| map(e, fn_target(name))) }
+                async move {
+                    let c = req.send().await.map_err(|e| map(e, fn_target(name)))?;
+                    Ok(c.revision_id().map(str::to_string))
+                }
             })
             .await?;
             change.config_updated = true;

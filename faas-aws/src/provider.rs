@@ -212,6 +212,43 @@ impl AwsProvider {
         Ok(found)
     }
 
+    /// The newest published version of `function`, when it is what publishing `latest` (the
+    /// ready `$LATEST` that was checked) with the request's description makes — the same code
+    /// and the same configuration (one more read): what a publish that landed unseen made.
+    async fn landed_version(
+        &self,
+        function: &str,
+        latest: &aws_sdk_lambda::types::FunctionConfiguration,
+        request: &PublishRequest,
+    ) -> Result<Option<Version>> {
+        let code = latest.code_sha256().map(to_hex).unwrap_or_default();
+        let Some(newest) = self
+            .list_versions(function)
+            .await?
+            .pop()
+            .filter(|v| v.code_sha256 == code && v.description == request.description)
+        else {
+            return Ok(None);
+        };
+        let Some(version) = self.functions.observe_qualified(function, Some(&newest.id)).await? else {
+            return Ok(None);
+        };
+        let spec_of = |config: &aws_sdk_lambda::types::FunctionConfiguration| {
+            let mut spec = crate::lambda::observed_spec(
+                &crate::lambda::Observed {
+                    config: config.clone(),
+                    tags: Default::default(),
+                },
+                None,
+            );
+            // A version's description is the publish's, not $LATEST's.
+            spec.description = String::new();
+            spec
+        };
+        let same = faas_core::diff_config(&spec_of(&version.config), &spec_of(latest)).is_empty();
+        Ok(same.then_some(newest))
+    }
+
     async fn require_function(&self, function: &str) -> Result<crate::lambda::Observed> {
         self.functions
             .observe(function)
@@ -353,7 +390,8 @@ impl ProviderBackend for AwsProvider {
             .functions
             .retry
             .retry_if("PublishVersion", crate::error::conflicts_only, || async {
-                self.functions
+                let sent = self
+                    .functions
                     .client
                     .publish_version()
                     .function_name(function)
@@ -362,24 +400,33 @@ impl ProviderBackend for AwsProvider {
                     .description(&request.description)
                     .send()
                     .await
-                    .map_err(|e| map(e, target(ResourceKind::Function, function)))
+                    .map_err(|e| map(e, target(ResourceKind::Function, function)));
+                match sent {
+                    Ok(out) => Ok(Version {
+                        id: out.version().unwrap_or_default().to_string(),
+                        code_sha256: out.code_sha256().map(to_hex).unwrap_or_default(),
+                        description: out.description().unwrap_or_default().to_string(),
+                        code_size: u64::try_from(out.code_size()).ok(),
+                    }),
+                    // A publish retried after it landed unseen, refused for the revision it
+                    // carried: the version it made is the newest, with this code and
+                    // description (Lambda publishes nothing new for an unchanged $LATEST).
+                    Err(e @ Error::Conflict { .. }) => match self.landed_version(function, &config, request).await? {
+                        Some(v) => Ok(v),
+                        None => Err(e),
+                    },
+                    Err(e) => Err(e),
+                }
             })
             .await;
-        let out = match out {
-            Ok(out) => out,
+        let version = match out {
+            Ok(v) => v,
             Err(e) => return Err(self.functions.storage_advice(e).await),
         };
-        if crate::snapstart::enabled(&config)
-            && let Some(version) = out.version()
-        {
-            self.functions.wait_snapshot(function, version).await?;
+        if crate::snapstart::enabled(&config) && !version.id.is_empty() {
+            self.functions.wait_snapshot(function, &version.id).await?;
         }
-        Ok(Version {
-            id: out.version().unwrap_or_default().to_string(),
-            code_sha256: out.code_sha256().map(to_hex).unwrap_or_default(),
-            description: out.description().unwrap_or_default().to_string(),
-            code_size: u64::try_from(out.code_size()).ok(),
-        })
+        Ok(version)
     }
 
     async fn list_versions(&self, function: &str) -> Result<Vec<Version>> {
@@ -475,10 +522,19 @@ impl ProviderBackend for AwsProvider {
                 .set_revision_id(revision);
             let name = name.clone();
             async move {
-                let a = req
-                    .send()
-                    .await
-                    .map_err(|e| map(e, target(ResourceKind::Label, &name)))?;
+                let a = match req.send().await.map_err(|e| map(e, target(ResourceKind::Label, &name))) {
+                    Ok(a) => a,
+                    // A retry of an update that landed unseen carries the RevisionId it
+                    // replaced, which Lambda refuses (PreconditionFailedException) each time:
+                    // an alias that already routes as asked is the update done.
+                    Err(e @ Error::Conflict { .. }) => {
+                        return match self.get_alias(function, label).await? {
+                            Some(now) if label_of(&now).routing == *routing => Ok(now),
+                            _ => Err(e),
+                        };
+                    }
+                    Err(e) => return Err(e),
+                };
                 Ok::<_, Error>(
                     AliasConfiguration::builder()
                         .set_name(a.name().map(str::to_string))

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use faas_aws::test_support::{Fault, FaultKind, Moto, Proxy, ROLE, Seen, lambda_and_s3, python_package};
 use faas_core::conformance::faults::{self, FaultPlan};
-use faas_core::{DeployJob, DeployOptions, FunctionSpec, Provider, ProviderExt, deploy_many};
+use faas_core::{DeployJob, DeployOptions, FunctionSpec, Provider, ProviderExt, RetryConfig, deploy_many};
 
 const FUNCTIONS: usize = 50;
 
@@ -381,4 +381,55 @@ async fn a_publish_retried_after_it_landed_finds_its_version() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_label_move_retried_after_it_landed_is_done() {
     a_landed_update_is_done("landed-alias", "PUT", "/functions/landed-alias/aliases/live").await;
+}
+
+/// A fault plan failing every request `qualifies` picks, until the SDK gives up: its last
+/// answer, as faas maps it, and how many attempts were made.
+async fn every_attempt_fails(
+    name: &str,
+    kind: faults::FaultKind,
+    qualifies: faults::Qualifies,
+) -> Option<(faas_core::Error, usize)> {
+    let moto = Moto::start().await?;
+    let proxy = Proxy::start(&moto.url).await;
+    let provider = proxy.provider(|b| b).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = python_package(dir.path(), name);
+    proxy.faults().start(FaultPlan::only(1.0, kind).qualifying(qualifies));
+    let e = provider
+        .deploy_package(&spec(name), &pkg, &publish_live())
+        .await
+        .unwrap_err();
+    Some((e, proxy.faults().injected().len()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_throttle_reaches_the_sdk_as_slow_down_and_is_retried() {
+    let Some((e, attempts)) = every_attempt_fails(
+        "s3-slow-down",
+        faults::FaultKind::Throttle { retry_after_s: None },
+        |m, p| m == "PUT" && p.ends_with(".zip"),
+    )
+    .await
+    else {
+        return;
+    };
+    // The SDK read S3's XML error code (faas maps SlowDown to Throttled) and retried it.
+    assert!(matches!(e, faas_core::Error::Throttled { .. }), "{e}");
+    assert!(e.to_string().contains("reduce your request rate"), "{e}");
+    assert_eq!(attempts, RetryConfig::default().max_attempts as usize);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lambda_503_reaches_the_sdk_as_service_unavailable_and_is_retried() {
+    let Some((e, attempts)) = every_attempt_fails("lambda-503", faults::FaultKind::Status(503), |m, p| {
+        m == "POST" && p == "/2015-03-31/functions"
+    })
+    .await
+    else {
+        return;
+    };
+    assert!(e.is_retryable(), "{e}");
+    assert!(e.to_string().contains("ServiceUnavailable"), "{e}");
+    assert_eq!(attempts, RetryConfig::default().max_attempts as usize);
 }

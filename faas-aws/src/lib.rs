@@ -90,6 +90,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod alarms;
+mod aliases;
 mod artifacts;
 mod builder;
 mod error;
@@ -101,6 +102,7 @@ mod invoke;
 mod lambda;
 mod logs;
 mod metrics;
+mod planning;
 mod provider;
 mod quota;
 mod records;

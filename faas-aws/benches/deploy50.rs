@@ -1,13 +1,16 @@
 //! Deploys 50 functions to moto one at a time and with bounded concurrency (same waits and
 //! checks: upload, deploy, CodeSha256 check, publish, alias), then redeploys them unchanged,
-//! counting the requests the server saw. Run with `benches/aws_deploy.sh` or
+//! counting the requests the server saw; then delivers 50 more through injected faults
+//! (`FAAS_BENCH_FAULTS`, default 0.10 of the Lambda and S3 requests, the fleet tests' mix;
+//! `0` skips it; `FAAS_BENCH_SEED`, default 1). Run with `benches/aws_deploy.sh` or
 //! `cargo bench -p faas-aws --bench deploy50` (needs moto_server; see scripts/test.sh).
 #![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use faas_aws::test_support::{Moto, Proxy, ROLE};
+use faas_aws::test_support::{Moto, Proxy, ROLE, lambda_and_s3};
+use faas_core::conformance::faults::{FaultKind, FaultPlan};
 use faas_core::{DeployJob, DeployOptions, FunctionSpec, Package, Provider, ProviderExt, deploy_many};
 use faas_package::PackageBuilder;
 
@@ -45,17 +48,94 @@ fn opts() -> DeployOptions {
     }
 }
 
-async fn concurrently(provider: Arc<dyn Provider>, work: Vec<(FunctionSpec, Package)>, limit: usize) {
-    let jobs = work
-        .into_iter()
+fn jobs(work: Vec<(FunctionSpec, Package)>) -> Vec<DeployJob> {
+    work.into_iter()
         .map(|(spec, package)| DeployJob {
             spec,
             package,
             options: opts(),
         })
-        .collect();
-    for (name, result) in deploy_many(provider, jobs, limit).await {
+        .collect()
+}
+
+async fn concurrently(provider: Arc<dyn Provider>, work: Vec<(FunctionSpec, Package)>, limit: usize) {
+    for (name, result) in deploy_many(provider, jobs(work), limit).await {
         result.unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// 50 functions through `rate` of mixed faults, `limit` at a time: what converged, the
+/// versions beyond one per function, and the requests and faults the proxy saw.
+/// `fault_free` is the requests of the same work without faults (the second phase).
+async fn through_faults(
+    proxy: &Proxy,
+    provider: Arc<dyn Provider>,
+    dir: &std::path::Path,
+    limit: usize,
+    fault_free: usize,
+) {
+    let rate: f64 = env_or("FAAS_BENCH_FAULTS", 0.10);
+    if rate <= 0.0 {
+        return;
+    }
+    let seed: u64 = env_or("FAAS_BENCH_SEED", 1);
+    let work = packages(dir, "flt");
+    proxy.clear();
+    proxy
+        .faults()
+        .start(FaultPlan::mixed(rate).seed(seed).qualifying(lambda_and_s3));
+    let t = Instant::now();
+    let results = deploy_many(provider.clone(), jobs(work.clone()), limit).await;
+    let time = t.elapsed();
+    proxy.faults().stop();
+    let requests = proxy.faults().requests();
+    let injected = proxy.faults().injected();
+    let converged = results.iter().filter(|(_, r)| r.is_ok()).count();
+    let mut duplicates = 0;
+    for (spec, _) in &work {
+        duplicates += provider
+            .list_versions(&spec.name)
+            .await
+            .map_or(0, |v| v.len().saturating_sub(1));
+    }
+    let mut by_kind = std::collections::BTreeMap::<String, usize>::new();
+    for i in &injected {
+        let kind = match &i.kind {
+            FaultKind::Throttle { retry_after_s: Some(s) } => format!("429 Retry-After {s}"),
+            FaultKind::Throttle { retry_after_s: None } => "429".into(),
+            FaultKind::Status(s) => s.to_string(),
+            FaultKind::ResetBefore => "reset before".into(),
+            FaultKind::ResetAfter => "reset after".into(),
+            FaultKind::Stall(d) => format!("stall {} s", d.as_secs_f64()),
+        };
+        *by_kind.entry(kind).or_default() += 1;
+    }
+    let stalls = injected
+        .iter()
+        .filter(|i| matches!(i.kind, FaultKind::Stall(_)))
+        .count();
+    println!(
+        "through {:.0} % injected faults (seed {seed}, Lambda and S3 requests), {limit} at a time:",
+        rate * 100.0
+    );
+    println!(
+        "  {:>7.2} s  converged {converged}/{FUNCTIONS} on the first run, {duplicates} duplicate versions",
+        time.as_secs_f64()
+    );
+    println!("  {requests} requests, {} faults injected: {by_kind:?}", injected.len());
+    println!(
+        "  retries: {} (every fault but a stall fails one attempt, which the SDK retries); {:+} requests against the fault-free run ({fault_free}; the waits' polls vary)",
+        injected.len() - stalls,
+        requests as i64 - fault_free as i64
+    );
+    for (name, r) in &results {
+        if let Err(e) = r {
+            println!("  failed {name}: {e}");
+        }
     }
 }
 
@@ -133,4 +213,5 @@ async fn main() {
         re_reads as f64 / FUNCTIONS as f64,
         versions
     );
+    through_faults(&proxy, provider.clone(), dir.path(), limit, con_reads + con_writes).await;
 }

@@ -1,18 +1,18 @@
-//! Lambda functions: reading, planning, creating, updating and waiting until ready.
+//! Lambda functions: reading, creating, updating and waiting until ready (planning is in
+//! `planning`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
     Architecture, Environment, EphemeralStorage, FunctionCode, FunctionConfiguration, PackageType, Runtime,
 };
 use base64::Engine;
-use faas_core::{
-    ArtifactRef, Change, ConfigDiff, Deployment, Error, FunctionSpec, Plan, PlannedAction, PollPolicy, ResourceKind,
-    Result, RetryConfig, diff_config_unknown_secrets,
-};
+use faas_core::{ArtifactRef, Change, Deployment, Error, FunctionSpec, PollPolicy, ResourceKind, Result, RetryConfig};
 
 use crate::error::{Target, map};
+use crate::planning::arch_name;
+pub(crate) use crate::planning::{Differences, Planned, differences, is_image, observed_spec, plan};
 
 /// Lowercase hex of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -52,189 +52,6 @@ pub(crate) fn fn_target(name: &str) -> Target<'_> {
         kind: ResourceKind::Function,
         name,
     }
-}
-
-fn arch_name(spec: &FunctionSpec) -> &'static str {
-    spec.architecture.lambda_name()
-}
-
-/// The provider-neutral view of what Lambda reports; fields Lambda does not report are
-/// taken from `desired` (or defaults), so they never show up as differences.
-pub(crate) fn observed_spec(o: &Observed, desired: Option<&FunctionSpec>) -> FunctionSpec {
-    let c = &o.config;
-    let name = c.function_name().unwrap_or_default().to_string();
-    let runtime = c
-        .runtime()
-        .and_then(|r| r.as_str().parse().ok())
-        .or_else(|| desired.map(|d| d.runtime.clone()))
-        .unwrap_or_else(|| {
-            "provided.al2023"
-                .parse()
-                .unwrap_or_else(|_| unreachable!("known runtime"))
-        });
-    // An image function has no runtime or handler of its own: the image's are the spec's.
-    let handler = match (c.handler(), desired) {
-        (None, Some(d)) if is_image(c) => d.handler.clone(),
-        (h, _) => h.unwrap_or_default().to_string(),
-    };
-    let mut spec = FunctionSpec::new(name, runtime, handler);
-    spec.memory_mb = c.memory_size().unwrap_or(128) as u32;
-    spec.timeout_s = c.timeout().unwrap_or(3) as u32;
-    spec.description = c.description().unwrap_or_default().to_string();
-    spec.environment = c
-        .environment()
-        .and_then(|e| e.variables())
-        .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
-    spec.architecture = match c.architectures().first() {
-        Some(Architecture::Arm64) => faas_core::Architecture::Arm64,
-        _ => faas_core::Architecture::X86_64,
-    };
-    spec.tags = o.tags.clone();
-    spec.aws.role_arn = c.role().map(str::to_string);
-    spec.aws.layers = c.layers().iter().filter_map(|l| l.arn().map(str::to_string)).collect();
-    spec.aws.ephemeral_storage_mb = c.ephemeral_storage().map(|e| e.size() as u32);
-    spec.aws.snap_start = crate::snapstart::enabled(c);
-    if let Some(d) = desired {
-        spec.secret_env = d.secret_env.clone();
-        spec.gcp = d.gcp.clone();
-        spec.azure = d.azure.clone();
-    }
-    spec
-}
-
-/// Whether the function runs a container image (`PackageType=Image`).
-pub(crate) fn is_image(c: &FunctionConfiguration) -> bool {
-    matches!(c.package_type(), Some(PackageType::Image))
-}
-
-/// What differs between the function and the spec, split by the call that changes it.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Differences {
-    pub code: bool,
-    /// Fields UpdateFunctionConfiguration changes.
-    pub config: Vec<ConfigDiff>,
-    /// Architecture changes through UpdateFunctionCode.
-    pub architecture: bool,
-    pub tags_to_set: HashMap<String, String>,
-    pub tags_to_remove: Vec<String>,
-}
-
-pub(crate) fn differences(o: &Observed, desired: &FunctionSpec, sha256: &str) -> Differences {
-    let current = observed_spec(o, Some(desired));
-    let code = o.config.code_sha256().map(b64_to_hex).as_deref() != Some(sha256);
-    // Lambda keeps no record of which variables were secret: every old value is masked.
-    let mut all = diff_config_unknown_secrets(&current, desired);
-    let architecture = all.iter().any(|d| d.field == "architecture");
-    let tags: Vec<ConfigDiff> = all.iter().filter(|d| d.field.starts_with("tags.")).cloned().collect();
-    all.retain(|d| d.field != "architecture" && !d.field.starts_with("tags."));
-    let mut cmp = |field: &str, from: String, to: String| {
-        if from != to {
-            all.push(ConfigDiff {
-                field: field.into(),
-                from: Some(from),
-                to: Some(to),
-            });
-        }
-    };
-    if let Some(role) = &desired.aws.role_arn {
-        cmp(
-            "aws.role_arn",
-            current.aws.role_arn.clone().unwrap_or_default(),
-            role.clone(),
-        );
-    }
-    cmp("aws.layers", current.aws.layers.join(","), desired.aws.layers.join(","));
-    if let Some(mb) = desired.aws.ephemeral_storage_mb {
-        cmp(
-            "aws.ephemeral_storage_mb",
-            current.aws.ephemeral_storage_mb.unwrap_or(512).to_string(),
-            mb.to_string(),
-        );
-    }
-    cmp(
-        "aws.snap_start",
-        current.aws.snap_start.to_string(),
-        desired.aws.snap_start.to_string(),
-    );
-    let mut d = Differences {
-        code,
-        config: all,
-        architecture,
-        ..Differences::default()
-    };
-    for t in tags {
-        let key = t.field.trim_start_matches("tags.").to_string();
-        match t.to {
-            Some(v) => {
-                d.tags_to_set.insert(key, v);
-            }
-            None => d.tags_to_remove.push(key),
-        }
-    }
-    d
-}
-
-/// What a plan read and decided: kept in the [`Plan`] so that applying it calls exactly what
-/// was planned, against the revision that was read.
-pub(crate) struct Planned {
-    pub observed: Observed,
-    pub differences: Differences,
-}
-
-/// The plan for a spec against what Lambda reports (`None`: the function does not exist).
-pub(crate) fn plan(observed: Option<Observed>, desired: &FunctionSpec, artifact: &ArtifactRef) -> Plan {
-    let Some(o) = observed else {
-        return Plan::to_create(desired, &artifact.sha256);
-    };
-    let d = differences(&o, desired, &artifact.sha256);
-    let mut actions = Vec::new();
-    if d.code || d.architecture {
-        actions.push(PlannedAction::UpdateCode {
-            from: o.config.code_sha256().map(b64_to_hex).unwrap_or_default(),
-            to: artifact.sha256.clone(),
-        });
-    }
-    let mut diffs = d.config.clone();
-    if d.architecture {
-        diffs.push(ConfigDiff {
-            field: "architecture".into(),
-            from: o.config.architectures().first().map(|a| a.as_str().to_string()),
-            to: Some(arch_name(desired).into()),
-        });
-    }
-    for (k, v) in &d.tags_to_set {
-        diffs.push(ConfigDiff {
-            field: format!("tags.{k}"),
-            from: o.tags.get(k).cloned(),
-            to: Some(v.clone()),
-        });
-    }
-    for k in &d.tags_to_remove {
-        diffs.push(ConfigDiff {
-            field: format!("tags.{k}"),
-            from: o.tags.get(k).cloned(),
-            to: None,
-        });
-    }
-    if !diffs.is_empty() {
-        diffs.sort_by(|a, b| a.field.cmp(&b.field));
-        actions.push(PlannedAction::UpdateConfig { diffs });
-    }
-    let revision = o.config.revision_id().map(str::to_string);
-    let mut plan = Plan::to_update(
-        desired,
-        &artifact.sha256,
-        revision,
-        Planned {
-            observed: o,
-            differences: d,
-        },
-    );
-    for a in actions {
-        plan.push(a);
-    }
-    plan
 }
 
 /// The code of a create or update: inline below the limit when the file is here, else S3.
@@ -327,12 +144,25 @@ impl Functions {
         }
     }
 
-    /// Runs `call`, retrying `ResourceConflictException` (an update in progress) after waiting
-    /// for the function to be ready; other retryable errors follow the retry policy.
-    async fn with_conflict_retry<T, F, Fut>(&self, name: &str, what: &str, mut call: F) -> Result<T>
+    /// Runs an update `call` (which answers the new `RevisionId`), retrying
+    /// `ResourceConflictException` (an update in progress) after waiting for the function to
+    /// be ready; other retryable errors follow the retry policy.
+    ///
+    /// After a conflict, the ready configuration is checked with `landed`: an update whose
+    /// first attempt landed unseen (the connection dropped after Lambda applied it) is retried
+    /// by the SDK with the `RevisionId` it replaced, which Lambda refuses
+    /// (`PreconditionFailedException`) — and every retry would; the function already is what
+    /// the update asked for, so that is success, with the revision read.
+    async fn with_conflict_retry<F, Fut>(
+        &self,
+        name: &str,
+        what: &str,
+        landed: &(dyn Fn(&FunctionConfiguration) -> bool + Sync),
+        mut call: F,
+    ) -> Result<Option<String>>
     where
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T>>,
+        Fut: std::future::Future<Output = Result<Option<String>>>,
     {
         self.retry
             .retry_if(what, crate::error::conflicts_only, || {
@@ -340,8 +170,13 @@ impl Functions {
                 async move {
                     match fut.await {
                         Err(Error::Conflict { resource, message, .. }) => {
+                            if let Ok(config) = self.wait_ready(name).await
+                                && landed(&config)
+                            {
+                                tracing::info!(function = name, %message, "{what} had landed: the function is as asked");
+                                return Ok(config.revision_id().map(str::to_string));
+                            }
                             tracing::info!(function = name, %message, "conflict: waiting for the function, then retrying");
-                            let _ = self.wait_ready(name).await;
                             Err(Error::conflict(resource, message))
                         }
                         other => other,
@@ -371,12 +206,17 @@ impl Functions {
                     };
                     Ok((config, spec.tags.clone(), change))
                 }
-                // Our own retried request (its answer lost) or another deployer created it
-                // first: look once, and update it to the spec.
+                // Our own retried request (its answer lost: the SDK's retry met the function
+                // the first attempt created) or another deployer created it first: look once,
+                // and update it to the spec. A function that needs no update is the one this
+                // create made (or an identical one): it is reported created, as it did not
+                // exist when the plan read.
                 Err(Error::Conflict { .. }) => match self.observe(name).await? {
                     Some(o) => {
                         let differences = differences(&o, spec, &artifact.sha256);
-                        self.update(spec, artifact, o, &differences).await
+                        let (config, tags, mut change) = self.update(spec, artifact, o, &differences).await?;
+                        change.created = change.is_noop();
+                        Ok((config, tags, change))
                     }
                     None => Err(Error::conflict(
                         name,
@@ -430,12 +270,10 @@ impl Functions {
         if let Some(mb) = spec.aws.ephemeral_storage_mb {
             req = req.ephemeral_storage(EphemeralStorage::builder().size(mb as i32).build().map_err(build_err)?);
         }
-        let created = self
-            .retry
-            .retry_if("CreateFunction", crate::error::conflicts_only, || async {
-                req.clone().send().await.map_err(|e| map(e, fn_target(&spec.name)))
-            })
-            .await;
+        // One call: the SDK retries throttles, 5xx and broken connections; a conflict
+        // (`ResourceConflictException`: the function exists) does not go away by asking
+        // again, and `apply` handles it — retrying it only multiplied the requests.
+        let created = req.send().await.map_err(|e| map(e, fn_target(&spec.name)));
         if let Err(e) = created {
             return Err(self.storage_advice(e).await);
         }
@@ -462,8 +300,13 @@ impl Functions {
                 self.wait_ready(name).await?;
             }
             let code = self.code(artifact).await?;
+            let arch = arch_name(spec);
+            let code_landed = |c: &FunctionConfiguration| {
+                c.code_sha256().map(b64_to_hex).as_deref() == Some(artifact.sha256.as_str())
+                    && c.architectures().first().map(|a| a.as_str()).unwrap_or("x86_64") == arch
+            };
             let c = self
-                .with_conflict_retry(name, "UpdateFunctionCode", || {
+                .with_conflict_retry(name, "UpdateFunctionCode", &code_landed, || {
                     let req = self
                         .client
                         .update_function_code()
@@ -475,7 +318,10 @@ impl Functions {
                         Code::S3 { bucket, key } => req.s3_bucket(bucket).s3_key(key),
                         Code::Image(reference) => req.image_uri(reference),
                     };
-                    async move { req.send().await.map_err(|e| map(e, fn_target(name))) }
+                    async move {
+                        let c = req.send().await.map_err(|e| map(e, fn_target(name)))?;
+                        Ok(c.revision_id().map(str::to_string))
+                    }
                 })
                 .await;
             let c = match c {
@@ -483,7 +329,7 @@ impl Functions {
                 Err(e) => return Err(self.storage_advice(e).await),
             };
             change.code_updated = true;
-            revision = c.revision_id().map(str::to_string);
+            revision = c;
             revision = self
                 .wait_ready(name)
                 .await?
@@ -505,7 +351,15 @@ impl Functions {
             };
             let snap_start = (spec.aws.snap_start || d.config.iter().any(|c| c.field == "aws.snap_start"))
                 .then(|| crate::snapstart::setting(spec));
-            self.with_conflict_retry(name, "UpdateFunctionConfiguration", || {
+            let tags = o.tags.clone();
+            let config_landed = |c: &FunctionConfiguration| {
+                let now = Observed {
+                    config: c.clone(),
+                    tags: tags.clone(),
+                };
+                differences(&now, spec, &artifact.sha256).config.is_empty()
+            };
+            self.with_conflict_retry(name, "UpdateFunctionConfiguration", &config_landed, || {
                 let req = self
                     .client
                     .update_function_configuration()
@@ -521,7 +375,10 @@ impl Functions {
                     .set_ephemeral_storage(storage.clone())
                     .set_snap_start(snap_start.clone())
                     .set_revision_id(revision.clone());
-                async move { req.send().await.map_err(|e| map(e, fn_target(name))) }
+                async move {
+                    let c = req.send().await.map_err(|e| map(e, fn_target(name)))?;
+                    Ok(c.revision_id().map(str::to_string))
+                }
             })
             .await?;
             change.config_updated = true;

@@ -90,6 +90,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod alarms;
+mod aliases;
 mod artifacts;
 mod builder;
 mod error;
@@ -102,6 +103,7 @@ mod lambda;
 mod logs;
 mod metrics;
 mod paced;
+mod planning;
 mod provider;
 mod quota;
 mod records;

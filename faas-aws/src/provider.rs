@@ -1,9 +1,6 @@
 //! [`AwsProvider`]: faas-core's `Provider` on Lambda, S3 and STS.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
-use aws_sdk_lambda::types::{AliasConfiguration, AliasRoutingConfiguration};
 use faas_core::observe::{AlarmState, LogPage, LogQuery, Metrics, MetricsQuery, TimeWindow};
 use faas_core::records::{RecordTag, StoredRecord, WriteCondition};
 use faas_core::{
@@ -15,6 +12,7 @@ use faas_package::Package;
 
 use crate::AwsBuilder;
 use crate::NAME;
+use crate::aliases::label_of;
 use crate::artifacts::ArtifactStore;
 use crate::error::{RetryAfter, Target, map};
 use crate::lambda::{Functions, Planned, b64_to_hex, plan};
@@ -47,27 +45,12 @@ pub const CAPABILITY: Capability = Capability::LAMBDA
     .function_urls(true)
     .container_images(true);
 
-fn target(kind: ResourceKind, name: &str) -> Target<'_> {
+pub(crate) fn target(kind: ResourceKind, name: &str) -> Target<'_> {
     Target { kind, name }
 }
 
 fn to_hex(sha_b64: &str) -> String {
     b64_to_hex(sha_b64)
-}
-
-fn label_of(a: &AliasConfiguration) -> Label {
-    let weights = a
-        .routing_config()
-        .and_then(|r| r.additional_version_weights())
-        .map(|w| w.iter().map(|(k, v)| (k.clone(), *v)).collect())
-        .unwrap_or_default();
-    Label {
-        name: a.name().unwrap_or_default().to_string(),
-        routing: Routing {
-            primary: a.function_version().unwrap_or_default().to_string(),
-            weights,
-        },
-    }
 }
 
 impl AwsProvider {
@@ -135,32 +118,6 @@ impl AwsProvider {
         ))
     }
 
-    pub(crate) async fn get_alias(&self, function: &str, label: &str) -> Result<Option<AliasConfiguration>> {
-        let name = format!("{function}@{label}");
-        match self
-            .functions
-            .client
-            .get_alias()
-            .function_name(function)
-            .name(label)
-            .send()
-            .await
-        {
-            Ok(a) => Ok(Some(
-                AliasConfiguration::builder()
-                    .set_name(a.name().map(str::to_string))
-                    .set_function_version(a.function_version().map(str::to_string))
-                    .set_routing_config(a.routing_config().cloned())
-                    .set_revision_id(a.revision_id().map(str::to_string))
-                    .build(),
-            )),
-            Err(e) => match map(e, target(ResourceKind::Label, &name)) {
-                Error::NotFound { .. } => Ok(None),
-                other => Err(other),
-            },
-        }
-    }
-
     /// The artifact bucket, where records live too.
     /// The store of an `s3://bucket/key` URI, and its key.
     fn named(&self, uri: &str) -> Result<(ArtifactStore, String)> {
@@ -210,6 +167,43 @@ impl AwsProvider {
             }
         }
         Ok(found)
+    }
+
+    /// The newest published version of `function`, when it is what publishing `latest` (the
+    /// ready `$LATEST` that was checked) with the request's description makes — the same code
+    /// and the same configuration (one more read): what a publish that landed unseen made.
+    async fn landed_version(
+        &self,
+        function: &str,
+        latest: &aws_sdk_lambda::types::FunctionConfiguration,
+        request: &PublishRequest,
+    ) -> Result<Option<Version>> {
+        let code = latest.code_sha256().map(to_hex).unwrap_or_default();
+        let Some(newest) = self
+            .list_versions(function)
+            .await?
+            .pop()
+            .filter(|v| v.code_sha256 == code && v.description == request.description)
+        else {
+            return Ok(None);
+        };
+        let Some(version) = self.functions.observe_qualified(function, Some(&newest.id)).await? else {
+            return Ok(None);
+        };
+        let spec_of = |config: &aws_sdk_lambda::types::FunctionConfiguration| {
+            let mut spec = crate::lambda::observed_spec(
+                &crate::lambda::Observed {
+                    config: config.clone(),
+                    tags: Default::default(),
+                },
+                None,
+            );
+            // A version's description is the publish's, not $LATEST's.
+            spec.description = String::new();
+            spec
+        };
+        let same = faas_core::diff_config(&spec_of(&version.config), &spec_of(latest)).is_empty();
+        Ok(same.then_some(newest))
     }
 
     async fn require_function(&self, function: &str) -> Result<crate::lambda::Observed> {
@@ -353,7 +347,8 @@ impl ProviderBackend for AwsProvider {
             .functions
             .retry
             .retry_if("PublishVersion", crate::error::conflicts_only, || async {
-                self.functions
+                let sent = self
+                    .functions
                     .client
                     .publish_version()
                     .function_name(function)
@@ -362,24 +357,33 @@ impl ProviderBackend for AwsProvider {
                     .description(&request.description)
                     .send()
                     .await
-                    .map_err(|e| map(e, target(ResourceKind::Function, function)))
+                    .map_err(|e| map(e, target(ResourceKind::Function, function)));
+                match sent {
+                    Ok(out) => Ok(Version {
+                        id: out.version().unwrap_or_default().to_string(),
+                        code_sha256: out.code_sha256().map(to_hex).unwrap_or_default(),
+                        description: out.description().unwrap_or_default().to_string(),
+                        code_size: u64::try_from(out.code_size()).ok(),
+                    }),
+                    // A publish retried after it landed unseen, refused for the revision it
+                    // carried: the version it made is the newest, with this code and
+                    // description (Lambda publishes nothing new for an unchanged $LATEST).
+                    Err(e @ Error::Conflict { .. }) => match self.landed_version(function, &config, request).await? {
+                        Some(v) => Ok(v),
+                        None => Err(e),
+                    },
+                    Err(e) => Err(e),
+                }
             })
             .await;
-        let out = match out {
-            Ok(out) => out,
+        let version = match out {
+            Ok(v) => v,
             Err(e) => return Err(self.functions.storage_advice(e).await),
         };
-        if crate::snapstart::enabled(&config)
-            && let Some(version) = out.version()
-        {
-            self.functions.wait_snapshot(function, version).await?;
+        if crate::snapstart::enabled(&config) && !version.id.is_empty() {
+            self.functions.wait_snapshot(function, &version.id).await?;
         }
-        Ok(Version {
-            id: out.version().unwrap_or_default().to_string(),
-            code_sha256: out.code_sha256().map(to_hex).unwrap_or_default(),
-            description: out.description().unwrap_or_default().to_string(),
-            code_size: u64::try_from(out.code_size()).ok(),
-        })
+        Ok(version)
     }
 
     async fn list_versions(&self, function: &str) -> Result<Vec<Version>> {
@@ -458,74 +462,7 @@ impl ProviderBackend for AwsProvider {
 
     async fn set_label(&self, function: &str, label: &str, routing: &Routing) -> Result<Label> {
         routing.validate(usize::from(CAPABILITY.weighted_versions))?;
-        let weights: HashMap<String, f64> = routing.weights.clone().into_iter().collect();
-        let routing_config = AliasRoutingConfiguration::builder()
-            .set_additional_version_weights(Some(weights))
-            .build();
-        let name = format!("{function}@{label}");
-        let update = |revision: Option<String>| {
-            let req = self
-                .functions
-                .client
-                .update_alias()
-                .function_name(function)
-                .name(label)
-                .function_version(&routing.primary)
-                .routing_config(routing_config.clone())
-                .set_revision_id(revision);
-            let name = name.clone();
-            async move {
-                let a = req
-                    .send()
-                    .await
-                    .map_err(|e| map(e, target(ResourceKind::Label, &name)))?;
-                Ok::<_, Error>(
-                    AliasConfiguration::builder()
-                        .set_name(a.name().map(str::to_string))
-                        .set_function_version(a.function_version().map(str::to_string))
-                        .set_routing_config(a.routing_config().cloned())
-                        .build(),
-                )
-            }
-        };
-        let retry = &self.functions.retry;
-        let out = match self.get_alias(function, label).await? {
-            Some(existing) if label_of(&existing).routing == *routing => return Ok(label_of(&existing)),
-            Some(existing) => {
-                let revision = existing.revision_id().map(str::to_string);
-                retry
-                    .retry_if("UpdateAlias", crate::error::conflicts_only, || update(revision.clone()))
-                    .await?
-            }
-            None => {
-                let created = self
-                    .functions
-                    .client
-                    .create_alias()
-                    .function_name(function)
-                    .name(label)
-                    .function_version(&routing.primary)
-                    .routing_config(routing_config.clone())
-                    .send()
-                    .await
-                    .map_err(|e| map(e, target(ResourceKind::Label, &name)));
-                match created {
-                    Ok(a) => AliasConfiguration::builder()
-                        .set_name(a.name().map(str::to_string))
-                        .set_function_version(a.function_version().map(str::to_string))
-                        .set_routing_config(a.routing_config().cloned())
-                        .build(),
-                    // Created meanwhile (by another deployer, or by our own retried request).
-                    Err(Error::Conflict { .. }) => {
-                        retry
-                            .retry_if("UpdateAlias", crate::error::conflicts_only, || update(None))
-                            .await?
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        };
-        Ok(label_of(&out))
+        self.put_alias(function, label, routing).await
     }
 
     async fn get_label(&self, function: &str, label: &str) -> Result<Label> {

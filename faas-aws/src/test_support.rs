@@ -9,12 +9,20 @@
 //! serves requests on threads, so two conditional writes of one key could both pass their
 //! check. The proxy forwards conditional `PUT`s and `DELETE`s one at a time; moto still
 //! evaluates every condition itself.
+//!
+//! Two kinds of faults: the deterministic list ([`Fault`]: the n-th matching request fails
+//! this way) and the shared random layer of every cloud's fakes ([`Proxy::faults`],
+//! `faas_core::conformance::faults`) in front of the whole proxy, whose errors are rendered
+//! as each AWS service answers them (see [`aws_dialect`] and [`s3_dialect`]).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod canned;
 mod cbor;
+mod faults;
 
 pub use canned::{account_settings, provisioned_item};
+pub use faults::{Fault, FaultKind, aws_dialect, lambda_and_s3, s3_dialect};
+use faults::{drop_connection, fault_layers, take_fault};
 
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -26,6 +34,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use faas_core::conformance::faults::Faults;
 use faas_core::{PollPolicy, RetryConfig};
 
 pub const ROLE: &str = "arn:aws:iam::123456789012:role/faas-test";
@@ -199,38 +208,22 @@ pub struct Seen {
     pub body: String,
     /// When the proxy received it.
     pub at: std::time::Instant,
+    /// The status it was answered with, once answered (by moto, a canned answer or an
+    /// injected error; never set for a dropped connection).
+    answered: Arc<std::sync::OnceLock<u16>>,
 }
 
 impl Seen {
     pub fn is_write(&self) -> bool {
         !matches!(self.method.as_str(), "GET" | "HEAD")
     }
-}
 
-/// What to do instead of (or after) forwarding.
-#[derive(Debug, Clone)]
-pub enum FaultKind {
-    /// Answer with this status and AWS error type, without forwarding.
-    Error {
-        status: u16,
-        error_type: &'static str,
-        retry_after: Option<u32>,
-    },
-    /// Drop the connection without forwarding.
-    Reset,
-    /// Forward (the server acts on it), then drop the connection before answering.
-    ResetAfterForward,
-}
-
-/// A fault for requests whose method matches and whose path contains `path`: the first
-/// `skip` matches pass, then `times` matches get the fault.
-#[derive(Debug, Clone)]
-pub struct Fault {
-    pub method: &'static str,
-    pub path: &'static str,
-    pub skip: usize,
-    pub times: usize,
-    pub kind: FaultKind,
+    /// The status the request was answered with (`None`: not yet, or its connection was
+    /// dropped before an answer — by a fault before forwarding, or the shared layer's
+    /// `ResetAfter` after moto answered, in which case this is moto's status).
+    pub fn status(&self) -> Option<u16> {
+        self.answered.get().copied()
+    }
 }
 
 #[derive(Clone)]
@@ -266,6 +259,7 @@ pub struct Proxy {
     pub faults: Arc<Mutex<Vec<Fault>>>,
     pending: Arc<Mutex<Pending>>,
     canned: Arc<Mutex<canned::Canned>>,
+    shared: Faults,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -288,7 +282,8 @@ impl Proxy {
         };
         let (seen, faults, pending) = (state.seen.clone(), state.faults.clone(), state.pending.clone());
         let canned = state.canned.clone();
-        let app = Router::new().fallback(forward).with_state(state);
+        let shared = Faults::new();
+        let app = fault_layers(&shared, Router::new().fallback(forward).with_state(state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
@@ -300,8 +295,26 @@ impl Proxy {
             faults,
             pending,
             canned,
+            shared,
             task,
         }
+    }
+
+    /// The shared fault layer in front of every request the proxy gets (inactive until
+    /// `start`ed with a plan): its injected errors reach the SDK the way each service
+    /// answers them ([`aws_dialect`], [`s3_dialect`]); its resets drop the connection
+    /// before forwarding or after moto answered.
+    ///
+    /// ```no_run
+    /// # async fn t(proxy: faas_aws::test_support::Proxy) {
+    /// use faas_core::conformance::faults::FaultPlan;
+    /// proxy.faults().start(FaultPlan::mixed(0.10).seed(1));
+    /// // ... deploy ...
+    /// assert!(!proxy.faults().injected().is_empty());
+    /// # }
+    /// ```
+    pub fn faults(&self) -> &Faults {
+        &self.shared
     }
 
     /// Makes `ListProvisionedConcurrencyConfigs` of `function` answer these items
@@ -397,21 +410,6 @@ impl Proxy {
     }
 }
 
-fn take_fault(faults: &Mutex<Vec<Fault>>, method: &str, path: &str) -> Option<FaultKind> {
-    let mut faults = faults.lock().unwrap();
-    for f in faults.iter_mut() {
-        if f.method == method && path.contains(f.path) && f.times > 0 {
-            if f.skip > 0 {
-                f.skip -= 1;
-                return None;
-            }
-            f.times -= 1;
-            return Some(f.kind.clone());
-        }
-    }
-    None
-}
-
 /// Records creates and updates, and rewrites reads inside their pending window.
 fn pending_view(pending: &Mutex<Pending>, method: &str, path: &str, bytes: Bytes) -> Bytes {
     let mut p = pending.lock().unwrap();
@@ -460,6 +458,13 @@ fn pending_view(pending: &Mutex<Pending>, method: &str, path: &str, bytes: Bytes
 }
 
 async fn forward(State(st): State<ProxyState>, req: Request) -> Response {
+    let answered = Arc::new(std::sync::OnceLock::new());
+    let response = answer(st, req, &answered).await;
+    let _ = answered.set(response.status().as_u16());
+    response
+}
+
+async fn answer(st: ProxyState, req: Request, answered: &Arc<std::sync::OnceLock<u16>>) -> Response {
     let (parts, body) = req.into_parts();
     let body: Bytes = axum::body::to_bytes(body, 256 * 1024 * 1024).await.unwrap_or_default();
     let method = parts.method.to_string();
@@ -496,6 +501,7 @@ async fn forward(State(st): State<ProxyState>, req: Request) -> Response {
         query: query.clone(),
         body: String::from_utf8_lossy(&body[..body.len().min(4096)]).into_owned(),
         at: std::time::Instant::now(),
+        answered: answered.clone(),
     });
     let fault = take_fault(&st.faults, &method, &path);
     if let Some(FaultKind::Error {
@@ -523,7 +529,7 @@ async fn forward(State(st): State<ProxyState>, req: Request) -> Response {
             .into_response();
     }
     if let Some(FaultKind::Reset) = fault {
-        panic!("injected connection reset before {method} {path}");
+        drop_connection("before", &method, &path);
     }
     let conditional_write = matches!(method.as_str(), "PUT" | "DELETE")
         && (parts.headers.contains_key("if-match") || parts.headers.contains_key("if-none-match"));
@@ -589,7 +595,8 @@ async fn forward(State(st): State<ProxyState>, req: Request) -> Response {
         headers.insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
     }
     if let Some(FaultKind::ResetAfterForward) = fault {
-        panic!("injected connection reset after {method} {path}");
+        let _ = answered.set(status.as_u16());
+        drop_connection("after", &method, &path);
     }
     (status, headers, Body::from(bytes)).into_response()
 }

@@ -183,3 +183,67 @@ async fn lambda_throttles_reach_the_target_limiter_through_the_sdk() {
         "{rates:?}"
     );
 }
+
+/// The fleet API itself through the fleet tests' faults (10 % mixed, Lambda and S3 paths):
+/// fifty functions converge on the first run with one version each, the SDK's throttled
+/// attempts reached the target's limiter, and a second delivery is all unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_delivery_converges_through_ten_percent_faults() {
+    use faas_aws::test_support::lambda_and_s3;
+    use faas_core::conformance::faults::{FaultKind, FaultPlan};
+    let Some(moto) = Moto::start().await else { return };
+    let proxy = Proxy::start(&moto.url).await;
+    proxy.simulate_pending(Duration::from_millis(100));
+    let aws: Arc<dyn Provider> = Arc::new(proxy.provider(|b| b).await);
+    let dir = tempfile::tempdir().unwrap();
+    let jobs: Vec<DeployJob> = (0..50)
+        .map(|i| {
+            let name = format!("fleetf-{i}");
+            DeployJob {
+                package: python_package(dir.path(), &name),
+                spec: FunctionSpec::new(&name, "python3.12".parse().unwrap(), "lambda_function.lambda_handler")
+                    .role(ROLE),
+                options: DeployOptions {
+                    publish: true,
+                    label: Some("live".into()),
+                    ..DeployOptions::default()
+                },
+            }
+        })
+        .collect();
+    let targets = vec![Target::new("moto", aws.clone()).limits(Limits::ceiling(8))];
+    proxy
+        .faults()
+        .start(FaultPlan::mixed(0.10).seed(5).qualifying(lambda_and_s3));
+    let report = deliver(targets.clone(), jobs.clone(), &FleetOptions::default(), quiet())
+        .await
+        .unwrap();
+    proxy.faults().stop();
+    assert!(report.converged(), "{report}");
+    assert_eq!(report.tally.delivered, 50);
+    let lambda_throttles = proxy
+        .faults()
+        .injected()
+        .iter()
+        .filter(|i| matches!(i.kind, FaultKind::Throttle { .. }) && i.path.starts_with("/2015-03-31/"))
+        .count();
+    assert!(lambda_throttles > 0, "the plan throttled Lambda calls");
+    assert!(
+        report.targets[0].throttles() as usize >= lambda_throttles,
+        "each throttled Lambda attempt reached the limiter: {} of {lambda_throttles}: {:?}",
+        report.targets[0].throttles(),
+        report.targets[0].rates
+    );
+    for job in &jobs {
+        let versions = aws.list_versions(&job.spec.name).await.unwrap();
+        assert_eq!(versions.len(), 1, "{}: {versions:?}", job.spec.name);
+        let live = aws.get_qualified(&job.spec.name, "live").await.unwrap();
+        assert_eq!(live.code_sha256, job.package.sha256);
+    }
+    proxy
+        .faults()
+        .start(FaultPlan::mixed(0.10).seed(6).qualifying(lambda_and_s3));
+    let again = deliver(targets, jobs, &FleetOptions::default(), quiet()).await.unwrap();
+    proxy.faults().stop();
+    assert_eq!(again.tally.unchanged, 50, "{again}");
+}

@@ -396,3 +396,57 @@ async fn a_token_request_that_fails_is_asked_again() {
     assert_eq!(rig.fake.unmet_faults(), 0, "the token request met its fault");
     assert_eq!(rig.fake.take_violations(), Vec::<String>::new());
 }
+
+/// The fleet API itself (`fleet::deliver`: plan first, the target's limiter pacing every
+/// retry) through the same faults on ARM, Kudu and Blob storage: fifty apps converge on the
+/// first run, the throttles reached the limiter under API names without the app's, and a
+/// second delivery through faults leaves every app `unchanged`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_delivery_converges_through_ten_percent_faults_and_its_limiter_sees_the_throttles() {
+    use faas_core::fleet::{FleetEvent, FleetObserver, FleetOptions, Limits, Target, deliver};
+    let Some(rig) = rig().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let jobs: Vec<DeployJob> = (0..FUNCTIONS)
+        .map(|i| job(dir.path(), &format!("fleet-app-{i}")))
+        .collect();
+    let provider: Arc<dyn Provider> = rig.provider.clone();
+    let targets = vec![Target::new("azure-fake", provider).limits(Limits::ceiling(8))];
+    let quiet = || -> Arc<dyn FleetObserver> { Arc::new(|_: &FleetEvent<'_>| {}) };
+    rig.faults
+        .start(FaultPlan::mixed(0.10).qualifying(delivery_request).seed(17));
+    let report = deliver(targets.clone(), jobs.clone(), &FleetOptions::default(), quiet())
+        .await
+        .unwrap();
+    rig.faults.stop();
+    assert!(report.converged(), "{report}");
+    assert_eq!(report.tally.delivered, FUNCTIONS);
+    let arm_throttles = rig
+        .faults
+        .injected()
+        .iter()
+        .filter(|i| matches!(i.kind, FaultKind::Throttle { .. }) && i.path.starts_with("/subscriptions/"))
+        .count();
+    assert!(arm_throttles > 0, "the plan throttled ARM calls");
+    let rates = &report.targets[0].rates;
+    assert!(report.targets[0].throttles() > 0, "{rates:?}");
+    let named: Vec<&str> = rates
+        .iter()
+        .map(|r| r.api.as_str())
+        .filter(|a| a.contains("fleet-app-"))
+        .collect();
+    assert!(named.is_empty(), "API keys leave the app out: {named:?}");
+    assert!(
+        rates.len() < 40,
+        "{} APIs: {:?}",
+        rates.len(),
+        rates.iter().map(|r| &r.api).collect::<Vec<_>>()
+    );
+    converged(&rig, &jobs).await;
+    assert_eq!(rig.fake.take_violations(), Vec::<String>::new());
+
+    rig.faults
+        .start(FaultPlan::mixed(0.10).qualifying(delivery_request).seed(18));
+    let again = deliver(targets, jobs, &FleetOptions::default(), quiet()).await.unwrap();
+    rig.faults.stop();
+    assert_eq!(again.tally.unchanged, FUNCTIONS, "{again}");
+}

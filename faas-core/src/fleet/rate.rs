@@ -180,27 +180,54 @@ tokio::task_local! {
     static CURRENT: Scope;
 }
 
-/// The API an operation calls: `operation` without its query, the scope's function name (a
-/// whole path segment, or one before `:verb`) as `*` — so `PATCH …/functions/hello?updateMask=…`
-/// and `PATCH …/functions/world` are one API, as the server's rate limits count them.
+/// The API an operation calls: `operation` without its query, the scope's function name
+/// (wherever it stands as a whole name: `…/functions/hello`, `…/hello:verb`, `hello/versions/`)
+/// as `*`, and generated ids (a path segment with six digits or more: operation ids, version
+/// numbers, content hashes) as `*` keeping their extension — so `PATCH …/functions/hello?…`
+/// and `PATCH …/functions/world`, or two polls of two operations, are one API, as the
+/// server's rate limits count them.
 fn api_key(operation: &str, function: Option<&str>) -> String {
     let operation = operation.split('?').next().unwrap_or(operation);
-    let Some(name) = function.filter(|n| !n.is_empty()) else {
-        return operation.to_string();
+    let named = match function.filter(|n| !n.is_empty()) {
+        Some(name) => replace_name(operation, name),
+        None => operation.to_string(),
     };
-    operation
+    named
         .split('/')
         .map(|segment| {
-            if segment == name {
-                "*".to_string()
-            } else if let Some(verb) = segment.strip_prefix(name).and_then(|r| r.strip_prefix(':')) {
-                format!("*:{verb}")
+            if segment.chars().filter(char::is_ascii_digit).count() >= 6 {
+                match segment.rsplit_once('.') {
+                    Some((_, ext)) if !ext.is_empty() && ext.chars().all(|c| c.is_ascii_alphabetic()) => {
+                        format!("*.{ext}")
+                    }
+                    _ => "*".to_string(),
+                }
             } else {
                 segment.to_string()
             }
         })
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// `text` with every whole occurrence of `name` (not part of a longer name) as `*`.
+fn replace_name(text: &str, name: &str) -> String {
+    let is_name_char = |c: char| c.is_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(name) {
+        let before = rest[..i].chars().next_back();
+        let after = rest[i + name.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if before.is_none_or(|c| !is_name_char(c)) && after.is_none_or(|c| !is_name_char(c)) {
+            out.push('*');
+        } else {
+            out.push_str(name);
+        }
+        rest = &rest[i + name.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 impl RateLimiter {

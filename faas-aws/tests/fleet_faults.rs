@@ -17,6 +17,16 @@ use faas_core::{DeployJob, DeployOptions, FunctionSpec, Provider, ProviderExt, R
 
 const FUNCTIONS: usize = 50;
 
+/// The test builder, retrying a call up to 8 times (see the 50-function test).
+fn patient(b: faas_aws::AwsBuilder) -> faas_aws::AwsBuilder {
+    b.retry(RetryConfig {
+        max_attempts: 8,
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(200),
+        ..RetryConfig::default()
+    })
+}
+
 fn spec(name: &str) -> FunctionSpec {
     FunctionSpec::new(name, "python3.12".parse().unwrap(), "lambda_function.lambda_handler").role(ROLE)
 }
@@ -117,7 +127,9 @@ async fn fleet_converges(moto: &Moto, seed: u64) -> (BTreeMap<String, usize>, Ve
     let proxy = Proxy::start(&moto.url).await;
     // Lambda's asynchronous create (State=Pending), which moto finishes at once: short.
     proxy.simulate_pending(Duration::from_millis(100));
-    let provider: Arc<dyn Provider> = Arc::new(proxy.provider(|b| b).await);
+    // 8 attempts: at 10 % faults one call of the ~800 fails 5 times running about once in a
+    // hundred runs with the default 5; 8 make that one in a hundred million.
+    let provider: Arc<dyn Provider> = Arc::new(proxy.provider(patient).await);
     let dir = tempfile::tempdir().unwrap();
     let jobs = jobs(dir.path(), &format!("fleet{seed}"));
     let plan = || FaultPlan::mixed(0.10).seed(seed).qualifying(lambda_and_s3);

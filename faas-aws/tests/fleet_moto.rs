@@ -194,7 +194,20 @@ async fn a_fleet_delivery_converges_through_ten_percent_faults() {
     let Some(moto) = Moto::start().await else { return };
     let proxy = Proxy::start(&moto.url).await;
     proxy.simulate_pending(Duration::from_millis(100));
-    let aws: Arc<dyn Provider> = Arc::new(proxy.provider(|b| b).await);
+    // 8 attempts: at 10 % faults, 5 failures running of one call out of ~800 happen about once
+    // in a hundred runs (throttles do not count in a delivery; resets and 5xx do).
+    let aws: Arc<dyn Provider> = Arc::new(
+        proxy
+            .provider(|b| {
+                b.retry(faas_core::RetryConfig {
+                    max_attempts: 8,
+                    initial_backoff: Duration::from_millis(10),
+                    max_backoff: Duration::from_millis(200),
+                    ..faas_core::RetryConfig::default()
+                })
+            })
+            .await,
+    );
     let dir = tempfile::tempdir().unwrap();
     let jobs: Vec<DeployJob> = (0..50)
         .map(|i| {

@@ -48,6 +48,14 @@ async fn rig_deploying(setup: Setup) -> Option<Rig> {
     fake.set_operation_time(Duration::from_millis(40));
     let faults = fake.faults().clone();
     let blobs = azurite.with_faults_of(&faults).await;
+    // 8 attempts a call: at 10 % faults one call of a 50-app run's ~1,500 fails 5 times
+    // running about once in a hundred runs with the default 5; 8 make it one in 1e8.
+    let patient = faas_core::RetryConfig {
+        max_attempts: 8,
+        initial_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(200),
+        ..faas_core::RetryConfig::default()
+    };
     let provider = Arc::new(
         match setup {
             Setup::RunFromPackage => fake.builder(&blobs.blob_endpoint),
@@ -56,6 +64,7 @@ async fn rig_deploying(setup: Setup) -> Option<Rig> {
                 .deploy_method(DeployMethod::ZipDeploy),
             Setup::Flex => fake.builder(&blobs.blob_endpoint).hosting(Hosting::Flex),
         }
+        .retry(patient)
         .build()
         .await
         .unwrap(),

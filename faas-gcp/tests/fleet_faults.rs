@@ -488,7 +488,8 @@ async fn throttled_calls_are_retried_after_their_retry_after() {
         assert_eq!(injected.len(), 1, "{injected:?}");
         assert!(
             took >= Duration::from_secs(1),
-            "{function}: retried after {took:?}, before the Retry-After"
+            "{function}: retried after {took:?}, before the Retry-After: {injected:?} {:#?}",
+            fake.requests()
         );
         assert!(took < Duration::from_secs(10), "{function}: {took:?}");
         let sent = if call == "/upload/" { "PUT " } else { "POST " };

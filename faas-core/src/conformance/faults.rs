@@ -239,8 +239,12 @@ async fn inject(State((faults, dialect)): State<(Faults, Dialect)>, req: Request
     };
     tracing::debug!(%method, %path, ?kind, "injecting a fault");
     match kind {
-        FaultKind::Status(status) => dialect(status, &kind),
+        FaultKind::Status(status) => {
+            drain(req).await;
+            dialect(status, &kind)
+        }
         FaultKind::Throttle { retry_after_s } => {
+            drain(req).await;
             let mut answer = dialect(429, &kind);
             if let Some(s) = retry_after_s
                 && let Ok(v) = HeaderValue::from_str(&s.to_string())
@@ -260,6 +264,13 @@ async fn inject(State((faults, dialect)): State<(Faults, Dialect)>, req: Request
             next.run(req).await
         }
     }
+}
+
+/// Reads the request's body, as a server that refuses the request does: answering before a
+/// streamed upload's body is read lets hyper close the connection under the client, which
+/// then sees a broken connection instead of the status (depending on timing).
+async fn drain(req: Request) {
+    let _ = axum::body::to_bytes(req.into_body(), usize::MAX).await;
 }
 
 /// Drops the connection: hyper closes the socket of a connection whose task panics.

@@ -92,22 +92,16 @@ fn a_bad_target_file_is_refused_before_anything_is_delivered() {
 #[cfg(feature = "aws")]
 mod aws {
     use super::*;
-    use faas_aws::test_support::Moto;
+    use faas_aws::test_support::{Moto, auth_as, create_role_and_bucket};
 
     const ACCOUNTS: [&str; 2] = ["111111111111", "222222222222"];
-
-    fn auth(key: &str, service: &str) -> String {
-        format!(
-            "AWS4-HMAC-SHA256 Credential={key}/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
-        )
-    }
 
     /// Assumes `role` (moto maps the session's key to the role's account, as AWS does) and
     /// returns the session's access key id.
     async fn assume(http: &reqwest::Client, moto: &str, role: &str) -> String {
         let r = http
             .post(moto)
-            .header("authorization", auth("testing", "sts"))
+            .header("authorization", auth_as("testing", "sts"))
             .form(&[
                 ("Action", "AssumeRole"),
                 ("Version", "2011-06-15"),
@@ -129,37 +123,14 @@ mod aws {
     /// In `account`: the execution role `exec` and the bucket `faas-artifacts-ACCOUNT`.
     async fn prepare(http: &reqwest::Client, moto: &str, account: &str) {
         let key = assume(http, moto, &format!("arn:aws:iam::{account}:role/setup")).await;
-        let r = http
-            .post(moto)
-            .header("authorization", auth(&key, "iam"))
-            .form(&[
-                ("Action", "CreateRole"),
-                ("Version", "2010-05-08"),
-                ("RoleName", "exec"),
-                ("AssumeRolePolicyDocument", "{}"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            r.status().is_success(),
-            "CreateRole in {account}: {}",
-            r.text().await.unwrap()
-        );
-        let r = http
-            .put(format!("{moto}/faas-artifacts-{account}"))
-            .header("authorization", auth(&key, "s3"))
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "CreateBucket in {account}: {}", r.status());
+        create_role_and_bucket(http, moto, &key, "exec", &format!("faas-artifacts-{account}")).await;
     }
 
     /// `GetFunction hello` as `key`'s account sees it: (status, FunctionArn).
     async fn get_hello(http: &reqwest::Client, moto: &str, key: &str) -> (u16, String) {
         let r = http
             .get(format!("{moto}/2015-03-31/functions/hello"))
-            .header("authorization", auth(key, "lambda"))
+            .header("authorization", auth_as(key, "lambda"))
             .send()
             .await
             .unwrap();

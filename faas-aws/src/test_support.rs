@@ -54,9 +54,43 @@ impl Drop for Moto {
 }
 
 fn fake_auth(service: &str) -> String {
+    auth_as("testing", service)
+}
+
+/// An `Authorization` header moto reads as `access_key`'s (it maps a key to its account, an
+/// assumed role's session key to the role's account; the signature is not checked).
+pub fn auth_as(access_key: &str, service: &str) -> String {
     format!(
-        "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
+        "AWS4-HMAC-SHA256 Credential={access_key}/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
     )
+}
+
+/// In `access_key`'s account on moto at `url`: the IAM role `role` and the S3 bucket `bucket`.
+pub async fn create_role_and_bucket(http: &reqwest::Client, url: &str, access_key: &str, role: &str, bucket: &str) {
+    let r = http
+        .post(url)
+        .header("authorization", auth_as(access_key, "iam"))
+        .form(&[
+            ("Action", "CreateRole"),
+            ("Version", "2010-05-08"),
+            ("RoleName", role),
+            ("AssumeRolePolicyDocument", "{}"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_success(),
+        "CreateRole {role} as {access_key}: {}",
+        r.text().await.unwrap_or_default()
+    );
+    let r = http
+        .put(format!("{url}/{bucket}"))
+        .header("authorization", auth_as(access_key, "s3"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "CreateBucket {bucket}: {}", r.status());
 }
 
 impl Moto {
@@ -108,30 +142,7 @@ impl Moto {
             .await
             .unwrap();
         assert!(r.status().is_success());
-        let r = http
-            .post(&moto.url)
-            .header("authorization", fake_auth("iam"))
-            .form(&[
-                ("Action", "CreateRole"),
-                ("Version", "2010-05-08"),
-                ("RoleName", "faas-test"),
-                ("AssumeRolePolicyDocument", "{}"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            r.status().is_success(),
-            "CreateRole: {}",
-            r.text().await.unwrap_or_default()
-        );
-        let r = http
-            .put(format!("{}/{BUCKET}", moto.url))
-            .header("authorization", fake_auth("s3"))
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "CreateBucket: {}", r.status());
+        create_role_and_bucket(&http, &moto.url, "testing", "faas-test", BUCKET).await;
         Some(moto)
     }
 }

@@ -16,9 +16,14 @@ use faas_core::{DeployJob, DeployOptions, FunctionSpec, Provider};
 const FUNCTIONS: usize = 12;
 
 fn jobs(dir: &std::path::Path) -> Vec<DeployJob> {
-    (0..FUNCTIONS)
+    named_jobs(dir, "fleet", FUNCTIONS)
+}
+
+/// `n` functions `{prefix}-{i}`, each published with `live` on it.
+fn named_jobs(dir: &std::path::Path, prefix: &str, n: usize) -> Vec<DeployJob> {
+    (0..n)
         .map(|i| {
-            let name = format!("fleet-{i}");
+            let name = format!("{prefix}-{i}");
             DeployJob {
                 package: python_package(dir, &name),
                 spec: FunctionSpec::new(&name, "python3.12".parse().unwrap(), "lambda_function.lambda_handler")
@@ -209,21 +214,7 @@ async fn a_fleet_delivery_converges_through_ten_percent_faults() {
             .await,
     );
     let dir = tempfile::tempdir().unwrap();
-    let jobs: Vec<DeployJob> = (0..50)
-        .map(|i| {
-            let name = format!("fleetf-{i}");
-            DeployJob {
-                package: python_package(dir.path(), &name),
-                spec: FunctionSpec::new(&name, "python3.12".parse().unwrap(), "lambda_function.lambda_handler")
-                    .role(ROLE),
-                options: DeployOptions {
-                    publish: true,
-                    label: Some("live".into()),
-                    ..DeployOptions::default()
-                },
-            }
-        })
-        .collect();
+    let jobs = named_jobs(dir.path(), "fleetf", 50);
     let targets = vec![Target::new("moto", aws.clone()).limits(Limits::ceiling(8))];
     proxy
         .faults()
